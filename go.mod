@@ -1,0 +1,3 @@
+module github.com/ordermesh/ordermesh
+
+go 1.26.7
