@@ -1,0 +1,97 @@
+// Package db opens PostgreSQL pools, creates a service's database when it is
+// missing, and applies the SQL migrations embedded in each service binary.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config is one service's database settings.
+type Config struct {
+	URL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh?sslmode=disable" secret:"true" usage:"PostgreSQL URL of this service's own database"`
+	MaxConns int    `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections"`
+	Create   bool   `env:"DATABASE_CREATE" default:"true" usage:"create the database at start when it does not exist"`
+}
+
+// Open returns a pool for url after checking that the database answers.
+func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", redact(err))
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(min(maxConns, 1000)) //nolint:gosec // bounded above
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database %q on %s: %w", cfg.ConnConfig.Database, cfg.ConnConfig.Host, err)
+	}
+	return pool, nil
+}
+
+// EnsureDatabase creates the database named in dsn if it does not exist,
+// connecting to the server's "postgres" database to do so.
+func EnsureDatabase(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("parse database URL: %w", redact(err))
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %s to create database %q: %w", cfg.Host, name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %q: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created concurrently
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %q: %w", name, err)
+	}
+	return nil
+}
+
+// WithDatabase returns dsn pointing at another database on the same server.
+func WithDatabase(dsn, name string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", errors.New("database URL must be a postgres:// URL")
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// redact drops the URL from pgx parse errors, which can include a password.
+func redact(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "postgres"); i >= 0 {
+		return errors.New("malformed PostgreSQL URL")
+	}
+	return err
+}

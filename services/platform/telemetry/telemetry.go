@@ -1,0 +1,75 @@
+// Package telemetry configures OpenTelemetry from the standard OTEL_*
+// environment variables and builds the otelconnect interceptors. With no
+// exporter configured it installs nothing, so tracing costs nothing, but
+// W3C trace context still propagates through the mesh.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/otelconnect"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+)
+
+// Enabled reports whether the environment asks for trace export.
+func Enabled() bool {
+	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {
+		return false
+	}
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v := os.Getenv(k); v != "" && v != "none" {
+			return true
+		}
+	}
+	return false
+}
+
+// Setup installs the global propagator and, when Enabled, a tracer provider
+// exporting as the OTEL_* variables say. The returned function flushes and
+// stops it.
+func Setup(ctx context.Context, serviceName string) (func(context.Context) error, error) {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	if !Enabled() {
+		return func(context.Context) error { return nil }, nil
+	}
+	exporter, err := autoexport.NewSpanExporter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: span exporter: %w", err)
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(serviceName)))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	// Variables win over the default name, as the specification says.
+	if envRes, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
+		if merged, err := resource.Merge(res, envRes); err == nil {
+			res = merged
+		}
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
+	otel.SetTracerProvider(tp)
+	return func(ctx context.Context) error {
+		return errors.Join(tp.Shutdown(ctx))
+	}, nil
+}
+
+// ServerInterceptor traces and measures every handled RPC. Inside the mesh
+// remote spans are trusted, so a checkout stays one trace.
+func ServerInterceptor() (connect.Interceptor, error) {
+	return otelconnect.NewInterceptor(otelconnect.WithTrustRemote())
+}
+
+// ClientInterceptor traces every outgoing RPC and injects trace context.
+func ClientInterceptor() (connect.Interceptor, error) {
+	return otelconnect.NewInterceptor()
+}
