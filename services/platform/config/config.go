@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -95,9 +96,23 @@ func walk(v reflect.Value, fn func(reflect.StructField, reflect.Value)) {
 	}
 }
 
+// mask hides secrets: the whole value for secret:"true", only the password
+// for secret:"url", so the log still shows which host is used.
 func mask(f reflect.StructField, value string) string {
-	if f.Tag.Get("secret") == "true" && value != "" {
+	switch {
+	case value == "":
+		return value
+	case f.Tag.Get("secret") == "true":
 		return "***"
+	case f.Tag.Get("secret") == "url":
+		u, err := url.Parse(value)
+		if err != nil {
+			return "***"
+		}
+		if _, has := u.User.Password(); !has {
+			return value
+		}
+		return u.Redacted()
 	}
 	return value
 }

@@ -15,13 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Config is one service's database settings.
-type Config struct {
-	URL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh?sslmode=disable" secret:"true" usage:"PostgreSQL URL of this service's own database"`
-	MaxConns int    `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections"`
-	Create   bool   `env:"DATABASE_CREATE" default:"true" usage:"create the database at start when it does not exist"`
-}
-
 // Open returns a pool for url after checking that the database answers.
 func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)

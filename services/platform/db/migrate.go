@@ -20,10 +20,13 @@ type Migration struct {
 	SQL     string
 }
 
-// LoadMigrations reads files named NNNN_name.sql from the root of fsys,
+// Dir is the folder of a migration file system that holds the files.
+const Dir = "migrations"
+
+// LoadMigrations reads files named NNNN_name.sql from the Dir folder of fsys,
 // ordered by number. Numbers must be unique.
 func LoadMigrations(fsys fs.FS) ([]Migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
+	entries, err := fs.ReadDir(fsys, Dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -42,7 +45,7 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 			return nil, fmt.Errorf("migrations %q and %q share number %d", prev, e.Name(), v)
 		}
 		seen[v] = e.Name()
-		body, err := fs.ReadFile(fsys, e.Name())
+		body, err := fs.ReadFile(fsys, path.Join(Dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,12 @@
+// Command cart runs the Cart service alone, as Kubernetes deploys it.
+package main
+
+import (
+	"os"
+
+	"github.com/ordermesh/ordermesh/services/mesh"
+)
+
+func main() {
+	os.Exit(mesh.Main(os.Args[1:], os.Stdout, os.Stderr, "cart"))
+}

@@ -1,0 +1,46 @@
+package cart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	"github.com/ordermesh/ordermesh/services/cart/service"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+)
+
+// catalogClient adapts the generated Catalog client to service.Catalog.
+type catalogClient struct {
+	client catalogv1connect.CatalogServiceClient
+}
+
+// Products implements service.Catalog with one BatchGetProducts call.
+func (c catalogClient) Products(ctx context.Context, skus []string) (map[string]service.Product, error) {
+	res, err := c.client.BatchGetProducts(ctx, connect.NewRequest(&catalogv1.BatchGetProductsRequest{Skus: skus}))
+	if err != nil {
+		switch connect.CodeOf(err) {
+		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
+			return nil, rpcerr.Errorf(service.ErrCatalogDown, "the catalog is unavailable; try again shortly")
+		case connect.CodeCanceled:
+			return nil, context.Canceled
+		}
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("catalog BatchGetProducts: %w", errors.New(err.Error()))
+	}
+	out := make(map[string]service.Product, len(res.Msg.GetProducts()))
+	for _, p := range res.Msg.GetProducts() {
+		out[p.GetSku()] = service.Product{
+			SKU:      p.GetSku(),
+			Name:     p.GetName(),
+			Price:    service.Money{AmountMinor: p.GetPrice().GetAmountMinor(), Currency: p.GetPrice().GetCurrency()},
+			Archived: p.GetState() == catalogv1.ProductState_PRODUCT_STATE_ARCHIVED,
+		}
+	}
+	return out, nil
+}

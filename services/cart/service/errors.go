@@ -1,0 +1,5 @@
+package service
+
+import "github.com/ordermesh/ordermesh/services/platform/rpcerr"
+
+var errorf = rpcerr.Errorf

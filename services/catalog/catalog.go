@@ -1,0 +1,42 @@
+// Package catalog assembles the Catalog service: its access policies, its
+// migrations and its handler, for the server to mount.
+package catalog
+
+import (
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	"github.com/ordermesh/ordermesh/services/catalog/handler"
+	"github.com/ordermesh/ordermesh/services/catalog/service"
+	"github.com/ordermesh/ordermesh/services/catalog/store"
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/server"
+	catalogsql "github.com/ordermesh/ordermesh/sqlc/catalog"
+)
+
+// Name is the service's short name, used for its database and logs.
+const Name = "catalog"
+
+// Migrations are Catalog's schema migrations.
+var Migrations = catalogsql.Migrations
+
+// Policies says who may call each RPC: reads are public, writes are for
+// merchants.
+var Policies = auth.Policies{
+	catalogv1connect.CatalogServiceListProductsProcedure:     auth.Public,
+	catalogv1connect.CatalogServiceSearchProductsProcedure:   auth.Public,
+	catalogv1connect.CatalogServiceGetProductProcedure:       auth.Public,
+	catalogv1connect.CatalogServiceBatchGetProductsProcedure: auth.Public,
+	catalogv1connect.CatalogServiceListCategoriesProcedure:   auth.Public,
+	catalogv1connect.CatalogServiceCreateProductProcedure:    auth.Allow(auth.RoleMerchant),
+	catalogv1connect.CatalogServiceUpdateProductProcedure:    auth.Allow(auth.RoleMerchant),
+	catalogv1connect.CatalogServiceArchiveProductProcedure:   auth.Allow(auth.RoleMerchant),
+}
+
+// Routes builds the service on pool and returns what the server mounts.
+func Routes(pool *pgxpool.Pool, opts ...connect.HandlerOption) []server.Route {
+	h := handler.New(service.New(store.New(pool)))
+	path, hh := catalogv1connect.NewCatalogServiceHandler(h, opts...)
+	return []server.Route{{Service: catalogv1connect.CatalogServiceName, Path: path, Handler: hh}}
+}

@@ -1,0 +1,196 @@
+// Package store keeps Catalog's products in PostgreSQL through the
+// sqlc-generated queries in catalogdb, and turns driver results into the
+// service's domain values and sentinels.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermesh/ordermesh/services/catalog/service"
+	"github.com/ordermesh/ordermesh/services/catalog/store/catalogdb"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+)
+
+// Store implements service.Storer.
+type Store struct {
+	pool *pgxpool.Pool
+	q    *catalogdb.Queries
+}
+
+var _ service.Storer = (*Store)(nil)
+
+// New returns a store on pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, q: catalogdb.New(pool)}
+}
+
+// Create implements service.Storer.
+func (s *Store) Create(ctx context.Context, p service.Product) (service.Product, error) {
+	attrs, err := json.Marshal(p.Attributes)
+	if err != nil {
+		return service.Product{}, fmt.Errorf("encode attributes: %w", err)
+	}
+	row, err := s.q.CreateProduct(ctx, catalogdb.CreateProductParams{
+		Sku: p.SKU, Name: p.Name, Description: p.Description,
+		PriceMinor: p.Price.AmountMinor, Currency: p.Price.Currency,
+		Category: p.Category, ImageUrl: p.ImageURL, Attributes: attrs, WeightGrams: p.WeightGrams,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return service.Product{}, rpcerr.Errorf(service.ErrSKUExists, "a product with SKU %q exists already", p.SKU)
+	}
+	if err != nil {
+		return service.Product{}, fmt.Errorf("create product: %w", err)
+	}
+	return toProduct(row)
+}
+
+// Get implements service.Storer.
+func (s *Store) Get(ctx context.Context, sku string) (service.Product, error) {
+	row, err := s.q.GetProduct(ctx, sku)
+	if err != nil {
+		return service.Product{}, notFound(err, sku)
+	}
+	return toProduct(row)
+}
+
+// BatchGet implements service.Storer.
+func (s *Store) BatchGet(ctx context.Context, skus []string) ([]service.Product, error) {
+	rows, err := s.q.BatchGetProducts(ctx, skus)
+	if err != nil {
+		return nil, fmt.Errorf("batch get products: %w", err)
+	}
+	return toProducts(rows)
+}
+
+// Update implements service.Storer.
+func (s *Store) Update(ctx context.Context, sku string, change func(*service.Product) error) (service.Product, error) {
+	var out service.Product
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		row, err := q.GetProductForUpdate(ctx, sku)
+		if err != nil {
+			return notFound(err, sku)
+		}
+		p, err := toProduct(row)
+		if err != nil {
+			return err
+		}
+		if err := change(&p); err != nil {
+			return err
+		}
+		attrs, err := json.Marshal(p.Attributes)
+		if err != nil {
+			return fmt.Errorf("encode attributes: %w", err)
+		}
+		row, err = q.UpdateProduct(ctx, catalogdb.UpdateProductParams{
+			Sku: sku, Name: p.Name, Description: p.Description,
+			PriceMinor: p.Price.AmountMinor, Currency: p.Price.Currency,
+			Category: p.Category, ImageUrl: p.ImageURL, Attributes: attrs, WeightGrams: p.WeightGrams,
+		})
+		if err != nil {
+			return fmt.Errorf("update product: %w", err)
+		}
+		out, err = toProduct(row)
+		return err
+	})
+	return out, err
+}
+
+// Archive implements service.Storer.
+func (s *Store) Archive(ctx context.Context, sku string) (service.Product, error) {
+	row, err := s.q.ArchiveProduct(ctx, sku)
+	if err != nil {
+		return service.Product{}, notFound(err, sku)
+	}
+	return toProduct(row)
+}
+
+// List implements service.Storer.
+func (s *Store) List(ctx context.Context, category, afterSKU string, limit int32) ([]service.Product, error) {
+	rows, err := s.q.ListProducts(ctx, catalogdb.ListProductsParams{
+		Category: optional(category), AfterSku: afterSKU, PageLimit: limit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	return toProducts(rows)
+}
+
+// Search implements service.Storer.
+func (s *Store) Search(ctx context.Context, query, category string, after *service.SearchHit, limit int32) ([]service.SearchHit, error) {
+	params := catalogdb.SearchProductsParams{Query: query, Category: optional(category), PageLimit: limit}
+	if after != nil {
+		params.AfterRank, params.AfterSku = &after.Rank, after.Product.SKU
+	}
+	rows, err := s.q.SearchProducts(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("search products: %w", err)
+	}
+	hits := make([]service.SearchHit, len(rows))
+	for i, r := range rows {
+		p, err := toProduct(r.Product)
+		if err != nil {
+			return nil, err
+		}
+		hits[i] = service.SearchHit{Product: p, Rank: r.Rank}
+	}
+	return hits, nil
+}
+
+// Categories implements service.Storer.
+func (s *Store) Categories(ctx context.Context) ([]service.Category, error) {
+	rows, err := s.q.ListCategories(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list categories: %w", err)
+	}
+	out := make([]service.Category, len(rows))
+	for i, r := range rows {
+		out[i] = service.Category{Slug: r.Category, ProductCount: r.ProductCount}
+	}
+	return out, nil
+}
+
+func notFound(err error, sku string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rpcerr.Errorf(service.ErrNotFound, "product %q does not exist", sku)
+	}
+	return fmt.Errorf("product %q: %w", sku, err)
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toProducts(rows []catalogdb.Product) ([]service.Product, error) {
+	out := make([]service.Product, len(rows))
+	for i, r := range rows {
+		p, err := toProduct(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+func toProduct(r catalogdb.Product) (service.Product, error) {
+	attrs := map[string]string{}
+	if err := json.Unmarshal(r.Attributes, &attrs); err != nil {
+		return service.Product{}, fmt.Errorf("decode attributes of %q: %w", r.Sku, err)
+	}
+	return service.Product{
+		SKU: r.Sku, Name: r.Name, Description: r.Description,
+		Price:    service.Money{AmountMinor: r.PriceMinor, Currency: r.Currency},
+		Category: r.Category, ImageURL: r.ImageUrl, Attributes: attrs, WeightGrams: r.WeightGrams,
+		ArchivedAt: r.ArchivedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}, nil
+}

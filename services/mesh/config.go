@@ -1,0 +1,49 @@
+// Package mesh is the composition root: it reads the configuration, opens
+// each service's database, builds the services with their interceptors and
+// clients, and serves them. `ordermesh` runs all five services in one
+// process; each per-service binary runs one. Either way services reach each
+// other only through Connect clients over HTTP.
+package mesh
+
+import (
+	"strings"
+
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/server"
+)
+
+// Config is the configuration of every ordermesh binary.
+type Config struct {
+	Server server.Config
+	Auth   auth.Config
+
+	LogLevel string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
+
+	DatabaseURL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh_{service}?sslmode=disable" secret:"url" usage:"PostgreSQL URL; {service} is replaced by the service name, so one server can hold every service's own database"`
+	DatabaseMaxConns int    `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections per service"`
+	DatabaseCreate   bool   `env:"DATABASE_CREATE" default:"true" usage:"create a service's database at start when it is missing"`
+
+	CatalogDatabaseURL   string `env:"CATALOG_DATABASE_URL" secret:"url" usage:"Catalog's database; overrides DATABASE_URL"`
+	CartDatabaseURL      string `env:"CART_DATABASE_URL" secret:"url" usage:"Cart's database; overrides DATABASE_URL"`
+	OrderDatabaseURL     string `env:"ORDER_DATABASE_URL" secret:"url" usage:"Order's database; overrides DATABASE_URL"`
+	InventoryDatabaseURL string `env:"INVENTORY_DATABASE_URL" secret:"url" usage:"Inventory's database; overrides DATABASE_URL"`
+	PaymentDatabaseURL   string `env:"PAYMENT_DATABASE_URL" secret:"url" usage:"Payment's database; overrides DATABASE_URL"`
+
+	CatalogURL   string `env:"CATALOG_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Catalog service"`
+	CartURL      string `env:"CART_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Cart service"`
+	OrderURL     string `env:"ORDER_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Order service"`
+	InventoryURL string `env:"INVENTORY_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Inventory service"`
+	PaymentURL   string `env:"PAYMENT_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Payment service"`
+}
+
+// databaseURL returns the URL of service's own database.
+func (c Config) databaseURL(service string) string {
+	override := map[string]string{
+		"catalog": c.CatalogDatabaseURL, "cart": c.CartDatabaseURL, "order": c.OrderDatabaseURL,
+		"inventory": c.InventoryDatabaseURL, "payment": c.PaymentDatabaseURL,
+	}[service]
+	if override != "" {
+		return override
+	}
+	return strings.ReplaceAll(c.DatabaseURL, "{service}", service)
+}

@@ -1,0 +1,79 @@
+package mesh
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/config"
+	"github.com/ordermesh/ordermesh/services/platform/logging"
+)
+
+// Main is the body of every ordermesh binary. With no arguments it serves
+// the services it was built for; `token` mints a development token; `help`
+// lists the environment variables. It returns the exit code.
+func Main(args []string, stdout, stderr io.Writer, services ...string) int {
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		fmt.Fprintf(stderr, "configuration: %v\n", err)
+		return 2
+	}
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return token(args[1:], cfg.Auth, stdout, stderr)
+		case "help", "-h", "--help":
+			fmt.Fprintf(stdout, "Usage: %s [token|help]\n\nEnvironment:\n%s", os.Args[0], config.Usage(cfg))
+			return 0
+		default:
+			fmt.Fprintf(stderr, "unknown command %q; try help\n", args[0])
+			return 2
+		}
+	}
+
+	name := "ordermesh"
+	if len(services) == 1 {
+		name = services[0]
+	}
+	log := logging.New(stderr, name, logging.ParseLevel(cfg.LogLevel))
+	log.Info("starting", slog.Any("config", config.LogValue(cfg)))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := Run(ctx, log, cfg, services); err != nil {
+		log.Error("stopped", slog.Any("error", err))
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func token(args []string, cfg auth.Config, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	role := fs.String("role", "customer", "comma-separated roles: customer, merchant, service")
+	user := fs.String("user", "alice", "subject (user id)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var roles []auth.Role
+	for r := range strings.SplitSeq(*role, ",") {
+		roles = append(roles, auth.Role(strings.TrimSpace(r)))
+	}
+	tok, err := auth.Mint(cfg, *user, roles, *ttl)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, tok)
+	return 0
+}
