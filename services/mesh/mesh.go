@@ -181,3 +181,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, names []string) erro
 	serveErr := m.Server.ListenAndServe(ctx)
 	return errors.Join(serveErr, stopTelemetry(context.WithoutCancel(ctx)))
 }
+
+// Migrations returns the migrations of the named service, nil when it has
+// no tables yet.
+func Migrations(service string) fs.FS { return definitions[service].migrations }

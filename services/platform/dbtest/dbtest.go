@@ -35,8 +35,8 @@ type Database struct {
 	Pool *pgxpool.Pool
 }
 
-// New creates a database migrated with migrations and registers its removal
-// with t.Cleanup.
+// New creates a database migrated with migrations (nil for an empty one)
+// and registers its removal with t.Cleanup.
 func New(t testing.TB, migrations fs.FS) *Database {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -117,7 +117,9 @@ func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tp
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	err = db.Migrate(ctx, pool, migrations)
+	if migrations != nil {
+		err = db.Migrate(ctx, pool, migrations)
+	}
 	pool.Close()
 	if err != nil {
 		t.Fatalf("dbtest: migrate template: %v", err)
@@ -130,6 +132,9 @@ func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tp
 
 func templateName(t testing.TB, migrations fs.FS) string {
 	t.Helper()
+	if migrations == nil {
+		return "omtpl_empty"
+	}
 	ms, err := db.LoadMigrations(migrations)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
