@@ -69,8 +69,11 @@ generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) 
 
 .PHONY: checkgenerate
 checkgenerate: generate ## Fail when generated code is stale
-	@test -z "$$(git status --porcelain -- gen proto sqlc services buf.yaml buf.gen.yaml sqlc.yaml)" || \
-	  { echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- gen proto sqlc services; git diff --stat; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || \
+	  { echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; }
+
+# What `make generate` writes: buf output, formatted protos, sqlc output.
+GENERATED = gen proto ':(glob)services/*/store/*db/**'
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)

@@ -2,9 +2,9 @@ package catalog_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -207,7 +207,7 @@ func TestReadsWorkOverHTTPGet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plain GET: %v", err)
 	}
-	defer httpRes.Body.Close()
+	defer func() { _ = httpRes.Body.Close() }()
 	body, _ := io.ReadAll(httpRes.Body)
 	if httpRes.StatusCode != http.StatusOK || !strings.Contains(string(body), `"GET-1"`) {
 		t.Errorf("plain GET = %d %s, want 200 listing GET-1", httpRes.StatusCode, body)

@@ -116,4 +116,3 @@ func lines(ctx context.Context, q *cartdb.Queries, userID string) ([]service.Lin
 func clone(ls []service.Line) []service.Line {
 	return append([]service.Line(nil), ls...)
 }
-

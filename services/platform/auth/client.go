@@ -47,7 +47,6 @@ func (s *ServiceTokens) Token(context.Context) (string, error) {
 	return tok, nil
 }
 
-
 type forwardKey struct{}
 
 // WithToken stores a raw bearer token in ctx for NewClientInterceptor.
@@ -102,4 +101,3 @@ func (c *clientInterceptor) WrapStreamingClient(next connect.StreamingClientFunc
 func (c *clientInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return next
 }
-

@@ -71,7 +71,7 @@ func (s *jwks) refresh() error {
 	if err != nil {
 		return fmt.Errorf("fetch JWKS: %w", err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("fetch JWKS: %s", res.Status)
 	}

@@ -51,7 +51,7 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("connect to %s to create database %q: %w", cfg.Host, name, err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
 		return fmt.Errorf("look up database %q: %w", name, err)

@@ -47,7 +47,7 @@ func New(t testing.TB, migrations fs.FS) *Database {
 		t.Fatalf("dbtest: PostgreSQL is not reachable at %s: %v\n"+
 			"Start it (`make test` does this through scripts/postgres.sh) or point ORDERMESH_TEST_DATABASE_URL at a server.", redacted(admin), err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 
 	tpl := templateName(t, migrations)
 	ensureTemplate(ctx, t, conn, admin, tpl, migrations)
@@ -73,7 +73,7 @@ func New(t testing.TB, migrations fs.FS) *Database {
 			t.Errorf("dbtest: drop %s: %v", name, err)
 			return
 		}
-		defer c.Close(cctx)
+		defer func() { _ = c.Close(cctx) }()
 		if _, err := c.Exec(cctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 			t.Errorf("dbtest: drop %s: %v", name, err)
 		}
@@ -96,7 +96,7 @@ func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tp
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7400512002)"); err != nil {
 		t.Fatalf("dbtest: lock: %v", err)
 	}
-	defer func() { _, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock(7400512002)") }()
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7400512002)") }()
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", tpl).Scan(&exists); err != nil {
 		t.Fatalf("dbtest: %v", err)
