@@ -73,7 +73,7 @@ checkgenerate: generate ## Fail when generated code is stale
 	  { echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; }
 
 # What `make generate` writes: buf output, formatted protos, sqlc output.
-GENERATED = gen proto ':(glob)services/*/store/*db/**'
+GENERATED = gen proto third_party ':(glob)services/*/store/*db/**'
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)
