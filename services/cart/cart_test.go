@@ -2,7 +2,6 @@ package cart_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -63,20 +62,6 @@ func start(t *testing.T) env {
 
 func (e env) client(opts ...connect.ClientOption) cartv1connect.CartServiceClient {
 	return cartv1connect.NewCartServiceClient(e.m.HTTP, e.m.URL, opts...)
-}
-
-func wantCode(t *testing.T, err error, code connect.Code, contains string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("call succeeded, want %v", code)
-	}
-	if got := connect.CodeOf(err); got != code {
-		t.Fatalf("code = %v (%v), want %v", got, err, code)
-	}
-	var ce *connect.Error
-	if contains != "" && (!errors.As(err, &ce) || !strings.Contains(ce.Message(), contains)) {
-		t.Fatalf("message %q does not mention %q", err, contains)
-	}
 }
 
 // summary renders a cart as "SKU×qty=total ... total=T" for comparisons.
@@ -231,7 +216,7 @@ func TestCartErrors(t *testing.T) {
 	} {
 		for _, p := range meshtest.Protocols {
 			t.Run(tc.name+"/"+p.Name, func(t *testing.T) {
-				wantCode(t, tc.call(e.client(p.Opts...)), tc.code, tc.contains)
+				meshtest.WantCode(t, tc.call(e.client(p.Opts...)), tc.code, tc.contains)
 			})
 		}
 	}
@@ -285,11 +270,11 @@ func TestCartAuthorization(t *testing.T) {
 		for _, p := range meshtest.Protocols {
 			t.Run(name+"/"+p.Name, func(t *testing.T) {
 				c := e.client(p.Opts...)
-				wantCode(t, call(c, ""), connect.CodeUnauthenticated, "bearer token")
-				wantCode(t, call(c, expired), connect.CodeUnauthenticated, "expired")
-				wantCode(t, call(c, foreign), connect.CodeUnauthenticated, "issuer")
-				wantCode(t, call(c, e.bob), connect.CodePermissionDenied, `"bob" may not act on behalf of user "alice"`)
-				wantCode(t, call(c, e.merchant), connect.CodePermissionDenied, "customer or service")
+				meshtest.WantCode(t, call(c, ""), connect.CodeUnauthenticated, "bearer token")
+				meshtest.WantCode(t, call(c, expired), connect.CodeUnauthenticated, "expired")
+				meshtest.WantCode(t, call(c, foreign), connect.CodeUnauthenticated, "issuer")
+				meshtest.WantCode(t, call(c, e.bob), connect.CodePermissionDenied, `"bob" may not act on behalf of user "alice"`)
+				meshtest.WantCode(t, call(c, e.merchant), connect.CodePermissionDenied, "customer or service")
 			})
 		}
 	}
@@ -381,5 +366,5 @@ func TestCatalogDownIsUnavailable(t *testing.T) {
 	m := meshtest.Start(t, []string{"cart"}, func(c *mesh.Config) { c.CatalogURL = "http://127.0.0.1:1" })
 	c := cartv1connect.NewCartServiceClient(m.HTTP, m.URL)
 	_, err := c.AddItem(context.Background(), meshtest.WithToken(&cartv1.AddItemRequest{UserId: "alice", Sku: "TEA-1", Quantity: 1}, m.Token(t, "alice", auth.RoleCustomer)))
-	wantCode(t, err, connect.CodeUnavailable, "catalog is unavailable")
+	meshtest.WantCode(t, err, connect.CodeUnavailable, "catalog is unavailable")
 }

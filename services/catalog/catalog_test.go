@@ -54,26 +54,6 @@ func (e env) create(t *testing.T, c catalogv1connect.CatalogServiceClient, req *
 	return res.Msg.GetProduct()
 }
 
-func wantCode(t *testing.T, err error, code connect.Code, contains string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("call succeeded, want %v", code)
-	}
-	if got := connect.CodeOf(err); got != code {
-		t.Fatalf("code = %v (%v), want %v", got, err, code)
-	}
-	var ce *connect.Error
-	if contains != "" && (!errorAs(err, &ce) || !strings.Contains(ce.Message(), contains)) {
-		t.Fatalf("message %q does not mention %q", err, contains)
-	}
-}
-
-func errorAs(err error, target **connect.Error) bool {
-	ce, ok := err.(*connect.Error) //nolint:errorlint // clients return *connect.Error directly
-	*target = ce
-	return ok
-}
-
 func TestCreateAndGet(t *testing.T) {
 	t.Parallel()
 	e := start(t)
@@ -135,14 +115,14 @@ func TestCreateErrors(t *testing.T) {
 		for _, p := range meshtest.Protocols {
 			t.Run(tc.name+"/"+p.Name, func(t *testing.T) {
 				_, err := e.client(p.Opts...).CreateProduct(context.Background(), meshtest.WithToken(tc.req, tc.token))
-				wantCode(t, err, tc.code, tc.contains)
+				meshtest.WantCode(t, err, tc.code, tc.contains)
 			})
 		}
 	}
 	// Nothing half-written: the refused SKUs do not exist.
 	for _, sku := range []string{"NEW-1", "NEW-2", "NEW-3", "NEW-4"} {
 		_, err := e.client().GetProduct(context.Background(), connect.NewRequest(&catalogv1.GetProductRequest{Sku: sku}))
-		wantCode(t, err, connect.CodeNotFound, sku)
+		meshtest.WantCode(t, err, connect.CodeNotFound, sku)
 	}
 }
 
@@ -161,9 +141,9 @@ func TestGetAndBatchGet(t *testing.T) {
 		t.Run(p.Name, func(t *testing.T) {
 			c := e.client(p.Opts...)
 			_, err := c.GetProduct(ctx, connect.NewRequest(&catalogv1.GetProductRequest{Sku: "NOPE-1"}))
-			wantCode(t, err, connect.CodeNotFound, `"NOPE-1"`)
+			meshtest.WantCode(t, err, connect.CodeNotFound, `"NOPE-1"`)
 			_, err = c.GetProduct(ctx, connect.NewRequest(&catalogv1.GetProductRequest{Sku: ""}))
-			wantCode(t, err, connect.CodeInvalidArgument, "sku")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "sku")
 
 			res, err := c.BatchGetProducts(ctx, connect.NewRequest(&catalogv1.BatchGetProductsRequest{Skus: []string{"C-3", "X-9", "A-1"}}))
 			if err != nil {
@@ -181,9 +161,9 @@ func TestGetAndBatchGet(t *testing.T) {
 				t.Errorf("BatchGetProducts missing (-want +got):\n%s", diff)
 			}
 			_, err = c.BatchGetProducts(ctx, connect.NewRequest(&catalogv1.BatchGetProductsRequest{Skus: []string{"A-1", "A-1"}}))
-			wantCode(t, err, connect.CodeInvalidArgument, "skus")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "skus")
 			_, err = c.BatchGetProducts(ctx, connect.NewRequest(&catalogv1.BatchGetProductsRequest{}))
-			wantCode(t, err, connect.CodeInvalidArgument, "skus")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "skus")
 		})
 	}
 }
@@ -263,12 +243,12 @@ func TestListPaginatesAndFilters(t *testing.T) {
 				t.Errorf("unfiltered list has %d products, want 8 (archived excluded)", n)
 			}
 			_, err = c.ListProducts(ctx, connect.NewRequest(&catalogv1.ListProductsRequest{PageToken: "garbage"}))
-			wantCode(t, err, connect.CodeInvalidArgument, "page_token")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "page_token")
 			first, _ := c.ListProducts(ctx, connect.NewRequest(&catalogv1.ListProductsRequest{Category: "tea", PageSize: 1}))
 			_, err = c.ListProducts(ctx, connect.NewRequest(&catalogv1.ListProductsRequest{Category: "mugs", PageToken: first.Msg.GetNextPageToken()}))
-			wantCode(t, err, connect.CodeInvalidArgument, "page_token")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "page_token")
 			_, err = c.ListProducts(ctx, connect.NewRequest(&catalogv1.ListProductsRequest{PageSize: 101}))
-			wantCode(t, err, connect.CodeInvalidArgument, "page_size")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "page_size")
 
 			cats, err := c.ListCategories(ctx, connect.NewRequest(&catalogv1.ListCategoriesRequest{}))
 			if err != nil {
@@ -345,7 +325,7 @@ func TestSearchRanksAndPaginates(t *testing.T) {
 				t.Errorf(`search "ethiopia -espresso" (attribute match, negation) = %v, want GRN-1`, res.Msg.GetProducts())
 			}
 			_, err = c.SearchProducts(ctx, connect.NewRequest(&catalogv1.SearchProductsRequest{Query: ""}))
-			wantCode(t, err, connect.CodeInvalidArgument, "query")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "query")
 		})
 	}
 }
@@ -374,22 +354,22 @@ func TestUpdateAndArchive(t *testing.T) {
 				t.Errorf("updated product = %v, want new name, price and attributes and the old category", got)
 			}
 			_, err = c.UpdateProduct(ctx, meshtest.WithToken(&catalogv1.UpdateProductRequest{Sku: "NOPE-1", Name: &name}, e.merchant))
-			wantCode(t, err, connect.CodeNotFound, "NOPE-1")
+			meshtest.WantCode(t, err, connect.CodeNotFound, "NOPE-1")
 			empty := ""
 			_, err = c.UpdateProduct(ctx, meshtest.WithToken(&catalogv1.UpdateProductRequest{Sku: "UPD-1", Name: &empty}, e.merchant))
-			wantCode(t, err, connect.CodeInvalidArgument, "name")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "name")
 			_, err = c.UpdateProduct(ctx, meshtest.WithToken(&catalogv1.UpdateProductRequest{Sku: "UPD-1", Price: &commonv1.Money{AmountMinor: 1, Currency: "QQQ"}}, e.merchant))
-			wantCode(t, err, connect.CodeInvalidArgument, "currency")
+			meshtest.WantCode(t, err, connect.CodeInvalidArgument, "currency")
 			_, err = c.UpdateProduct(ctx, meshtest.WithToken(&catalogv1.UpdateProductRequest{Sku: "UPD-1", Name: &name}, e.customer))
-			wantCode(t, err, connect.CodePermissionDenied, "merchant")
+			meshtest.WantCode(t, err, connect.CodePermissionDenied, "merchant")
 			_, err = c.UpdateProduct(ctx, connect.NewRequest(&catalogv1.UpdateProductRequest{Sku: "UPD-1", Name: &name}))
-			wantCode(t, err, connect.CodeUnauthenticated, "")
+			meshtest.WantCode(t, err, connect.CodeUnauthenticated, "")
 			_, err = c.ArchiveProduct(ctx, meshtest.WithToken(&catalogv1.ArchiveProductRequest{Sku: "UPD-1"}, e.customer))
-			wantCode(t, err, connect.CodePermissionDenied, "merchant")
+			meshtest.WantCode(t, err, connect.CodePermissionDenied, "merchant")
 			_, err = c.ArchiveProduct(ctx, connect.NewRequest(&catalogv1.ArchiveProductRequest{Sku: "UPD-1"}))
-			wantCode(t, err, connect.CodeUnauthenticated, "")
+			meshtest.WantCode(t, err, connect.CodeUnauthenticated, "")
 			_, err = c.ArchiveProduct(ctx, meshtest.WithToken(&catalogv1.ArchiveProductRequest{Sku: "NOPE-1"}, e.merchant))
-			wantCode(t, err, connect.CodeNotFound, "NOPE-1")
+			meshtest.WantCode(t, err, connect.CodeNotFound, "NOPE-1")
 		})
 	}
 	first, err := c.ArchiveProduct(ctx, meshtest.WithToken(&catalogv1.ArchiveProductRequest{Sku: "UPD-1"}, e.merchant))
@@ -405,5 +385,5 @@ func TestUpdateAndArchive(t *testing.T) {
 	}
 	name := "Too late"
 	_, err = c.UpdateProduct(ctx, meshtest.WithToken(&catalogv1.UpdateProductRequest{Sku: "UPD-1", Name: &name}, e.merchant))
-	wantCode(t, err, connect.CodeFailedPrecondition, "archived")
+	meshtest.WantCode(t, err, connect.CodeFailedPrecondition, "archived")
 }

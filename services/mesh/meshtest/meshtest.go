@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +139,20 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// WantCode fails the test unless err is a Connect error with code whose
+// message contains the given text (any message when contains is empty).
+func WantCode(t testing.TB, err error, code connect.Code, contains string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("call succeeded, want %v", code)
+	}
+	if got := connect.CodeOf(err); got != code {
+		t.Fatalf("code = %v (%v), want %v", got, err, code)
+	}
+	var ce *connect.Error
+	if contains != "" && (!errors.As(err, &ce) || !strings.Contains(ce.Message(), contains)) {
+		t.Fatalf("message %q does not mention %q", err, contains)
+	}
 }
