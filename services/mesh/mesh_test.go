@@ -38,6 +38,8 @@ func TestReflectionListsEveryService(t *testing.T) {
 	slices.Sort(got)
 	want := []string{
 		"grpc.health.v1.Health",
+		"grpc.reflection.v1.ServerReflection",
+		"grpc.reflection.v1alpha.ServerReflection",
 		"ordermesh.cart.v1.CartService",
 		"ordermesh.catalog.v1.CatalogService",
 		"ordermesh.inventory.v1.InventoryService",

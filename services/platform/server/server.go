@@ -53,7 +53,9 @@ type Server struct {
 // New mounts routes, reflection and health on one mux.
 func New(cfg Config, log *slog.Logger, checker *health.Checker, routes []Route) *Server {
 	mux := http.NewServeMux()
-	names := []string{health.ServiceName}
+	// Reflection lists itself too, as grpc-go servers do, so `grpcurl list`
+	// shows everything the port offers.
+	names := []string{health.ServiceName, grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName}
 	for _, r := range routes {
 		mux.Handle(r.Path, r.Handler)
 		if r.Service != "" {
