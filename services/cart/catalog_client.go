@@ -2,7 +2,6 @@ package cart
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"connectrpc.com/connect"
@@ -28,10 +27,10 @@ func (c catalogClient) Products(ctx context.Context, skus []string) (map[string]
 		case connect.CodeCanceled:
 			return nil, context.Canceled
 		}
-		if errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("catalog BatchGetProducts: %w", errors.New(err.Error()))
+		// Deliberately not wrapped: Catalog's Connect error must not pass
+		// through to Cart's caller as if Cart had said it. It is logged and
+		// answered as Internal.
+		return nil, fmt.Errorf("catalog BatchGetProducts: %v", err) //nolint:errorlint // see above
 	}
 	out := make(map[string]service.Product, len(res.Msg.GetProducts()))
 	for _, p := range res.Msg.GetProducts() {
