@@ -23,15 +23,28 @@ type Migration struct {
 // Dir is the folder of a migration file system that holds the files.
 const Dir = "migrations"
 
-// LoadMigrations reads files named NNNN_name.sql from the Dir folder of fsys,
-// ordered by number. Numbers must be unique.
-func LoadMigrations(fsys fs.FS) ([]Migration, error) {
+// LoadMigrations reads files named NNNN_name.sql from the Dir folder of
+// every fsys, ordered by number. Numbers must be unique across them all.
+func LoadMigrations(fsyss ...fs.FS) ([]Migration, error) {
+	var out []Migration
+	seen := map[int]string{}
+	for _, fsys := range fsyss {
+		ms, err := loadDir(fsys, seen)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+func loadDir(fsys fs.FS, seen map[int]string) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, Dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
 	var out []Migration
-	seen := map[int]string{}
 	for _, e := range entries {
 		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
 			continue
@@ -51,7 +64,6 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 		}
 		out = append(out, Migration{Version: v, Name: e.Name(), SQL: string(body)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out, nil
 }
 
@@ -59,10 +71,10 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 // replicas starting together apply each migration once.
 const migrationLock = 7_400_512_001
 
-// Migrate applies the migrations in fsys that the database has not seen,
+// Migrate applies the migrations in fsyss that the database has not seen,
 // each in its own transaction, recording them in schema_migrations.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) error {
-	migrations, err := LoadMigrations(fsys)
+func Migrate(ctx context.Context, pool *pgxpool.Pool, fsyss ...fs.FS) error {
+	migrations, err := LoadMigrations(fsyss...)
 	if err != nil {
 		return err
 	}

@@ -35,9 +35,9 @@ type Database struct {
 	Pool *pgxpool.Pool
 }
 
-// New creates a database migrated with migrations (nil for an empty one)
+// New creates a database migrated with migrations (none for an empty one)
 // and registers its removal with t.Cleanup.
-func New(t testing.TB, migrations fs.FS) *Database {
+func New(t testing.TB, migrations ...fs.FS) *Database {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -91,7 +91,7 @@ func serverURL() string {
 
 // ensureTemplate creates and migrates the template once, under an advisory
 // lock so that parallel test binaries agree on who builds it.
-func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tpl string, migrations fs.FS) {
+func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tpl string, migrations []fs.FS) {
 	t.Helper()
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7400512002)"); err != nil {
 		t.Fatalf("dbtest: lock: %v", err)
@@ -117,8 +117,8 @@ func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tp
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	if migrations != nil {
-		err = db.Migrate(ctx, pool, migrations)
+	if len(migrations) > 0 {
+		err = db.Migrate(ctx, pool, migrations...)
 	}
 	pool.Close()
 	if err != nil {
@@ -130,12 +130,9 @@ func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tp
 	}
 }
 
-func templateName(t testing.TB, migrations fs.FS) string {
+func templateName(t testing.TB, migrations []fs.FS) string {
 	t.Helper()
-	if migrations == nil {
-		return "omtpl_empty"
-	}
-	ms, err := db.LoadMigrations(migrations)
+	ms, err := db.LoadMigrations(migrations...)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}

@@ -1,0 +1,55 @@
+package events
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
+)
+
+// NotifyChannel is the LISTEN/NOTIFY channel that wakes a relay when its
+// database's outbox gains rows.
+const NotifyChannel = "ordermesh_outbox"
+
+// Outbox writes a producer's events inside the producer's transactions.
+type Outbox struct {
+	producer string
+	routing  Routing
+}
+
+// NewOutbox returns the outbox of producer, routing events with routing.
+func NewOutbox(producer string, routing Routing) *Outbox {
+	return &Outbox{producer: producer, routing: routing}
+}
+
+// Add records an event about orderID in tx, with one delivery per
+// subscriber, and wakes the relay when tx commits.
+func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, orderID string, payload proto.Message) (*eventsv1.Envelope, error) {
+	env, err := NewEnvelope(ctx, o.producer, orderID, payload)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := proto.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("events: marshal %s: %w", env.GetType(), err)
+	}
+	id := uuid.MustParse(env.GetId())
+	q := eventsdb.New(tx)
+	if err := q.InsertOutbox(ctx, eventsdb.InsertOutboxParams{ID: id, Type: int32(env.GetType()), OrderID: orderID, Envelope: raw}); err != nil {
+		return nil, fmt.Errorf("events: outbox: %w", err)
+	}
+	if subs := o.routing[env.GetType()]; len(subs) > 0 {
+		if err := q.InsertDeliveries(ctx, eventsdb.InsertDeliveriesParams{EventID: id, Subscribers: subs}); err != nil {
+			return nil, fmt.Errorf("events: deliveries: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", NotifyChannel); err != nil {
+			return nil, fmt.Errorf("events: notify: %w", err)
+		}
+	}
+	return env, nil
+}

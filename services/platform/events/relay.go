@@ -1,0 +1,238 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
+)
+
+// RelayConfig tunes delivery.
+type RelayConfig struct {
+	Batch        int           `env:"RELAY_BATCH" default:"200" usage:"deliveries claimed per round"`
+	MaxAttempts  int           `env:"RELAY_MAX_ATTEMPTS" default:"10" usage:"attempts before a delivery is parked"`
+	BackoffBase  time.Duration `env:"RELAY_BACKOFF_BASE" default:"200ms" usage:"first retry delay; doubles per attempt, with jitter"`
+	BackoffMax   time.Duration `env:"RELAY_BACKOFF_MAX" default:"1m" usage:"longest retry delay"`
+	PollInterval time.Duration `env:"RELAY_POLL_INTERVAL" default:"2s" usage:"how often to look for work when no NOTIFY arrives"`
+	Timeout      time.Duration `env:"RELAY_DELIVERY_TIMEOUT" default:"10s" usage:"time a subscriber gets to take a batch"`
+}
+
+// Sinks returns the event sink client of a subscriber, or false when the
+// subscriber has no endpoint.
+type Sinks func(subscriber string) (eventsv1connect.EventSinkServiceClient, bool)
+
+// Relay delivers a producer's outbox to its subscribers.
+type Relay struct {
+	pool  *pgxpool.Pool
+	sinks Sinks
+	cfg   RelayConfig
+	log   *slog.Logger
+}
+
+// NewRelay returns a relay over the outbox in pool.
+func NewRelay(pool *pgxpool.Pool, sinks Sinks, cfg RelayConfig, log *slog.Logger) *Relay {
+	return &Relay{pool: pool, sinks: sinks, cfg: cfg, log: log}
+}
+
+// Run delivers until ctx is done. It wakes on NOTIFY, on the next retry
+// falling due, and every PollInterval as a fallback.
+func (r *Relay) Run(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	go r.listen(ctx, wake)
+	for {
+		n, err := r.DeliverOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.WarnContext(ctx, "relay round failed", slog.Any("error", err))
+		}
+		if n >= r.cfg.Batch {
+			continue // more work is waiting
+		}
+		wait := r.cfg.PollInterval
+		if due, err := eventsdb.New(r.pool).NextAttempt(ctx); err == nil {
+			wait = min(wait, max(time.Until(due), time.Millisecond))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-wake:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// listen forwards NOTIFYs on the outbox channel to wake, reconnecting
+// after errors. Polling covers the gaps.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := r.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.WarnContext(ctx, "relay LISTEN lost; polling until it is back", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "UNLISTEN "+NotifyChannel) }()
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return err
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+type claimed struct {
+	eventID  uuid.UUID
+	attempts int32
+	env      *eventsv1.Envelope
+}
+
+// DeliverOnce claims one batch of due deliveries, hands them to their
+// subscribers and records the outcome, all in one transaction: a relay
+// that dies midway leaves its rows pending for the next one. It returns
+// how many deliveries it claimed.
+func (r *Relay) DeliverOnce(ctx context.Context) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		q := eventsdb.New(tx)
+		rows, err := q.ClaimDeliveries(ctx, int32(r.cfg.Batch)) //nolint:gosec // small configured batch
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		n = len(rows)
+		bySub := map[string][]claimed{}
+		for _, row := range rows {
+			env := &eventsv1.Envelope{}
+			if err := proto.Unmarshal(row.Envelope, env); err != nil {
+				return fmt.Errorf("decode event %s: %w", row.EventID, err)
+			}
+			bySub[row.Subscriber] = append(bySub[row.Subscriber], claimed{row.EventID, row.Attempts, env})
+		}
+		type outcome struct {
+			sub    string
+			failed map[string]string // event id → error
+		}
+		outcomes := make(chan outcome, len(bySub))
+		var wg sync.WaitGroup
+		for sub, batch := range bySub {
+			wg.Go(func() { outcomes <- outcome{sub, r.deliver(ctx, sub, batch)} })
+		}
+		wg.Wait()
+		close(outcomes)
+		for o := range outcomes {
+			if err := r.record(ctx, q, o.sub, bySub[o.sub], o.failed); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// deliver sends one subscriber its batch and returns the events that were
+// not applied, with why.
+func (r *Relay) deliver(ctx context.Context, sub string, batch []claimed) map[string]string {
+	failed := map[string]string{}
+	client, ok := r.sinks(sub)
+	if !ok {
+		for _, c := range batch {
+			failed[c.env.GetId()] = fmt.Sprintf("no endpoint for subscriber %q", sub)
+		}
+		return failed
+	}
+	envs := make([]*eventsv1.Envelope, len(batch))
+	for i, c := range batch {
+		envs[i] = c.env
+	}
+	dctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	res, err := client.Deliver(dctx, connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
+	if err != nil {
+		msg := err.Error()
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			msg = ce.Code().String() + ": " + ce.Message()
+		}
+		for _, c := range batch {
+			failed[c.env.GetId()] = msg
+		}
+		return failed
+	}
+	for _, f := range res.Msg.GetFailures() {
+		failed[f.GetEventId()] = f.GetMessage()
+	}
+	return failed
+}
+
+func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed, failed map[string]string) error {
+	var delivered []uuid.UUID
+	for _, c := range batch {
+		msg, bad := failed[c.env.GetId()]
+		if !bad {
+			delivered = append(delivered, c.eventID)
+			continue
+		}
+		attempt := int(c.attempts) + 1
+		if attempt >= r.cfg.MaxAttempts {
+			r.log.WarnContext(ctx, "delivery parked", slog.String("event_id", c.env.GetId()), slog.String("subscriber", sub),
+				slog.String("type", c.env.GetType().String()), slog.String("order_id", c.env.GetOrderId()), slog.String("error", msg))
+			if err := q.MarkParked(ctx, eventsdb.MarkParkedParams{EventID: c.eventID, Subscriber: sub, LastError: msg}); err != nil {
+				return fmt.Errorf("park: %w", err)
+			}
+			continue
+		}
+		next := time.Now().Add(r.backoff(attempt))
+		if err := q.MarkRetry(ctx, eventsdb.MarkRetryParams{EventID: c.eventID, Subscriber: sub, NextAttemptAt: next, LastError: msg}); err != nil {
+			return fmt.Errorf("retry: %w", err)
+		}
+	}
+	if len(delivered) > 0 {
+		if err := q.MarkDelivered(ctx, eventsdb.MarkDeliveredParams{EventIds: delivered, Subscriber: sub}); err != nil {
+			return fmt.Errorf("mark delivered: %w", err)
+		}
+	}
+	return nil
+}
+
+// backoff is exponential with equal jitter: between half and all of
+// base·2^(attempt-1), capped at BackoffMax, so retries of many failed
+// deliveries spread out instead of arriving together.
+func (r *Relay) backoff(attempt int) time.Duration {
+	ceiling := r.cfg.BackoffBase << min(attempt-1, 30)
+	if ceiling <= 0 || ceiling > r.cfg.BackoffMax {
+		ceiling = r.cfg.BackoffMax
+	}
+	return ceiling/2 + rand.N(ceiling/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+}

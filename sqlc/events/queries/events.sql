@@ -1,0 +1,64 @@
+-- name: InsertOutbox :exec
+INSERT INTO outbox (id, type, order_id, envelope) VALUES ($1, $2, $3, $4);
+
+-- name: InsertDeliveries :exec
+INSERT INTO outbox_deliveries (event_id, subscriber)
+SELECT @event_id::uuid, unnest(@subscribers::text[]);
+
+-- name: ClaimDeliveries :many
+-- Claims due deliveries for this transaction. SKIP LOCKED lets several
+-- relays (replicas) share the queue without waiting on each other.
+SELECT d.event_id, d.subscriber, d.attempts, o.envelope
+FROM outbox_deliveries d
+JOIN outbox o ON o.id = d.event_id
+WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+ORDER BY d.next_attempt_at, o.created_at
+LIMIT @batch
+FOR UPDATE OF d SKIP LOCKED;
+
+-- name: MarkDelivered :exec
+UPDATE outbox_deliveries
+SET state = 'delivered', attempts = attempts + 1, delivered_at = now(), last_error = ''
+WHERE event_id = ANY(@event_ids::uuid[]) AND subscriber = @subscriber;
+
+-- name: MarkRetry :exec
+UPDATE outbox_deliveries
+SET attempts = attempts + 1, next_attempt_at = @next_attempt_at, last_error = @last_error
+WHERE event_id = @event_id AND subscriber = @subscriber;
+
+-- name: MarkParked :exec
+UPDATE outbox_deliveries
+SET state = 'parked', attempts = attempts + 1, parked_at = now(), last_error = @last_error
+WHERE event_id = @event_id AND subscriber = @subscriber;
+
+-- name: NextAttempt :one
+-- When the earliest pending delivery falls due; an hour ahead when none is.
+SELECT COALESCE(min(next_attempt_at), now() + interval '1 hour')::timestamptz AS due FROM outbox_deliveries WHERE state = 'pending';
+
+-- name: ListParked :many
+SELECT d.event_id, d.subscriber, d.attempts, d.last_error, d.parked_at, o.type, o.order_id
+FROM outbox_deliveries d
+JOIN outbox o ON o.id = d.event_id
+WHERE d.state = 'parked'
+  AND (sqlc.narg(subscriber)::text IS NULL OR d.subscriber = sqlc.narg(subscriber)::text)
+  AND (d.parked_at, d.event_id) > (@after_time::timestamptz, @after_id::uuid)
+ORDER BY d.parked_at, d.event_id
+LIMIT @page_limit;
+
+-- name: Requeue :execrows
+UPDATE outbox_deliveries
+SET state = 'pending', attempts = 0, next_attempt_at = now(), parked_at = NULL
+WHERE state = 'parked'
+  AND (sqlc.narg(subscriber)::text IS NULL OR subscriber = sqlc.narg(subscriber)::text)
+  AND (cardinality(@event_ids::uuid[]) = 0 OR event_id = ANY(@event_ids::uuid[]));
+
+-- name: OutboxStats :one
+SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+       count(*) FILTER (WHERE state = 'parked') AS parked
+FROM outbox_deliveries;
+
+-- name: InsertInbox :execrows
+INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING;
+
+-- name: Notify :execrows
+SELECT pg_notify('ordermesh_outbox', '');

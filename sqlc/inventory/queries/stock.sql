@@ -1,0 +1,71 @@
+-- name: GetStock :one
+SELECT * FROM stock WHERE sku = $1;
+
+-- name: BatchGetStock :many
+SELECT * FROM stock WHERE sku = ANY(@skus::text[]);
+
+-- name: SetStock :one
+-- Sets available units. Received moves by the same amount, so the
+-- balance holds.
+INSERT INTO stock (sku, available, received)
+VALUES (@sku::text, @available::bigint, @available::bigint)
+ON CONFLICT (sku) DO UPDATE
+SET received = stock.received + (excluded.available - stock.available),
+    available = excluded.available,
+    updated_at = now()
+RETURNING *;
+
+-- name: AdjustStock :one
+-- Changes available (and received) by delta, unless that would take
+-- available below zero: then no row is returned.
+INSERT INTO stock (sku, available, received)
+SELECT @sku, @delta::bigint, @delta::bigint WHERE @delta::bigint >= 0
+ON CONFLICT (sku) DO UPDATE
+SET available = stock.available + @delta::bigint,
+    received = stock.received + @delta::bigint,
+    updated_at = now()
+WHERE stock.available + @delta::bigint >= 0
+RETURNING *;
+
+-- name: InsertAdjustment :exec
+INSERT INTO stock_adjustments (sku, delta, reason, actor) VALUES ($1, $2, $3, $4);
+
+-- name: LockStock :many
+-- Locks the SKUs in SKU order, so that concurrent reservations over
+-- overlapping SKUs never deadlock.
+SELECT * FROM stock WHERE sku = ANY(@skus::text[]) ORDER BY sku FOR UPDATE;
+
+-- name: MoveStock :execrows
+-- Moves quantities between available, reserved and sold for many SKUs at
+-- once: each delta is a multiplier (-1, 0 or 1) of the line's quantity.
+UPDATE stock
+SET available = stock.available + sqlc.arg(d_available)::bigint * d.qty,
+    reserved = stock.reserved + sqlc.arg(d_reserved)::bigint * d.qty,
+    sold = stock.sold + sqlc.arg(d_sold)::bigint * d.qty,
+    updated_at = now()
+FROM (SELECT unnest(@skus::text[]) AS sku, unnest(@quantities::bigint[]) AS qty) AS d
+WHERE stock.sku = d.sku;
+
+-- name: GetReservation :one
+SELECT * FROM reservations WHERE order_id = $1 FOR UPDATE;
+
+-- name: InsertReservation :exec
+INSERT INTO reservations (order_id, status, expires_at) VALUES ($1, $2, $3);
+
+-- name: InsertReservationLines :exec
+INSERT INTO reservation_lines (order_id, sku, quantity)
+SELECT @order_id, unnest(@skus::text[]), unnest(@quantities::bigint[]);
+
+-- name: ReservationLines :many
+SELECT sku, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY sku;
+
+-- name: SetReservationStatus :exec
+UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1;
+
+-- name: ExpiredReservations :many
+-- Held reservations past their deadline, claimed for this transaction.
+SELECT order_id FROM reservations
+WHERE status = 'held' AND expires_at < now()
+ORDER BY expires_at
+LIMIT @batch
+FOR UPDATE SKIP LOCKED;

@@ -1,0 +1,60 @@
+-- name: InsertOrder :exec
+INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
+                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at)
+VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+
+-- name: InsertOrderLines :exec
+INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price_minor)
+SELECT @order_id, generate_subscripts(@skus::text[], 1), unnest(@skus::text[]), unnest(@names::text[]),
+       unnest(@quantities::integer[]), unnest(@unit_prices::bigint[]);
+
+-- name: InsertHistory :exec
+INSERT INTO order_history (order_id, status, reason, detail) VALUES ($1, $2, $3, $4);
+
+-- name: ClaimIdempotencyKey :execrows
+INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (user_id, key) DO NOTHING;
+
+-- name: GetIdempotencyKey :one
+SELECT * FROM idempotency_keys WHERE user_id = $1 AND key = $2;
+
+-- name: GetOrder :one
+SELECT * FROM orders WHERE id = $1;
+
+-- name: LockOrder :one
+SELECT * FROM orders WHERE id = $1 FOR UPDATE;
+
+-- name: OrderLines :many
+SELECT * FROM order_lines WHERE order_id = ANY(@order_ids::uuid[]) ORDER BY order_id, position;
+
+-- name: OrderHistory :many
+SELECT * FROM order_history WHERE order_id = ANY(@order_ids::uuid[]) ORDER BY order_id, id;
+
+-- name: ListOrders :many
+-- Newest first: ids are UUIDv7, so they sort by creation time.
+SELECT * FROM orders
+WHERE user_id = @user_id AND id < @before_id::uuid
+ORDER BY id DESC
+LIMIT @page_limit;
+
+-- name: SetStatus :exec
+UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE id = $1;
+
+-- name: SetShortLines :exec
+UPDATE orders SET short_lines = $2 WHERE id = $1;
+
+-- name: SetBooking :exec
+UPDATE orders SET booking_id = $2 WHERE id = $1;
+
+-- name: SetShipped :exec
+UPDATE orders SET status = 'shipped', tracking_number = $2, shipped_at = now(), updated_at = now() WHERE id = $1;
+
+-- name: ExpiredOrders :many
+-- Open orders past their deadline, claimed for this transaction; replicas
+-- running the same job skip each other's rows.
+SELECT id FROM orders
+WHERE status IN ('pending', 'reserved') AND expires_at < now()
+ORDER BY expires_at
+LIMIT @batch
+FOR UPDATE SKIP LOCKED;
