@@ -1,17 +1,24 @@
 // Package cart assembles the Cart service: its access policies, its
-// migrations, and its handler wired to Catalog over Connect.
+// migrations, its handler wired to Catalog over Connect, and the saga
+// consumer that clears ordered lines on OrderConfirmed.
 package cart
 
 import (
+	"context"
+
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/services/cart/handler"
 	"github.com/ordermesh/ordermesh/services/cart/service"
 	"github.com/ordermesh/ordermesh/services/cart/store"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/component"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 	cartsql "github.com/ordermesh/ordermesh/sqlc/cart"
 )
@@ -32,9 +39,31 @@ var Policies = auth.Policies{
 	cartv1connect.CartServiceClearCartProcedure:  auth.Allow(auth.RoleCustomer, auth.RoleService),
 }
 
-// Routes builds the service on pool, pricing through catalog.
-func Routes(pool *pgxpool.Pool, catalog catalogv1connect.CatalogServiceClient, opts ...connect.HandlerOption) []server.Route {
-	svc := service.New(store.New(pool), catalogClient{client: catalog})
+// New builds the service on pool, pricing through catalog.
+func New(pool *pgxpool.Pool, catalog catalogv1connect.CatalogServiceClient, opts ...connect.HandlerOption) component.Parts {
+	st := store.New(pool)
+	svc := service.New(st, catalogClient{client: catalog})
 	path, h := cartv1connect.NewCartServiceHandler(handler.New(svc), opts...)
-	return []server.Route{{Service: cartv1connect.CartServiceName, Path: path, Handler: h}}
+	return component.Parts{
+		Routes: []server.Route{{Service: cartv1connect.CartServiceName, Path: path, Handler: h}},
+		Handlers: map[eventsv1.EventType]events.Handler{
+			// An order placed from the cart takes its lines out of the cart
+			// once it is confirmed; an order of explicit lines leaves the
+			// cart alone.
+			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
+				ev := env.GetOrderConfirmed()
+				if !ev.GetFromCart() {
+					return nil
+				}
+				ordered := map[string]int32{}
+				for _, l := range ev.GetLines() {
+					ordered[l.GetSku()] += l.GetQuantity()
+				}
+				_, err := st.ChangeIn(ctx, tx, ev.GetUserId(), func(lines []service.Line) ([]service.Line, error) {
+					return service.RemoveOrdered(lines, ordered), nil
+				})
+				return err
+			},
+		},
+	}
 }

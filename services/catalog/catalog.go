@@ -11,6 +11,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/catalog/service"
 	"github.com/ordermesh/ordermesh/services/catalog/store"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/component"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 	catalogsql "github.com/ordermesh/ordermesh/sqlc/catalog"
 )
@@ -34,9 +35,9 @@ var Policies = auth.Policies{
 	catalogv1connect.CatalogServiceArchiveProductProcedure:   auth.Allow(auth.RoleMerchant),
 }
 
-// Routes builds the service on pool and returns what the server mounts.
-func Routes(pool *pgxpool.Pool, opts ...connect.HandlerOption) []server.Route {
+// New builds the service on pool. Catalog takes part in no saga.
+func New(pool *pgxpool.Pool, opts ...connect.HandlerOption) component.Parts {
 	h := handler.New(service.New(store.New(pool)))
 	path, hh := catalogv1connect.NewCatalogServiceHandler(h, opts...)
-	return []server.Route{{Service: catalogv1connect.CatalogServiceName, Path: path, Handler: hh}}
+	return component.Parts{Routes: []server.Route{{Service: catalogv1connect.CatalogServiceName, Path: path, Handler: hh}}}
 }

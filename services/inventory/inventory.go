@@ -1,19 +1,36 @@
-// Package inventory assembles the Inventory service. Its contract and
-// access policies are settled; the stock ledger behind them is not built
-// yet, so every RPC answers Unimplemented after authentication and
-// validation.
+// Package inventory assembles the Inventory service: stock RPCs, the saga
+// consumers for OrderPlaced, OrderConfirmed and OrderCancelled, and the job
+// that expires stale reservations.
 package inventory
 
 import (
-	"connectrpc.com/connect"
+	"context"
+	"log/slog"
 
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	"github.com/ordermesh/ordermesh/services/inventory/handler"
+	"github.com/ordermesh/ordermesh/services/inventory/service"
+	"github.com/ordermesh/ordermesh/services/inventory/store"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/component"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/server"
+	inventorysql "github.com/ordermesh/ordermesh/sqlc/inventory"
 )
 
 // Name is the service's short name, used for its database and logs.
 const Name = "inventory"
+
+// Migrations are Inventory's schema migrations.
+var Migrations = inventorysql.Migrations
+
+// Config is Inventory's own configuration.
+type Config = service.Config
 
 // Policies says who may call each RPC: stock levels are public, changing
 // stock is the merchant's, and reservations are internal.
@@ -26,8 +43,25 @@ var Policies = auth.Policies{
 	inventoryv1connect.InventoryServiceReleaseProcedure:       auth.Allow(auth.RoleService),
 }
 
-// Routes returns what the server mounts.
-func Routes(opts ...connect.HandlerOption) []server.Route {
-	path, h := inventoryv1connect.NewInventoryServiceHandler(inventoryv1connect.UnimplementedInventoryServiceHandler{}, opts...)
-	return []server.Route{{Service: inventoryv1connect.InventoryServiceName, Path: path, Handler: h}}
+// New builds the service on pool.
+func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger, opts ...connect.HandlerOption) component.Parts {
+	st := store.New(pool, outbox)
+	svc := service.New(st, cfg)
+	path, h := inventoryv1connect.NewInventoryServiceHandler(handler.New(svc), opts...)
+	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
+		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }
+	}
+	return component.Parts{
+		Routes: []server.Route{{Service: inventoryv1connect.InventoryServiceName, Path: path, Handler: h}},
+		Handlers: map[eventsv1.EventType]events.Handler{
+			eventsv1.EventType_EVENT_TYPE_ORDER_PLACED:    bind(svc.OnOrderPlaced),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: bind(svc.OnOrderConfirmed),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: bind(svc.OnOrderCancelled),
+		},
+		Workers: []component.Worker{
+			component.Every(log, "expired reservations released", cfg.ExpiryInterval, func(ctx context.Context) (int, error) {
+				return svc.ExpireReservations(ctx, 100)
+			}),
+		},
+	}
 }

@@ -8,14 +8,20 @@ package mesh
 import (
 	"strings"
 
+	"github.com/ordermesh/ordermesh/services/inventory"
+	"github.com/ordermesh/ordermesh/services/order"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 )
 
 // Config is the configuration of every ordermesh binary.
 type Config struct {
-	Server server.Config
-	Auth   auth.Config
+	Server    server.Config
+	Auth      auth.Config
+	Relay     events.RelayConfig
+	Order     order.Config
+	Inventory inventory.Config
 
 	LogLevel string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 
@@ -29,11 +35,22 @@ type Config struct {
 	InventoryDatabaseURL string `env:"INVENTORY_DATABASE_URL" secret:"url" usage:"Inventory's database; overrides DATABASE_URL"`
 	PaymentDatabaseURL   string `env:"PAYMENT_DATABASE_URL" secret:"url" usage:"Payment's database; overrides DATABASE_URL"`
 
+	// The endpoints double as the routing table's: the relay delivers a
+	// service's events to <URL>/<service>/ordermesh.events.v1.EventSinkService.
 	CatalogURL   string `env:"CATALOG_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Catalog service"`
 	CartURL      string `env:"CART_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Cart service"`
 	OrderURL     string `env:"ORDER_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Order service"`
 	InventoryURL string `env:"INVENTORY_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Inventory service"`
 	PaymentURL   string `env:"PAYMENT_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Payment service"`
+}
+
+// endpoint returns the base URL of a service.
+func (c Config) endpoint(service string) (string, bool) {
+	u, ok := map[string]string{
+		"catalog": c.CatalogURL, "cart": c.CartURL, "order": c.OrderURL,
+		"inventory": c.InventoryURL, "payment": c.PaymentURL,
+	}[service]
+	return u, ok && u != ""
 }
 
 // databaseURL returns the URL of service's own database.

@@ -6,25 +6,33 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"slices"
+	"sync"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/validate"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/services/cart"
 	"github.com/ordermesh/ordermesh/services/catalog"
 	"github.com/ordermesh/ordermesh/services/inventory"
 	"github.com/ordermesh/ordermesh/services/order"
 	"github.com/ordermesh/ordermesh/services/payment"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/component"
 	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/health"
 	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 	"github.com/ordermesh/ordermesh/services/platform/telemetry"
+	eventssql "github.com/ordermesh/ordermesh/sqlc/events"
 )
 
 // Services lists every service, in start order.
@@ -33,41 +41,78 @@ var Services = []string{catalog.Name, cart.Name, order.Name, inventory.Name, pay
 // deps is what a service is built from.
 type deps struct {
 	cfg     Config
+	log     *slog.Logger
 	pool    *pgxpool.Pool
+	outbox  *events.Outbox
 	clients *rpcclient.Factory
 	opts    []connect.HandlerOption
 }
 
 // definition describes one service to the composition root.
 type definition struct {
-	migrations fs.FS // nil while the service has no tables
+	migrations fs.FS
 	policies   auth.Policies
-	routes     func(d deps) []server.Route
+	build      func(d deps) component.Parts
 }
 
 var definitions = map[string]definition{
 	catalog.Name: {
 		migrations: catalog.Migrations,
 		policies:   catalog.Policies,
-		routes:     func(d deps) []server.Route { return catalog.Routes(d.pool, d.opts...) },
+		build:      func(d deps) component.Parts { return catalog.New(d.pool, d.opts...) },
 	},
 	cart.Name: {
 		migrations: cart.Migrations,
 		policies:   cart.Policies,
-		routes: func(d deps) []server.Route {
-			client := rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL)
-			return cart.Routes(d.pool, client, d.opts...)
+		build: func(d deps) component.Parts {
+			return cart.New(d.pool, rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL), d.opts...)
 		},
 	},
-	order.Name:     {policies: order.Policies, routes: func(d deps) []server.Route { return order.Routes(d.opts...) }},
-	inventory.Name: {policies: inventory.Policies, routes: func(d deps) []server.Route { return inventory.Routes(d.opts...) }},
-	payment.Name:   {policies: payment.Policies, routes: func(d deps) []server.Route { return payment.Routes(d.opts...) }},
+	order.Name: {
+		migrations: order.Migrations,
+		policies:   order.Policies,
+		build: func(d deps) component.Parts {
+			clients := order.Clients{
+				Catalog: rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
+				Cart:    rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
+			}
+			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.opts...)
+		},
+	},
+	inventory.Name: {
+		migrations: inventory.Migrations,
+		policies:   inventory.Policies,
+		build: func(d deps) component.Parts {
+			return inventory.New(d.pool, d.outbox, d.cfg.Inventory, d.log, d.opts...)
+		},
+	},
+	payment.Name: {
+		migrations: payment.Migrations,
+		policies:   payment.Policies,
+		build:      func(d deps) component.Parts { return payment.New(d.pool, d.outbox, d.opts...) },
+	},
+}
+
+// eventPolicies guard the event endpoints every service serves: only other
+// services deliver events or manage parked deliveries.
+var eventPolicies = auth.Policies{
+	eventsv1connect.EventSinkServiceDeliverProcedure:                  auth.Allow(auth.RoleService),
+	eventsv1connect.EventAdminServiceListParkedDeliveriesProcedure:    auth.Allow(auth.RoleService),
+	eventsv1connect.EventAdminServiceRequeueParkedDeliveriesProcedure: auth.Allow(auth.RoleService),
+}
+
+// Migrations returns every migration of the named service's database:
+// its own and the event tables.
+func Migrations(service string) []fs.FS {
+	return []fs.FS{definitions[service].migrations, eventssql.Migrations}
 }
 
 // Mesh is a built, not yet serving, set of services.
 type Mesh struct {
-	Server *server.Server
-	pools  []*pgxpool.Pool
+	Server  *server.Server
+	log     *slog.Logger
+	pools   []*pgxpool.Pool
+	workers []component.Worker
 }
 
 // Close releases the database pools.
@@ -77,8 +122,27 @@ func (m *Mesh) Close() {
 	}
 }
 
+// Serve runs the background workers (relays, expiry jobs, watchers) and
+// serves on ln until ctx is done. Workers stop after the server has
+// drained, so in-flight calls can still emit and deliver.
+func (m *Mesh) Serve(ctx context.Context, ln net.Listener) error {
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, w := range m.workers {
+		wg.Go(func() {
+			if err := w(wctx); err != nil {
+				m.log.ErrorContext(wctx, "worker stopped", slog.Any("error", err))
+			}
+		})
+	}
+	err := m.Server.Serve(ctx, ln)
+	stopWorkers()
+	wg.Wait()
+	return err
+}
+
 // Build opens the databases of the named services, migrates them and
-// builds their handlers on one server.
+// builds their handlers, event sinks, relays and jobs on one server.
 func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*Mesh, error) {
 	for _, n := range names {
 		if _, ok := definitions[n]; !ok {
@@ -98,8 +162,8 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 		return nil, err
 	}
 	policies := auth.Policies{}
-	for _, n := range names {
-		for proc, p := range definitions[n].policies {
+	for _, set := range append([]auth.Policies{eventPolicies}, policiesOf(names)...) {
+		for proc, p := range set {
 			policies[proc] = p
 		}
 	}
@@ -120,29 +184,70 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 		connect.WithSendMaxBytes(cfg.Server.MaxMessageBytes),
 		connect.WithCompressMinBytes(1024),
 	}
+	sinks := sinkClients(cfg, clients)
 
-	m := &Mesh{}
+	m := &Mesh{log: log}
 	probes := map[string]health.Probe{}
 	var routes []server.Route
 	for _, n := range names {
 		def := definitions[n]
-		pool, err := openDatabase(ctx, cfg, n, def.migrations)
+		pool, err := openDatabase(ctx, cfg, n, def.migrations, eventssql.Migrations)
 		if err != nil {
 			m.Close()
 			return nil, err
 		}
 		m.pools = append(m.pools, pool)
-		rs := def.routes(deps{cfg: cfg, pool: pool, clients: clients, opts: opts})
-		for _, r := range rs {
+		slog := log.With("service", n)
+		parts := def.build(deps{cfg: cfg, log: slog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting), clients: clients, opts: opts})
+		for _, r := range parts.Routes {
 			probes[r.Service] = pool.Ping
 		}
-		routes = append(routes, rs...)
+		routes = append(routes, parts.Routes...)
+		routes = append(routes, eventRoutes(n, pool, parts, slog, opts)...)
+		m.workers = append(m.workers, events.NewRelay(pool, sinks, cfg.Relay, slog).Run)
+		m.workers = append(m.workers, parts.Workers...)
 	}
 	m.Server = server.New(cfg.Server, log, health.NewChecker(probes), routes)
 	return m, nil
 }
 
-func openDatabase(ctx context.Context, cfg Config, name string, migrations fs.FS) (*pgxpool.Pool, error) {
+func policiesOf(names []string) []auth.Policies {
+	out := make([]auth.Policies, len(names))
+	for i, n := range names {
+		out[i] = definitions[n].policies
+	}
+	return out
+}
+
+// eventRoutes mounts a service's event sink (if it consumes events) and its
+// outbox admin under the service's own path prefix.
+func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, log *slog.Logger, opts []connect.HandlerOption) []server.Route {
+	prefix := events.SinkPath(name)
+	var routes []server.Route
+	if len(parts.Handlers) > 0 {
+		path, h := eventsv1connect.NewEventSinkServiceHandler(events.NewSink(name, pool, parts.Handlers, log), opts...)
+		routes = append(routes, server.Route{Path: prefix + path, Handler: http.StripPrefix(prefix, h)})
+	}
+	path, h := eventsv1connect.NewEventAdminServiceHandler(events.NewAdmin(pool), opts...)
+	return append(routes, server.Route{Path: prefix + path, Handler: http.StripPrefix(prefix, h)})
+}
+
+// sinkClients returns the event sink client of each subscriber, at its
+// endpoint from the configuration.
+func sinkClients(cfg Config, clients *rpcclient.Factory) events.Sinks {
+	byName := map[string]eventsv1connect.EventSinkServiceClient{}
+	for _, n := range Services {
+		if u, ok := cfg.endpoint(n); ok {
+			byName[n] = rpcclient.New(clients, eventsv1connect.NewEventSinkServiceClient, u+events.SinkPath(n))
+		}
+	}
+	return func(sub string) (eventsv1connect.EventSinkServiceClient, bool) {
+		c, ok := byName[sub]
+		return c, ok
+	}
+}
+
+func openDatabase(ctx context.Context, cfg Config, name string, migrations ...fs.FS) (*pgxpool.Pool, error) {
 	url := cfg.databaseURL(name)
 	if cfg.DatabaseCreate {
 		if err := db.EnsureDatabase(ctx, url); err != nil {
@@ -153,11 +258,9 @@ func openDatabase(ctx context.Context, cfg Config, name string, migrations fs.FS
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if migrations != nil {
-		if err := db.Migrate(ctx, pool, migrations); err != nil {
-			pool.Close()
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
+	if err := db.Migrate(ctx, pool, migrations...); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return pool, nil
 }
@@ -178,10 +281,11 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, names []string) erro
 	}
 	defer m.Close()
 	log.Info("services built", slog.Any("services", slices.Clone(names)))
-	serveErr := m.Server.ListenAndServe(ctx)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Server.Addr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err), stopTelemetry(context.WithoutCancel(ctx)))
+	}
+	serveErr := m.Serve(ctx, ln)
 	return errors.Join(serveErr, stopTelemetry(context.WithoutCancel(ctx)))
 }
-
-// Migrations returns the migrations of the named service, nil when it has
-// no tables yet.
-func Migrations(service string) fs.FS { return definitions[service].migrations }

@@ -1,33 +1,79 @@
-// Package order assembles the Order service. Its contract and access
-// policies are settled; the checkout saga behind them is not built yet, so
-// every RPC answers Unimplemented after authentication and validation.
+// Package order assembles the Order service: the order RPCs, the saga
+// consumers for stock and payment events, the expiry job, and the
+// LISTEN/NOTIFY fan-out behind WatchOrder.
 package order
 
 import (
-	"connectrpc.com/connect"
+	"context"
+	"log/slog"
 
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/services/order/handler"
+	"github.com/ordermesh/ordermesh/services/order/service"
+	"github.com/ordermesh/ordermesh/services/order/store"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/component"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/server"
+	ordersql "github.com/ordermesh/ordermesh/sqlc/order"
 )
 
 // Name is the service's short name, used for its database and logs.
 const Name = "order"
 
-// Policies says who may call each RPC. Customers act on their own orders;
-// shipping is the merchant's.
+// Migrations are Order's schema migrations.
+var Migrations = ordersql.Migrations
+
+// Config is Order's own configuration.
+type Config = service.Config
+
+// Policies says who may call each RPC. Customers act on their own orders
+// (the handler checks ownership); merchants see all and ship.
 var Policies = auth.Policies{
 	orderv1connect.OrderServicePlaceOrderProcedure:    auth.Allow(auth.RoleCustomer),
 	orderv1connect.OrderServiceGetOrderProcedure:      auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 	orderv1connect.OrderServiceListOrdersProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 	orderv1connect.OrderServiceCancelOrderProcedure:   auth.Allow(auth.RoleCustomer, auth.RoleMerchant),
-	orderv1connect.OrderServiceWatchOrderProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant),
+	orderv1connect.OrderServiceWatchOrderProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 	orderv1connect.OrderServiceQuoteShippingProcedure: auth.Public,
 	orderv1connect.OrderServiceShipOrderProcedure:     auth.Allow(auth.RoleMerchant),
 }
 
-// Routes returns what the server mounts.
-func Routes(opts ...connect.HandlerOption) []server.Route {
-	path, h := orderv1connect.NewOrderServiceHandler(orderv1connect.UnimplementedOrderServiceHandler{}, opts...)
-	return []server.Route{{Service: orderv1connect.OrderServiceName, Path: path, Handler: h}}
+// Clients are the services Order calls.
+type Clients struct {
+	Catalog catalogv1connect.CatalogServiceClient
+	Cart    cartv1connect.CartServiceClient
+}
+
+// New builds the service on pool.
+func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, opts ...connect.HandlerOption) component.Parts {
+	st := store.New(pool, outbox)
+	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, cfg)
+	watchers := store.NewWatchers(pool, log)
+	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)
+	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
+		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }
+	}
+	return component.Parts{
+		Routes: []server.Route{{Service: orderv1connect.OrderServiceName, Path: path, Handler: h}},
+		Handlers: map[eventsv1.EventType]events.Handler{
+			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:     bind(svc.OnStockReserved),
+			eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:     bind(svc.OnStockRejected),
+			eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED: bind(svc.OnPaymentAuthorized),
+			eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED:   bind(svc.OnPaymentDeclined),
+		},
+		Workers: []component.Worker{
+			watchers.Run,
+			component.Every(log, "expired orders cancelled", cfg.ExpiryInterval, func(ctx context.Context) (int, error) {
+				return svc.ExpireOrders(ctx, 100)
+			}),
+		},
+	}
 }

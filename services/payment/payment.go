@@ -1,18 +1,33 @@
-// Package payment assembles the Payment service. Its contract and access
-// policies are settled; the gateway simulator behind them is not built yet,
-// so every RPC answers Unimplemented after authentication and validation.
+// Package payment assembles the Payment service: payment RPCs, the
+// gateway simulator, and the saga consumers that authorise on
+// StockReserved, capture on OrderConfirmed and void or refund on
+// OrderCancelled.
 package payment
 
 import (
-	"connectrpc.com/connect"
+	"context"
 
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/services/payment/handler"
+	"github.com/ordermesh/ordermesh/services/payment/service"
+	"github.com/ordermesh/ordermesh/services/payment/store"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/component"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/server"
+	paymentsql "github.com/ordermesh/ordermesh/sqlc/payment"
 )
 
 // Name is the service's short name, used for its database and logs.
 const Name = "payment"
+
+// Migrations are Payment's schema migrations.
+var Migrations = paymentsql.Migrations
 
 // Policies says who may call each RPC.
 var Policies = auth.Policies{
@@ -21,8 +36,20 @@ var Policies = auth.Policies{
 	paymentv1connect.PaymentServiceListPaymentsProcedure:        auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 }
 
-// Routes returns what the server mounts.
-func Routes(opts ...connect.HandlerOption) []server.Route {
-	path, h := paymentv1connect.NewPaymentServiceHandler(paymentv1connect.UnimplementedPaymentServiceHandler{}, opts...)
-	return []server.Route{{Service: paymentv1connect.PaymentServiceName, Path: path, Handler: h}}
+// New builds the service on pool.
+func New(pool *pgxpool.Pool, outbox *events.Outbox, opts ...connect.HandlerOption) component.Parts {
+	st := store.New(pool, outbox)
+	svc := service.New(st, service.NewGateway(st.CountAttempt))
+	path, h := paymentv1connect.NewPaymentServiceHandler(handler.New(svc), opts...)
+	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
+		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }
+	}
+	return component.Parts{
+		Routes: []server.Route{{Service: paymentv1connect.PaymentServiceName, Path: path, Handler: h}},
+		Handlers: map[eventsv1.EventType]events.Handler{
+			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:  bind(svc.OnStockReserved),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: bind(svc.OnOrderConfirmed),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: bind(svc.OnOrderCancelled),
+		},
+	}
 }

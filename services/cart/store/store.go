@@ -50,26 +50,34 @@ func (s *Store) Get(ctx context.Context, userID string) (service.Cart, error) {
 func (s *Store) Change(ctx context.Context, userID string, edit func([]service.Line) ([]service.Line, error)) (service.Cart, error) {
 	var out service.Cart
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		c, err := q.TouchCart(ctx, userID) // locks the cart row until commit
-		if err != nil {
-			return fmt.Errorf("lock cart: %w", err)
-		}
-		before, err := lines(ctx, q, userID)
-		if err != nil {
-			return err
-		}
-		after, err := edit(clone(before))
-		if err != nil {
-			return err
-		}
-		if err := apply(ctx, q, userID, before, after); err != nil {
-			return err
-		}
-		out = service.Cart{UserID: userID, Version: c.Version, UpdatedAt: &c.UpdatedAt}
-		out.Lines, err = lines(ctx, q, userID)
+		var err error
+		out, err = s.ChangeIn(ctx, tx, userID, edit)
 		return err
 	})
+	return out, err
+}
+
+// ChangeIn is Change inside an open transaction, for the saga consumer
+// that applies an event together with its inbox row.
+func (s *Store) ChangeIn(ctx context.Context, tx pgx.Tx, userID string, edit func([]service.Line) ([]service.Line, error)) (service.Cart, error) {
+	q := s.q.WithTx(tx)
+	c, err := q.TouchCart(ctx, userID) // locks the cart row until commit
+	if err != nil {
+		return service.Cart{}, fmt.Errorf("lock cart: %w", err)
+	}
+	before, err := lines(ctx, q, userID)
+	if err != nil {
+		return service.Cart{}, err
+	}
+	after, err := edit(clone(before))
+	if err != nil {
+		return service.Cart{}, err
+	}
+	if err := apply(ctx, q, userID, before, after); err != nil {
+		return service.Cart{}, err
+	}
+	out := service.Cart{UserID: userID, Version: c.Version, UpdatedAt: &c.UpdatedAt}
+	out.Lines, err = lines(ctx, q, userID)
 	return out, err
 }
 

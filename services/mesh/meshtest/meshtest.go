@@ -37,6 +37,9 @@ type Mesh struct {
 	Databases map[string]*dbtest.Database
 	// HTTP is an h2c client for the server.
 	HTTP *http.Client
+	// Gates stand in front of each service's endpoint, by service name:
+	// services reach each other, and deliver events, through them.
+	Gates map[string]*Gate
 }
 
 // Option changes the configuration before the mesh starts.
@@ -60,10 +63,18 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 	cfg.Auth.SigningKey = SigningKey
 	cfg.DatabaseCreate = false
 	cfg.Server.ShutdownTimeout = 5 * time.Second
-	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = url, url, url, url, url
-	m := &Mesh{URL: url, Databases: map[string]*dbtest.Database{}, HTTP: rpcclient.NewHTTPClient()}
+	// Quick retries and jobs, so saga tests settle in moments.
+	cfg.Relay.BackoffBase, cfg.Relay.BackoffMax, cfg.Relay.PollInterval = 20*time.Millisecond, 300*time.Millisecond, 200*time.Millisecond
+	cfg.Relay.Timeout = 5 * time.Second
+	cfg.Order.ExpiryInterval, cfg.Inventory.ExpiryInterval = 100*time.Millisecond, 100*time.Millisecond
+	m := &Mesh{URL: url, Databases: map[string]*dbtest.Database{}, HTTP: rpcclient.NewHTTPClient(), Gates: map[string]*Gate{}}
+	for _, s := range mesh.Services {
+		m.Gates[s] = startGate(t, s, url)
+	}
+	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL = m.Gates["catalog"].URL, m.Gates["cart"].URL, m.Gates["order"].URL
+	cfg.InventoryURL, cfg.PaymentURL = m.Gates["inventory"].URL, m.Gates["payment"].URL
 	for _, s := range services {
-		d := dbtest.New(t, mesh.Migrations(s))
+		d := dbtest.New(t, mesh.Migrations(s)...)
 		m.Databases[s] = d
 		switch s {
 		case "catalog":
@@ -92,7 +103,7 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 		t.Fatalf("meshtest: build: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- built.Server.Serve(ctx, ln) }()
+	go func() { done <- built.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {

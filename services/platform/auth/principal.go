@@ -66,3 +66,16 @@ func CheckOwner(ctx context.Context, userID string) error {
 	}
 	return rpcerr.Errorf(ErrForbidden, "user %q may not act on behalf of user %q", p.Subject, userID)
 }
+
+// CheckReader allows a customer to read their own resources, and merchants
+// and services to read anyone's. Everyone else gets PermissionDenied.
+func CheckReader(ctx context.Context, ownerID string) error {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return ErrUnauthenticated
+	}
+	if p.Has(RoleMerchant) || p.Has(RoleService) || (p.Has(RoleCustomer) && p.Subject == ownerID) {
+		return nil
+	}
+	return rpcerr.Errorf(ErrForbidden, "user %q may not see user %q's data", p.Subject, ownerID)
+}

@@ -82,17 +82,6 @@ func New(cfg Config, log *slog.Logger, checker *health.Checker, routes []Route) 
 // Handler returns the server's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// ListenAndServe listens on the configured address and serves until ctx is
-// done, then shuts down gracefully.
-func (s *Server) ListenAndServe(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
-	}
-	return s.Serve(ctx, ln)
-}
-
 // Serve serves on ln until ctx is done. Shutdown first reports NOT_SERVING
 // for DrainDelay, then stops accepting and gives in-flight calls up to
 // ShutdownTimeout.

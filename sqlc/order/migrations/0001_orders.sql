@@ -61,7 +61,7 @@ CREATE TABLE idempotency_keys (
     user_id      text NOT NULL,
     key          text NOT NULL,
     request_hash bytea NOT NULL,
-    order_id     uuid NOT NULL REFERENCES orders (id),
+    order_id     uuid NOT NULL REFERENCES orders (id) DEFERRABLE INITIALLY DEFERRED,
     created_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, key)
 );

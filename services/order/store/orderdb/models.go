@@ -7,19 +7,19 @@ package orderdb
 import (
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/google/uuid"
 )
 
 type IdempotencyKey struct {
 	UserID      string
 	Key         string
 	RequestHash []byte
-	OrderID     pgtype.UUID
+	OrderID     uuid.UUID
 	CreatedAt   time.Time
 }
 
 type Order struct {
-	ID              pgtype.UUID
+	ID              uuid.UUID
 	UserID          string
 	Status          string
 	Reason          string
@@ -29,7 +29,7 @@ type Order struct {
 	TotalMinor      int64
 	ShippingAddress []byte
 	Email           string
-	PaymentMethodID pgtype.UUID
+	PaymentMethodID uuid.UUID
 	FromCart        bool
 	Carrier         string
 	ServiceLevel    string
@@ -44,7 +44,7 @@ type Order struct {
 
 type OrderHistory struct {
 	ID        int64
-	OrderID   pgtype.UUID
+	OrderID   uuid.UUID
 	Status    string
 	Reason    string
 	Detail    string
@@ -52,7 +52,7 @@ type OrderHistory struct {
 }
 
 type OrderLine struct {
-	OrderID        pgtype.UUID
+	OrderID        uuid.UUID
 	Position       int32
 	Sku            string
 	Name           string

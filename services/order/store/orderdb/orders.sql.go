@@ -9,7 +9,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/google/uuid"
 )
 
 const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
@@ -22,7 +22,7 @@ type ClaimIdempotencyKeyParams struct {
 	UserID      string
 	Key         string
 	RequestHash []byte
-	OrderID     pgtype.UUID
+	OrderID     uuid.UUID
 }
 
 func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (int64, error) {
@@ -48,15 +48,15 @@ FOR UPDATE SKIP LOCKED
 
 // Open orders past their deadline, claimed for this transaction; replicas
 // running the same job skip each other's rows.
-func (q *Queries) ExpiredOrders(ctx context.Context, batch int32) ([]pgtype.UUID, error) {
+func (q *Queries) ExpiredOrders(ctx context.Context, batch int32) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, expiredOrders, batch)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []pgtype.UUID{}
+	items := []uuid.UUID{}
 	for rows.Next() {
-		var id pgtype.UUID
+		var id uuid.UUID
 		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
@@ -94,7 +94,7 @@ const getOrder = `-- name: GetOrder :one
 SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at FROM orders WHERE id = $1
 `
 
-func (q *Queries) GetOrder(ctx context.Context, id pgtype.UUID) (Order, error) {
+func (q *Queries) GetOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 	row := q.db.QueryRow(ctx, getOrder, id)
 	var i Order
 	err := row.Scan(
@@ -128,7 +128,7 @@ INSERT INTO order_history (order_id, status, reason, detail) VALUES ($1, $2, $3,
 `
 
 type InsertHistoryParams struct {
-	OrderID pgtype.UUID
+	OrderID uuid.UUID
 	Status  string
 	Reason  string
 	Detail  string
@@ -151,7 +151,7 @@ VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 `
 
 type InsertOrderParams struct {
-	ID              pgtype.UUID
+	ID              uuid.UUID
 	UserID          string
 	Currency        string
 	SubtotalMinor   int64
@@ -159,7 +159,7 @@ type InsertOrderParams struct {
 	TotalMinor      int64
 	ShippingAddress []byte
 	Email           string
-	PaymentMethodID pgtype.UUID
+	PaymentMethodID uuid.UUID
 	FromCart        bool
 	Carrier         string
 	ServiceLevel    string
@@ -192,7 +192,7 @@ SELECT $1, generate_subscripts($2::text[], 1), unnest($2::text[]), unnest($3::te
 `
 
 type InsertOrderLinesParams struct {
-	OrderID    pgtype.UUID
+	OrderID    uuid.UUID
 	Skus       []string
 	Names      []string
 	Quantities []int32
@@ -219,7 +219,7 @@ LIMIT $3
 
 type ListOrdersParams struct {
 	UserID    string
-	BeforeID  pgtype.UUID
+	BeforeID  uuid.UUID
 	PageLimit int32
 }
 
@@ -270,7 +270,7 @@ const lockOrder = `-- name: LockOrder :one
 SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at FROM orders WHERE id = $1 FOR UPDATE
 `
 
-func (q *Queries) LockOrder(ctx context.Context, id pgtype.UUID) (Order, error) {
+func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 	row := q.db.QueryRow(ctx, lockOrder, id)
 	var i Order
 	err := row.Scan(
@@ -303,7 +303,7 @@ const orderHistory = `-- name: OrderHistory :many
 SELECT id, order_id, status, reason, detail, created_at FROM order_history WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, id
 `
 
-func (q *Queries) OrderHistory(ctx context.Context, orderIds []pgtype.UUID) ([]OrderHistory, error) {
+func (q *Queries) OrderHistory(ctx context.Context, orderIds []uuid.UUID) ([]OrderHistory, error) {
 	rows, err := q.db.Query(ctx, orderHistory, orderIds)
 	if err != nil {
 		return nil, err
@@ -334,7 +334,7 @@ const orderLines = `-- name: OrderLines :many
 SELECT order_id, position, sku, name, quantity, unit_price_minor FROM order_lines WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, position
 `
 
-func (q *Queries) OrderLines(ctx context.Context, orderIds []pgtype.UUID) ([]OrderLine, error) {
+func (q *Queries) OrderLines(ctx context.Context, orderIds []uuid.UUID) ([]OrderLine, error) {
 	rows, err := q.db.Query(ctx, orderLines, orderIds)
 	if err != nil {
 		return nil, err
@@ -366,7 +366,7 @@ UPDATE orders SET booking_id = $2 WHERE id = $1
 `
 
 type SetBookingParams struct {
-	ID        pgtype.UUID
+	ID        uuid.UUID
 	BookingID string
 }
 
@@ -380,7 +380,7 @@ UPDATE orders SET status = 'shipped', tracking_number = $2, shipped_at = now(), 
 `
 
 type SetShippedParams struct {
-	ID             pgtype.UUID
+	ID             uuid.UUID
 	TrackingNumber string
 }
 
@@ -394,7 +394,7 @@ UPDATE orders SET short_lines = $2 WHERE id = $1
 `
 
 type SetShortLinesParams struct {
-	ID         pgtype.UUID
+	ID         uuid.UUID
 	ShortLines []byte
 }
 
@@ -408,7 +408,7 @@ UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE id = $1
 `
 
 type SetStatusParams struct {
-	ID     pgtype.UUID
+	ID     uuid.UUID
 	Status string
 	Reason string
 }

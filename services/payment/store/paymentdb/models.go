@@ -7,7 +7,7 @@ package paymentdb
 import (
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/google/uuid"
 )
 
 type CancelledOrder struct {
@@ -21,10 +21,10 @@ type GatewayAttempt struct {
 }
 
 type Payment struct {
-	ID              pgtype.UUID
+	ID              uuid.UUID
 	OrderID         string
 	UserID          string
-	PaymentMethodID pgtype.UUID
+	PaymentMethodID uuid.UUID
 	AmountMinor     int64
 	Currency        string
 	Status          string
@@ -34,7 +34,7 @@ type Payment struct {
 }
 
 type PaymentMethod struct {
-	ID        pgtype.UUID
+	ID        uuid.UUID
 	UserID    string
 	Brand     string
 	Last4     string
@@ -46,7 +46,7 @@ type PaymentMethod struct {
 
 type PaymentOperation struct {
 	ID               int64
-	PaymentID        pgtype.UUID
+	PaymentID        uuid.UUID
 	Kind             string
 	Succeeded        bool
 	GatewayReference string

@@ -8,7 +8,7 @@ package paymentdb
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/google/uuid"
 )
 
 const countGatewayAttempt = `-- name: CountGatewayAttempt :one
@@ -50,7 +50,7 @@ const getPaymentMethod = `-- name: GetPaymentMethod :one
 SELECT id, user_id, brand, last4, exp_month, exp_year, behaviour, created_at FROM payment_methods WHERE id = $1
 `
 
-func (q *Queries) GetPaymentMethod(ctx context.Context, id pgtype.UUID) (PaymentMethod, error) {
+func (q *Queries) GetPaymentMethod(ctx context.Context, id uuid.UUID) (PaymentMethod, error) {
 	row := q.db.QueryRow(ctx, getPaymentMethod, id)
 	var i PaymentMethod
 	err := row.Scan(
@@ -81,7 +81,7 @@ VALUES ($1, $2, $3, $4, $5)
 `
 
 type InsertOperationParams struct {
-	PaymentID        pgtype.UUID
+	PaymentID        uuid.UUID
 	Kind             string
 	Succeeded        bool
 	GatewayReference string
@@ -106,10 +106,10 @@ RETURNING id, order_id, user_id, payment_method_id, amount_minor, currency, stat
 `
 
 type InsertPaymentParams struct {
-	ID              pgtype.UUID
+	ID              uuid.UUID
 	OrderID         string
 	UserID          string
-	PaymentMethodID pgtype.UUID
+	PaymentMethodID uuid.UUID
 	AmountMinor     int64
 	Currency        string
 	Status          string
@@ -150,7 +150,7 @@ RETURNING id, user_id, brand, last4, exp_month, exp_year, behaviour, created_at
 `
 
 type InsertPaymentMethodParams struct {
-	ID        pgtype.UUID
+	ID        uuid.UUID
 	UserID    string
 	Brand     string
 	Last4     string
@@ -198,7 +198,7 @@ const listOperations = `-- name: ListOperations :many
 SELECT id, payment_id, kind, succeeded, gateway_reference, message, created_at FROM payment_operations WHERE payment_id = ANY($1::uuid[]) ORDER BY id
 `
 
-func (q *Queries) ListOperations(ctx context.Context, paymentIds []pgtype.UUID) ([]PaymentOperation, error) {
+func (q *Queries) ListOperations(ctx context.Context, paymentIds []uuid.UUID) ([]PaymentOperation, error) {
 	rows, err := q.db.Query(ctx, listOperations, paymentIds)
 	if err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ LIMIT $3
 
 type ListPaymentsParams struct {
 	UserID    string
-	BeforeID  pgtype.UUID
+	BeforeID  uuid.UUID
 	PageLimit int32
 }
 
@@ -297,7 +297,7 @@ UPDATE payments SET status = $2, updated_at = now() WHERE id = $1 RETURNING id, 
 `
 
 type SetPaymentStatusParams struct {
-	ID     pgtype.UUID
+	ID     uuid.UUID
 	Status string
 }
 

@@ -1,0 +1,109 @@
+// Package service holds Inventory's rules: reservations are all or
+// nothing per order, stock never goes below zero, and every unit is
+// available, reserved or sold. It reacts to the saga's order events and
+// declares the store it needs.
+package service
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+)
+
+// Stock is one SKU's ledger.
+type Stock struct {
+	SKU       string
+	Available int64
+	Reserved  int64
+	Sold      int64
+	Received  int64
+	UpdatedAt time.Time
+}
+
+// Line is a SKU and a quantity.
+type Line struct {
+	SKU      string
+	Quantity int64
+}
+
+// ShortLine is a line that could not be reserved.
+type ShortLine struct {
+	SKU       string
+	Requested int64
+	Available int64
+}
+
+// Reservation states; see the reservations table.
+const (
+	StatusHeld      = "held"
+	StatusSold      = "sold"
+	StatusReleased  = "released"
+	StatusRejected  = "rejected"
+	StatusCancelled = "cancelled"
+)
+
+// Reservation is what Inventory knows of an order.
+type Reservation struct {
+	OrderID   string
+	Status    string
+	ExpiresAt *time.Time
+	Lines     []Line
+}
+
+// Errors the service returns.
+var (
+	ErrNotFound     = rpcerr.New(rpcerr.KindNotFound, "no stock for this SKU")
+	ErrInsufficient = rpcerr.New(rpcerr.KindPrecondition, "not enough stock")
+)
+
+// Tx is the store inside one transaction.
+type Tx interface {
+	// LockStock locks the SKUs' rows in SKU order and returns those that
+	// exist.
+	LockStock(ctx context.Context, skus []string) (map[string]Stock, error)
+	// Move adds dAvailable, dReserved and dSold times each line's quantity
+	// to the line's SKU.
+	Move(ctx context.Context, lines []Line, dAvailable, dReserved, dSold int64) error
+	// Reservation returns the order's reservation, locked, if there is one.
+	Reservation(ctx context.Context, orderID string) (Reservation, bool, error)
+	// CreateReservation records a reservation and its lines.
+	CreateReservation(ctx context.Context, r Reservation) error
+	// SetStatus changes a reservation's status.
+	SetStatus(ctx context.Context, orderID, status string) error
+	// Expired claims up to n held reservations past their deadline.
+	Expired(ctx context.Context, n int) ([]string, error)
+	// Emit adds an event about orderID to the outbox.
+	Emit(ctx context.Context, orderID string, payload proto.Message) error
+}
+
+// Storer is the persistence Inventory needs.
+type Storer interface {
+	// InTx runs fn in one transaction.
+	InTx(ctx context.Context, fn func(Tx) error) error
+	Get(ctx context.Context, sku string) (Stock, error)
+	BatchGet(ctx context.Context, skus []string) ([]Stock, error)
+	// Set sets a SKU's available units, recording who did it.
+	Set(ctx context.Context, sku string, available int64, actor string) (Stock, error)
+	// Adjust moves available by delta; ErrInsufficient if that goes below
+	// zero, ErrNotFound for a negative delta on an unknown SKU.
+	Adjust(ctx context.Context, sku string, delta int64, reason, actor string) (Stock, error)
+}
+
+// Config tunes reservations.
+type Config struct {
+	ReservationTTL   time.Duration `env:"INVENTORY_RESERVATION_TTL" default:"15m" usage:"lifetime of a reservation made through the Reserve RPC"`
+	ReservationGrace time.Duration `env:"INVENTORY_RESERVATION_GRACE" default:"2m" usage:"time after an order's deadline before Inventory expires its reservation on its own"`
+	ExpiryInterval   time.Duration `env:"INVENTORY_EXPIRY_INTERVAL" default:"5s" usage:"how often stale reservations are looked for"`
+}
+
+// Service implements Inventory's use cases.
+type Service struct {
+	store Storer
+	cfg   Config
+}
+
+// New returns a service.
+func New(store Storer, cfg Config) *Service { return &Service{store: store, cfg: cfg} }

@@ -1,0 +1,132 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+)
+
+// Result is the outcome of a reservation.
+type Result struct {
+	Reserved  bool
+	Short     []ShortLine
+	ExpiresAt time.Time
+	// Cancelled means the order was cancelled before it was reserved:
+	// nothing is held and nothing should be.
+	Cancelled bool
+}
+
+// reserve holds every line of an order or none. An order seen before gets
+// its first outcome again.
+func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt time.Time) (Result, error) {
+	if r, found, err := tx.Reservation(ctx, orderID); err != nil {
+		return Result{}, err
+	} else if found {
+		res := Result{Reserved: r.Status == StatusHeld || r.Status == StatusSold, Cancelled: r.Status == StatusCancelled || r.Status == StatusReleased}
+		if r.ExpiresAt != nil {
+			res.ExpiresAt = *r.ExpiresAt
+		}
+		return res, nil
+	}
+	lines = merge(lines)
+	skus := make([]string, len(lines))
+	for i, l := range lines {
+		skus[i] = l.SKU
+	}
+	stock, err := tx.LockStock(ctx, skus)
+	if err != nil {
+		return Result{}, err
+	}
+	var short []ShortLine
+	for _, l := range lines {
+		if st := stock[l.SKU]; st.Available < l.Quantity {
+			short = append(short, ShortLine{SKU: l.SKU, Requested: l.Quantity, Available: st.Available})
+		}
+	}
+	if len(short) > 0 {
+		return Result{Short: short}, tx.CreateReservation(ctx, Reservation{OrderID: orderID, Status: StatusRejected, Lines: lines})
+	}
+	if err := tx.Move(ctx, lines, -1, 1, 0); err != nil {
+		return Result{}, err
+	}
+	err = tx.CreateReservation(ctx, Reservation{OrderID: orderID, Status: StatusHeld, ExpiresAt: &expiresAt, Lines: lines})
+	return Result{Reserved: true, ExpiresAt: expiresAt}, err
+}
+
+// merge adds up lines of the same SKU and orders them by SKU.
+func merge(lines []Line) []Line {
+	bySKU := map[string]int64{}
+	for _, l := range lines {
+		bySKU[l.SKU] += l.Quantity
+	}
+	out := make([]Line, 0, len(bySKU))
+	for sku, q := range bySKU {
+		out = append(out, Line{SKU: sku, Quantity: q})
+	}
+	slices.SortFunc(out, func(a, b Line) int { return cmp.Compare(a.SKU, b.SKU) })
+	return out
+}
+
+// Reserve is the internal RPC: it holds an order's stock for
+// ReservationTTL. It emits no saga events; the saga reserves through
+// OrderPlaced.
+func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Result, error) {
+	var res Result
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		res, err = reserve(ctx, tx, orderID, lines, time.Now().Add(s.cfg.ReservationTTL))
+		return err
+	})
+	return res, err
+}
+
+// Release returns an order's held stock to available. It returns the
+// units released: 0 when nothing was held.
+func (s *Service) Release(ctx context.Context, orderID string) (int64, error) {
+	var n int64
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		n, err = release(ctx, tx, orderID, false)
+		return err
+	})
+	return n, err
+}
+
+// release undoes an order: held units go back to available, and so do
+// sold ones (a refund after confirmation restocks). With tombstone, an
+// order Inventory never saw is remembered as cancelled so that a late
+// OrderPlaced reserves nothing.
+func release(ctx context.Context, tx Tx, orderID string, tombstone bool) (int64, error) {
+	r, found, err := tx.Reservation(ctx, orderID)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		if tombstone {
+			return 0, tx.CreateReservation(ctx, Reservation{OrderID: orderID, Status: StatusCancelled})
+		}
+		return 0, nil
+	}
+	switch r.Status {
+	case StatusHeld:
+		err = tx.Move(ctx, r.Lines, 1, -1, 0)
+	case StatusSold:
+		err = tx.Move(ctx, r.Lines, 1, 0, -1)
+	default:
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.SetStatus(ctx, orderID, StatusReleased); err != nil {
+		return 0, err
+	}
+	var units int64
+	for _, l := range r.Lines {
+		units += l.Quantity
+	}
+	return units, tx.Emit(ctx, orderID, &eventsv1.StockReleased{ReleasedUnits: units})
+}

@@ -1,0 +1,81 @@
+package service
+
+import (
+	"context"
+	"log/slog"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+)
+
+// OnOrderPlaced reserves the order's lines and says how it went:
+// StockReserved (carrying what Payment needs) or StockRejected naming the
+// short lines. An order cancelled before it arrived is left alone.
+func (s *Service) OnOrderPlaced(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
+	p := env.GetOrderPlaced()
+	lines := make([]Line, len(p.GetLines()))
+	for i, l := range p.GetLines() {
+		lines[i] = Line{SKU: l.GetSku(), Quantity: int64(l.GetQuantity())}
+	}
+	expires := p.GetExpireTime().AsTime().Add(s.cfg.ReservationGrace)
+	res, err := reserve(ctx, tx, env.GetOrderId(), lines, expires)
+	switch {
+	case err != nil:
+		return err
+	case res.Cancelled:
+		return nil
+	case res.Reserved:
+		return tx.Emit(ctx, env.GetOrderId(), &eventsv1.StockReserved{
+			UserId: p.GetUserId(), Lines: p.GetLines(), Total: p.GetTotal(), PaymentMethodId: p.GetPaymentMethodId(),
+		})
+	}
+	rejected := &eventsv1.StockRejected{}
+	for _, sl := range res.Short {
+		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available}) //nolint:gosec // quantities are at most 999 per line
+	}
+	return tx.Emit(ctx, env.GetOrderId(), rejected)
+}
+
+// OnOrderConfirmed turns the order's reservation into a sale.
+func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
+	r, found, err := tx.Reservation(ctx, env.GetOrderId())
+	if err != nil || !found || r.Status != StatusHeld {
+		if err == nil && (!found || r.Status != StatusSold) {
+			// A confirmed order whose stock is not held: only possible if
+			// the confirmation arrived after Inventory's own expiry. Never
+			// oversell: log it for an operator instead.
+			slog.WarnContext(ctx, "confirmed order has no held stock", slog.String("order_id", env.GetOrderId()), slog.Bool("known", found), slog.String("status", r.Status))
+		}
+		return err
+	}
+	if err := tx.Move(ctx, r.Lines, 0, -1, 1); err != nil {
+		return err
+	}
+	return tx.SetStatus(ctx, env.GetOrderId(), StatusSold)
+}
+
+// OnOrderCancelled releases the order's stock, held or sold.
+func (s *Service) OnOrderCancelled(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
+	_, err := release(ctx, tx, env.GetOrderId(), true)
+	return err
+}
+
+// ExpireReservations releases up to n held reservations past their
+// deadline, a second guard behind Order's own expiry. It returns how many
+// it released.
+func (s *Service) ExpireReservations(ctx context.Context, n int) (int, error) {
+	count := 0
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		ids, err := tx.Expired(ctx, n)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := release(ctx, tx, id, false); err != nil {
+				return err
+			}
+		}
+		count = len(ids)
+		return nil
+	})
+	return count, err
+}

@@ -1,0 +1,67 @@
+package meshtest
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
+)
+
+// Gate stands between the mesh and one service's endpoint, the way a
+// network would. While it is down, events delivered to that service fail
+// with 503 as if the service were unreachable; everything else passes.
+type Gate struct {
+	URL       string
+	service   string
+	down      atomic.Bool
+	refusals  atomic.Int64
+	forwarded atomic.Int64
+}
+
+// Down makes the service's event sink unreachable.
+func (g *Gate) Down() { g.down.Store(true) }
+
+// Up makes it reachable again.
+func (g *Gate) Up() { g.down.Store(false) }
+
+// Refused returns how many deliveries the gate turned away.
+func (g *Gate) Refused() int64 { return g.refusals.Load() }
+
+func startGate(t testing.TB, service, target string) *Gate {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("meshtest: gate target: %v", err)
+	}
+	g := &Gate{service: service}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport = rpcclient.NewHTTPClient().Transport
+	sinkPrefix := "/" + service + "/ordermesh.events.v1.EventSinkService/"
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.down.Load() && strings.HasPrefix(r.URL.Path, sinkPrefix) {
+			g.refusals.Add(1)
+			http.Error(w, service+" is down (meshtest gate)", http.StatusServiceUnavailable)
+			return
+		}
+		g.forwarded.Add(1)
+		proxy.ServeHTTP(w, r)
+	})
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("meshtest: gate listen: %v", err)
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: handler, Protocols: protocols, ReadHeaderTimeout: 5 * 1e9}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	g.URL = "http://" + ln.Addr().String()
+	return g
+}

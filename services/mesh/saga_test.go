@@ -1,0 +1,358 @@
+package mesh_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/go-cmp/cmp"
+
+	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/services/mesh"
+	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
+)
+
+const (
+	confirmed = orderv1.OrderStatus_ORDER_STATUS_CONFIRMED
+	cancelled = orderv1.OrderStatus_ORDER_STATUS_CANCELLED
+	rejected  = orderv1.OrderStatus_ORDER_STATUS_REJECTED
+)
+
+func TestCheckoutFromCartIsConfirmed(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	alice := s.customer(t, "alice", cardOK)
+	for sku, q := range map[string]int32{"BEAN-1": 2, "MUG-1": 1} {
+		if _, err := s.carts.AddItem(ctx, meshtest.WithToken(&cartv1.AddItemRequest{UserId: "alice", Sku: sku, Quantity: q}, alice.token)); err != nil {
+			t.Fatalf("AddItem: %v", err)
+		}
+	}
+	placed := s.place(t, alice, s.request(t, alice, "DE", &orderv1.PlaceOrderRequest_FromCart{FromCart: &orderv1.FromCart{}}))
+	// 2×14.50 + 9.00 = 38.00, plus domestic shipping for 680 g: 4.90 + 1.00.
+	if got := placed.GetTotal().GetAmountMinor(); got != 3800+590 {
+		t.Errorf("total = %d, want %d", got, 3800+590)
+	}
+	o := s.settle(t, alice, placed.GetId())
+	if o.GetStatus() != confirmed || o.GetShipment().GetBookingId() == "" {
+		t.Fatalf("order = %v %v, want CONFIRMED with a booking", o.GetStatus(), o.GetShipment())
+	}
+	s.m.WaitQuiet(t)
+	if p := s.payment(t, alice, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_CAPTURED || p.GetAmount().GetAmountMinor() != o.GetTotal().GetAmountMinor() {
+		t.Errorf("payment = %v %v, want CAPTURED for the order total %v", p.GetStatus(), p.GetAmount(), o.GetTotal())
+	}
+	if st := s.available(t, "MUG-1"); st.GetSold() != 1 || st.GetAvailable() != 4 || st.GetReserved() != 0 {
+		t.Errorf("MUG-1 stock = %v, want 1 sold, 4 available, 0 reserved", st)
+	}
+	cart, err := s.carts.GetCart(ctx, meshtest.WithToken(&cartv1.GetCartRequest{UserId: "alice"}, alice.token))
+	if err != nil {
+		t.Fatalf("GetCart: %v", err)
+	}
+	if n := len(cart.Msg.GetCart().GetLines()); n != 0 {
+		t.Errorf("cart has %d lines after the order, want the ordered lines removed", n)
+	}
+	list, err := s.orders.ListOrders(ctx, meshtest.WithToken(&orderv1.ListOrdersRequest{UserId: "alice"}, alice.token))
+	if err != nil {
+		t.Fatalf("ListOrders: %v", err)
+	}
+	if len(list.Msg.GetOrders()) != 1 || list.Msg.GetOrders()[0].GetLines()[0].GetName() == "" {
+		t.Errorf("ListOrders = %v, want the one order with its line names", list.Msg.GetOrders())
+	}
+	if h := statuses(list.Msg.GetOrders()[0]); h[0] != "ORDER_STATUS_PENDING" || h[len(h)-1] != "ORDER_STATUS_CONFIRMED" {
+		t.Errorf("history = %v, want PENDING first and CONFIRMED last", h)
+	}
+	s.m.CheckInvariants(t)
+}
+
+func TestOutOfStockIsRejected(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	bob := s.customer(t, "bob", cardOK)
+	o := s.settle(t, bob, s.place(t, bob, s.request(t, bob, "DE", lines("BEAN-1", 1, "MUG-1", 9))).GetId())
+	if o.GetStatus() != rejected || o.GetReason() != orderv1.StatusReason_STATUS_REASON_OUT_OF_STOCK {
+		t.Fatalf("order = %v %v, want REJECTED OUT_OF_STOCK", o.GetStatus(), o.GetReason())
+	}
+	want := []*orderv1.ShortLine{{Sku: "MUG-1", Requested: 9, Available: 5}}
+	if diff := cmp.Diff(want, o.GetShortLines(), cmpProto()); diff != "" {
+		t.Errorf("short lines (-want +got):\n%s", diff)
+	}
+	if st := s.available(t, "BEAN-1"); st.GetAvailable() != 100 {
+		t.Errorf("BEAN-1 available = %d, want 100: nothing is held for a rejected order", st.GetAvailable())
+	}
+	_, err := s.payments.GetPayment(context.Background(), meshtest.WithToken(&paymentv1.GetPaymentRequest{OrderId: o.GetId()}, bob.token))
+	meshtest.WantCode(t, err, connect.CodeNotFound, "no payment")
+	s.m.CheckInvariants(t)
+}
+
+func TestPlaceOrderRefusesBadRequests(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	carol := s.customer(t, "carol", cardOK)
+	good := func() *orderv1.PlaceOrderRequest { return s.request(t, carol, "DE", lines("BEAN-1", 1)) }
+	mut := func(f func(r *orderv1.PlaceOrderRequest)) *orderv1.PlaceOrderRequest { r := good(); f(r); return r }
+	for _, tc := range []struct {
+		name     string
+		req      *orderv1.PlaceOrderRequest
+		token    string
+		code     connect.Code
+		contains string
+	}{
+		{"missing total", mut(func(r *orderv1.PlaceOrderRequest) { r.ExpectedTotal = nil }), carol.token, connect.CodeInvalidArgument, "expected_total"},
+		{"missing lines", mut(func(r *orderv1.PlaceOrderRequest) { r.Source = nil }), carol.token, connect.CodeInvalidArgument, "source"},
+		{"empty lines", mut(func(r *orderv1.PlaceOrderRequest) { r.Source = lines() }), carol.token, connect.CodeInvalidArgument, "lines"},
+		{"zero quantity", mut(func(r *orderv1.PlaceOrderRequest) { r.Source = lines("BEAN-1", 0) }), carol.token, connect.CodeInvalidArgument, "quantity"},
+		{"duplicate sku", mut(func(r *orderv1.PlaceOrderRequest) { r.Source = lines("BEAN-1", 1, "BEAN-1", 2) }), carol.token, connect.CodeInvalidArgument, "twice"},
+		{"bad email", mut(func(r *orderv1.PlaceOrderRequest) { r.Email = "not-an-email" }), carol.token, connect.CodeInvalidArgument, "email"},
+		{"bad country", mut(func(r *orderv1.PlaceOrderRequest) { r.ShippingAddress.CountryCode = "Germany" }), carol.token, connect.CodeInvalidArgument, "country_code"},
+		{"no address", mut(func(r *orderv1.PlaceOrderRequest) { r.ShippingAddress = nil }), carol.token, connect.CodeInvalidArgument, "shipping_address"},
+		{"wrong total", mut(func(r *orderv1.PlaceOrderRequest) { r.ExpectedTotal.AmountMinor = 1 }), carol.token, connect.CodeFailedPrecondition, "not 1 EUR"},
+		{"unknown product", mut(func(r *orderv1.PlaceOrderRequest) { r.Source = lines("NOPE-1", 1) }), carol.token, connect.CodeNotFound, "NOPE-1"},
+		{"empty cart", mut(func(r *orderv1.PlaceOrderRequest) {
+			r.Source = &orderv1.PlaceOrderRequest_FromCart{FromCart: &orderv1.FromCart{}}
+		}), carol.token, connect.CodeFailedPrecondition, "empty"},
+		{"no token", good(), "", connect.CodeUnauthenticated, "bearer"},
+		{"another user", mut(func(r *orderv1.PlaceOrderRequest) { r.UserId = "dave" }), carol.token, connect.CodePermissionDenied, "dave"},
+		{"merchant", good(), s.merchant, connect.CodePermissionDenied, "customer"},
+	} {
+		for _, p := range meshtest.Protocols {
+			t.Run(tc.name+"/"+p.Name, func(t *testing.T) {
+				c := orderv1connectClient(s, p.Opts...)
+				_, err := c.PlaceOrder(ctx, meshtest.WithToken(tc.req, tc.token))
+				meshtest.WantCode(t, err, tc.code, tc.contains)
+			})
+		}
+	}
+	list, err := s.orders.ListOrders(ctx, meshtest.WithToken(&orderv1.ListOrdersRequest{UserId: "carol"}, carol.token))
+	if err != nil {
+		t.Fatalf("ListOrders: %v", err)
+	}
+	if n := len(list.Msg.GetOrders()); n != 0 {
+		t.Errorf("refused requests stored %d orders, want none", n)
+	}
+
+	// Idempotency: the same key and body give the same order; another
+	// body under the same key is refused.
+	req := good()
+	first := s.place(t, carol, req)
+	again, err := s.orders.PlaceOrder(ctx, meshtest.WithToken(req, carol.token))
+	if err != nil || again.Msg.GetOrder().GetId() != first.GetId() {
+		t.Errorf("replay = %v, %v; want order %s again", again.Msg.GetOrder().GetId(), err, first.GetId())
+	}
+	other := s.request(t, carol, "DE", lines("BEAN-1", 2))
+	other.IdempotencyKey = req.GetIdempotencyKey()
+	_, err = s.orders.PlaceOrder(ctx, meshtest.WithToken(other, carol.token))
+	meshtest.WantCode(t, err, connect.CodeAlreadyExists, req.GetIdempotencyKey())
+	s.settle(t, carol, first.GetId())
+	s.m.CheckInvariants(t)
+}
+
+func TestDeclinedCardsCancelAndRelease(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	for _, tc := range []struct {
+		card, code string
+	}{{cardDeclined, "card_declined"}, {cardInsufficient, "insufficient_funds"}} {
+		c := s.customer(t, "u-"+tc.code, tc.card)
+		o := s.settle(t, c, s.place(t, c, s.request(t, c, "DE", lines("MUG-1", 2))).GetId())
+		if o.GetStatus() != cancelled || o.GetReason() != orderv1.StatusReason_STATUS_REASON_PAYMENT_DECLINED {
+			t.Fatalf("%s: order = %v %v, want CANCELLED PAYMENT_DECLINED", tc.code, o.GetStatus(), o.GetReason())
+		}
+		if last := o.GetHistory()[len(o.GetHistory())-1]; !strings.Contains(last.GetDetail(), tc.code) {
+			t.Errorf("%s: history detail %q does not say why", tc.code, last.GetDetail())
+		}
+		s.m.WaitQuiet(t)
+		if p := s.payment(t, c, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_DECLINED || p.GetDeclineCode() != tc.code {
+			t.Errorf("%s: payment = %v %q", tc.code, p.GetStatus(), p.GetDeclineCode())
+		}
+	}
+	if st := s.available(t, "MUG-1"); st.GetAvailable() != 5 || st.GetReserved() != 0 {
+		t.Errorf("MUG-1 = %v, want all 5 available again", st)
+	}
+	s.m.CheckInvariants(t)
+}
+
+func TestTransientGatewayFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	c := s.customer(t, "tess", cardTransient)
+	o := s.settle(t, c, s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1))).GetId())
+	if o.GetStatus() != confirmed {
+		t.Fatalf("order = %v, want CONFIRMED after the gateway's second try", o.GetStatus())
+	}
+	s.m.WaitQuiet(t)
+	p := s.payment(t, c, o.GetId())
+	kinds := []string{}
+	for _, op := range p.GetOperations() {
+		kinds = append(kinds, op.GetKind())
+	}
+	if p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_CAPTURED || !slices.Equal(kinds, []string{"authorize", "capture"}) {
+		t.Errorf("payment = %v with operations %v, want CAPTURED after one authorisation", p.GetStatus(), kinds)
+	}
+	var attempts int
+	if err := s.m.Databases["payment"].Pool.QueryRow(context.Background(), "SELECT attempts FROM gateway_attempts WHERE order_id = $1", o.GetId()).Scan(&attempts); err != nil || attempts != 2 {
+		t.Errorf("gateway attempts = %d (%v), want 2: one failure, one success", attempts, err)
+	}
+	s.m.CheckInvariants(t)
+}
+
+func TestCarrierRejectionCancelsReleasesAndVoids(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	c := s.customer(t, "pen", cardOK)
+	o := s.settle(t, c, s.place(t, c, s.request(t, c, "AQ", lines("MUG-1", 3))).GetId())
+	if o.GetStatus() != cancelled || o.GetReason() != orderv1.StatusReason_STATUS_REASON_SHIPPING_FAILED {
+		t.Fatalf("order = %v %v, want CANCELLED SHIPPING_FAILED", o.GetStatus(), o.GetReason())
+	}
+	s.m.WaitQuiet(t)
+	if p := s.payment(t, c, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED {
+		t.Errorf("payment = %v, want VOIDED", p.GetStatus())
+	}
+	if st := s.available(t, "MUG-1"); st.GetAvailable() != 5 {
+		t.Errorf("MUG-1 available = %d, want 5: released", st.GetAvailable())
+	}
+	s.m.CheckInvariants(t)
+}
+
+func TestCustomerCancel(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	c := s.customer(t, "cy", cardOK)
+
+	// Confirmed but not shipped: cancelled, stock back, payment refunded.
+	o := s.settle(t, c, s.place(t, c, s.request(t, c, "DE", lines("MUG-1", 2))).GetId())
+	s.m.WaitQuiet(t)
+	res, err := s.orders.CancelOrder(ctx, meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: o.GetId()}, c.token))
+	if err != nil || res.Msg.GetOrder().GetStatus() != cancelled || res.Msg.GetOrder().GetReason() != orderv1.StatusReason_STATUS_REASON_CUSTOMER {
+		t.Fatalf("CancelOrder = %v, %v; want CANCELLED CUSTOMER", res.Msg.GetOrder().GetStatus(), err)
+	}
+	if _, err := s.orders.CancelOrder(ctx, meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: o.GetId()}, c.token)); err != nil {
+		t.Errorf("cancelling twice: %v, want the cancelled order again", err)
+	}
+	s.m.WaitQuiet(t)
+	if p := s.payment(t, c, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_REFUNDED {
+		t.Errorf("payment = %v, want REFUNDED", p.GetStatus())
+	}
+	if st := s.available(t, "MUG-1"); st.GetAvailable() != 5 || st.GetSold() != 0 {
+		t.Errorf("MUG-1 = %v, want the 2 sold units back", st)
+	}
+
+	// Someone else may not cancel it; after shipment nobody can.
+	o2 := s.settle(t, c, s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1))).GetId())
+	other := s.customer(t, "eve", cardOK)
+	_, err = s.orders.CancelOrder(ctx, meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: o2.GetId()}, other.token))
+	meshtest.WantCode(t, err, connect.CodePermissionDenied, "eve")
+	_, err = s.orders.ShipOrder(ctx, meshtest.WithToken(&orderv1.ShipOrderRequest{OrderId: o2.GetId(), TrackingNumber: "TRK-1"}, c.token))
+	meshtest.WantCode(t, err, connect.CodePermissionDenied, "merchant")
+	shipped, err := s.orders.ShipOrder(ctx, meshtest.WithToken(&orderv1.ShipOrderRequest{OrderId: o2.GetId(), TrackingNumber: "TRK-1"}, s.merchant))
+	if err != nil || shipped.Msg.GetOrder().GetShipment().GetTrackingNumber() != "TRK-1" {
+		t.Fatalf("ShipOrder = %v, %v", shipped.Msg.GetOrder().GetShipment(), err)
+	}
+	_, err = s.orders.CancelOrder(ctx, meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: o2.GetId()}, c.token))
+	meshtest.WantCode(t, err, connect.CodeFailedPrecondition, "shipped")
+	s.m.CheckInvariants(t)
+}
+
+func TestExpiryAndLateAuthorization(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, func(c *mesh.Config) { c.Order.Deadline = time.Second })
+	c := s.customer(t, "exp", cardOK)
+	// Order cannot hear about stock or payment: the order expires while
+	// Payment authorises. The late PaymentAuthorized must end voided.
+	s.m.Gates["order"].Down()
+	o := s.place(t, c, s.request(t, c, "DE", lines("MUG-1", 1)))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o.GetId()}, c.token))
+		if err != nil {
+			t.Fatalf("GetOrder: %v", err)
+		}
+		if got.Msg.GetOrder().GetStatus() == cancelled {
+			if got.Msg.GetOrder().GetReason() != orderv1.StatusReason_STATUS_REASON_EXPIRED {
+				t.Fatalf("reason = %v, want EXPIRED", got.Msg.GetOrder().GetReason())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order still %v after its deadline", got.Msg.GetOrder().GetStatus())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.m.Gates["order"].Up()
+	s.m.WaitQuiet(t)
+	if p := s.payment(t, c, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED {
+		t.Errorf("payment of the expired order = %v, want VOIDED", p.GetStatus())
+	}
+	if st := s.available(t, "MUG-1"); st.GetAvailable() != 5 || st.GetReserved() != 0 {
+		t.Errorf("MUG-1 = %v, want nothing held for the expired order", st)
+	}
+	s.m.CheckInvariants(t)
+}
+
+func TestConsumerDownIsRetriedThenCaughtUp(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	c := s.customer(t, "dora", cardOK)
+	s.m.Gates["payment"].Down()
+	o := s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1)))
+	for s.m.Gates["payment"].Refused() < 3 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	got, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o.GetId()}, c.token))
+	if err != nil {
+		t.Fatalf("GetOrder: %v", err)
+	}
+	if st := got.Msg.GetOrder().GetStatus(); st == confirmed {
+		t.Fatalf("order confirmed while Payment was down")
+	}
+	s.m.Gates["payment"].Up()
+	if o := s.settle(t, c, o.GetId()); o.GetStatus() != confirmed {
+		t.Errorf("order = %v, want CONFIRMED once Payment is back", o.GetStatus())
+	}
+	s.m.CheckInvariants(t)
+}
+
+func TestWatchOrderFromSecondClientSeesEveryTransition(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	c := s.customer(t, "wanda", cardOK)
+	s.m.Gates["inventory"].Down() // hold the order at PENDING while the watcher connects
+	o := s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	watcher := orderv1connectClient(s, connect.WithGRPC())
+	stream, err := watcher.WatchOrder(ctx, meshtest.WithToken(&orderv1.WatchOrderRequest{OrderId: o.GetId()}, s.merchant))
+	if err != nil {
+		t.Fatalf("WatchOrder: %v", err)
+	}
+	if !stream.Receive() || stream.Msg().GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_PENDING {
+		t.Fatalf("first message = %v (%v), want the PENDING order", stream.Msg(), stream.Err())
+	}
+	s.m.Gates["inventory"].Up()
+	seen := []string{"ORDER_STATUS_PENDING"}
+	var last *orderv1.Order
+	for stream.Receive() {
+		last = stream.Msg().GetOrder()
+		seen = append(seen, last.GetStatus().String())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("WatchOrder: %v", err)
+	}
+	if last == nil || last.GetStatus() != confirmed {
+		t.Fatalf("stream ended at %v, want CONFIRMED", last.GetStatus())
+	}
+	want := []string{"ORDER_STATUS_PENDING", "ORDER_STATUS_RESERVED", "ORDER_STATUS_CONFIRMED"}
+	if diff := cmp.Diff(want, statuses(last)); diff != "" {
+		t.Errorf("history in the last message (-want +got):\n%s", diff)
+	}
+	if !slices.IsSortedFunc(seen, func(a, b string) int { return slices.Index(want, a) - slices.Index(want, b) }) {
+		t.Errorf("statuses streamed out of order: %v", seen)
+	}
+	s.m.CheckInvariants(t)
+}

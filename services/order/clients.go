@@ -1,0 +1,67 @@
+package order
+
+import (
+	"context"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	"github.com/ordermesh/ordermesh/services/order/service"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+)
+
+// dependencyError turns a failed call to another service into an error
+// of ours: Unavailable when it may pass, Internal (logged) otherwise. The
+// other service's Connect error never passes through as if it were ours.
+func dependencyError(what string, err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
+		return rpcerr.Errorf(service.ErrDependency, "%s is unavailable; try again shortly", what)
+	case connect.CodeCanceled:
+		return context.Canceled
+	}
+	return fmt.Errorf("%s: %v", what, err) //nolint:errorlint // deliberately not wrapped
+}
+
+type catalogClient struct {
+	client catalogv1connect.CatalogServiceClient
+}
+
+// Products implements service.Catalog.
+func (c catalogClient) Products(ctx context.Context, skus []string) (map[string]service.Product, error) {
+	res, err := c.client.BatchGetProducts(ctx, connect.NewRequest(&catalogv1.BatchGetProductsRequest{Skus: skus}))
+	if err != nil {
+		return nil, dependencyError("the catalog", err)
+	}
+	out := make(map[string]service.Product, len(res.Msg.GetProducts()))
+	for _, p := range res.Msg.GetProducts() {
+		out[p.GetSku()] = service.Product{
+			SKU: p.GetSku(), Name: p.GetName(), WeightGrams: p.GetWeightGrams(),
+			Price:    service.Money{AmountMinor: p.GetPrice().GetAmountMinor(), Currency: p.GetPrice().GetCurrency()},
+			Archived: p.GetState() == catalogv1.ProductState_PRODUCT_STATE_ARCHIVED,
+		}
+	}
+	return out, nil
+}
+
+type cartClient struct {
+	client cartv1connect.CartServiceClient
+}
+
+// Lines implements service.Cart. It calls with the service role, which
+// may read any user's cart.
+func (c cartClient) Lines(ctx context.Context, userID string) ([]service.CartLine, error) {
+	res, err := c.client.GetCart(ctx, connect.NewRequest(&cartv1.GetCartRequest{UserId: userID}))
+	if err != nil {
+		return nil, dependencyError("the cart service", err)
+	}
+	var out []service.CartLine
+	for _, l := range res.Msg.GetCart().GetLines() {
+		out = append(out, service.CartLine{SKU: l.GetSku(), Quantity: l.GetQuantity(), Available: l.GetAvailable()})
+	}
+	return out, nil
+}

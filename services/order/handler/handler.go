@@ -1,0 +1,217 @@
+// Package handler is Order's transport layer: Protobuf ↔ domain, and who
+// may see or change which order.
+package handler
+
+import (
+	"context"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/services/order/service"
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
+)
+
+// Subscriber signals changes of one order.
+type Subscriber interface {
+	Subscribe(orderID string) (<-chan struct{}, func())
+}
+
+// Handler implements orderv1connect.OrderServiceHandler.
+type Handler struct {
+	svc      *service.Service
+	watchers Subscriber
+	// recheck is how often a watch re-reads the order even without a
+	// notification, as a guard against a lost LISTEN connection.
+	recheck time.Duration
+}
+
+var _ orderv1connect.OrderServiceHandler = (*Handler)(nil)
+
+// New returns a handler over svc.
+func New(svc *service.Service, watchers Subscriber) *Handler {
+	return &Handler{svc: svc, watchers: watchers, recheck: 5 * time.Second}
+}
+
+// PlaceOrder implements orderv1connect.OrderServiceHandler.
+func (h *Handler) PlaceOrder(ctx context.Context, req *connect.Request[orderv1.PlaceOrderRequest]) (*connect.Response[orderv1.PlaceOrderResponse], error) {
+	if err := auth.CheckOwner(ctx, req.Msg.GetUserId()); err != nil {
+		return nil, err
+	}
+	o, err := h.svc.PlaceOrder(ctx, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&orderv1.PlaceOrderResponse{Order: ToProto(o)}), nil
+}
+
+// GetOrder implements orderv1connect.OrderServiceHandler.
+func (h *Handler) GetOrder(ctx context.Context, req *connect.Request[orderv1.GetOrderRequest]) (*connect.Response[orderv1.GetOrderResponse], error) {
+	o, err := h.readable(ctx, req.Msg.GetOrderId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&orderv1.GetOrderResponse{Order: ToProto(o)}), nil
+}
+
+func (h *Handler) readable(ctx context.Context, id string) (service.Order, error) {
+	o, err := h.svc.GetOrder(ctx, id)
+	if err != nil {
+		return service.Order{}, err
+	}
+	return o, auth.CheckReader(ctx, o.UserID)
+}
+
+// ListOrders implements orderv1connect.OrderServiceHandler.
+func (h *Handler) ListOrders(ctx context.Context, req *connect.Request[orderv1.ListOrdersRequest]) (*connect.Response[orderv1.ListOrdersResponse], error) {
+	m := req.Msg
+	if err := auth.CheckReader(ctx, m.GetUserId()); err != nil {
+		return nil, err
+	}
+	scope := "orders|" + m.GetUserId()
+	cursor, err := pagetoken.Decode(m.GetPageToken(), scope, 1)
+	if err != nil {
+		return nil, err
+	}
+	before := ""
+	if cursor != nil {
+		before = cursor[0]
+	}
+	size := pagetoken.Size(m.GetPageSize(), 20, 100)
+	orders, err := h.svc.ListOrders(ctx, m.GetUserId(), before, size+1)
+	if err != nil {
+		return nil, err
+	}
+	res := &orderv1.ListOrdersResponse{}
+	if len(orders) > int(size) {
+		orders = orders[:size]
+		res.NextPageToken = pagetoken.Encode(scope, orders[size-1].ID)
+	}
+	for _, o := range orders {
+		res.Orders = append(res.Orders, ToProto(o))
+	}
+	return connect.NewResponse(res), nil
+}
+
+// CancelOrder implements orderv1connect.OrderServiceHandler.
+func (h *Handler) CancelOrder(ctx context.Context, req *connect.Request[orderv1.CancelOrderRequest]) (*connect.Response[orderv1.CancelOrderResponse], error) {
+	o, err := h.svc.CancelOrder(ctx, req.Msg.GetOrderId(), func(o service.Order) error { return auth.CheckReader(ctx, o.UserID) })
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&orderv1.CancelOrderResponse{Order: ToProto(o)}), nil
+}
+
+// ShipOrder implements orderv1connect.OrderServiceHandler.
+func (h *Handler) ShipOrder(ctx context.Context, req *connect.Request[orderv1.ShipOrderRequest]) (*connect.Response[orderv1.ShipOrderResponse], error) {
+	o, err := h.svc.ShipOrder(ctx, req.Msg.GetOrderId(), req.Msg.GetTrackingNumber())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&orderv1.ShipOrderResponse{Order: ToProto(o)}), nil
+}
+
+// QuoteShipping implements orderv1connect.OrderServiceHandler.
+func (h *Handler) QuoteShipping(ctx context.Context, req *connect.Request[orderv1.QuoteShippingRequest]) (*connect.Response[orderv1.QuoteShippingResponse], error) {
+	lines := map[string]int32{}
+	for _, l := range req.Msg.GetLines() {
+		lines[l.GetSku()] += l.GetQuantity()
+	}
+	q, currency, err := h.svc.QuoteShipping(ctx, req.Msg.GetShippingAddress().GetCountryCode(), lines)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&orderv1.QuoteShippingResponse{
+		Amount:  &commonv1.Money{AmountMinor: q.Amount, Currency: currency},
+		Carrier: q.Carrier, ServiceLevel: q.ServiceLevel, WeightGrams: q.WeightGrams, TransitDays: q.TransitDays,
+	}), nil
+}
+
+// WatchOrder implements orderv1connect.OrderServiceHandler. It sends the
+// order as it is, then again after every transition, and ends once the
+// checkout saga is over (confirmed, shipped, rejected or cancelled).
+func (h *Handler) WatchOrder(ctx context.Context, req *connect.Request[orderv1.WatchOrderRequest], stream *connect.ServerStream[orderv1.WatchOrderResponse]) error {
+	id := req.Msg.GetOrderId()
+	changed, stop := h.watchers.Subscribe(id) // before the first read, so no change slips between
+	defer stop()
+	ticker := time.NewTicker(h.recheck)
+	defer ticker.Stop()
+	sent := 0 // history entries the client has seen
+	for {
+		o, err := h.readable(ctx, id)
+		if err != nil {
+			return err
+		}
+		// Each message carries the whole history, so a client sees every
+		// transition even when two happen between messages.
+		if sent == 0 || len(o.History) > sent {
+			if err := stream.Send(&orderv1.WatchOrderResponse{Order: ToProto(o)}); err != nil {
+				return err
+			}
+			sent = max(len(o.History), 1)
+		}
+		if service.SagaDone(o.Status) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-ticker.C:
+		}
+	}
+}
+
+var (
+	statuses = map[string]orderv1.OrderStatus{
+		service.StatusPending:   orderv1.OrderStatus_ORDER_STATUS_PENDING,
+		service.StatusReserved:  orderv1.OrderStatus_ORDER_STATUS_RESERVED,
+		service.StatusConfirmed: orderv1.OrderStatus_ORDER_STATUS_CONFIRMED,
+		service.StatusShipped:   orderv1.OrderStatus_ORDER_STATUS_SHIPPED,
+		service.StatusRejected:  orderv1.OrderStatus_ORDER_STATUS_REJECTED,
+		service.StatusCancelled: orderv1.OrderStatus_ORDER_STATUS_CANCELLED,
+	}
+	reasons = map[string]orderv1.StatusReason{
+		service.ReasonOutOfStock:      orderv1.StatusReason_STATUS_REASON_OUT_OF_STOCK,
+		service.ReasonPaymentDeclined: orderv1.StatusReason_STATUS_REASON_PAYMENT_DECLINED,
+		service.ReasonShippingFailed:  orderv1.StatusReason_STATUS_REASON_SHIPPING_FAILED,
+		service.ReasonCustomer:        orderv1.StatusReason_STATUS_REASON_CUSTOMER,
+		service.ReasonExpired:         orderv1.StatusReason_STATUS_REASON_EXPIRED,
+	}
+)
+
+// ToProto converts an order to its message.
+func ToProto(o service.Order) *orderv1.Order {
+	money := func(v int64) *commonv1.Money { return &commonv1.Money{AmountMinor: v, Currency: o.Currency} }
+	out := &orderv1.Order{
+		Id: o.ID, UserId: o.UserID, Status: statuses[o.Status], Reason: reasons[o.Reason],
+		Subtotal: money(o.Subtotal), Shipping: money(o.Shipping), Total: money(o.Total),
+		ShippingAddress: o.Address, Email: o.Email, PaymentMethodId: o.PaymentMethodID,
+		CreateTime: timestamppb.New(o.CreatedAt), UpdateTime: timestamppb.New(o.UpdatedAt), ExpireTime: timestamppb.New(o.ExpiresAt),
+	}
+	if o.BookingID != "" || o.TrackingNumber != "" {
+		out.Shipment = &orderv1.Shipment{Carrier: o.Carrier, ServiceLevel: o.ServiceLevel, BookingId: o.BookingID, TrackingNumber: o.TrackingNumber}
+		if o.ShippedAt != nil {
+			out.Shipment.ShipTime = timestamppb.New(*o.ShippedAt)
+		}
+	}
+	for _, l := range o.Lines {
+		out.Lines = append(out.Lines, &orderv1.OrderLine{
+			Sku: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: money(l.UnitPrice), LineTotal: money(l.UnitPrice * int64(l.Quantity)),
+		})
+	}
+	for _, s := range o.ShortLines {
+		out.ShortLines = append(out.ShortLines, &orderv1.ShortLine{Sku: s.SKU, Requested: s.Requested, Available: int32(min(s.Available, 1<<30))}) //nolint:gosec // capped
+	}
+	for _, c := range o.History {
+		out.History = append(out.History, &orderv1.StatusChange{
+			Status: statuses[c.Status], Reason: reasons[c.Reason], Detail: c.Detail, Time: timestamppb.New(c.At),
+		})
+	}
+	return out
+}

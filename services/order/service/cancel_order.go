@@ -1,0 +1,99 @@
+package service
+
+import (
+	"context"
+)
+
+// CancelOrder cancels an order that has not shipped. Cancelling a
+// cancelled order returns it unchanged. check runs on the locked order
+// before anything changes, so the caller's right to it is decided on
+// what is stored.
+func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) error) (Order, error) {
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		o, found, err := tx.Lock(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return errorf(ErrNotFound, "order %s does not exist", id)
+		}
+		if err := check(o); err != nil {
+			return err
+		}
+		switch o.Status {
+		case StatusCancelled:
+			return nil
+		case StatusShipped:
+			return errorf(ErrState, "order %s has shipped and can no longer be cancelled; ask for a return instead", id)
+		case StatusRejected:
+			return errorf(ErrState, "order %s was rejected; there is nothing to cancel", id)
+		}
+		return s.cancel(ctx, tx, o, ReasonCustomer, "cancelled by "+o.UserID)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return s.store.Get(ctx, id)
+}
+
+// ShipOrder hands a CONFIRMED order to the carrier with its tracking
+// number. Shipping a shipped order with the same number is not an error.
+func (s *Service) ShipOrder(ctx context.Context, id, tracking string) (Order, error) {
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		o, found, err := tx.Lock(ctx, id)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return errorf(ErrNotFound, "order %s does not exist", id)
+		case o.Status == StatusShipped && o.TrackingNumber == tracking:
+			return nil
+		case o.Status != StatusConfirmed:
+			return errorf(ErrState, "order %s is %s; only a confirmed order can ship", id, o.Status)
+		}
+		if err := tx.SetShipped(ctx, id, tracking); err != nil {
+			return err
+		}
+		return tx.Transition(ctx, id, StatusShipped, "", "tracking number "+tracking)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return s.store.Get(ctx, id)
+}
+
+// ExpireOrders cancels up to n open orders past their deadline and
+// returns how many.
+func (s *Service) ExpireOrders(ctx context.Context, n int) (int, error) {
+	count := 0
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		ids, err := tx.Expired(ctx, n)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			o, found, err := tx.Lock(ctx, id)
+			if err != nil {
+				return err
+			}
+			if found && !SagaDone(o.Status) {
+				if err := s.cancel(ctx, tx, o, ReasonExpired, "not confirmed before "+o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")); err != nil {
+					return err
+				}
+				count++
+			}
+		}
+		return nil
+	})
+	return count, err
+}
+
+// GetOrder returns one order.
+func (s *Service) GetOrder(ctx context.Context, id string) (Order, error) {
+	return s.store.Get(ctx, id)
+}
+
+// ListOrders returns a page of a user's orders, newest first.
+func (s *Service) ListOrders(ctx context.Context, userID, beforeID string, limit int32) ([]Order, error) {
+	return s.store.List(ctx, userID, beforeID, limit)
+}

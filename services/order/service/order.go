@@ -1,0 +1,189 @@
+// Package service holds Order's rules: how an order is priced and placed,
+// its state machine, and how it reacts to the saga's events. It declares
+// the store, Catalog, Cart and carrier it needs.
+package service
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+)
+
+// Statuses of the state machine; see the orders table.
+const (
+	StatusPending   = "pending"
+	StatusReserved  = "reserved"
+	StatusConfirmed = "confirmed"
+	StatusShipped   = "shipped"
+	StatusRejected  = "rejected"
+	StatusCancelled = "cancelled"
+)
+
+// Reasons for failure states.
+const (
+	ReasonOutOfStock      = "out_of_stock"
+	ReasonPaymentDeclined = "payment_declined"
+	ReasonShippingFailed  = "shipping_failed"
+	ReasonCustomer        = "customer"
+	ReasonExpired         = "expired"
+)
+
+// SagaDone reports whether the checkout saga is over for status: the order
+// will not move again on its own.
+func SagaDone(status string) bool {
+	return status != StatusPending && status != StatusReserved
+}
+
+// Money is an amount in minor units of a currency.
+type Money struct {
+	AmountMinor int64
+	Currency    string
+}
+
+// Line is one product in an order, priced at placement.
+type Line struct {
+	SKU       string
+	Name      string
+	Quantity  int32
+	UnitPrice int64
+}
+
+// ShortLine is a line Inventory could not reserve.
+type ShortLine struct {
+	SKU       string `json:"sku"`
+	Requested int32  `json:"requested"`
+	Available int64  `json:"available"`
+}
+
+// Change is one transition in an order's history.
+type Change struct {
+	Status string
+	Reason string
+	Detail string
+	At     time.Time
+}
+
+// Order is an order with everything that happened to it.
+type Order struct {
+	ID              string
+	UserID          string
+	Status          string
+	Reason          string
+	Currency        string
+	Subtotal        int64
+	Shipping        int64
+	Total           int64
+	Address         *commonv1.PostalAddress
+	Email           string
+	PaymentMethodID string
+	FromCart        bool
+	Carrier         string
+	ServiceLevel    string
+	BookingID       string
+	TrackingNumber  string
+	ShippedAt       *time.Time
+	ShortLines      []ShortLine
+	Lines           []Line
+	History         []Change
+	ExpiresAt       time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Errors the service returns.
+var (
+	ErrNotFound       = rpcerr.New(rpcerr.KindNotFound, "order not found")
+	ErrProductMissing = rpcerr.New(rpcerr.KindNotFound, "product not found")
+	ErrNotSellable    = rpcerr.New(rpcerr.KindPrecondition, "a product cannot be ordered")
+	ErrEmptyCart      = rpcerr.New(rpcerr.KindPrecondition, "the cart is empty")
+	ErrTotalChanged   = rpcerr.New(rpcerr.KindPrecondition, "the order total changed")
+	ErrKeyReused      = rpcerr.New(rpcerr.KindExists, "the idempotency key was used for another request")
+	ErrBadLines       = rpcerr.New(rpcerr.KindInvalid, "the lines are not valid")
+	ErrState          = rpcerr.New(rpcerr.KindPrecondition, "the order is not in a state that allows this")
+	ErrDependency     = rpcerr.New(rpcerr.KindUnavailable, "a service the order needs is unavailable; try again shortly")
+)
+
+var errorf = rpcerr.Errorf
+
+// Tx is the store inside one transaction.
+type Tx interface {
+	// Lock returns the order, locked, with its lines, if it exists.
+	Lock(ctx context.Context, id string) (Order, bool, error)
+	// Insert stores a new PENDING order under the idempotency key. It
+	// returns false, storing nothing, when the key is taken.
+	Insert(ctx context.Context, o Order, key string, requestHash []byte) (bool, error)
+	// Transition moves the order to status, records it in the history and
+	// wakes its watchers.
+	Transition(ctx context.Context, id, status, reason, detail string) error
+	SetShortLines(ctx context.Context, id string, short []ShortLine) error
+	SetBooking(ctx context.Context, id, bookingID string) error
+	SetShipped(ctx context.Context, id, tracking string) error
+	// Expired claims up to n open orders past their deadline.
+	Expired(ctx context.Context, n int) ([]string, error)
+	Emit(ctx context.Context, orderID string, payload proto.Message) error
+}
+
+// Storer is the persistence Order needs.
+type Storer interface {
+	InTx(ctx context.Context, fn func(Tx) error) error
+	// Get returns an order with its lines and history.
+	Get(ctx context.Context, id string) (Order, error)
+	// List returns up to limit of a user's orders older than beforeID
+	// (empty for the newest), newest first, with lines and history.
+	List(ctx context.Context, userID, beforeID string, limit int32) ([]Order, error)
+	// KeyOwner returns the order placed under an idempotency key and the
+	// hash of the request that placed it.
+	KeyOwner(ctx context.Context, userID, key string) (orderID string, hash []byte, found bool, err error)
+}
+
+// Product is what Order needs to know of a Catalog product.
+type Product struct {
+	SKU         string
+	Name        string
+	Price       Money
+	WeightGrams int32
+	Archived    bool
+}
+
+// Catalog looks products up.
+type Catalog interface {
+	Products(ctx context.Context, skus []string) (map[string]Product, error)
+}
+
+// CartLine is a line of the user's cart.
+type CartLine struct {
+	SKU       string
+	Quantity  int32
+	Available bool
+}
+
+// Cart reads a user's cart.
+type Cart interface {
+	Lines(ctx context.Context, userID string) ([]CartLine, error)
+}
+
+// Config tunes Order.
+type Config struct {
+	Deadline       time.Duration `env:"ORDER_DEADLINE" default:"15m" usage:"time an order may stay unconfirmed before it expires"`
+	ExpiryInterval time.Duration `env:"ORDER_EXPIRY_INTERVAL" default:"5s" usage:"how often expired orders are looked for"`
+	ShipFrom       string        `env:"ORDER_SHIP_FROM" default:"DE" usage:"ISO country the shop ships from; shipping is cheapest there"`
+}
+
+// Service implements Order's use cases.
+type Service struct {
+	store   Storer
+	catalog Catalog
+	cart    Cart
+	carrier *Carrier
+	cfg     Config
+	now     func() time.Time
+}
+
+// New returns a service.
+func New(store Storer, catalog Catalog, cart Cart, cfg Config) *Service {
+	return &Service{store: store, catalog: catalog, cart: cart, carrier: NewCarrier(cfg.ShipFrom), cfg: cfg, now: time.Now}
+}

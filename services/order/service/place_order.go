@@ -1,0 +1,174 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+)
+
+// PlaceOrder prices the request's lines through Catalog, quotes shipping,
+// checks the total the customer agreed to, and stores the order as PENDING
+// with its OrderPlaced event. The same idempotency key with the same
+// request returns the first order; with another request, ErrKeyReused.
+func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest) (Order, error) {
+	hash := requestHash(req)
+	if o, done, err := s.replay(ctx, req, hash); done || err != nil {
+		return o, err
+	}
+	o, err := s.price(ctx, req)
+	if err != nil {
+		return Order{}, err
+	}
+	if want := req.GetExpectedTotal(); want.GetAmountMinor() != o.Total || want.GetCurrency() != o.Currency {
+		return Order{}, errorf(ErrTotalChanged, "expected_total: the order comes to %d %s, not %d %s; show the customer the new total and place the order again",
+			o.Total, o.Currency, want.GetAmountMinor(), want.GetCurrency())
+	}
+	inserted := false
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if inserted, err = tx.Insert(ctx, o, req.GetIdempotencyKey(), hash); err != nil || !inserted {
+			return err
+		}
+		placed := &eventsv1.OrderPlaced{
+			UserId: o.UserID, Total: o.totalMoney(), PaymentMethodId: o.PaymentMethodID, ExpireTime: timestamppb.New(o.ExpiresAt),
+		}
+		for _, l := range o.Lines {
+			placed.Lines = append(placed.Lines, &eventsv1.Line{Sku: l.SKU, Quantity: l.Quantity})
+		}
+		return tx.Emit(ctx, o.ID, placed)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	if !inserted { // a concurrent call with the same key won
+		o, _, err := s.replay(ctx, req, hash)
+		return o, err
+	}
+	return s.store.Get(ctx, o.ID)
+}
+
+// replay returns the order an earlier call with the same key placed.
+func (s *Service) replay(ctx context.Context, req *orderv1.PlaceOrderRequest, hash []byte) (Order, bool, error) {
+	id, prev, found, err := s.store.KeyOwner(ctx, req.GetUserId(), req.GetIdempotencyKey())
+	if err != nil || !found {
+		return Order{}, false, err
+	}
+	if !bytes.Equal(prev, hash) {
+		return Order{}, true, errorf(ErrKeyReused, "idempotency_key %q was used for a different order (%s); use a new key for a new order", req.GetIdempotencyKey(), id)
+	}
+	o, err := s.store.Get(ctx, id)
+	return o, true, err
+}
+
+// requestHash fingerprints everything in the request but the key itself.
+func requestHash(req *orderv1.PlaceOrderRequest) []byte {
+	c := proto.Clone(req).(*orderv1.PlaceOrderRequest) //nolint:forcetypeassert // Clone keeps the type
+	c.IdempotencyKey = ""
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// price builds the order: lines from the cart or the request, names and
+// prices from Catalog, shipping from the carrier's rate table.
+func (s *Service) price(ctx context.Context, req *orderv1.PlaceOrderRequest) (Order, error) {
+	type want struct {
+		sku string
+		qty int32
+	}
+	var wants []want
+	fromCart := req.GetFromCart() != nil
+	if fromCart {
+		lines, err := s.cart.Lines(ctx, req.GetUserId())
+		if err != nil {
+			return Order{}, err
+		}
+		for _, l := range lines {
+			if !l.Available {
+				return Order{}, errorf(ErrNotSellable, "the cart holds %q, which is no longer sold; remove it and try again", l.SKU)
+			}
+			wants = append(wants, want{l.SKU, l.Quantity})
+		}
+		if len(wants) == 0 {
+			return Order{}, errorf(ErrEmptyCart, "the cart of %q is empty; add items or order explicit lines", req.GetUserId())
+		}
+	} else {
+		seen := map[string]bool{}
+		for i, l := range req.GetLines().GetLines() {
+			if seen[l.GetSku()] {
+				return Order{}, errorf(ErrBadLines, "lines.lines[%d].sku: %q appears twice; give each SKU once with the total quantity", i, l.GetSku())
+			}
+			seen[l.GetSku()] = true
+			wants = append(wants, want{l.GetSku(), l.GetQuantity()})
+		}
+	}
+	skus := make([]string, len(wants))
+	for i, w := range wants {
+		skus[i] = w.sku
+	}
+	products, err := s.catalog.Products(ctx, skus)
+	if err != nil {
+		return Order{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Order{}, err
+	}
+	now := s.now()
+	o := Order{
+		ID: id.String(), UserID: req.GetUserId(), Status: StatusPending, Address: req.GetShippingAddress(),
+		Email: req.GetEmail(), PaymentMethodID: req.GetPaymentMethodId(), FromCart: fromCart,
+		ExpiresAt: now.Add(s.cfg.Deadline), CreatedAt: now,
+	}
+	var weight int64
+	for _, w := range wants {
+		p, ok := products[w.sku]
+		switch {
+		case !ok:
+			return Order{}, errorf(ErrProductMissing, "product %q does not exist", w.sku)
+		case p.Archived:
+			return Order{}, errorf(ErrNotSellable, "product %q is archived and can no longer be bought", w.sku)
+		case o.Currency != "" && p.Price.Currency != o.Currency:
+			return Order{}, errorf(ErrNotSellable, "the order mixes currencies (%s and %s); order them separately", o.Currency, p.Price.Currency)
+		}
+		o.Currency = p.Price.Currency
+		o.Lines = append(o.Lines, Line{SKU: w.sku, Name: p.Name, Quantity: w.qty, UnitPrice: p.Price.AmountMinor})
+		o.Subtotal += p.Price.AmountMinor * int64(w.qty)
+		weight += int64(p.WeightGrams) * int64(w.qty)
+	}
+	q := s.carrier.Quote(o.Address.GetCountryCode(), weight)
+	o.Shipping, o.Carrier, o.ServiceLevel = q.Amount, q.Carrier, q.ServiceLevel
+	o.Total = o.Subtotal + o.Shipping
+	return o, nil
+}
+
+// QuoteShipping prices shipping for lines to an address, in the
+// products' currency.
+func (s *Service) QuoteShipping(ctx context.Context, country string, lines map[string]int32) (Quote, string, error) {
+	skus := make([]string, 0, len(lines))
+	for sku := range lines {
+		skus = append(skus, sku)
+	}
+	products, err := s.catalog.Products(ctx, skus)
+	if err != nil {
+		return Quote{}, "", err
+	}
+	var weight int64
+	currency := ""
+	for sku, qty := range lines {
+		p, ok := products[sku]
+		if !ok {
+			return Quote{}, "", errorf(ErrProductMissing, "product %q does not exist", sku)
+		}
+		weight += int64(p.WeightGrams) * int64(qty)
+		currency = p.Price.Currency
+	}
+	return s.carrier.Quote(country, weight), currency, nil
+}

@@ -1,0 +1,111 @@
+package service
+
+import (
+	"context"
+	"strings"
+
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+)
+
+func (o Order) totalMoney() *commonv1.Money {
+	return &commonv1.Money{AmountMinor: o.Total, Currency: o.Currency}
+}
+
+// OnStockReserved moves a PENDING order to RESERVED. For an order that
+// already failed, it repeats OrderCancelled so that Inventory releases
+// what it just reserved.
+func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
+	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	if err != nil || !found {
+		return err
+	}
+	switch o.Status {
+	case StatusPending:
+		return tx.Transition(ctx, o.ID, StatusReserved, "", "")
+	case StatusCancelled, StatusRejected:
+		return s.emitCancelled(ctx, tx, o)
+	}
+	return nil
+}
+
+// OnStockRejected rejects a PENDING order as out of stock, naming the
+// short lines.
+func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
+	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	if err != nil || !found || o.Status != StatusPending {
+		return err
+	}
+	var short []ShortLine
+	var names []string
+	for _, l := range env.GetStockRejected().GetShortLines() {
+		short = append(short, ShortLine{SKU: l.GetSku(), Requested: l.GetRequested(), Available: l.GetAvailable()})
+		names = append(names, l.GetSku())
+	}
+	if err := tx.SetShortLines(ctx, o.ID, short); err != nil {
+		return err
+	}
+	return tx.Transition(ctx, o.ID, StatusRejected, ReasonOutOfStock, "not enough stock for "+strings.Join(names, ", "))
+}
+
+// OnPaymentAuthorized books the shipment and confirms the order, or
+// cancels it when the carrier refuses. An authorisation that arrives for
+// an order that already failed or expired is answered with OrderCancelled,
+// so that Payment voids it.
+func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
+	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	if err != nil || !found {
+		return err
+	}
+	switch o.Status {
+	case StatusCancelled, StatusRejected:
+		return s.emitCancelled(ctx, tx, o)
+	case StatusPending, StatusReserved:
+	default:
+		return nil // confirmed already: a duplicate
+	}
+	booking, err := s.carrier.Book(o.Address.GetCountryCode())
+	if err != nil {
+		return s.cancel(ctx, tx, o, ReasonShippingFailed, err.Error())
+	}
+	if err := tx.SetBooking(ctx, o.ID, booking); err != nil {
+		return err
+	}
+	if err := tx.Transition(ctx, o.ID, StatusConfirmed, "", "booked with "+o.Carrier+" as "+booking); err != nil {
+		return err
+	}
+	confirmed := &eventsv1.OrderConfirmed{UserId: o.UserID, FromCart: o.FromCart}
+	for _, l := range o.Lines {
+		confirmed.Lines = append(confirmed.Lines, &eventsv1.Line{Sku: l.SKU, Quantity: l.Quantity})
+	}
+	return tx.Emit(ctx, o.ID, confirmed)
+}
+
+// OnPaymentDeclined cancels an open order; Inventory then releases its
+// stock.
+func (s *Service) OnPaymentDeclined(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
+	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	if err != nil || !found || SagaDone(o.Status) {
+		return err
+	}
+	ev := env.GetPaymentDeclined()
+	return s.cancel(ctx, tx, o, ReasonPaymentDeclined, ev.GetDeclineCode()+": "+ev.GetMessage())
+}
+
+// cancel moves an order to CANCELLED and tells Inventory and Payment to
+// undo their side.
+func (s *Service) cancel(ctx context.Context, tx Tx, o Order, reason, detail string) error {
+	if err := tx.Transition(ctx, o.ID, StatusCancelled, reason, detail); err != nil {
+		return err
+	}
+	o.Reason = reason
+	return s.emitCancelled(ctx, tx, o)
+}
+
+func (s *Service) emitCancelled(ctx context.Context, tx Tx, o Order) error {
+	reason := strings.ToUpper(o.Reason)
+	if reason == "" {
+		reason = strings.ToUpper(ReasonOutOfStock)
+	}
+	return tx.Emit(ctx, o.ID, &eventsv1.OrderCancelled{UserId: o.UserID, Reason: reason})
+}

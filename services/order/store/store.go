@@ -1,0 +1,262 @@
+// Package store keeps orders in PostgreSQL through the sqlc-generated
+// queries in orderdb, and wakes WatchOrder streams through LISTEN/NOTIFY.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	"github.com/ordermesh/ordermesh/services/order/service"
+	"github.com/ordermesh/ordermesh/services/order/store/orderdb"
+	"github.com/ordermesh/ordermesh/services/platform/events"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+)
+
+// StatusChannel is the NOTIFY channel that carries the id of every order
+// whose status changed.
+const StatusChannel = "ordermesh_order_status"
+
+// Store implements service.Storer.
+type Store struct {
+	pool   *pgxpool.Pool
+	q      *orderdb.Queries
+	outbox *events.Outbox
+}
+
+var _ service.Storer = (*Store)(nil)
+
+// New returns a store on pool that emits events through outbox.
+func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
+	return &Store{pool: pool, q: orderdb.New(pool), outbox: outbox}
+}
+
+// InTx implements service.Storer.
+func (s *Store) InTx(ctx context.Context, fn func(service.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.Bind(tx)) })
+}
+
+// Bind returns the store inside an open transaction.
+func (s *Store) Bind(tx pgx.Tx) service.Tx {
+	return &txStore{tx: tx, q: s.q.WithTx(tx), outbox: s.outbox}
+}
+
+// Get implements service.Storer.
+func (s *Store) Get(ctx context.Context, id string) (service.Order, error) {
+	oid, err := uuid.Parse(id)
+	if err != nil {
+		return service.Order{}, rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
+	}
+	row, err := s.q.GetOrder(ctx, oid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return service.Order{}, rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
+	}
+	if err != nil {
+		return service.Order{}, fmt.Errorf("get order: %w", err)
+	}
+	os, err := s.complete(ctx, s.q, []orderdb.Order{row}, true)
+	if err != nil {
+		return service.Order{}, err
+	}
+	return os[0], nil
+}
+
+// List implements service.Storer.
+func (s *Store) List(ctx context.Context, userID, beforeID string, limit int32) ([]service.Order, error) {
+	before := uuid.Max
+	if beforeID != "" {
+		var err error
+		if before, err = uuid.Parse(beforeID); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.q.ListOrders(ctx, orderdb.ListOrdersParams{UserID: userID, BeforeID: before, PageLimit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return s.complete(ctx, s.q, rows, true)
+}
+
+// KeyOwner implements service.Storer.
+func (s *Store) KeyOwner(ctx context.Context, userID, key string) (string, []byte, bool, error) {
+	k, err := s.q.GetIdempotencyKey(ctx, orderdb.GetIdempotencyKeyParams{UserID: userID, Key: key})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("idempotency key: %w", err)
+	}
+	return k.OrderID.String(), k.RequestHash, true, nil
+}
+
+// complete loads the lines (and the history) of orders.
+func (s *Store) complete(ctx context.Context, q *orderdb.Queries, rows []orderdb.Order, history bool) ([]service.Order, error) {
+	ids := make([]uuid.UUID, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	lines, err := q.OrderLines(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("order lines: %w", err)
+	}
+	byOrder := map[uuid.UUID][]service.Line{}
+	for _, l := range lines {
+		byOrder[l.OrderID] = append(byOrder[l.OrderID], service.Line{SKU: l.Sku, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPriceMinor})
+	}
+	changes := map[uuid.UUID][]service.Change{}
+	if history {
+		hs, err := q.OrderHistory(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("order history: %w", err)
+		}
+		for _, h := range hs {
+			changes[h.OrderID] = append(changes[h.OrderID], service.Change{Status: h.Status, Reason: h.Reason, Detail: h.Detail, At: h.CreatedAt})
+		}
+	}
+	out := make([]service.Order, len(rows))
+	for i, r := range rows {
+		o, err := toOrder(r)
+		if err != nil {
+			return nil, err
+		}
+		o.Lines, o.History = byOrder[r.ID], changes[r.ID]
+		out[i] = o
+	}
+	return out, nil
+}
+
+type txStore struct {
+	tx     pgx.Tx
+	q      *orderdb.Queries
+	outbox *events.Outbox
+}
+
+func (t *txStore) Lock(ctx context.Context, id string) (service.Order, bool, error) {
+	oid, perr := uuid.Parse(id)
+	if perr != nil {
+		return service.Order{}, false, nil //nolint:nilerr // not an order id: no such order
+	}
+	row, err := t.q.LockOrder(ctx, oid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return service.Order{}, false, nil
+	}
+	if err != nil {
+		return service.Order{}, false, fmt.Errorf("lock order: %w", err)
+	}
+	os, err := (&Store{}).complete(ctx, t.q, []orderdb.Order{row}, false)
+	if err != nil {
+		return service.Order{}, false, err
+	}
+	return os[0], true, nil
+}
+
+func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash []byte) (bool, error) {
+	id := uuid.MustParse(o.ID)
+	addr, err := protojson.Marshal(o.Address)
+	if err != nil {
+		return false, fmt.Errorf("encode address: %w", err)
+	}
+	// The key goes first (its foreign key is deferred to commit), so a
+	// taken key leaves nothing behind.
+	n, err := t.q.ClaimIdempotencyKey(ctx, orderdb.ClaimIdempotencyKeyParams{UserID: o.UserID, Key: key, RequestHash: hash, OrderID: id})
+	if err != nil {
+		return false, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if n == 0 {
+		return false, nil // taken: nothing was written
+	}
+	pm, _ := uuid.Parse(o.PaymentMethodID)
+	if err := t.q.InsertOrder(ctx, orderdb.InsertOrderParams{
+		ID: id, UserID: o.UserID, Currency: o.Currency, SubtotalMinor: o.Subtotal, ShippingMinor: o.Shipping, TotalMinor: o.Total,
+		ShippingAddress: addr, Email: o.Email, PaymentMethodID: pm, FromCart: o.FromCart,
+		Carrier: o.Carrier, ServiceLevel: o.ServiceLevel, ExpiresAt: o.ExpiresAt,
+	}); err != nil {
+		return false, fmt.Errorf("insert order: %w", err)
+	}
+	p := orderdb.InsertOrderLinesParams{OrderID: id}
+	for _, l := range o.Lines {
+		p.Skus, p.Names = append(p.Skus, l.SKU), append(p.Names, l.Name)
+		p.Quantities, p.UnitPrices = append(p.Quantities, l.Quantity), append(p.UnitPrices, l.UnitPrice)
+	}
+	if err := t.q.InsertOrderLines(ctx, p); err != nil {
+		return false, fmt.Errorf("insert lines: %w", err)
+	}
+	return true, t.history(ctx, id, service.StatusPending, "", "placed")
+}
+
+func (t *txStore) Transition(ctx context.Context, id, status, reason, detail string) error {
+	oid := uuid.MustParse(id)
+	if err := t.q.SetStatus(ctx, orderdb.SetStatusParams{ID: oid, Status: status, Reason: reason}); err != nil {
+		return fmt.Errorf("set status: %w", err)
+	}
+	return t.history(ctx, oid, status, reason, detail)
+}
+
+func (t *txStore) history(ctx context.Context, id uuid.UUID, status, reason, detail string) error {
+	if err := t.q.InsertHistory(ctx, orderdb.InsertHistoryParams{OrderID: id, Status: status, Reason: reason, Detail: detail}); err != nil {
+		return fmt.Errorf("insert history: %w", err)
+	}
+	if _, err := t.tx.Exec(ctx, "SELECT pg_notify($1, $2)", StatusChannel, id.String()); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
+
+func (t *txStore) SetShortLines(ctx context.Context, id string, short []service.ShortLine) error {
+	b, err := json.Marshal(short)
+	if err != nil {
+		return err
+	}
+	return t.q.SetShortLines(ctx, orderdb.SetShortLinesParams{ID: uuid.MustParse(id), ShortLines: b})
+}
+
+func (t *txStore) SetBooking(ctx context.Context, id, booking string) error {
+	return t.q.SetBooking(ctx, orderdb.SetBookingParams{ID: uuid.MustParse(id), BookingID: booking})
+}
+
+func (t *txStore) SetShipped(ctx context.Context, id, tracking string) error {
+	return t.q.SetShipped(ctx, orderdb.SetShippedParams{ID: uuid.MustParse(id), TrackingNumber: tracking})
+}
+
+func (t *txStore) Expired(ctx context.Context, n int) ([]string, error) {
+	ids, err := t.q.ExpiredOrders(ctx, int32(n)) //nolint:gosec // small batch
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out, nil
+}
+
+func (t *txStore) Emit(ctx context.Context, orderID string, payload proto.Message) error {
+	_, err := t.outbox.Add(ctx, t.tx, orderID, payload)
+	return err
+}
+
+func toOrder(r orderdb.Order) (service.Order, error) {
+	addr := &commonv1.PostalAddress{}
+	if err := protojson.Unmarshal(r.ShippingAddress, addr); err != nil {
+		return service.Order{}, fmt.Errorf("decode address of %s: %w", r.ID, err)
+	}
+	var short []service.ShortLine
+	if err := json.Unmarshal(r.ShortLines, &short); err != nil {
+		return service.Order{}, fmt.Errorf("decode short lines of %s: %w", r.ID, err)
+	}
+	return service.Order{
+		ID: r.ID.String(), UserID: r.UserID, Status: r.Status, Reason: r.Reason, Currency: r.Currency,
+		Subtotal: r.SubtotalMinor, Shipping: r.ShippingMinor, Total: r.TotalMinor, Address: addr, Email: r.Email,
+		PaymentMethodID: r.PaymentMethodID.String(), FromCart: r.FromCart, Carrier: r.Carrier, ServiceLevel: r.ServiceLevel,
+		BookingID: r.BookingID, TrackingNumber: r.TrackingNumber, ShippedAt: r.ShippedAt, ShortLines: short,
+		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}, nil
+}

@@ -1,0 +1,110 @@
+// Package handler is Payment's transport layer: Protobuf ↔ domain, and
+// who may see which payment.
+package handler
+
+import (
+	"context"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/services/payment/service"
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
+)
+
+// Handler implements paymentv1connect.PaymentServiceHandler.
+type Handler struct {
+	svc *service.Service
+}
+
+var _ paymentv1connect.PaymentServiceHandler = (*Handler)(nil)
+
+// New returns a handler over svc.
+func New(svc *service.Service) *Handler { return &Handler{svc: svc} }
+
+// CreatePaymentMethod implements paymentv1connect.PaymentServiceHandler.
+func (h *Handler) CreatePaymentMethod(ctx context.Context, req *connect.Request[paymentv1.CreatePaymentMethodRequest]) (*connect.Response[paymentv1.CreatePaymentMethodResponse], error) {
+	m := req.Msg
+	if err := auth.CheckOwner(ctx, m.GetUserId()); err != nil {
+		return nil, err
+	}
+	pm, err := h.svc.CreatePaymentMethod(ctx, m.GetUserId(), m.GetCardNumber(), m.GetExpMonth(), m.GetExpYear(), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&paymentv1.CreatePaymentMethodResponse{PaymentMethod: &paymentv1.PaymentMethod{
+		Id: pm.ID, UserId: pm.UserID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear,
+		CreateTime: timestamppb.New(pm.CreatedAt),
+	}}), nil
+}
+
+// GetPayment implements paymentv1connect.PaymentServiceHandler.
+func (h *Handler) GetPayment(ctx context.Context, req *connect.Request[paymentv1.GetPaymentRequest]) (*connect.Response[paymentv1.GetPaymentResponse], error) {
+	p, err := h.svc.GetPayment(ctx, req.Msg.GetOrderId())
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckReader(ctx, p.UserID); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&paymentv1.GetPaymentResponse{Payment: toProto(p)}), nil
+}
+
+// ListPayments implements paymentv1connect.PaymentServiceHandler.
+func (h *Handler) ListPayments(ctx context.Context, req *connect.Request[paymentv1.ListPaymentsRequest]) (*connect.Response[paymentv1.ListPaymentsResponse], error) {
+	m := req.Msg
+	if err := auth.CheckReader(ctx, m.GetUserId()); err != nil {
+		return nil, err
+	}
+	scope := "payments|" + m.GetUserId()
+	cursor, err := pagetoken.Decode(m.GetPageToken(), scope, 1)
+	if err != nil {
+		return nil, err
+	}
+	before := ""
+	if cursor != nil {
+		before = cursor[0]
+	}
+	size := pagetoken.Size(m.GetPageSize(), 20, 100)
+	ps, err := h.svc.ListPayments(ctx, m.GetUserId(), before, size+1)
+	if err != nil {
+		return nil, err
+	}
+	res := &paymentv1.ListPaymentsResponse{}
+	if len(ps) > int(size) {
+		ps = ps[:size]
+		res.NextPageToken = pagetoken.Encode(scope, ps[size-1].ID)
+	}
+	for _, p := range ps {
+		res.Payments = append(res.Payments, toProto(p))
+	}
+	return connect.NewResponse(res), nil
+}
+
+var statuses = map[string]paymentv1.PaymentStatus{
+	service.StatusAuthorized: paymentv1.PaymentStatus_PAYMENT_STATUS_AUTHORIZED,
+	service.StatusDeclined:   paymentv1.PaymentStatus_PAYMENT_STATUS_DECLINED,
+	service.StatusCaptured:   paymentv1.PaymentStatus_PAYMENT_STATUS_CAPTURED,
+	service.StatusVoided:     paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED,
+	service.StatusRefunded:   paymentv1.PaymentStatus_PAYMENT_STATUS_REFUNDED,
+}
+
+func toProto(p service.Payment) *paymentv1.Payment {
+	out := &paymentv1.Payment{
+		Id: p.ID, OrderId: p.OrderID, UserId: p.UserID, PaymentMethodId: p.MethodID,
+		Amount: &commonv1.Money{AmountMinor: p.Amount.AmountMinor, Currency: p.Amount.Currency},
+		Status: statuses[p.Status], DeclineCode: p.DeclineCode,
+		CreateTime: timestamppb.New(p.CreatedAt), UpdateTime: timestamppb.New(p.UpdatedAt),
+	}
+	for _, o := range p.Operations {
+		out.Operations = append(out.Operations, &paymentv1.PaymentOperation{
+			Kind: o.Kind, Succeeded: o.Succeeded, GatewayReference: o.Reference, Message: o.Message, Time: timestamppb.New(o.At),
+		})
+	}
+	return out
+}
