@@ -38,7 +38,7 @@ func TestEveryEventDeliveredTwiceHasOneEffect(t *testing.T) {
 	}
 	s.settle(t, declined, s.place(t, declined, s.request(t, declined, "DE", lines("MUG-1", 1))).GetId()) // PaymentDeclined
 	s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("MUG-1", 50))).GetId())                  // StockRejected
-	s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1))).GetId())                   // stays confirmed
+	s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1))).GetId())                  // stays confirmed
 	s.m.WaitQuiet(t)
 
 	before := snapshot(t, s.m)
