@@ -14,8 +14,9 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 )
 
-// TestTypeScriptClient runs gen/ts/test with node's test runner against a
-// real server. `make test-ts` builds the package first.
+// TestTypeScriptClient runs gen/ts/test with node's test runner against
+// the whole mesh on a real server: Catalog calls over every protocol, and
+// one checkout. `make test-ts` builds the package first.
 func TestTypeScriptClient(t *testing.T) {
 	t.Parallel()
 	dir, err := filepath.Abs("../../gen/ts")
@@ -29,7 +30,7 @@ func TestTypeScriptClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node is not installed: %v", err)
 	}
-	m := meshtest.Start(t, []string{"catalog"})
+	m := meshtest.Start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "test/")
@@ -38,6 +39,7 @@ func TestTypeScriptClient(t *testing.T) {
 		"ORDERMESH_URL="+m.URL,
 		"ORDERMESH_MERCHANT_TOKEN="+m.Token(t, "mia", auth.RoleMerchant),
 		"ORDERMESH_CUSTOMER_TOKEN="+m.Token(t, "cleo", auth.RoleCustomer),
+		"ORDERMESH_CUSTOMER_ID=cleo",
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test:\n%s", out)
