@@ -10,7 +10,7 @@ import (
 // what is stored.
 func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) error) (Order, error) {
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		o, found, err := tx.Lock(ctx, id)
+		o, found, err := tx.Lock(ctx, id, false)
 		if err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) 
 // number. Shipping a shipped order with the same number is not an error.
 func (s *Service) ShipOrder(ctx context.Context, id, tracking string) (Order, error) {
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		o, found, err := tx.Lock(ctx, id)
+		o, found, err := tx.Lock(ctx, id, false)
 		switch {
 		case err != nil:
 			return err
@@ -72,7 +72,7 @@ func (s *Service) ExpireOrders(ctx context.Context, n int) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			o, found, err := tx.Lock(ctx, id)
+			o, found, err := tx.Lock(ctx, id, false)
 			if err != nil {
 				return err
 			}

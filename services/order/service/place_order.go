@@ -33,7 +33,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 	inserted := false
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		if inserted, err = tx.Insert(ctx, o, req.GetIdempotencyKey(), hash); err != nil || !inserted {
+		if o, inserted, err = tx.Insert(ctx, o, req.GetIdempotencyKey(), hash); err != nil || !inserted {
 			return err
 		}
 		placed := &eventsv1.OrderPlaced{
@@ -51,7 +51,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 		o, _, err := s.replay(ctx, req, hash)
 		return o, err
 	}
-	return s.store.Get(ctx, o.ID)
+	return o, nil
 }
 
 // replay returns the order an earlier call with the same key placed.

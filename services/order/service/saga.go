@@ -16,7 +16,7 @@ func (o Order) totalMoney() *commonv1.Money {
 // already failed, it repeats OrderCancelled so that Inventory releases
 // what it just reserved.
 func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
-	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
 	if err != nil || !found {
 		return err
 	}
@@ -32,7 +32,7 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 // OnStockRejected rejects a PENDING order as out of stock, naming the
 // short lines.
 func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
-	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
 	if err != nil || !found || o.Status != StatusPending {
 		return err
 	}
@@ -53,7 +53,7 @@ func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Enve
 // an order that already failed or expired is answered with OrderCancelled,
 // so that Payment voids it.
 func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
-	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	o, found, err := tx.Lock(ctx, env.GetOrderId(), true)
 	if err != nil || !found {
 		return err
 	}
@@ -84,7 +84,7 @@ func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.
 // OnPaymentDeclined cancels an open order; Inventory then releases its
 // stock.
 func (s *Service) OnPaymentDeclined(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
-	o, found, err := tx.Lock(ctx, env.GetOrderId())
+	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
 	if err != nil || !found || SagaDone(o.Status) {
 		return err
 	}

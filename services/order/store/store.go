@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -55,18 +56,42 @@ func (s *Store) Get(ctx context.Context, id string) (service.Order, error) {
 	if err != nil {
 		return service.Order{}, rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
 	}
-	row, err := s.q.GetOrder(ctx, oid)
+	row, err := s.q.GetOrderFull(ctx, oid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return service.Order{}, rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
 	}
 	if err != nil {
 		return service.Order{}, fmt.Errorf("get order: %w", err)
 	}
-	os, err := s.complete(ctx, s.q, []orderdb.Order{row}, true)
+	o, err := toOrder(row.Order)
 	if err != nil {
 		return service.Order{}, err
 	}
-	return os[0], nil
+	var lines []struct {
+		SKU       string `json:"sku"`
+		Name      string `json:"name"`
+		Quantity  int32  `json:"quantity"`
+		UnitPrice int64  `json:"unit_price"`
+	}
+	var history []struct {
+		Status string    `json:"status"`
+		Reason string    `json:"reason"`
+		Detail string    `json:"detail"`
+		At     time.Time `json:"at"`
+	}
+	if err := json.Unmarshal(row.Lines, &lines); err != nil {
+		return service.Order{}, fmt.Errorf("decode lines of %s: %w", id, err)
+	}
+	if err := json.Unmarshal(row.History, &history); err != nil {
+		return service.Order{}, fmt.Errorf("decode history of %s: %w", id, err)
+	}
+	for _, l := range lines {
+		o.Lines = append(o.Lines, service.Line{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+	}
+	for _, h := range history {
+		o.History = append(o.History, service.Change{Status: h.Status, Reason: h.Reason, Detail: h.Detail, At: h.At})
+	}
+	return o, nil
 }
 
 // List implements service.Storer.
@@ -139,7 +164,7 @@ type txStore struct {
 	outbox *events.Outbox
 }
 
-func (t *txStore) Lock(ctx context.Context, id string) (service.Order, bool, error) {
+func (t *txStore) Lock(ctx context.Context, id string, withLines bool) (service.Order, bool, error) {
 	oid, perr := uuid.Parse(id)
 	if perr != nil {
 		return service.Order{}, false, nil //nolint:nilerr // not an order id: no such order
@@ -151,6 +176,10 @@ func (t *txStore) Lock(ctx context.Context, id string) (service.Order, bool, err
 	if err != nil {
 		return service.Order{}, false, fmt.Errorf("lock order: %w", err)
 	}
+	if !withLines {
+		o, err := toOrder(row)
+		return o, err == nil, err
+	}
 	os, err := (&Store{}).complete(ctx, t.q, []orderdb.Order{row}, false)
 	if err != nil {
 		return service.Order{}, false, err
@@ -158,28 +187,29 @@ func (t *txStore) Lock(ctx context.Context, id string) (service.Order, bool, err
 	return os[0], true, nil
 }
 
-func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash []byte) (bool, error) {
+func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash []byte) (service.Order, bool, error) {
 	id := uuid.MustParse(o.ID)
 	addr, err := protojson.Marshal(o.Address)
 	if err != nil {
-		return false, fmt.Errorf("encode address: %w", err)
+		return o, false, fmt.Errorf("encode address: %w", err)
 	}
 	// The key goes first (its foreign key is deferred to commit), so a
 	// taken key leaves nothing behind.
 	n, err := t.q.ClaimIdempotencyKey(ctx, orderdb.ClaimIdempotencyKeyParams{UserID: o.UserID, Key: key, RequestHash: hash, OrderID: id})
 	if err != nil {
-		return false, fmt.Errorf("claim idempotency key: %w", err)
+		return o, false, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	if n == 0 {
-		return false, nil // taken: nothing was written
+		return o, false, nil // taken: nothing was written
 	}
 	pm, _ := uuid.Parse(o.PaymentMethodID)
-	if err := t.q.InsertOrder(ctx, orderdb.InsertOrderParams{
+	created, err := t.q.InsertOrder(ctx, orderdb.InsertOrderParams{
 		ID: id, UserID: o.UserID, Currency: o.Currency, SubtotalMinor: o.Subtotal, ShippingMinor: o.Shipping, TotalMinor: o.Total,
 		ShippingAddress: addr, Email: o.Email, PaymentMethodID: pm, FromCart: o.FromCart,
 		Carrier: o.Carrier, ServiceLevel: o.ServiceLevel, ExpiresAt: o.ExpiresAt,
-	}); err != nil {
-		return false, fmt.Errorf("insert order: %w", err)
+	})
+	if err != nil {
+		return o, false, fmt.Errorf("insert order: %w", err)
 	}
 	p := orderdb.InsertOrderLinesParams{OrderID: id}
 	for _, l := range o.Lines {
@@ -187,9 +217,13 @@ func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash 
 		p.Quantities, p.UnitPrices = append(p.Quantities, l.Quantity), append(p.UnitPrices, l.UnitPrice)
 	}
 	if err := t.q.InsertOrderLines(ctx, p); err != nil {
-		return false, fmt.Errorf("insert lines: %w", err)
+		return o, false, fmt.Errorf("insert lines: %w", err)
 	}
-	return true, t.history(ctx, id, service.StatusPending, "", "placed")
+	// now() is the transaction's start, so the row, its history entry and
+	// what we return all carry the same time.
+	o.CreatedAt, o.UpdatedAt = created, created
+	o.History = []service.Change{{Status: service.StatusPending, Detail: "placed", At: created}}
+	return o, true, t.history(ctx, id, service.StatusPending, "", "placed")
 }
 
 func (t *txStore) Transition(ctx context.Context, id, status, reason, detail string) error {

@@ -23,6 +23,7 @@ import (
 // RelayConfig tunes delivery.
 type RelayConfig struct {
 	Batch        int           `env:"RELAY_BATCH" default:"200" usage:"deliveries claimed per round"`
+	Workers      int           `env:"RELAY_WORKERS" default:"1" usage:"rounds in flight at once per instance; more than 1 lets batches to one consumer overlap, which today contend on stock rows (see docs/decisions.md)"`
 	MaxAttempts  int           `env:"RELAY_MAX_ATTEMPTS" default:"10" usage:"attempts before a delivery is parked"`
 	BackoffBase  time.Duration `env:"RELAY_BACKOFF_BASE" default:"200ms" usage:"first retry delay; doubles per attempt, with jitter"`
 	BackoffMax   time.Duration `env:"RELAY_BACKOFF_MAX" default:"1m" usage:"longest retry delay"`
@@ -47,11 +48,22 @@ func NewRelay(pool *pgxpool.Pool, sinks Sinks, cfg RelayConfig, log *slog.Logger
 	return &Relay{pool: pool, sinks: sinks, cfg: cfg, log: log}
 }
 
-// Run delivers until ctx is done. It wakes on NOTIFY, on the next retry
+// Run delivers until ctx is done with Workers rounds in flight at once, so
+// that one slow subscriber or a long batch does not hold up what was
+// committed after it. Each worker wakes on NOTIFY, on the next retry
 // falling due, and every PollInterval as a fallback.
 func (r *Relay) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
 	go r.listen(ctx, wake)
+	var wg sync.WaitGroup
+	for range max(r.cfg.Workers, 1) {
+		wg.Go(func() { r.work(ctx, wake) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Relay) work(ctx context.Context, wake chan struct{}) {
 	for {
 		n, err := r.DeliverOnce(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -60,15 +72,21 @@ func (r *Relay) Run(ctx context.Context) error {
 		if n >= r.cfg.Batch {
 			continue // more work is waiting
 		}
+		// Retries fall due without a NOTIFY: look when the next one is,
+		// but only after a quiet round, to keep busy rounds cheap.
 		wait := r.cfg.PollInterval
-		if due, err := eventsdb.New(r.pool).NextAttempt(ctx); err == nil {
-			wait = min(wait, max(time.Until(due), time.Millisecond))
+		if n == 0 {
+			if due, err := eventsdb.New(r.pool).NextAttempt(ctx); err == nil {
+				wait = min(wait, max(time.Until(due), time.Millisecond))
+			}
+		} else {
+			wait = min(wait, r.cfg.BackoffBase)
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil
+			return
 		case <-wake:
 			timer.Stop()
 		case <-timer.C:

@@ -2,12 +2,16 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -40,26 +44,70 @@ func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventTyp
 	return &Sink{consumer: consumer, pool: pool, handlers: handlers, log: log}
 }
 
-// Deliver implements eventsv1connect.EventSinkServiceHandler.
+// Deliver implements eventsv1connect.EventSinkServiceHandler. The batch is
+// first applied in one transaction, so it costs one commit; if any event
+// fails, that is rolled back and the batch is applied again with each event
+// under its own savepoint, so the failing ones are reported and the others
+// still commit.
 func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.DeliverRequest]) (*connect.Response[eventsv1.DeliverResponse], error) {
+	// Applying in order id order makes concurrent batches (from several
+	// producers or relay replicas) take row locks in the same order.
+	envs := slices.Clone(req.Msg.GetEvents())
+	slices.SortStableFunc(envs, func(a, b *eventsv1.Envelope) int { return strings.Compare(a.GetOrderId(), b.GetOrderId()) })
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			for _, env := range envs {
+				if err := s.apply(ctx, tx, env); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if !retryable(err) {
+			break
+		}
+	}
+	if err == nil {
+		return connect.NewResponse(&eventsv1.DeliverResponse{}), nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	res := &eventsv1.DeliverResponse{}
-	for _, env := range req.Msg.GetEvents() {
-		if err := s.Apply(ctx, env); err != nil {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res.Failures = nil
+		for _, env := range envs {
+			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { return s.apply(ctx, sp, env) })
+			if err == nil {
+				continue
+			}
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
 				slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
 			res.Failures = append(res.Failures, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error()})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return connect.NewResponse(res), nil
 }
 
+// retryable reports a transaction that lost a deadlock or serialization
+// race and will likely succeed if simply run again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
 var tracer = otel.Tracer("github.com/ordermesh/ordermesh/services/platform/events")
 
-// Apply applies one event unless the inbox has it already.
-func (s *Sink) Apply(ctx context.Context, env *eventsv1.Envelope) error {
+// apply applies one event in tx unless the inbox has it already.
+func (s *Sink) apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
 	handler, ok := s.handlers[env.GetType()]
 	if !ok {
 		return nil
@@ -77,19 +125,18 @@ func (s *Sink) Apply(ctx context.Context, env *eventsv1.Envelope) error {
 			attribute.String("ordermesh.consumer", s.consumer),
 		))
 	defer span.End()
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		n, err := eventsdb.New(tx).InsertInbox(ctx, eventsdb.InsertInboxParams{EventID: id, Type: int32(env.GetType())})
-		if err != nil {
-			return fmt.Errorf("inbox: %w", err)
-		}
-		if n == 0 {
-			span.SetAttributes(attribute.Bool("ordermesh.duplicate", true))
-			return nil // applied before: at-least-once delivery, exactly-once effect
-		}
-		return handler(ctx, tx, env)
-	})
+	n, err := eventsdb.New(tx).InsertInbox(ctx, eventsdb.InsertInboxParams{EventID: id, Type: int32(env.GetType())})
 	if err != nil {
 		span.RecordError(err)
+		return fmt.Errorf("inbox: %w", err)
 	}
-	return err
+	if n == 0 {
+		span.SetAttributes(attribute.Bool("ordermesh.duplicate", true))
+		return nil // applied before: at-least-once delivery, exactly-once effect
+	}
+	if err := handler(ctx, tx, env); err != nil {
+		span.RecordError(err)
+		return err
+	}
+	return nil
 }

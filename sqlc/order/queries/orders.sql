@@ -1,7 +1,8 @@
--- name: InsertOrder :exec
+-- name: InsertOrder :one
 INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
                     shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at)
-VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+RETURNING created_at;
 
 -- name: InsertOrderLines :exec
 INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price_minor)
@@ -18,9 +19,6 @@ ON CONFLICT (user_id, key) DO NOTHING;
 
 -- name: GetIdempotencyKey :one
 SELECT * FROM idempotency_keys WHERE user_id = $1 AND key = $2;
-
--- name: GetOrder :one
-SELECT * FROM orders WHERE id = $1;
 
 -- name: LockOrder :one
 SELECT * FROM orders WHERE id = $1 FOR UPDATE;
@@ -58,3 +56,16 @@ WHERE status IN ('pending', 'reserved') AND expires_at < now()
 ORDER BY expires_at
 LIMIT @batch
 FOR UPDATE SKIP LOCKED;
+
+-- name: GetOrderFull :one
+-- An order with its lines and history in one round trip, for GetOrder and
+-- WatchOrder.
+SELECT sqlc.embed(orders),
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('status', h.status, 'reason', h.reason, 'detail', h.detail,
+                                                     'at', h.created_at) ORDER BY h.id), '[]'::jsonb)
+        FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
+FROM orders
+WHERE orders.id = $1;

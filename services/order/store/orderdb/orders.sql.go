@@ -90,35 +90,53 @@ func (q *Queries) GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyPa
 	return i, err
 }
 
-const getOrder = `-- name: GetOrder :one
-SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at FROM orders WHERE id = $1
+const getOrderFull = `-- name: GetOrderFull :one
+SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('status', h.status, 'reason', h.reason, 'detail', h.detail,
+                                                     'at', h.created_at) ORDER BY h.id), '[]'::jsonb)
+        FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
+FROM orders
+WHERE orders.id = $1
 `
 
-func (q *Queries) GetOrder(ctx context.Context, id uuid.UUID) (Order, error) {
-	row := q.db.QueryRow(ctx, getOrder, id)
-	var i Order
+type GetOrderFullRow struct {
+	Order   Order
+	Lines   []byte
+	History []byte
+}
+
+// An order with its lines and history in one round trip, for GetOrder and
+// WatchOrder.
+func (q *Queries) GetOrderFull(ctx context.Context, id uuid.UUID) (GetOrderFullRow, error) {
+	row := q.db.QueryRow(ctx, getOrderFull, id)
+	var i GetOrderFullRow
 	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.Status,
-		&i.Reason,
-		&i.Currency,
-		&i.SubtotalMinor,
-		&i.ShippingMinor,
-		&i.TotalMinor,
-		&i.ShippingAddress,
-		&i.Email,
-		&i.PaymentMethodID,
-		&i.FromCart,
-		&i.Carrier,
-		&i.ServiceLevel,
-		&i.BookingID,
-		&i.TrackingNumber,
-		&i.ShippedAt,
-		&i.ShortLines,
-		&i.ExpiresAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
+		&i.Order.ID,
+		&i.Order.UserID,
+		&i.Order.Status,
+		&i.Order.Reason,
+		&i.Order.Currency,
+		&i.Order.SubtotalMinor,
+		&i.Order.ShippingMinor,
+		&i.Order.TotalMinor,
+		&i.Order.ShippingAddress,
+		&i.Order.Email,
+		&i.Order.PaymentMethodID,
+		&i.Order.FromCart,
+		&i.Order.Carrier,
+		&i.Order.ServiceLevel,
+		&i.Order.BookingID,
+		&i.Order.TrackingNumber,
+		&i.Order.ShippedAt,
+		&i.Order.ShortLines,
+		&i.Order.ExpiresAt,
+		&i.Order.CreatedAt,
+		&i.Order.UpdatedAt,
+		&i.Lines,
+		&i.History,
 	)
 	return i, err
 }
@@ -144,10 +162,11 @@ func (q *Queries) InsertHistory(ctx context.Context, arg InsertHistoryParams) er
 	return err
 }
 
-const insertOrder = `-- name: InsertOrder :exec
+const insertOrder = `-- name: InsertOrder :one
 INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
                     shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at)
 VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+RETURNING created_at
 `
 
 type InsertOrderParams struct {
@@ -166,8 +185,8 @@ type InsertOrderParams struct {
 	ExpiresAt       time.Time
 }
 
-func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) error {
-	_, err := q.db.Exec(ctx, insertOrder,
+func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (time.Time, error) {
+	row := q.db.QueryRow(ctx, insertOrder,
 		arg.ID,
 		arg.UserID,
 		arg.Currency,
@@ -182,7 +201,9 @@ func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) error 
 		arg.ServiceLevel,
 		arg.ExpiresAt,
 	)
-	return err
+	var created_at time.Time
+	err := row.Scan(&created_at)
+	return created_at, err
 }
 
 const insertOrderLines = `-- name: InsertOrderLines :exec

@@ -1,0 +1,373 @@
+// Command bench-saga measures checkouts end to end. It starts the whole
+// mesh in this process on fresh databases, drives concurrent shoppers
+// through PlaceOrder, follows each order with WatchOrder until its saga is
+// over, checks the invariants, and prints one line:
+//
+//	saga orders_per_s=... p50_ms=... p95_ms=... p99_ms=... confirmed=... failed=... invariants=ok
+//
+// Latency is from the PlaceOrder call to the terminal status.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/services/mesh"
+	"github.com/ordermesh/ordermesh/services/mesh/invariants"
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/config"
+	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/services/platform/logging"
+	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-saga:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	shoppers int
+	duration time.Duration
+	skus     int
+}
+
+func run() error {
+	var o options
+	flag.IntVar(&o.shoppers, "shoppers", 64, "concurrent shoppers")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long new orders are placed")
+	flag.IntVar(&o.skus, "skus", 50, "products in the catalog")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	ctx := context.Background()
+	var cfg mesh.Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	if cfg.Auth.SigningKey == "" {
+		cfg.Auth.SigningKey = "bench-saga-signing-key-0123456789"
+	}
+	// Fresh databases for every run, so figures do not depend on history.
+	for _, s := range mesh.Services {
+		url := strings.ReplaceAll(cfg.DatabaseURL, "{service}", "bench_"+s)
+		if err := recreate(ctx, url); err != nil {
+			return err
+		}
+		setURL(&cfg, s, url)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = base, base, base, base, base
+	log := logging.New(os.Stderr, "bench-saga", slog.LevelWarn)
+	m, err := mesh.Build(ctx, log, cfg, mesh.Services)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- m.Serve(sctx, ln) }()
+	defer func() { stop(); <-served }()
+
+	b, err := setup(ctx, cfg, base, o)
+	if err != nil {
+		return err
+	}
+	res := b.drive(ctx, o)
+
+	pools, closePools, err := openPools(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closePools()
+	verdict := "ok"
+	if err := settle(ctx, pools); err != nil {
+		verdict = "timeout"
+	} else if err := invariants.Check(ctx, pools); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		verdict = "broken"
+	}
+	slices.Sort(res.latencies)
+	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d invariants=%s\n",
+		float64(len(res.latencies))/res.elapsed.Seconds(), pct(res.latencies, 50), pct(res.latencies, 95), pct(res.latencies, 99),
+		res.confirmed, res.failed, verdict)
+	if verdict != "ok" {
+		return fmt.Errorf("invariants %s", verdict)
+	}
+	return nil
+}
+
+type bench struct {
+	http     *rpcclient.Factory
+	orders   orderv1connect.OrderServiceClient
+	shoppers []shopper
+	baskets  []basket
+}
+
+type shopper struct {
+	id, token, card string
+}
+
+type basket struct {
+	lines []*orderv1.LineRequest
+	total int64
+}
+
+func setup(ctx context.Context, cfg mesh.Config, base string, o options) (*bench, error) {
+	hc := rpcclient.NewHTTPClient()
+	merchant, err := auth.Mint(cfg.Auth, "bench-merchant", []auth.Role{auth.RoleMerchant}, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	catalog := catalogv1connect.NewCatalogServiceClient(hc, base)
+	stock := inventoryv1connect.NewInventoryServiceClient(hc, base)
+	payments := paymentv1connect.NewPaymentServiceClient(hc, base)
+	b := &bench{orders: orderv1connect.NewOrderServiceClient(hc, base)}
+	prices := map[string]int64{}
+	for i := range o.skus {
+		sku := fmt.Sprintf("SKU-%03d", i)
+		prices[sku] = int64(500 + 100*i)
+		req := connect.NewRequest(&catalogv1.CreateProductRequest{
+			Sku: sku, Name: "Bench product " + sku, Category: "bench", WeightGrams: 200,
+			Price: &commonv1.Money{AmountMinor: prices[sku], Currency: "EUR"},
+		})
+		req.Header().Set("Authorization", "Bearer "+merchant)
+		if _, err := catalog.CreateProduct(ctx, req); err != nil {
+			return nil, fmt.Errorf("create product: %w", err)
+		}
+		sreq := connect.NewRequest(&inventoryv1.SetStockRequest{Sku: sku, Available: 1_000_000_000})
+		sreq.Header().Set("Authorization", "Bearer "+merchant)
+		if _, err := stock.SetStock(ctx, sreq); err != nil {
+			return nil, fmt.Errorf("set stock: %w", err)
+		}
+	}
+	addr := address()
+	for range 32 {
+		var ls []*orderv1.LineRequest
+		seen := map[string]bool{}
+		for range 1 + rand.IntN(3) {
+			sku := fmt.Sprintf("SKU-%03d", rand.IntN(o.skus))
+			if !seen[sku] {
+				seen[sku] = true
+				ls = append(ls, &orderv1.LineRequest{Sku: sku, Quantity: int32(1 + rand.IntN(2))})
+			}
+		}
+		q, err := b.orders.QuoteShipping(ctx, connect.NewRequest(&orderv1.QuoteShippingRequest{ShippingAddress: addr, Lines: ls}))
+		if err != nil {
+			return nil, fmt.Errorf("quote: %w", err)
+		}
+		total := q.Msg.GetAmount().GetAmountMinor()
+		for _, l := range ls {
+			total += prices[l.GetSku()] * int64(l.GetQuantity())
+		}
+		b.baskets = append(b.baskets, basket{lines: ls, total: total})
+	}
+	for i := range o.shoppers {
+		id := fmt.Sprintf("shopper-%d", i)
+		tok, err := auth.Mint(cfg.Auth, id, []auth.Role{auth.RoleCustomer}, time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		req := connect.NewRequest(&paymentv1.CreatePaymentMethodRequest{UserId: id, CardNumber: "4242424242424242", ExpMonth: 12, ExpYear: int32(time.Now().Year() + 2), Cvc: "123"}) //nolint:gosec // a year
+		req.Header().Set("Authorization", "Bearer "+tok)
+		pm, err := payments.CreatePaymentMethod(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("payment method: %w", err)
+		}
+		b.shoppers = append(b.shoppers, shopper{id: id, token: tok, card: pm.Msg.GetPaymentMethod().GetId()})
+	}
+	return b, nil
+}
+
+func address() *commonv1.PostalAddress {
+	return &commonv1.PostalAddress{Recipient: "Bench Shopper", Line1: "1 Load Street", City: "Berlin", PostalCode: "10115", CountryCode: "DE"}
+}
+
+type result struct {
+	latencies         []float64 // ms
+	elapsed           time.Duration
+	confirmed, failed int64
+}
+
+// drive runs every shopper until the duration is over, each placing an
+// order and waiting for its end before placing the next.
+func (b *bench) drive(ctx context.Context, o options) result {
+	var (
+		mu        sync.Mutex
+		res       result
+		confirmed atomic.Int64
+		failed    atomic.Int64
+		wg        sync.WaitGroup
+		seq       atomic.Int64
+	)
+	start := time.Now()
+	stopAt := start.Add(o.duration)
+	for _, s := range b.shoppers {
+		wg.Go(func() {
+			for time.Now().Before(stopAt) {
+				bk := b.baskets[rand.IntN(len(b.baskets))]
+				t0 := time.Now()
+				status, err := b.checkout(ctx, s, bk, seq.Add(1))
+				ms := float64(time.Since(t0).Microseconds()) / 1000
+				if err != nil || status != orderv1.OrderStatus_ORDER_STATUS_CONFIRMED {
+					failed.Add(1)
+					if err != nil {
+						slog.Warn("checkout failed", slog.Any("error", err))
+					}
+				} else {
+					confirmed.Add(1)
+				}
+				mu.Lock()
+				res.latencies = append(res.latencies, ms)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.confirmed, res.failed = confirmed.Load(), failed.Load()
+	return res
+}
+
+func (b *bench) checkout(ctx context.Context, s shopper, bk basket, n int64) (orderv1.OrderStatus, error) {
+	req := connect.NewRequest(&orderv1.PlaceOrderRequest{
+		UserId: s.id, IdempotencyKey: fmt.Sprintf("bench-%d-%s", n, s.id), Source: &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: bk.lines}},
+		ShippingAddress: address(), Email: s.id + "@example.com", PaymentMethodId: s.card,
+		ExpectedTotal: &commonv1.Money{AmountMinor: bk.total, Currency: "EUR"},
+	})
+	req.Header().Set("Authorization", "Bearer "+s.token)
+	placed, err := b.orders.PlaceOrder(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	wreq := connect.NewRequest(&orderv1.WatchOrderRequest{OrderId: placed.Msg.GetOrder().GetId()})
+	wreq.Header().Set("Authorization", "Bearer "+s.token)
+	stream, err := b.orders.WatchOrder(wctx, wreq)
+	if err != nil {
+		return 0, err
+	}
+	status := orderv1.OrderStatus_ORDER_STATUS_UNSPECIFIED
+	for stream.Receive() {
+		status = stream.Msg().GetOrder().GetStatus()
+	}
+	return status, stream.Err()
+}
+
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+// settle waits until every outbox is drained.
+func settle(ctx context.Context, pools map[string]*pgxpool.Pool) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		n, err := invariants.Pending(ctx, pools)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("events still pending after 2 minutes")
+}
+
+func openPools(ctx context.Context, cfg mesh.Config) (map[string]*pgxpool.Pool, func(), error) {
+	pools := map[string]*pgxpool.Pool{}
+	closeAll := func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}
+	for _, s := range mesh.Services {
+		p, err := db.Open(ctx, strings.ReplaceAll(cfg.DatabaseURL, "{service}", "bench_"+s), 2)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		pools[s] = p
+	}
+	return pools, closeAll, nil
+}
+
+func recreate(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
+
+func setURL(cfg *mesh.Config, service, url string) {
+	switch service {
+	case "catalog":
+		cfg.CatalogDatabaseURL = url
+	case "cart":
+		cfg.CartDatabaseURL = url
+	case "order":
+		cfg.OrderDatabaseURL = url
+	case "inventory":
+		cfg.InventoryDatabaseURL = url
+	case "payment":
+		cfg.PaymentDatabaseURL = url
+	}
+}
