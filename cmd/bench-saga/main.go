@@ -108,7 +108,7 @@ func run() error {
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- m.Serve(sctx, ln) }()
-	defer func() { stop(); <-served }()
+	defer func() { stop(); _ = <-served }()
 
 	b, err := setup(ctx, cfg, base, o)
 	if err != nil {
@@ -139,7 +139,6 @@ func run() error {
 }
 
 type bench struct {
-	http     *rpcclient.Factory
 	orders   orderv1connect.OrderServiceClient
 	shoppers []shopper
 	baskets  []basket
