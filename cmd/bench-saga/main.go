@@ -108,7 +108,12 @@ func run() error {
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- m.Serve(sctx, ln) }()
-	defer func() { stop(); _ = <-served }()
+	defer func() {
+		stop()
+		if err := <-served; err != nil {
+			fmt.Fprintln(os.Stderr, "bench-saga: server:", err)
+		}
+	}()
 
 	b, err := setup(ctx, cfg, base, o)
 	if err != nil {
