@@ -43,6 +43,10 @@ gen/ts/node_modules: gen/ts/package.json gen/ts/package-lock.json
 	cd gen/ts && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+.PHONY: bench-saga
+bench-saga: ## Drive concurrent shoppers through the whole saga; prints one "saga ..." line
+	@$(PG_ENV); go run ./cmd/bench-saga $(BENCH_FLAGS)
+
 .PHONY: token
 token: ## Print a development token: make token ROLE=merchant USER=alice
 	@go run ./cmd/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)"

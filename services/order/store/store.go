@@ -23,7 +23,7 @@ import (
 )
 
 // StatusChannel is the NOTIFY channel that carries the id of every order
-// whose status changed.
+// whose status changed (see the Transition query).
 const StatusChannel = "ordermesh_order_status"
 
 // Store implements service.Storer.
@@ -223,23 +223,16 @@ func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash 
 	// what we return all carry the same time.
 	o.CreatedAt, o.UpdatedAt = created, created
 	o.History = []service.Change{{Status: service.StatusPending, Detail: "placed", At: created}}
-	return o, true, t.history(ctx, id, service.StatusPending, "", "placed")
+	if err := t.q.RecordPlaced(ctx, id); err != nil {
+		return o, false, fmt.Errorf("record placement: %w", err)
+	}
+	return o, true, nil
 }
 
 func (t *txStore) Transition(ctx context.Context, id, status, reason, detail string) error {
-	oid := uuid.MustParse(id)
-	if err := t.q.SetStatus(ctx, orderdb.SetStatusParams{ID: oid, Status: status, Reason: reason}); err != nil {
-		return fmt.Errorf("set status: %w", err)
-	}
-	return t.history(ctx, oid, status, reason, detail)
-}
-
-func (t *txStore) history(ctx context.Context, id uuid.UUID, status, reason, detail string) error {
-	if err := t.q.InsertHistory(ctx, orderdb.InsertHistoryParams{OrderID: id, Status: status, Reason: reason, Detail: detail}); err != nil {
-		return fmt.Errorf("insert history: %w", err)
-	}
-	if _, err := t.tx.Exec(ctx, "SELECT pg_notify($1, $2)", StatusChannel, id.String()); err != nil {
-		return fmt.Errorf("notify: %w", err)
+	err := t.q.Transition(ctx, orderdb.TransitionParams{OrderID: uuid.MustParse(id), Status: status, Reason: reason, Detail: detail})
+	if err != nil {
+		return fmt.Errorf("transition to %s: %w", status, err)
 	}
 	return nil
 }

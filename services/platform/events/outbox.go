@@ -38,18 +38,15 @@ func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, orderID string, payload pro
 	if err != nil {
 		return nil, fmt.Errorf("events: marshal %s: %w", env.GetType(), err)
 	}
-	id := uuid.MustParse(env.GetId())
-	q := eventsdb.New(tx)
-	if err := q.InsertOutbox(ctx, eventsdb.InsertOutboxParams{ID: id, Type: int32(env.GetType()), OrderID: orderID, Envelope: raw}); err != nil {
-		return nil, fmt.Errorf("events: outbox: %w", err)
+	subs := o.routing[env.GetType()]
+	if subs == nil {
+		subs = []string{}
 	}
-	if subs := o.routing[env.GetType()]; len(subs) > 0 {
-		if err := q.InsertDeliveries(ctx, eventsdb.InsertDeliveriesParams{EventID: id, Subscribers: subs}); err != nil {
-			return nil, fmt.Errorf("events: deliveries: %w", err)
-		}
-		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", NotifyChannel); err != nil {
-			return nil, fmt.Errorf("events: notify: %w", err)
-		}
+	err = eventsdb.New(tx).AddEvent(ctx, eventsdb.AddEventParams{
+		EventID: uuid.MustParse(env.GetId()), Type: int32(env.GetType()), OrderID: orderID, Envelope: raw, Subscribers: subs,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: outbox: %w", err)
 	}
 	return env, nil
 }

@@ -56,14 +56,7 @@ func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.Delive
 	slices.SortStableFunc(envs, func(a, b *eventsv1.Envelope) int { return strings.Compare(a.GetOrderId(), b.GetOrderId()) })
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			for _, env := range envs {
-				if err := s.apply(ctx, tx, env); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.applyAll(ctx, tx, envs) })
 		if !retryable(err) {
 			break
 		}
@@ -106,16 +99,64 @@ func retryable(err error) bool {
 
 var tracer = otel.Tracer("github.com/ordermesh/ordermesh/services/platform/events")
 
+// applyAll records a batch in the inbox with one statement and applies
+// the events that were new.
+func (s *Sink) applyAll(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error {
+	var ids []uuid.UUID
+	var types []int32
+	for _, env := range envs {
+		if _, ok := s.handlers[env.GetType()]; !ok {
+			continue
+		}
+		id, err := uuid.Parse(env.GetId())
+		if err != nil {
+			return fmt.Errorf("event id %q is not a UUID", env.GetId())
+		}
+		ids, types = append(ids, id), append(types, int32(env.GetType()))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	fresh, err := eventsdb.New(tx).InsertInboxBatch(ctx, eventsdb.InsertInboxBatchParams{EventIds: ids, Types: types})
+	if err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	isNew := make(map[uuid.UUID]bool, len(fresh))
+	for _, id := range fresh {
+		isNew[id] = true
+	}
+	for _, env := range envs {
+		if id, err := uuid.Parse(env.GetId()); err == nil && isNew[id] {
+			if err := s.handle(ctx, tx, env); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // apply applies one event in tx unless the inbox has it already.
 func (s *Sink) apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
-	handler, ok := s.handlers[env.GetType()]
-	if !ok {
+	if _, ok := s.handlers[env.GetType()]; !ok {
 		return nil
 	}
 	id, err := uuid.Parse(env.GetId())
 	if err != nil {
 		return fmt.Errorf("event id %q is not a UUID", env.GetId())
 	}
+	n, err := eventsdb.New(tx).InsertInbox(ctx, eventsdb.InsertInboxParams{EventID: id, Type: int32(env.GetType())})
+	if err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	if n == 0 {
+		return nil // applied before: at-least-once delivery, exactly-once effect
+	}
+	return s.handle(ctx, tx, env)
+}
+
+// handle runs an event's handler in a consumer span that continues the
+// producer's trace.
+func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
 	ctx, span := tracer.Start(ContextFrom(ctx, env), "consume "+env.GetType().String(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(trace.LinkFromContext(ctx)),
@@ -125,16 +166,7 @@ func (s *Sink) apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) err
 			attribute.String("ordermesh.consumer", s.consumer),
 		))
 	defer span.End()
-	n, err := eventsdb.New(tx).InsertInbox(ctx, eventsdb.InsertInboxParams{EventID: id, Type: int32(env.GetType())})
-	if err != nil {
-		span.RecordError(err)
-		return fmt.Errorf("inbox: %w", err)
-	}
-	if n == 0 {
-		span.SetAttributes(attribute.Bool("ordermesh.duplicate", true))
-		return nil // applied before: at-least-once delivery, exactly-once effect
-	}
-	if err := handler(ctx, tx, env); err != nil {
+	if err := s.handlers[env.GetType()](ctx, tx, env); err != nil {
 		span.RecordError(err)
 		return err
 	}

@@ -1,10 +1,3 @@
--- name: InsertOutbox :exec
-INSERT INTO outbox (id, type, order_id, envelope) VALUES ($1, $2, $3, $4);
-
--- name: InsertDeliveries :exec
-INSERT INTO outbox_deliveries (event_id, subscriber)
-SELECT @event_id::uuid, unnest(@subscribers::text[]);
-
 -- name: ClaimDeliveries :many
 -- Claims due deliveries for this transaction. SKIP LOCKED lets several
 -- relays (replicas) share the queue without waiting on each other.
@@ -62,3 +55,23 @@ INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOT
 
 -- name: Notify :execrows
 SELECT pg_notify('ordermesh_outbox', '');
+
+-- name: AddEvent :exec
+-- Records an event, one delivery per subscriber, and wakes the relays, in
+-- one round trip.
+WITH event AS (
+    INSERT INTO outbox (id, type, order_id, envelope)
+    VALUES (sqlc.arg(event_id)::uuid, sqlc.arg(type)::integer, sqlc.arg(order_id)::text, sqlc.arg(envelope)::bytea)
+), deliveries AS (
+    INSERT INTO outbox_deliveries (event_id, subscriber)
+    SELECT sqlc.arg(event_id)::uuid, unnest(sqlc.arg(subscribers)::text[])
+)
+SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality(sqlc.arg(subscribers)::text[]) > 0;
+
+-- name: InsertInboxBatch :many
+-- Records a batch of events in the inbox and returns the ids that were
+-- new: the others were applied before.
+INSERT INTO inbox (event_id, type)
+SELECT unnest(@event_ids::uuid[]), unnest(@types::integer[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id;

@@ -9,8 +9,24 @@ INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price_min
 SELECT @order_id, generate_subscripts(@skus::text[], 1), unnest(@skus::text[]), unnest(@names::text[]),
        unnest(@quantities::integer[]), unnest(@unit_prices::bigint[]);
 
--- name: InsertHistory :exec
-INSERT INTO order_history (order_id, status, reason, detail) VALUES ($1, $2, $3, $4);
+-- name: Transition :exec
+-- Moves an order to a status, records the transition and wakes the
+-- order's watchers, in one round trip.
+WITH moved AS (
+    UPDATE orders SET status = sqlc.arg(status)::text, reason = sqlc.arg(reason)::text, updated_at = now()
+    WHERE orders.id = sqlc.arg(order_id)::uuid
+), recorded AS (
+    INSERT INTO order_history (order_id, status, reason, detail)
+    VALUES (sqlc.arg(order_id)::uuid, sqlc.arg(status)::text, sqlc.arg(reason)::text, sqlc.arg(detail)::text)
+)
+SELECT pg_notify('ordermesh_order_status', sqlc.arg(order_id)::uuid::text);
+
+-- name: RecordPlaced :exec
+-- The first history entry of a new order, and its watchers' wake-up.
+WITH recorded AS (
+    INSERT INTO order_history (order_id, status, detail) VALUES (sqlc.arg(order_id)::uuid, 'pending', 'placed')
+)
+SELECT pg_notify('ordermesh_order_status', sqlc.arg(order_id)::uuid::text);
 
 -- name: ClaimIdempotencyKey :execrows
 INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
@@ -35,9 +51,6 @@ SELECT * FROM orders
 WHERE user_id = @user_id AND id < @before_id::uuid
 ORDER BY id DESC
 LIMIT @page_limit;
-
--- name: SetStatus :exec
-UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE id = $1;
 
 -- name: SetShortLines :exec
 UPDATE orders SET short_lines = $2 WHERE id = $1;

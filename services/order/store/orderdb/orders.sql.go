@@ -141,27 +141,6 @@ func (q *Queries) GetOrderFull(ctx context.Context, id uuid.UUID) (GetOrderFullR
 	return i, err
 }
 
-const insertHistory = `-- name: InsertHistory :exec
-INSERT INTO order_history (order_id, status, reason, detail) VALUES ($1, $2, $3, $4)
-`
-
-type InsertHistoryParams struct {
-	OrderID uuid.UUID
-	Status  string
-	Reason  string
-	Detail  string
-}
-
-func (q *Queries) InsertHistory(ctx context.Context, arg InsertHistoryParams) error {
-	_, err := q.db.Exec(ctx, insertHistory,
-		arg.OrderID,
-		arg.Status,
-		arg.Reason,
-		arg.Detail,
-	)
-	return err
-}
-
 const insertOrder = `-- name: InsertOrder :one
 INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
                     shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at)
@@ -382,6 +361,19 @@ func (q *Queries) OrderLines(ctx context.Context, orderIds []uuid.UUID) ([]Order
 	return items, nil
 }
 
+const recordPlaced = `-- name: RecordPlaced :exec
+WITH recorded AS (
+    INSERT INTO order_history (order_id, status, detail) VALUES ($1::uuid, 'pending', 'placed')
+)
+SELECT pg_notify('ordermesh_order_status', $1::uuid::text)
+`
+
+// The first history entry of a new order, and its watchers' wake-up.
+func (q *Queries) RecordPlaced(ctx context.Context, orderID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, recordPlaced, orderID)
+	return err
+}
+
 const setBooking = `-- name: SetBooking :exec
 UPDATE orders SET booking_id = $2 WHERE id = $1
 `
@@ -424,17 +416,32 @@ func (q *Queries) SetShortLines(ctx context.Context, arg SetShortLinesParams) er
 	return err
 }
 
-const setStatus = `-- name: SetStatus :exec
-UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE id = $1
+const transition = `-- name: Transition :exec
+WITH moved AS (
+    UPDATE orders SET status = $2::text, reason = $3::text, updated_at = now()
+    WHERE orders.id = $1::uuid
+), recorded AS (
+    INSERT INTO order_history (order_id, status, reason, detail)
+    VALUES ($1::uuid, $2::text, $3::text, $4::text)
+)
+SELECT pg_notify('ordermesh_order_status', $1::uuid::text)
 `
 
-type SetStatusParams struct {
-	ID     uuid.UUID
-	Status string
-	Reason string
+type TransitionParams struct {
+	OrderID uuid.UUID
+	Status  string
+	Reason  string
+	Detail  string
 }
 
-func (q *Queries) SetStatus(ctx context.Context, arg SetStatusParams) error {
-	_, err := q.db.Exec(ctx, setStatus, arg.ID, arg.Status, arg.Reason)
+// Moves an order to a status, records the transition and wakes the
+// order's watchers, in one round trip.
+func (q *Queries) Transition(ctx context.Context, arg TransitionParams) error {
+	_, err := q.db.Exec(ctx, transition,
+		arg.OrderID,
+		arg.Status,
+		arg.Reason,
+		arg.Detail,
+	)
 	return err
 }

@@ -12,6 +12,38 @@ import (
 	"github.com/google/uuid"
 )
 
+const addEvent = `-- name: AddEvent :exec
+WITH event AS (
+    INSERT INTO outbox (id, type, order_id, envelope)
+    VALUES ($2::uuid, $3::integer, $4::text, $5::bytea)
+), deliveries AS (
+    INSERT INTO outbox_deliveries (event_id, subscriber)
+    SELECT $2::uuid, unnest($1::text[])
+)
+SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality($1::text[]) > 0
+`
+
+type AddEventParams struct {
+	Subscribers []string
+	EventID     uuid.UUID
+	Type        int32
+	OrderID     string
+	Envelope    []byte
+}
+
+// Records an event, one delivery per subscriber, and wakes the relays, in
+// one round trip.
+func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
+	_, err := q.db.Exec(ctx, addEvent,
+		arg.Subscribers,
+		arg.EventID,
+		arg.Type,
+		arg.OrderID,
+		arg.Envelope,
+	)
+	return err
+}
+
 const claimDeliveries = `-- name: ClaimDeliveries :many
 SELECT d.event_id, d.subscriber, d.attempts, o.envelope
 FROM outbox_deliveries d
@@ -56,21 +88,6 @@ func (q *Queries) ClaimDeliveries(ctx context.Context, batch int32) ([]ClaimDeli
 	return items, nil
 }
 
-const insertDeliveries = `-- name: InsertDeliveries :exec
-INSERT INTO outbox_deliveries (event_id, subscriber)
-SELECT $1::uuid, unnest($2::text[])
-`
-
-type InsertDeliveriesParams struct {
-	EventID     uuid.UUID
-	Subscribers []string
-}
-
-func (q *Queries) InsertDeliveries(ctx context.Context, arg InsertDeliveriesParams) error {
-	_, err := q.db.Exec(ctx, insertDeliveries, arg.EventID, arg.Subscribers)
-	return err
-}
-
 const insertInbox = `-- name: InsertInbox :execrows
 INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING
 `
@@ -88,25 +105,38 @@ func (q *Queries) InsertInbox(ctx context.Context, arg InsertInboxParams) (int64
 	return result.RowsAffected(), nil
 }
 
-const insertOutbox = `-- name: InsertOutbox :exec
-INSERT INTO outbox (id, type, order_id, envelope) VALUES ($1, $2, $3, $4)
+const insertInboxBatch = `-- name: InsertInboxBatch :many
+INSERT INTO inbox (event_id, type)
+SELECT unnest($1::uuid[]), unnest($2::integer[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
 `
 
-type InsertOutboxParams struct {
-	ID       uuid.UUID
-	Type     int32
-	OrderID  string
-	Envelope []byte
+type InsertInboxBatchParams struct {
+	EventIds []uuid.UUID
+	Types    []int32
 }
 
-func (q *Queries) InsertOutbox(ctx context.Context, arg InsertOutboxParams) error {
-	_, err := q.db.Exec(ctx, insertOutbox,
-		arg.ID,
-		arg.Type,
-		arg.OrderID,
-		arg.Envelope,
-	)
-	return err
+// Records a batch of events in the inbox and returns the ids that were
+// new: the others were applied before.
+func (q *Queries) InsertInboxBatch(ctx context.Context, arg InsertInboxBatchParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, insertInboxBatch, arg.EventIds, arg.Types)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var event_id uuid.UUID
+		if err := rows.Scan(&event_id); err != nil {
+			return nil, err
+		}
+		items = append(items, event_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listParked = `-- name: ListParked :many
