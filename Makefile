@@ -35,6 +35,13 @@ test-go: ## Run the Go tests with -race against the real PostgreSQL
 test-ts: ts ## Run the TypeScript client test (node --test) against a real server
 	@$(PG_ENV); go test -race -count=1 -tags tsclient -run TestTypeScriptClient $(GO_TEST_FLAGS) ./services/mesh/
 
+.PHONY: checkout-ts
+checkout-ts: ts ## Place one checkout through the TypeScript client against `make run` on :8080
+	@cd gen/ts && ORDERMESH_URL=$${ORDERMESH_URL:-http://localhost:8080} \
+	  ORDERMESH_MERCHANT_TOKEN=$$(cd ../.. && go run ./cmd/ordermesh token -role merchant -user ts-merchant) \
+	  ORDERMESH_CUSTOMER_TOKEN=$$(cd ../.. && go run ./cmd/ordermesh token -role customer -user ts-shopper) \
+	  ORDERMESH_CUSTOMER_ID=ts-shopper node --test --test-reporter=spec test/checkout.test.mjs
+
 .PHONY: ts
 ts: gen/ts/node_modules ## Build the generated TypeScript package (gen/ts/dist)
 	cd gen/ts && npm run --silent build

@@ -226,10 +226,10 @@ func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, log *sl
 	var routes []server.Route
 	if len(parts.Handlers) > 0 {
 		path, h := eventsv1connect.NewEventSinkServiceHandler(events.NewSink(name, pool, parts.Handlers, log), opts...)
-		routes = append(routes, server.Route{Path: prefix + path, Handler: http.StripPrefix(prefix, h)})
+		routes = append(routes, server.Route{Service: eventsv1connect.EventSinkServiceName, Path: prefix + path, Handler: http.StripPrefix(prefix, h), Prefix: prefix})
 	}
 	path, h := eventsv1connect.NewEventAdminServiceHandler(events.NewAdmin(pool), opts...)
-	return append(routes, server.Route{Path: prefix + path, Handler: http.StripPrefix(prefix, h)})
+	return append(routes, server.Route{Service: eventsv1connect.EventAdminServiceName, Path: prefix + path, Handler: http.StripPrefix(prefix, h), Prefix: prefix})
 }
 
 // sinkClients returns the event sink client of each subscriber, at its

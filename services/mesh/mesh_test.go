@@ -42,6 +42,8 @@ func TestReflectionListsEveryService(t *testing.T) {
 		"grpc.reflection.v1alpha.ServerReflection",
 		"ordermesh.cart.v1.CartService",
 		"ordermesh.catalog.v1.CatalogService",
+		"ordermesh.events.v1.EventAdminService",
+		"ordermesh.events.v1.EventSinkService",
 		"ordermesh.inventory.v1.InventoryService",
 		"ordermesh.order.v1.OrderService",
 		"ordermesh.payment.v1.PaymentService",

@@ -1,7 +1,7 @@
 // One whole checkout through the generated TypeScript client: a merchant
 // stocks a product, a customer tokenises a card, places an order and
-// watches it until it is CONFIRMED. Run by TestTypeScriptClient against a
-// real mesh (see catalog.test.mjs).
+// watches it until it is CONFIRMED. TestTypeScriptClient runs it against a
+// fresh mesh; `make checkout-ts` runs it against `make run`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
@@ -26,16 +26,17 @@ test("checkout from the TypeScript client", async () => {
   // Watching over gRPC: server streams work on every protocol.
   const watcher = createClient(orderv1.OrderService, createGrpcTransport({ baseUrl }));
 
+  const sku = `TS-KETTLE-${Date.now()}`;
   const price = create(commonv1.MoneySchema, { amountMinor: 2500n, currency: "EUR" });
-  await catalog.createProduct({ sku: "TS-KETTLE", name: "Gooseneck kettle", category: "brewing", weightGrams: 900, price }, auth(merchant));
-  await inventory.setStock({ sku: "TS-KETTLE", available: 3n }, auth(merchant));
+  await catalog.createProduct({ sku, name: "Gooseneck kettle", category: "brewing", weightGrams: 900, price }, auth(merchant));
+  await inventory.setStock({ sku, available: 3n }, auth(merchant));
 
   const { paymentMethod } = await payments.createPaymentMethod(
     { userId, cardNumber: "4242424242424242", expMonth: 12, expYear: new Date().getFullYear() + 2, cvc: "123" },
     auth(customer),
   );
   const shippingAddress = { recipient: "Grace Hopper", line1: "1 Compiler Street", city: "Munich", postalCode: "80331", countryCode: "DE" };
-  const lines = [{ sku: "TS-KETTLE", quantity: 2 }];
+  const lines = [{ sku, quantity: 2 }];
   const quote = await orders.quoteShipping({ shippingAddress, lines });
   const expectedTotal = { amountMinor: 2n * 2500n + quote.amount.amountMinor, currency: "EUR" };
 

@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
+	"connectrpc.com/connect"
 	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpcreflect"
 	"github.com/rs/cors"
@@ -40,6 +42,10 @@ type Route struct {
 	// Path is the mux pattern, as returned by the generated constructor.
 	Path    string
 	Handler http.Handler
+	// Prefix is a path prefix the service is mounted under (Path starts
+	// with it), for services several instances of which share the port.
+	// Reflection is served under it too, so `buf curl` works on its URLs.
+	Prefix string
 }
 
 // Server is a configured, not yet listening, HTTP server.
@@ -58,13 +64,26 @@ func New(cfg Config, log *slog.Logger, checker *health.Checker, routes []Route) 
 	names := []string{health.ServiceName, grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName}
 	for _, r := range routes {
 		mux.Handle(r.Path, r.Handler)
-		if r.Service != "" {
+		if r.Service != "" && !slices.Contains(names, r.Service) {
 			names = append(names, r.Service)
 		}
 	}
 	reflector := grpcreflect.NewStaticReflector(names...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	prefixes := []string{""}
+	for _, r := range routes {
+		if !slices.Contains(prefixes, r.Prefix) {
+			prefixes = append(prefixes, r.Prefix)
+		}
+	}
+	for _, p := range prefixes {
+		for _, newHandler := range []func(*grpcreflect.Reflector, ...connect.HandlerOption) (string, http.Handler){grpcreflect.NewHandlerV1, grpcreflect.NewHandlerV1Alpha} {
+			path, h := newHandler(reflector)
+			if p != "" {
+				h = http.StripPrefix(p, h)
+			}
+			mux.Handle(p+path, h)
+		}
+	}
 	mux.Handle(checker.Handler())
 	mux.HandleFunc("GET /healthz", health.Liveness)
 	mux.HandleFunc("GET /readyz", checker.Readiness)
