@@ -356,3 +356,41 @@ func TestWatchOrderFromSecondClientSeesEveryTransition(t *testing.T) {
 	}
 	s.m.CheckInvariants(t)
 }
+
+func TestCancelBeforeConfirmationVoids(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	c := s.customer(t, "val", cardOK)
+	// Order hears nothing back, so the order stays PENDING while Inventory
+	// reserves and Payment authorises.
+	s.m.Gates["order"].Down()
+	o := s.place(t, c, s.request(t, c, "DE", lines("MUG-1", 2)))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		p, err := s.payments.GetPayment(context.Background(), meshtest.WithToken(&paymentv1.GetPaymentRequest{OrderId: o.GetId()}, c.token))
+		if err == nil && p.Msg.GetPayment().GetStatus() == paymentv1.PaymentStatus_PAYMENT_STATUS_AUTHORIZED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("payment not authorised: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err := s.orders.CancelOrder(context.Background(), meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: o.GetId()}, c.token))
+	if err != nil || res.Msg.GetOrder().GetStatus() != cancelled {
+		t.Fatalf("CancelOrder = %v, %v", res.Msg.GetOrder().GetStatus(), err)
+	}
+	s.m.Gates["order"].Up() // the late StockReserved and PaymentAuthorized now arrive
+	s.m.WaitQuiet(t)
+	if p := s.payment(t, c, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED {
+		t.Errorf("payment = %v, want VOIDED", p.GetStatus())
+	}
+	if st := s.available(t, "MUG-1"); st.GetAvailable() != 5 || st.GetReserved() != 0 {
+		t.Errorf("MUG-1 = %v, want the 2 units released", st)
+	}
+	got, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o.GetId()}, c.token))
+	if err != nil || got.Msg.GetOrder().GetStatus() != cancelled {
+		t.Errorf("order after the late events = %v, %v; want it to stay CANCELLED", got.Msg.GetOrder().GetStatus(), err)
+	}
+	s.m.CheckInvariants(t)
+}
