@@ -27,6 +27,43 @@ func NewOutbox(producer string, routing Routing) *Outbox {
 	return &Outbox{producer: producer, routing: routing}
 }
 
+// Pending is an event to add: a payload about an order.
+type Pending struct {
+	OrderID string
+	Payload proto.Message
+}
+
+// AddAll records many events in tx with one statement, as Add does for one.
+func (o *Outbox) AddAll(ctx context.Context, tx pgx.Tx, events []Pending) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var p eventsdb.AddEventsParams
+	for _, e := range events {
+		env, err := NewEnvelope(ctx, o.producer, e.OrderID, e.Payload)
+		if err != nil {
+			return err
+		}
+		raw, err := proto.Marshal(env)
+		if err != nil {
+			return fmt.Errorf("events: marshal %s: %w", env.GetType(), err)
+		}
+		id := uuid.MustParse(env.GetId())
+		p.EventIds, p.Types = append(p.EventIds, id), append(p.Types, int32(env.GetType()))
+		p.OrderIds, p.Envelopes = append(p.OrderIds, e.OrderID), append(p.Envelopes, raw)
+		for _, sub := range o.routing[env.GetType()] {
+			p.DeliveryEventIds, p.DeliverySubscribers = append(p.DeliveryEventIds, id), append(p.DeliverySubscribers, sub)
+		}
+	}
+	if p.DeliveryEventIds == nil {
+		p.DeliveryEventIds, p.DeliverySubscribers = []uuid.UUID{}, []string{}
+	}
+	if err := eventsdb.New(tx).AddEvents(ctx, p); err != nil {
+		return fmt.Errorf("events: outbox: %w", err)
+	}
+	return nil
+}
+
 // Add records an event about orderID in tx, with one delivery per
 // subscriber, and wakes the relay when tx commits.
 func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, orderID string, payload proto.Message) (*eventsv1.Envelope, error) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -27,13 +28,49 @@ import (
 // relay retries later.
 type Handler func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error
 
+// DirectHandler applies one event outside the sink's transaction. It owns
+// exactly-once itself, recording the event with RecordInbox in the
+// transaction of its effect. The inventory hot path uses it to put
+// OrderPlaced events into its reservation batches.
+type DirectHandler func(ctx context.Context, env *eventsv1.Envelope) error
+
 // Sink is a consumer's EventSinkService: it applies each delivered event
 // once, in its own transaction with its inbox row.
 type Sink struct {
 	consumer string
 	pool     *pgxpool.Pool
 	handlers map[eventsv1.EventType]Handler
+	direct   map[eventsv1.EventType]DirectHandler
 	log      *slog.Logger
+}
+
+// WithDirect adds direct handlers, which take precedence over handlers.
+func (s *Sink) WithDirect(direct map[eventsv1.EventType]DirectHandler) *Sink {
+	s.direct = direct
+	return s
+}
+
+// RecordInbox records events in the inbox of tx and returns the ids of
+// those that were new: the others were applied before.
+func RecordInbox(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) (map[string]bool, error) {
+	ids := make([]uuid.UUID, 0, len(envs))
+	types := make([]int32, 0, len(envs))
+	for _, env := range envs {
+		id, err := uuid.Parse(env.GetId())
+		if err != nil {
+			return nil, fmt.Errorf("event id %q is not a UUID", env.GetId())
+		}
+		ids, types = append(ids, id), append(types, int32(env.GetType()))
+	}
+	fresh, err := eventsdb.New(tx).InsertInboxBatch(ctx, eventsdb.InsertInboxBatchParams{EventIds: ids, Types: types})
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	out := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		out[id.String()] = true
+	}
+	return out, nil
 }
 
 var _ eventsv1connect.EventSinkServiceHandler = (*Sink)(nil)
@@ -50,9 +87,49 @@ func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventTyp
 // under its own savepoint, so the failing ones are reported and the others
 // still commit.
 func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.DeliverRequest]) (*connect.Response[eventsv1.DeliverResponse], error) {
+	// Direct events go to their handlers concurrently (the hot path batches
+	// them); the rest are applied here.
+	var envs, direct []*eventsv1.Envelope
+	for _, env := range req.Msg.GetEvents() {
+		if _, ok := s.direct[env.GetType()]; ok {
+			direct = append(direct, env)
+		} else {
+			envs = append(envs, env)
+		}
+	}
+	directFailures := s.applyDirect(ctx, direct)
+	res, err := s.applyBatch(ctx, envs)
+	if err != nil {
+		return nil, err
+	}
+	res.Failures = append(res.Failures, directFailures...)
+	return connect.NewResponse(res), nil
+}
+
+func (s *Sink) applyDirect(ctx context.Context, envs []*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
+	failures := make([]*eventsv1.DeliveryFailure, len(envs))
+	var wg sync.WaitGroup
+	for i, env := range envs {
+		wg.Go(func() {
+			if err := s.direct[env.GetType()](ContextFrom(ctx, env), env); err != nil {
+				s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
+					slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
+				failures[i] = &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error()}
+			}
+		})
+	}
+	wg.Wait()
+	return slices.DeleteFunc(failures, func(f *eventsv1.DeliveryFailure) bool { return f == nil })
+}
+
+// applyBatch applies events in one transaction; see Deliver.
+func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*eventsv1.DeliverResponse, error) {
+	if len(events) == 0 {
+		return &eventsv1.DeliverResponse{}, nil
+	}
 	// Applying in order id order makes concurrent batches (from several
 	// producers or relay replicas) take row locks in the same order.
-	envs := slices.Clone(req.Msg.GetEvents())
+	envs := slices.Clone(events)
 	slices.SortStableFunc(envs, func(a, b *eventsv1.Envelope) int { return strings.Compare(a.GetOrderId(), b.GetOrderId()) })
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -62,7 +139,7 @@ func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.Delive
 		}
 	}
 	if err == nil {
-		return connect.NewResponse(&eventsv1.DeliverResponse{}), nil
+		return &eventsv1.DeliverResponse{}, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -87,7 +164,7 @@ func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.Delive
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(res), nil
+	return res, nil
 }
 
 // retryable reports a transaction that lost a deadlock or serialization
@@ -102,31 +179,19 @@ var tracer = otel.Tracer("github.com/ordermesh/ordermesh/services/platform/event
 // applyAll records a batch in the inbox with one statement and applies
 // the events that were new.
 func (s *Sink) applyAll(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error {
-	var ids []uuid.UUID
-	var types []int32
-	for _, env := range envs {
-		if _, ok := s.handlers[env.GetType()]; !ok {
-			continue
-		}
-		id, err := uuid.Parse(env.GetId())
-		if err != nil {
-			return fmt.Errorf("event id %q is not a UUID", env.GetId())
-		}
-		ids, types = append(ids, id), append(types, int32(env.GetType()))
-	}
-	if len(ids) == 0 {
+	handled := slices.DeleteFunc(slices.Clone(envs), func(env *eventsv1.Envelope) bool {
+		_, ok := s.handlers[env.GetType()]
+		return !ok
+	})
+	if len(handled) == 0 {
 		return nil
 	}
-	fresh, err := eventsdb.New(tx).InsertInboxBatch(ctx, eventsdb.InsertInboxBatchParams{EventIds: ids, Types: types})
+	fresh, err := RecordInbox(ctx, tx, handled)
 	if err != nil {
-		return fmt.Errorf("inbox: %w", err)
+		return err
 	}
-	isNew := make(map[uuid.UUID]bool, len(fresh))
-	for _, id := range fresh {
-		isNew[id] = true
-	}
-	for _, env := range envs {
-		if id, err := uuid.Parse(env.GetId()); err == nil && isNew[id] {
+	for _, env := range handled {
+		if fresh[env.GetId()] {
 			if err := s.handle(ctx, tx, env); err != nil {
 				return err
 			}

@@ -75,3 +75,16 @@ INSERT INTO inbox (event_id, type)
 SELECT unnest(@event_ids::uuid[]), unnest(@types::integer[])
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id;
+
+-- name: AddEvents :exec
+-- Records many events and their deliveries, and wakes the relays, in one
+-- round trip: the batched hot path emits a whole batch's outcomes at once.
+WITH added AS (
+    INSERT INTO outbox (id, type, order_id, envelope)
+    SELECT unnest(sqlc.arg(event_ids)::uuid[]), unnest(sqlc.arg(types)::integer[]),
+           unnest(sqlc.arg(order_ids)::text[]), unnest(sqlc.arg(envelopes)::bytea[])
+), deliveries AS (
+    INSERT INTO outbox_deliveries (event_id, subscriber)
+    SELECT unnest(sqlc.arg(delivery_event_ids)::uuid[]), unnest(sqlc.arg(delivery_subscribers)::text[])
+)
+SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality(sqlc.arg(delivery_event_ids)::uuid[]) > 0;

@@ -44,6 +44,41 @@ func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
 	return err
 }
 
+const addEvents = `-- name: AddEvents :exec
+WITH added AS (
+    INSERT INTO outbox (id, type, order_id, envelope)
+    SELECT unnest($2::uuid[]), unnest($3::integer[]),
+           unnest($4::text[]), unnest($5::bytea[])
+), deliveries AS (
+    INSERT INTO outbox_deliveries (event_id, subscriber)
+    SELECT unnest($1::uuid[]), unnest($6::text[])
+)
+SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality($1::uuid[]) > 0
+`
+
+type AddEventsParams struct {
+	DeliveryEventIds    []uuid.UUID
+	EventIds            []uuid.UUID
+	Types               []int32
+	OrderIds            []string
+	Envelopes           [][]byte
+	DeliverySubscribers []string
+}
+
+// Records many events and their deliveries, and wakes the relays, in one
+// round trip: the batched hot path emits a whole batch's outcomes at once.
+func (q *Queries) AddEvents(ctx context.Context, arg AddEventsParams) error {
+	_, err := q.db.Exec(ctx, addEvents,
+		arg.DeliveryEventIds,
+		arg.EventIds,
+		arg.Types,
+		arg.OrderIds,
+		arg.Envelopes,
+		arg.DeliverySubscribers,
+	)
+	return err
+}
+
 const claimDeliveries = `-- name: ClaimDeliveries :many
 SELECT d.event_id, d.subscriber, d.attempts, o.envelope
 FROM outbox_deliveries d
