@@ -46,12 +46,12 @@ var Policies = auth.Policies{
 // New builds the service on pool.
 func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
-	svc := service.New(st, cfg)
+	svc := service.New(st, cfg, log)
 	path, h := inventoryv1connect.NewInventoryServiceHandler(handler.New(svc), opts...)
 	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
 		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }
 	}
-	return component.Parts{
+	parts := component.Parts{
 		Routes: []server.Route{{Service: inventoryv1connect.InventoryServiceName, Path: path, Handler: h}},
 		Handlers: map[eventsv1.EventType]events.Handler{
 			eventsv1.EventType_EVENT_TYPE_ORDER_PLACED:    bind(svc.OnOrderPlaced),
@@ -64,4 +64,11 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger
 			}),
 		},
 	}
+	if b := svc.Batcher(); b != nil {
+		// OrderPlaced joins the reservation batches; the batch writes its
+		// inbox row and its outcome.
+		parts.Direct = map[eventsv1.EventType]events.DirectHandler{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED: svc.ReserveFromEvent}
+		parts.Workers = append(parts.Workers, b.Run)
+	}
+	return parts
 }

@@ -224,8 +224,9 @@ func policiesOf(names []string) []auth.Policies {
 func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, log *slog.Logger, opts []connect.HandlerOption) []server.Route {
 	prefix := events.SinkPath(name)
 	var routes []server.Route
-	if len(parts.Handlers) > 0 {
-		path, h := eventsv1connect.NewEventSinkServiceHandler(events.NewSink(name, pool, parts.Handlers, log), opts...)
+	if len(parts.Handlers)+len(parts.Direct) > 0 {
+		sink := events.NewSink(name, pool, parts.Handlers, log).WithDirect(parts.Direct)
+		path, h := eventsv1connect.NewEventSinkServiceHandler(sink, opts...)
 		routes = append(routes, server.Route{Service: eventsv1connect.EventSinkServiceName, Path: prefix + path, Handler: http.StripPrefix(prefix, h), Prefix: prefix})
 	}
 	path, h := eventsv1connect.NewEventAdminServiceHandler(events.NewAdmin(pool), opts...)

@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -83,6 +84,9 @@ type Tx interface {
 type Storer interface {
 	// InTx runs fn in one transaction.
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// InBatch runs fn in one transaction for a reservation batch, running
+	// it again if the transaction loses a deadlock or serialization race.
+	InBatch(ctx context.Context, fn func(BatchTx) error) error
 	Get(ctx context.Context, sku string) (Stock, error)
 	BatchGet(ctx context.Context, skus []string) ([]Stock, error)
 	// Set sets a SKU's available units, recording who did it.
@@ -92,8 +96,18 @@ type Storer interface {
 	Adjust(ctx context.Context, sku string, delta int64, reason, actor string) (Stock, error)
 }
 
+// Reservation modes.
+const (
+	ModeBatch = "batch" // the batcher: many orders per transaction
+	ModeNaive = "naive" // one transaction per order, the benchmark baseline
+)
+
 // Config tunes reservations.
 type Config struct {
+	Mode     string `env:"INVENTORY_RESERVE_MODE" default:"batch" usage:"batch (the hot path) or naive (one transaction per order, the benchmark baseline)"`
+	BatchMax int    `env:"INVENTORY_BATCH_MAX" default:"512" usage:"most reservations one batch transaction serves"`
+	QueueMax int    `env:"INVENTORY_QUEUE_MAX" default:"100000" usage:"most reservations waiting; beyond it Reserve answers ResourceExhausted"`
+
 	ReservationTTL   time.Duration `env:"INVENTORY_RESERVATION_TTL" default:"15m" usage:"lifetime of a reservation made through the Reserve RPC"`
 	ReservationGrace time.Duration `env:"INVENTORY_RESERVATION_GRACE" default:"2m" usage:"time after an order's deadline before Inventory expires its reservation on its own"`
 	ExpiryInterval   time.Duration `env:"INVENTORY_EXPIRY_INTERVAL" default:"5s" usage:"how often stale reservations are looked for"`
@@ -101,9 +115,19 @@ type Config struct {
 
 // Service implements Inventory's use cases.
 type Service struct {
-	store Storer
-	cfg   Config
+	store   Storer
+	cfg     Config
+	batcher *Batcher // nil in naive mode
 }
 
-// New returns a service.
-func New(store Storer, cfg Config) *Service { return &Service{store: store, cfg: cfg} }
+// New returns a service. In batch mode its batcher must be run (Batcher).
+func New(store Storer, cfg Config, log *slog.Logger) *Service {
+	s := &Service{store: store, cfg: cfg}
+	if cfg.Mode != ModeNaive {
+		s.batcher = NewBatcher(store, cfg.BatchMax, cfg.QueueMax, log)
+	}
+	return s
+}
+
+// Batcher returns the hot path's batcher, nil in naive mode.
+func (s *Service) Batcher() *Batcher { return s.batcher }

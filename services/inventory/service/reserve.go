@@ -20,8 +20,9 @@ type Result struct {
 }
 
 // reserve holds every line of an order or none. An order seen before gets
-// its first outcome again.
-func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt time.Time) (Result, error) {
+// its first outcome again. With strict, an unknown SKU is an error rather
+// than a shortage.
+func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt time.Time, strict bool) (Result, error) {
 	if r, found, err := tx.Reservation(ctx, orderID); err != nil {
 		return Result{}, err
 	} else if found {
@@ -42,7 +43,11 @@ func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt
 	}
 	var short []ShortLine
 	for _, l := range lines {
-		if st := stock[l.SKU]; st.Available < l.Quantity {
+		st, known := stock[l.SKU]
+		if !known && strict {
+			return Result{}, errorf(ErrUnknownSKU, "SKU %q has never been stocked", l.SKU)
+		}
+		if st.Available < l.Quantity {
 			short = append(short, ShortLine{SKU: l.SKU, Requested: l.Quantity, Available: st.Available})
 		}
 	}
@@ -71,16 +76,38 @@ func merge(lines []Line) []Line {
 }
 
 // Reserve is the internal RPC: it holds an order's stock for
-// ReservationTTL. It emits no saga events; the saga reserves through
-// OrderPlaced.
+// ReservationTTL, through the batcher or, in naive mode, in a transaction
+// of its own. It emits no saga events; the saga reserves through
+// OrderPlaced. An unknown SKU is an error (NotFound), not a shortage.
 func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Result, error) {
+	expires := time.Now().Add(s.cfg.ReservationTTL)
+	if s.batcher != nil {
+		o := s.batcher.Submit(ctx, Request{OrderID: orderID, Lines: lines, ExpiresAt: expires})
+		return o.Result, o.Err
+	}
 	var res Result
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		res, err = reserve(ctx, tx, orderID, lines, time.Now().Add(s.cfg.ReservationTTL))
+		res, err = reserve(ctx, tx, orderID, lines, expires, true)
 		return err
 	})
 	return res, err
+}
+
+// ReserveFromEvent is the batch mode's OrderPlaced handler: the event joins
+// a batch, whose transaction records it in the inbox and emits its
+// outcome.
+func (s *Service) ReserveFromEvent(ctx context.Context, env *eventsv1.Envelope) error {
+	p := env.GetOrderPlaced()
+	lines := make([]Line, len(p.GetLines()))
+	for i, l := range p.GetLines() {
+		lines[i] = Line{SKU: l.GetSku(), Quantity: int64(l.GetQuantity())}
+	}
+	o := s.batcher.Submit(ctx, Request{
+		OrderID: env.GetOrderId(), Lines: lines, Event: env,
+		ExpiresAt: p.GetExpireTime().AsTime().Add(s.cfg.ReservationGrace),
+	})
+	return o.Err
 }
 
 // Release returns an order's held stock to available. It returns the

@@ -17,7 +17,7 @@ func (s *Service) OnOrderPlaced(ctx context.Context, tx Tx, env *eventsv1.Envelo
 		lines[i] = Line{SKU: l.GetSku(), Quantity: int64(l.GetQuantity())}
 	}
 	expires := p.GetExpireTime().AsTime().Add(s.cfg.ReservationGrace)
-	res, err := reserve(ctx, tx, env.GetOrderId(), lines, expires)
+	res, err := reserve(ctx, tx, env.GetOrderId(), lines, expires, false)
 	switch {
 	case err != nil:
 		return err

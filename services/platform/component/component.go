@@ -21,7 +21,10 @@ type Worker func(ctx context.Context) error
 type Parts struct {
 	Routes   []server.Route
 	Handlers map[eventsv1.EventType]events.Handler
-	Workers  []Worker
+	// Direct handlers take events outside the sink's transaction; see
+	// events.DirectHandler.
+	Direct  map[eventsv1.EventType]events.DirectHandler
+	Workers []Worker
 }
 
 // Every returns a worker that calls fn every interval until ctx is done,

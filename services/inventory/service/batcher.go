@@ -1,0 +1,146 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+)
+
+// Batcher is Inventory's hot path. Requests queue while one batch's
+// transaction is in flight; when it commits, the next batch takes
+// everything queued, up to MaxBatch. There is no waiting window: a lone
+// request is served at once, and under load batches grow by themselves.
+//
+// Submit never waits for the database, only for its own answer. A caller
+// that gives up (context cancelled or timed out) gets its context's error
+// at once, but its request stays queued: if its batch commits, the
+// reservation stands, and the saga (or the Reserve caller's retry, which
+// returns the first result) or Inventory's expiry takes care of it. Nothing
+// is ever half-written: a batch commits whole or not at all.
+type Batcher struct {
+	store    Storer
+	maxBatch int
+	maxQueue int
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	queue   []*pending
+	wake    chan struct{}
+	closed  bool
+	drained chan struct{}
+
+	// Observer, if set, sees each batch's size and duration.
+	Observer func(size int, took time.Duration)
+}
+
+type pending struct {
+	req  Request
+	done chan Outcome
+}
+
+// ErrOverloaded and ErrStopped refuse requests the batcher cannot queue.
+var (
+	ErrOverloaded = rpcerr.New(rpcerr.KindExhausted, "inventory is overloaded; retry shortly")
+	ErrStopped    = rpcerr.New(rpcerr.KindUnavailable, "inventory is shutting down; retry on another instance")
+)
+
+// NewBatcher returns a batcher over store. Run must be running for it to
+// serve.
+func NewBatcher(store Storer, maxBatch, maxQueue int, log *slog.Logger) *Batcher {
+	return &Batcher{store: store, maxBatch: max(maxBatch, 1), maxQueue: max(maxQueue, 1), log: log,
+		wake: make(chan struct{}, 1), drained: make(chan struct{})}
+}
+
+// Submit queues r and waits for its outcome or for ctx.
+func (b *Batcher) Submit(ctx context.Context, r Request) Outcome {
+	p := &pending{req: r, done: make(chan Outcome, 1)}
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return Outcome{Err: ErrStopped}
+	case len(b.queue) >= b.maxQueue:
+		b.mu.Unlock()
+		return Outcome{Err: ErrOverloaded}
+	}
+	b.queue = append(b.queue, p)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case o := <-p.done:
+		return o
+	case <-ctx.Done():
+		return Outcome{Err: ctx.Err()}
+	}
+}
+
+// Run serves batches until ctx is done, then refuses new requests, drains
+// what is queued, and returns.
+func (b *Batcher) Run(ctx context.Context) error {
+	defer close(b.drained)
+	for {
+		batch := b.take()
+		if len(batch) > 0 {
+			b.serve(context.WithoutCancel(ctx), batch)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			b.mu.Lock()
+			b.closed = true
+			b.mu.Unlock()
+			for batch := b.take(); len(batch) > 0; batch = b.take() {
+				b.serve(context.WithoutCancel(ctx), batch)
+			}
+			return nil
+		case <-b.wake:
+		}
+	}
+}
+
+func (b *Batcher) take() []*pending {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(len(b.queue), b.maxBatch)
+	batch := b.queue[:n:n]
+	b.queue = b.queue[n:]
+	return batch
+}
+
+// serve runs one batch in one transaction and answers every waiter. A
+// failed transaction is answered per waiter; the batcher goes on.
+func (b *Batcher) serve(ctx context.Context, batch []*pending) {
+	start := time.Now()
+	reqs := make([]Request, len(batch))
+	for i, p := range batch {
+		reqs[i] = p.req
+	}
+	var outcomes []Outcome
+	err := b.store.InBatch(ctx, func(tx BatchTx) error {
+		var err error
+		outcomes, err = allocate(ctx, tx, reqs)
+		return err
+	})
+	if b.Observer != nil {
+		b.Observer(len(batch), time.Since(start))
+	}
+	for i, p := range batch {
+		if err != nil {
+			p.done <- Outcome{Err: errors.Join(errBatchFailed, err)}
+			continue
+		}
+		p.done <- outcomes[i]
+	}
+	if err != nil {
+		b.log.WarnContext(ctx, "reservation batch failed", slog.Int("size", len(batch)), slog.Any("error", err))
+	}
+}
+
+var errBatchFailed = errors.New("reservation batch failed")
