@@ -55,6 +55,13 @@ func NewBatcher(store Storer, maxBatch, maxQueue int, log *slog.Logger) *Batcher
 		wake: make(chan struct{}, 1), drained: make(chan struct{})}
 }
 
+// Queued returns how many requests wait for a batch.
+func (b *Batcher) Queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
+
 // Submit queues r and waits for its outcome or for ctx.
 func (b *Batcher) Submit(ctx context.Context, r Request) Outcome {
 	p := &pending{req: r, done: make(chan Outcome, 1)}
