@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
@@ -88,10 +87,10 @@ func run() error {
 	// Fresh databases for every run, so figures do not depend on history.
 	for _, s := range mesh.Services {
 		url := strings.ReplaceAll(cfg.DatabaseURL, "{service}", "bench_"+s)
-		if err := recreate(ctx, url); err != nil {
+		if err := db.Recreate(ctx, url); err != nil {
 			return err
 		}
-		setURL(&cfg, s, url)
+		cfg.SetDatabaseURL(s, url)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -342,36 +341,3 @@ func openPools(ctx context.Context, cfg mesh.Config) (map[string]*pgxpool.Pool, 
 	return pools, closeAll, nil
 }
 
-func recreate(ctx context.Context, url string) error {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return err
-	}
-	name := cfg.Database
-	cfg.Database = "postgres"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close(ctx) }()
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		return err
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
-}
-
-func setURL(cfg *mesh.Config, service, url string) {
-	switch service {
-	case "catalog":
-		cfg.CatalogDatabaseURL = url
-	case "cart":
-		cfg.CartDatabaseURL = url
-	case "order":
-		cfg.OrderDatabaseURL = url
-	case "inventory":
-		cfg.InventoryDatabaseURL = url
-	case "payment":
-		cfg.PaymentDatabaseURL = url
-	}
-}

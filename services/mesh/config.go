@@ -53,6 +53,22 @@ func (c Config) endpoint(service string) (string, bool) {
 	return u, ok && u != ""
 }
 
+// SetDatabaseURL points one service at its own database.
+func (c *Config) SetDatabaseURL(service, url string) {
+	switch service {
+	case "catalog":
+		c.CatalogDatabaseURL = url
+	case "cart":
+		c.CartDatabaseURL = url
+	case "order":
+		c.OrderDatabaseURL = url
+	case "inventory":
+		c.InventoryDatabaseURL = url
+	case "payment":
+		c.PaymentDatabaseURL = url
+	}
+}
+
 // databaseURL returns the URL of service's own database.
 func (c Config) databaseURL(service string) string {
 	override := map[string]string{

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -46,22 +47,30 @@ var (
 type BatchTx interface {
 	// RecordInbox records events and returns the ids that were new.
 	RecordInbox(ctx context.Context, events []*eventsv1.Envelope) (map[string]bool, error)
-	// Claim creates claimed reservation rows for the orders that have none
-	// and returns those orders.
-	Claim(ctx context.Context, orderIDs []string, expires []time.Time) (map[string]bool, error)
-	// Statuses returns the recorded status of orders.
+	// Statuses returns the recorded status of those orders that have one.
 	Statuses(ctx context.Context, orderIDs []string) (map[string]string, error)
 	// LockAvailable locks the SKUs in SKU order and returns their available
 	// units; unknown SKUs are absent.
 	LockAvailable(ctx context.Context, skus []string) (map[string]int64, error)
-	// Reserve moves each SKU's total from available to reserved with one
-	// UPDATE ... CASE statement.
-	Reserve(ctx context.Context, totals map[string]int64) error
-	// Resolve sets the claimed orders' statuses and records their lines.
-	Resolve(ctx context.Context, statuses map[string]string, lines map[string][]Line) error
+	// Commit writes the allocation with one statement: the new
+	// reservations and their lines, and each SKU's total moved from
+	// available to reserved by one UPDATE ... CASE. If another instance
+	// reserved one of the orders meanwhile it returns ErrBatchConflict and
+	// the caller runs the batch again.
+	Commit(ctx context.Context, a Allocation) error
 	// EmitAll adds StockReserved/StockRejected events to the outbox.
 	EmitAll(ctx context.Context, events []Emission) error
 }
+
+// Allocation is what one batch decided.
+type Allocation struct {
+	Reservations []Reservation    // new reservations, held or rejected, with lines
+	Totals       map[string]int64 // units per SKU moving to reserved
+}
+
+// ErrBatchConflict means another instance reserved one of the batch's
+// orders between the batch's read and its write.
+var ErrBatchConflict = errors.New("an order of the batch was reserved concurrently")
 
 // Emission is an event to emit about an order.
 type Emission struct {
@@ -71,7 +80,12 @@ type Emission struct {
 
 // allocate serves one batch in tx: first come, first served, all or
 // nothing per order. It returns one outcome per request, in order.
-func allocate(ctx context.Context, tx BatchTx, reqs []Request) ([]Outcome, error) {
+//
+// Orders are nearly always new, so the first attempt does not look for
+// known ones: Commit notices a known order (its reservation row exists)
+// and fails with ErrBatchConflict, and the batch runs again with
+// lookKnown, which answers known orders with their first outcome.
+func allocate(ctx context.Context, tx BatchTx, reqs []Request, lookKnown bool) ([]Outcome, error) {
 	out := make([]Outcome, len(reqs))
 	live := make([]int, 0, len(reqs)) // requests still to serve
 
@@ -110,30 +124,20 @@ func allocate(ctx context.Context, tx BatchTx, reqs []Request) ([]Outcome, error
 	}
 
 	ids := make([]string, len(live))
-	expires := make([]time.Time, len(live))
 	for k, i := range live {
-		ids[k], expires[k] = reqs[i].OrderID, reqs[i].ExpiresAt
-	}
-	claimed, err := tx.Claim(ctx, ids, expires)
-	if err != nil {
-		return nil, err
+		ids[k] = reqs[i].OrderID
 	}
 	// Orders seen before get their first outcome again.
-	var known []string
-	for _, id := range ids {
-		if !claimed[id] {
-			known = append(known, id)
-		}
-	}
 	statuses := map[string]string{}
-	if len(known) > 0 {
-		if statuses, err = tx.Statuses(ctx, known); err != nil {
+	if lookKnown {
+		var err error
+		if statuses, err = tx.Statuses(ctx, ids); err != nil {
 			return nil, err
 		}
 	}
 	var skus []string
 	for _, i := range live {
-		if claimed[reqs[i].OrderID] {
+		if _, known := statuses[reqs[i].OrderID]; !known {
 			for _, l := range reqs[i].Lines {
 				skus = append(skus, l.SKU)
 			}
@@ -146,21 +150,17 @@ func allocate(ctx context.Context, tx BatchTx, reqs []Request) ([]Outcome, error
 		return nil, err
 	}
 
-	totals := map[string]int64{}
-	resolved := map[string]string{}
-	lines := map[string][]Line{}
+	alloc := Allocation{Totals: map[string]int64{}}
 	var emit []Emission
 	for _, i := range live {
 		r := reqs[i]
-		if !claimed[r.OrderID] {
-			st := statuses[r.OrderID]
+		if st, known := statuses[r.OrderID]; known {
 			out[i].Result = Result{Reserved: st == StatusHeld || st == StatusSold, Cancelled: st == StatusCancelled || st == StatusReleased}
 			if r.Event != nil && !out[i].Cancelled {
 				emit = append(emit, outcomeEvent(r, out[i].Result))
 			}
 			continue
 		}
-		lines[r.OrderID] = r.Lines
 		var short []ShortLine
 		unknown := ""
 		for _, l := range r.Lines {
@@ -172,33 +172,31 @@ func allocate(ctx context.Context, tx BatchTx, reqs []Request) ([]Outcome, error
 				short = append(short, ShortLine{SKU: l.SKU, Requested: l.Quantity, Available: avail})
 			}
 		}
-		if unknown != "" && r.Event == nil {
+		res := Reservation{OrderID: r.OrderID, Status: StatusRejected, Lines: r.Lines}
+		switch {
+		case unknown != "" && r.Event == nil:
 			out[i].Err = errorf(ErrUnknownSKU, "SKU %q has never been stocked", unknown)
-			resolved[r.OrderID] = StatusRejected
-			continue
-		}
-		if len(short) > 0 {
+		case len(short) > 0:
 			out[i].Result = Result{Short: short}
-			resolved[r.OrderID] = StatusRejected
-		} else {
+		default:
 			for _, l := range r.Lines {
 				available[l.SKU] -= l.Quantity
-				totals[l.SKU] += l.Quantity
+				alloc.Totals[l.SKU] += l.Quantity
 			}
+			expires := r.ExpiresAt
+			res.Status, res.ExpiresAt = StatusHeld, &expires
 			out[i].Result = Result{Reserved: true, ExpiresAt: r.ExpiresAt}
-			resolved[r.OrderID] = StatusHeld
+		}
+		alloc.Reservations = append(alloc.Reservations, res)
+		if out[i].Err != nil {
+			continue
 		}
 		if r.Event != nil {
 			emit = append(emit, outcomeEvent(r, out[i].Result))
 		}
 	}
-	if len(totals) > 0 {
-		if err := tx.Reserve(ctx, totals); err != nil {
-			return nil, err
-		}
-	}
-	if len(resolved) > 0 {
-		if err := tx.Resolve(ctx, resolved, lines); err != nil {
+	if len(alloc.Reservations) > 0 {
+		if err := tx.Commit(ctx, alloc); err != nil {
 			return nil, err
 		}
 	}

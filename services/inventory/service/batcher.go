@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -130,9 +131,11 @@ func (b *Batcher) serve(ctx context.Context, batch []*pending) {
 		reqs[i] = p.req
 	}
 	var outcomes []Outcome
+	attempt := 0
 	err := b.store.InBatch(ctx, func(tx BatchTx) error {
+		attempt++
 		var err error
-		outcomes, err = allocate(ctx, tx, reqs)
+		outcomes, err = allocate(ctx, tx, slices.Clone(reqs), attempt > 1)
 		return err
 	})
 	if b.Observer != nil {

@@ -23,8 +23,13 @@ func (s *Store) InBatch(ctx context.Context, fn func(service.BatchTx) error) err
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			return fn(&batchTx{tx: tx, q: s.q.WithTx(tx), outbox: s.outbox})
 		})
+		// A lost deadlock or serialization race, or an order reserved by
+		// another instance meanwhile (or a unique violation on its lines,
+		// the same race seen later): run the batch again.
 		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+		conflict := errors.Is(err, service.ErrBatchConflict) ||
+			(errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "23505"))
+		if !conflict {
 			return err
 		}
 	}
@@ -39,18 +44,6 @@ type batchTx struct {
 
 func (b *batchTx) RecordInbox(ctx context.Context, evs []*eventsv1.Envelope) (map[string]bool, error) {
 	return events.RecordInbox(ctx, b.tx, evs)
-}
-
-func (b *batchTx) Claim(ctx context.Context, orderIDs []string, expires []time.Time) (map[string]bool, error) {
-	ids, err := b.q.ClaimReservations(ctx, inventorydb.ClaimReservationsParams{OrderIds: orderIDs, ExpiresAt: expires})
-	if err != nil {
-		return nil, fmt.Errorf("claim reservations: %w", err)
-	}
-	out := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out, nil
 }
 
 func (b *batchTx) Statuses(ctx context.Context, orderIDs []string) (map[string]string, error) {
@@ -77,39 +70,36 @@ func (b *batchTx) LockAvailable(ctx context.Context, skus []string) (map[string]
 	return out, nil
 }
 
-func (b *batchTx) Reserve(ctx context.Context, totals map[string]int64) error {
-	skus := make([]string, 0, len(totals))
-	for sku := range totals {
-		skus = append(skus, sku)
-	}
-	slices.Sort(skus)
-	qtys := make([]int64, len(skus))
-	for i, sku := range skus {
-		qtys[i] = totals[sku]
-	}
-	if err := b.q.ReserveStock(ctx, inventorydb.ReserveStockParams{Skus: skus, Quantities: qtys}); err != nil {
-		return fmt.Errorf("reserve stock: %w", err)
-	}
-	return nil
-}
-
-func (b *batchTx) Resolve(ctx context.Context, statuses map[string]string, lines map[string][]service.Line) error {
-	var p inventorydb.ResolveReservationsParams
-	var l inventorydb.InsertBatchLinesParams
-	for id, st := range statuses {
-		p.OrderIds, p.Statuses = append(p.OrderIds, id), append(p.Statuses, st)
-		for _, line := range lines[id] {
-			l.OrderIds, l.Skus, l.Quantities = append(l.OrderIds, id), append(l.Skus, line.SKU), append(l.Quantities, line.Quantity)
+func (b *batchTx) Commit(ctx context.Context, a service.Allocation) error {
+	var p inventorydb.CommitBatchParams
+	for _, r := range a.Reservations {
+		exp := time.Time{}
+		if r.ExpiresAt != nil {
+			exp = *r.ExpiresAt
+		}
+		p.OrderIds, p.Statuses, p.ExpiresAt = append(p.OrderIds, r.OrderID), append(p.Statuses, r.Status), append(p.ExpiresAt, exp)
+		for _, l := range r.Lines {
+			p.LineOrderIds, p.LineSkus, p.LineQuantities = append(p.LineOrderIds, r.OrderID), append(p.LineSkus, l.SKU), append(p.LineQuantities, l.Quantity)
 		}
 	}
-	if err := b.q.ResolveReservations(ctx, p); err != nil {
-		return fmt.Errorf("resolve reservations: %w", err)
+	p.Skus = make([]string, 0, len(a.Totals))
+	for sku := range a.Totals {
+		p.Skus = append(p.Skus, sku)
 	}
-	if len(l.OrderIds) == 0 {
-		return nil
+	slices.Sort(p.Skus)
+	p.Quantities = make([]int64, len(p.Skus))
+	for i, sku := range p.Skus {
+		p.Quantities[i] = a.Totals[sku]
 	}
-	if err := b.q.InsertBatchLines(ctx, l); err != nil {
-		return fmt.Errorf("reservation lines: %w", err)
+	if p.LineOrderIds == nil {
+		p.LineOrderIds, p.LineSkus, p.LineQuantities = []string{}, []string{}, []int64{}
+	}
+	row, err := b.q.CommitBatch(ctx, p)
+	if err != nil {
+		return fmt.Errorf("commit batch: %w", err)
+	}
+	if row.Inserted != int64(len(p.OrderIds)) || row.Moved != int64(len(p.Skus)) {
+		return service.ErrBatchConflict
 	}
 	return nil
 }

@@ -76,18 +76,7 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 	for _, s := range services {
 		d := dbtest.New(t, mesh.Migrations(s)...)
 		m.Databases[s] = d
-		switch s {
-		case "catalog":
-			cfg.CatalogDatabaseURL = d.URL
-		case "cart":
-			cfg.CartDatabaseURL = d.URL
-		case "order":
-			cfg.OrderDatabaseURL = d.URL
-		case "inventory":
-			cfg.InventoryDatabaseURL = d.URL
-		case "payment":
-			cfg.PaymentDatabaseURL = d.URL
-		}
+		cfg.SetDatabaseURL(s, d.URL)
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -70,6 +70,29 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 	return nil
 }
 
+// Recreate drops the database named in dsn, if it exists, and creates it
+// empty: for benchmarks that must not depend on an earlier run.
+func Recreate(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("parse database URL: %w", redact(err))
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", cfg.Host, err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %q: %w", name, err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %q: %w", name, err)
+	}
+	return nil
+}
+
 // WithDatabase returns dsn pointing at another database on the same server.
 func WithDatabase(dsn, name string) (string, error) {
 	u, err := url.Parse(dsn)

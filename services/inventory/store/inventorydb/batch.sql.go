@@ -10,60 +10,67 @@ import (
 	"time"
 )
 
-const claimReservations = `-- name: ClaimReservations :many
-
-INSERT INTO reservations (order_id, status, expires_at)
-SELECT o.order_id, 'claimed', o.expires_at
-FROM (SELECT unnest($1::text[]) AS order_id, unnest($2::timestamptz[]) AS expires_at) AS o
-ORDER BY o.order_id
-ON CONFLICT (order_id) DO NOTHING
-RETURNING order_id
+const commitBatch = `-- name: CommitBatch :one
+WITH inserted AS (
+    INSERT INTO reservations (order_id, status, expires_at)
+    SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::timestamptz[])
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING order_id
+), lines AS (
+    INSERT INTO reservation_lines (order_id, sku, quantity)
+    SELECT unnest($4::text[]), unnest($5::text[]), unnest($6::bigint[])
+), moved AS (
+    UPDATE stock
+    SET available = available - CASE WHEN sku = ANY($7::text[])
+                                     THEN ($8::bigint[])[array_position($7::text[], sku)]
+                                     ELSE 0 END,
+        reserved = reserved + CASE WHEN sku = ANY($7::text[])
+                                   THEN ($8::bigint[])[array_position($7::text[], sku)]
+                                   ELSE 0 END,
+        updated_at = now()
+    WHERE sku = ANY($7::text[])
+      AND (SELECT count(*) FROM inserted) = cardinality($1::text[])
+    RETURNING sku
+)
+SELECT (SELECT count(*) FROM inserted)::bigint AS inserted, (SELECT count(*) FROM moved)::bigint AS moved
 `
 
-type ClaimReservationsParams struct {
-	OrderIds  []string
-	ExpiresAt []time.Time
+type CommitBatchParams struct {
+	OrderIds       []string
+	Statuses       []string
+	ExpiresAt      []time.Time
+	LineOrderIds   []string
+	LineSkus       []string
+	LineQuantities []int64
+	Skus           []string
+	Quantities     []int64
 }
 
-// The hot path: queries that serve a whole batch of reservations at once,
-// each taking its parameters as arrays.
-// Claims reservation rows for new orders, in order id order. An order that
-// has a row already (or gets one from another replica first) is not
-// returned.
-func (q *Queries) ClaimReservations(ctx context.Context, arg ClaimReservationsParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, claimReservations, arg.OrderIds, arg.ExpiresAt)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var order_id string
-		if err := rows.Scan(&order_id); err != nil {
-			return nil, err
-		}
-		items = append(items, order_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+type CommitBatchRow struct {
+	Inserted int64
+	Moved    int64
 }
 
-const insertBatchLines = `-- name: InsertBatchLines :exec
-INSERT INTO reservation_lines (order_id, sku, quantity)
-SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bigint[])
-`
-
-type InsertBatchLinesParams struct {
-	OrderIds   []string
-	Skus       []string
-	Quantities []int64
-}
-
-func (q *Queries) InsertBatchLines(ctx context.Context, arg InsertBatchLinesParams) error {
-	_, err := q.db.Exec(ctx, insertBatchLines, arg.OrderIds, arg.Skus, arg.Quantities)
-	return err
+// Writes a whole batch's allocation in one statement: the reservations with
+// their final status, their lines, and every SKU's total moved from
+// available to reserved with one UPDATE ... CASE. The stock moves only if
+// every reservation row was new; otherwise (another replica reserved one
+// of these orders meanwhile) the caller rolls back and serves the batch
+// again.
+func (q *Queries) CommitBatch(ctx context.Context, arg CommitBatchParams) (CommitBatchRow, error) {
+	row := q.db.QueryRow(ctx, commitBatch,
+		arg.OrderIds,
+		arg.Statuses,
+		arg.ExpiresAt,
+		arg.LineOrderIds,
+		arg.LineSkus,
+		arg.LineQuantities,
+		arg.Skus,
+		arg.Quantities,
+	)
+	var i CommitBatchRow
+	err := row.Scan(&i.Inserted, &i.Moved)
+	return i, err
 }
 
 const lockAvailable = `-- name: LockAvailable :many
@@ -98,6 +105,7 @@ func (q *Queries) LockAvailable(ctx context.Context, skus []string) ([]LockAvail
 }
 
 const reservationStatuses = `-- name: ReservationStatuses :many
+
 SELECT order_id, status FROM reservations WHERE order_id = ANY($1::text[])
 `
 
@@ -106,6 +114,8 @@ type ReservationStatusesRow struct {
 	Status  string
 }
 
+// The hot path: queries that serve a whole batch of reservations at once,
+// each taking its parameters as arrays.
 func (q *Queries) ReservationStatuses(ctx context.Context, orderIds []string) ([]ReservationStatusesRow, error) {
 	rows, err := q.db.Query(ctx, reservationStatuses, orderIds)
 	if err != nil {
@@ -124,45 +134,4 @@ func (q *Queries) ReservationStatuses(ctx context.Context, orderIds []string) ([
 		return nil, err
 	}
 	return items, nil
-}
-
-const reserveStock = `-- name: ReserveStock :exec
-UPDATE stock
-SET available = available - CASE WHEN sku = ANY($1::text[])
-                                 THEN ($2::bigint[])[array_position($1::text[], sku)]
-                                 ELSE 0 END,
-    reserved = reserved + CASE WHEN sku = ANY($1::text[])
-                               THEN ($2::bigint[])[array_position($1::text[], sku)]
-                               ELSE 0 END,
-    updated_at = now()
-WHERE sku = ANY($1::text[])
-`
-
-type ReserveStockParams struct {
-	Skus       []string
-	Quantities []int64
-}
-
-// Takes each SKU's total for the batch from available into reserved in one
-// statement.
-func (q *Queries) ReserveStock(ctx context.Context, arg ReserveStockParams) error {
-	_, err := q.db.Exec(ctx, reserveStock, arg.Skus, arg.Quantities)
-	return err
-}
-
-const resolveReservations = `-- name: ResolveReservations :exec
-UPDATE reservations r
-SET status = o.status, updated_at = now()
-FROM (SELECT unnest($1::text[]) AS order_id, unnest($2::text[]) AS status) AS o
-WHERE r.order_id = o.order_id
-`
-
-type ResolveReservationsParams struct {
-	OrderIds []string
-	Statuses []string
-}
-
-func (q *Queries) ResolveReservations(ctx context.Context, arg ResolveReservationsParams) error {
-	_, err := q.db.Exec(ctx, resolveReservations, arg.OrderIds, arg.Statuses)
-	return err
 }

@@ -1,0 +1,310 @@
+// Command bench-hotpath compares Inventory's batched reservations with the
+// naive one-transaction-per-order baseline. Every run starts on a fresh
+// database, drives concurrent callers through Reserve for a fixed time,
+// checks the ledger, and prints one line:
+//
+//	hotpath mode=<naive|batch> path=<inprocess|rpc> callers=<N> mix=<hot1|cart> reserved_per_s=<x> p50_ms=<x> p99_ms=<x> oversold=0 errors=0
+//
+// and finally, for each path, caller count and mix:
+//
+//	ratio path=<p> callers=<N> mix=<m> batch_over_naive=<x>
+//
+// The inprocess path calls the service directly; the rpc path goes through
+// the real Connect server (authentication, validation, error mapping) over
+// h2c. The hot1 mix is one hot SKU; the cart mix is carts of 1 to 4 SKUs
+// over 100 SKUs, four in five picks going to 5 hot ones.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	"github.com/ordermesh/ordermesh/services/inventory/service"
+	"github.com/ordermesh/ordermesh/services/inventory/store"
+	"github.com/ordermesh/ordermesh/services/mesh"
+	"github.com/ordermesh/ordermesh/services/mesh/invariants"
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/config"
+	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/services/platform/events"
+	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-hotpath:", err)
+		os.Exit(1)
+	}
+}
+
+type runSpec struct {
+	mode, path, mix string
+	callers         int
+}
+
+func run() error {
+	duration := flag.Duration("duration", 3*time.Second, "length of each run")
+	callersFlag := flag.String("callers", "64,512", "comma-separated caller counts")
+	modes := flag.String("modes", "naive,batch", "comma-separated modes")
+	paths := flag.String("paths", "inprocess,rpc", "comma-separated paths")
+	mixes := flag.String("mixes", "hot1,cart", "comma-separated mixes")
+	flag.Parse()
+
+	var specs []runSpec
+	for _, path := range strings.Split(*paths, ",") {
+		for _, mix := range strings.Split(*mixes, ",") {
+			for _, c := range strings.Split(*callersFlag, ",") {
+				var n int
+				if _, err := fmt.Sscan(c, &n); err != nil {
+					return fmt.Errorf("callers %q: %w", c, err)
+				}
+				for _, mode := range strings.Split(*modes, ",") {
+					specs = append(specs, runSpec{mode: mode, path: path, mix: mix, callers: n})
+				}
+			}
+		}
+	}
+	var cfg mesh.Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	if cfg.Auth.SigningKey == "" {
+		cfg.Auth.SigningKey = "bench-hotpath-signing-key-0123456789"
+	}
+	url := strings.ReplaceAll(cfg.DatabaseURL, "{service}", "bench_hotpath")
+	rates := map[runSpec]float64{}
+	failed := false
+	for _, spec := range specs {
+		r, err := runOne(context.Background(), cfg, url, spec, *duration)
+		if err != nil {
+			return fmt.Errorf("%+v: %w", spec, err)
+		}
+		fmt.Printf("hotpath mode=%s path=%s callers=%d mix=%s reserved_per_s=%.0f p50_ms=%.2f p99_ms=%.2f oversold=%d errors=%d\n",
+			spec.mode, spec.path, spec.callers, spec.mix, r.perSecond, r.p50, r.p99, r.oversold, r.errors)
+		rates[spec] = r.perSecond
+		failed = failed || r.oversold > 0 || r.errors > 0 || r.ledgerErr != nil
+		if r.ledgerErr != nil {
+			fmt.Fprintln(os.Stderr, "ledger:", r.ledgerErr)
+		}
+	}
+	for _, spec := range specs {
+		if spec.mode != service.ModeBatch {
+			continue
+		}
+		naive := spec
+		naive.mode = service.ModeNaive
+		if base, ok := rates[naive]; ok && base > 0 {
+			fmt.Printf("ratio path=%s callers=%d mix=%s batch_over_naive=%.1f\n", spec.path, spec.callers, spec.mix, rates[spec]/base)
+		}
+	}
+	if failed {
+		return fmt.Errorf("a run oversold, failed calls or broke the ledger")
+	}
+	return nil
+}
+
+type result struct {
+	perSecond, p50, p99 float64
+	oversold, errors    int64
+	ledgerErr           error
+}
+
+// reserver is one way of calling Reserve.
+type reserver func(ctx context.Context, orderID string, lines []service.Line) (bool, error)
+
+func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d time.Duration) (result, error) {
+	if err := db.Recreate(ctx, url); err != nil {
+		return result{}, err
+	}
+	pool, err := db.Open(ctx, url, 32)
+	if err != nil {
+		return result{}, err
+	}
+	defer pool.Close()
+	if err := db.Migrate(ctx, pool, mesh.Migrations("inventory")...); err != nil {
+		return result{}, err
+	}
+	skus := skusOf(spec.mix)
+	const initial = 100_000_000
+	if _, err := pool.Exec(ctx, `INSERT INTO stock (sku, available, received) SELECT unnest($1::text[]), $2, $2`, skus, initial); err != nil {
+		return result{}, err
+	}
+	cfg.Inventory.Mode, cfg.Inventory.ReservationTTL = spec.mode, time.Hour
+	var reserve reserver
+	var stop func()
+	switch spec.path {
+	case "inprocess":
+		reserve, stop = inProcess(ctx, pool, cfg.Inventory)
+	case "rpc":
+		reserve, stop, err = overRPC(ctx, cfg, url)
+		if err != nil {
+			return result{}, err
+		}
+	default:
+		return result{}, fmt.Errorf("unknown path %q", spec.path)
+	}
+	defer stop()
+
+	var (
+		mu        sync.Mutex
+		latencies []float64
+		reserved  atomic.Int64
+		errs      atomic.Int64
+		wg        sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for c := range spec.callers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(c), 42)) //nolint:gosec // load shape, not secrets
+			var mine []float64
+			for time.Now().Before(deadline) {
+				lines := basket(rng, spec.mix, skus)
+				t0 := time.Now()
+				ok, err := reserve(ctx, uuid.NewString(), lines)
+				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
+				switch {
+				case err != nil:
+					errs.Add(1)
+				case ok:
+					reserved.Add(1)
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(latencies)
+	var oversold int64
+	if err := pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(reserved + sold - received, 0) + greatest(-available, 0)), 0) FROM stock`).Scan(&oversold); err != nil {
+		return result{}, err
+	}
+	return result{
+		perSecond: float64(reserved.Load()) / elapsed.Seconds(),
+		p50:       pct(latencies, 50), p99: pct(latencies, 99),
+		oversold: oversold, errors: errs.Load(),
+		ledgerErr: invariants.Check(ctx, map[string]*pgxpool.Pool{"inventory": pool}),
+	}, nil
+}
+
+func inProcess(ctx context.Context, pool *pgxpool.Pool, cfg service.Config) (reserver, func()) {
+	svc := service.New(store.New(pool, events.NewOutbox("inventory", events.SagaRouting)), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stop := func() {}
+	if b := svc.Batcher(); b != nil && os.Getenv("BENCH_TRACE") != "" {
+		var n, size int
+		var took time.Duration
+		b.Observer = func(s int, d time.Duration) {
+			n, size, took = n+1, size+s, took+d
+			if n%200 == 0 {
+				fmt.Fprintf(os.Stderr, "batches=%d avg_size=%d avg_ms=%.2f\n", n, size/n, float64(took.Microseconds())/1000/float64(n))
+			}
+		}
+	}
+	if b := svc.Batcher(); b != nil {
+		bctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = b.Run(bctx); close(done) }()
+		stop = func() { cancel(); <-done }
+	}
+	return func(ctx context.Context, id string, lines []service.Line) (bool, error) {
+		res, err := svc.Reserve(ctx, id, lines)
+		return res.Reserved, err
+	}, stop
+}
+
+func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func(), error) {
+	cfg.SetDatabaseURL("inventory", url)
+	cfg.DatabaseCreate = false
+	cfg.DatabaseMaxConns = 32
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := mesh.Build(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, []string{"inventory"})
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = m.Serve(sctx, ln); close(done) }()
+	token, err := auth.Mint(cfg.Auth, "bench", []auth.Role{auth.RoleService}, time.Hour)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	client := inventoryv1connect.NewInventoryServiceClient(rpcclient.NewHTTPClient(), "http://"+ln.Addr().String())
+	reserve := func(ctx context.Context, id string, lines []service.Line) (bool, error) {
+		msg := &inventoryv1.ReserveRequest{OrderId: id}
+		for _, l := range lines {
+			msg.Lines = append(msg.Lines, &inventoryv1.ReserveLine{Sku: l.SKU, Quantity: int32(l.Quantity)}) //nolint:gosec // 1 or 2
+		}
+		req := connect.NewRequest(msg)
+		req.Header().Set("Authorization", "Bearer "+token)
+		res, err := client.Reserve(ctx, req)
+		if err != nil {
+			return false, err
+		}
+		return res.Msg.GetReserved(), nil
+	}
+	return reserve, func() { cancel(); <-done; m.Close() }, nil
+}
+
+func skusOf(mix string) []string {
+	if mix == "hot1" {
+		return []string{"HOT-0"}
+	}
+	skus := make([]string, 100)
+	for i := range skus {
+		skus[i] = fmt.Sprintf("SKU-%03d", i)
+	}
+	return skus
+}
+
+// basket draws an order: one unit of the hot SKU, or a cart of 1 to 4
+// distinct SKUs, four in five picks among the first 5.
+func basket(rng *rand.Rand, mix string, skus []string) []service.Line {
+	if mix == "hot1" {
+		return []service.Line{{SKU: skus[0], Quantity: 1}}
+	}
+	n := 1 + rng.IntN(4)
+	seen := map[string]bool{}
+	var lines []service.Line
+	for len(lines) < n {
+		sku := skus[5+rng.IntN(len(skus)-5)]
+		if rng.IntN(5) < 4 {
+			sku = skus[rng.IntN(5)]
+		}
+		if !seen[sku] {
+			seen[sku] = true
+			lines = append(lines, service.Line{SKU: sku, Quantity: int64(1 + rng.IntN(2))})
+		}
+	}
+	return lines
+}
+
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(float64(len(sorted)-1)*p/100)]
+}
