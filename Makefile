@@ -54,6 +54,10 @@ gen/ts/node_modules: gen/ts/package.json gen/ts/package-lock.json
 bench-saga: ## Drive concurrent shoppers through the whole saga; prints one "saga ..." line
 	@$(PG_ENV); go run ./cmd/bench-saga $(BENCH_FLAGS)
 
+.PHONY: bench-hotpath
+bench-hotpath: ## Batched vs naive reservations, in process and over RPC; prints "hotpath ..." and "ratio ..." lines
+	@$(PG_ENV); go run ./cmd/bench-hotpath $(BENCH_FLAGS)
+
 .PHONY: token
 token: ## Print a development token: make token ROLE=merchant USER=alice
 	@go run ./cmd/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)"

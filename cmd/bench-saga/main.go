@@ -340,4 +340,3 @@ func openPools(ctx context.Context, cfg mesh.Config) (map[string]*pgxpool.Pool, 
 	}
 	return pools, closeAll, nil
 }
-
