@@ -58,6 +58,10 @@ bench-saga: ## Drive concurrent shoppers through the whole saga; prints one "sag
 bench-hotpath: ## Batched vs naive reservations, in process and over RPC; prints "hotpath ..." and "ratio ..." lines
 	@$(PG_ENV); go run ./cmd/bench-hotpath $(BENCH_FLAGS)
 
+.PHONY: flash-sale
+flash-sale: ## Race 2,000 buyers for 10,000 units through the saga of a running `make run` (FLASH_FLAGS=-addr ...)
+	@$(PG_ENV); go run ./cmd/flash-sale $(FLASH_FLAGS)
+
 .PHONY: token
 token: ## Print a development token: make token ROLE=merchant USER=alice
 	@go run ./cmd/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)"
