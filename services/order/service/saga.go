@@ -64,6 +64,13 @@ func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.
 	default:
 		return nil // confirmed already: a duplicate
 	}
+	if o.Status == StatusPending {
+		// Payment authorises only after a reservation, so StockReserved is
+		// merely late: record the step it would have recorded.
+		if err := tx.Transition(ctx, o.ID, StatusReserved, "", "stock reserved (seen through the payment)"); err != nil {
+			return err
+		}
+	}
 	booking, err := s.carrier.Book(o.Address.GetCountryCode())
 	if err != nil {
 		return s.cancel(ctx, tx, o, ReasonShippingFailed, err.Error())
