@@ -234,7 +234,7 @@ func inProcess(ctx context.Context, pool *pgxpool.Pool, cfg service.Config) (res
 
 func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func(), error) {
 	cfg.SetDatabaseURL("inventory", url)
-	cfg.DatabaseCreate = false
+	cfg.DatabaseCreate, cfg.AdminAddr = false, ""
 	cfg.DatabaseMaxConns = 32
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {

@@ -98,6 +98,7 @@ func run() error {
 	}
 	base := "http://" + ln.Addr().String()
 	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = base, base, base, base, base
+	cfg.AdminAddr = ""
 	log := logging.New(os.Stderr, "bench-saga", slog.LevelWarn)
 	m, err := mesh.Build(ctx, log, cfg, mesh.Services)
 	if err != nil {

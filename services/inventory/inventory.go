@@ -6,6 +6,7 @@ package inventory
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/component"
 	"github.com/ordermesh/ordermesh/services/platform/events"
+	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 	inventorysql "github.com/ordermesh/ordermesh/sqlc/inventory"
 )
@@ -44,9 +46,18 @@ var Policies = auth.Policies{
 }
 
 // New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger, opts ...connect.HandlerOption) component.Parts {
+func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
 	svc := service.New(st, cfg, log)
+	svc.Released = func(int64) { m.Compensations.WithLabelValues("stock_released").Inc() }
+	if b := svc.Batcher(); b != nil {
+		b.Observer = func(size int, took time.Duration) {
+			m.BatchSize.Observe(float64(size))
+			m.BatchSeconds.Observe(took.Seconds())
+		}
+		b.Answered = func(outcome string) { m.Reservations.WithLabelValues(outcome).Inc() }
+		m.SetQueueDepth(func() float64 { return float64(b.Queued()) })
+	}
 	path, h := inventoryv1connect.NewInventoryServiceHandler(handler.New(svc), opts...)
 	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
 		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }

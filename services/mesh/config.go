@@ -23,7 +23,8 @@ type Config struct {
 	Order     order.Config
 	Inventory inventory.Config
 
-	LogLevel string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
+	LogLevel  string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
+	AdminAddr string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
 
 	DatabaseURL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh_{service}?sslmode=disable" secret:"url" usage:"PostgreSQL URL; {service} is replaced by the service name, so one server can hold every service's own database"`
 	DatabaseMaxConns int    `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections per service"`

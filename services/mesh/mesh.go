@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"connectrpc.com/connect"
@@ -28,6 +29,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/health"
+	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/platform/server"
@@ -45,6 +47,7 @@ type deps struct {
 	pool    *pgxpool.Pool
 	outbox  *events.Outbox
 	clients *rpcclient.Factory
+	metrics *metrics.Registry
 	opts    []connect.HandlerOption
 }
 
@@ -76,20 +79,20 @@ var definitions = map[string]definition{
 				Catalog: rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
 				Cart:    rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
 			}
-			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.opts...)
+			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.metrics, d.opts...)
 		},
 	},
 	inventory.Name: {
 		migrations: inventory.Migrations,
 		policies:   inventory.Policies,
 		build: func(d deps) component.Parts {
-			return inventory.New(d.pool, d.outbox, d.cfg.Inventory, d.log, d.opts...)
+			return inventory.New(d.pool, d.outbox, d.cfg.Inventory, d.log, d.metrics, d.opts...)
 		},
 	},
 	payment.Name: {
 		migrations: payment.Migrations,
 		policies:   payment.Policies,
-		build:      func(d deps) component.Parts { return payment.New(d.pool, d.outbox, d.opts...) },
+		build:      func(d deps) component.Parts { return payment.New(d.pool, d.outbox, d.metrics, d.opts...) },
 	},
 }
 
@@ -109,7 +112,10 @@ func Migrations(service string) []fs.FS {
 
 // Mesh is a built, not yet serving, set of services.
 type Mesh struct {
-	Server  *server.Server
+	Server *server.Server
+	// Metrics is the process's Prometheus registry, served on the admin
+	// port.
+	Metrics *metrics.Registry
 	log     *slog.Logger
 	pools   []*pgxpool.Pool
 	workers []component.Worker
@@ -171,11 +177,13 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 	if err != nil {
 		return nil, err
 	}
+	reg := metrics.New()
 	opts := []connect.HandlerOption{
-		// Outermost first: trace everything, then map errors, then check
-		// the caller, then the request's shape.
+		// Outermost first: trace and measure everything, then map errors,
+		// then check the caller, then the request's shape.
 		connect.WithInterceptors(
 			otelInterceptor,
+			reg.NewInterceptor(serviceOf),
 			rpcerr.NewInterceptor(log),
 			auth.NewInterceptor(verifier, policies),
 			validate.NewInterceptor(),
@@ -186,7 +194,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 	}
 	sinks := sinkClients(cfg, clients)
 
-	m := &Mesh{log: log}
+	m := &Mesh{log: log, Metrics: reg}
 	probes := map[string]health.Probe{}
 	var routes []server.Route
 	for _, n := range names {
@@ -198,17 +206,37 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 		}
 		m.pools = append(m.pools, pool)
 		slog := log.With("service", n)
-		parts := def.build(deps{cfg: cfg, log: slog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting), clients: clients, opts: opts})
+		reg.AddDatabase(n, pool)
+		parts := def.build(deps{cfg: cfg, log: slog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting), clients: clients, metrics: reg, opts: opts})
 		for _, r := range parts.Routes {
 			probes[r.Service] = pool.Ping
 		}
 		routes = append(routes, parts.Routes...)
 		routes = append(routes, eventRoutes(n, pool, parts, slog, opts)...)
-		m.workers = append(m.workers, events.NewRelay(pool, sinks, cfg.Relay, slog).Run)
+		relay := events.NewRelay(pool, sinks, cfg.Relay, slog)
+		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }
+		m.workers = append(m.workers, relay.Run)
 		m.workers = append(m.workers, parts.Workers...)
 	}
 	m.Server = server.New(cfg.Server, log, health.NewChecker(probes), routes)
+	if cfg.AdminAddr != "" {
+		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr) })
+	}
 	return m, nil
+}
+
+// serviceOf names the service of a procedure for metrics:
+// "/ordermesh.catalog.v1.CatalogService/GetProduct" is "catalog".
+func serviceOf(procedure string) string {
+	rest, ok := strings.CutPrefix(procedure, "/ordermesh.")
+	if !ok {
+		if strings.HasPrefix(procedure, "/grpc.health.") {
+			return "health"
+		}
+		return "other"
+	}
+	svc, _, _ := strings.Cut(rest, ".")
+	return svc
 }
 
 func policiesOf(names []string) []auth.Policies {

@@ -6,6 +6,7 @@ package order
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/component"
 	"github.com/ordermesh/ordermesh/services/platform/events"
+	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 	ordersql "github.com/ordermesh/ordermesh/sqlc/order"
 )
@@ -53,9 +55,13 @@ type Clients struct {
 }
 
 // New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, opts ...connect.HandlerOption) component.Parts {
+func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
 	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, cfg)
+	svc.Finished = func(status, reason string, took time.Duration) {
+		m.OrdersTerminal.WithLabelValues(status, reason).Inc()
+		m.OrderCompletion.WithLabelValues(status).Observe(took.Seconds())
+	}
 	watchers := store.NewWatchers(pool, log)
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)
 	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {

@@ -19,6 +19,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/component"
 	"github.com/ordermesh/ordermesh/services/platform/events"
+	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 	paymentsql "github.com/ordermesh/ordermesh/sqlc/payment"
 )
@@ -37,9 +38,12 @@ var Policies = auth.Policies{
 }
 
 // New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, opts ...connect.HandlerOption) component.Parts {
+func New(pool *pgxpool.Pool, outbox *events.Outbox, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
 	svc := service.New(st, service.NewGateway(st.CountAttempt))
+	svc.Compensated = func(kind string) {
+		m.Compensations.WithLabelValues(map[string]string{"void": "payment_voided", "refund": "payment_refunded"}[kind]).Inc()
+	}
 	path, h := paymentv1connect.NewPaymentServiceHandler(handler.New(svc), opts...)
 	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
 		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }

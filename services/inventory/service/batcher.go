@@ -36,6 +36,9 @@ type Batcher struct {
 
 	// Observer, if set, sees each batch's size and duration.
 	Observer func(size int, took time.Duration)
+	// Answered, if set, sees each request's outcome: reserved, rejected or
+	// error.
+	Answered func(outcome string)
 }
 
 type pending struct {
@@ -142,11 +145,21 @@ func (b *Batcher) serve(ctx context.Context, batch []*pending) {
 		b.Observer(len(batch), time.Since(start))
 	}
 	for i, p := range batch {
-		if err != nil {
-			p.done <- Outcome{Err: errors.Join(errBatchFailed, err)}
-			continue
+		o := Outcome{Err: errors.Join(errBatchFailed, err)}
+		if err == nil {
+			o = outcomes[i]
 		}
-		p.done <- outcomes[i]
+		if b.Answered != nil {
+			switch {
+			case o.Err != nil:
+				b.Answered("error")
+			case o.Reserved:
+				b.Answered("reserved")
+			case !o.Duplicate:
+				b.Answered("rejected")
+			}
+		}
+		p.done <- o
 	}
 	if err != nil {
 		b.log.WarnContext(ctx, "reservation batch failed", slog.Int("size", len(batch)), slog.Any("error", err))

@@ -118,6 +118,10 @@ type Service struct {
 	store   Storer
 	cfg     Config
 	batcher *Batcher // nil in naive mode
+
+	// Released, if set, is told of every release of stock (a
+	// compensation), with the units released.
+	Released func(units int64)
 }
 
 // New returns a service. In batch mode its batcher must be run (Batcher).

@@ -116,7 +116,7 @@ func (s *Service) Release(ctx context.Context, orderID string) (int64, error) {
 	var n int64
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		n, err = release(ctx, tx, orderID, false)
+		n, err = s.release(ctx, tx, orderID, false)
 		return err
 	})
 	return n, err
@@ -126,7 +126,7 @@ func (s *Service) Release(ctx context.Context, orderID string) (int64, error) {
 // sold ones (a refund after confirmation restocks). With tombstone, an
 // order Inventory never saw is remembered as cancelled so that a late
 // OrderPlaced reserves nothing.
-func release(ctx context.Context, tx Tx, orderID string, tombstone bool) (int64, error) {
+func (s *Service) release(ctx context.Context, tx Tx, orderID string, tombstone bool) (int64, error) {
 	r, found, err := tx.Reservation(ctx, orderID)
 	if err != nil {
 		return 0, err
@@ -154,6 +154,9 @@ func release(ctx context.Context, tx Tx, orderID string, tombstone bool) (int64,
 	var units int64
 	for _, l := range r.Lines {
 		units += l.Quantity
+	}
+	if s.Released != nil {
+		s.Released(units)
 	}
 	return units, tx.Emit(ctx, orderID, &eventsv1.StockReleased{ReleasedUnits: units})
 }

@@ -55,7 +55,7 @@ func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Env
 
 // OnOrderCancelled releases the order's stock, held or sold.
 func (s *Service) OnOrderCancelled(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
-	_, err := release(ctx, tx, env.GetOrderId(), true)
+	_, err := s.release(ctx, tx, env.GetOrderId(), true)
 	return err
 }
 
@@ -70,7 +70,7 @@ func (s *Service) ExpireReservations(ctx context.Context, n int) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			if _, err := release(ctx, tx, id, false); err != nil {
+			if _, err := s.release(ctx, tx, id, false); err != nil {
 				return err
 			}
 		}

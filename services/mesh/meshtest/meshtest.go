@@ -40,6 +40,8 @@ type Mesh struct {
 	// Gates stand in front of each service's endpoint, by service name:
 	// services reach each other, and deliver events, through them.
 	Gates map[string]*Gate
+	// Metrics serves the process's /metrics.
+	Metrics http.Handler
 }
 
 // Option changes the configuration before the mesh starts.
@@ -61,6 +63,7 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 	}
 	url := "http://" + ln.Addr().String()
 	cfg.Auth.SigningKey = SigningKey
+	cfg.AdminAddr = "" // tests read Metrics directly
 	cfg.DatabaseCreate = false
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	// Quick retries and jobs, so saga tests settle in moments.
@@ -91,6 +94,7 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 		_ = ln.Close()
 		t.Fatalf("meshtest: build: %v", err)
 	}
+	m.Metrics = built.Metrics.Handler()
 	done := make(chan error, 1)
 	go func() { done <- built.Serve(ctx, ln) }()
 	t.Cleanup(func() {

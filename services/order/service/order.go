@@ -183,6 +183,10 @@ type Service struct {
 	carrier *Carrier
 	cfg     Config
 	now     func() time.Time
+
+	// Finished, if set, is told of every order that reaches a terminal
+	// status and how long it took since placement (for metrics).
+	Finished func(status, reason string, took time.Duration)
 }
 
 // New returns a service.

@@ -45,7 +45,11 @@ func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Enve
 	if err := tx.SetShortLines(ctx, o.ID, short); err != nil {
 		return err
 	}
-	return tx.Transition(ctx, o.ID, StatusRejected, ReasonOutOfStock, "not enough stock for "+strings.Join(names, ", "))
+	if err := tx.Transition(ctx, o.ID, StatusRejected, ReasonOutOfStock, "not enough stock for "+strings.Join(names, ", ")); err != nil {
+		return err
+	}
+	s.finished(o, StatusRejected, ReasonOutOfStock)
+	return nil
 }
 
 // OnPaymentAuthorized books the shipment and confirms the order, or
@@ -81,6 +85,7 @@ func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.
 	if err := tx.Transition(ctx, o.ID, StatusConfirmed, "", "booked with "+o.Carrier+" as "+booking); err != nil {
 		return err
 	}
+	s.finished(o, StatusConfirmed, "")
 	confirmed := &eventsv1.OrderConfirmed{UserId: o.UserID, FromCart: o.FromCart}
 	for _, l := range o.Lines {
 		confirmed.Lines = append(confirmed.Lines, &eventsv1.Line{Sku: l.SKU, Quantity: l.Quantity})
@@ -105,6 +110,7 @@ func (s *Service) cancel(ctx context.Context, tx Tx, o Order, reason, detail str
 	if err := tx.Transition(ctx, o.ID, StatusCancelled, reason, detail); err != nil {
 		return err
 	}
+	s.finished(o, StatusCancelled, reason)
 	o.Reason = reason
 	return s.emitCancelled(ctx, tx, o)
 }
@@ -115,4 +121,13 @@ func (s *Service) emitCancelled(ctx context.Context, tx Tx, o Order) error {
 		reason = strings.ToUpper(ReasonOutOfStock)
 	}
 	return tx.Emit(ctx, o.ID, &eventsv1.OrderCancelled{UserId: o.UserID, Reason: reason})
+}
+
+// finished reports a terminal transition. It runs inside the transaction,
+// so a transaction that then rolls back is counted too; the relay's retry
+// of the same event is not (the inbox drops it), so counts stay close.
+func (s *Service) finished(o Order, status, reason string) {
+	if s.Finished != nil {
+		s.Finished(status, reason, s.now().Sub(o.CreatedAt))
+	}
 }

@@ -98,6 +98,9 @@ type Storer interface {
 type Service struct {
 	store   Storer
 	gateway *Gateway
+
+	// Compensated, if set, is told of every void and refund.
+	Compensated func(kind string)
 }
 
 // New returns a service.

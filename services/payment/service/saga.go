@@ -99,6 +99,9 @@ func (s *Service) settle(ctx context.Context, tx Tx, p Payment, kind, status str
 	if err := tx.AddOperation(ctx, p.ID, s.gateway.Settle(kind)); err != nil {
 		return err
 	}
+	if s.Compensated != nil && kind != "capture" {
+		s.Compensated(kind)
+	}
 	return tx.SetStatus(ctx, p.ID, status)
 }
 

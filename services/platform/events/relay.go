@@ -41,6 +41,10 @@ type Relay struct {
 	sinks Sinks
 	cfg   RelayConfig
 	log   *slog.Logger
+
+	// Observe, if set, counts delivery attempts per subscriber and result:
+	// delivered, failed or parked.
+	Observe func(subscriber, result string, n int)
 }
 
 // NewRelay returns a relay over the outbox in pool.
@@ -224,6 +228,7 @@ func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, bat
 		}
 		attempt := int(c.attempts) + 1
 		if attempt >= r.cfg.MaxAttempts {
+			r.observe(sub, "parked", 1)
 			r.log.WarnContext(ctx, "delivery parked", slog.String("event_id", c.env.GetId()), slog.String("subscriber", sub),
 				slog.String("type", c.env.GetType().String()), slog.String("order_id", c.env.GetOrderId()), slog.String("error", msg))
 			if err := q.MarkParked(ctx, eventsdb.MarkParkedParams{EventID: c.eventID, Subscriber: sub, LastError: msg}); err != nil {
@@ -231,12 +236,14 @@ func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, bat
 			}
 			continue
 		}
+		r.observe(sub, "failed", 1)
 		next := time.Now().Add(r.backoff(attempt))
 		if err := q.MarkRetry(ctx, eventsdb.MarkRetryParams{EventID: c.eventID, Subscriber: sub, NextAttemptAt: next, LastError: msg}); err != nil {
 			return fmt.Errorf("retry: %w", err)
 		}
 	}
 	if len(delivered) > 0 {
+		r.observe(sub, "delivered", len(delivered))
 		if err := q.MarkDelivered(ctx, eventsdb.MarkDeliveredParams{EventIds: delivered, Subscriber: sub}); err != nil {
 			return fmt.Errorf("mark delivered: %w", err)
 		}
@@ -253,4 +260,10 @@ func (r *Relay) backoff(attempt int) time.Duration {
 		ceiling = r.cfg.BackoffMax
 	}
 	return ceiling/2 + rand.N(ceiling/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+}
+
+func (r *Relay) observe(sub, result string, n int) {
+	if r.Observe != nil {
+		r.Observe(sub, result, n)
+	}
 }

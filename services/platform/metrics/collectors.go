@@ -2,21 +2,26 @@ package metrics
 
 import (
 	"context"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// PoolCollector exports a service's database pool statistics.
-type PoolCollector struct {
-	service string
-	pool    *pgxpool.Pool
+// databases collects, for every service's database, the pool statistics
+// and the outbox, read at scrape time.
+type databases struct {
+	mu    sync.Mutex
+	pools map[string]*pgxpool.Pool
 }
 
-// NewPoolCollector returns a collector for pool, labelled with service.
-func NewPoolCollector(service string, pool *pgxpool.Pool) *PoolCollector {
-	return &PoolCollector{service: service, pool: pool}
+// AddDatabase adds a service's database to what /metrics reports.
+func (r *Registry) AddDatabase(service string, pool *pgxpool.Pool) {
+	r.dbs.mu.Lock()
+	defer r.dbs.mu.Unlock()
+	r.dbs.pools[service] = pool
 }
 
 var (
@@ -27,35 +32,6 @@ var (
 	poolWaitTime = prometheus.NewDesc("ordermesh_db_pool_acquire_wait_seconds_total", "Time spent waiting for connections.", []string{"service"}, nil)
 )
 
-// Describe implements prometheus.Collector.
-func (c *PoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *PoolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.pool.Stat()
-	ch <- prometheus.MustNewConstMetric(poolAcquired, prometheus.GaugeValue, float64(s.AcquiredConns()), c.service)
-	ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns()), c.service)
-	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()), c.service)
-	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()), c.service)
-	ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds(), c.service)
-}
-
-// OutboxCollector exports a producer's outbox, read from its database at
-// scrape time: pending deliveries, the oldest pending age, and parked
-// deliveries, per subscriber.
-type OutboxCollector struct {
-	service string
-	pool    *pgxpool.Pool
-}
-
-// NewOutboxCollector returns a collector for the outbox in pool.
-func NewOutboxCollector(service string, pool *pgxpool.Pool) *OutboxCollector {
-	return &OutboxCollector{service: service, pool: pool}
-}
 
 var (
 	outboxPending = prometheus.NewDesc("ordermesh_outbox_pending", "Deliveries waiting, by producer and subscriber.", []string{"service", "subscriber"}, nil)
@@ -64,14 +40,36 @@ var (
 )
 
 // Describe implements prometheus.Collector.
-func (c *OutboxCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- outboxPending
-	ch <- outboxOldest
-	ch <- outboxParked
+func (d *databases) Describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime, outboxPending, outboxOldest, outboxParked} {
+		ch <- desc
+	}
 }
 
 // Collect implements prometheus.Collector.
-func (c *OutboxCollector) Collect(ch chan<- prometheus.Metric) {
+func (d *databases) Collect(ch chan<- prometheus.Metric) {
+	d.mu.Lock()
+	pools := maps.Clone(d.pools)
+	d.mu.Unlock()
+	for service, pool := range pools {
+		s := pool.Stat()
+		ch <- prometheus.MustNewConstMetric(poolAcquired, prometheus.GaugeValue, float64(s.AcquiredConns()), service)
+		ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns()), service)
+		ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()), service)
+		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()), service)
+		ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds(), service)
+		outbox{service: service, pool: pool}.collect(ch)
+	}
+}
+
+// outbox reports a producer's pending deliveries, the oldest pending age,
+// and parked deliveries, per subscriber.
+type outbox struct {
+	service string
+	pool    *pgxpool.Pool
+}
+
+func (c outbox) collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	rows, err := c.pool.Query(ctx, `

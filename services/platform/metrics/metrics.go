@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -32,16 +34,18 @@ type Registry struct {
 	BatchSize    prometheus.Histogram
 	BatchSeconds prometheus.Histogram
 	QueueDepth   prometheus.GaugeFunc
+	queueDepth   atomic.Pointer[func() float64]
 	Reservations *prometheus.CounterVec
 
 	DeliveryAttempts *prometheus.CounterVec
+
+	dbs *databases
 }
 
 // New returns a registry with the Go runtime and process collectors and
-// every ordermesh metric. queueDepth reports the hot path's queue length
-// (nil when no Inventory runs here).
-func New(queueDepth func() float64) *Registry {
-	r := &Registry{reg: prometheus.NewRegistry()}
+// every ordermesh metric.
+func New() *Registry {
+	r := &Registry{reg: prometheus.NewRegistry(), dbs: &databases{pools: map[string]*pgxpool.Pool{}}}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := func(c prometheus.Collector) { r.reg.MustRegister(c) }
 	r.RPCRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -69,12 +73,14 @@ func New(queueDepth func() float64) *Registry {
 		Name: "ordermesh_inventory_batch_seconds", Help: "Time one hot-path batch takes, transaction included.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
-	if queueDepth == nil {
-		queueDepth = func() float64 { return 0 }
-	}
 	r.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ordermesh_inventory_queue_depth", Help: "Reservations waiting for a hot-path batch.",
-	}, queueDepth)
+	}, func() float64 {
+		if f := r.queueDepth.Load(); f != nil {
+			return (*f)()
+		}
+		return 0
+	})
 	r.Reservations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_inventory_reservations_total", Help: "Reservation requests answered, by outcome: reserved, rejected, error.",
 	}, []string{"outcome"})
@@ -82,14 +88,15 @@ func New(queueDepth func() float64) *Registry {
 		Name: "ordermesh_outbox_delivery_attempts_total", Help: "Event delivery attempts, by producer, subscriber and result: delivered, failed, parked.",
 	}, []string{"service", "subscriber", "result"})
 	for _, c := range []prometheus.Collector{r.RPCRequests, r.RPCDuration, r.OrdersTerminal, r.OrderCompletion, r.Compensations,
-		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.Reservations, r.DeliveryAttempts} {
+		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.Reservations, r.DeliveryAttempts, r.dbs} {
 		f(c)
 	}
 	return r
 }
 
-// Register adds a collector, such as a database pool's or an outbox's.
-func (r *Registry) Register(c prometheus.Collector) error { return r.reg.Register(c) }
+// SetQueueDepth sets where the queue depth gauge reads from: the hot
+// path's batcher, when Inventory runs in this process.
+func (r *Registry) SetQueueDepth(f func() float64) { r.queueDepth.Store(&f) }
 
 // Handler serves /metrics.
 func (r *Registry) Handler() http.Handler {
