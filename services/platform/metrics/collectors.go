@@ -32,7 +32,6 @@ var (
 	poolWaitTime = prometheus.NewDesc("ordermesh_db_pool_acquire_wait_seconds_total", "Time spent waiting for connections.", []string{"service"}, nil)
 )
 
-
 var (
 	outboxPending = prometheus.NewDesc("ordermesh_outbox_pending", "Deliveries waiting, by producer and subscriber.", []string{"service", "subscriber"}, nil)
 	outboxOldest  = prometheus.NewDesc("ordermesh_outbox_oldest_pending_seconds", "Age of the oldest waiting delivery.", []string{"service", "subscriber"}, nil)
