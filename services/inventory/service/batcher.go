@@ -8,6 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
@@ -43,8 +47,11 @@ type Batcher struct {
 
 type pending struct {
 	req  Request
+	span trace.SpanContext // the caller's span, linked from the batch's
 	done chan Outcome
 }
+
+var tracer = otel.Tracer("github.com/ordermesh/ordermesh/services/inventory")
 
 // ErrOverloaded and ErrStopped refuse requests the batcher cannot queue.
 var (
@@ -68,7 +75,7 @@ func (b *Batcher) Queued() int {
 
 // Submit queues r and waits for its outcome or for ctx.
 func (b *Batcher) Submit(ctx context.Context, r Request) Outcome {
-	p := &pending{req: r, done: make(chan Outcome, 1)}
+	p := &pending{req: r, span: trace.SpanContextFromContext(ctx), done: make(chan Outcome, 1)}
 	b.mu.Lock()
 	switch {
 	case b.closed:
@@ -130,9 +137,22 @@ func (b *Batcher) take() []*pending {
 func (b *Batcher) serve(ctx context.Context, batch []*pending) {
 	start := time.Now()
 	reqs := make([]Request, len(batch))
+	links := make([]trace.Link, 0, len(batch))
 	for i, p := range batch {
 		reqs[i] = p.req
+		if p.span.IsValid() {
+			links = append(links, trace.Link{SpanContext: p.span})
+		}
 	}
+	// One span per batch, linked to the span of every request it serves. A
+	// span has one parent: the first request's, so a lone checkout's batch
+	// sits in its trace.
+	if len(batch) > 0 && batch[0].span.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, batch[0].span)
+	}
+	ctx, span := tracer.Start(ctx, "inventory.reserve_batch", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("ordermesh.batch.size", len(batch))))
+	defer span.End()
 	var outcomes []Outcome
 	attempt := 0
 	err := b.store.InBatch(ctx, func(tx BatchTx) error {
@@ -162,6 +182,7 @@ func (b *Batcher) serve(ctx context.Context, batch []*pending) {
 		p.done <- o
 	}
 	if err != nil {
+		span.RecordError(err)
 		b.log.WarnContext(ctx, "reservation batch failed", slog.Int("size", len(batch)), slog.Any("error", err))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,6 +26,9 @@ func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) 
 		cfg.MaxConns = int32(min(maxConns, 1000)) //nolint:gosec // bounded above
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	// Every query is a span in the caller's trace (a no-op without an
+	// exporter).
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableAcquireTracer())
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)

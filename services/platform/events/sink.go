@@ -111,7 +111,10 @@ func (s *Sink) applyDirect(ctx context.Context, envs []*eventsv1.Envelope) []*ev
 	var wg sync.WaitGroup
 	for i, env := range envs {
 		wg.Go(func() {
-			if err := s.direct[env.GetType()](ContextFrom(ctx, env), env); err != nil {
+			ctx, span := s.startConsume(ctx, env)
+			defer span.End()
+			if err := s.direct[env.GetType()](ctx, env); err != nil {
+				span.RecordError(err)
 				s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
 					slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
 				failures[i] = &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error()}
@@ -219,10 +222,11 @@ func (s *Sink) apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) err
 	return s.handle(ctx, tx, env)
 }
 
-// handle runs an event's handler in a consumer span that continues the
-// producer's trace.
-func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
-	ctx, span := tracer.Start(ContextFrom(ctx, env), "consume "+env.GetType().String(),
+// startConsume starts the consumer span of an event: a child of the span
+// that produced it (its traceparent), so a checkout is one trace, linked to
+// the delivery that carried it.
+func (s *Sink) startConsume(ctx context.Context, env *eventsv1.Envelope) (context.Context, trace.Span) {
+	return tracer.Start(ContextFrom(ctx, env), "consume "+env.GetType().String(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(trace.LinkFromContext(ctx)),
 		trace.WithAttributes(
@@ -230,6 +234,11 @@ func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) er
 			attribute.String("ordermesh.order_id", env.GetOrderId()),
 			attribute.String("ordermesh.consumer", s.consumer),
 		))
+}
+
+// handle runs an event's handler in its consumer span.
+func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
+	ctx, span := s.startConsume(ctx, env)
 	defer span.End()
 	if err := s.handlers[env.GetType()](ctx, tx, env); err != nil {
 		span.RecordError(err)

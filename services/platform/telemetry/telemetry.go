@@ -13,6 +13,8 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
+	otelpyroscope "github.com/grafana/otel-profiling-go"
+	"github.com/grafana/pyroscope-go"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -35,12 +37,17 @@ func Enabled() bool {
 }
 
 // Setup installs the global propagator and, when Enabled, a tracer provider
-// exporting as the OTEL_* variables say. The returned function flushes and
-// stops it.
+// exporting as the OTEL_* variables say; with PYROSCOPE_SERVER_ADDRESS set it
+// also starts continuous profiling, with span profiles linked to traces.
+// The returned function flushes and stops both.
 func Setup(ctx context.Context, serviceName string) (func(context.Context) error, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	stopProfiling, err := startProfiling(serviceName)
+	if err != nil {
+		return nil, err
+	}
 	if !Enabled() {
-		return func(context.Context) error { return nil }, nil
+		return stopProfiling, nil
 	}
 	exporter, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
@@ -57,10 +64,40 @@ func Setup(ctx context.Context, serviceName string) (func(context.Context) error
 		}
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
+	if os.Getenv("PYROSCOPE_SERVER_ADDRESS") != "" {
+		// Tags each span's CPU samples with its span id, so Grafana links
+		// a trace to its profile.
+		otel.SetTracerProvider(otelpyroscope.NewTracerProvider(tp))
+	} else {
+		otel.SetTracerProvider(tp)
+	}
 	return func(ctx context.Context) error {
-		return errors.Join(tp.Shutdown(ctx))
+		return errors.Join(tp.Shutdown(ctx), stopProfiling(ctx))
 	}, nil
+}
+
+// startProfiling starts pyroscope-go when PYROSCOPE_SERVER_ADDRESS is set;
+// otherwise it does nothing and costs nothing.
+func startProfiling(serviceName string) (func(context.Context) error, error) {
+	addr := os.Getenv("PYROSCOPE_SERVER_ADDRESS")
+	if addr == "" {
+		return func(context.Context) error { return nil }, nil
+	}
+	p, err := pyroscope.Start(pyroscope.Config{
+		ApplicationName:   serviceName,
+		ServerAddress:     addr,
+		BasicAuthUser:     os.Getenv("PYROSCOPE_BASIC_AUTH_USER"),
+		BasicAuthPassword: os.Getenv("PYROSCOPE_BASIC_AUTH_PASSWORD"),
+		Tags:              map[string]string{"service_name": serviceName},
+		ProfileTypes: []pyroscope.ProfileType{
+			pyroscope.ProfileCPU, pyroscope.ProfileAllocSpace, pyroscope.ProfileInuseSpace,
+			pyroscope.ProfileGoroutines, pyroscope.ProfileMutexDuration, pyroscope.ProfileBlockDuration,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: pyroscope: %w", err)
+	}
+	return func(context.Context) error { return p.Stop() }, nil
 }
 
 // ServerInterceptor traces and measures every handled RPC. Inside the mesh
