@@ -65,7 +65,7 @@ func TestCheckoutIsOneTrace(t *testing.T) {
 		Source:          &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: []*orderv1.LineRequest{{Sku: "T-1", Quantity: 1}}}},
 		ShippingAddress: &commonv1.PostalAddress{Recipient: "A", Line1: "B", City: "C", PostalCode: "10115", CountryCode: "DE"},
 		Email:           "alice@example.com", PaymentMethodId: pm.Msg.GetPaymentMethod().GetId(),
-		ExpectedTotal:   &commonv1.Money{AmountMinor: 500 + 590, Currency: "EUR"},
+		ExpectedTotal: &commonv1.Money{AmountMinor: 500 + 590, Currency: "EUR"},
 	}, alice))
 	if err != nil {
 		t.Fatal(err)
