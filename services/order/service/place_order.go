@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -51,6 +53,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 		o, _, err := s.replay(ctx, req, hash)
 		return o, err
 	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("ordermesh.order_id", o.ID), attribute.String("ordermesh.order.status", o.Status))
 	return o, nil
 }
 
