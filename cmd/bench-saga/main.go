@@ -13,7 +13,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"net"
 	"os"
 	"runtime/pprof"
@@ -42,6 +44,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/logging"
 	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 func main() {
@@ -63,6 +66,7 @@ func run() error {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long new orders are placed")
 	flag.IntVar(&o.skus, "skus", 50, "products in the catalog")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	otlp := flag.Bool("otlp", false, "trace everything and export over OTLP/HTTP to a local endpoint (one this command runs), to measure telemetry's cost")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -77,6 +81,21 @@ func run() error {
 	}
 
 	ctx := context.Background()
+	if *otlp {
+		endpoint, stop, err := otlpSink(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)     //nolint:errcheck,gosec // read by telemetry.Setup below
+		os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") //nolint:errcheck,gosec // ditto
+		os.Setenv("OTEL_TRACES_EXPORTER", "otlp")                 //nolint:errcheck,gosec // ditto
+		stopTelemetry, err := telemetry.Setup(ctx, "ordermesh-bench")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stopTelemetry(ctx) }()
+	}
 	var cfg mesh.Config
 	if err := config.Load(&cfg); err != nil {
 		return err
@@ -340,4 +359,26 @@ func openPools(ctx context.Context, cfg mesh.Config) (map[string]*pgxpool.Pool, 
 		pools[s] = p
 	}
 	return pools, closeAll, nil
+}
+
+// otlpSink runs a local OTLP/HTTP endpoint that accepts and counts trace
+// exports, standing in for a collector.
+func otlpSink(ctx context.Context) (string, func(), error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	var batches, bytes atomic.Int64
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		batches.Add(1)
+		bytes.Add(n)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK) // an empty ExportTraceServiceResponse
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		_ = srv.Close()
+		fmt.Fprintf(os.Stderr, "otlp: received %d export batches, %d bytes\n", batches.Load(), bytes.Load())
+	}, nil
 }

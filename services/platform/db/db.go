@@ -28,7 +28,7 @@ func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) 
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	// Every query is a span in the caller's trace (a no-op without an
 	// exporter).
-	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
