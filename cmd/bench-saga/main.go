@@ -12,11 +12,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"net"
+	"net/http"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -87,7 +87,7 @@ func run() error {
 			return err
 		}
 		defer stop()
-		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)     //nolint:errcheck,gosec // read by telemetry.Setup below
+		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)        //nolint:errcheck,gosec // read by telemetry.Setup below
 		os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") //nolint:errcheck,gosec // ditto
 		os.Setenv("OTEL_TRACES_EXPORTER", "otlp")                 //nolint:errcheck,gosec // ditto
 		stopTelemetry, err := telemetry.Setup(ctx, "ordermesh-bench")
