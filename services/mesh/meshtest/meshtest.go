@@ -65,6 +65,7 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 	cfg.Auth.SigningKey = SigningKey
 	cfg.AdminAddr = "" // tests read Metrics directly
 	cfg.DatabaseCreate = false
+	cfg.DatabaseMaxConns = 4 // many meshes run at once in tests; PostgreSQL allows 100 connections
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	// Quick retries and jobs, so saga tests settle in moments.
 	cfg.Relay.BackoffBase, cfg.Relay.BackoffMax, cfg.Relay.PollInterval = 20*time.Millisecond, 300*time.Millisecond, 200*time.Millisecond

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,9 +25,8 @@ func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) 
 		cfg.MaxConns = int32(min(maxConns, 1000)) //nolint:gosec // bounded above
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
-	// Every query is a span in the caller's trace (a no-op without an
-	// exporter).
-	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())
+	// Every query in a trace is a span of it (a no-op without an exporter).
+	cfg.ConnConfig.Tracer = newTracer()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)

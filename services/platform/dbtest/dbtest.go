@@ -60,7 +60,7 @@ func New(t testing.TB, migrations ...fs.FS) *Database {
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	pool, err := db.Open(ctx, url, 8)
+	pool, err := db.Open(ctx, url, 4)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}

@@ -1,0 +1,35 @@
+package db
+
+import (
+	"context"
+
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// inTraceOnly traces queries that run inside a trace (a request, an event,
+// a batch) and skips the rest: relay polls and periodic jobs would
+// otherwise start a trace per query, all noise and most of the cost.
+type inTraceOnly struct {
+	tracer *otelpgx.Tracer
+}
+
+type tracedKey struct{}
+
+func newTracer() pgx.QueryTracer {
+	return inTraceOnly{tracer: otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())}
+}
+
+func (t inTraceOnly) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return context.WithValue(t.tracer.TraceQueryStart(ctx, conn, data), tracedKey{}, true)
+}
+
+func (t inTraceOnly) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+	if ctx.Value(tracedKey{}) != nil {
+		t.tracer.TraceQueryEnd(ctx, conn, data)
+	}
+}
