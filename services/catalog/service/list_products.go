@@ -16,25 +16,15 @@ const (
 // ListProducts returns a page of active products ordered by SKU and the
 // token of the next page, empty on the last.
 func (s *Service) ListProducts(ctx context.Context, category string, pageSize int32, token string) ([]Product, string, error) {
-	scope := "list|" + category
-	cursor, err := pagetoken.Decode(token, scope, 1)
+	page, err := pagetoken.NewKeyset(token, "list|"+category, pageSize, DefaultPageSize, MaxPageSize)
 	if err != nil {
 		return nil, "", err
 	}
-	after := ""
-	if cursor != nil {
-		after = cursor[0]
-	}
-	size := pagetoken.Size(pageSize, DefaultPageSize, MaxPageSize)
-	products, err := s.store.List(ctx, category, after, size+1)
+	products, err := s.store.List(ctx, category, page.After, page.Fetch())
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(products) > int(size) {
-		products = products[:size]
-		next = pagetoken.Encode(scope, products[size-1].SKU)
-	}
+	products, next := pagetoken.Page(page, products, func(p Product) string { return p.SKU })
 	return products, next, nil
 }
 

@@ -73,25 +73,16 @@ func (h *Handler) ListOrders(ctx context.Context, req *connect.Request[orderv1.L
 	if err := auth.CheckReader(ctx, m.GetUserId()); err != nil {
 		return nil, err
 	}
-	scope := "orders|" + m.GetUserId()
-	cursor, err := pagetoken.Decode(m.GetPageToken(), scope, 1)
+	page, err := pagetoken.NewKeyset(m.GetPageToken(), "orders|"+m.GetUserId(), m.GetPageSize(), 20, 100)
 	if err != nil {
 		return nil, err
 	}
-	before := ""
-	if cursor != nil {
-		before = cursor[0]
-	}
-	size := pagetoken.Size(m.GetPageSize(), 20, 100)
-	orders, err := h.svc.ListOrders(ctx, m.GetUserId(), before, size+1)
+	orders, err := h.svc.ListOrders(ctx, m.GetUserId(), page.After, page.Fetch())
 	if err != nil {
 		return nil, err
 	}
 	res := &orderv1.ListOrdersResponse{}
-	if len(orders) > int(size) {
-		orders = orders[:size]
-		res.NextPageToken = pagetoken.Encode(scope, orders[size-1].ID)
-	}
+	orders, res.NextPageToken = pagetoken.Page(page, orders, func(o service.Order) string { return o.ID })
 	for _, o := range orders {
 		res.Orders = append(res.Orders, ToProto(o))
 	}

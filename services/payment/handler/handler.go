@@ -61,25 +61,16 @@ func (h *Handler) ListPayments(ctx context.Context, req *connect.Request[payment
 	if err := auth.CheckReader(ctx, m.GetUserId()); err != nil {
 		return nil, err
 	}
-	scope := "payments|" + m.GetUserId()
-	cursor, err := pagetoken.Decode(m.GetPageToken(), scope, 1)
+	page, err := pagetoken.NewKeyset(m.GetPageToken(), "payments|"+m.GetUserId(), m.GetPageSize(), 20, 100)
 	if err != nil {
 		return nil, err
 	}
-	before := ""
-	if cursor != nil {
-		before = cursor[0]
-	}
-	size := pagetoken.Size(m.GetPageSize(), 20, 100)
-	ps, err := h.svc.ListPayments(ctx, m.GetUserId(), before, size+1)
+	ps, err := h.svc.ListPayments(ctx, m.GetUserId(), page.After, page.Fetch())
 	if err != nil {
 		return nil, err
 	}
 	res := &paymentv1.ListPaymentsResponse{}
-	if len(ps) > int(size) {
-		ps = ps[:size]
-		res.NextPageToken = pagetoken.Encode(scope, ps[size-1].ID)
-	}
+	ps, res.NextPageToken = pagetoken.Page(page, ps, func(p service.Payment) string { return p.ID })
 	for _, p := range ps {
 		res.Payments = append(res.Payments, toProto(p))
 	}

@@ -63,3 +63,39 @@ func Size(requested, def, maxSize int32) int32 {
 		return requested
 	}
 }
+
+// Keyset is one page of a list ordered by a single key: the key to start
+// after (empty for the first page) and the page size.
+type Keyset struct {
+	scope string
+	After string
+	Size  int32
+}
+
+// NewKeyset decodes a page request for a list keyed by one value, applying
+// the size convention (0 means def, at most maxSize).
+func NewKeyset(token, scope string, size, def, maxSize int32) (Keyset, error) {
+	cursor, err := Decode(token, scope, 1)
+	if err != nil {
+		return Keyset{}, err
+	}
+	k := Keyset{scope: scope, Size: Size(size, def, maxSize)}
+	if cursor != nil {
+		k.After = cursor[0]
+	}
+	return k, nil
+}
+
+// Fetch is how many items to ask the store for: one more than the page,
+// to learn whether another page follows.
+func (k Keyset) Fetch() int32 { return k.Size + 1 }
+
+// Page trims items fetched with Fetch to the page and returns the token of
+// the next page, empty on the last. key gives an item's key.
+func Page[T any](k Keyset, items []T, key func(T) string) ([]T, string) {
+	if len(items) <= int(k.Size) {
+		return items, ""
+	}
+	items = items[:k.Size]
+	return items, Encode(k.scope, key(items[k.Size-1]))
+}

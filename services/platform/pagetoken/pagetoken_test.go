@@ -50,3 +50,37 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysetPages(t *testing.T) {
+	t.Parallel()
+	items := []string{"a", "b", "c", "d", "e"}
+	var got []string
+	token := ""
+	for pages := 0; ; pages++ {
+		if pages > 3 {
+			t.Fatal("paging does not end")
+		}
+		k, err := pagetoken.NewKeyset(token, "scope", 2, 50, 100)
+		if err != nil {
+			t.Fatalf("NewKeyset: %v", err)
+		}
+		// A store returning up to Fetch items after k.After.
+		var fetched []string
+		for _, it := range items {
+			if it > k.After && len(fetched) < int(k.Fetch()) {
+				fetched = append(fetched, it)
+			}
+		}
+		page, next := pagetoken.Page(k, fetched, func(s string) string { return s })
+		got = append(got, page...)
+		if token = next; token == "" {
+			break
+		}
+	}
+	if diff := cmp.Diff(items, got); diff != "" {
+		t.Errorf("items over all pages (-want +got):\n%s", diff)
+	}
+	if _, err := pagetoken.NewKeyset(pagetoken.Encode("other", "x"), "scope", 2, 50, 100); !errors.Is(err, pagetoken.ErrInvalid) {
+		t.Errorf("a token of another scope gave %v, want ErrInvalid", err)
+	}
+}
