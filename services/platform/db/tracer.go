@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"strings"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
@@ -18,7 +19,25 @@ type inTraceOnly struct {
 type tracedKey struct{}
 
 func newTracer() pgx.QueryTracer {
-	return inTraceOnly{tracer: otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes())}
+	return inTraceOnly{tracer: otelpgx.NewTracer(
+		otelpgx.WithDisableAcquireTracer(),
+		otelpgx.WithDisableConnectionDetailsInAttributes(),
+		// The sqlc query name says what a span did; the full SQL text on
+		// every span was most of the exported bytes.
+		otelpgx.WithDisableSQLStatementInAttributes(),
+		otelpgx.WithSpanNameFunc(queryName),
+	)}
+}
+
+// queryName names a span after the sqlc query ("-- name: CommitBatch :one"
+// gives "CommitBatch"), or the statement's first word for other SQL.
+func queryName(stmt string) string {
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(stmt), "-- name: "); ok {
+		name, _, _ := strings.Cut(rest, " ")
+		return name
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(stmt), " ")
+	return strings.ToUpper(first)
 }
 
 func (t inTraceOnly) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
