@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -65,7 +66,19 @@ func run() error {
 	modes := flag.String("modes", "naive,batch", "comma-separated modes")
 	paths := flag.String("paths", "inprocess,rpc", "comma-separated paths")
 	mixes := flag.String("mixes", "hot1,cart", "comma-separated mixes")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of all runs to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var specs []runSpec
 	for _, path := range strings.Split(*paths, ",") {

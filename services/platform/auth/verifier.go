@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -25,16 +26,31 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Verifier checks bearer tokens.
+// Verifier checks bearer tokens. It remembers tokens it has verified for
+// a minute (never past their expiry): parsing a token's JSON is most of the
+// cost of a hot-path RPC, and a client sends the same token many times.
 type Verifier struct {
 	cfg     Config
 	keyfunc jwt.Keyfunc
 	parser  *jwt.Parser
+
+	mu       sync.Mutex
+	verified map[string]verified
 }
+
+type verified struct {
+	principal Principal
+	until     time.Time
+}
+
+const (
+	verifiedTTL = time.Minute
+	verifiedMax = 10000
+)
 
 // NewVerifier builds a verifier from cfg.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	v := &Verifier{cfg: cfg}
+	v := &Verifier{cfg: cfg, verified: map[string]verified{}}
 	switch {
 	case cfg.SigningKey != "" && cfg.JWKSURL != "":
 		return nil, errors.New("auth: set JWT_SIGNING_KEY or JWT_JWKS_URL, not both")
@@ -67,30 +83,55 @@ func parser(cfg Config, algs ...string) *jwt.Parser {
 
 // Verify checks a raw token and returns its principal. Its errors are safe
 // to show to the caller.
-func (v *Verifier) Verify(_ context.Context, raw string) (Principal, error) {
+func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
+	now := time.Now()
+	v.mu.Lock()
+	hit, ok := v.verified[raw]
+	v.mu.Unlock()
+	if ok && now.Before(hit.until) {
+		return hit.principal, nil
+	}
+	p, exp, err := v.verify(ctx, raw)
+	if err != nil {
+		return Principal{}, err
+	}
+	v.mu.Lock()
+	if len(v.verified) >= verifiedMax {
+		clear(v.verified) // simple and bounded; a miss only costs a parse
+	}
+	until := now.Add(verifiedTTL)
+	if exp.Before(until) {
+		until = exp
+	}
+	v.verified[raw] = verified{principal: p, until: until}
+	v.mu.Unlock()
+	return p, nil
+}
+
+func (v *Verifier) verify(_ context.Context, raw string) (Principal, time.Time, error) {
 	var claims Claims
 	if _, err := v.parser.ParseWithClaims(raw, &claims, v.keyfunc); err != nil {
 		switch {
 		case errors.Is(err, jwt.ErrTokenExpired):
-			return Principal{}, errors.New("the bearer token has expired")
+			return Principal{}, time.Time{}, errors.New("the bearer token has expired")
 		case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience):
-			return Principal{}, errors.New("the bearer token was issued for another issuer or audience")
+			return Principal{}, time.Time{}, errors.New("the bearer token was issued for another issuer or audience")
 		default:
-			return Principal{}, errors.New("the bearer token is not valid")
+			return Principal{}, time.Time{}, errors.New("the bearer token is not valid")
 		}
 	}
 	if claims.Subject == "" {
-		return Principal{}, errors.New("the bearer token has no subject")
+		return Principal{}, time.Time{}, errors.New("the bearer token has no subject")
 	}
 	for _, r := range claims.Roles {
 		if r != RoleCustomer && r != RoleMerchant && r != RoleService {
-			return Principal{}, fmt.Errorf("the bearer token has an unknown role %q", r)
+			return Principal{}, time.Time{}, fmt.Errorf("the bearer token has an unknown role %q", r)
 		}
 	}
 	if len(claims.Roles) == 0 {
-		return Principal{}, errors.New("the bearer token has no roles")
+		return Principal{}, time.Time{}, errors.New("the bearer token has no roles")
 	}
-	return Principal{Subject: claims.Subject, Roles: claims.Roles}, nil
+	return Principal{Subject: claims.Subject, Roles: claims.Roles}, claims.ExpiresAt.Time, nil
 }
 
 // Mint signs an HS256 token for subject with roles, valid for ttl. It is
