@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -59,15 +58,12 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger
 		m.SetQueueDepth(func() float64 { return float64(b.Queued()) })
 	}
 	path, h := inventoryv1connect.NewInventoryServiceHandler(handler.New(svc), opts...)
-	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
-		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }
-	}
 	parts := component.Parts{
 		Routes: []server.Route{{Service: inventoryv1connect.InventoryServiceName, Path: path, Handler: h}},
 		Handlers: map[eventsv1.EventType]events.Handler{
-			eventsv1.EventType_EVENT_TYPE_ORDER_PLACED:    bind(svc.OnOrderPlaced),
-			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: bind(svc.OnOrderConfirmed),
-			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: bind(svc.OnOrderCancelled),
+			eventsv1.EventType_EVENT_TYPE_ORDER_PLACED:    events.InTx(st.Bind, svc.OnOrderPlaced),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: events.InTx(st.Bind, svc.OnOrderConfirmed),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: events.InTx(st.Bind, svc.OnOrderCancelled),
 		},
 		Workers: []component.Worker{
 			component.Every(log, "expired reservations released", cfg.ExpiryInterval, func(ctx context.Context) (int, error) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
@@ -64,16 +63,13 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 	}
 	watchers := store.NewWatchers(pool, log)
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)
-	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
-		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }
-	}
 	return component.Parts{
 		Routes: []server.Route{{Service: orderv1connect.OrderServiceName, Path: path, Handler: h}},
 		Handlers: map[eventsv1.EventType]events.Handler{
-			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:     bind(svc.OnStockReserved),
-			eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:     bind(svc.OnStockRejected),
-			eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED: bind(svc.OnPaymentAuthorized),
-			eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED:   bind(svc.OnPaymentDeclined),
+			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:     events.InTx(st.Bind, svc.OnStockReserved),
+			eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:     events.InTx(st.Bind, svc.OnStockRejected),
+			eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED: events.InTx(st.Bind, svc.OnPaymentAuthorized),
+			eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED:   events.InTx(st.Bind, svc.OnPaymentDeclined),
 		},
 		Workers: []component.Worker{
 			watchers.Run,

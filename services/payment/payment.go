@@ -5,10 +5,7 @@
 package payment
 
 import (
-	"context"
-
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -45,15 +42,12 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, m *metrics.Registry, opts ..
 		m.Compensations.WithLabelValues(map[string]string{"void": "payment_voided", "refund": "payment_refunded"}[kind]).Inc()
 	}
 	path, h := paymentv1connect.NewPaymentServiceHandler(handler.New(svc), opts...)
-	bind := func(fn func(context.Context, service.Tx, *eventsv1.Envelope) error) events.Handler {
-		return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, st.Bind(tx), env) }
-	}
 	return component.Parts{
 		Routes: []server.Route{{Service: paymentv1connect.PaymentServiceName, Path: path, Handler: h}},
 		Handlers: map[eventsv1.EventType]events.Handler{
-			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:  bind(svc.OnStockReserved),
-			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: bind(svc.OnOrderConfirmed),
-			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: bind(svc.OnOrderCancelled),
+			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:  events.InTx(st.Bind, svc.OnStockReserved),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: events.InTx(st.Bind, svc.OnOrderConfirmed),
+			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: events.InTx(st.Bind, svc.OnOrderCancelled),
 		},
 	}
 }

@@ -246,3 +246,11 @@ func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) er
 	}
 	return nil
 }
+
+// InTx adapts a service's event method that works on its own transaction
+// type to a Handler: bind wraps the sink's transaction in it.
+//
+//	events.InTx(store.Bind, svc.OnOrderPlaced)
+func InTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, *eventsv1.Envelope) error) Handler {
+	return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, bind(tx), env) }
+}
