@@ -4,9 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermesh/ordermesh/services/platform/db"
 )
 
 // Watchers fans status-change notifications out to WatchOrder streams.
@@ -56,36 +57,9 @@ func (w *Watchers) signal(orderID string) {
 	}
 }
 
-// Run listens until ctx is done, reconnecting after errors. Streams also
-// re-read on a timer, so a lost connection delays but never loses a change.
+// Run listens until ctx is done. Streams also re-read on a timer, so a
+// lost connection delays but never loses a change.
 func (w *Watchers) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := w.listen(ctx); err != nil && ctx.Err() == nil {
-			w.log.WarnContext(ctx, "order status LISTEN lost", slog.Any("error", err))
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
+	db.Listen(ctx, w.pool, StatusChannel, w.log, w.signal)
 	return nil
-}
-
-func (w *Watchers) listen(ctx context.Context) error {
-	conn, err := w.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+StatusChannel); err != nil {
-		return err
-	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "UNLISTEN "+StatusChannel) }()
-	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		w.signal(n.Payload)
-	}
 }

@@ -17,6 +17,7 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
 )
 
@@ -58,7 +59,12 @@ func NewRelay(pool *pgxpool.Pool, sinks Sinks, cfg RelayConfig, log *slog.Logger
 // falling due, and every PollInterval as a fallback.
 func (r *Relay) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
-	go r.listen(ctx, wake)
+	go db.Listen(ctx, r.pool, NotifyChannel, r.log, func(string) {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	})
 	var wg sync.WaitGroup
 	for range max(r.cfg.Workers, 1) {
 		wg.Go(func() { r.work(ctx, wake) })
@@ -94,43 +100,6 @@ func (r *Relay) work(ctx context.Context, wake chan struct{}) {
 		case <-wake:
 			timer.Stop()
 		case <-timer.C:
-		}
-	}
-}
-
-// listen forwards NOTIFYs on the outbox channel to wake, reconnecting
-// after errors. Polling covers the gaps.
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			return
-		}
-		r.log.WarnContext(ctx, "relay LISTEN lost; polling until it is back", slog.Any("error", err))
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	conn, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
-		return err
-	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "UNLISTEN "+NotifyChannel) }()
-	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
-			return err
-		}
-		select {
-		case wake <- struct{}{}:
-		default:
 		}
 	}
 }

@@ -1,0 +1,48 @@
+package db
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Listen calls notify with the payload of every NOTIFY on channel until ctx
+// is done. It holds one pooled connection and reconnects a second after
+// losing it, logging the loss. Notifications sent while it reconnects are
+// lost, so callers also poll.
+func Listen(ctx context.Context, pool *pgxpool.Pool, channel string, log *slog.Logger, notify func(payload string)) {
+	for ctx.Err() == nil {
+		err := listenOnce(ctx, pool, channel, notify)
+		if ctx.Err() != nil {
+			return
+		}
+		log.WarnContext(ctx, "LISTEN lost; reconnecting", slog.String("channel", channel), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func listenOnce(ctx context.Context, pool *pgxpool.Pool, channel string, notify func(string)) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	ident := pgx.Identifier{channel}.Sanitize()
+	if _, err := conn.Exec(ctx, "LISTEN "+ident); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "UNLISTEN "+ident) }()
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		notify(n.Payload)
+	}
+}
