@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
 )
 
 // databases collects, for every service's database, the pool statistics
@@ -71,31 +73,16 @@ type outbox struct {
 func (c outbox) collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rows, err := c.pool.Query(ctx, `
-		SELECT d.subscriber,
-		       count(*) FILTER (WHERE d.state = 'pending'),
-		       coalesce(extract(epoch FROM now() - min(o.created_at) FILTER (WHERE d.state = 'pending')), 0)::float8,
-		       count(*) FILTER (WHERE d.state = 'parked')
-		FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id
-		WHERE d.state <> 'delivered'
-		GROUP BY d.subscriber`)
-	seen := map[string]bool{}
-	if err == nil {
-		for rows.Next() {
-			var sub string
-			var pending, parked int64
-			var oldest float64
-			if rows.Scan(&sub, &pending, &oldest, &parked) != nil {
-				break
-			}
-			seen[sub] = true
-			ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, float64(pending), c.service, sub)
-			ch <- prometheus.MustNewConstMetric(outboxOldest, prometheus.GaugeValue, oldest, c.service, sub)
-			ch <- prometheus.MustNewConstMetric(outboxParked, prometheus.GaugeValue, float64(parked), c.service, sub)
-		}
-		rows.Close()
+	rows, err := eventsdb.New(c.pool).OutboxBySubscriber(ctx)
+	if err != nil {
+		rows = nil // an unreachable database reports zero rather than no series
 	}
-	if len(seen) == 0 { // keep the series alive at zero
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, float64(r.Pending), c.service, r.Subscriber)
+		ch <- prometheus.MustNewConstMetric(outboxOldest, prometheus.GaugeValue, r.OldestPendingSeconds, c.service, r.Subscriber)
+		ch <- prometheus.MustNewConstMetric(outboxParked, prometheus.GaugeValue, float64(r.Parked), c.service, r.Subscriber)
+	}
+	if len(rows) == 0 { // keep the series alive at zero
 		ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, 0, c.service, "")
 		ch <- prometheus.MustNewConstMetric(outboxOldest, prometheus.GaugeValue, 0, c.service, "")
 		ch <- prometheus.MustNewConstMetric(outboxParked, prometheus.GaugeValue, 0, c.service, "")

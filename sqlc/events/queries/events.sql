@@ -45,10 +45,17 @@ WHERE state = 'parked'
   AND (sqlc.narg(subscriber)::text IS NULL OR subscriber = sqlc.narg(subscriber)::text)
   AND (cardinality(@event_ids::uuid[]) = 0 OR event_id = ANY(@event_ids::uuid[]));
 
--- name: OutboxStats :one
-SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
-       count(*) FILTER (WHERE state = 'parked') AS parked
-FROM outbox_deliveries;
+-- name: OutboxBySubscriber :many
+-- What /metrics reports of the outbox: per subscriber, deliveries waiting,
+-- the age of the oldest one, and parked ones.
+SELECT d.subscriber,
+       count(*) FILTER (WHERE d.state = 'pending') AS pending,
+       coalesce(extract(epoch FROM now() - min(o.created_at) FILTER (WHERE d.state = 'pending')), 0)::float8 AS oldest_pending_seconds,
+       count(*) FILTER (WHERE d.state = 'parked') AS parked
+FROM outbox_deliveries d
+JOIN outbox o ON o.id = d.event_id
+WHERE d.state <> 'delivered'
+GROUP BY d.subscriber;
 
 -- name: InsertInbox :execrows
 INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING;

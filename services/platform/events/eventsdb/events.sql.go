@@ -315,22 +315,49 @@ func (q *Queries) Notify(ctx context.Context) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
-const outboxStats = `-- name: OutboxStats :one
-SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
-       count(*) FILTER (WHERE state = 'parked') AS parked
-FROM outbox_deliveries
+const outboxBySubscriber = `-- name: OutboxBySubscriber :many
+SELECT d.subscriber,
+       count(*) FILTER (WHERE d.state = 'pending') AS pending,
+       coalesce(extract(epoch FROM now() - min(o.created_at) FILTER (WHERE d.state = 'pending')), 0)::float8 AS oldest_pending_seconds,
+       count(*) FILTER (WHERE d.state = 'parked') AS parked
+FROM outbox_deliveries d
+JOIN outbox o ON o.id = d.event_id
+WHERE d.state <> 'delivered'
+GROUP BY d.subscriber
 `
 
-type OutboxStatsRow struct {
-	Pending int64
-	Parked  int64
+type OutboxBySubscriberRow struct {
+	Subscriber           string
+	Pending              int64
+	OldestPendingSeconds float64
+	Parked               int64
 }
 
-func (q *Queries) OutboxStats(ctx context.Context) (OutboxStatsRow, error) {
-	row := q.db.QueryRow(ctx, outboxStats)
-	var i OutboxStatsRow
-	err := row.Scan(&i.Pending, &i.Parked)
-	return i, err
+// What /metrics reports of the outbox: per subscriber, deliveries waiting,
+// the age of the oldest one, and parked ones.
+func (q *Queries) OutboxBySubscriber(ctx context.Context) ([]OutboxBySubscriberRow, error) {
+	rows, err := q.db.Query(ctx, outboxBySubscriber)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OutboxBySubscriberRow{}
+	for rows.Next() {
+		var i OutboxBySubscriberRow
+		if err := rows.Scan(
+			&i.Subscriber,
+			&i.Pending,
+			&i.OldestPendingSeconds,
+			&i.Parked,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const requeue = `-- name: Requeue :execrows
