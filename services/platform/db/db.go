@@ -43,15 +43,9 @@ func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) 
 // EnsureDatabase creates the database named in dsn if it does not exist,
 // connecting to the server's "postgres" database to do so.
 func EnsureDatabase(ctx context.Context, dsn string) error {
-	cfg, err := pgx.ParseConfig(dsn)
+	conn, name, err := maintenance(ctx, dsn)
 	if err != nil {
-		return fmt.Errorf("parse database URL: %w", redact(err))
-	}
-	name := cfg.Database
-	cfg.Database = "postgres"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to %s to create database %q: %w", cfg.Host, name, err)
+		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	var exists bool
@@ -75,15 +69,9 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 // Recreate drops the database named in dsn, if it exists, and creates it
 // empty: for benchmarks that must not depend on an earlier run.
 func Recreate(ctx context.Context, dsn string) error {
-	cfg, err := pgx.ParseConfig(dsn)
+	conn, name, err := maintenance(ctx, dsn)
 	if err != nil {
-		return fmt.Errorf("parse database URL: %w", redact(err))
-	}
-	name := cfg.Database
-	cfg.Database = "postgres"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", cfg.Host, err)
+		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
@@ -93,6 +81,22 @@ func Recreate(ctx context.Context, dsn string) error {
 		return fmt.Errorf("create database %q: %w", name, err)
 	}
 	return nil
+}
+
+// maintenance connects to the "postgres" database of the server in dsn,
+// to create or drop the database dsn names, which it returns too.
+func maintenance(ctx context.Context, dsn string) (*pgx.Conn, string, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse database URL: %w", redact(err))
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to %s to manage database %q: %w", cfg.Host, name, err)
+	}
+	return conn, name, nil
 }
 
 // WithDatabase returns dsn pointing at another database on the same server.
