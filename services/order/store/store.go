@@ -107,7 +107,7 @@ func (s *Store) List(ctx context.Context, userID, beforeID string, limit int32) 
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}
-	return s.complete(ctx, s.q, rows, true)
+	return complete(ctx, s.q, rows, true)
 }
 
 // KeyOwner implements service.Storer.
@@ -123,7 +123,7 @@ func (s *Store) KeyOwner(ctx context.Context, userID, key string) (string, []byt
 }
 
 // complete loads the lines (and the history) of orders.
-func (s *Store) complete(ctx context.Context, q *orderdb.Queries, rows []orderdb.Order, history bool) ([]service.Order, error) {
+func complete(ctx context.Context, q *orderdb.Queries, rows []orderdb.Order, history bool) ([]service.Order, error) {
 	ids := make([]uuid.UUID, len(rows))
 	for i, r := range rows {
 		ids[i] = r.ID
@@ -180,7 +180,7 @@ func (t *txStore) Lock(ctx context.Context, id string, withLines bool) (service.
 		o, err := toOrder(row)
 		return o, err == nil, err
 	}
-	os, err := (&Store{}).complete(ctx, t.q, []orderdb.Order{row}, false)
+	os, err := complete(ctx, t.q, []orderdb.Order{row}, false)
 	if err != nil {
 		return service.Order{}, false, err
 	}
