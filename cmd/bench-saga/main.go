@@ -146,7 +146,7 @@ func run() error {
 	}
 	defer closePools()
 	verdict := "ok"
-	if err := settle(ctx, pools); err != nil {
+	if err := invariants.Settle(ctx, pools, 2*time.Minute); err != nil {
 		verdict = "timeout"
 	} else if err := invariants.Check(ctx, pools); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -325,22 +325,6 @@ func pct(sorted []float64, p float64) float64 {
 	}
 	i := int(float64(len(sorted)-1) * p / 100)
 	return sorted[i]
-}
-
-// settle waits until every outbox is drained.
-func settle(ctx context.Context, pools map[string]*pgxpool.Pool) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		n, err := invariants.Pending(ctx, pools)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("events still pending after 2 minutes")
 }
 
 func openPools(ctx context.Context, cfg mesh.Config) (map[string]*pgxpool.Pool, func(), error) {

@@ -267,15 +267,8 @@ func balance(ctx context.Context, cfg mesh.Config, sku string) (int64, error) {
 	}
 	defer pool.Close()
 	pools := map[string]*pgxpool.Pool{"inventory": pool}
-	for deadline := time.Now().Add(time.Minute); ; {
-		n, err := invariants.Pending(ctx, pools)
-		if err != nil {
-			return 0, err
-		}
-		if n == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := invariants.Settle(ctx, pools, time.Minute); err != nil {
+		return 0, fmt.Errorf("balance check: %w", err)
 	}
 	if err := invariants.Check(ctx, pools); err != nil {
 		return 0, fmt.Errorf("balance check: %w", err)

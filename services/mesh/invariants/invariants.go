@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -117,4 +118,26 @@ func statuses(ctx context.Context, pool *pgxpool.Pool, query string) (map[string
 		return nil
 	})
 	return out, err
+}
+
+// Settle waits until pools have no delivery left to make for timeout, and
+// for a second look after that: the saga has then done all it will do.
+func Settle(ctx context.Context, pools map[string]*pgxpool.Pool, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for quiet := 0; quiet < 2; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("events still pending after %v", timeout)
+		}
+		n, err := Pending(ctx, pools)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }

@@ -22,21 +22,8 @@ func (m *Mesh) pools() map[string]*pgxpool.Pool {
 // deliveries do not count), so that the saga has done all it will do.
 func (m *Mesh) WaitQuiet(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for quiet := 0; quiet < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("meshtest: events still pending after 30s")
-		}
-		n, err := invariants.Pending(context.Background(), m.pools())
-		if err != nil {
-			t.Fatalf("meshtest: %v", err)
-		}
-		if n == 0 {
-			quiet++
-		} else {
-			quiet = 0
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := invariants.Settle(context.Background(), m.pools(), 30*time.Second); err != nil {
+		t.Fatalf("meshtest: %v", err)
 	}
 }
 
