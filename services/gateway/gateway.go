@@ -1,0 +1,130 @@
+// Package gateway is the mesh's single entry point on Kubernetes: one host
+// that serves the whole public API, as `make run` does, by routing each
+// /<package>.<Service>/ path to the service that owns it. It proxies Connect,
+// gRPC and gRPC-Web over h2c with headers, trailers and streams intact, and
+// answers reflection and health itself, so grpcurl and `buf curl` work
+// against it without proto files.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/services/platform/health"
+	"github.com/ordermesh/ordermesh/services/platform/server"
+)
+
+// Config is the gateway's configuration. The backend variables are the
+// same ones the services read for each other's endpoints.
+type Config struct {
+	Server   server.Config
+	LogLevel string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
+
+	CatalogURL   string `env:"CATALOG_URL" usage:"base URL of the Catalog service (required)"`
+	CartURL      string `env:"CART_URL" usage:"base URL of the Cart service (required)"`
+	OrderURL     string `env:"ORDER_URL" usage:"base URL of the Order service (required)"`
+	InventoryURL string `env:"INVENTORY_URL" usage:"base URL of the Inventory service (required)"`
+	PaymentURL   string `env:"PAYMENT_URL" usage:"base URL of the Payment service (required)"`
+}
+
+// PublicServices maps each public RPC service to the ordermesh service that
+// serves it. Event sinks and outbox admin RPCs are internal and are not
+// routed: they are reachable only inside the cluster.
+var PublicServices = map[string]string{
+	catalogv1connect.CatalogServiceName:     "catalog",
+	cartv1connect.CartServiceName:           "cart",
+	orderv1connect.OrderServiceName:         "order",
+	inventoryv1connect.InventoryServiceName: "inventory",
+	paymentv1connect.PaymentServiceName:     "payment",
+}
+
+func (c Config) backends() map[string]string {
+	return map[string]string{
+		"catalog": c.CatalogURL, "cart": c.CartURL, "order": c.OrderURL,
+		"inventory": c.InventoryURL, "payment": c.PaymentURL,
+	}
+}
+
+// New returns the gateway's server: one route per public RPC service, plus
+// the reflection, health and probe endpoints every ordermesh server has.
+func New(cfg Config, log *slog.Logger) (*server.Server, error) {
+	backends := cfg.backends()
+	transport := newTransport()
+	var routes []server.Route
+	for name, svc := range PublicServices {
+		raw := backends[svc]
+		if raw == "" {
+			return nil, fmt.Errorf("the %s service's URL is not set: set %s", svc, envOf(svc))
+		}
+		target, err := url.Parse(raw)
+		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+			return nil, fmt.Errorf("%s: %q is not an http:// or https:// URL", envOf(svc), raw)
+		}
+		routes = append(routes, server.Route{
+			Service: name,
+			Path:    "/" + name + "/",
+			Handler: proxy(target, svc, transport, log),
+		})
+	}
+	// Readiness is the gateway's own: a backend that rolls out or fails
+	// must not take the routes to every other service out of the load
+	// balancer with it. A call to a missing backend fails as Unavailable.
+	return server.New(cfg.Server, log, health.NewChecker(nil), routes), nil
+}
+
+func envOf(svc string) string {
+	return map[string]string{"catalog": "CATALOG_URL", "cart": "CART_URL", "order": "ORDER_URL", "inventory": "INVENTORY_URL", "payment": "PAYMENT_URL"}[svc]
+}
+
+// newTransport speaks HTTP/2 to the backends: cleartext (h2c, prior
+// knowledge) for http:// and TLS with ALPN for https://. gRPC needs
+// HTTP/2 end to end for its trailers and bidirectional streams.
+func newTransport() *http.Transport {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP2(true)
+	return &http.Transport{
+		Protocols:             p,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // streams may wait for their first message indefinitely
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// proxy forwards to one backend. It flushes every write at once, so
+// server streams (WatchOrder) reach the client as they happen, and it
+// answers a backend it cannot reach with Unavailable in the caller's own
+// protocol rather than an HTML 502.
+func proxy(target *url.URL, svc string, transport http.RoundTripper, log *slog.Logger) http.Handler {
+	errw := connect.NewErrorWriter()
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.SetXForwarded()
+		},
+		Transport:     transport,
+		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // the caller went away; there is no one to answer
+			}
+			log.Warn("backend unreachable", slog.String("service", svc), slog.String("procedure", r.URL.Path), slog.Any("error", err))
+			_ = errw.Write(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("the %s service is unavailable; try again", svc)))
+		},
+	}
+}

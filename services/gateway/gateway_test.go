@@ -1,0 +1,189 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
+	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/services/gateway"
+	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/config"
+	"github.com/ordermesh/ordermesh/services/platform/logging"
+	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
+)
+
+// start runs a gateway in front of the given backend URLs and returns its URL.
+func start(t *testing.T, backends func(*gateway.Config)) string {
+	t.Helper()
+	var cfg gateway.Config
+	if err := config.LoadFrom(func(string) (string, bool) { return "", false }, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	backends(&cfg)
+	srv, err := gateway.New(cfg, logging.New(io.Discard, "gateway", slog.LevelError))
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway stopped with %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func allAt(url string) func(*gateway.Config) {
+	return func(c *gateway.Config) {
+		c.CatalogURL, c.CartURL, c.OrderURL, c.InventoryURL, c.PaymentURL = url, url, url, url, url
+	}
+}
+
+func TestGatewayRoutesEveryProtocol(t *testing.T) {
+	t.Parallel()
+	m := meshtest.Start(t, nil)
+	gw := start(t, allAt(m.URL))
+	merchant := m.Token(t, "gw-merchant", auth.RoleMerchant)
+	ctx := context.Background()
+	for i, p := range meshtest.Protocols {
+		t.Run(p.Name, func(t *testing.T) {
+			catalog := catalogv1connect.NewCatalogServiceClient(m.HTTP, gw, p.Opts...)
+			sku := "GW-" + string(rune('A'+i))
+			created, err := catalog.CreateProduct(ctx, meshtest.WithToken(&catalogv1.CreateProductRequest{
+				Sku: sku, Name: "Gateway " + sku, Category: "gw", WeightGrams: 100,
+				Price: &commonv1.Money{AmountMinor: 1250, Currency: "EUR"},
+			}, merchant))
+			if err != nil {
+				t.Fatalf("CreateProduct through the gateway: %v", err)
+			}
+			got, err := catalog.GetProduct(ctx, connect.NewRequest(&catalogv1.GetProductRequest{Sku: created.Msg.GetProduct().GetSku()}))
+			if err != nil || got.Msg.GetProduct().GetSku() != sku {
+				t.Fatalf("GetProduct = %v, %v; want %s", got, err, sku)
+			}
+			// Errors travel in trailers for gRPC and gRPC-Web: the code and
+			// message must come through the proxy untouched.
+			_, err = catalog.CreateProduct(ctx, meshtest.WithToken(&catalogv1.CreateProductRequest{
+				Sku: sku, Name: "again", Category: "gw", WeightGrams: 100,
+				Price: &commonv1.Money{AmountMinor: 1250, Currency: "EUR"},
+			}, merchant))
+			meshtest.WantCode(t, err, connect.CodeAlreadyExists, sku)
+			_, err = catalog.CreateProduct(ctx, connect.NewRequest(&catalogv1.CreateProductRequest{Sku: "X"}))
+			meshtest.WantCode(t, err, connect.CodeUnauthenticated, "")
+
+			stock := inventoryv1connect.NewInventoryServiceClient(m.HTTP, gw, p.Opts...)
+			if _, err := stock.SetStock(ctx, meshtest.WithToken(&inventoryv1.SetStockRequest{Sku: sku, Available: 7}, merchant)); err != nil {
+				t.Fatalf("SetStock through the gateway: %v", err)
+			}
+
+			// A server stream is proxied too; an unknown order ends it with NotFound.
+			orders := orderv1connect.NewOrderServiceClient(m.HTTP, gw, p.Opts...)
+			stream, err := orders.WatchOrder(ctx, meshtest.WithToken(&orderv1.WatchOrderRequest{OrderId: "0190a0b0-0000-7000-8000-000000000000"}, m.Token(t, "gw-shopper", auth.RoleCustomer)))
+			if err == nil {
+				for stream.Receive() {
+				}
+				err = stream.Err()
+				_ = stream.Close()
+			}
+			meshtest.WantCode(t, err, connect.CodeNotFound, "")
+		})
+	}
+}
+
+func TestGatewayAnswersReflectionAndHealth(t *testing.T) {
+	t.Parallel()
+	gw := start(t, allAt("http://127.0.0.1:1"))
+	client := grpcreflect.NewClient(rpcclient.NewHTTPClient(), gw)
+	stream := client.NewStream(context.Background())
+	defer stream.Close()
+	names, err := stream.ListServices()
+	if err != nil {
+		t.Fatalf("ListServices: %v", err)
+	}
+	for svc := range gateway.PublicServices {
+		if !slices.Contains(names, protoreflect.FullName(svc)) {
+			t.Errorf("reflection does not list %s: %v", svc, names)
+		}
+	}
+	check := connect.NewClient[healthv1.HealthCheckRequest, healthv1.HealthCheckResponse](rpcclient.NewHTTPClient(), gw+"/grpc.health.v1.Health/Check", connect.WithGRPC())
+	res, err := check.CallUnary(context.Background(), connect.NewRequest(&healthv1.HealthCheckRequest{}))
+	if err != nil || res.Msg.GetStatus() != healthv1.HealthCheckResponse_SERVING {
+		t.Errorf("health Check = %v, %v; want SERVING", res, err)
+	}
+}
+
+func TestGatewayUnreachableBackendIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	gw := start(t, allAt(dead))
+	for _, p := range meshtest.Protocols {
+		catalog := catalogv1connect.NewCatalogServiceClient(rpcclient.NewHTTPClient(), gw, p.Opts...)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := catalog.GetProduct(ctx, connect.NewRequest(&catalogv1.GetProductRequest{Sku: "X-1"}))
+		cancel()
+		meshtest.WantCode(t, err, connect.CodeUnavailable, "catalog service is unavailable")
+	}
+}
+
+func TestGatewayDoesNotExposeInternalPaths(t *testing.T) {
+	t.Parallel()
+	m := meshtest.Start(t, []string{"inventory"})
+	gw := start(t, allAt(m.URL))
+	for _, path := range []string{"/inventory/ordermesh.events.v1.EventSinkService/Deliver", "/inventory/ordermesh.events.v1.EventAdminService/ListParkedDeliveries"} {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, gw+path, nil)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := m.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s through the gateway = %d, want 404", path, res.StatusCode)
+		}
+	}
+}
+
+func TestGatewayRefusesMissingBackends(t *testing.T) {
+	t.Parallel()
+	var cfg gateway.Config
+	cfg.CatalogURL = "http://catalog:8080"
+	_, err := gateway.New(cfg, logging.New(io.Discard, "gateway", slog.LevelError))
+	if err == nil {
+		t.Fatal("gateway.New with only CATALOG_URL set succeeded")
+	}
+	cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = "http://cart:8080", "http://order:8080", "ftp://inventory", "http://payment:8080"
+	if _, err := gateway.New(cfg, logging.New(io.Discard, "gateway", slog.LevelError)); err == nil || !strings.Contains(err.Error(), "INVENTORY_URL") {
+		t.Errorf("gateway.New with an ftp:// URL = %v, want an error naming INVENTORY_URL", err)
+	}
+}
+
