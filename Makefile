@@ -62,6 +62,16 @@ bench-hotpath: ## Batched vs naive reservations, in process and over RPC; prints
 flash-sale: ## Race 2,000 buyers for 10,000 units through the saga of a running `make run` (FLASH_FLAGS=-addr ...)
 	@$(PG_ENV); go run ./cmd/flash-sale $(FLASH_FLAGS)
 
+# Images are named $(IMAGE_REPO)/<service>:$(IMAGE_TAG); the chart, kind-up
+# and k8s-e2e use the same names.
+IMAGE_REPO ?= ordermesh
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGES_DIR := .build/images
+
+.PHONY: images
+images: ## Build one OCI image per service (and the gateway) as tarballs in .build/images; PUSH=<registry>/ordermesh pushes instead
+	go run ./cmd/images -out $(IMAGES_DIR) -repo $(IMAGE_REPO) -tag $(IMAGE_TAG) $(if $(PUSH),-push $(PUSH))
+
 .PHONY: token
 token: ## Print a development token: make token ROLE=merchant USER=alice
 	@go run ./cmd/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)"

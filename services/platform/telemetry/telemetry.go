@@ -24,6 +24,10 @@ import (
 )
 
 // Enabled reports whether the environment asks for trace export.
+// Version is the build's version, stamped by `make images` with -ldflags
+// -X; it becomes the service.version resource attribute.
+var Version = "dev"
+
 func Enabled() bool {
 	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {
 		return false
@@ -53,7 +57,7 @@ func Setup(ctx context.Context, serviceName string) (func(context.Context) error
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: span exporter: %w", err)
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(serviceName)))
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(serviceName), semconv.ServiceVersion(Version)))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
