@@ -40,6 +40,27 @@ import (
 // Services lists every service, in start order.
 var Services = []string{catalog.Name, cart.Name, order.Name, inventory.Name, payment.Name}
 
+// Calls is the mesh's routing table: for each service, the services it
+// opens connections to, by RPC (Cart and Order price and read through
+// Catalog and Cart) or by delivering its events to their sinks
+// (events.SagaRouting, by the service that publishes each type). The Helm
+// chart's NetworkPolicies allow exactly these edges; a test holds the two
+// together.
+var Calls = map[string][]string{
+	catalog.Name:   nil,
+	cart.Name:      {catalog.Name},
+	order.Name:     {catalog.Name, cart.Name, inventory.Name, payment.Name},
+	inventory.Name: {order.Name, payment.Name},
+	payment.Name:   {order.Name},
+}
+
+// EndpointEnv names the variable that holds a service's base URL.
+func EndpointEnv(service string) string { return strings.ToUpper(service) + "_URL" }
+
+// DatabaseEnv names the variable that holds a service's own database URL,
+// which overrides the shared DATABASE_URL.
+func DatabaseEnv(service string) string { return strings.ToUpper(service) + "_DATABASE_URL" }
+
 // deps is what a service is built from.
 type deps struct {
 	cfg     Config

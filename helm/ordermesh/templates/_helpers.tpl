@@ -1,0 +1,189 @@
+{{/* Names. */}}
+{{- define "ordermesh.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The five services, in start order. */}}
+{{- define "ordermesh.services" -}}
+catalog cart order inventory payment
+{{- end -}}
+
+{{/*
+The routing table: the services each service opens connections to, by RPC
+or by delivering its events (services/mesh.Calls). NetworkPolicies allow
+exactly these edges; the chart test holds the two together.
+*/}}
+{{- define "ordermesh.calls" -}}
+catalog: []
+cart: [catalog]
+order: [catalog, cart, inventory, payment]
+inventory: [order, payment]
+payment: [order]
+{{- end -}}
+
+{{- define "ordermesh.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+app.kubernetes.io/name: ordermesh
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: ordermesh
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "ordermesh.selectorLabels" -}}
+app.kubernetes.io/name: ordermesh
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "ordermesh.name" -}}
+{{ include "ordermesh.fullname" .root }}-{{ .component }}
+{{- end -}}
+
+{{- define "ordermesh.image" -}}
+{{ .root.Values.image.repository }}/{{ .component }}:{{ .root.Values.image.tag | default .root.Chart.AppVersion }}
+{{- end -}}
+
+{{/* A service's settings: defaults, overridden by services.<name>. */}}
+{{- define "ordermesh.serviceValues" -}}
+{{- $own := index .root.Values.services .component | default dict -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.defaults) (deepCopy $own)) -}}
+{{- end -}}
+
+{{- define "ordermesh.authSecret" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-auth" (include "ordermesh.fullname" .)) -}}
+{{- end -}}
+
+{{- define "ordermesh.databaseSecret" -}}
+{{- .Values.database.existingSecret | default (printf "%s-database" (include "ordermesh.fullname" .)) -}}
+{{- end -}}
+
+{{- define "ordermesh.postgresName" -}}
+{{ include "ordermesh.fullname" . }}-postgresql
+{{- end -}}
+
+{{/* The in-cluster base URL of a service. */}}
+{{- define "ordermesh.endpoint" -}}
+http://{{ include "ordermesh.name" . }}:8080
+{{- end -}}
+
+{{/* Pod and container security settings shared by every ordermesh pod. */}}
+{{- define "ordermesh.podSecurity" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end -}}
+
+{{- define "ordermesh.topologySpread" -}}
+{{- if .spread }}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "ordermesh.selectorLabels" . | nindent 8 }}
+  - maxSkew: 1
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "ordermesh.selectorLabels" . | nindent 8 }}
+{{- end }}
+{{- end -}}
+
+{{/* Environment every binary shares: telemetry and the pod's identity. */}}
+{{- define "ordermesh.commonEnv" -}}
+- name: POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: POD_NAMESPACE
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- name: GOMEMLIMIT
+  valueFrom: {resourceFieldRef: {resource: limits.memory}}
+- name: LOG_LEVEL
+  value: {{ .Values.config.logLevel | quote }}
+- name: ADDR
+  value: ":8080"
+- name: SHUTDOWN_DRAIN_DELAY
+  value: "5s"
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME),service.namespace=ordermesh"
+{{- with .Values.telemetry.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $.Values.telemetry.otlpProtocol | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $.Values.telemetry.sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $.Values.telemetry.samplerArg | quote }}
+{{- end }}
+{{- with .Values.telemetry.pyroscope.serverAddress }}
+- name: PYROSCOPE_SERVER_ADDRESS
+  value: {{ . | quote }}
+{{- end }}
+{{- range $name, $s := (include "ordermesh.calls" . | fromYaml) }}
+- name: {{ upper $name }}_URL
+  value: {{ include "ordermesh.endpoint" (dict "root" $ "component" $name) | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The bundled PostgreSQL's password: from values, else the one an earlier
+release stored, else a new random one (helm template prints a new one each
+time; an install keeps it across upgrades).
+*/}}
+{{- define "ordermesh.postgresPassword" -}}
+{{- if .Values.database.bundled.password -}}
+{{- .Values.database.bundled.password -}}
+{{- else -}}
+{{- $old := lookup "v1" "Secret" .Release.Namespace (include "ordermesh.databaseSecret" .) -}}
+{{- if and $old (index ($old.data | default dict) "postgres-password") -}}
+{{- index $old.data "postgres-password" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 24 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* NetworkPolicy egress to the service's database. */}}
+{{- define "ordermesh.databaseEgress" -}}
+{{- if .Values.database.bundled.enabled -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "ordermesh.selectorLabels" (dict "root" . "component" "postgresql") | nindent 10 }}
+  ports:
+    - {port: 5432, protocol: TCP}
+{{- else -}}
+- ports:
+    - {port: {{ .Values.networkPolicy.database.port }}, protocol: TCP}
+  {{- with .Values.networkPolicy.database.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* NetworkPolicy egress every pod needs: DNS, and the telemetry backends. */}}
+{{- define "ordermesh.commonEgress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels: {kubernetes.io/metadata.name: {{ .Values.networkPolicy.dns.namespace | quote }}}
+      podSelector:
+        matchLabels:
+          {{- toYaml .Values.networkPolicy.dns.podLabels | nindent 10 }}
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- with .Values.networkPolicy.telemetryTo }}
+- to:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end -}}
