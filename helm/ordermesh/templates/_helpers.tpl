@@ -187,3 +187,21 @@ time; an install keeps it across upgrades).
     {{- toYaml . | nindent 4 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The HS256 key the services sign and verify tokens with: from values, else
+the one an earlier release stored, else a new random one kept across
+upgrades. Users' tokens must be signed with it (or come from auth.jwksURL).
+*/}}
+{{- define "ordermesh.signingKey" -}}
+{{- if .Values.auth.signingKey -}}
+{{- .Values.auth.signingKey -}}
+{{- else -}}
+{{- $old := lookup "v1" "Secret" .Release.Namespace (include "ordermesh.authSecret" .) -}}
+{{- if and $old (index ($old.data | default dict) "jwt-signing-key") -}}
+{{- index $old.data "jwt-signing-key" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
