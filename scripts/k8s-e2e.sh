@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-: "${KUBECONFIG:?set KUBECONFIG to the cluster's kubeconfig}"
+: "${KUBECONFIG:?set KUBECONFIG to the kubeconfig of the cluster}"
 : "${IMAGE_TAG:?set IMAGE_TAG to the tag make images used}"
 export KUBECONFIG
 NS=${E2E_NAMESPACE:-ordermesh-e2e}
