@@ -7,6 +7,7 @@ package mesh
 
 import (
 	"strings"
+	"time"
 
 	"github.com/ordermesh/ordermesh/services/inventory"
 	"github.com/ordermesh/ordermesh/services/order"
@@ -26,9 +27,10 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 	AdminAddr string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
 
-	DatabaseURL      string `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh_{service}?sslmode=disable" secret:"url" usage:"PostgreSQL URL; {service} is replaced by the service name, so one server can hold every service's own database"`
-	DatabaseMaxConns int    `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections per service"`
-	DatabaseCreate   bool   `env:"DATABASE_CREATE" default:"true" usage:"create a service's database at start when it is missing"`
+	DatabaseURL      string        `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh_{service}?sslmode=disable" secret:"url" usage:"PostgreSQL URL; {service} is replaced by the service name, so one server can hold every service's own database"`
+	DatabaseMaxConns int           `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections per service"`
+	DatabaseCreate   bool          `env:"DATABASE_CREATE" default:"true" usage:"create a service's database at start when it is missing"`
+	DatabaseWait     time.Duration `env:"DATABASE_WAIT" default:"60s" usage:"how long to wait at start for a database that does not answer yet"`
 
 	CatalogDatabaseURL   string `env:"CATALOG_DATABASE_URL" secret:"url" usage:"Catalog's database; overrides DATABASE_URL"`
 	CartDatabaseURL      string `env:"CART_DATABASE_URL" secret:"url" usage:"Cart's database; overrides DATABASE_URL"`

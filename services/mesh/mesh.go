@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/validate"
@@ -220,7 +221,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 	var routes []server.Route
 	for _, n := range names {
 		def := definitions[n]
-		pool, err := openDatabase(ctx, cfg, n, def.migrations, eventssql.Migrations)
+		pool, err := openDatabase(ctx, log, cfg, n, def.migrations, eventssql.Migrations)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -297,16 +298,36 @@ func sinkClients(cfg Config, clients *rpcclient.Factory) events.Sinks {
 	}
 }
 
-func openDatabase(ctx context.Context, cfg Config, name string, migrations ...fs.FS) (*pgxpool.Pool, error) {
+func openDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string, migrations ...fs.FS) (*pgxpool.Pool, error) {
 	url := cfg.databaseURL(name)
-	if cfg.DatabaseCreate {
-		if err := db.EnsureDatabase(ctx, url); err != nil {
+	// A database that is still starting (a pod scheduled beside its
+	// PostgreSQL, a failover) is waited for, with backoff, rather than
+	// failing the process into a restart loop.
+	var pool *pgxpool.Pool
+	deadline := time.Now().Add(cfg.DatabaseWait)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := func() error {
+			if cfg.DatabaseCreate {
+				if err := db.EnsureDatabase(ctx, url); err != nil {
+					return err
+				}
+			}
+			var err error
+			pool, err = db.Open(ctx, url, cfg.DatabaseMaxConns)
+			return err
+		}()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-	}
-	pool, err := db.Open(ctx, url, cfg.DatabaseMaxConns)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		log.Warn("database not reachable yet; retrying", slog.String("service", name), slog.Duration("in", wait), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: %w", name, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 	if err := db.Migrate(ctx, pool, migrations...); err != nil {
 		pool.Close()
