@@ -72,6 +72,10 @@ IMAGES_DIR := .build/images
 images: ## Build one OCI image per service (and the gateway) as tarballs in .build/images; PUSH=<registry>/ordermesh pushes instead
 	go run ./cmd/images -out $(IMAGES_DIR) -repo $(IMAGE_REPO) -tag $(IMAGE_TAG) $(if $(PUSH),-push $(PUSH))
 
+.PHONY: chart-dryrun
+chart-dryrun: ## Server-side dry-run of every chart variant against a real kube-apiserver + etcd (built once by ../shared/k8s-lab)
+	@scripts/chart-dryrun.sh
+
 .PHONY: k8s-e2e
 k8s-e2e: images ## On any cluster (KUBECONFIG=...): load images, install the chart, smoke a checkout and a compensation through the gateway, check invariants, uninstall
 	@KUBECONFIG="$(KUBECONFIG)" IMAGE_TAG=$(IMAGE_TAG) IMAGES_DIR=$(IMAGES_DIR) scripts/k8s-e2e.sh
