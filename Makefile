@@ -72,6 +72,18 @@ IMAGES_DIR := .build/images
 images: ## Build one OCI image per service (and the gateway) as tarballs in .build/images; PUSH=<registry>/ordermesh pushes instead
 	go run ./cmd/images -out $(IMAGES_DIR) -repo $(IMAGE_REPO) -tag $(IMAGE_TAG) $(if $(PUSH),-push $(PUSH))
 
+.PHONY: kind-up
+kind-up: images ## Laptop: create a kind cluster, load the images, install the chart, smoke a checkout with buf curl (needs Docker, kubectl)
+	@IMAGE_TAG=$(IMAGE_TAG) scripts/kind-up.sh
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster kind-up made
+	cd tools/kube && GOWORK=off go tool kind delete cluster --name $${KIND_CLUSTER:-ordermesh}
+
+.PHONY: kind-observability
+kind-observability: ## Add Grafana, Tempo, Prometheus, Loki and Pyroscope to the kind cluster, wired to the mesh (needs their chart repositories)
+	@IMAGE_TAG=$(IMAGE_TAG) scripts/kind-observability.sh
+
 .PHONY: chart-dryrun
 chart-dryrun: ## Server-side dry-run of every chart variant against a real kube-apiserver + etcd (built once by ../shared/k8s-lab)
 	@scripts/chart-dryrun.sh
