@@ -58,7 +58,7 @@ func helm(t *testing.T, args ...string) ([]byte, error) {
 		cmd.Dir = filepath.Join(root(t), "tools", "kube")
 		cmd.Env = append(os.Environ(), "GOWORK=off")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			helmErr = fmt.Errorf("build helm: %v\n%s", err, out)
+			helmErr = fmt.Errorf("build helm: %w\n%s", err, out)
 		}
 	})
 	if helmErr != nil {
@@ -70,7 +70,7 @@ func helm(t *testing.T, args ...string) ([]byte, error) {
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
 	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		return out, fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out, nil
 }

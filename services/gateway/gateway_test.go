@@ -120,7 +120,7 @@ func TestGatewayAnswersReflectionAndHealth(t *testing.T) {
 	gw := start(t, allAt("http://127.0.0.1:1"))
 	client := grpcreflect.NewClient(rpcclient.NewHTTPClient(), gw)
 	stream := client.NewStream(context.Background())
-	defer stream.Close()
+	defer func() { _, _ = stream.Close() }()
 	names, err := stream.ListServices()
 	if err != nil {
 		t.Fatalf("ListServices: %v", err)
@@ -186,4 +186,3 @@ func TestGatewayRefusesMissingBackends(t *testing.T) {
 		t.Errorf("gateway.New with an ftp:// URL = %v, want an error naming INVENTORY_URL", err)
 	}
 }
-

@@ -23,11 +23,11 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 )
 
-// Enabled reports whether the environment asks for trace export.
 // Version is the build's version, stamped by `make images` with -ldflags
 // -X; it becomes the service.version resource attribute.
 var Version = "dev"
 
+// Enabled reports whether the environment asks for trace export.
 func Enabled() bool {
 	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {
 		return false
