@@ -485,30 +485,33 @@ func allowed(policies []*networkingv1.NetworkPolicy, from, to map[string]string,
 }
 
 func egressAllowed(policies []*networkingv1.NetworkPolicy, from, to map[string]string, port int32) bool {
-	governed := false
-	for _, p := range policies {
-		if !subset(p.Spec.PodSelector.MatchLabels, from) || !slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
-			continue
-		}
-		governed = true
-		for _, rule := range p.Spec.Egress {
-			if portsAllow(rule.Ports, port) && peersAllow(rule.To, to) {
-				return true
-			}
-		}
-	}
-	return !governed
+	return admits(policies, networkingv1.PolicyTypeEgress, from, to, port)
 }
 
 func ingressAllowed(policies []*networkingv1.NetworkPolicy, from, to map[string]string, port int32) bool {
+	return admits(policies, networkingv1.PolicyTypeIngress, to, from, port)
+}
+
+// admits reports whether the policies that govern pod in direction dir let
+// it exchange traffic with peer on port: a pod no policy of that
+// direction selects is open; otherwise one rule must match.
+func admits(policies []*networkingv1.NetworkPolicy, dir networkingv1.PolicyType, pod, peer map[string]string, port int32) bool {
 	governed := false
 	for _, p := range policies {
-		if !subset(p.Spec.PodSelector.MatchLabels, to) || !slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		if !subset(p.Spec.PodSelector.MatchLabels, pod) || !slices.Contains(p.Spec.PolicyTypes, dir) {
 			continue
 		}
 		governed = true
+		if dir == networkingv1.PolicyTypeEgress {
+			for _, rule := range p.Spec.Egress {
+				if portsAllow(rule.Ports, port) && peersAllow(rule.To, peer) {
+					return true
+				}
+			}
+			continue
+		}
 		for _, rule := range p.Spec.Ingress {
-			if portsAllow(rule.Ports, port) && peersAllow(rule.From, from) {
+			if portsAllow(rule.Ports, port) && peersAllow(rule.From, peer) {
 				return true
 			}
 		}
