@@ -85,7 +85,10 @@ for port in "$GW_PORT" "$PG_PORT"; do
 done
 secret() { k get secret "$1" -o "jsonpath={.data.$2}" | base64 -d; }
 log "4. checkout through the gateway; 5. invariants"
-JWT_SIGNING_KEY=$(secret "$fullname-auth" jwt-signing-key) \
-DATABASE_URL="postgres://ordermesh:$(secret "$fullname-database" postgres-password)@127.0.0.1:$PG_PORT/ordermesh_{service}?sslmode=disable" \
-  go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol "${E2E_PROTOCOL:-grpc}"
+JWT_SIGNING_KEY=$(secret "$fullname-auth" jwt-signing-key)
+DATABASE_URL="postgres://ordermesh:$(secret "$fullname-database" postgres-password)@127.0.0.1:$PG_PORT/ordermesh_{service}?sslmode=disable"
+export JWT_SIGNING_KEY DATABASE_URL
+for protocol in ${E2E_PROTOCOLS:-grpc connect grpcweb}; do
+  go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol "$protocol"
+done
 log "passed"

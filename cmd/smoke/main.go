@@ -84,12 +84,12 @@ func run() error {
 		orders:   orderv1connect.NewOrderServiceClient(hc, *addr, opts...),
 	}
 	ctx := context.Background()
-	run := time.Now().Unix()
-	merchant, err := auth.Mint(cfg.Auth, fmt.Sprintf("smoke-merchant-%d", run), []auth.Role{auth.RoleMerchant}, time.Hour)
+	run := fmt.Sprintf("%s-%d", *protocol, time.Now().UnixNano())
+	merchant, err := auth.Mint(cfg.Auth, "smoke-merchant-"+run, []auth.Role{auth.RoleMerchant}, time.Hour)
 	if err != nil {
 		return fmt.Errorf("mint a token (set JWT_SIGNING_KEY to the mesh's key): %w", err)
 	}
-	sku := fmt.Sprintf("SMOKE-%d", run)
+	sku := "SMOKE-" + strings.ToUpper(run)
 	if _, err := c.catalog.CreateProduct(ctx, with(&catalogv1.CreateProductRequest{
 		Sku: sku, Name: "Smoke test " + sku, Category: "smoke", WeightGrams: 250,
 		Price: &commonv1.Money{AmountMinor: price, Currency: "EUR"},
@@ -101,7 +101,7 @@ func run() error {
 	}
 
 	// 1. A checkout from a cart: reserve, authorise, book shipping, confirm.
-	buyer, err := newCustomer(ctx, c, cfg, fmt.Sprintf("smoke-buyer-%d", run), cardGood)
+	buyer, err := newCustomer(ctx, c, cfg, "smoke-buyer-"+run, cardGood)
 	if err != nil {
 		return err
 	}
@@ -112,13 +112,13 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("checkout: %w", err)
 	}
-	fmt.Printf("smoke checkout order=%s status=%s\n", confirmed.GetId(), confirmed.GetStatus())
+	fmt.Printf("smoke protocol=%s checkout order=%s status=%s\n", *protocol, confirmed.GetId(), confirmed.GetStatus())
 	if confirmed.GetStatus() != orderv1.OrderStatus_ORDER_STATUS_CONFIRMED {
 		return fmt.Errorf("checkout ended %s (%s), want CONFIRMED", confirmed.GetStatus(), confirmed.GetReason())
 	}
 
 	// 2. A declined card: the saga compensates by releasing the stock.
-	declined, err := newCustomer(ctx, c, cfg, fmt.Sprintf("smoke-declined-%d", run), cardDeclined)
+	declined, err := newCustomer(ctx, c, cfg, "smoke-declined-"+run, cardDeclined)
 	if err != nil {
 		return err
 	}
