@@ -71,15 +71,19 @@ func (b *batchTx) LockAvailable(ctx context.Context, skus []string) (map[string]
 }
 
 func (b *batchTx) Commit(ctx context.Context, a service.Allocation) error {
-	var p inventorydb.CommitBatchParams
+	p := inventorydb.CommitBatchParams{LineSkus: []string{}, LineQuantities: []int64{}}
 	for _, r := range a.Reservations {
 		exp := time.Time{}
 		if r.ExpiresAt != nil {
 			exp = *r.ExpiresAt
 		}
 		p.OrderIds, p.Statuses, p.ExpiresAt = append(p.OrderIds, r.OrderID), append(p.Statuses, r.Status), append(p.ExpiresAt, exp)
+		// Reservation i's lines are line_skus[first:last], 1-based and
+		// inclusive; the service keeps each order's lines sorted by SKU.
+		p.LineFirst = append(p.LineFirst, int32(len(p.LineSkus)+1))        //nolint:gosec // a batch holds far fewer lines
+		p.LineLast = append(p.LineLast, int32(len(p.LineSkus)+len(r.Lines))) //nolint:gosec // likewise
 		for _, l := range r.Lines {
-			p.LineOrderIds, p.LineSkus, p.LineQuantities = append(p.LineOrderIds, r.OrderID), append(p.LineSkus, l.SKU), append(p.LineQuantities, l.Quantity)
+			p.LineSkus, p.LineQuantities = append(p.LineSkus, l.SKU), append(p.LineQuantities, l.Quantity)
 		}
 	}
 	p.Skus = make([]string, 0, len(a.Totals))
@@ -90,9 +94,6 @@ func (b *batchTx) Commit(ctx context.Context, a service.Allocation) error {
 	p.Quantities = make([]int64, len(p.Skus))
 	for i, sku := range p.Skus {
 		p.Quantities[i] = a.Totals[sku]
-	}
-	if p.LineOrderIds == nil {
-		p.LineOrderIds, p.LineSkus, p.LineQuantities = []string{}, []string{}, []int64{}
 	}
 	row, err := b.q.CommitBatch(ctx, p)
 	if err != nil {

@@ -146,26 +146,19 @@ func (t *txStore) Reservation(ctx context.Context, orderID string) (service.Rese
 	if err != nil {
 		return service.Reservation{}, false, fmt.Errorf("get reservation: %w", err)
 	}
-	rows, err := t.q.ReservationLines(ctx, orderID)
-	if err != nil {
-		return service.Reservation{}, false, fmt.Errorf("reservation lines: %w", err)
-	}
 	out := service.Reservation{OrderID: r.OrderID, Status: r.Status, ExpiresAt: r.ExpiresAt}
-	for _, l := range rows {
-		out.Lines = append(out.Lines, service.Line{SKU: l.Sku, Quantity: l.Quantity})
+	for i, sku := range r.Skus {
+		out.Lines = append(out.Lines, service.Line{SKU: sku, Quantity: r.Quantities[i]})
 	}
 	return out, true, nil
 }
 
 func (t *txStore) CreateReservation(ctx context.Context, r service.Reservation) error {
-	if err := t.q.InsertReservation(ctx, inventorydb.InsertReservationParams{OrderID: r.OrderID, Status: r.Status, ExpiresAt: r.ExpiresAt}); err != nil {
+	skus, qtys := split(r.Lines)
+	if err := t.q.InsertReservation(ctx, inventorydb.InsertReservationParams{OrderID: r.OrderID, Status: r.Status, ExpiresAt: r.ExpiresAt, Skus: skus, Quantities: qtys}); err != nil {
 		return fmt.Errorf("insert reservation: %w", err)
 	}
-	if len(r.Lines) == 0 {
-		return nil
-	}
-	skus, qtys := split(r.Lines)
-	return t.q.InsertReservationLines(ctx, inventorydb.InsertReservationLinesParams{OrderID: r.OrderID, Skus: skus, Quantities: qtys})
+	return nil
 }
 
 func (t *txStore) SetStatus(ctx context.Context, orderID, status string) error {

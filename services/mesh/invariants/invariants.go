@@ -47,7 +47,7 @@ func Check(ctx context.Context, pools map[string]*pgxpool.Pool) error {
 				SELECT l.sku,
 				       coalesce(sum(l.quantity) FILTER (WHERE r.status = 'held'), 0) AS held,
 				       coalesce(sum(l.quantity) FILTER (WHERE r.status = 'sold'), 0) AS sold
-				FROM reservation_lines l JOIN reservations r USING (order_id)
+				FROM reservations r, unnest(r.skus, r.quantities) AS l(sku, quantity)
 				GROUP BY l.sku) led USING (sku)
 			WHERE s.received <> s.available + s.reserved + s.sold
 			   OR s.available < 0 OR s.reserved <> coalesce(led.held, 0) OR s.sold <> coalesce(led.sold, 0)`).Scan(&bad); err != nil {

@@ -33,7 +33,7 @@ func TestCheckCatchesBrokenInvariants(t *testing.T) {
 	exec("inventory", "INSERT INTO stock (sku, available, reserved, received) VALUES ('X', 9, 1, 10)")
 	exec("payment", `INSERT INTO payments (id, order_id, user_id, payment_method_id, amount_minor, currency, status)
 		VALUES (gen_random_uuid(), 'ghost', 'u', gen_random_uuid(), 1, 'EUR', 'authorized')`)
-	exec("inventory", "INSERT INTO reservations (order_id, status) VALUES ('phantom', 'held')")
+	exec("inventory", "INSERT INTO reservations (order_id, status, skus, quantities) VALUES ('phantom', 'held', '{Y}', '{1}')")
 	err := invariants.Check(ctx, pools)
 	if err == nil {
 		t.Fatal("Check passed a broken mesh")

@@ -11,19 +11,26 @@ SELECT sku, available FROM stock WHERE sku = ANY(sqlc.arg(skus)::text[]) ORDER B
 
 -- name: CommitBatch :one
 -- Writes a whole batch's allocation in one statement: the reservations with
--- their final status, their lines, and every SKU's total moved from
--- available to reserved with one UPDATE ... CASE. The stock moves only if
--- every reservation row was new; otherwise (another replica reserved one
--- of these orders meanwhile) the caller rolls back and serves the batch
--- again.
+-- their final status and lines, and every SKU's total moved from available
+-- to reserved with one UPDATE ... CASE. Reservation i's lines are
+-- line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). The
+-- stock moves only if every reservation row was new; otherwise (another
+-- replica reserved one of these orders meanwhile) the caller rolls back
+-- and serves the batch again.
 WITH inserted AS (
-    INSERT INTO reservations (order_id, status, expires_at)
-    SELECT unnest(sqlc.arg(order_ids)::text[]), unnest(sqlc.arg(statuses)::text[]), unnest(sqlc.arg(expires_at)::timestamptz[])
+    INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
+    SELECT r.order_id, r.status, r.expires_at,
+           (sqlc.arg(line_skus)::text[])[r.line_first:r.line_last],
+           (sqlc.arg(line_quantities)::bigint[])[r.line_first:r.line_last]
+    FROM (
+        SELECT unnest(sqlc.arg(order_ids)::text[]) AS order_id,
+               unnest(sqlc.arg(statuses)::text[]) AS status,
+               unnest(sqlc.arg(expires_at)::timestamptz[]) AS expires_at,
+               unnest(sqlc.arg(line_first)::int[]) AS line_first,
+               unnest(sqlc.arg(line_last)::int[]) AS line_last
+    ) r
     ON CONFLICT (order_id) DO NOTHING
     RETURNING order_id
-), lines AS (
-    INSERT INTO reservation_lines (order_id, sku, quantity)
-    SELECT unnest(sqlc.arg(line_order_ids)::text[]), unnest(sqlc.arg(line_skus)::text[]), unnest(sqlc.arg(line_quantities)::bigint[])
 ), moved AS (
     UPDATE stock
     SET available = available - CASE WHEN sku = ANY(sqlc.arg(skus)::text[])

@@ -50,14 +50,9 @@ WHERE stock.sku = d.sku;
 SELECT * FROM reservations WHERE order_id = $1 FOR UPDATE;
 
 -- name: InsertReservation :exec
-INSERT INTO reservations (order_id, status, expires_at) VALUES ($1, $2, $3);
-
--- name: InsertReservationLines :exec
-INSERT INTO reservation_lines (order_id, sku, quantity)
-SELECT @order_id, unnest(@skus::text[]), unnest(@quantities::bigint[]);
-
--- name: ReservationLines :many
-SELECT sku, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY sku;
+-- The lines are aligned arrays sorted by SKU.
+INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
+VALUES (@order_id, @status, @expires_at, @skus::text[], @quantities::bigint[]);
 
 -- name: SetReservationStatus :exec
 UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1;

@@ -12,36 +12,43 @@ import (
 
 const commitBatch = `-- name: CommitBatch :one
 WITH inserted AS (
-    INSERT INTO reservations (order_id, status, expires_at)
-    SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::timestamptz[])
+    INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
+    SELECT r.order_id, r.status, r.expires_at,
+           ($1::text[])[r.line_first:r.line_last],
+           ($2::bigint[])[r.line_first:r.line_last]
+    FROM (
+        SELECT unnest($3::text[]) AS order_id,
+               unnest($4::text[]) AS status,
+               unnest($5::timestamptz[]) AS expires_at,
+               unnest($6::int[]) AS line_first,
+               unnest($7::int[]) AS line_last
+    ) r
     ON CONFLICT (order_id) DO NOTHING
     RETURNING order_id
-), lines AS (
-    INSERT INTO reservation_lines (order_id, sku, quantity)
-    SELECT unnest($4::text[]), unnest($5::text[]), unnest($6::bigint[])
 ), moved AS (
     UPDATE stock
-    SET available = available - CASE WHEN sku = ANY($7::text[])
-                                     THEN ($8::bigint[])[array_position($7::text[], sku)]
+    SET available = available - CASE WHEN sku = ANY($8::text[])
+                                     THEN ($9::bigint[])[array_position($8::text[], sku)]
                                      ELSE 0 END,
-        reserved = reserved + CASE WHEN sku = ANY($7::text[])
-                                   THEN ($8::bigint[])[array_position($7::text[], sku)]
+        reserved = reserved + CASE WHEN sku = ANY($8::text[])
+                                   THEN ($9::bigint[])[array_position($8::text[], sku)]
                                    ELSE 0 END,
         updated_at = now()
-    WHERE sku = ANY($7::text[])
-      AND (SELECT count(*) FROM inserted) = cardinality($1::text[])
+    WHERE sku = ANY($8::text[])
+      AND (SELECT count(*) FROM inserted) = cardinality($3::text[])
     RETURNING sku
 )
 SELECT (SELECT count(*) FROM inserted)::bigint AS inserted, (SELECT count(*) FROM moved)::bigint AS moved
 `
 
 type CommitBatchParams struct {
+	LineSkus       []string
+	LineQuantities []int64
 	OrderIds       []string
 	Statuses       []string
 	ExpiresAt      []time.Time
-	LineOrderIds   []string
-	LineSkus       []string
-	LineQuantities []int64
+	LineFirst      []int32
+	LineLast       []int32
 	Skus           []string
 	Quantities     []int64
 }
@@ -52,19 +59,21 @@ type CommitBatchRow struct {
 }
 
 // Writes a whole batch's allocation in one statement: the reservations with
-// their final status, their lines, and every SKU's total moved from
-// available to reserved with one UPDATE ... CASE. The stock moves only if
-// every reservation row was new; otherwise (another replica reserved one
-// of these orders meanwhile) the caller rolls back and serves the batch
-// again.
+// their final status and lines, and every SKU's total moved from available
+// to reserved with one UPDATE ... CASE. Reservation i's lines are
+// line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). The
+// stock moves only if every reservation row was new; otherwise (another
+// replica reserved one of these orders meanwhile) the caller rolls back
+// and serves the batch again.
 func (q *Queries) CommitBatch(ctx context.Context, arg CommitBatchParams) (CommitBatchRow, error) {
 	row := q.db.QueryRow(ctx, commitBatch,
+		arg.LineSkus,
+		arg.LineQuantities,
 		arg.OrderIds,
 		arg.Statuses,
 		arg.ExpiresAt,
-		arg.LineOrderIds,
-		arg.LineSkus,
-		arg.LineQuantities,
+		arg.LineFirst,
+		arg.LineLast,
 		arg.Skus,
 		arg.Quantities,
 	)

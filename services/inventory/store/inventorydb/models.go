@@ -9,17 +9,13 @@ import (
 )
 
 type Reservation struct {
-	OrderID   string
-	Status    string
-	ExpiresAt *time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
-type ReservationLine struct {
-	OrderID  string
-	Sku      string
-	Quantity int64
+	OrderID    string
+	Status     string
+	ExpiresAt  *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Skus       []string
+	Quantities []int64
 }
 
 type Stock struct {

@@ -103,7 +103,7 @@ func (q *Queries) ExpiredReservations(ctx context.Context, batch int32) ([]strin
 }
 
 const getReservation = `-- name: GetReservation :one
-SELECT order_id, status, expires_at, created_at, updated_at FROM reservations WHERE order_id = $1 FOR UPDATE
+SELECT order_id, status, expires_at, created_at, updated_at, skus, quantities FROM reservations WHERE order_id = $1 FOR UPDATE
 `
 
 func (q *Queries) GetReservation(ctx context.Context, orderID string) (Reservation, error) {
@@ -115,6 +115,8 @@ func (q *Queries) GetReservation(ctx context.Context, orderID string) (Reservati
 		&i.ExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Skus,
+		&i.Quantities,
 	)
 	return i, err
 }
@@ -159,33 +161,27 @@ func (q *Queries) InsertAdjustment(ctx context.Context, arg InsertAdjustmentPara
 }
 
 const insertReservation = `-- name: InsertReservation :exec
-INSERT INTO reservations (order_id, status, expires_at) VALUES ($1, $2, $3)
+INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
+VALUES ($1, $2, $3, $4::text[], $5::bigint[])
 `
 
 type InsertReservationParams struct {
-	OrderID   string
-	Status    string
-	ExpiresAt *time.Time
-}
-
-func (q *Queries) InsertReservation(ctx context.Context, arg InsertReservationParams) error {
-	_, err := q.db.Exec(ctx, insertReservation, arg.OrderID, arg.Status, arg.ExpiresAt)
-	return err
-}
-
-const insertReservationLines = `-- name: InsertReservationLines :exec
-INSERT INTO reservation_lines (order_id, sku, quantity)
-SELECT $1, unnest($2::text[]), unnest($3::bigint[])
-`
-
-type InsertReservationLinesParams struct {
 	OrderID    string
+	Status     string
+	ExpiresAt  *time.Time
 	Skus       []string
 	Quantities []int64
 }
 
-func (q *Queries) InsertReservationLines(ctx context.Context, arg InsertReservationLinesParams) error {
-	_, err := q.db.Exec(ctx, insertReservationLines, arg.OrderID, arg.Skus, arg.Quantities)
+// The lines are aligned arrays sorted by SKU.
+func (q *Queries) InsertReservation(ctx context.Context, arg InsertReservationParams) error {
+	_, err := q.db.Exec(ctx, insertReservation,
+		arg.OrderID,
+		arg.Status,
+		arg.ExpiresAt,
+		arg.Skus,
+		arg.Quantities,
+	)
 	return err
 }
 
@@ -254,35 +250,6 @@ func (q *Queries) MoveStock(ctx context.Context, arg MoveStockParams) (int64, er
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const reservationLines = `-- name: ReservationLines :many
-SELECT sku, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY sku
-`
-
-type ReservationLinesRow struct {
-	Sku      string
-	Quantity int64
-}
-
-func (q *Queries) ReservationLines(ctx context.Context, orderID string) ([]ReservationLinesRow, error) {
-	rows, err := q.db.Query(ctx, reservationLines, orderID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ReservationLinesRow{}
-	for rows.Next() {
-		var i ReservationLinesRow
-		if err := rows.Scan(&i.Sku, &i.Quantity); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const setReservationStatus = `-- name: SetReservationStatus :exec
