@@ -13,10 +13,11 @@ SELECT sku, available FROM stock WHERE sku = ANY(sqlc.arg(skus)::text[]) ORDER B
 -- Writes a whole batch's allocation in one statement: the reservations with
 -- their final status and lines, and every SKU's total moved from available
 -- to reserved with one UPDATE ... CASE. Reservation i's lines are
--- line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). The
--- stock moves only if every reservation row was new; otherwise (another
--- replica reserved one of these orders meanwhile) the caller rolls back
--- and serves the batch again.
+-- line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). An order
+-- another replica reserved meanwhile fails the statement with a unique
+-- violation (a plain INSERT: ON CONFLICT's speculative insertion made
+-- every row dearer), and the caller rolls back and serves the batch again,
+-- looking up known orders first.
 WITH inserted AS (
     INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
     SELECT r.order_id, r.status, r.expires_at,
@@ -29,7 +30,6 @@ WITH inserted AS (
                unnest(sqlc.arg(line_first)::int[]) AS line_first,
                unnest(sqlc.arg(line_last)::int[]) AS line_last
     ) r
-    ON CONFLICT (order_id) DO NOTHING
     RETURNING order_id
 ), moved AS (
     UPDATE stock

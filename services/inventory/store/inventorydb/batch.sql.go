@@ -23,7 +23,6 @@ WITH inserted AS (
                unnest($6::int[]) AS line_first,
                unnest($7::int[]) AS line_last
     ) r
-    ON CONFLICT (order_id) DO NOTHING
     RETURNING order_id
 ), moved AS (
     UPDATE stock
@@ -61,10 +60,11 @@ type CommitBatchRow struct {
 // Writes a whole batch's allocation in one statement: the reservations with
 // their final status and lines, and every SKU's total moved from available
 // to reserved with one UPDATE ... CASE. Reservation i's lines are
-// line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). The
-// stock moves only if every reservation row was new; otherwise (another
-// replica reserved one of these orders meanwhile) the caller rolls back
-// and serves the batch again.
+// line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). An order
+// another replica reserved meanwhile fails the statement with a unique
+// violation (a plain INSERT: ON CONFLICT's speculative insertion made
+// every row dearer), and the caller rolls back and serves the batch again,
+// looking up known orders first.
 func (q *Queries) CommitBatch(ctx context.Context, arg CommitBatchParams) (CommitBatchRow, error) {
 	row := q.db.QueryRow(ctx, commitBatch,
 		arg.LineSkus,
