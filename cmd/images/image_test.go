@@ -2,15 +2,20 @@ package main
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"io"
+	"log"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -132,5 +137,34 @@ func TestBuildRefusesMissingInputs(t *testing.T) {
 	s.Binary = nil
 	if _, err := Build(s); err == nil || !strings.Contains(err.Error(), "empty binary") {
 		t.Errorf("Build without a binary = %v", err)
+	}
+}
+
+// PUSH=<registry>/ordermesh: the image arrives whole, under its digest.
+func TestPushToARegistry(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	img, err := Build(spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(strings.TrimPrefix(srv.URL, "http://") + "/ordermesh/catalog:v1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Push(context.Background(), ref, img); err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	got, err := remote.Image(ref)
+	if err != nil {
+		t.Fatalf("pull back: %v", err)
+	}
+	want, _ := img.Digest()
+	if d, _ := got.Digest(); d != want {
+		t.Errorf("pulled digest %s, pushed %s", d, want)
+	}
+	cf, err := got.ConfigFile()
+	if err != nil || cf.Config.Labels["org.opencontainers.image.revision"] != "0123456789abcdef" {
+		t.Errorf("pulled config %+v, %v: labels lost", cf, err)
 	}
 }

@@ -95,8 +95,8 @@ func run() error {
 			return err
 		}
 		if *push != "" {
-			if err := remote.Write(ref, img, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx)); err != nil {
-				return fmt.Errorf("push %s: %w", ref, err)
+			if err := Push(ctx, ref, img); err != nil {
+				return err
 			}
 			fmt.Printf("image %s pushed digest=%s\n", ref, digest)
 			continue
@@ -110,6 +110,14 @@ func run() error {
 			return err
 		}
 		fmt.Printf("image %s file=%s digest=%s bytes=%d\n", ref, path, digest, fi.Size())
+	}
+	return nil
+}
+
+// Push uploads img as ref, with the credentials docker login stored.
+func Push(ctx context.Context, ref name.Reference, img v1.Image) error {
+	if err := remote.Write(ref, img, remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	return nil
 }
