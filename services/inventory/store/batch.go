@@ -24,11 +24,10 @@ func (s *Store) InBatch(ctx context.Context, fn func(service.BatchTx) error) err
 			return fn(&batchTx{tx: tx, q: s.q.WithTx(tx), outbox: s.outbox})
 		})
 		// A lost deadlock or serialization race, or an order reserved by
-		// another instance meanwhile (or a unique violation on its lines,
-		// the same race seen later): run the batch again.
+		// another instance meanwhile: run the batch again.
 		var pgErr *pgconn.PgError
 		conflict := errors.Is(err, service.ErrBatchConflict) ||
-			(errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "23505"))
+			(errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001"))
 		if !conflict {
 			return err
 		}
@@ -95,12 +94,16 @@ func (b *batchTx) Commit(ctx context.Context, a service.Allocation) error {
 	for i, sku := range p.Skus {
 		p.Quantities[i] = a.Totals[sku]
 	}
-	row, err := b.q.CommitBatch(ctx, p)
+	moved, err := b.q.CommitBatch(ctx, p)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return service.ErrBatchConflict // an order of the batch has a reservation already
+	}
 	if err != nil {
 		return fmt.Errorf("commit batch: %w", err)
 	}
-	if row.Inserted != int64(len(p.OrderIds)) || row.Moved != int64(len(p.Skus)) {
-		return service.ErrBatchConflict
+	if int(moved) != len(p.Skus) {
+		return fmt.Errorf("commit batch: moved %d of %d SKUs", moved, len(p.Skus))
 	}
 	return nil
 }

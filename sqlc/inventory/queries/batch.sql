@@ -9,15 +9,15 @@ SELECT order_id, status FROM reservations WHERE order_id = ANY(sqlc.arg(order_id
 -- them in the same order and never deadlock.
 SELECT sku, available FROM stock WHERE sku = ANY(sqlc.arg(skus)::text[]) ORDER BY sku FOR UPDATE;
 
--- name: CommitBatch :one
+-- name: CommitBatch :execrows
 -- Writes a whole batch's allocation in one statement: the reservations with
 -- their final status and lines, and every SKU's total moved from available
--- to reserved with one UPDATE ... CASE. Reservation i's lines are
--- line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). An order
--- another replica reserved meanwhile fails the statement with a unique
--- violation (a plain INSERT: ON CONFLICT's speculative insertion made
--- every row dearer), and the caller rolls back and serves the batch again,
--- looking up known orders first.
+-- to reserved with one UPDATE ... CASE; it returns the SKUs moved.
+-- Reservation i's lines are line_skus[line_first[i]:line_last[i]]
+-- (1-based, sorted by SKU). An order another replica reserved meanwhile
+-- fails the statement with a unique violation (a plain INSERT: ON
+-- CONFLICT's speculative insertion made every row dearer), and the caller
+-- rolls back and serves the batch again, looking up known orders first.
 WITH inserted AS (
     INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
     SELECT r.order_id, r.status, r.expires_at,
@@ -30,18 +30,13 @@ WITH inserted AS (
                unnest(sqlc.arg(line_first)::int[]) AS line_first,
                unnest(sqlc.arg(line_last)::int[]) AS line_last
     ) r
-    RETURNING order_id
-), moved AS (
-    UPDATE stock
-    SET available = available - CASE WHEN sku = ANY(sqlc.arg(skus)::text[])
-                                     THEN (sqlc.arg(quantities)::bigint[])[array_position(sqlc.arg(skus)::text[], sku)]
-                                     ELSE 0 END,
-        reserved = reserved + CASE WHEN sku = ANY(sqlc.arg(skus)::text[])
-                                   THEN (sqlc.arg(quantities)::bigint[])[array_position(sqlc.arg(skus)::text[], sku)]
-                                   ELSE 0 END,
-        updated_at = now()
-    WHERE sku = ANY(sqlc.arg(skus)::text[])
-      AND (SELECT count(*) FROM inserted) = cardinality(sqlc.arg(order_ids)::text[])
-    RETURNING sku
 )
-SELECT (SELECT count(*) FROM inserted)::bigint AS inserted, (SELECT count(*) FROM moved)::bigint AS moved;
+UPDATE stock
+SET available = available - CASE WHEN sku = ANY(sqlc.arg(skus)::text[])
+                                 THEN (sqlc.arg(quantities)::bigint[])[array_position(sqlc.arg(skus)::text[], sku)]
+                                 ELSE 0 END,
+    reserved = reserved + CASE WHEN sku = ANY(sqlc.arg(skus)::text[])
+                               THEN (sqlc.arg(quantities)::bigint[])[array_position(sqlc.arg(skus)::text[], sku)]
+                               ELSE 0 END,
+    updated_at = now()
+WHERE sku = ANY(sqlc.arg(skus)::text[]);

@@ -10,37 +10,34 @@ import (
 	"time"
 )
 
-const commitBatch = `-- name: CommitBatch :one
+const commitBatch = `-- name: CommitBatch :execrows
 WITH inserted AS (
     INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
     SELECT r.order_id, r.status, r.expires_at,
-           ($1::text[])[r.line_first:r.line_last],
-           ($2::bigint[])[r.line_first:r.line_last]
+           ($3::text[])[r.line_first:r.line_last],
+           ($4::bigint[])[r.line_first:r.line_last]
     FROM (
-        SELECT unnest($3::text[]) AS order_id,
-               unnest($4::text[]) AS status,
-               unnest($5::timestamptz[]) AS expires_at,
-               unnest($6::int[]) AS line_first,
-               unnest($7::int[]) AS line_last
+        SELECT unnest($5::text[]) AS order_id,
+               unnest($6::text[]) AS status,
+               unnest($7::timestamptz[]) AS expires_at,
+               unnest($8::int[]) AS line_first,
+               unnest($9::int[]) AS line_last
     ) r
-    RETURNING order_id
-), moved AS (
-    UPDATE stock
-    SET available = available - CASE WHEN sku = ANY($8::text[])
-                                     THEN ($9::bigint[])[array_position($8::text[], sku)]
-                                     ELSE 0 END,
-        reserved = reserved + CASE WHEN sku = ANY($8::text[])
-                                   THEN ($9::bigint[])[array_position($8::text[], sku)]
-                                   ELSE 0 END,
-        updated_at = now()
-    WHERE sku = ANY($8::text[])
-      AND (SELECT count(*) FROM inserted) = cardinality($3::text[])
-    RETURNING sku
 )
-SELECT (SELECT count(*) FROM inserted)::bigint AS inserted, (SELECT count(*) FROM moved)::bigint AS moved
+UPDATE stock
+SET available = available - CASE WHEN sku = ANY($1::text[])
+                                 THEN ($2::bigint[])[array_position($1::text[], sku)]
+                                 ELSE 0 END,
+    reserved = reserved + CASE WHEN sku = ANY($1::text[])
+                               THEN ($2::bigint[])[array_position($1::text[], sku)]
+                               ELSE 0 END,
+    updated_at = now()
+WHERE sku = ANY($1::text[])
 `
 
 type CommitBatchParams struct {
+	Skus           []string
+	Quantities     []int64
 	LineSkus       []string
 	LineQuantities []int64
 	OrderIds       []string
@@ -48,25 +45,20 @@ type CommitBatchParams struct {
 	ExpiresAt      []time.Time
 	LineFirst      []int32
 	LineLast       []int32
-	Skus           []string
-	Quantities     []int64
-}
-
-type CommitBatchRow struct {
-	Inserted int64
-	Moved    int64
 }
 
 // Writes a whole batch's allocation in one statement: the reservations with
 // their final status and lines, and every SKU's total moved from available
-// to reserved with one UPDATE ... CASE. Reservation i's lines are
-// line_skus[line_first[i]:line_last[i]] (1-based, sorted by SKU). An order
-// another replica reserved meanwhile fails the statement with a unique
-// violation (a plain INSERT: ON CONFLICT's speculative insertion made
-// every row dearer), and the caller rolls back and serves the batch again,
-// looking up known orders first.
-func (q *Queries) CommitBatch(ctx context.Context, arg CommitBatchParams) (CommitBatchRow, error) {
-	row := q.db.QueryRow(ctx, commitBatch,
+// to reserved with one UPDATE ... CASE; it returns the SKUs moved.
+// Reservation i's lines are line_skus[line_first[i]:line_last[i]]
+// (1-based, sorted by SKU). An order another replica reserved meanwhile
+// fails the statement with a unique violation (a plain INSERT: ON
+// CONFLICT's speculative insertion made every row dearer), and the caller
+// rolls back and serves the batch again, looking up known orders first.
+func (q *Queries) CommitBatch(ctx context.Context, arg CommitBatchParams) (int64, error) {
+	result, err := q.db.Exec(ctx, commitBatch,
+		arg.Skus,
+		arg.Quantities,
 		arg.LineSkus,
 		arg.LineQuantities,
 		arg.OrderIds,
@@ -74,12 +66,11 @@ func (q *Queries) CommitBatch(ctx context.Context, arg CommitBatchParams) (Commi
 		arg.ExpiresAt,
 		arg.LineFirst,
 		arg.LineLast,
-		arg.Skus,
-		arg.Quantities,
 	)
-	var i CommitBatchRow
-	err := row.Scan(&i.Inserted, &i.Moved)
-	return i, err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const lockAvailable = `-- name: LockAvailable :many
