@@ -74,10 +74,7 @@ func (c *Config) SetDatabaseURL(service, url string) {
 
 // DatabaseURLOf returns the URL of service's own database: its own
 // variable, else DATABASE_URL with {service} replaced.
-func (c Config) DatabaseURLOf(service string) string { return c.databaseURL(service) }
-
-// databaseURL returns the URL of service's own database.
-func (c Config) databaseURL(service string) string {
+func (c Config) DatabaseURLOf(service string) string {
 	override := map[string]string{
 		"catalog": c.CatalogDatabaseURL, "cart": c.CartDatabaseURL, "order": c.OrderDatabaseURL,
 		"inventory": c.InventoryDatabaseURL, "payment": c.PaymentDatabaseURL,

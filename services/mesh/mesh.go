@@ -299,41 +299,49 @@ func sinkClients(cfg Config, clients *rpcclient.Factory) events.Sinks {
 }
 
 func openDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string, migrations ...fs.FS) (*pgxpool.Pool, error) {
-	url := cfg.databaseURL(name)
-	// A database that is still starting (a pod scheduled beside its
-	// PostgreSQL, a failover) is waited for, with backoff, rather than
-	// failing the process into a restart loop.
-	var pool *pgxpool.Pool
-	deadline := time.Now().Add(cfg.DatabaseWait)
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := func() error {
-			if cfg.DatabaseCreate {
-				if err := db.EnsureDatabase(ctx, url); err != nil {
-					return err
-				}
-			}
-			var err error
-			pool, err = db.Open(ctx, url, cfg.DatabaseMaxConns)
-			return err
-		}()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		log.Warn("database not reachable yet; retrying", slog.String("service", name), slog.Duration("in", wait), slog.Any("error", err))
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%s: %w", name, ctx.Err())
-		case <-time.After(wait):
-		}
+	pool, err := waitForDatabase(ctx, log, cfg, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if err := db.Migrate(ctx, pool, migrations...); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return pool, nil
+}
+
+// connectDatabase makes one attempt to reach a service's database.
+func connectDatabase(ctx context.Context, cfg Config, url string) (*pgxpool.Pool, error) {
+	if cfg.DatabaseCreate {
+		if err := db.EnsureDatabase(ctx, url); err != nil {
+			return nil, err
+		}
+	}
+	return db.Open(ctx, url, cfg.DatabaseMaxConns)
+}
+
+// waitForDatabase connects to a service's database, creating it first if
+// so configured. A database that is still starting (a pod scheduled beside
+// its PostgreSQL, a failover) is waited for with backoff, up to
+// DATABASE_WAIT, rather than failing the process into a restart loop.
+func waitForDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string) (*pgxpool.Pool, error) {
+	url := cfg.DatabaseURLOf(name)
+	deadline := time.Now().Add(cfg.DatabaseWait)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		pool, err := connectDatabase(ctx, cfg, url)
+		if err == nil {
+			return pool, nil
+		}
+		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
+		log.Warn("database not reachable yet; retrying", slog.String("service", name), slog.Duration("in", wait), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Run builds the named services and serves them until ctx is done.
