@@ -26,24 +26,18 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
-	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/shopper"
 	"github.com/ordermesh/ordermesh/services/mesh"
 	"github.com/ordermesh/ordermesh/services/mesh/invariants"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/config"
 	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/logging"
-	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
@@ -140,7 +134,7 @@ func run() error {
 	}
 	res := b.drive(ctx, o)
 
-	pools, closePools, err := openPools(ctx, cfg)
+	pools, closePools, err := shopper.OpenDatabases(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -163,13 +157,9 @@ func run() error {
 }
 
 type bench struct {
-	orders   orderv1connect.OrderServiceClient
-	shoppers []shopper
+	clients  shopper.Clients
+	shoppers []shopper.Customer
 	baskets  []basket
-}
-
-type shopper struct {
-	id, token, card string
 }
 
 type basket struct {
@@ -178,30 +168,22 @@ type basket struct {
 }
 
 func setup(ctx context.Context, cfg mesh.Config, base string, o options) (*bench, error) {
-	hc := rpcclient.NewHTTPClient()
 	merchant, err := auth.Mint(cfg.Auth, "bench-merchant", []auth.Role{auth.RoleMerchant}, time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	catalog := catalogv1connect.NewCatalogServiceClient(hc, base)
-	stock := inventoryv1connect.NewInventoryServiceClient(hc, base)
-	payments := paymentv1connect.NewPaymentServiceClient(hc, base)
-	b := &bench{orders: orderv1connect.NewOrderServiceClient(hc, base)}
+	b := &bench{clients: shopper.NewClients(base)}
 	prices := map[string]int64{}
 	for i := range o.skus {
 		sku := fmt.Sprintf("SKU-%03d", i)
 		prices[sku] = int64(500 + 100*i)
-		req := connect.NewRequest(&catalogv1.CreateProductRequest{
+		if _, err := b.clients.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
 			Sku: sku, Name: "Bench product " + sku, Category: "bench", WeightGrams: 200,
 			Price: &commonv1.Money{AmountMinor: prices[sku], Currency: "EUR"},
-		})
-		req.Header().Set("Authorization", "Bearer "+merchant)
-		if _, err := catalog.CreateProduct(ctx, req); err != nil {
+		}, merchant)); err != nil {
 			return nil, fmt.Errorf("create product: %w", err)
 		}
-		sreq := connect.NewRequest(&inventoryv1.SetStockRequest{Sku: sku, Available: 1_000_000_000})
-		sreq.Header().Set("Authorization", "Bearer "+merchant)
-		if _, err := stock.SetStock(ctx, sreq); err != nil {
+		if _, err := b.clients.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: sku, Available: 1_000_000_000}, merchant)); err != nil {
 			return nil, fmt.Errorf("set stock: %w", err)
 		}
 	}
@@ -216,7 +198,7 @@ func setup(ctx context.Context, cfg mesh.Config, base string, o options) (*bench
 				ls = append(ls, &orderv1.LineRequest{Sku: sku, Quantity: int32(1 + rand.IntN(2))})
 			}
 		}
-		q, err := b.orders.QuoteShipping(ctx, connect.NewRequest(&orderv1.QuoteShippingRequest{ShippingAddress: addr, Lines: ls}))
+		q, err := b.clients.Orders.QuoteShipping(ctx, connect.NewRequest(&orderv1.QuoteShippingRequest{ShippingAddress: addr, Lines: ls}))
 		if err != nil {
 			return nil, fmt.Errorf("quote: %w", err)
 		}
@@ -227,18 +209,11 @@ func setup(ctx context.Context, cfg mesh.Config, base string, o options) (*bench
 		b.baskets = append(b.baskets, basket{lines: ls, total: total})
 	}
 	for i := range o.shoppers {
-		id := fmt.Sprintf("shopper-%d", i)
-		tok, err := auth.Mint(cfg.Auth, id, []auth.Role{auth.RoleCustomer}, time.Hour)
+		s, err := b.clients.NewCustomer(ctx, cfg.Auth, fmt.Sprintf("shopper-%d", i), shopper.GoodCard)
 		if err != nil {
 			return nil, err
 		}
-		req := connect.NewRequest(&paymentv1.CreatePaymentMethodRequest{UserId: id, CardNumber: "4242424242424242", ExpMonth: 12, ExpYear: int32(time.Now().Year() + 2), Cvc: "123"}) //nolint:gosec // a year
-		req.Header().Set("Authorization", "Bearer "+tok)
-		pm, err := payments.CreatePaymentMethod(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("payment method: %w", err)
-		}
-		b.shoppers = append(b.shoppers, shopper{id: id, token: tok, card: pm.Msg.GetPaymentMethod().GetId()})
+		b.shoppers = append(b.shoppers, s)
 	}
 	return b, nil
 }
@@ -293,30 +268,13 @@ func (b *bench) drive(ctx context.Context, o options) result {
 	return res
 }
 
-func (b *bench) checkout(ctx context.Context, s shopper, bk basket, n int64) (orderv1.OrderStatus, error) {
-	req := connect.NewRequest(&orderv1.PlaceOrderRequest{
-		UserId: s.id, IdempotencyKey: fmt.Sprintf("bench-%d-%s", n, s.id), Source: &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: bk.lines}},
-		ShippingAddress: address(), Email: s.id + "@example.com", PaymentMethodId: s.card,
+func (b *bench) checkout(ctx context.Context, s shopper.Customer, bk basket, n int64) (orderv1.OrderStatus, error) {
+	last, err := b.clients.Checkout(ctx, s.Token, &orderv1.PlaceOrderRequest{
+		UserId: s.ID, IdempotencyKey: fmt.Sprintf("bench-%d-%s", n, s.ID), Source: &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: bk.lines}},
+		ShippingAddress: address(), Email: s.ID + "@example.com", PaymentMethodId: s.Card,
 		ExpectedTotal: &commonv1.Money{AmountMinor: bk.total, Currency: "EUR"},
-	})
-	req.Header().Set("Authorization", "Bearer "+s.token)
-	placed, err := b.orders.PlaceOrder(ctx, req)
-	if err != nil {
-		return 0, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	wreq := connect.NewRequest(&orderv1.WatchOrderRequest{OrderId: placed.Msg.GetOrder().GetId()})
-	wreq.Header().Set("Authorization", "Bearer "+s.token)
-	stream, err := b.orders.WatchOrder(wctx, wreq)
-	if err != nil {
-		return 0, err
-	}
-	status := orderv1.OrderStatus_ORDER_STATUS_UNSPECIFIED
-	for stream.Receive() {
-		status = stream.Msg().GetOrder().GetStatus()
-	}
-	return status, stream.Err()
+	}, 60*time.Second)
+	return last.GetStatus(), err
 }
 
 func pct(sorted []float64, p float64) float64 {
@@ -325,24 +283,6 @@ func pct(sorted []float64, p float64) float64 {
 	}
 	i := int(float64(len(sorted)-1) * p / 100)
 	return sorted[i]
-}
-
-func openPools(ctx context.Context, cfg mesh.Config) (map[string]*pgxpool.Pool, func(), error) {
-	pools := map[string]*pgxpool.Pool{}
-	closeAll := func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}
-	for _, s := range mesh.Services {
-		p, err := db.Open(ctx, strings.ReplaceAll(cfg.DatabaseURL, "{service}", "bench_"+s), 2)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		pools[s] = p
-	}
-	return pools, closeAll, nil
 }
 
 // otlpSink runs a local OTLP/HTTP endpoint that accepts and counts trace

@@ -26,20 +26,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
-	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/shopper"
 	"github.com/ordermesh/ordermesh/services/mesh"
 	"github.com/ordermesh/ordermesh/services/mesh/invariants"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/config"
 	"github.com/ordermesh/ordermesh/services/platform/db"
-	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
 )
 
 func main() {
@@ -47,19 +42,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flash-sale:", err)
 		os.Exit(1)
 	}
-}
-
-type clients struct {
-	catalog  catalogv1connect.CatalogServiceClient
-	stock    inventoryv1connect.InventoryServiceClient
-	payments paymentv1connect.PaymentServiceClient
-	orders   orderv1connect.OrderServiceClient
-}
-
-func withToken[T any](msg *T, token string) *connect.Request[T] {
-	r := connect.NewRequest(msg)
-	r.Header().Set("Authorization", "Bearer "+token)
-	return r
 }
 
 func run() error {
@@ -74,13 +56,7 @@ func run() error {
 		return err
 	}
 	ctx := context.Background()
-	hc := rpcclient.NewHTTPClient()
-	c := clients{
-		catalog:  catalogv1connect.NewCatalogServiceClient(hc, *addr),
-		stock:    inventoryv1connect.NewInventoryServiceClient(hc, *addr),
-		payments: paymentv1connect.NewPaymentServiceClient(hc, *addr),
-		orders:   orderv1connect.NewOrderServiceClient(hc, *addr),
-	}
+	c := shopper.NewClients(*addr)
 	merchant, err := auth.Mint(cfg.Auth, "flash-merchant", []auth.Role{auth.RoleMerchant}, time.Hour)
 	if err != nil {
 		return fmt.Errorf("mint token (set JWT_SIGNING_KEY to the mesh's key): %w", err)
@@ -88,19 +64,19 @@ func run() error {
 
 	sku := fmt.Sprintf("FLASH-%d", time.Now().Unix())
 	const price = 1999
-	if _, err := c.catalog.CreateProduct(ctx, withToken(&catalogv1.CreateProductRequest{
+	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
 		Sku: sku, Name: "Flash sale " + sku, Category: "flash-sale", WeightGrams: 100,
 		Price: &commonv1.Money{AmountMinor: price, Currency: "EUR"},
 	}, merchant)); err != nil {
 		return fmt.Errorf("create product: %w", err)
 	}
-	if _, err := c.stock.SetStock(ctx, withToken(&inventoryv1.SetStockRequest{Sku: sku, Available: *units}, merchant)); err != nil {
+	if _, err := c.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: sku, Available: *units}, merchant)); err != nil {
 		return fmt.Errorf("set stock: %w", err)
 	}
 	address := &commonv1.PostalAddress{Recipient: "Flash Buyer", Line1: "1 Rush Lane", City: "Berlin", PostalCode: "10115", CountryCode: "DE"}
 	totals := map[int]int64{}
 	for q := 1; q <= *maxQty; q++ {
-		res, err := c.orders.QuoteShipping(ctx, connect.NewRequest(&orderv1.QuoteShippingRequest{
+		res, err := c.Orders.QuoteShipping(ctx, connect.NewRequest(&orderv1.QuoteShippingRequest{
 			ShippingAddress: address, Lines: []*orderv1.LineRequest{{Sku: sku, Quantity: int32(q)}}, //nolint:gosec // small
 		}))
 		if err != nil {
@@ -109,8 +85,7 @@ func run() error {
 		totals[q] = int64(q)*price + res.Msg.GetAmount().GetAmountMinor()
 	}
 
-	type buyer struct{ id, token, card string }
-	all := make([]buyer, *buyers)
+	all := make([]shopper.Customer, *buyers)
 	fmt.Fprintf(os.Stderr, "preparing %d buyers...\n", *buyers)
 	var wg sync.WaitGroup
 	var prepErr atomic.Value
@@ -119,20 +94,12 @@ func run() error {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			id := fmt.Sprintf("flash-%s-%d", sku, i)
-			tok, err := auth.Mint(cfg.Auth, id, []auth.Role{auth.RoleCustomer}, time.Hour)
+			b, err := c.NewCustomer(ctx, cfg.Auth, fmt.Sprintf("flash-%s-%d", sku, i), shopper.GoodCard)
 			if err != nil {
 				prepErr.Store(err)
 				return
 			}
-			pm, err := c.payments.CreatePaymentMethod(ctx, withToken(&paymentv1.CreatePaymentMethodRequest{
-				UserId: id, CardNumber: "4242424242424242", ExpMonth: 12, ExpYear: int32(time.Now().Year() + 2), Cvc: "123", //nolint:gosec // a year
-			}, tok))
-			if err != nil {
-				prepErr.Store(err)
-				return
-			}
-			all[i] = buyer{id: id, token: tok, card: pm.Msg.GetPaymentMethod().GetId()}
+			all[i] = b
 		})
 	}
 	wg.Wait()
@@ -154,7 +121,7 @@ func run() error {
 			qty := 1 + rand.IntN(*maxQty) //nolint:gosec // load shape
 			<-start
 			t0 := time.Now()
-			status, err := checkout(ctx, c, b.id, b.token, b.card, sku, qty, totals[qty], address, i)
+			status, err := checkout(ctx, c, b, sku, qty, totals[qty], address, i)
 			lat := float64(time.Since(t0).Microseconds()) / 1000
 			mu.Lock()
 			latencies = append(latencies, lat)
@@ -203,27 +170,14 @@ func run() error {
 	return nil
 }
 
-func checkout(ctx context.Context, c clients, user, token, card, sku string, qty int, total int64, address *commonv1.PostalAddress, n int) (orderv1.OrderStatus, error) {
-	placed, err := c.orders.PlaceOrder(ctx, withToken(&orderv1.PlaceOrderRequest{
-		UserId: user, IdempotencyKey: fmt.Sprintf("flash-%s-%d", sku, n),
+func checkout(ctx context.Context, c shopper.Clients, b shopper.Customer, sku string, qty int, total int64, address *commonv1.PostalAddress, n int) (orderv1.OrderStatus, error) {
+	last, err := c.Checkout(ctx, b.Token, &orderv1.PlaceOrderRequest{
+		UserId: b.ID, IdempotencyKey: fmt.Sprintf("flash-%s-%d", sku, n),
 		Source:          &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: []*orderv1.LineRequest{{Sku: sku, Quantity: int32(qty)}}}}, //nolint:gosec // small
-		ShippingAddress: address, Email: user + "@example.com", PaymentMethodId: card,
+		ShippingAddress: address, Email: b.ID + "@example.com", PaymentMethodId: b.Card,
 		ExpectedTotal: &commonv1.Money{AmountMinor: total, Currency: "EUR"},
-	}, token))
-	if err != nil {
-		return 0, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	stream, err := c.orders.WatchOrder(wctx, withToken(&orderv1.WatchOrderRequest{OrderId: placed.Msg.GetOrder().GetId()}, token))
-	if err != nil {
-		return 0, err
-	}
-	status := orderv1.OrderStatus_ORDER_STATUS_UNSPECIFIED
-	for stream.Receive() {
-		status = stream.Msg().GetOrder().GetStatus()
-	}
-	return status, stream.Err()
+	}, 2*time.Minute)
+	return last.GetStatus(), err
 }
 
 // progress draws a bar of units sold on stderr until stopped.
