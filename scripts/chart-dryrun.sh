@@ -32,9 +32,9 @@ else
 fi
 k() { $KUBECTL --kubeconfig "$kc" "$@"; }
 
-mkdir -p .build/bin .build/dryrun
-HELM=$PWD/.build/bin/helm
-(cd tools/kube && GOWORK=off go build -o "$HELM" helm.sh/helm/v3/cmd/helm)
+. scripts/kube-lib.sh
+mkdir -p .build/dryrun
+HELM=$(kube_tool helm)
 
 # CRDs for the optional objects, from the modules the chart test decodes with.
 moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p'; }

@@ -22,9 +22,8 @@ GW_PORT=${E2E_GATEWAY_PORT:-18080}
 PG_PORT=${E2E_POSTGRES_PORT:-15432}
 log() { echo "[k8s-e2e] $*" >&2; }
 
-mkdir -p .build/bin
-HELM=$PWD/.build/bin/helm
-(cd tools/kube && GOWORK=off go build -o "$HELM" helm.sh/helm/v3/cmd/helm)
+. scripts/kube-lib.sh
+HELM=$(kube_tool helm)
 k() { kubectl -n "$NS" "$@"; }
 
 # 1. Images.
@@ -38,7 +37,7 @@ shopt -s nullglob
 tars=("$IMAGES_DIR"/*.tar)
 [[ ${#tars[@]} -gt 0 || $IMAGE_LOADER == none ]] || { log "no image tarballs in $IMAGES_DIR: run make images"; exit 1; }
 case $IMAGE_LOADER in
-  kind)    for t in "${tars[@]}"; do (cd tools/kube && GOWORK=off go tool kind load image-archive --name "${ctx#kind-}" "$OLDPWD/$t"); done ;;
+  kind)    KIND=$(kube_tool kind); for t in "${tars[@]}"; do "$KIND" load image-archive --name "${ctx#kind-}" "$t"; done ;;
   k8s-lab) "$K8S_LAB/load-images.sh" "${tars[@]}" ;;
   none)    log "not loading images: the cluster pulls $IMAGE_TAG itself" ;;
   *)       for t in "${tars[@]}"; do $IMAGE_LOADER "$t"; done ;;
@@ -80,13 +79,11 @@ k get pods -o wide
 fullname=$RELEASE-ordermesh
 k port-forward "svc/$fullname-gateway" "$GW_PORT:80" >/dev/null 2>&1 & pids+=($!)
 k port-forward "svc/$fullname-postgresql" "$PG_PORT:5432" >/dev/null 2>&1 & pids+=($!)
-for port in "$GW_PORT" "$PG_PORT"; do
-  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
-done
-secret() { k get secret "$1" -o "jsonpath={.data.$2}" | base64 -d; }
+wait_port "$GW_PORT"
+wait_port "$PG_PORT"
 log "4. checkout through the gateway; 5. invariants"
-JWT_SIGNING_KEY=$(secret "$fullname-auth" jwt-signing-key)
-DATABASE_URL="postgres://ordermesh:$(secret "$fullname-database" postgres-password)@127.0.0.1:$PG_PORT/ordermesh_{service}?sslmode=disable"
+JWT_SIGNING_KEY=$(secret_value "$NS" "$fullname-auth" jwt-signing-key)
+DATABASE_URL="postgres://ordermesh:$(secret_value "$NS" "$fullname-database" postgres-password)@127.0.0.1:$PG_PORT/ordermesh_{service}?sslmode=disable"
 export JWT_SIGNING_KEY DATABASE_URL
 for protocol in ${E2E_PROTOCOLS:-grpc connect grpcweb}; do
   go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol "$protocol"

@@ -9,9 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${IMAGE_TAG:?set IMAGE_TAG to the tag make images used}"
 NS=observability
-mkdir -p .build/bin
-(cd tools/kube && GOWORK=off go build -o ../../.build/bin/helm helm.sh/helm/v3/cmd/helm)
-HELM=.build/bin/helm
+. scripts/kube-lib.sh
+HELM=$(kube_tool helm)
 V=k8s/observability
 $HELM repo add grafana https://grafana.github.io/helm-charts >/dev/null
 $HELM repo add prometheus-community https://prometheus-community.github.io/helm-charts >/dev/null

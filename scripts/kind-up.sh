@@ -14,9 +14,9 @@ NS=${KIND_NAMESPACE:-ordermesh}
 PORT=${KIND_PORT:-8080}
 log() { echo "[kind-up] $*" >&2; }
 
-mkdir -p .build/bin
-(cd tools/kube && GOWORK=off go build -o ../../.build/bin/kind sigs.k8s.io/kind && GOWORK=off go build -o ../../.build/bin/helm helm.sh/helm/v3/cmd/helm)
-KIND=.build/bin/kind HELM=.build/bin/helm
+. scripts/kube-lib.sh
+KIND=$(kube_tool kind)
+HELM=$(kube_tool helm)
 
 if ! $KIND get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   log "creating kind cluster $CLUSTER"
@@ -37,8 +37,8 @@ log "smoke checkout through the gateway on localhost:$PORT"
 kubectl -n "$NS" port-forward svc/ordermesh-gateway "$PORT:80" >/dev/null 2>&1 &
 pf=$!
 trap 'kill $pf 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.2; done
-JWT_SIGNING_KEY=$(kubectl -n "$NS" get secret ordermesh-auth -o jsonpath='{.data.jwt-signing-key}' | base64 -d) \
+wait_port "$PORT"
+JWT_SIGNING_KEY=$(secret_value "$NS" ordermesh-auth jwt-signing-key) \
   scripts/bufcurl-checkout.sh "http://localhost:$PORT"
 cat >&2 <<MSG
 [kind-up] ready. Reach the API with:
