@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/ordermesh/ordermesh/services/gateway"
 	"github.com/ordermesh/ordermesh/services/mesh"
+	"github.com/ordermesh/ordermesh/services/platform/config"
 )
 
 const release = "shop"
@@ -362,23 +362,6 @@ func selected(sel *metav1.LabelSelector, ds []*appsv1.Deployment) int {
 	return n
 }
 
-// knownEnv lists the variables a configuration struct reads.
-func knownEnv(cfg any) map[string]bool {
-	out := map[string]bool{}
-	var walk func(reflect.Type)
-	walk = func(t reflect.Type) {
-		for f := range t.Fields() {
-			if name := f.Tag.Get("env"); name != "" {
-				out[name] = true
-			} else if f.Type.Kind() == reflect.Struct {
-				walk(f.Type)
-			}
-		}
-	}
-	walk(reflect.TypeOf(cfg))
-	return out
-}
-
 // checkEnv holds a Deployment's environment to what its binary reads: the
 // variables it needs are set (secrets to keys that exist), endpoints point
 // at rendered Services, and no variable is one the binary ignores.
@@ -390,10 +373,10 @@ func checkEnv(t *testing.T, d *appsv1.Deployment, r *rendered) {
 	for _, e := range c.Env {
 		env[e.Name] = e
 	}
-	known := knownEnv(mesh.Config{})
+	known := config.Names(mesh.Config{})
 	needs := []string{}
 	if svc == "gateway" {
-		known = knownEnv(gateway.Config{})
+		known = config.Names(gateway.Config{})
 		for _, s := range mesh.Services {
 			needs = append(needs, mesh.EndpointEnv(s))
 		}
@@ -424,7 +407,7 @@ func checkEnv(t *testing.T, d *appsv1.Deployment, r *rendered) {
 		}
 	}
 	for n := range env {
-		ours := known[n] || strings.HasPrefix(n, "OTEL_") || strings.HasPrefix(n, "PYROSCOPE_") || slices.Contains([]string{"GOMEMLIMIT", "POD_NAME", "POD_NAMESPACE"}, n)
+		ours := slices.Contains(known, n) || strings.HasPrefix(n, "OTEL_") || strings.HasPrefix(n, "PYROSCOPE_") || slices.Contains([]string{"GOMEMLIMIT", "POD_NAME", "POD_NAMESPACE"}, n)
 		if !ours {
 			t.Errorf("%s sets %s, which its binary does not read", d.Name, n)
 		}

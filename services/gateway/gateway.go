@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -85,9 +86,8 @@ func New(cfg Config, log *slog.Logger) (*server.Server, error) {
 	return server.New(cfg.Server, log, health.NewChecker(nil), routes), nil
 }
 
-func envOf(svc string) string {
-	return map[string]string{"catalog": "CATALOG_URL", "cart": "CART_URL", "order": "ORDER_URL", "inventory": "INVENTORY_URL", "payment": "PAYMENT_URL"}[svc]
-}
+// envOf names the variable that holds svc's URL, as the field tags do.
+func envOf(svc string) string { return strings.ToUpper(svc) + "_URL" }
 
 // newTransport speaks HTTP/2 to the backends: cleartext (h2c, prior
 // knowledge) for http:// and TLS with ALPN for https://. gRPC needs

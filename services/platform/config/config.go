@@ -76,6 +76,15 @@ func Usage(cfg any) string {
 	return b.String()
 }
 
+// Names lists the variables cfg reads, in field order.
+func Names(cfg any) []string {
+	var names []string
+	walk(reflect.ValueOf(cfg), func(f reflect.StructField, _ reflect.Value) {
+		names = append(names, f.Tag.Get("env"))
+	})
+	return names
+}
+
 func walk(v reflect.Value, fn func(reflect.StructField, reflect.Value)) {
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
