@@ -205,3 +205,58 @@ upgrades. Users' tokens must be signed with it (or come from auth.jwksURL).
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* A workload's ServiceAccount (root, component). No ordermesh binary
+calls the Kubernetes API, so no token is mounted. */}}
+{{- define "ordermesh.serviceAccount" -}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "ordermesh.name" . }}
+  labels:
+    {{- include "ordermesh.labels" . | nindent 4 }}
+  {{- with .root.Values.serviceAccount.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+automountServiceAccountToken: false
+{{- end -}}
+
+{{/* A Deployment's optional HPA and PDB (root, component, autoscaling,
+podDisruptionBudget). */}}
+{{- define "ordermesh.scaling" -}}
+{{- $name := include "ordermesh.name" . }}
+{{- if .autoscaling.enabled }}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "ordermesh.labels" . | nindent 4 }}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ $name }}}
+  minReplicas: {{ .autoscaling.minReplicas }}
+  maxReplicas: {{ .autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target: {type: Utilization, averageUtilization: {{ .autoscaling.targetCPUUtilizationPercentage }}}
+{{- end }}
+{{- if .podDisruptionBudget.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "ordermesh.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: {{ .podDisruptionBudget.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "ordermesh.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end -}}
