@@ -96,13 +96,9 @@ func newTransport() *http.Transport {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP2(true)
-	return &http.Transport{
-		Protocols:             p,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 0, // streams may wait for their first message indefinitely
-		ForceAttemptHTTP2:     true,
-	}
+	// No ResponseHeaderTimeout: a stream may wait for its first message
+	// indefinitely.
+	return &http.Transport{Protocols: p, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
 }
 
 // proxy forwards to one backend. It flushes every write at once, so
