@@ -146,7 +146,7 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 	if err := db.Recreate(ctx, url); err != nil {
 		return result{}, err
 	}
-	pool, err := db.Open(ctx, url, 32)
+	pool, err := db.Open(ctx, url, 32, nil)
 	if err != nil {
 		return result{}, err
 	}
@@ -253,7 +253,7 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := mesh.Build(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, []string{"inventory"})
+	m, err := mesh.Build(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, []string{"inventory"}, nil)
 	if err != nil {
 		return nil, nil, err
 	}

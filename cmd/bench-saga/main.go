@@ -12,11 +12,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -31,6 +29,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/otlpreceiver"
 	"github.com/ordermesh/ordermesh/internal/shopper"
 	"github.com/ordermesh/ordermesh/services/mesh"
 	"github.com/ordermesh/ordermesh/services/mesh/invariants"
@@ -75,20 +74,29 @@ func run() error {
 	}
 
 	ctx := context.Background()
+	log := logging.New(os.Stderr, "bench-saga", slog.LevelWarn)
+	var tel *telemetry.Telemetry
 	if *otlp {
-		endpoint, stop, err := otlpSink(ctx)
+		rcv, err := otlpreceiver.Start(ctx, false)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)        //nolint:errcheck,gosec // read by telemetry.Setup below
+		defer func() {
+			_ = rcv.Close()
+			spans, bytes, failed := rcv.Stats()
+			fmt.Fprintf(os.Stderr, "otlp: received %d spans, %d bytes, %d refused requests\n", spans, bytes, failed)
+		}()
+		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)         //nolint:errcheck,gosec // read by telemetry.Setup below
 		os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") //nolint:errcheck,gosec // ditto
 		os.Setenv("OTEL_TRACES_EXPORTER", "otlp")                 //nolint:errcheck,gosec // ditto
-		stopTelemetry, err := telemetry.Setup(ctx, "ordermesh-bench")
-		if err != nil {
+		var tcfg telemetry.Config
+		if err := config.Load(&tcfg); err != nil {
 			return err
 		}
-		defer func() { _ = stopTelemetry(ctx) }()
+		if tel, err = telemetry.Setup(ctx, log, tcfg, mesh.Services...); err != nil {
+			return err
+		}
+		defer func() { _ = tel.Shutdown(ctx) }()
 	}
 	var cfg mesh.Config
 	if err := config.Load(&cfg); err != nil {
@@ -112,8 +120,7 @@ func run() error {
 	base := "http://" + ln.Addr().String()
 	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = base, base, base, base, base
 	cfg.AdminAddr = ""
-	log := logging.New(os.Stderr, "bench-saga", slog.LevelWarn)
-	m, err := mesh.Build(ctx, log, cfg, mesh.Services)
+	m, err := mesh.Build(ctx, log, cfg, mesh.Services, tel)
 	if err != nil {
 		return err
 	}
@@ -132,7 +139,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	res := b.drive(ctx, o)
+	res := b.drive(ctx, log, o)
 
 	pools, closePools, err := shopper.OpenDatabases(ctx, cfg)
 	if err != nil {
@@ -230,7 +237,7 @@ type result struct {
 
 // drive runs every shopper until the duration is over, each placing an
 // order and waiting for its end before placing the next.
-func (b *bench) drive(ctx context.Context, o options) result {
+func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 	var (
 		mu        sync.Mutex
 		res       result
@@ -251,7 +258,7 @@ func (b *bench) drive(ctx context.Context, o options) result {
 				if err != nil || status != orderv1.OrderStatus_ORDER_STATUS_CONFIRMED {
 					failed.Add(1)
 					if err != nil {
-						slog.Warn("checkout failed", slog.Any("error", err))
+						log.Warn("checkout failed", slog.Any("error", err))
 					}
 				} else {
 					confirmed.Add(1)
@@ -283,26 +290,4 @@ func pct(sorted []float64, p float64) float64 {
 	}
 	i := int(float64(len(sorted)-1) * p / 100)
 	return sorted[i]
-}
-
-// otlpSink runs a local OTLP/HTTP endpoint that accepts and counts trace
-// exports, standing in for a collector.
-func otlpSink(ctx context.Context) (string, func(), error) {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	var batches, bytes atomic.Int64
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		batches.Add(1)
-		bytes.Add(n)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.WriteHeader(http.StatusOK) // an empty ExportTraceServiceResponse
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() {
-		_ = srv.Close()
-		fmt.Fprintf(os.Stderr, "otlp: received %d export batches, %d bytes\n", batches.Load(), bytes.Load())
-	}, nil
 }

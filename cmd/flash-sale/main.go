@@ -211,7 +211,7 @@ func progress(sold, done *atomic.Int64, units, buyers int64) func() {
 // balance waits for the saga to settle, runs the ledger checks on
 // Inventory's database and returns how many units of sku were oversold.
 func balance(ctx context.Context, cfg mesh.Config, sku string) (int64, error) {
-	pool, err := db.Open(ctx, cfg.DatabaseURLOf("inventory"), 2)
+	pool, err := db.Open(ctx, cfg.DatabaseURLOf("inventory"), 2, nil)
 	if err != nil {
 		return 0, fmt.Errorf("balance check: %w", err)
 	}

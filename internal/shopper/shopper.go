@@ -107,7 +107,7 @@ func OpenDatabases(ctx context.Context, cfg mesh.Config) (pools map[string]*pgxp
 		}
 	}
 	for _, s := range mesh.Services {
-		p, err := db.Open(ctx, cfg.DatabaseURLOf(s), 2)
+		p, err := db.Open(ctx, cfg.DatabaseURLOf(s), 2, nil)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("%s database: %w", s, err)

@@ -244,7 +244,7 @@ func TestFlashSaleNeverOversells(t *testing.T) {
 			var svcs []*service.Service
 			for range tc.replicas {
 				// Each replica has its own pool, as separate processes would.
-				pool, err := db.Open(context.Background(), d.URL, 8)
+				pool, err := db.Open(context.Background(), d.URL, 8, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
@@ -45,11 +46,15 @@ var Policies = auth.Policies{
 }
 
 // New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
+func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger, m *metrics.Registry, tp trace.TracerProvider, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
 	svc := service.New(st, cfg, log)
-	svc.Released = func(int64) { m.Compensations.WithLabelValues("stock_released").Inc() }
+	svc.Released = func(ctx context.Context, orderID string, units int64) {
+		m.Compensations.WithLabelValues("stock_released").Inc()
+		log.InfoContext(ctx, "stock released", slog.String("order_id", orderID), slog.Int64("units", units))
+	}
 	if b := svc.Batcher(); b != nil {
+		b.Tracer = tp.Tracer(service.Instrumentation)
 		b.Observer = func(size int, took time.Duration) {
 			m.BatchSize.Observe(float64(size))
 			m.BatchSeconds.Observe(took.Seconds())

@@ -14,6 +14,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/server"
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // Config is the configuration of every ordermesh binary.
@@ -23,6 +24,7 @@ type Config struct {
 	Relay     events.RelayConfig
 	Order     order.Config
 	Inventory inventory.Config
+	Telemetry telemetry.Config
 
 	LogLevel  string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 	AdminAddr string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`

@@ -15,6 +15,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/config"
 	"github.com/ordermesh/ordermesh/services/platform/logging"
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // Main is the body of every ordermesh binary. With no arguments it serves
@@ -41,7 +42,7 @@ func Main(args []string, stdout, stderr io.Writer, services ...string) int {
 
 	name := "ordermesh"
 	if len(services) == 1 {
-		name = services[0]
+		name = telemetry.ServiceName(services[0])
 	}
 	log := logging.New(stderr, name, logging.ParseLevel(cfg.LogLevel))
 	log.Info("starting", slog.Any("config", config.LogValue(cfg)))

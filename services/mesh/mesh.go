@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/validate"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
@@ -70,6 +71,7 @@ type deps struct {
 	outbox  *events.Outbox
 	clients *rpcclient.Factory
 	metrics *metrics.Registry
+	tracing trace.TracerProvider
 	opts    []connect.HandlerOption
 }
 
@@ -108,13 +110,13 @@ var definitions = map[string]definition{
 		migrations: inventory.Migrations,
 		policies:   inventory.Policies,
 		build: func(d deps) component.Parts {
-			return inventory.New(d.pool, d.outbox, d.cfg.Inventory, d.log, d.metrics, d.opts...)
+			return inventory.New(d.pool, d.outbox, d.cfg.Inventory, d.log, d.metrics, d.tracing, d.opts...)
 		},
 	},
 	payment.Name: {
 		migrations: payment.Migrations,
 		policies:   payment.Policies,
-		build:      func(d deps) component.Parts { return payment.New(d.pool, d.outbox, d.metrics, d.opts...) },
+		build:      func(d deps) component.Parts { return payment.New(d.pool, d.outbox, d.log, d.metrics, d.opts...) },
 	},
 }
 
@@ -170,8 +172,9 @@ func (m *Mesh) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Build opens the databases of the named services, migrates them and
-// builds their handlers, event sinks, relays and jobs on one server.
-func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*Mesh, error) {
+// builds their handlers, event sinks, relays and jobs on one server. Each
+// service traces with its own provider from tel (nil: the global one).
+func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, tel *telemetry.Telemetry) (*Mesh, error) {
 	for _, n := range names {
 		if _, ok := definitions[n]; !ok {
 			return nil, fmt.Errorf("unknown service %q (known: %v)", n, Services)
@@ -185,7 +188,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 	if cfg.Auth.SigningKey != "" {
 		tokens = auth.NewServiceTokens(cfg.Auth, "ordermesh")
 	}
-	clients, err := rpcclient.NewFactory(tokens, cfg.Server.MaxMessageBytes)
+	clients, err := rpcclient.NewFactory(tokens, cfg.Server.MaxMessageBytes, tel.TracerProvider(""))
 	if err != nil {
 		return nil, err
 	}
@@ -195,54 +198,65 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string) (*
 			policies[proc] = p
 		}
 	}
-	otelInterceptor, err := telemetry.ServerInterceptor()
-	if err != nil {
-		return nil, err
-	}
 	reg := metrics.New()
-	opts := []connect.HandlerOption{
-		// Outermost first: trace and measure everything, then map errors,
-		// then check the caller, then the request's shape.
-		connect.WithInterceptors(
-			otelInterceptor,
-			reg.NewInterceptor(serviceOf),
-			rpcerr.NewInterceptor(log),
-			auth.NewInterceptor(verifier, policies),
-			validate.NewInterceptor(),
-		),
-		connect.WithReadMaxBytes(cfg.Server.MaxMessageBytes),
-		connect.WithSendMaxBytes(cfg.Server.MaxMessageBytes),
-		connect.WithCompressMinBytes(1024),
+	metricsInterceptor := reg.NewInterceptor(serviceOf)
+	authInterceptor := auth.NewInterceptor(verifier, policies)
+	validateInterceptor := validate.NewInterceptor()
+	handlerOpts := func(tp trace.TracerProvider, log *slog.Logger) ([]connect.HandlerOption, error) {
+		otelInterceptor, err := telemetry.ServerInterceptor(tp)
+		if err != nil {
+			return nil, err
+		}
+		return []connect.HandlerOption{
+			// Outermost first: trace and measure everything, then map
+			// and log errors, then check the caller, then the request's
+			// shape.
+			connect.WithInterceptors(otelInterceptor, metricsInterceptor, rpcerr.NewInterceptor(log), authInterceptor, validateInterceptor),
+			connect.WithReadMaxBytes(cfg.Server.MaxMessageBytes),
+			connect.WithSendMaxBytes(cfg.Server.MaxMessageBytes),
+			connect.WithCompressMinBytes(1024),
+		}, nil
 	}
-	sinks := sinkClients(cfg, clients)
 
 	m := &Mesh{log: log, Metrics: reg}
 	probes := map[string]health.Probe{}
 	var routes []server.Route
 	for _, n := range names {
 		def := definitions[n]
-		pool, err := openDatabase(ctx, log, cfg, n, def.migrations, eventssql.Migrations)
+		tp := tel.TracerProvider(n)
+		svcLog := log.With("service", telemetry.ServiceName(n))
+		opts, err := handlerOpts(tp, svcLog)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		svcClients, err := clients.Tracing(tp)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		pool, err := openDatabase(ctx, log, cfg, n, tp, def.migrations, eventssql.Migrations)
 		if err != nil {
 			m.Close()
 			return nil, err
 		}
 		m.pools = append(m.pools, pool)
-		slog := log.With("service", n)
 		reg.AddDatabase(n, pool)
-		parts := def.build(deps{cfg: cfg, log: slog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting), clients: clients, metrics: reg, opts: opts})
+		parts := def.build(deps{cfg: cfg, log: svcLog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting),
+			clients: svcClients, metrics: reg, tracing: tp, opts: opts})
 		for _, r := range parts.Routes {
 			probes[r.Service] = pool.Ping
 		}
 		routes = append(routes, parts.Routes...)
-		routes = append(routes, eventRoutes(n, pool, parts, slog, opts)...)
-		relay := events.NewRelay(pool, sinks, cfg.Relay, slog)
+		routes = append(routes, eventRoutes(n, pool, parts, svcLog, tp, opts)...)
+		relay := events.NewRelay(n, pool, sinkClients(cfg, svcClients), cfg.Relay, svcLog, tp)
 		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }
 		m.workers = append(m.workers, relay.Run)
 		m.workers = append(m.workers, parts.Workers...)
 	}
 	m.Server = server.New(cfg.Server, log, health.NewChecker(probes), routes)
 	if cfg.AdminAddr != "" {
-		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr) })
+		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr, log) })
 	}
 	return m, nil
 }
@@ -271,15 +285,15 @@ func policiesOf(names []string) []auth.Policies {
 
 // eventRoutes mounts a service's event sink (if it consumes events) and its
 // outbox admin under the service's own path prefix.
-func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, log *slog.Logger, opts []connect.HandlerOption) []server.Route {
+func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, log *slog.Logger, tp trace.TracerProvider, opts []connect.HandlerOption) []server.Route {
 	prefix := events.SinkPath(name)
 	var routes []server.Route
 	if len(parts.Handlers)+len(parts.Direct) > 0 {
-		sink := events.NewSink(name, pool, parts.Handlers, log).WithDirect(parts.Direct)
+		sink := events.NewSink(name, pool, parts.Handlers, log, tp).WithDirect(parts.Direct)
 		path, h := eventsv1connect.NewEventSinkServiceHandler(sink, opts...)
 		routes = append(routes, server.Route{Service: eventsv1connect.EventSinkServiceName, Path: prefix + path, Handler: http.StripPrefix(prefix, h), Prefix: prefix})
 	}
-	path, h := eventsv1connect.NewEventAdminServiceHandler(events.NewAdmin(pool), opts...)
+	path, h := eventsv1connect.NewEventAdminServiceHandler(events.NewAdmin(pool, log), opts...)
 	return append(routes, server.Route{Service: eventsv1connect.EventAdminServiceName, Path: prefix + path, Handler: http.StripPrefix(prefix, h), Prefix: prefix})
 }
 
@@ -298,8 +312,8 @@ func sinkClients(cfg Config, clients *rpcclient.Factory) events.Sinks {
 	}
 }
 
-func openDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string, migrations ...fs.FS) (*pgxpool.Pool, error) {
-	pool, err := waitForDatabase(ctx, log, cfg, name)
+func openDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string, tp trace.TracerProvider, migrations ...fs.FS) (*pgxpool.Pool, error) {
+	pool, err := waitForDatabase(ctx, log, cfg, name, tp)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -311,31 +325,31 @@ func openDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string
 }
 
 // connectDatabase makes one attempt to reach a service's database.
-func connectDatabase(ctx context.Context, cfg Config, url string) (*pgxpool.Pool, error) {
+func connectDatabase(ctx context.Context, cfg Config, url string, tp trace.TracerProvider) (*pgxpool.Pool, error) {
 	if cfg.DatabaseCreate {
 		if err := db.EnsureDatabase(ctx, url); err != nil {
 			return nil, err
 		}
 	}
-	return db.Open(ctx, url, cfg.DatabaseMaxConns)
+	return db.Open(ctx, url, cfg.DatabaseMaxConns, tp)
 }
 
 // waitForDatabase connects to a service's database, creating it first if
 // so configured. A database that is still starting (a pod scheduled beside
 // its PostgreSQL, a failover) is waited for with backoff, up to
 // DATABASE_WAIT, rather than failing the process into a restart loop.
-func waitForDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string) (*pgxpool.Pool, error) {
+func waitForDatabase(ctx context.Context, log *slog.Logger, cfg Config, name string, tp trace.TracerProvider) (*pgxpool.Pool, error) {
 	url := cfg.DatabaseURLOf(name)
 	deadline := time.Now().Add(cfg.DatabaseWait)
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		pool, err := connectDatabase(ctx, cfg, url)
+		pool, err := connectDatabase(ctx, cfg, url, tp)
 		if err == nil {
 			return pool, nil
 		}
 		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return nil, err
 		}
-		log.Warn("database not reachable yet; retrying", slog.String("service", name), slog.Duration("in", wait), slog.Any("error", err))
+		log.Warn("database not reachable yet; retrying", slog.String("service", telemetry.ServiceName(name)), slog.Duration("retry_in_seconds", wait), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -346,25 +360,22 @@ func waitForDatabase(ctx context.Context, log *slog.Logger, cfg Config, name str
 
 // Run builds the named services and serves them until ctx is done.
 func Run(ctx context.Context, log *slog.Logger, cfg Config, names []string) error {
-	serviceName := "ordermesh"
-	if len(names) == 1 {
-		serviceName = "ordermesh-" + names[0]
-	}
-	stopTelemetry, err := telemetry.Setup(ctx, serviceName)
+	tel, err := telemetry.Setup(ctx, log, cfg.Telemetry, names...)
 	if err != nil {
 		return err
 	}
-	m, err := Build(ctx, log, cfg, names)
+	stopTelemetry := func() error { return tel.Shutdown(context.WithoutCancel(ctx)) }
+	m, err := Build(ctx, log, cfg, names, tel)
 	if err != nil {
-		return errors.Join(err, stopTelemetry(context.WithoutCancel(ctx)))
+		return errors.Join(err, stopTelemetry())
 	}
 	defer m.Close()
 	log.Info("services built", slog.Any("services", slices.Clone(names)))
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Server.Addr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err), stopTelemetry(context.WithoutCancel(ctx)))
+		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err), stopTelemetry())
 	}
 	serveErr := m.Serve(ctx, ln)
-	return errors.Join(serveErr, stopTelemetry(context.WithoutCancel(ctx)))
+	return errors.Join(serveErr, stopTelemetry())
 }

@@ -83,7 +83,7 @@ func TestStartWaitsForALateDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.Host = lateProxy(t, u.Host, 1500*time.Millisecond)
-	built, err := mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError), startConfig(t, u.String(), 30*time.Second), []string{"catalog"})
+	built, err := mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError), startConfig(t, u.String(), 30*time.Second), []string{"catalog"}, nil)
 	if err != nil {
 		t.Fatalf("Build with a database that answers after 1.5 s: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestStartGivesUpOnAnAbsentDatabase(t *testing.T) {
 	dead := ln.Addr().String()
 	_ = ln.Close()
 	_, err = mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError),
-		startConfig(t, "postgres://postgres@"+dead+"/nothing?sslmode=disable", time.Second), []string{"catalog"})
+		startConfig(t, "postgres://postgres@"+dead+"/nothing?sslmode=disable", time.Second), []string{"catalog"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "catalog") || !strings.Contains(err.Error(), dead) {
 		t.Fatalf("Build with no database = %v, want an error naming the service and the address", err)
 	}

@@ -6,7 +6,6 @@ package order
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,9 +56,11 @@ type Clients struct {
 func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
 	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, cfg)
-	svc.Finished = func(status, reason string, took time.Duration) {
-		m.OrdersTerminal.WithLabelValues(status, reason).Inc()
-		m.OrderCompletion.WithLabelValues(status).Observe(took.Seconds())
+	svc.Finished = func(ctx context.Context, f service.Finish) {
+		m.OrdersTerminal.WithLabelValues(f.Status, f.Reason).Inc()
+		m.OrderCompletion.WithLabelValues(f.Status).Observe(f.Took.Seconds())
+		log.InfoContext(ctx, "order "+f.Status, slog.String("order_id", f.OrderID), slog.String("status", f.Status),
+			slog.String("reason", f.Reason), slog.String("detail", f.Detail), slog.Float64("age_seconds", f.Took.Seconds()))
 	}
 	watchers := store.NewWatchers(pool, log)
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)

@@ -5,6 +5,9 @@
 package payment
 
 import (
+	"context"
+	"log/slog"
+
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -35,11 +38,13 @@ var Policies = auth.Policies{
 }
 
 // New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
+func New(pool *pgxpool.Pool, outbox *events.Outbox, log *slog.Logger, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
-	svc := service.New(st, service.NewGateway(st.CountAttempt))
-	svc.Compensated = func(kind string) {
+	svc := service.New(st, service.NewGateway(st.CountAttempt), log)
+	svc.Compensated = func(ctx context.Context, p service.Payment, kind string) {
 		m.Compensations.WithLabelValues(map[string]string{"void": "payment_voided", "refund": "payment_refunded"}[kind]).Inc()
+		log.InfoContext(ctx, "payment "+map[string]string{"void": "voided", "refund": "refunded"}[kind], slog.String("order_id", p.OrderID),
+			slog.String("payment_id", p.ID), slog.Int64("amount_minor", p.Amount.AmountMinor), slog.String("currency", p.Amount.Currency))
 	}
 	path, h := paymentv1connect.NewPaymentServiceHandler(handler.New(svc), opts...)
 	return component.Parts{

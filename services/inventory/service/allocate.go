@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -22,6 +23,8 @@ type Request struct {
 	// RPC. Its id goes into the inbox in the batch's transaction and its
 	// outcome is emitted as StockReserved or StockRejected.
 	Event *eventsv1.Envelope
+	// Trace is the span of the request, which its outcome event continues.
+	Trace trace.SpanContext
 }
 
 // Outcome answers one request.
@@ -76,6 +79,7 @@ var ErrBatchConflict = errors.New("an order of the batch was reserved concurrent
 type Emission struct {
 	OrderID string
 	Payload proto.Message // *eventsv1.StockReserved or *eventsv1.StockRejected
+	Trace   trace.SpanContext
 }
 
 // allocate serves one batch in tx: first come, first served, all or
@@ -216,7 +220,7 @@ func allocate(ctx context.Context, tx BatchTx, reqs []Request, lookKnown bool) (
 func outcomeEvent(r Request, res Result) Emission {
 	p := r.Event.GetOrderPlaced()
 	if res.Reserved {
-		return Emission{OrderID: r.OrderID, Payload: &eventsv1.StockReserved{
+		return Emission{OrderID: r.OrderID, Trace: r.Trace, Payload: &eventsv1.StockReserved{
 			UserId: p.GetUserId(), Lines: p.GetLines(), Total: p.GetTotal(), PaymentMethodId: p.GetPaymentMethodId(),
 		}}
 	}
@@ -224,5 +228,5 @@ func outcomeEvent(r Request, res Result) Emission {
 	for _, sl := range res.Short {
 		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available}) //nolint:gosec // at most 999 per line
 	}
-	return Emission{OrderID: r.OrderID, Payload: rejected}
+	return Emission{OrderID: r.OrderID, Trace: r.Trace, Payload: rejected}
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
@@ -43,15 +44,18 @@ type Batcher struct {
 	// Answered, if set, sees each request's outcome: reserved, rejected or
 	// error.
 	Answered func(outcome string)
+	// Tracer makes the batches' spans; the global provider's by default.
+	Tracer trace.Tracer
 }
 
 type pending struct {
 	req  Request
-	span trace.SpanContext // the caller's span, linked from the batch's
+	span trace.Span // the caller's span: the batch links to it, and it to the batch
 	done chan Outcome
 }
 
-var tracer = otel.Tracer("github.com/ordermesh/ordermesh/services/inventory")
+// Instrumentation names Inventory's tracer.
+const Instrumentation = "github.com/ordermesh/ordermesh/services/inventory"
 
 // ErrOverloaded and ErrStopped refuse requests the batcher cannot queue.
 var (
@@ -63,7 +67,7 @@ var (
 // serve.
 func NewBatcher(store Storer, maxBatch, maxQueue int, log *slog.Logger) *Batcher {
 	return &Batcher{store: store, maxBatch: max(maxBatch, 1), maxQueue: max(maxQueue, 1), log: log,
-		wake: make(chan struct{}, 1), drained: make(chan struct{})}
+		wake: make(chan struct{}, 1), drained: make(chan struct{}), Tracer: otel.Tracer(Instrumentation)}
 }
 
 // Queued returns how many requests wait for a batch.
@@ -73,9 +77,12 @@ func (b *Batcher) Queued() int {
 	return len(b.queue)
 }
 
-// Submit queues r and waits for its outcome or for ctx.
+// Submit queues r and waits for its outcome or for ctx. The request's
+// outcome event, if any, continues the trace of ctx.
 func (b *Batcher) Submit(ctx context.Context, r Request) Outcome {
-	p := &pending{req: r, span: trace.SpanContextFromContext(ctx), done: make(chan Outcome, 1)}
+	span := trace.SpanFromContext(ctx)
+	r.Trace = span.SpanContext()
+	p := &pending{req: r, span: span, done: make(chan Outcome, 1)}
 	b.mu.Lock()
 	switch {
 	case b.closed:
@@ -140,19 +147,31 @@ func (b *Batcher) serve(ctx context.Context, batch []*pending) {
 	links := make([]trace.Link, 0, len(batch))
 	for i, p := range batch {
 		reqs[i] = p.req
-		if p.span.IsValid() {
-			links = append(links, trace.Link{SpanContext: p.span})
+		if p.req.Trace.IsValid() {
+			links = append(links, trace.Link{SpanContext: p.req.Trace, Attributes: []attribute.KeyValue{
+				attribute.String("ordermesh.order_id", p.req.OrderID)}})
 		}
 	}
-	// One span per batch, linked to the span of every request it serves. A
-	// span has one parent: the first request's, so a lone checkout's batch
-	// sits in its trace.
-	if len(batch) > 0 && batch[0].span.IsValid() {
-		ctx = trace.ContextWithSpanContext(ctx, batch[0].span)
+	// One span per batch, linked to the span of every request it serves.
+	// A batch that serves one request sits in that request's trace; a
+	// larger one is a trace of its own, so that no order's trace holds
+	// another order's work. Each request's span links back to its batch.
+	opts := []trace.SpanStartOption{trace.WithLinks(links...), trace.WithAttributes(attribute.Int("ordermesh.batch.size", len(batch)))}
+	if len(batch) == 1 && batch[0].req.Trace.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, batch[0].req.Trace)
+	} else {
+		opts = append(opts, trace.WithNewRoot())
 	}
-	ctx, span := tracer.Start(ctx, "inventory.reserve_batch", trace.WithLinks(links...),
-		trace.WithAttributes(attribute.Int("ordermesh.batch.size", len(batch))))
+	ctx, span := b.Tracer.Start(ctx, "inventory.reserve_batch", opts...)
 	defer span.End()
+	if len(batch) == 1 && batch[0].req.Trace.IsValid() {
+		reqs[0].Trace = span.SpanContext() // its outcome follows from the batch
+	} else {
+		for _, p := range batch {
+			p.span.AddLink(trace.Link{SpanContext: span.SpanContext()})
+			p.span.AddEvent("served by a reservation batch", trace.WithAttributes(attribute.Int("ordermesh.batch.size", len(batch))))
+		}
+	}
 	var outcomes []Outcome
 	attempt := 0
 	err := b.store.InBatch(ctx, func(tx BatchTx) error {
@@ -183,6 +202,7 @@ func (b *Batcher) serve(ctx context.Context, batch []*pending) {
 	}
 	if err != nil {
 		span.RecordError(err)
+		span.SetStatus(codes.Error, "reservation batch failed")
 		b.log.WarnContext(ctx, "reservation batch failed", slog.Int("size", len(batch)), slog.Any("error", err))
 	}
 }

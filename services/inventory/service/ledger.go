@@ -83,7 +83,7 @@ type Tx interface {
 // Storer is the persistence Inventory needs.
 type Storer interface {
 	// InTx runs fn in one transaction.
-	InTx(ctx context.Context, fn func(Tx) error) error
+	InTx(ctx context.Context, fn func(context.Context, Tx) error) error
 	// InBatch runs fn in one transaction for a reservation batch, running
 	// it again if the transaction loses a deadlock or serialization race.
 	InBatch(ctx context.Context, fn func(BatchTx) error) error
@@ -117,16 +117,18 @@ type Config struct {
 type Service struct {
 	store   Storer
 	cfg     Config
+	log     *slog.Logger
 	batcher *Batcher // nil in naive mode
 
 	// Released, if set, is told of every release of stock (a
-	// compensation), with the units released.
-	Released func(units int64)
+	// compensation), with the order and the units released, once the
+	// transaction that released them has committed.
+	Released func(ctx context.Context, orderID string, units int64)
 }
 
 // New returns a service. In batch mode its batcher must be run (Batcher).
 func New(store Storer, cfg Config, log *slog.Logger) *Service {
-	s := &Service{store: store, cfg: cfg}
+	s := &Service{store: store, cfg: cfg, log: log}
 	if cfg.Mode != ModeNaive {
 		s.batcher = NewBatcher(store, cfg.BatchMax, cfg.QueueMax, log)
 	}

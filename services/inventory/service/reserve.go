@@ -7,6 +7,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 )
 
 // Result is the outcome of a reservation.
@@ -86,7 +87,7 @@ func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Re
 		return o.Result, o.Err
 	}
 	var res Result
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		res, err = reserve(ctx, tx, orderID, lines, expires, true)
 		return err
@@ -114,7 +115,7 @@ func (s *Service) ReserveFromEvent(ctx context.Context, env *eventsv1.Envelope) 
 // units released: 0 when nothing was held.
 func (s *Service) Release(ctx context.Context, orderID string) (int64, error) {
 	var n int64
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		n, err = s.release(ctx, tx, orderID, false)
 		return err
@@ -156,7 +157,7 @@ func (s *Service) release(ctx context.Context, tx Tx, orderID string, tombstone 
 		units += l.Quantity
 	}
 	if s.Released != nil {
-		s.Released(units)
+		db.OnCommit(ctx, func() { s.Released(ctx, orderID, units) })
 	}
 	return units, tx.Emit(ctx, orderID, &eventsv1.StockReleased{ReleasedUnits: units})
 }

@@ -43,7 +43,7 @@ func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Env
 			// A confirmed order whose stock is not held: only possible if
 			// the confirmation arrived after Inventory's own expiry. Never
 			// oversell: log it for an operator instead.
-			slog.WarnContext(ctx, "confirmed order has no held stock", slog.String("order_id", env.GetOrderId()), slog.Bool("known", found), slog.String("status", r.Status))
+			s.log.WarnContext(ctx, "confirmed order has no held stock", slog.String("order_id", env.GetOrderId()), slog.Bool("known", found), slog.String("status", r.Status))
 		}
 		return err
 	}
@@ -64,7 +64,7 @@ func (s *Service) OnOrderCancelled(ctx context.Context, tx Tx, env *eventsv1.Env
 // it released.
 func (s *Service) ExpireReservations(ctx context.Context, n int) (int, error) {
 	count := 0
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		ids, err := tx.Expired(ctx, n)
 		if err != nil {
 			return err

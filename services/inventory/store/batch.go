@@ -111,7 +111,7 @@ func (b *batchTx) Commit(ctx context.Context, a service.Allocation) error {
 func (b *batchTx) EmitAll(ctx context.Context, ems []service.Emission) error {
 	pending := make([]events.Pending, len(ems))
 	for i, e := range ems {
-		pending[i] = events.Pending{OrderID: e.OrderID, Payload: e.Payload}
+		pending[i] = events.Pending{OrderID: e.OrderID, Payload: e.Payload, Trace: e.Trace}
 	}
 	return b.outbox.AddAll(ctx, b.tx, pending)
 }

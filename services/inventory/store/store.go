@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordermesh/ordermesh/services/inventory/service"
 	"github.com/ordermesh/ordermesh/services/inventory/store/inventorydb"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
@@ -32,8 +33,8 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
 }
 
 // InTx implements service.Storer.
-func (s *Store) InTx(ctx context.Context, fn func(service.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.Bind(tx)) })
+func (s *Store) InTx(ctx context.Context, fn func(context.Context, service.Tx) error) error {
+	return db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, s.Bind(tx)) })
 }
 
 // Bind returns the store inside an open transaction, for event handlers

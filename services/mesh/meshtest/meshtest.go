@@ -22,6 +22,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/dbtest"
 	"github.com/ordermesh/ordermesh/services/platform/logging"
 	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // SigningKey signs the test tokens.
@@ -49,6 +50,13 @@ type Option func(*mesh.Config)
 
 // Start runs services (all five when none are named) until the test ends.
 func Start(t testing.TB, services []string, opts ...Option) *Mesh {
+	t.Helper()
+	return StartTraced(t, services, nil, opts...)
+}
+
+// StartTraced is Start with each service tracing through its provider in
+// tel.
+func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts ...Option) *Mesh {
 	t.Helper()
 	if len(services) == 0 {
 		services = mesh.Services
@@ -89,7 +97,7 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 
 	log := logging.New(testWriter{t}, "meshtest", slog.LevelWarn)
 	ctx, cancel := context.WithCancel(context.Background())
-	built, err := mesh.Build(ctx, log, cfg, services)
+	built, err := mesh.Build(ctx, log, cfg, services, tel)
 	if err != nil {
 		cancel()
 		_ = ln.Close()

@@ -9,7 +9,7 @@ import (
 // before anything changes, so the caller's right to it is decided on
 // what is stored.
 func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) error) (Order, error) {
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		o, found, err := tx.Lock(ctx, id, false)
 		if err != nil {
 			return err
@@ -39,7 +39,7 @@ func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) 
 // ShipOrder hands a CONFIRMED order to the carrier with its tracking
 // number. Shipping a shipped order with the same number is not an error.
 func (s *Service) ShipOrder(ctx context.Context, id, tracking string) (Order, error) {
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		o, found, err := tx.Lock(ctx, id, false)
 		switch {
 		case err != nil:
@@ -66,7 +66,7 @@ func (s *Service) ShipOrder(ctx context.Context, id, tracking string) (Order, er
 // returns how many.
 func (s *Service) ExpireOrders(ctx context.Context, n int) (int, error) {
 	count := 0
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		ids, err := tx.Expired(ctx, n)
 		if err != nil {
 			return err

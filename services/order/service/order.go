@@ -131,7 +131,7 @@ type Tx interface {
 
 // Storer is the persistence Order needs.
 type Storer interface {
-	InTx(ctx context.Context, fn func(Tx) error) error
+	InTx(ctx context.Context, fn func(context.Context, Tx) error) error
 	// Get returns an order with its lines and history.
 	Get(ctx context.Context, id string) (Order, error)
 	// List returns up to limit of a user's orders older than beforeID
@@ -185,8 +185,16 @@ type Service struct {
 	now     func() time.Time
 
 	// Finished, if set, is told of every order that reaches a terminal
-	// status and how long it took since placement (for metrics).
-	Finished func(status, reason string, took time.Duration)
+	// status, once the transaction that moved it there has committed.
+	Finished func(ctx context.Context, f Finish)
+}
+
+// Finish is an order's arrival at a terminal status.
+type Finish struct {
+	OrderID        string
+	Status, Reason string
+	Detail         string        // what happened, for people
+	Took           time.Duration // since placement
 }
 
 // New returns a service.

@@ -33,7 +33,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 			o.Total, o.Currency, want.GetAmountMinor(), want.GetCurrency())
 	}
 	inserted := false
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		if o, inserted, err = tx.Insert(ctx, o, req.GetIdempotencyKey(), hash); err != nil || !inserted {
 			return err

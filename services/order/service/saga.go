@@ -5,10 +5,12 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 )
 
 func (o Order) totalMoney() *commonv1.Money {
@@ -51,7 +53,7 @@ func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Enve
 	if err := tx.Transition(ctx, o.ID, StatusRejected, ReasonOutOfStock, "not enough stock for "+strings.Join(names, ", ")); err != nil {
 		return err
 	}
-	s.finished(ctx, o, StatusRejected, ReasonOutOfStock)
+	s.finished(ctx, o, StatusRejected, ReasonOutOfStock, "not enough stock for "+strings.Join(names, ", "))
 	return nil
 }
 
@@ -78,23 +80,46 @@ func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.
 			return err
 		}
 	}
-	booking, err := s.carrier.Book(o.Address.GetCountryCode())
+	booking, err := s.book(ctx, o)
 	if err != nil {
 		return s.cancel(ctx, tx, o, ReasonShippingFailed, err.Error())
 	}
 	if err := tx.SetBooking(ctx, o.ID, booking); err != nil {
 		return err
 	}
-	if err := tx.Transition(ctx, o.ID, StatusConfirmed, "", "booked with "+o.Carrier+" as "+booking); err != nil {
+	detail := "booked with " + o.Carrier + " as " + booking
+	if err := tx.Transition(ctx, o.ID, StatusConfirmed, "", detail); err != nil {
 		return err
 	}
-	s.finished(ctx, o, StatusConfirmed, "")
+	s.finished(ctx, o, StatusConfirmed, "", detail)
 	confirmed := &eventsv1.OrderConfirmed{UserId: o.UserID, FromCart: o.FromCart}
 	for _, l := range o.Lines {
 		confirmed.Lines = append(confirmed.Lines, &eventsv1.Line{Sku: l.SKU, Quantity: l.Quantity})
 	}
 	return tx.Emit(ctx, o.ID, confirmed)
 }
+
+// book books the order's shipment with the carrier in a span of its own,
+// so that a refusal shows in the order's trace as an error.
+func (s *Service) book(ctx context.Context, o Order) (string, error) {
+	country := o.Address.GetCountryCode()
+	_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(instrumentation).Start(ctx, "carrier.book",
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("ordermesh.order_id", o.ID), attribute.String("ordermesh.carrier", o.Carrier),
+			attribute.String("ordermesh.shipping.country", country)))
+	defer span.End()
+	booking, err := s.carrier.Book(country)
+	if err != nil {
+		span.SetStatus(codes.Error, "carrier refused: "+err.Error())
+		return "", err
+	}
+	span.SetAttributes(attribute.String("ordermesh.shipping.booking", booking))
+	return booking, nil
+}
+
+// instrumentation names Order's tracer. Order's spans come from the
+// provider of the span they continue, which is Order's own.
+const instrumentation = "github.com/ordermesh/ordermesh/services/order"
 
 // OnPaymentDeclined cancels an open order; Inventory then releases its
 // stock.
@@ -113,7 +138,7 @@ func (s *Service) cancel(ctx context.Context, tx Tx, o Order, reason, detail str
 	if err := tx.Transition(ctx, o.ID, StatusCancelled, reason, detail); err != nil {
 		return err
 	}
-	s.finished(ctx, o, StatusCancelled, reason)
+	s.finished(ctx, o, StatusCancelled, reason, detail)
 	o.Reason = reason
 	return s.emitCancelled(ctx, tx, o)
 }
@@ -126,14 +151,15 @@ func (s *Service) emitCancelled(ctx context.Context, tx Tx, o Order) error {
 	return tx.Emit(ctx, o.ID, &eventsv1.OrderCancelled{UserId: o.UserID, Reason: reason})
 }
 
-// finished reports a terminal transition. It runs inside the transaction,
-// so a transaction that then rolls back is counted too; the relay's retry
-// of the same event is not (the inbox drops it), so counts stay close.
-func (s *Service) finished(ctx context.Context, o Order, status, reason string) {
-	// Traces can be searched by outcome: {span.ordermesh.order.status="rejected"}.
-	trace.SpanFromContext(ctx).SetAttributes(
+// finished reports a terminal transition: on the span now, so that traces
+// can be searched by outcome ({span.ordermesh.order.status="rejected"}),
+// and to Finished once the transaction commits, so that a transaction that
+// rolls back and runs again reports it once.
+func (s *Service) finished(ctx context.Context, o Order, status, reason, detail string) {
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("ordermesh.order_id", o.ID),
 		attribute.String("ordermesh.order.status", status), attribute.String("ordermesh.order.reason", reason))
 	if s.Finished != nil {
-		s.Finished(status, reason, s.now().Sub(o.CreatedAt))
+		f := Finish{OrderID: o.ID, Status: status, Reason: reason, Detail: detail, Took: s.now().Sub(o.CreatedAt)}
+		db.OnCommit(ctx, func() { s.Finished(ctx, f) })
 	}
 }

@@ -18,6 +18,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	"github.com/ordermesh/ordermesh/services/order/service"
 	"github.com/ordermesh/ordermesh/services/order/store/orderdb"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
@@ -41,8 +42,8 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
 }
 
 // InTx implements service.Storer.
-func (s *Store) InTx(ctx context.Context, fn func(service.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.Bind(tx)) })
+func (s *Store) InTx(ctx context.Context, fn func(context.Context, service.Tx) error) error {
+	return db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, s.Bind(tx)) })
 }
 
 // Bind returns the store inside an open transaction.

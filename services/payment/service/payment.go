@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -98,10 +99,14 @@ type Storer interface {
 type Service struct {
 	store   Storer
 	gateway *Gateway
+	log     *slog.Logger
 
-	// Compensated, if set, is told of every void and refund.
-	Compensated func(kind string)
+	// Compensated, if set, is told of every void and refund, once the
+	// transaction that recorded it has committed.
+	Compensated func(ctx context.Context, p Payment, kind string)
 }
 
 // New returns a service.
-func New(store Storer, gateway *Gateway) *Service { return &Service{store: store, gateway: gateway} }
+func New(store Storer, gateway *Gateway, log *slog.Logger) *Service {
+	return &Service{store: store, gateway: gateway, log: log}
+}

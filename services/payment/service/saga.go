@@ -5,9 +5,13 @@ import (
 	"log/slog"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
@@ -35,10 +39,8 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 	if err != nil {
 		return err
 	}
-	var d Decision
-	if !found || m.UserID != ev.GetUserId() {
-		d = Decision{Code: "payment_method_not_found", Message: "The payment method does not exist or belongs to someone else."}
-	} else if d, err = s.gateway.Authorize(ctx, orderID, m.Behaviour, amount); err != nil {
+	d, err := s.authorize(ctx, orderID, m, found && m.UserID == ev.GetUserId(), amount)
+	if err != nil {
 		return err
 	}
 	p.Status, p.DeclineCode = StatusAuthorized, d.Code
@@ -57,6 +59,36 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 	return tx.Emit(ctx, orderID, &eventsv1.PaymentAuthorized{PaymentId: p.ID, Amount: money(amount)})
 }
 
+// authorize asks the gateway to authorise amount on m, in a span of its
+// own, so that a decline shows in the order's trace as an error. A method
+// that is not the customer's is declined without asking.
+func (s *Service) authorize(ctx context.Context, orderID string, m Method, usable bool, amount Money) (Decision, error) {
+	_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(instrumentation).Start(ctx, "payment.authorize",
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("ordermesh.order_id", orderID), attribute.Int64("ordermesh.amount_minor", amount.AmountMinor),
+			attribute.String("ordermesh.currency", amount.Currency)))
+	defer span.End()
+	d := Decision{Code: "payment_method_not_found", Message: "The payment method does not exist or belongs to someone else."}
+	if usable {
+		var err error
+		if d, err = s.gateway.Authorize(ctx, orderID, m.Behaviour, amount); err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "gateway unavailable")
+			return Decision{}, err
+		}
+	}
+	span.SetAttributes(attribute.Bool("ordermesh.payment.approved", d.Approved))
+	if !d.Approved {
+		span.SetAttributes(attribute.String("ordermesh.payment.decline_code", d.Code))
+		span.SetStatus(codes.Error, "declined: "+d.Code)
+	}
+	return d, nil
+}
+
+// instrumentation names Payment's tracer. Payment's spans come from the
+// provider of the span they continue, which is Payment's own.
+const instrumentation = "github.com/ordermesh/ordermesh/services/payment"
+
 // OnOrderConfirmed captures the authorisation.
 func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	p, found, err := tx.Payment(ctx, env.GetOrderId())
@@ -65,7 +97,7 @@ func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Env
 	}
 	if !found || p.Status != StatusAuthorized {
 		if !found || p.Status != StatusCaptured {
-			slog.WarnContext(ctx, "confirmed order has no authorised payment", slog.String("order_id", env.GetOrderId()), slog.String("status", p.Status))
+			s.log.WarnContext(ctx, "confirmed order has no authorised payment", slog.String("order_id", env.GetOrderId()), slog.String("status", p.Status))
 		}
 		return nil
 	}
@@ -100,7 +132,7 @@ func (s *Service) settle(ctx context.Context, tx Tx, p Payment, kind, status str
 		return err
 	}
 	if s.Compensated != nil && kind != "capture" {
-		s.Compensated(kind)
+		db.OnCommit(ctx, func() { s.Compensated(ctx, p, kind) })
 	}
 	return tx.SetStatus(ctx, p.ID, status)
 }

@@ -13,10 +13,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Open returns a pool for url after checking that the database answers.
-func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+// Queries made inside a trace are spans of tp (the global provider when
+// nil).
+func Open(ctx context.Context, dsn string, maxConns int, tp trace.TracerProvider) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", redact(err))
@@ -26,7 +30,10 @@ func Open(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) 
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	// Every query in a trace is a span of it (a no-op without an exporter).
-	cfg.ConnConfig.Tracer = newTracer()
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	cfg.ConnConfig.Tracer = newTracer(tp)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)

@@ -18,8 +18,9 @@ type inTraceOnly struct {
 
 type tracedKey struct{}
 
-func newTracer() pgx.QueryTracer {
+func newTracer(tp trace.TracerProvider) pgx.QueryTracer {
 	return inTraceOnly{tracer: otelpgx.NewTracer(
+		otelpgx.WithTracerProvider(tp),
 		otelpgx.WithDisableAcquireTracer(),
 		otelpgx.WithDisableConnectionDetailsInAttributes(),
 		// The sqlc query name says what a span did; the full SQL text on

@@ -60,7 +60,7 @@ func New(t testing.TB, migrations ...fs.FS) *Database {
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	pool, err := db.Open(ctx, url, 4)
+	pool, err := db.Open(ctx, url, 4, nil)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
@@ -113,7 +113,7 @@ func ensureTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, admin, tp
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	pool, err := db.Open(ctx, url, 2)
+	pool, err := db.Open(ctx, url, 2, nil)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}

@@ -2,11 +2,13 @@ package events
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -17,13 +19,17 @@ import (
 
 // Admin serves EventAdminService over a producer's outbox.
 type Admin struct {
-	q *eventsdb.Queries
+	q   *eventsdb.Queries
+	log *slog.Logger
 }
 
 var _ eventsv1connect.EventAdminServiceHandler = (*Admin)(nil)
 
-// NewAdmin returns the admin service of the outbox in pool.
-func NewAdmin(pool *pgxpool.Pool) *Admin { return &Admin{q: eventsdb.New(pool)} }
+// NewAdmin returns the admin service of the outbox in pool; it logs every
+// requeued delivery to log.
+func NewAdmin(pool *pgxpool.Pool, log *slog.Logger) *Admin {
+	return &Admin{q: eventsdb.New(pool), log: log}
+}
 
 // ListParkedDeliveries implements eventsv1connect.EventAdminServiceHandler.
 func (a *Admin) ListParkedDeliveries(ctx context.Context, req *connect.Request[eventsv1.ListParkedDeliveriesRequest]) (*connect.Response[eventsv1.ListParkedDeliveriesResponse], error) {
@@ -83,12 +89,18 @@ func (a *Admin) RequeueParkedDeliveries(ctx context.Context, req *connect.Reques
 	if s := req.Msg.GetSubscriber(); s != "" {
 		sub = &s
 	}
-	n, err := a.q.Requeue(ctx, eventsdb.RequeueParams{Subscriber: sub, EventIds: ids})
+	rows, err := a.q.Requeue(ctx, eventsdb.RequeueParams{Subscriber: sub, EventIds: ids})
 	if err != nil {
 		return nil, err
 	}
-	if n > 0 {
+	for _, r := range rows {
+		env := &eventsv1.Envelope{}
+		_ = proto.Unmarshal(r.Envelope, env) // a broken envelope still logs its ids
+		a.log.InfoContext(ContextFrom(ctx, env), "delivery requeued", slog.String("event_id", r.EventID.String()),
+			slog.String("subscriber", r.Subscriber), slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()))
+	}
+	if len(rows) > 0 {
 		_, _ = a.q.Notify(ctx)
 	}
-	return connect.NewResponse(&eventsv1.RequeueParkedDeliveriesResponse{Requeued: n}), nil
+	return connect.NewResponse(&eventsv1.RequeueParkedDeliveriesResponse{Requeued: int64(len(rows))}), nil
 }

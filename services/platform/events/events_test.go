@@ -60,7 +60,7 @@ func newConsumer(t *testing.T) *consumer {
 			c.applied.Add(1)
 			return nil
 		},
-	}, quiet)
+	}, quiet, nil)
 	path, h := eventsv1connect.NewEventSinkServiceHandler(sink)
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
@@ -127,7 +127,7 @@ func TestRelayKilledMidDeliveryLosesNothing(t *testing.T) {
 	ctx, kill := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := events.NewRelay(p.db.Pool, sinks(c), relayConfig(), quiet).DeliverOnce(ctx)
+		_, err := events.NewRelay("producer", p.db.Pool, sinks(c), relayConfig(), quiet, nil).DeliverOnce(ctx)
 		done <- err
 	}()
 	<-c.entered // the consumer is in the middle of the batch
@@ -144,7 +144,7 @@ func TestRelayKilledMidDeliveryLosesNothing(t *testing.T) {
 	c.mu.Unlock()
 
 	// A new relay (another replica, or the restarted process) finishes.
-	relay := events.NewRelay(p.db.Pool, sinks(c), relayConfig(), quiet)
+	relay := events.NewRelay("producer", p.db.Pool, sinks(c), relayConfig(), quiet, nil)
 	for p.count(t, "pending") > 0 {
 		if _, err := relay.DeliverOnce(context.Background()); err != nil {
 			t.Fatalf("DeliverOnce: %v", err)
@@ -165,7 +165,7 @@ func TestParkingAndRequeue(t *testing.T) {
 	p, c := newProducer(t), newConsumer(t)
 	p.emit(t, 2)
 	c.failing.Store(true)
-	relay := events.NewRelay(p.db.Pool, sinks(c), relayConfig(), quiet)
+	relay := events.NewRelay("producer", p.db.Pool, sinks(c), relayConfig(), quiet, nil)
 	for round := 0; p.count(t, "parked") < 2; round++ {
 		if round > 50 {
 			t.Fatalf("deliveries not parked after %d rounds", round)
@@ -175,7 +175,7 @@ func TestParkingAndRequeue(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // let the backoff pass
 	}
-	admin := events.NewAdmin(p.db.Pool)
+	admin := events.NewAdmin(p.db.Pool, quiet)
 	list, err := admin.ListParkedDeliveries(context.Background(), connect.NewRequest(&eventsv1.ListParkedDeliveriesRequest{PageSize: 1}))
 	if err != nil {
 		t.Fatalf("ListParkedDeliveries: %v", err)
@@ -211,7 +211,7 @@ func TestRelayWakesOnNotify(t *testing.T) {
 	cfg.PollInterval = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = events.NewRelay(p.db.Pool, sinks(c), cfg, quiet).Run(ctx) }()
+	go func() { _ = events.NewRelay("producer", p.db.Pool, sinks(c), cfg, quiet, nil).Run(ctx) }()
 	time.Sleep(200 * time.Millisecond) // let it LISTEN
 	p.emit(t, 1)
 	select {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -31,6 +32,10 @@ func NewOutbox(producer string, routing Routing) *Outbox {
 type Pending struct {
 	OrderID string
 	Payload proto.Message
+	// Trace is the span the event continues, when it is not the one of
+	// the ctx AddAll is given: a batch that serves many orders emits each
+	// order's event in that order's own trace.
+	Trace trace.SpanContext
 }
 
 // AddAll records many events in tx with one statement, as Add does for one.
@@ -40,7 +45,11 @@ func (o *Outbox) AddAll(ctx context.Context, tx pgx.Tx, events []Pending) error 
 	}
 	var p eventsdb.AddEventsParams
 	for _, e := range events {
-		env, err := NewEnvelope(ctx, o.producer, e.OrderID, e.Payload)
+		ectx := ctx
+		if e.Trace.IsValid() {
+			ectx = trace.ContextWithSpanContext(ctx, e.Trace)
+		}
+		env, err := NewEnvelope(ectx, o.producer, e.OrderID, e.Payload)
 		if err != nil {
 			return err
 		}

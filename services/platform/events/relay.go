@@ -13,6 +13,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -38,19 +42,26 @@ type Sinks func(subscriber string) (eventsv1connect.EventSinkServiceClient, bool
 
 // Relay delivers a producer's outbox to its subscribers.
 type Relay struct {
-	pool  *pgxpool.Pool
-	sinks Sinks
-	cfg   RelayConfig
-	log   *slog.Logger
+	producer string
+	pool     *pgxpool.Pool
+	sinks    Sinks
+	cfg      RelayConfig
+	log      *slog.Logger
+	tracer   trace.Tracer
 
 	// Observe, if set, counts delivery attempts per subscriber and result:
 	// delivered, failed or parked.
 	Observe func(subscriber, result string, n int)
 }
 
-// NewRelay returns a relay over the outbox in pool.
-func NewRelay(pool *pgxpool.Pool, sinks Sinks, cfg RelayConfig, log *slog.Logger) *Relay {
-	return &Relay{pool: pool, sinks: sinks, cfg: cfg, log: log}
+// NewRelay returns the relay of producer's outbox in pool. Each delivery
+// to a subscriber is a span of tp (the global provider when nil), linked to
+// the trace of every event it carries.
+func NewRelay(producer string, pool *pgxpool.Pool, sinks Sinks, cfg RelayConfig, log *slog.Logger, tp trace.TracerProvider) *Relay {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return &Relay{producer: producer, pool: pool, sinks: sinks, cfg: cfg, log: log, tracer: tp.Tracer(instrumentation)}
 }
 
 // Run delivers until ctx is done with Workers rounds in flight at once, so
@@ -133,23 +144,70 @@ func (r *Relay) DeliverOnce(ctx context.Context) (int, error) {
 		}
 		type outcome struct {
 			sub    string
+			span   trace.Span
 			failed map[string]string // event id → error
 		}
 		outcomes := make(chan outcome, len(bySub))
 		var wg sync.WaitGroup
 		for sub, batch := range bySub {
-			wg.Go(func() { outcomes <- outcome{sub, r.deliver(ctx, sub, batch)} })
+			wg.Go(func() {
+				span := r.startDelivery(ctx, sub, batch)
+				outcomes <- outcome{sub, span, r.deliver(trace.ContextWithSpan(ctx, span), sub, batch)}
+			})
 		}
 		wg.Wait()
 		close(outcomes)
+		var errs []error
 		for o := range outcomes {
-			if err := r.record(ctx, q, o.sub, bySub[o.sub], o.failed); err != nil {
-				return err
-			}
+			err := r.record(trace.ContextWithSpan(ctx, o.span), q, o.sub, bySub[o.sub], o.failed)
+			endDelivery(o.span, len(bySub[o.sub]), o.failed, err)
+			errs = append(errs, err)
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 	return n, err
+}
+
+// startDelivery starts the span of one delivery: a root of its own, since
+// a batch serves many orders, linked to the trace of every event in it.
+func (r *Relay) startDelivery(ctx context.Context, sub string, batch []claimed) trace.Span {
+	links := make([]trace.Link, 0, len(batch))
+	attempt := 0
+	for _, c := range batch {
+		attempt = max(attempt, int(c.attempts)+1)
+		if sc := trace.SpanContextFromContext(ContextFrom(ctx, c.env)); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{
+				attribute.String("messaging.message.id", c.env.GetId()),
+				attribute.String("ordermesh.order_id", c.env.GetOrderId()),
+				attribute.Int("ordermesh.delivery.attempt", int(c.attempts)+1),
+			}})
+		}
+	}
+	_, span := r.tracer.Start(ctx, "deliver "+sub, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithLinks(links...), trace.WithAttributes(
+			attribute.String("messaging.system", "ordermesh"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", sub),
+			attribute.Int("messaging.batch.message_count", len(batch)),
+			attribute.String("ordermesh.producer", r.producer),
+			attribute.String("ordermesh.subscriber", sub),
+			attribute.Int("ordermesh.delivery.attempt", attempt),
+		))
+	return span
+}
+
+// endDelivery ends a delivery's span: an error when the subscriber failed
+// any event or the outcome could not be recorded.
+func endDelivery(span trace.Span, size int, failed map[string]string, err error) {
+	span.SetAttributes(attribute.Int("ordermesh.delivery.failed", len(failed)))
+	switch {
+	case err != nil:
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "recording the delivery failed")
+	case len(failed) > 0:
+		span.SetStatus(codes.Error, fmt.Sprintf("%d of %d events not applied", len(failed), size))
+	}
+	span.End()
 }
 
 // deliver sends one subscriber its batch and returns the events that were
@@ -198,7 +256,9 @@ func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, bat
 		attempt := int(c.attempts) + 1
 		if attempt >= r.cfg.MaxAttempts {
 			r.observe(sub, "parked", 1)
-			r.log.WarnContext(ctx, "delivery parked", slog.String("event_id", c.env.GetId()), slog.String("subscriber", sub),
+			trace.SpanFromContext(ctx).AddEvent("delivery parked", trace.WithAttributes(
+				attribute.String("messaging.message.id", c.env.GetId()), attribute.String("error", msg)))
+			r.log.WarnContext(ContextFrom(ctx, c.env), "delivery parked", slog.String("event_id", c.env.GetId()), slog.String("subscriber", sub),
 				slog.String("type", c.env.GetType().String()), slog.String("order_id", c.env.GetOrderId()), slog.String("error", msg))
 			if err := q.MarkParked(ctx, eventsdb.MarkParkedParams{EventID: c.eventID, Subscriber: sub, LastError: msg}); err != nil {
 				return fmt.Errorf("park: %w", err)

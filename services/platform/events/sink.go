@@ -16,10 +16,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
 )
 
@@ -37,6 +39,7 @@ type DirectHandler func(ctx context.Context, env *eventsv1.Envelope) error
 // Sink is a consumer's EventSinkService: it applies each delivered event
 // once, in its own transaction with its inbox row.
 type Sink struct {
+	tracer   trace.Tracer
 	consumer string
 	pool     *pgxpool.Pool
 	handlers map[eventsv1.EventType]Handler
@@ -76,9 +79,14 @@ func RecordInbox(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) (map
 var _ eventsv1connect.EventSinkServiceHandler = (*Sink)(nil)
 
 // NewSink returns the sink of consumer with a handler per event type it
-// consumes. Events of other types are acknowledged and ignored.
-func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventType]Handler, log *slog.Logger) *Sink {
-	return &Sink{consumer: consumer, pool: pool, handlers: handlers, log: log}
+// consumes. Events of other types are acknowledged and ignored. Each event
+// is applied in a span of tp (the global provider when nil), in the event's
+// own trace.
+func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventType]Handler, log *slog.Logger, tp trace.TracerProvider) *Sink {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return &Sink{consumer: consumer, pool: pool, handlers: handlers, log: log, tracer: tp.Tracer(instrumentation)}
 }
 
 // Deliver implements eventsv1connect.EventSinkServiceHandler. The batch is
@@ -114,7 +122,7 @@ func (s *Sink) applyDirect(ctx context.Context, envs []*eventsv1.Envelope) []*ev
 			ctx, span := s.startConsume(ctx, env)
 			defer span.End()
 			if err := s.direct[env.GetType()](ctx, env); err != nil {
-				span.RecordError(err)
+				failSpan(span, err)
 				s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
 					slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
 				failures[i] = &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error()}
@@ -136,7 +144,7 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 	slices.SortStableFunc(envs, func(a, b *eventsv1.Envelope) int { return strings.Compare(a.GetOrderId(), b.GetOrderId()) })
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.applyAll(ctx, tx, envs) })
+		err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.applyAll(ctx, tx, envs) })
 		if !retryable(err) {
 			break
 		}
@@ -148,17 +156,17 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 		return nil, ctx.Err()
 	}
 	res := &eventsv1.DeliverResponse{}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
 		res.Failures = nil
 		for _, env := range envs {
-			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { return s.apply(ctx, sp, env) })
+			err := db.InTx(ctx, tx, func(ctx context.Context, sp pgx.Tx) error { return s.apply(ctx, sp, env) })
 			if err == nil {
 				continue
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
+			s.log.WarnContext(ContextFrom(ctx, env), "event not applied", slog.String("event_id", env.GetId()),
 				slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
 			res.Failures = append(res.Failures, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error()})
 		}
@@ -177,7 +185,14 @@ func retryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
-var tracer = otel.Tracer("github.com/ordermesh/ordermesh/services/platform/events")
+// instrumentation names the tracer of the relay and the sink.
+const instrumentation = "github.com/ordermesh/ordermesh/services/platform/events"
+
+// failSpan marks span as failed with err.
+func failSpan(span trace.Span, err error) {
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+}
 
 // applyAll records a batch in the inbox with one statement and applies
 // the events that were new.
@@ -226,7 +241,7 @@ func (s *Sink) apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) err
 // that produced it (its traceparent), so a checkout is one trace, linked to
 // the delivery that carried it.
 func (s *Sink) startConsume(ctx context.Context, env *eventsv1.Envelope) (context.Context, trace.Span) {
-	return tracer.Start(ContextFrom(ctx, env), "consume "+env.GetType().String(),
+	return s.tracer.Start(ContextFrom(ctx, env), "consume "+env.GetType().String(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(trace.LinkFromContext(ctx)),
 		trace.WithAttributes(
@@ -241,7 +256,7 @@ func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) er
 	ctx, span := s.startConsume(ctx, env)
 	defer span.End()
 	if err := s.handlers[env.GetType()](ctx, tx, env); err != nil {
-		span.RecordError(err)
+		failSpan(span, err)
 		return err
 	}
 	return nil

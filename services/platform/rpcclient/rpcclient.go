@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/telemetry"
@@ -15,23 +16,31 @@ import (
 
 // Factory makes clients that share one connection pool.
 type Factory struct {
-	client *http.Client
-	opts   []connect.ClientOption
+	client   *http.Client
+	source   auth.TokenSource
+	maxBytes int
+	opts     []connect.ClientOption
 }
 
 // NewFactory returns a factory whose clients send tokens from source (nil
-// for none) and refuse messages over maxBytes.
-func NewFactory(source auth.TokenSource, maxBytes int) (*Factory, error) {
-	otelInterceptor, err := telemetry.ClientInterceptor()
+// for none), refuse messages over maxBytes, and trace their calls with tp.
+func NewFactory(source auth.TokenSource, maxBytes int, tp trace.TracerProvider) (*Factory, error) {
+	return (&Factory{client: NewHTTPClient(), source: source, maxBytes: maxBytes}).Tracing(tp)
+}
+
+// Tracing returns a factory whose clients share f's connections but trace
+// with tp: each service's calls are spans of that service.
+func (f *Factory) Tracing(tp trace.TracerProvider) (*Factory, error) {
+	otelInterceptor, err := telemetry.ClientInterceptor(tp)
 	if err != nil {
 		return nil, err
 	}
 	return &Factory{
-		client: NewHTTPClient(),
+		client: f.client, source: f.source, maxBytes: f.maxBytes,
 		opts: []connect.ClientOption{
-			connect.WithInterceptors(otelInterceptor, auth.NewClientInterceptor(source)),
-			connect.WithReadMaxBytes(maxBytes),
-			connect.WithSendMaxBytes(maxBytes),
+			connect.WithInterceptors(otelInterceptor, auth.NewClientInterceptor(f.source)),
+			connect.WithReadMaxBytes(f.maxBytes),
+			connect.WithSendMaxBytes(f.maxBytes),
 		},
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/trace"
@@ -49,16 +50,22 @@ func ToConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 	return connect.NewError(connect.CodeInternal, errors.New(msg))
 }
 
-// NewInterceptor maps every error a handler returns with ToConnect.
+// NewInterceptor maps every error a handler returns with ToConnect, logs
+// every server-side failure (Unavailable, DeadlineExceeded, DataLoss,
+// Unknown; Internal is logged by ToConnect with its cause) with the
+// procedure and the trace id, and, at debug, one access line per call.
 func NewInterceptor(log *slog.Logger) connect.Interceptor { return &interceptor{log: log} }
 
 type interceptor struct{ log *slog.Logger }
 
 func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		start := time.Now()
 		res, err := next(ctx, req)
+		err = ToConnect(ctx, i.log, req.Spec().Procedure, err)
+		i.logCall(ctx, req.Spec().Procedure, start, err)
 		if err != nil {
-			return nil, ToConnect(ctx, i.log, req.Spec().Procedure, err)
+			return nil, err
 		}
 		return res, nil
 	}
@@ -70,6 +77,31 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return ToConnect(ctx, i.log, conn.Spec().Procedure, next(ctx, conn))
+		start := time.Now()
+		err := ToConnect(ctx, i.log, conn.Spec().Procedure, next(ctx, conn))
+		i.logCall(ctx, conn.Spec().Procedure, start, err)
+		return err
+	}
+}
+
+// serverSide are the codes that say the server, not the caller, failed;
+// Internal is not among them because ToConnect logs it with its cause.
+var serverSide = map[connect.Code]bool{
+	connect.CodeUnavailable: true, connect.CodeDeadlineExceeded: true, connect.CodeDataLoss: true, connect.CodeUnknown: true,
+}
+
+func (i *interceptor) logCall(ctx context.Context, procedure string, start time.Time, err error) {
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
+	}
+	if serverSide[connect.CodeOf(err)] && err != nil {
+		i.log.WarnContext(ctx, "rpc failed", slog.String("procedure", procedure), slog.String("code", code),
+			slog.String("error", err.Error()), slog.Duration("duration_seconds", time.Since(start)))
+		return
+	}
+	if i.log.Enabled(ctx, slog.LevelDebug) {
+		i.log.DebugContext(ctx, "rpc", slog.String("procedure", procedure), slog.String("code", code),
+			slog.Duration("duration_seconds", time.Since(start)))
 	}
 }

@@ -126,7 +126,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down", slog.Duration("drain_delay", s.cfg.DrainDelay), slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	s.log.Info("shutting down", slog.Duration("drain_delay_seconds", s.cfg.DrainDelay), slog.Duration("timeout_seconds", s.cfg.ShutdownTimeout))
 	s.checker.Drain()
 	time.Sleep(s.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)

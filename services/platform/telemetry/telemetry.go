@@ -1,116 +1,139 @@
 // Package telemetry configures OpenTelemetry from the standard OTEL_*
-// environment variables and builds the otelconnect interceptors. With no
-// exporter configured it installs nothing, so tracing costs nothing, but
-// W3C trace context still propagates through the mesh.
+// environment variables and builds the otelconnect interceptors. Every
+// service gets a tracer provider of its own, with service.name
+// ordermesh-<service>, also when several services share one process, so a
+// trace shows which service did what. With no exporter configured it
+// installs nothing, so tracing costs nothing, but W3C trace context still
+// propagates through the mesh.
 package telemetry
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
+	"log/slog"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
 	otelpyroscope "github.com/grafana/otel-profiling-go"
-	"github.com/grafana/pyroscope-go"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Version is the build's version, stamped by `make images` with -ldflags
 // -X; it becomes the service.version resource attribute.
 var Version = "dev"
 
-// Enabled reports whether the environment asks for trace export.
-func Enabled() bool {
-	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {
-		return false
-	}
-	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		if v := os.Getenv(k); v != "" && v != "none" {
-			return true
-		}
-	}
-	return false
+// ServiceName is the service.name a service reports under:
+// "order" reports as "ordermesh-order".
+func ServiceName(service string) string { return "ordermesh-" + service }
+
+// Telemetry is the tracing and profiling of one process.
+type Telemetry struct {
+	providers map[string]*sdktrace.TracerProvider
+	wrapped   map[string]trace.TracerProvider
+	profiler  *profiler
 }
 
-// Setup installs the global propagator and, when Enabled, a tracer provider
-// exporting as the OTEL_* variables say; with PYROSCOPE_SERVER_ADDRESS set it
-// also starts continuous profiling, with span profiles linked to traces.
-// The returned function flushes and stops both.
-func Setup(ctx context.Context, serviceName string) (func(context.Context) error, error) {
+// Setup installs the global propagator and, when cfg is Enabled, a tracer
+// provider per service exporting as the OTEL_* variables say; with
+// PYROSCOPE_SERVER_ADDRESS set it also starts continuous profiling, with
+// each service's samples labelled with its name and span profiles linked
+// to traces. services are short names ("order"); Shutdown flushes and
+// stops everything.
+func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string) (*Telemetry, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	stopProfiling, err := startProfiling(serviceName)
+	// An exporter that cannot reach its collector says so in our log, not
+	// through the standard library's default logger.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("telemetry export failed", slog.Any("error", err))
+	}))
+	t := &Telemetry{providers: map[string]*sdktrace.TracerProvider{}, wrapped: map[string]trace.TracerProvider{}}
+	p, err := startProfiling(cfg, services)
 	if err != nil {
 		return nil, err
 	}
-	if !Enabled() {
-		return stopProfiling, nil
+	t.profiler = p
+	if !cfg.Enabled() {
+		return t, nil
 	}
+	for _, s := range services {
+		tp, err := newProvider(ctx, ServiceName(s))
+		if err != nil {
+			return nil, errors.Join(err, t.Shutdown(ctx))
+		}
+		t.providers[s] = tp
+		t.wrapped[s] = tp
+		if p != nil {
+			// Tags each span's CPU samples with its span id, so Grafana
+			// links a trace to its profile.
+			t.wrapped[s] = otelpyroscope.NewTracerProvider(tp)
+		}
+	}
+	return t, nil
+}
+
+// newProvider returns a tracer provider with its own exporter, reporting as
+// name unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise
+// (the variables win, as the specification says).
+func newProvider(ctx context.Context, name string) (*sdktrace.TracerProvider, error) {
 	exporter, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: span exporter: %w", err)
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(serviceName), semconv.ServiceVersion(Version)))
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		semconv.ServiceName(name), semconv.ServiceNamespace("ordermesh"), semconv.ServiceVersion(Version)))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
-	// Variables win over the default name, as the specification says.
 	if envRes, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
 		if merged, err := resource.Merge(res, envRes); err == nil {
 			res = merged
 		}
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
-	if os.Getenv("PYROSCOPE_SERVER_ADDRESS") != "" {
-		// Tags each span's CPU samples with its span id, so Grafana links
-		// a trace to its profile.
-		otel.SetTracerProvider(otelpyroscope.NewTracerProvider(tp))
-	} else {
-		otel.SetTracerProvider(tp)
-	}
-	return func(ctx context.Context) error {
-		return errors.Join(tp.Shutdown(ctx), stopProfiling(ctx))
-	}, nil
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)), nil
 }
 
-// startProfiling starts pyroscope-go when PYROSCOPE_SERVER_ADDRESS is set;
-// otherwise it does nothing and costs nothing.
-func startProfiling(serviceName string) (func(context.Context) error, error) {
-	addr := os.Getenv("PYROSCOPE_SERVER_ADDRESS")
-	if addr == "" {
-		return func(context.Context) error { return nil }, nil
+// TracerProvider returns the tracer provider of service: its own when
+// export is on, the global one (a no-op unless a test installed one)
+// otherwise.
+func (t *Telemetry) TracerProvider(service string) trace.TracerProvider {
+	if t != nil {
+		if tp, ok := t.wrapped[service]; ok {
+			return tp
+		}
 	}
-	p, err := pyroscope.Start(pyroscope.Config{
-		ApplicationName:   serviceName,
-		ServerAddress:     addr,
-		BasicAuthUser:     os.Getenv("PYROSCOPE_BASIC_AUTH_USER"),
-		BasicAuthPassword: os.Getenv("PYROSCOPE_BASIC_AUTH_PASSWORD"),
-		Tags:              map[string]string{"service_name": serviceName},
-		ProfileTypes: []pyroscope.ProfileType{
-			pyroscope.ProfileCPU, pyroscope.ProfileAllocSpace, pyroscope.ProfileInuseSpace,
-			pyroscope.ProfileGoroutines, pyroscope.ProfileMutexDuration, pyroscope.ProfileBlockDuration,
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: pyroscope: %w", err)
-	}
-	return func(context.Context) error { return p.Stop() }, nil
+	return otel.GetTracerProvider()
 }
 
-// ServerInterceptor traces and measures every handled RPC. Inside the mesh
-// remote spans are trusted, so a checkout stays one trace.
-func ServerInterceptor() (connect.Interceptor, error) {
-	return otelconnect.NewInterceptor(otelconnect.WithTrustRemote())
+// Shutdown flushes every provider's spans and stops profiling.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	var errs []error
+	for _, tp := range t.providers {
+		errs = append(errs, tp.Shutdown(ctx))
+	}
+	errs = append(errs, t.profiler.stop())
+	return errors.Join(errs...)
 }
 
-// ClientInterceptor traces every outgoing RPC and injects trace context.
-func ClientInterceptor() (connect.Interceptor, error) {
-	return otelconnect.NewInterceptor()
+// ServerInterceptor traces every RPC a service handles with tp. Inside the
+// mesh remote spans are trusted, so a checkout stays one trace. A server
+// error (Internal, Unavailable, DeadlineExceeded, ...) sets the span's
+// status to Error; a client's mistake does not.
+func ServerInterceptor(tp trace.TracerProvider) (connect.Interceptor, error) {
+	return otelconnect.NewInterceptor(otelconnect.WithTrustRemote(), otelconnect.WithTracerProvider(tp), otelconnect.WithoutMetrics())
+}
+
+// ClientInterceptor traces every RPC a service makes with tp and injects
+// trace context.
+func ClientInterceptor(tp trace.TracerProvider) (connect.Interceptor, error) {
+	return otelconnect.NewInterceptor(otelconnect.WithTracerProvider(tp), otelconnect.WithoutMetrics())
 }

@@ -38,12 +38,17 @@ WHERE d.state = 'parked'
 ORDER BY d.parked_at, d.event_id
 LIMIT @page_limit;
 
--- name: Requeue :execrows
-UPDATE outbox_deliveries
+-- name: Requeue :many
+-- Returns what it requeued, with each event's envelope, so that the log
+-- line of each requeue carries the event's trace.
+UPDATE outbox_deliveries d
 SET state = 'pending', attempts = 0, next_attempt_at = now(), parked_at = NULL
-WHERE state = 'parked'
-  AND (sqlc.narg(subscriber)::text IS NULL OR subscriber = sqlc.narg(subscriber)::text)
-  AND (cardinality(@event_ids::uuid[]) = 0 OR event_id = ANY(@event_ids::uuid[]));
+FROM outbox o
+WHERE o.id = d.event_id
+  AND d.state = 'parked'
+  AND (sqlc.narg(subscriber)::text IS NULL OR d.subscriber = sqlc.narg(subscriber)::text)
+  AND (cardinality(@event_ids::uuid[]) = 0 OR d.event_id = ANY(@event_ids::uuid[]))
+RETURNING d.event_id, d.subscriber, o.envelope;
 
 -- name: OutboxBySubscriber :many
 -- What /metrics reports of the outbox: per subscriber, deliveries waiting,

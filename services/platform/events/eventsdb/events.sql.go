@@ -360,12 +360,15 @@ func (q *Queries) OutboxBySubscriber(ctx context.Context) ([]OutboxBySubscriberR
 	return items, nil
 }
 
-const requeue = `-- name: Requeue :execrows
-UPDATE outbox_deliveries
+const requeue = `-- name: Requeue :many
+UPDATE outbox_deliveries d
 SET state = 'pending', attempts = 0, next_attempt_at = now(), parked_at = NULL
-WHERE state = 'parked'
-  AND ($1::text IS NULL OR subscriber = $1::text)
-  AND (cardinality($2::uuid[]) = 0 OR event_id = ANY($2::uuid[]))
+FROM outbox o
+WHERE o.id = d.event_id
+  AND d.state = 'parked'
+  AND ($1::text IS NULL OR d.subscriber = $1::text)
+  AND (cardinality($2::uuid[]) = 0 OR d.event_id = ANY($2::uuid[]))
+RETURNING d.event_id, d.subscriber, o.envelope
 `
 
 type RequeueParams struct {
@@ -373,10 +376,30 @@ type RequeueParams struct {
 	EventIds   []uuid.UUID
 }
 
-func (q *Queries) Requeue(ctx context.Context, arg RequeueParams) (int64, error) {
-	result, err := q.db.Exec(ctx, requeue, arg.Subscriber, arg.EventIds)
+type RequeueRow struct {
+	EventID    uuid.UUID
+	Subscriber string
+	Envelope   []byte
+}
+
+// Returns what it requeued, with each event's envelope, so that the log
+// line of each requeue carries the event's trace.
+func (q *Queries) Requeue(ctx context.Context, arg RequeueParams) ([]RequeueRow, error) {
+	rows, err := q.db.Query(ctx, requeue, arg.Subscriber, arg.EventIds)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []RequeueRow{}
+	for rows.Next() {
+		var i RequeueRow
+		if err := rows.Scan(&i.EventID, &i.Subscriber, &i.Envelope); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
