@@ -23,6 +23,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // The test cards of the payment simulator.
@@ -48,7 +49,13 @@ type shop struct {
 
 func newShop(t *testing.T, opts ...meshtest.Option) *shop {
 	t.Helper()
-	m := meshtest.Start(t, nil, opts...)
+	return newShopTraced(t, nil, opts...)
+}
+
+// newShopTraced is newShop with the services tracing through tel.
+func newShopTraced(t *testing.T, tel *telemetry.Telemetry, opts ...meshtest.Option) *shop {
+	t.Helper()
+	m := meshtest.StartTraced(t, nil, tel, opts...)
 	s := &shop{
 		m: m, merchant: m.Token(t, "mia", auth.RoleMerchant), service: m.Token(t, "ops", auth.RoleService),
 		catalog:  catalogv1connect.NewCatalogServiceClient(m.HTTP, m.URL),

@@ -5,12 +5,15 @@
 package meshtest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +46,15 @@ type Mesh struct {
 	Gates map[string]*Gate
 	// Metrics serves the process's /metrics.
 	Metrics http.Handler
+
+	logs *logBuffer
+}
+
+// LogLines returns every line the services logged at info and above, each
+// decoded from its JSON.
+func (m *Mesh) LogLines(t testing.TB) []map[string]any {
+	t.Helper()
+	return m.logs.decode(t)
 }
 
 // Option changes the configuration before the mesh starts.
@@ -95,7 +107,8 @@ func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts
 	}
 	m.Config = cfg
 
-	log := logging.New(testWriter{t}, "meshtest", slog.LevelWarn)
+	m.logs = &logBuffer{t: t}
+	log := logging.New(m.logs, "meshtest", slog.LevelInfo)
 	ctx, cancel := context.WithCancel(context.Background())
 	built, err := mesh.Build(ctx, log, cfg, services, tel)
 	if err != nil {
@@ -145,13 +158,37 @@ func WithToken[T any](msg *T, token string) *connect.Request[T] {
 	return req
 }
 
-// testWriter sends server logs to the test log, so they show only when a
-// test fails.
-type testWriter struct{ t testing.TB }
+// logBuffer keeps the services' log lines for LogLines and sends warnings
+// and errors to the test log, so they show when a test fails.
+type logBuffer struct {
+	t     testing.TB
+	mu    sync.Mutex
+	lines [][]byte
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
+func (b *logBuffer) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"level":"WARN"`)) || bytes.Contains(p, []byte(`"level":"ERROR"`)) {
+		b.t.Log(string(p))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = append(b.lines, bytes.Clone(p))
 	return len(p), nil
+}
+
+func (b *logBuffer) decode(t testing.TB) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]map[string]any, 0, len(b.lines))
+	for _, l := range b.lines {
+		var line map[string]any
+		if err := json.Unmarshal(l, &line); err != nil {
+			t.Fatalf("meshtest: a log line is not JSON: %v: %s", err, l)
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // WantCode fails the test unless err is a Connect error with code whose

@@ -59,20 +59,25 @@ func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string
 		return nil, err
 	}
 	t.profiler = p
-	if !cfg.Enabled() {
-		return t, nil
-	}
-	for _, s := range services {
-		tp, err := newProvider(ctx, ServiceName(s))
+	for _, svc := range services {
+		if !cfg.Enabled() {
+			// Nothing is exported, but every request still gets a trace
+			// id, so that log lines of one checkout can be joined across
+			// the services. Spans are not recorded and cost next to
+			// nothing.
+			t.wrapped[svc] = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+			continue
+		}
+		tp, err := newProvider(ctx, ServiceName(svc))
 		if err != nil {
 			return nil, errors.Join(err, t.Shutdown(ctx))
 		}
-		t.providers[s] = tp
-		t.wrapped[s] = tp
+		t.providers[svc] = tp
+		t.wrapped[svc] = tp
 		if p != nil {
 			// Tags each span's CPU samples with its span id, so Grafana
 			// links a trace to its profile.
-			t.wrapped[s] = otelpyroscope.NewTracerProvider(tp)
+			t.wrapped[svc] = otelpyroscope.NewTracerProvider(tp)
 		}
 	}
 	return t, nil
@@ -99,9 +104,9 @@ func newProvider(ctx context.Context, name string) (*sdktrace.TracerProvider, er
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)), nil
 }
 
-// TracerProvider returns the tracer provider of service: its own when
-// export is on, the global one (a no-op unless a test installed one)
-// otherwise.
+// TracerProvider returns the tracer provider of service; for a nil
+// Telemetry or a service it was not set up for, the global one (a no-op
+// unless a test installed one).
 func (t *Telemetry) TracerProvider(service string) trace.TracerProvider {
 	if t != nil {
 		if tp, ok := t.wrapped[service]; ok {
