@@ -226,7 +226,7 @@ func inProcess(ctx context.Context, pool *pgxpool.Pool, cfg service.Config) (res
 	if b := svc.Batcher(); b != nil && os.Getenv("BENCH_TRACE") != "" {
 		var n, size int
 		var took time.Duration
-		b.Observer = func(s int, d time.Duration) {
+		b.Observer = func(_ context.Context, s int, d time.Duration) {
 			n, size, took = n+1, size+s, took+d
 			if n%200 == 0 {
 				fmt.Fprintf(os.Stderr, "batches=%d avg_size=%d avg_ms=%.2f\n", n, size/n, float64(took.Microseconds())/1000/float64(n))

@@ -55,10 +55,11 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger
 	}
 	if b := svc.Batcher(); b != nil {
 		b.Tracer = tp.Tracer(service.Instrumentation)
-		b.Observer = func(size int, took time.Duration) {
+		b.Observer = func(ctx context.Context, size int, took time.Duration) {
 			m.BatchSize.Observe(float64(size))
-			m.BatchSeconds.Observe(took.Seconds())
+			metrics.Observe(ctx, m.BatchSeconds, took.Seconds())
 		}
+		m.QueueMax.Set(float64(cfg.QueueMax))
 		b.Answered = func(outcome string) { m.Reservations.WithLabelValues(outcome).Inc() }
 		m.SetQueueDepth(func() float64 { return float64(b.Queued()) })
 	}

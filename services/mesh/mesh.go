@@ -198,11 +198,10 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			policies[proc] = p
 		}
 	}
-	reg := metrics.New()
-	metricsInterceptor := reg.NewInterceptor(serviceOf)
+	reg := metrics.New(telemetry.Version)
 	authInterceptor := auth.NewInterceptor(verifier, policies)
 	validateInterceptor := validate.NewInterceptor()
-	handlerOpts := func(tp trace.TracerProvider, log *slog.Logger) ([]connect.HandlerOption, error) {
+	handlerOpts := func(service string, tp trace.TracerProvider, log *slog.Logger) ([]connect.HandlerOption, error) {
 		otelInterceptor, err := telemetry.ServerInterceptor(tp)
 		if err != nil {
 			return nil, err
@@ -211,7 +210,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			// Outermost first: trace and measure everything, then map
 			// and log errors, then check the caller, then the request's
 			// shape.
-			connect.WithInterceptors(otelInterceptor, metricsInterceptor, rpcerr.NewInterceptor(log), authInterceptor, validateInterceptor),
+			connect.WithInterceptors(otelInterceptor, reg.NewInterceptor(service), rpcerr.NewInterceptor(log), authInterceptor, validateInterceptor),
 			connect.WithReadMaxBytes(cfg.Server.MaxMessageBytes),
 			connect.WithSendMaxBytes(cfg.Server.MaxMessageBytes),
 			connect.WithCompressMinBytes(1024),
@@ -225,7 +224,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		def := definitions[n]
 		tp := tel.TracerProvider(n)
 		svcLog := log.With("service", telemetry.ServiceName(n))
-		opts, err := handlerOpts(tp, svcLog)
+		opts, err := handlerOpts(n, tp, svcLog)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -241,7 +240,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			return nil, err
 		}
 		m.pools = append(m.pools, pool)
-		reg.AddDatabase(n, pool)
+		reg.AddDatabase(n, pool, events.SagaRouting.Subscribers(n))
 		parts := def.build(deps{cfg: cfg, log: svcLog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting),
 			clients: svcClients, metrics: reg, tracing: tp, opts: opts})
 		for _, r := range parts.Routes {
@@ -259,20 +258,6 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr, log) })
 	}
 	return m, nil
-}
-
-// serviceOf names the service of a procedure for metrics:
-// "/ordermesh.catalog.v1.CatalogService/GetProduct" is "catalog".
-func serviceOf(procedure string) string {
-	rest, ok := strings.CutPrefix(procedure, "/ordermesh.")
-	if !ok {
-		if strings.HasPrefix(procedure, "/grpc.health.") {
-			return "health"
-		}
-		return "other"
-	}
-	svc, _, _ := strings.Cut(rest, ".")
-	return svc
 }
 
 func policiesOf(names []string) []auth.Policies {

@@ -58,10 +58,12 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, cfg)
 	svc.Finished = func(ctx context.Context, f service.Finish) {
 		m.OrdersTerminal.WithLabelValues(f.Status, f.Reason).Inc()
-		m.OrderCompletion.WithLabelValues(f.Status).Observe(f.Took.Seconds())
+		metrics.Observe(ctx, m.OrderCompletion.WithLabelValues(f.Status), f.Took.Seconds())
 		log.InfoContext(ctx, "order "+f.Status, slog.String("order_id", f.OrderID), slog.String("status", f.Status),
 			slog.String("reason", f.Reason), slog.String("detail", f.Detail), slog.Float64("age_seconds", f.Took.Seconds()))
 	}
+	m.SetOpenOrders(st.OpenOrders)
+	m.OrderDeadline.Set(cfg.Deadline.Seconds())
 	watchers := store.NewWatchers(pool, log)
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)
 	return component.Parts{

@@ -39,8 +39,9 @@ type Batcher struct {
 	closed  bool
 	drained chan struct{}
 
-	// Observer, if set, sees each batch's size and duration.
-	Observer func(size int, took time.Duration)
+	// Observer, if set, sees each batch's size and duration; ctx carries
+	// the batch's span.
+	Observer func(ctx context.Context, size int, took time.Duration)
 	// Answered, if set, sees each request's outcome: reserved, rejected or
 	// error.
 	Answered func(outcome string)
@@ -181,7 +182,7 @@ func (b *Batcher) serve(ctx context.Context, batch []*pending) {
 		return err
 	})
 	if b.Observer != nil {
-		b.Observer(len(batch), time.Since(start))
+		b.Observer(ctx, len(batch), time.Since(start))
 	}
 	for i, p := range batch {
 		o := Outcome{Err: errors.Join(errBatchFailed, err)}

@@ -2,6 +2,8 @@ package meshtest
 
 import (
 	"context"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -42,6 +44,7 @@ func startGate(t testing.TB, service, target string) *Gate {
 	g := &Gate{service: service}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.Transport = rpcclient.NewHTTPClient().Transport
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // a service stopping at cleanup is no news
 	sinkPrefix := "/" + service + "/ordermesh.events.v1.EventSinkService/"
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.down.Load() && strings.HasPrefix(r.URL.Path, sinkPrefix) {

@@ -20,6 +20,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/order/store/orderdb"
 	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events"
+	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
@@ -44,6 +45,20 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
 // InTx implements service.Storer.
 func (s *Store) InTx(ctx context.Context, fn func(context.Context, service.Tx) error) error {
 	return db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, s.Bind(tx)) })
+}
+
+// OpenOrders reports, per status, the orders whose saga has not ended
+// and the age of the oldest, for /metrics.
+func (s *Store) OpenOrders(ctx context.Context) ([]metrics.OpenOrders, error) {
+	rows, err := s.q.OpenOrders(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open orders: %w", err)
+	}
+	out := make([]metrics.OpenOrders, len(rows))
+	for i, r := range rows {
+		out[i] = metrics.OpenOrders{Status: r.Status, Count: r.Open, OldestSeconds: r.OldestSeconds}
+	}
+	return out, nil
 }
 
 // Bind returns the store inside an open transaction.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,18 +13,29 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
 )
 
-// databases collects, for every service's database, the pool statistics
-// and the outbox, read at scrape time.
+// databases collects, at scrape time, every service's pool statistics and
+// outbox, and Order's open orders. What cannot be read (the database is
+// down) reports no sample, never a misleading 0, and counts a collection
+// error instead.
 type databases struct {
-	mu    sync.Mutex
-	pools map[string]*pgxpool.Pool
+	mu         sync.Mutex
+	pools      map[string]*pgxpool.Pool
+	subs       map[string][]string // producer → its subscribers
+	openOrders atomic.Pointer[func(context.Context) ([]OpenOrders, error)]
+
+	errMu  sync.Mutex
+	errors map[[2]string]float64 // service, source → failed reads
 }
 
-// AddDatabase adds a service's database to what /metrics reports.
-func (r *Registry) AddDatabase(service string, pool *pgxpool.Pool) {
-	r.dbs.mu.Lock()
-	defer r.dbs.mu.Unlock()
-	r.dbs.pools[service] = pool
+func newDatabases() *databases {
+	return &databases{pools: map[string]*pgxpool.Pool{}, subs: map[string][]string{}, errors: map[[2]string]float64{}}
+}
+
+func (d *databases) add(service string, pool *pgxpool.Pool, subscribers []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pools[service] = pool
+	d.subs[service] = subscribers
 }
 
 var (
@@ -32,17 +44,20 @@ var (
 	poolMax      = prometheus.NewDesc("ordermesh_db_pool_max_connections", "Largest pool size.", []string{"service"}, nil)
 	poolWaits    = prometheus.NewDesc("ordermesh_db_pool_empty_acquire_total", "Acquires that had to wait for a connection.", []string{"service"}, nil)
 	poolWaitTime = prometheus.NewDesc("ordermesh_db_pool_acquire_wait_seconds_total", "Time spent waiting for connections.", []string{"service"}, nil)
-)
 
-var (
-	outboxPending = prometheus.NewDesc("ordermesh_outbox_pending", "Deliveries waiting, by producer and subscriber.", []string{"service", "subscriber"}, nil)
-	outboxOldest  = prometheus.NewDesc("ordermesh_outbox_oldest_pending_seconds", "Age of the oldest waiting delivery.", []string{"service", "subscriber"}, nil)
-	outboxParked  = prometheus.NewDesc("ordermesh_outbox_parked", "Deliveries parked after too many failures.", []string{"service", "subscriber"}, nil)
+	outboxPending = prometheus.NewDesc("ordermesh_outbox_pending", "Deliveries waiting, by producer (service) and subscriber.", []string{"service", "subscriber"}, nil)
+	outboxOldest  = prometheus.NewDesc("ordermesh_outbox_oldest_pending_seconds", "Age of the oldest waiting delivery, by producer and subscriber; 0 when none waits.", []string{"service", "subscriber"}, nil)
+	outboxParked  = prometheus.NewDesc("ordermesh_outbox_parked", "Deliveries parked after too many failures, by producer and subscriber.", []string{"service", "subscriber"}, nil)
+
+	ordersOpen   = prometheus.NewDesc("ordermesh_orders_open", "Orders whose saga has not ended (pending or reserved), by status.", []string{"status"}, nil)
+	oldestOpen   = prometheus.NewDesc("ordermesh_orders_oldest_open_seconds", "Age of the oldest order whose saga has not ended; 0 when none is open.", nil, nil)
+	collectFails = prometheus.NewDesc("ordermesh_metrics_collection_errors_total", "Scrape-time reads that failed (their samples are missing), by service and source: outbox, orders.", []string{"service", "source"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (d *databases) Describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime, outboxPending, outboxOldest, outboxParked} {
+	for _, desc := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime,
+		outboxPending, outboxOldest, outboxParked, ordersOpen, oldestOpen, collectFails} {
 		ch <- desc
 	}
 }
@@ -50,8 +65,10 @@ func (d *databases) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (d *databases) Collect(ch chan<- prometheus.Metric) {
 	d.mu.Lock()
-	pools := maps.Clone(d.pools)
+	pools, subs := maps.Clone(d.pools), maps.Clone(d.subs)
 	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
 	for service, pool := range pools {
 		s := pool.Stat()
 		ch <- prometheus.MustNewConstMetric(poolAcquired, prometheus.GaugeValue, float64(s.AcquiredConns()), service)
@@ -59,32 +76,56 @@ func (d *databases) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()), service)
 		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()), service)
 		ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds(), service)
-		outbox{service: service, pool: pool}.collect(ch)
+		rows, err := eventsdb.New(pool).OutboxBySubscriber(ctx)
+		if err != nil {
+			d.failed(service, "outbox")
+			continue
+		}
+		// Every subscriber of the producer has its series, at 0 when
+		// nothing waits for it.
+		bySub := map[string]eventsdb.OutboxBySubscriberRow{}
+		for _, sub := range subs[service] {
+			bySub[sub] = eventsdb.OutboxBySubscriberRow{Subscriber: sub}
+		}
+		for _, r := range rows {
+			bySub[r.Subscriber] = r
+		}
+		for sub, r := range bySub {
+			ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, float64(r.Pending), service, sub)
+			ch <- prometheus.MustNewConstMetric(outboxOldest, prometheus.GaugeValue, r.OldestPendingSeconds, service, sub)
+			ch <- prometheus.MustNewConstMetric(outboxParked, prometheus.GaugeValue, float64(r.Parked), service, sub)
+		}
+	}
+	if f := d.openOrders.Load(); f != nil {
+		d.collectOpenOrders(ctx, ch, *f)
+	}
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	for k, n := range d.errors {
+		ch <- prometheus.MustNewConstMetric(collectFails, prometheus.CounterValue, n, k[0], k[1])
 	}
 }
 
-// outbox reports a producer's pending deliveries, the oldest pending age,
-// and parked deliveries, per subscriber.
-type outbox struct {
-	service string
-	pool    *pgxpool.Pool
-}
-
-func (c outbox) collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	rows, err := eventsdb.New(c.pool).OutboxBySubscriber(ctx)
+func (d *databases) collectOpenOrders(ctx context.Context, ch chan<- prometheus.Metric, read func(context.Context) ([]OpenOrders, error)) {
+	open, err := read(ctx)
 	if err != nil {
-		rows = nil // an unreachable database reports zero rather than no series
+		d.failed("order", "orders")
+		return
 	}
-	for _, r := range rows {
-		ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, float64(r.Pending), c.service, r.Subscriber)
-		ch <- prometheus.MustNewConstMetric(outboxOldest, prometheus.GaugeValue, r.OldestPendingSeconds, c.service, r.Subscriber)
-		ch <- prometheus.MustNewConstMetric(outboxParked, prometheus.GaugeValue, float64(r.Parked), c.service, r.Subscriber)
+	counts := map[string]int64{"pending": 0, "reserved": 0}
+	var oldest float64
+	for _, o := range open {
+		counts[o.Status] = o.Count
+		oldest = max(oldest, o.OldestSeconds)
 	}
-	if len(rows) == 0 { // keep the series alive at zero
-		ch <- prometheus.MustNewConstMetric(outboxPending, prometheus.GaugeValue, 0, c.service, "")
-		ch <- prometheus.MustNewConstMetric(outboxOldest, prometheus.GaugeValue, 0, c.service, "")
-		ch <- prometheus.MustNewConstMetric(outboxParked, prometheus.GaugeValue, 0, c.service, "")
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(ordersOpen, prometheus.GaugeValue, float64(n), status)
 	}
+	ch <- prometheus.MustNewConstMetric(oldestOpen, prometheus.GaugeValue, oldest)
+}
+
+func (d *databases) failed(service, source string) {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	d.errors[[2]string{service, source}]++
 }

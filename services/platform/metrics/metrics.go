@@ -2,8 +2,10 @@
 // serves them on the admin port. One Registry serves one process, whatever
 // services it runs; per-service metrics carry a service label.
 //
-// Metric names are part of the dashboards' contract: the dashboard test
-// fails when a dashboard queries a name that is not exported here.
+// Metric names are part of the dashboards' and alerts' contract: the
+// dashboard test fails when a dashboard queries a name that is not
+// exported here, and the rule check runs every alert against a real
+// Prometheus scraping a real mesh.
 package metrics
 
 import (
@@ -11,6 +13,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -19,22 +23,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Registry holds a process's metrics.
 type Registry struct {
 	reg *prometheus.Registry
 
-	RPCRequests *prometheus.CounterVec
-	RPCDuration *prometheus.HistogramVec
+	RPCRequests    *prometheus.CounterVec
+	RPCDuration    *prometheus.HistogramVec
+	StreamRequests *prometheus.CounterVec
+	StreamDuration *prometheus.HistogramVec
+	StreamsActive  *prometheus.GaugeVec
 
 	OrdersTerminal  *prometheus.CounterVec
 	OrderCompletion *prometheus.HistogramVec
+	OrderDeadline   prometheus.Gauge
 	Compensations   *prometheus.CounterVec
 
 	BatchSize    prometheus.Histogram
 	BatchSeconds prometheus.Histogram
 	QueueDepth   prometheus.GaugeFunc
+	QueueMax     prometheus.Gauge
 	queueDepth   atomic.Pointer[func() float64]
 	Reservations *prometheus.CounterVec
 
@@ -44,17 +54,26 @@ type Registry struct {
 }
 
 // New returns a registry with the Go runtime and process collectors and
-// every ordermesh metric.
-func New() *Registry {
-	r := &Registry{reg: prometheus.NewRegistry(), dbs: &databases{pools: map[string]*pgxpool.Pool{}}}
+// every ordermesh metric; version is the build's.
+func New(version string) *Registry {
+	r := &Registry{reg: prometheus.NewRegistry(), dbs: newDatabases()}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := func(c prometheus.Collector) { r.reg.MustRegister(c) }
 	r.RPCRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ordermesh_rpc_requests_total", Help: "RPCs handled, by service, procedure and Connect code.",
+		Name: "ordermesh_rpc_requests_total", Help: "Unary RPCs handled, by service, procedure and Connect code.",
 	}, []string{"service", "procedure", "code"})
 	r.RPCDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "ordermesh_rpc_duration_seconds", Help: "Time to handle an RPC, by service and procedure.",
+		Name: "ordermesh_rpc_duration_seconds", Help: "Time to handle a unary RPC, by service and procedure.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"service", "procedure"})
+	r.StreamRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordermesh_rpc_streams_total", Help: "Streaming RPCs ended, by service, procedure and Connect code.",
+	}, []string{"service", "procedure", "code"})
+	r.StreamDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ordermesh_rpc_stream_duration_seconds", Help: "How long a streaming RPC stayed open, by service and procedure.",
+		Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900, 3600},
+	}, []string{"service", "procedure"})
+	r.StreamsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ordermesh_rpc_streams_active", Help: "Streaming RPCs open now, by service and procedure.",
 	}, []string{"service", "procedure"})
 	r.OrdersTerminal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_orders_terminal_total", Help: "Orders that reached a terminal status, by status and reason.",
@@ -63,6 +82,9 @@ func New() *Registry {
 		Name: "ordermesh_order_completion_seconds", Help: "Time from placement to a terminal status, by status.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
 	}, []string{"status"})
+	r.OrderDeadline = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ordermesh_order_deadline_seconds", Help: "ORDER_DEADLINE: how long an order may stay open before it expires.",
+	})
 	r.Compensations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_compensations_total", Help: "Compensating actions, by kind: stock_released, payment_voided, payment_refunded.",
 	}, []string{"kind"})
@@ -82,26 +104,57 @@ func New() *Registry {
 		}
 		return 0
 	})
+	r.QueueMax = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ordermesh_inventory_queue_max", Help: "INVENTORY_QUEUE_MAX: reservations the hot path queues before it refuses more.",
+	})
 	r.Reservations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_inventory_reservations_total", Help: "Reservation requests answered, by outcome: reserved, rejected, error.",
 	}, []string{"outcome"})
 	r.DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ordermesh_outbox_delivery_attempts_total", Help: "Event delivery attempts, by producer, subscriber and result: delivered, failed, parked.",
+		Name: "ordermesh_outbox_delivery_attempts_total", Help: "Event delivery attempts, by producer (service), subscriber and result: delivered, failed, parked.",
 	}, []string{"service", "subscriber", "result"})
-	for _, c := range []prometheus.Collector{r.RPCRequests, r.RPCDuration, r.OrdersTerminal, r.OrderCompletion, r.Compensations,
-		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.Reservations, r.DeliveryAttempts, r.dbs} {
-		f(c)
-	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ordermesh_build_info", Help: "Always 1; the labels say which build runs.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	r.reg.MustRegister(r.RPCRequests, r.RPCDuration, r.StreamRequests, r.StreamDuration, r.StreamsActive,
+		r.OrdersTerminal, r.OrderCompletion, r.OrderDeadline, r.Compensations,
+		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.QueueMax, r.Reservations, r.DeliveryAttempts, buildInfo, r.dbs)
 	return r
+}
+
+// revision is the VCS revision the binary was built from, or "unknown".
+func revision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
 }
 
 // SetQueueDepth sets where the queue depth gauge reads from: the hot
 // path's batcher, when Inventory runs in this process.
 func (r *Registry) SetQueueDepth(f func() float64) { r.queueDepth.Store(&f) }
 
-// Handler serves /metrics.
+// Observe records v in h with the trace of ctx as exemplar when the trace
+// is sampled, so that a latency spike on a dashboard links to a trace.
+func Observe(ctx context.Context, h prometheus.Observer, v float64) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		if eo, ok := h.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(v, prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
+	h.Observe(v)
+}
+
+// Handler serves /metrics, in the OpenMetrics format (which carries
+// exemplars) to scrapers that ask for it.
 func (r *Registry) Handler() http.Handler {
-	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg})
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg, EnableOpenMetrics: true})
 }
 
 // Serve serves /metrics on addr until ctx is done.
@@ -124,24 +177,23 @@ func (r *Registry) Serve(ctx context.Context, addr string, log *slog.Logger) err
 	}
 }
 
-// NewInterceptor records RED metrics for every handled RPC.
-func (r *Registry) NewInterceptor(serviceOf func(procedure string) string) connect.Interceptor {
-	return &interceptor{r: r, serviceOf: serviceOf}
+// NewInterceptor records RED metrics for every RPC service handles: unary
+// calls in the request counter and latency histogram, streams apart, since
+// a stream's lifetime is not a latency.
+func (r *Registry) NewInterceptor(service string) connect.Interceptor {
+	return &interceptor{r: r, service: service}
 }
 
 type interceptor struct {
-	r         *Registry
-	serviceOf func(string) string
+	r       *Registry
+	service string
 }
 
-func (i *interceptor) observe(procedure string, start time.Time, err error) {
-	svc := i.serviceOf(procedure)
-	code := "ok"
-	if err != nil {
-		code = connect.CodeOf(err).String()
+func code(err error) string {
+	if err == nil {
+		return "ok"
 	}
-	i.r.RPCRequests.WithLabelValues(svc, procedure, code).Inc()
-	i.r.RPCDuration.WithLabelValues(svc, procedure).Observe(time.Since(start).Seconds())
+	return connect.CodeOf(err).String()
 }
 
 func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
@@ -151,7 +203,9 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		}
 		start := time.Now()
 		res, err := next(ctx, req)
-		i.observe(req.Spec().Procedure, start, err)
+		proc := req.Spec().Procedure
+		i.r.RPCRequests.WithLabelValues(i.service, proc, code(err)).Inc()
+		Observe(ctx, i.r.RPCDuration.WithLabelValues(i.service, proc), time.Since(start).Seconds())
 		return res, err
 	}
 }
@@ -162,9 +216,34 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		proc := conn.Spec().Procedure
+		active := i.r.StreamsActive.WithLabelValues(i.service, proc)
+		active.Inc()
+		defer active.Dec()
 		start := time.Now()
 		err := next(ctx, conn)
-		i.observe(conn.Spec().Procedure, start, err)
+		i.r.StreamRequests.WithLabelValues(i.service, proc, code(err)).Inc()
+		i.r.StreamDuration.WithLabelValues(i.service, proc).Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// AddDatabase adds a service's database to what /metrics reports: its
+// pool and its outbox, with a series for each of its subscribers.
+func (r *Registry) AddDatabase(service string, pool *pgxpool.Pool, subscribers []string) {
+	r.dbs.add(service, pool, subscribers)
+}
+
+// SetOpenOrders sets where the open-orders gauges read from: Order's
+// database, when Order runs in this process.
+func (r *Registry) SetOpenOrders(f func(ctx context.Context) ([]OpenOrders, error)) {
+	r.dbs.openOrders.Store(&f)
+}
+
+// OpenOrders is how many orders of a status are open (not terminal) and
+// how old the oldest of them is.
+type OpenOrders struct {
+	Status        string
+	Count         int64
+	OldestSeconds float64
 }

@@ -82,3 +82,13 @@ SELECT sqlc.embed(orders),
         FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
 FROM orders
 WHERE orders.id = $1;
+
+-- name: OpenOrders :many
+-- What /metrics reports of open orders (their saga not ended): per status,
+-- how many, and the age of the oldest. The partial index on open orders
+-- keeps it to the open rows.
+SELECT status, count(*)::bigint AS open,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
+FROM orders
+WHERE status IN ('pending', 'reserved')
+GROUP BY status;

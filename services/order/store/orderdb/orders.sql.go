@@ -299,6 +299,43 @@ func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 	return i, err
 }
 
+const openOrders = `-- name: OpenOrders :many
+SELECT status, count(*)::bigint AS open,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
+FROM orders
+WHERE status IN ('pending', 'reserved')
+GROUP BY status
+`
+
+type OpenOrdersRow struct {
+	Status        string
+	Open          int64
+	OldestSeconds float64
+}
+
+// What /metrics reports of open orders (their saga not ended): per status,
+// how many, and the age of the oldest. The partial index on open orders
+// keeps it to the open rows.
+func (q *Queries) OpenOrders(ctx context.Context) ([]OpenOrdersRow, error) {
+	rows, err := q.db.Query(ctx, openOrders)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OpenOrdersRow{}
+	for rows.Next() {
+		var i OpenOrdersRow
+		if err := rows.Scan(&i.Status, &i.Open, &i.OldestSeconds); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const orderHistory = `-- name: OrderHistory :many
 SELECT id, order_id, status, reason, detail, created_at FROM order_history WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, id
 `
