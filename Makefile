@@ -28,8 +28,16 @@ build: ## Build every binary into ./bin
 test: test-go test-ts ## Run every test (Go with -race, and the TypeScript client)
 
 .PHONY: test-go
-test-go: ## Run the Go tests with -race against the real PostgreSQL
-	@$(PG_ENV); go test -race -count=1 $(GO_TEST_FLAGS) ./...
+test-go: prometheus ## Run the Go tests with -race against the real PostgreSQL (and a real Prometheus for the rules and dashboards)
+	@$(PG_ENV); ORDERMESH_REQUIRE_PROMETHEUS=1 go test -race -count=1 $(GO_TEST_FLAGS) ./...
+
+.PHONY: prometheus
+prometheus: ## Install promtool and prometheus (Debian's package) when missing
+	@scripts/prometheus.sh
+
+.PHONY: rules-test
+rules-test: prometheus ## Check the alert and SLO rules and run their unit tests with promtool
+	cd helm/ordermesh/rules && promtool check rules ordermesh.rules.yaml && promtool test rules ordermesh.rules.test.yaml
 
 .PHONY: test-ts
 test-ts: ts ## Run the TypeScript client test (node --test) against a real server

@@ -162,6 +162,8 @@ func render(t *testing.T, values []string) *rendered {
 			obj = new(gatewayv1.HTTPRoute)
 		case "monitoring.coreos.com/v1/ServiceMonitor":
 			obj = new(monitoringv1.ServiceMonitor)
+		case "monitoring.coreos.com/v1/PrometheusRule":
+			obj = new(monitoringv1.PrometheusRule)
 		default:
 			t.Fatalf("the chart renders %s, which this test does not know how to check", key)
 		}
@@ -228,7 +230,7 @@ func TestChartRendersWorkingObjects(t *testing.T) {
 
 func TestProductionVariantHasScalingAndPolicies(t *testing.T) {
 	r := render(t, variants(t)["production"])
-	for kind, want := range map[string]int{"HorizontalPodAutoscaler": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 6, "Ingress": 1, "ServiceMonitor": 1} {
+	for kind, want := range map[string]int{"HorizontalPodAutoscaler": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 6, "Ingress": 1, "ServiceMonitor": 1, "PrometheusRule": 1} {
 		if got := r.kinds[kind]; got != want {
 			t.Errorf("production renders %d %s, want %d", got, kind, want)
 		}

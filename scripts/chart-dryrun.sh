@@ -7,7 +7,8 @@
 # builds etcd and kube-apiserver from the Go module proxy once and caches
 # them. A cluster k8s-lab already runs is used as it is. The Gateway API
 # and Prometheus Operator CRDs come from their Go modules, so the variants
-# that render an HTTPRoute or a ServiceMonitor are checked too.
+# that render an HTTPRoute, a ServiceMonitor or a PrometheusRule are
+# checked too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "[chart-dryrun] $*" >&2; }
@@ -41,8 +42,10 @@ moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*
 gw=$(moddir sigs.k8s.io/gateway-api@v1.6.3)
 po=$(moddir github.com/prometheus-operator/prometheus-operator@v0.85.0)
 k apply --server-side --force-conflicts -f "$gw/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" \
-  -f "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" >/dev/null
-k wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io crd/servicemonitors.monitoring.coreos.com --timeout=60s >/dev/null
+  -f "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
+  -f "$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" >/dev/null
+k wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io crd/servicemonitors.monitoring.coreos.com \
+  crd/prometheusrules.monitoring.coreos.com --timeout=60s >/dev/null
 
 ns=ordermesh-dryrun
 k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
