@@ -36,6 +36,7 @@ func (d *databases) add(service string, pool *pgxpool.Pool, subscribers []string
 	defer d.mu.Unlock()
 	d.pools[service] = pool
 	d.subs[service] = subscribers
+	d.countFailures(service, "outbox")
 }
 
 var (
@@ -122,6 +123,14 @@ func (d *databases) collectOpenOrders(ctx context.Context, ch chan<- prometheus.
 		ch <- prometheus.MustNewConstMetric(ordersOpen, prometheus.GaugeValue, float64(n), status)
 	}
 	ch <- prometheus.MustNewConstMetric(oldestOpen, prometheus.GaugeValue, oldest)
+}
+
+// countFailures makes the failed reads of service's source a series
+// from the start, at 0.
+func (d *databases) countFailures(service, source string) {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	d.errors[[2]string{service, source}] += 0
 }
 
 func (d *databases) failed(service, source string) {

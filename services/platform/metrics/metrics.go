@@ -238,6 +238,7 @@ func (r *Registry) AddDatabase(service string, pool *pgxpool.Pool, subscribers [
 // database, when Order runs in this process.
 func (r *Registry) SetOpenOrders(f func(ctx context.Context) ([]OpenOrders, error)) {
 	r.dbs.openOrders.Store(&f)
+	r.dbs.countFailures("order", "orders")
 }
 
 // OpenOrders is how many orders of a status are open (not terminal) and
