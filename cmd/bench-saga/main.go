@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,6 @@ func run() error {
 
 	ctx := context.Background()
 	log := logging.New(os.Stderr, "bench-saga", slog.LevelWarn)
-	var tel *telemetry.Telemetry
 	if *otlp {
 		rcv, err := otlpreceiver.Start(ctx, false)
 		if err != nil {
@@ -83,21 +83,24 @@ func run() error {
 		}
 		defer func() {
 			_ = rcv.Close()
-			spans, bytes, failed := rcv.Stats()
-			fmt.Fprintf(os.Stderr, "otlp: received %d spans, %d bytes, %d refused requests\n", spans, bytes, failed)
+			requests, _, bytes, failed := rcv.Stats()
+			fmt.Fprintf(os.Stderr, "otlp: received %d export requests, %d bytes, %d refused\n", requests, bytes, failed)
 		}()
 		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)         //nolint:errcheck,gosec // read by telemetry.Setup below
 		os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") //nolint:errcheck,gosec // ditto
 		os.Setenv("OTEL_TRACES_EXPORTER", "otlp")                 //nolint:errcheck,gosec // ditto
-		var tcfg telemetry.Config
-		if err := config.Load(&tcfg); err != nil {
-			return err
-		}
-		if tel, err = telemetry.Setup(ctx, log, tcfg, mesh.Services...); err != nil {
-			return err
-		}
-		defer func() { _ = tel.Shutdown(ctx) }()
 	}
+	// Without -otlp, as in production with no collector: every request
+	// gets a trace id for the logs, and nothing is recorded.
+	var tcfg telemetry.Config
+	if err := config.Load(&tcfg); err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, log, tcfg, mesh.Services...)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(ctx) }()
 	var cfg mesh.Config
 	if err := config.Load(&cfg); err != nil {
 		return err
@@ -139,6 +142,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	cpuBefore, err := machineBusy()
+	if err != nil {
+		return err
+	}
 	res := b.drive(ctx, log, o)
 
 	pools, closePools, err := shopper.OpenDatabases(ctx, cfg)
@@ -153,10 +160,14 @@ func run() error {
 		fmt.Fprintln(os.Stderr, err)
 		verdict = "broken"
 	}
+	cpuAfter, err := machineBusy() // the settle included: its work is the orders'
+	if err != nil {
+		return err
+	}
 	slices.Sort(res.latencies)
-	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d invariants=%s\n",
+	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f invariants=%s\n",
 		float64(len(res.latencies))/res.elapsed.Seconds(), pct(res.latencies, 50), pct(res.latencies, 95), pct(res.latencies, 99),
-		res.confirmed, res.failed, verdict)
+		res.confirmed, res.failed, float64((cpuAfter-cpuBefore).Milliseconds())/float64(max(res.confirmed, 1)), verdict)
 	if verdict != "ok" {
 		return fmt.Errorf("invariants %s", verdict)
 	}
@@ -282,6 +293,35 @@ func (b *bench) checkout(ctx context.Context, s shopper.Customer, bk basket, n i
 		ExpectedTotal: &commonv1.Money{AmountMinor: bk.total, Currency: "EUR"},
 	}, 60*time.Second)
 	return last.GetStatus(), err
+}
+
+// machineBusy is the CPU time every core of the machine has spent busy
+// since boot, from /proc/stat (user, nice, system, irq, softirq): the
+// mesh, PostgreSQL and the shoppers together, which is what an order
+// costs.
+func machineBusy() (time.Duration, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("cpu_ms_per_order needs /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected /proc/stat: %q", line)
+	}
+	var busy int64
+	for i, f := range fields[1:9] {
+		if i == 3 || i == 4 || i == 7 { // idle, iowait, and steal: time the hypervisor gave to others
+			continue
+		}
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected /proc/stat: %q", line)
+		}
+		busy += n
+	}
+	const userHz = 100 // USER_HZ, 100 on every Linux architecture Go runs on
+	return time.Duration(busy) * time.Second / userHz, nil
 }
 
 func pct(sorted []float64, p float64) float64 {

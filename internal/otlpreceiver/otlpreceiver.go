@@ -49,17 +49,18 @@ type Receiver struct {
 	// URL is the endpoint to set as OTEL_EXPORTER_OTLP_ENDPOINT.
 	URL string
 
-	keep   bool
-	srv    *http.Server
-	mu     sync.Mutex
-	spans  []Span
-	count  atomic.Int64
-	bytes  atomic.Int64
-	failed atomic.Int64
+	keep     bool
+	srv      *http.Server
+	mu       sync.Mutex
+	spans    []Span
+	count    atomic.Int64
+	requests atomic.Int64
+	bytes    atomic.Int64
+	failed   atomic.Int64
 }
 
 // Start listens on a loopback port. With keep, every span is decoded and
-// kept for Spans; without, spans are only counted.
+// kept for Spans; without, requests and bytes are only counted.
 func Start(ctx context.Context, keep bool) (*Receiver, error) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,10 +84,10 @@ func (r *Receiver) Spans() []Span {
 	return append([]Span(nil), r.spans...)
 }
 
-// Stats returns how many spans and request bytes arrived, and how many
-// requests could not be decoded.
-func (r *Receiver) Stats() (spans, bytes, failed int64) {
-	return r.count.Load(), r.bytes.Load(), r.failed.Load()
+// Stats returns how many export requests and bytes arrived, how many spans
+// (counted only when kept), and how many requests were refused.
+func (r *Receiver) Stats() (requests, spans, bytes, failed int64) {
+	return r.requests.Load(), r.count.Load(), r.bytes.Load(), r.failed.Load()
 }
 
 func (r *Receiver) export(w http.ResponseWriter, req *http.Request) {
@@ -97,6 +98,13 @@ func (r *Receiver) export(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.bytes.Add(int64(len(body)))
+	r.requests.Add(1)
+	if !r.keep {
+		// Counting only: decoding would bill a collector's work to the
+		// process measured.
+		writeEmptyResponse(w)
+		return
+	}
 	var msg collectorv1.ExportTraceServiceRequest
 	if err := proto.Unmarshal(body, &msg); err != nil {
 		r.failed.Add(1)
@@ -108,10 +116,8 @@ func (r *Receiver) export(w http.ResponseWriter, req *http.Request) {
 		service := attributes(rs.GetResource().GetAttributes())["service.name"]
 		for _, ss := range rs.GetScopeSpans() {
 			r.count.Add(int64(len(ss.GetSpans())))
-			if r.keep {
-				for _, s := range ss.GetSpans() {
-					got = append(got, flatten(service, s))
-				}
+			for _, s := range ss.GetSpans() {
+				got = append(got, flatten(service, s))
 			}
 		}
 	}
@@ -120,6 +126,12 @@ func (r *Receiver) export(w http.ResponseWriter, req *http.Request) {
 		r.spans = append(r.spans, got...)
 		r.mu.Unlock()
 	}
+	writeEmptyResponse(w)
+}
+
+// writeEmptyResponse answers an export with success: an empty
+// ExportTraceServiceResponse.
+func writeEmptyResponse(w http.ResponseWriter) {
 	out, _ := proto.Marshal(&collectorv1.ExportTraceServiceResponse{})
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = w.Write(out)

@@ -206,11 +206,15 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		if err != nil {
 			return nil, err
 		}
+		// Outermost first: trace and measure everything, then map and
+		// log errors, then check the caller, then the request's shape.
+		interceptors := []connect.Interceptor{otelInterceptor, reg.NewInterceptor(service), rpcerr.NewInterceptor(log), authInterceptor, validateInterceptor}
+		if tel.Profiling() {
+			profile, _ := telemetry.ProfileLabels(service)
+			interceptors = append([]connect.Interceptor{profile}, interceptors...)
+		}
 		return []connect.HandlerOption{
-			// Outermost first: trace and measure everything, then map
-			// and log errors, then check the caller, then the request's
-			// shape.
-			connect.WithInterceptors(otelInterceptor, reg.NewInterceptor(service), rpcerr.NewInterceptor(log), authInterceptor, validateInterceptor),
+			connect.WithInterceptors(interceptors...),
 			connect.WithReadMaxBytes(cfg.Server.MaxMessageBytes),
 			connect.WithSendMaxBytes(cfg.Server.MaxMessageBytes),
 			connect.WithCompressMinBytes(1024),
@@ -250,8 +254,14 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		routes = append(routes, eventRoutes(n, pool, parts, svcLog, tp, opts)...)
 		relay := events.NewRelay(n, pool, sinkClients(cfg, svcClients), cfg.Relay, svcLog, tp)
 		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }
-		m.workers = append(m.workers, relay.Run)
-		m.workers = append(m.workers, parts.Workers...)
+		workers := append([]component.Worker{relay.Run}, parts.Workers...)
+		if tel.Profiling() {
+			_, label := telemetry.ProfileLabels(n)
+			for i, w := range workers {
+				workers[i] = label(w)
+			}
+		}
+		m.workers = append(m.workers, workers...)
 	}
 	m.Server = server.New(cfg.Server, log, health.NewChecker(probes), routes)
 	if cfg.AdminAddr != "" {

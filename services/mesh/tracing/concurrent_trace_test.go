@@ -143,7 +143,7 @@ func TestConcurrentCheckoutsEachHaveTheirOwnTrace(t *testing.T) {
 		t.Fatalf("telemetry shutdown: %v", err)
 	}
 	spans := rcv.Spans()
-	if _, _, refused := rcv.Stats(); refused > 0 {
+	if _, _, _, refused := rcv.Stats(); refused > 0 {
 		t.Fatalf("the receiver refused %d export requests", refused)
 	}
 	byTrace := map[string][]otlpreceiver.Span{}

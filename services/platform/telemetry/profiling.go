@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/pprof"
 
+	"connectrpc.com/connect"
 	"github.com/grafana/pyroscope-go"
 )
 
@@ -21,7 +22,7 @@ const ProfileLabel = "ordermesh_service"
 // otherwise it does nothing and costs nothing. A process that runs one
 // service reports as that service (ordermesh-order); one that runs several
 // reports as "ordermesh", and each service's work carries ProfileLabel (see
-// WithServiceLabel).
+// ProfileLabels).
 func startProfiling(cfg Config, services []string) (*profiler, error) {
 	if cfg.PyroscopeAddress == "" {
 		return nil, nil
@@ -54,8 +55,45 @@ func (p *profiler) stop() error {
 	return p.p.Stop()
 }
 
-// WithServiceLabel runs fn with its goroutine's profile samples labelled
-// with the service, so one process's profile splits by service.
-func WithServiceLabel(ctx context.Context, service string, fn func(context.Context)) {
-	pprof.Do(ctx, pprof.Labels(ProfileLabel, ServiceName(service)), fn)
+// Profiling reports whether continuous profiling is on.
+func (t *Telemetry) Profiling() bool { return t != nil && t.profiler != nil }
+
+// ProfileLabels returns an interceptor that labels the profile samples of
+// every RPC a service handles with the service's name, and a wrapper that
+// does the same for its background work (relay, batcher, jobs), so that
+// one process's profile splits by service. Goroutines a labelled one
+// starts inherit its labels.
+func ProfileLabels(service string) (connect.Interceptor, func(func(context.Context) error) func(context.Context) error) {
+	labels := pprof.Labels(ProfileLabel, ServiceName(service))
+	wrap := func(fn func(context.Context) error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			var err error
+			pprof.Do(ctx, labels, func(ctx context.Context) { err = fn(ctx) })
+			return err
+		}
+	}
+	return profileInterceptor{labels: labels}, wrap
+}
+
+type profileInterceptor struct{ labels pprof.LabelSet }
+
+func (p profileInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (res connect.AnyResponse, err error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		pprof.Do(ctx, p.labels, func(ctx context.Context) { res, err = next(ctx, req) })
+		return res, err
+	}
+}
+
+func (p profileInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (p profileInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) (err error) {
+		pprof.Do(ctx, p.labels, func(ctx context.Context) { err = next(ctx, conn) })
+		return err
+	}
 }
