@@ -102,10 +102,10 @@ func TestConcurrentCheckoutsEachHaveTheirOwnTrace(t *testing.T) {
 		wg.Go(func() {
 			for n := range each {
 				kind, card, cc := "approve", shopper.GoodCard, "DE"
-				switch {
-				case (s+n)%5 == 1:
+				switch (s + n) % 5 {
+				case 1:
 					kind, card = "decline", "4000000000000002"
-				case (s+n)%5 == 3:
+				case 3:
 					kind, cc = "refuse", "AQ"
 				}
 				user := fmt.Sprintf("tr-%d-%d", s, n)
