@@ -103,7 +103,7 @@ var definitions = map[string]definition{
 				Catalog: rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
 				Cart:    rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
 			}
-			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.metrics, d.opts...)
+			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.metrics, d.tracing, d.opts...)
 		},
 	},
 	inventory.Name: {

@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
@@ -53,9 +54,10 @@ type Clients struct {
 }
 
 // New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, m *metrics.Registry, opts ...connect.HandlerOption) component.Parts {
+func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, m *metrics.Registry, tp trace.TracerProvider, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
 	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, cfg)
+	svc.Tracer = tp.Tracer(service.Instrumentation)
 	svc.Finished = func(ctx context.Context, f service.Finish) {
 		m.OrdersTerminal.WithLabelValues(f.Status, f.Reason).Inc()
 		metrics.Observe(ctx, m.OrderCompletion.WithLabelValues(f.Status), f.Took.Seconds())

@@ -48,24 +48,7 @@ func TestConcurrentCheckoutsEachHaveTheirOwnTrace(t *testing.T) {
 		each     = 7 // 224 checkouts
 	)
 	ctx := context.Background()
-	rcv, err := otlpreceiver.Start(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Close() })
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
-	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "65536") // keep every span of the burst
-	var tcfg telemetry.Config
-	if err := config.Load(&tcfg); err != nil {
-		t.Fatal(err)
-	}
-	tel, err := telemetry.Setup(ctx, logging.New(io.Discard, "test", slog.LevelError), tcfg, mesh.Services...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := meshtest.StartTraced(t, nil, tel)
+	m, rcv, tel := startExported(t)
 	c := shopper.NewClients(m.URL)
 	merchant := m.Token(t, "mia", auth.RoleMerchant)
 	const price = 700
@@ -180,6 +163,30 @@ func TestConcurrentCheckoutsEachHaveTheirOwnTrace(t *testing.T) {
 	t.Logf("%d of %d orders have a whole trace of their own; %d spans exported", whole, len(orders), len(spans))
 
 	checkBatches(t, spans)
+}
+
+// startExported starts a mesh whose services export every span through
+// the real OTLP exporter to an in-process receiver.
+func startExported(t *testing.T, opts ...meshtest.Option) (*meshtest.Mesh, *otlpreceiver.Receiver, *telemetry.Telemetry) {
+	t.Helper()
+	rcv, err := otlpreceiver.Start(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rcv.Close() })
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
+	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "65536") // keep every span of a burst
+	var tcfg telemetry.Config
+	if err := config.Load(&tcfg); err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.Setup(context.Background(), logging.New(io.Discard, "test", slog.LevelError), tcfg, mesh.Services...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meshtest.StartTraced(t, nil, tel, opts...), rcv, tel
 }
 
 // checkOrderTrace returns what is wrong with one order's trace.

@@ -2,6 +2,12 @@ package service
 
 import (
 	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // CancelOrder cancels an order that has not shipped. Cancelling a
@@ -77,7 +83,7 @@ func (s *Service) ExpireOrders(ctx context.Context, n int) (int, error) {
 				return err
 			}
 			if found && !SagaDone(o.Status) {
-				if err := s.cancel(ctx, tx, o, ReasonExpired, "not confirmed before "+o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")); err != nil {
+				if err := s.expire(ctx, tx, o); err != nil {
 					return err
 				}
 				count++
@@ -86,6 +92,20 @@ func (s *Service) ExpireOrders(ctx context.Context, n int) (int, error) {
 		return nil
 	})
 	return count, err
+}
+
+// expire cancels o as expired in a span of the order's own trace, so that
+// the expiry and the compensations it starts are seen with the order.
+func (s *Service) expire(ctx context.Context, tx Tx, o Order) error {
+	ctx, span := s.Tracer.Start(telemetry.ContextWithTraceParent(ctx, o.TraceParent), "order.expire",
+		trace.WithLinks(trace.LinkFromContext(ctx)), trace.WithAttributes(attribute.String("ordermesh.order_id", o.ID)))
+	defer span.End()
+	err := s.cancel(ctx, tx, o, ReasonExpired, "not confirmed before "+o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "expiry failed")
+	}
+	return err
 }
 
 // GetOrder returns one order.

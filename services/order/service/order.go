@@ -7,6 +7,8 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -92,6 +94,9 @@ type Order struct {
 	ExpiresAt       time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// TraceParent is the W3C trace context of the placement: work that no
+	// request starts, such as expiry, continues the order's trace.
+	TraceParent string
 }
 
 // Errors the service returns.
@@ -187,6 +192,9 @@ type Service struct {
 	// Finished, if set, is told of every order that reaches a terminal
 	// status, once the transaction that moved it there has committed.
 	Finished func(ctx context.Context, f Finish)
+	// Tracer makes the spans of work no request starts (expiry); the
+	// global provider's by default.
+	Tracer trace.Tracer
 }
 
 // Finish is an order's arrival at a terminal status.
@@ -199,5 +207,6 @@ type Finish struct {
 
 // New returns a service.
 func New(store Storer, catalog Catalog, cart Cart, cfg Config) *Service {
-	return &Service{store: store, catalog: catalog, cart: cart, carrier: NewCarrier(cfg.ShipFrom), cfg: cfg, now: time.Now}
+	return &Service{store: store, catalog: catalog, cart: cart, carrier: NewCarrier(cfg.ShipFrom), cfg: cfg, now: time.Now,
+		Tracer: otel.Tracer(Instrumentation)}
 }

@@ -13,6 +13,7 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // PlaceOrder prices the request's lines through Catalog, quotes shipping,
@@ -128,7 +129,7 @@ func (s *Service) price(ctx context.Context, req *orderv1.PlaceOrderRequest) (Or
 	o := Order{
 		ID: id.String(), UserID: req.GetUserId(), Status: StatusPending, Address: req.GetShippingAddress(),
 		Email: req.GetEmail(), PaymentMethodID: req.GetPaymentMethodId(), FromCart: fromCart,
-		ExpiresAt: now.Add(s.cfg.Deadline), CreatedAt: now,
+		ExpiresAt: now.Add(s.cfg.Deadline), CreatedAt: now, TraceParent: telemetry.TraceParent(ctx),
 	}
 	var weight int64
 	for _, w := range wants {

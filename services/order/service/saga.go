@@ -103,7 +103,7 @@ func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.
 // so that a refusal shows in the order's trace as an error.
 func (s *Service) book(ctx context.Context, o Order) (string, error) {
 	country := o.Address.GetCountryCode()
-	_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(instrumentation).Start(ctx, "carrier.book",
+	_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(Instrumentation).Start(ctx, "carrier.book",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 			attribute.String("ordermesh.order_id", o.ID), attribute.String("ordermesh.carrier", o.Carrier),
 			attribute.String("ordermesh.shipping.country", country)))
@@ -117,9 +117,9 @@ func (s *Service) book(ctx context.Context, o Order) (string, error) {
 	return booking, nil
 }
 
-// instrumentation names Order's tracer. Order's spans come from the
-// provider of the span they continue, which is Order's own.
-const instrumentation = "github.com/ordermesh/ordermesh/services/order"
+// Instrumentation names Order's tracer. Spans made in an event's or a
+// request's span come from that span's provider, which is Order's own.
+const Instrumentation = "github.com/ordermesh/ordermesh/services/order"
 
 // OnPaymentDeclined cancels an open order; Inventory then releases its
 // stock.

@@ -222,7 +222,7 @@ func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash 
 	created, err := t.q.InsertOrder(ctx, orderdb.InsertOrderParams{
 		ID: id, UserID: o.UserID, Currency: o.Currency, SubtotalMinor: o.Subtotal, ShippingMinor: o.Shipping, TotalMinor: o.Total,
 		ShippingAddress: addr, Email: o.Email, PaymentMethodID: pm, FromCart: o.FromCart,
-		Carrier: o.Carrier, ServiceLevel: o.ServiceLevel, ExpiresAt: o.ExpiresAt,
+		Carrier: o.Carrier, ServiceLevel: o.ServiceLevel, ExpiresAt: o.ExpiresAt, Traceparent: o.TraceParent,
 	})
 	if err != nil {
 		return o, false, fmt.Errorf("insert order: %w", err)
@@ -300,6 +300,6 @@ func toOrder(r orderdb.Order) (service.Order, error) {
 		Subtotal: r.SubtotalMinor, Shipping: r.ShippingMinor, Total: r.TotalMinor, Address: addr, Email: r.Email,
 		PaymentMethodID: r.PaymentMethodID.String(), FromCart: r.FromCart, Carrier: r.Carrier, ServiceLevel: r.ServiceLevel,
 		BookingID: r.BookingID, TrackingNumber: r.TrackingNumber, ShippedAt: r.ShippedAt, ShortLines: short,
-		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, TraceParent: r.Traceparent,
 	}, nil
 }

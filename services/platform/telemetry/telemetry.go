@@ -142,3 +142,20 @@ func ServerInterceptor(tp trace.TracerProvider) (connect.Interceptor, error) {
 func ClientInterceptor(tp trace.TracerProvider) (connect.Interceptor, error) {
 	return otelconnect.NewInterceptor(otelconnect.WithTracerProvider(tp), otelconnect.WithoutMetrics())
 }
+
+// TraceParent returns the W3C traceparent of the span in ctx, "" when
+// there is none, to store with what outlives the request.
+func TraceParent(ctx context.Context) string {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier["traceparent"]
+}
+
+// ContextWithTraceParent returns ctx carrying traceparent as its remote
+// parent span, so that a span started from it continues that trace.
+func ContextWithTraceParent(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}

@@ -1,7 +1,7 @@
 -- name: InsertOrder :one
 INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
-                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at)
-VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
+VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING created_at;
 
 -- name: InsertOrderLines :exec

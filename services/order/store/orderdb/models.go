@@ -40,6 +40,7 @@ type Order struct {
 	ExpiresAt       time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	Traceparent     string
 }
 
 type OrderHistory struct {

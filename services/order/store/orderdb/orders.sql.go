@@ -91,7 +91,7 @@ func (q *Queries) GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyPa
 }
 
 const getOrderFull = `-- name: GetOrderFull :one
-SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at,
+SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
                                                      'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
         FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
@@ -135,6 +135,7 @@ func (q *Queries) GetOrderFull(ctx context.Context, id uuid.UUID) (GetOrderFullR
 		&i.Order.ExpiresAt,
 		&i.Order.CreatedAt,
 		&i.Order.UpdatedAt,
+		&i.Order.Traceparent,
 		&i.Lines,
 		&i.History,
 	)
@@ -143,8 +144,8 @@ func (q *Queries) GetOrderFull(ctx context.Context, id uuid.UUID) (GetOrderFullR
 
 const insertOrder = `-- name: InsertOrder :one
 INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
-                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at)
-VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
+VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING created_at
 `
 
@@ -162,6 +163,7 @@ type InsertOrderParams struct {
 	Carrier         string
 	ServiceLevel    string
 	ExpiresAt       time.Time
+	Traceparent     string
 }
 
 func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (time.Time, error) {
@@ -179,6 +181,7 @@ func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (time.
 		arg.Carrier,
 		arg.ServiceLevel,
 		arg.ExpiresAt,
+		arg.Traceparent,
 	)
 	var created_at time.Time
 	err := row.Scan(&created_at)
@@ -211,7 +214,7 @@ func (q *Queries) InsertOrderLines(ctx context.Context, arg InsertOrderLinesPara
 }
 
 const listOrders = `-- name: ListOrders :many
-SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at FROM orders
+SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at, traceparent FROM orders
 WHERE user_id = $1 AND id < $2::uuid
 ORDER BY id DESC
 LIMIT $3
@@ -255,6 +258,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 			&i.ExpiresAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Traceparent,
 		); err != nil {
 			return nil, err
 		}
@@ -267,7 +271,7 @@ func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order
 }
 
 const lockOrder = `-- name: LockOrder :one
-SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at FROM orders WHERE id = $1 FOR UPDATE
+SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at, traceparent FROM orders WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
@@ -295,6 +299,7 @@ func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 		&i.ExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Traceparent,
 	)
 	return i, err
 }
