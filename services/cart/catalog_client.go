@@ -2,7 +2,6 @@ package cart
 
 import (
 	"context"
-	"fmt"
 
 	"connectrpc.com/connect"
 
@@ -21,16 +20,7 @@ type catalogClient struct {
 func (c catalogClient) Products(ctx context.Context, skus []string) (map[string]service.Product, error) {
 	res, err := c.client.BatchGetProducts(ctx, connect.NewRequest(&catalogv1.BatchGetProductsRequest{Skus: skus}))
 	if err != nil {
-		switch connect.CodeOf(err) {
-		case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-			return nil, rpcerr.Errorf(service.ErrCatalogDown, "the catalog is unavailable; try again shortly")
-		case connect.CodeCanceled:
-			return nil, context.Canceled
-		}
-		// Deliberately not wrapped: Catalog's Connect error must not pass
-		// through to Cart's caller as if Cart had said it. It is logged and
-		// answered as Internal.
-		return nil, fmt.Errorf("catalog BatchGetProducts: %v", err) //nolint:errorlint // see above
+		return nil, rpcerr.Dependency("the catalog", err)
 	}
 	out := make(map[string]service.Product, len(res.Msg.GetProducts()))
 	for _, p := range res.Msg.GetProducts() {

@@ -2,7 +2,6 @@ package order
 
 import (
 	"context"
-	"fmt"
 
 	"connectrpc.com/connect"
 
@@ -14,19 +13,6 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
-// dependencyError turns a failed call to another service into an error
-// of ours: Unavailable when it may pass, Internal (logged) otherwise. The
-// other service's Connect error never passes through as if it were ours.
-func dependencyError(what string, err error) error {
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
-		return rpcerr.Errorf(service.ErrDependency, "%s is unavailable; try again shortly", what)
-	case connect.CodeCanceled:
-		return context.Canceled
-	}
-	return fmt.Errorf("%s: %v", what, err) //nolint:errorlint // deliberately not wrapped
-}
-
 type catalogClient struct {
 	client catalogv1connect.CatalogServiceClient
 }
@@ -35,7 +21,7 @@ type catalogClient struct {
 func (c catalogClient) Products(ctx context.Context, skus []string) (map[string]service.Product, error) {
 	res, err := c.client.BatchGetProducts(ctx, connect.NewRequest(&catalogv1.BatchGetProductsRequest{Skus: skus}))
 	if err != nil {
-		return nil, dependencyError("the catalog", err)
+		return nil, rpcerr.Dependency("the catalog", err)
 	}
 	out := make(map[string]service.Product, len(res.Msg.GetProducts()))
 	for _, p := range res.Msg.GetProducts() {
@@ -57,7 +43,7 @@ type cartClient struct {
 func (c cartClient) Lines(ctx context.Context, userID string) ([]service.CartLine, error) {
 	res, err := c.client.GetCart(ctx, connect.NewRequest(&cartv1.GetCartRequest{UserId: userID}))
 	if err != nil {
-		return nil, dependencyError("the cart service", err)
+		return nil, rpcerr.Dependency("the cart service", err)
 	}
 	var out []service.CartLine
 	for _, l := range res.Msg.GetCart().GetLines() {

@@ -73,7 +73,6 @@ var (
 	ErrTooMany         = rpcerr.New(rpcerr.KindPrecondition, "a cart line holds at most 999 units")
 	ErrCurrency        = rpcerr.New(rpcerr.KindPrecondition, "a cart holds products of one currency")
 	ErrCartFull        = rpcerr.New(rpcerr.KindExhausted, "a cart holds at most 100 lines")
-	ErrCatalogDown     = rpcerr.New(rpcerr.KindUnavailable, "the catalog is unavailable; try again shortly")
 )
 
 // Storer is the persistence Cart needs.

@@ -13,6 +13,7 @@ import (
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/services/inventory/service"
 	"github.com/ordermesh/ordermesh/services/inventory/store/inventorydb"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 )
 
@@ -25,9 +26,7 @@ func (s *Store) InBatch(ctx context.Context, fn func(service.BatchTx) error) err
 		})
 		// A lost deadlock or serialization race, or an order reserved by
 		// another instance meanwhile: run the batch again.
-		var pgErr *pgconn.PgError
-		conflict := errors.Is(err, service.ErrBatchConflict) ||
-			(errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001"))
+		conflict := errors.Is(err, service.ErrBatchConflict) || db.IsConflict(err)
 		if !conflict {
 			return err
 		}

@@ -109,7 +109,6 @@ var (
 	ErrKeyReused      = rpcerr.New(rpcerr.KindExists, "the idempotency key was used for another request")
 	ErrBadLines       = rpcerr.New(rpcerr.KindInvalid, "the lines are not valid")
 	ErrState          = rpcerr.New(rpcerr.KindPrecondition, "the order is not in a state that allows this")
-	ErrDependency     = rpcerr.New(rpcerr.KindUnavailable, "a service the order needs is unavailable; try again shortly")
 )
 
 var errorf = rpcerr.Errorf

@@ -124,3 +124,11 @@ func redact(err error) error {
 	}
 	return err
 }
+
+// IsConflict reports a transaction that lost a serialisation race or a
+// deadlock (SQLSTATE 40001, 40P01) and will likely succeed if simply run
+// again.
+func IsConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}

@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -145,7 +143,7 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.applyAll(ctx, tx, envs) })
-		if !retryable(err) {
+		if !db.IsConflict(err) {
 			break
 		}
 	}
@@ -176,13 +174,6 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 		return nil, err
 	}
 	return res, nil
-}
-
-// retryable reports a transaction that lost a deadlock or serialization
-// race and will likely succeed if simply run again.
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 // instrumentation names the tracer of the relay and the sink.

@@ -26,6 +26,7 @@ const (
 	KindUnauthenticated                 // Unauthenticated
 	KindExhausted                       // ResourceExhausted: a limit is reached
 	KindUnavailable                     // Unavailable: try again later
+	KindAborted                         // Aborted: a conflict; try again
 )
 
 // Sentinel is a named failure of one kind, compared with errors.Is.

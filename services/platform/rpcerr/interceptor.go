@@ -19,11 +19,13 @@ var codes = map[Kind]connect.Code{
 	KindUnauthenticated: connect.CodeUnauthenticated,
 	KindExhausted:       connect.CodeResourceExhausted,
 	KindUnavailable:     connect.CodeUnavailable,
+	KindAborted:         connect.CodeAborted,
 }
 
 // ToConnect maps err to the error a client may see. Connect errors made on
 // purpose pass through; sentinels get their code; context errors keep their
-// meaning; everything else is logged and hidden behind Internal.
+// meaning; database and network failures get the code Classify gives them;
+// everything else is logged and hidden behind Internal.
 func ToConnect(ctx context.Context, log *slog.Logger, procedure string, err error) error {
 	if err == nil {
 		return nil
@@ -40,6 +42,9 @@ func ToConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		return connect.NewError(connect.CodeCanceled, errors.New("the request was cancelled"))
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("the request ran out of time"))
+	}
+	if kind, msg, ok := Classify(err); ok {
+		return connect.NewError(codes[kind], errors.New(msg))
 	}
 	traceID := trace.SpanContextFromContext(ctx).TraceID()
 	log.ErrorContext(ctx, "internal error", slog.String("procedure", procedure), slog.Any("error", err))
@@ -61,9 +66,9 @@ type interceptor struct{ log *slog.Logger }
 func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		start := time.Now()
-		res, err := next(ctx, req)
-		err = ToConnect(ctx, i.log, req.Spec().Procedure, err)
-		i.logCall(ctx, req.Spec().Procedure, start, err)
+		res, cause := next(ctx, req)
+		err := ToConnect(ctx, i.log, req.Spec().Procedure, cause)
+		i.logCall(ctx, req.Spec().Procedure, start, err, cause)
 		if err != nil {
 			return nil, err
 		}
@@ -78,8 +83,9 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		start := time.Now()
-		err := ToConnect(ctx, i.log, conn.Spec().Procedure, next(ctx, conn))
-		i.logCall(ctx, conn.Spec().Procedure, start, err)
+		cause := next(ctx, conn)
+		err := ToConnect(ctx, i.log, conn.Spec().Procedure, cause)
+		i.logCall(ctx, conn.Spec().Procedure, start, err, cause)
 		return err
 	}
 }
@@ -88,16 +94,19 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 // Internal is not among them because ToConnect logs it with its cause.
 var serverSide = map[connect.Code]bool{
 	connect.CodeUnavailable: true, connect.CodeDeadlineExceeded: true, connect.CodeDataLoss: true, connect.CodeUnknown: true,
+	connect.CodeAborted: true,
 }
 
-func (i *interceptor) logCall(ctx context.Context, procedure string, start time.Time, err error) {
+// logCall logs a server-side failure with its cause (the error before
+// mapping, which the client never sees) and, at debug, every call.
+func (i *interceptor) logCall(ctx context.Context, procedure string, start time.Time, err, cause error) {
 	code := "ok"
 	if err != nil {
 		code = connect.CodeOf(err).String()
 	}
 	if serverSide[connect.CodeOf(err)] && err != nil {
 		i.log.WarnContext(ctx, "rpc failed", slog.String("procedure", procedure), slog.String("code", code),
-			slog.String("error", err.Error()), slog.Duration("duration_seconds", time.Since(start)))
+			slog.String("error", cause.Error()), slog.Duration("duration_seconds", time.Since(start)))
 		return
 	}
 	if i.log.Enabled(ctx, slog.LevelDebug) {

@@ -1,0 +1,90 @@
+package rpcerr
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
+)
+
+// Classify says what a failure of the database or the network means to a
+// caller: Unavailable when the database cannot be reached, the connection
+// was lost, the server is shutting down or has no connection to spare (try
+// again, perhaps elsewhere); Aborted when a serialisation failure or
+// deadlock survived our retries (try again); InvalidArgument for a data
+// exception (class 22: a value PostgreSQL refuses), a backstop behind
+// validation. It returns the kind and a message for the client, which
+// never carries the driver's text, or false when err is none of these.
+func Classify(err error) (Kind, string, bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch class := pgErr.Code[:2]; {
+		case class == "08", class == "53", pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03":
+			// connection exception; insufficient resources (53300: too
+			// many connections); admin or crash shutdown; cannot connect
+			// now (starting up)
+			return KindUnavailable, "the database is unavailable; try again shortly", true
+		case pgErr.Code == "57014": // query_canceled: a statement timeout
+			return KindUnavailable, "the database did not answer in time; try again shortly", true
+		case pgErr.Code == "40001", pgErr.Code == "40P01":
+			return KindAborted, "the request conflicted with a concurrent one; try again", true
+		case class == "22":
+			msg := "a value is malformed or out of range"
+			if pgErr.ColumnName != "" {
+				msg += " (" + pgErr.ColumnName + ")"
+			}
+			return KindInvalid, msg, true
+		}
+		return 0, "", false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return KindUnavailable, "the database is unavailable; try again shortly", true
+	case errors.Is(err, puddle.ErrClosedPool):
+		return KindUnavailable, "the service is shutting down; try again", true
+	}
+	return 0, "", false
+}
+
+// Dependency turns a failed call to another service into an error of
+// ours, whose message names the dependency (what, e.g. "the catalog"):
+// Unavailable when the dependency is unavailable or did not answer in
+// time, Aborted and ResourceExhausted as they were, so that a client's
+// retry policy works through every hop; the caller's own cancellation or
+// deadline as a context error. Anything else is deliberately not wrapped:
+// the other service's error must not reach our caller as if we had said
+// it, so it becomes Internal, logged.
+func Dependency(what string, err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable:
+		return Errorf(errDependency, "%s is unavailable; try again shortly", what)
+	case connect.CodeDeadlineExceeded:
+		if errors.Is(err, context.DeadlineExceeded) {
+			return context.DeadlineExceeded
+		}
+		return Errorf(errDependency, "%s did not answer in time; try again shortly", what)
+	case connect.CodeAborted:
+		return Errorf(errDependencyAborted, "%s refused the request as conflicting; try again", what)
+	case connect.CodeResourceExhausted:
+		return Errorf(errDependencyBusy, "%s is overloaded; try again shortly", what)
+	case connect.CodeCanceled:
+		return context.Canceled
+	}
+	return errors.New(what + ": " + strings.TrimSpace(err.Error()))
+}
+
+var (
+	errDependency        = New(KindUnavailable, "a service this one needs is unavailable; try again shortly")
+	errDependencyAborted = New(KindAborted, "a service this one needs refused the request as conflicting; try again")
+	errDependencyBusy    = New(KindExhausted, "a service this one needs is overloaded; try again shortly")
+)
