@@ -20,7 +20,9 @@ import (
 
 func TestClassify(t *testing.T) {
 	t.Parallel()
-	pg := func(code string) error { return fmt.Errorf("query: %w", &pgconn.PgError{Code: code, Message: "driver text"}) }
+	pg := func(code string) error {
+		return fmt.Errorf("query: %w", &pgconn.PgError{Code: code, Message: "driver text"})
+	}
 	for name, tc := range map[string]struct {
 		err  error
 		kind rpcerr.Kind
