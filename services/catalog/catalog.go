@@ -6,12 +6,14 @@ import (
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/services/catalog/handler"
 	"github.com/ordermesh/ordermesh/services/catalog/service"
 	"github.com/ordermesh/ordermesh/services/catalog/store"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/component"
+	"github.com/ordermesh/ordermesh/services/platform/controlchars"
 	"github.com/ordermesh/ordermesh/services/platform/server"
 	catalogsql "github.com/ordermesh/ordermesh/sqlc/catalog"
 )
@@ -33,6 +35,13 @@ var Policies = auth.Policies{
 	catalogv1connect.CatalogServiceCreateProductProcedure:    auth.Allow(auth.RoleMerchant),
 	catalogv1connect.CatalogServiceUpdateProductProcedure:    auth.Allow(auth.RoleMerchant),
 	catalogv1connect.CatalogServiceArchiveProductProcedure:   auth.Allow(auth.RoleMerchant),
+}
+
+// FreeText lists the fields that may hold text over several lines (tab
+// and newline); every other string refuses control characters.
+var FreeText = controlchars.FreeText{
+	controlchars.Field(&catalogv1.CreateProductRequest{}, "description"): true,
+	controlchars.Field(&catalogv1.UpdateProductRequest{}, "description"): true,
 }
 
 // New builds the service on pool. Catalog takes part in no saga.

@@ -28,6 +28,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/payment"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/component"
+	"github.com/ordermesh/ordermesh/services/platform/controlchars"
 	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/health"
@@ -201,14 +202,17 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 	reg := metrics.New(telemetry.Version)
 	authInterceptor := auth.NewInterceptor(verifier, policies)
 	validateInterceptor := validate.NewInterceptor()
+	controlInterceptor := controlchars.NewInterceptor(catalog.FreeText)
 	handlerOpts := func(service string, tp trace.TracerProvider, log *slog.Logger) ([]connect.HandlerOption, error) {
 		otelInterceptor, err := telemetry.ServerInterceptor(tp)
 		if err != nil {
 			return nil, err
 		}
 		// Outermost first: trace and measure everything, then map and
-		// log errors, then check the caller, then the request's shape.
-		interceptors := []connect.Interceptor{otelInterceptor, reg.NewInterceptor(service), rpcerr.NewInterceptor(log), authInterceptor, validateInterceptor}
+		// log errors, then check the caller, then the request's shape:
+		// no control characters, then its protovalidate rules.
+		interceptors := []connect.Interceptor{otelInterceptor, reg.NewInterceptor(service), rpcerr.NewInterceptor(log),
+			authInterceptor, controlInterceptor, validateInterceptor}
 		if tel.Profiling() {
 			profile, _ := telemetry.ProfileLabels(service)
 			interceptors = append([]connect.Interceptor{profile}, interceptors...)
