@@ -243,11 +243,23 @@ func TestCustomerCancel(t *testing.T) {
 		t.Errorf("MUG-1 = %v, want the 2 sold units back", st)
 	}
 
-	// Someone else may not cancel it; after shipment nobody can.
+	// To someone else the order does not exist, exactly as a missing one:
+	// they can neither cancel nor read it, nor tell it from a random id.
+	// After shipment nobody can cancel it.
 	o2 := s.settle(t, c, s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1))).GetId())
 	other := s.customer(t, "eve", cardOK)
-	_, err = s.orders.CancelOrder(ctx, meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: o2.GetId()}, other.token))
-	meshtest.WantCode(t, err, connect.CodePermissionDenied, "eve")
+	missing := "019a0000-0000-7000-8000-0000000000ff"
+	for _, id := range []string{o2.GetId(), missing} {
+		_, err = s.orders.CancelOrder(ctx, meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: id}, other.token))
+		meshtest.WantCode(t, err, connect.CodeNotFound, "order "+id+" does not exist")
+		_, err = s.orders.GetOrder(ctx, meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: id}, other.token))
+		meshtest.WantCode(t, err, connect.CodeNotFound, "order "+id+" does not exist")
+		_, err = s.payments.GetPayment(ctx, meshtest.WithToken(&paymentv1.GetPaymentRequest{OrderId: id}, other.token))
+		meshtest.WantCode(t, err, connect.CodeNotFound, "order "+id+" has no payment")
+	}
+	if _, err := s.orders.GetOrder(ctx, meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o2.GetId()}, s.merchant)); err != nil {
+		t.Errorf("a merchant reads any order: %v", err)
+	}
 	_, err = s.orders.ShipOrder(ctx, meshtest.WithToken(&orderv1.ShipOrderRequest{OrderId: o2.GetId(), TrackingNumber: "TRK-1"}, c.token))
 	meshtest.WantCode(t, err, connect.CodePermissionDenied, "merchant")
 	shipped, err := s.orders.ShipOrder(ctx, meshtest.WithToken(&orderv1.ShipOrderRequest{OrderId: o2.GetId(), TrackingNumber: "TRK-1"}, s.merchant))

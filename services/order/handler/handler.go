@@ -14,6 +14,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/services/order/service"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
 )
 
@@ -64,8 +65,12 @@ func (h *Handler) readable(ctx context.Context, id string) (service.Order, error
 	if err != nil {
 		return service.Order{}, err
 	}
-	return o, auth.CheckReader(ctx, o.UserID)
+	return o, auth.CheckResource(ctx, o.UserID, notFound(id))
 }
+
+// notFound is the answer for an order that does not exist, or is
+// another customer's.
+func notFound(id string) error { return rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id) }
 
 // ListOrders implements orderv1connect.OrderServiceHandler.
 func (h *Handler) ListOrders(ctx context.Context, req *connect.Request[orderv1.ListOrdersRequest]) (*connect.Response[orderv1.ListOrdersResponse], error) {
@@ -91,7 +96,9 @@ func (h *Handler) ListOrders(ctx context.Context, req *connect.Request[orderv1.L
 
 // CancelOrder implements orderv1connect.OrderServiceHandler.
 func (h *Handler) CancelOrder(ctx context.Context, req *connect.Request[orderv1.CancelOrderRequest]) (*connect.Response[orderv1.CancelOrderResponse], error) {
-	o, err := h.svc.CancelOrder(ctx, req.Msg.GetOrderId(), func(o service.Order) error { return auth.CheckReader(ctx, o.UserID) })
+	o, err := h.svc.CancelOrder(ctx, req.Msg.GetOrderId(), func(o service.Order) error {
+		return auth.CheckResource(ctx, o.UserID, notFound(o.ID))
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/payment/service"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
 )
 
@@ -49,7 +50,9 @@ func (h *Handler) GetPayment(ctx context.Context, req *connect.Request[paymentv1
 	if err != nil {
 		return nil, err
 	}
-	if err := auth.CheckReader(ctx, p.UserID); err != nil {
+	// Another customer's payment does not exist, as far as the caller can
+	// tell.
+	if err := auth.CheckResource(ctx, p.UserID, rpcerr.Errorf(service.ErrNotFound, "order %s has no payment", req.Msg.GetOrderId())); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&paymentv1.GetPaymentResponse{Payment: toProto(p)}), nil

@@ -79,3 +79,18 @@ func CheckReader(ctx context.Context, ownerID string) error {
 	}
 	return rpcerr.Errorf(ErrForbidden, "user %q may not see user %q's data", p.Subject, ownerID)
 }
+
+// CheckResource allows a customer to read or act on their own resource,
+// and merchants and services on anyone's. To any other caller the
+// resource does not exist: it gets missing, the error a missing resource
+// gets, so that ids cannot be probed for existence.
+func CheckResource(ctx context.Context, ownerID string, missing error) error {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return ErrUnauthenticated
+	}
+	if p.Has(RoleMerchant) || p.Has(RoleService) || (p.Has(RoleCustomer) && p.Subject == ownerID) {
+		return nil
+	}
+	return missing
+}
