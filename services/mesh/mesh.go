@@ -21,6 +21,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/cart"
 	"github.com/ordermesh/ordermesh/services/catalog"
 	"github.com/ordermesh/ordermesh/services/inventory"
@@ -46,7 +47,8 @@ var Services = []string{catalog.Name, cart.Name, order.Name, inventory.Name, pay
 // Calls is the mesh's routing table: for each service, the services it
 // opens connections to, by RPC (Cart and Order price and read through
 // Catalog and Cart) or by delivering its events to their sinks
-// (events.SagaRouting, by the service that publishes each type). The Helm
+// (events.SagaRouting, by the service that publishes each type); Order
+// also asks Payment whose a payment method is. The Helm
 // chart's NetworkPolicies allow exactly these edges; a test holds the two
 // together.
 var Calls = map[string][]string{
@@ -101,8 +103,9 @@ var definitions = map[string]definition{
 		policies:   order.Policies,
 		build: func(d deps) component.Parts {
 			clients := order.Clients{
-				Catalog: rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
-				Cart:    rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
+				Catalog:  rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
+				Cart:     rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
+				Payments: rpcclient.New(d.clients, paymentv1connect.NewPaymentServiceClient, d.cfg.PaymentURL),
 			}
 			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.metrics, d.tracing, d.opts...)
 		},

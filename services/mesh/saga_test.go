@@ -406,3 +406,39 @@ func TestCancelBeforeConfirmationVoids(t *testing.T) {
 	}
 	s.m.CheckInvariants(t)
 }
+
+// PlaceOrder checks the payment method before anything is priced or
+// reserved: an unknown one and another customer's are the same not_found.
+// The owner of a known method is remembered, so a returning customer's
+// checkout does not ask Payment again.
+func TestPlaceOrderChecksThePaymentMethod(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	alice, mallory := s.customer(t, "alice", cardOK), s.customer(t, "mallory", cardOK)
+	before := s.available(t, "MUG-1").GetAvailable()
+	for name, method := range map[string]string{"unknown": "019a0000-0000-7000-8000-00000000abcd", "alice's": alice.card} {
+		req := s.request(t, mallory, "DE", lines("MUG-1", 5))
+		req.PaymentMethodId = method
+		_, err := s.orders.PlaceOrder(ctx, meshtest.WithToken(req, mallory.token))
+		meshtest.WantCode(t, err, connect.CodeNotFound, "payment method "+method+" does not exist")
+		t.Logf("%s method: %v", name, err)
+	}
+	s.m.WaitQuiet(t)
+	if got := s.available(t, "MUG-1").GetAvailable(); got != before {
+		t.Errorf("MUG-1 available = %d after refused orders, want %d: nothing may be held", got, before)
+	}
+	list, err := s.orders.ListOrders(ctx, meshtest.WithToken(&orderv1.ListOrdersRequest{UserId: "mallory"}, mallory.token))
+	if err != nil || len(list.Msg.GetOrders()) != 0 {
+		t.Errorf("mallory's orders = %v, %v; want none stored", list.Msg.GetOrders(), err)
+	}
+
+	for range 2 {
+		s.settle(t, alice, s.place(t, alice, s.request(t, alice, "DE", lines("BEAN-1", 1))).GetId())
+	}
+	asked, _ := sample(scrape(t, s.m.Metrics), "ordermesh_rpc_requests_total",
+		map[string]string{"service": "payment", "procedure": "/ordermesh.payment.v1.PaymentService/GetPaymentMethod", "code": "ok"})
+	if asked != 1 {
+		t.Errorf("Payment was asked about alice's card %v times for two checkouts, want once", asked)
+	}
+}

@@ -4,11 +4,14 @@ import (
 	"context"
 
 	"connectrpc.com/connect"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/order/service"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
@@ -50,4 +53,38 @@ func (c cartClient) Lines(ctx context.Context, userID string) ([]service.CartLin
 		out = append(out, service.CartLine{SKU: l.GetSku(), Quantity: l.GetQuantity(), Available: l.GetAvailable()})
 	}
 	return out, nil
+}
+
+// paymentMethods asks Payment whose a payment method is. A method never
+// changes hands and is never deleted, so an answer is kept: a customer's
+// next checkout with the same card costs no call. A method that does not
+// exist is not remembered, since it may be created the next moment.
+type paymentMethods struct {
+	client paymentv1connect.PaymentServiceClient
+	owners *lru.Cache[string, string]
+}
+
+func newPaymentMethods(client paymentv1connect.PaymentServiceClient, size int) paymentMethods {
+	owners, err := lru.New[string, string](max(size, 1))
+	if err != nil {
+		panic(err) //nolint:forbidigo // only for a size below 1, which max rules out
+	}
+	return paymentMethods{client: client, owners: owners}
+}
+
+// Owner implements service.PaymentMethods.
+func (p paymentMethods) Owner(ctx context.Context, id string) (string, bool, error) {
+	if owner, ok := p.owners.Get(id); ok {
+		return owner, true, nil
+	}
+	res, err := p.client.GetPaymentMethod(ctx, connect.NewRequest(&paymentv1.GetPaymentMethodRequest{Id: id}))
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, rpcerr.Dependency("the payment service", err)
+	}
+	owner := res.Msg.GetPaymentMethod().GetUserId()
+	p.owners.Add(id, owner)
+	return owner, true, nil
 }

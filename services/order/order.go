@@ -15,6 +15,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/order/handler"
 	"github.com/ordermesh/ordermesh/services/order/service"
 	"github.com/ordermesh/ordermesh/services/order/store"
@@ -49,14 +50,15 @@ var Policies = auth.Policies{
 
 // Clients are the services Order calls.
 type Clients struct {
-	Catalog catalogv1connect.CatalogServiceClient
-	Cart    cartv1connect.CartServiceClient
+	Catalog  catalogv1connect.CatalogServiceClient
+	Cart     cartv1connect.CartServiceClient
+	Payments paymentv1connect.PaymentServiceClient
 }
 
 // New builds the service on pool.
 func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, m *metrics.Registry, tp trace.TracerProvider, opts ...connect.HandlerOption) component.Parts {
 	st := store.New(pool, outbox)
-	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, cfg)
+	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, newPaymentMethods(clients.Payments, cfg.MethodCache), cfg)
 	svc.Tracer = tp.Tracer(service.Instrumentation)
 	svc.Finished = func(ctx context.Context, f service.Finish) {
 		m.OrdersTerminal.WithLabelValues(f.Status, f.Reason).Inc()

@@ -33,6 +33,7 @@ var Migrations = paymentsql.Migrations
 // Policies says who may call each RPC.
 var Policies = auth.Policies{
 	paymentv1connect.PaymentServiceCreatePaymentMethodProcedure: auth.Allow(auth.RoleCustomer),
+	paymentv1connect.PaymentServiceGetPaymentMethodProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 	paymentv1connect.PaymentServiceGetPaymentProcedure:          auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 	paymentv1connect.PaymentServiceListPaymentsProcedure:        auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 }

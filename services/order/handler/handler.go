@@ -14,8 +14,8 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/services/order/service"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // Subscriber signals changes of one order.
@@ -70,7 +70,9 @@ func (h *Handler) readable(ctx context.Context, id string) (service.Order, error
 
 // notFound is the answer for an order that does not exist, or is
 // another customer's.
-func notFound(id string) error { return rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id) }
+func notFound(id string) error {
+	return rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
+}
 
 // ListOrders implements orderv1connect.OrderServiceHandler.
 func (h *Handler) ListOrders(ctx context.Context, req *connect.Request[orderv1.ListOrdersRequest]) (*connect.Response[orderv1.ListOrdersResponse], error) {

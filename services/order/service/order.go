@@ -102,6 +102,7 @@ type Order struct {
 // Errors the service returns.
 var (
 	ErrNotFound       = rpcerr.New(rpcerr.KindNotFound, "order not found")
+	ErrNoSuchMethod   = rpcerr.New(rpcerr.KindNotFound, "payment method not found")
 	ErrProductMissing = rpcerr.New(rpcerr.KindNotFound, "product not found")
 	ErrNotSellable    = rpcerr.New(rpcerr.KindPrecondition, "a product cannot be ordered")
 	ErrEmptyCart      = rpcerr.New(rpcerr.KindPrecondition, "the cart is empty")
@@ -172,9 +173,17 @@ type Cart interface {
 	Lines(ctx context.Context, userID string) ([]CartLine, error)
 }
 
+// PaymentMethods says whose a payment method is.
+type PaymentMethods interface {
+	// Owner returns the user a payment method belongs to, and false when
+	// it does not exist.
+	Owner(ctx context.Context, id string) (string, bool, error)
+}
+
 // Config tunes Order.
 type Config struct {
 	Deadline       time.Duration `env:"ORDER_DEADLINE" default:"15m" usage:"time an order may stay unconfirmed before it expires"`
+	MethodCache    int           `env:"ORDER_PAYMENT_METHOD_CACHE" default:"100000" usage:"payment methods whose owner Order remembers, so a returning customer's checkout asks Payment nothing"`
 	ExpiryInterval time.Duration `env:"ORDER_EXPIRY_INTERVAL" default:"5s" usage:"how often expired orders are looked for"`
 	ShipFrom       string        `env:"ORDER_SHIP_FROM" default:"DE" usage:"ISO country the shop ships from; shipping is cheapest there"`
 }
@@ -184,6 +193,7 @@ type Service struct {
 	store   Storer
 	catalog Catalog
 	cart    Cart
+	methods PaymentMethods
 	carrier *Carrier
 	cfg     Config
 	now     func() time.Time
@@ -205,7 +215,7 @@ type Finish struct {
 }
 
 // New returns a service.
-func New(store Storer, catalog Catalog, cart Cart, cfg Config) *Service {
-	return &Service{store: store, catalog: catalog, cart: cart, carrier: NewCarrier(cfg.ShipFrom), cfg: cfg, now: time.Now,
+func New(store Storer, catalog Catalog, cart Cart, methods PaymentMethods, cfg Config) *Service {
+	return &Service{store: store, catalog: catalog, cart: cart, methods: methods, carrier: NewCarrier(cfg.ShipFrom), cfg: cfg, now: time.Now,
 		Tracer: otel.Tracer(Instrumentation)}
 }

@@ -25,6 +25,13 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 	if o, done, err := s.replay(ctx, req, hash); done || err != nil {
 		return o, err
 	}
+	// Nothing is priced or reserved for a payment method that is not the
+	// customer's: a script cannot hold stock without a card.
+	if owner, found, err := s.methods.Owner(ctx, req.GetPaymentMethodId()); err != nil {
+		return Order{}, err
+	} else if !found || owner != req.GetUserId() {
+		return Order{}, errorf(ErrNoSuchMethod, "payment_method_id: payment method %s does not exist; add a card first", req.GetPaymentMethodId())
+	}
 	o, err := s.price(ctx, req)
 	if err != nil {
 		return Order{}, err

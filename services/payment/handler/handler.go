@@ -14,8 +14,8 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/payment/service"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // Handler implements paymentv1connect.PaymentServiceHandler.
@@ -38,10 +38,27 @@ func (h *Handler) CreatePaymentMethod(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&paymentv1.CreatePaymentMethodResponse{PaymentMethod: &paymentv1.PaymentMethod{
+	return connect.NewResponse(&paymentv1.CreatePaymentMethodResponse{PaymentMethod: methodProto(pm)}), nil
+}
+
+func methodProto(pm service.Method) *paymentv1.PaymentMethod {
+	return &paymentv1.PaymentMethod{
 		Id: pm.ID, UserId: pm.UserID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear,
 		CreateTime: timestamppb.New(pm.CreatedAt),
-	}}), nil
+	}
+}
+
+// GetPaymentMethod implements paymentv1connect.PaymentServiceHandler.
+func (h *Handler) GetPaymentMethod(ctx context.Context, req *connect.Request[paymentv1.GetPaymentMethodRequest]) (*connect.Response[paymentv1.GetPaymentMethodResponse], error) {
+	id := req.Msg.GetId()
+	pm, err := h.svc.GetPaymentMethod(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckResource(ctx, pm.UserID, rpcerr.Errorf(service.ErrMethodNotFound, "payment method %s does not exist", id)); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&paymentv1.GetPaymentMethodResponse{PaymentMethod: methodProto(pm)}), nil
 }
 
 // GetPayment implements paymentv1connect.PaymentServiceHandler.

@@ -60,6 +60,11 @@ func brand(number string) string {
 	}
 }
 
+// GetPaymentMethod returns a payment method.
+func (s *Service) GetPaymentMethod(ctx context.Context, id string) (Method, error) {
+	return s.store.GetMethod(ctx, id)
+}
+
 // GetPayment returns the payment of an order.
 func (s *Service) GetPayment(ctx context.Context, orderID string) (Payment, error) {
 	return s.store.Get(ctx, orderID)

@@ -65,8 +65,11 @@ type Payment struct {
 
 // Errors the service returns.
 var (
-	ErrNotFound    = rpcerr.New(rpcerr.KindNotFound, "no payment for this order")
-	ErrInvalidCard = rpcerr.New(rpcerr.KindInvalid, "the card is not valid")
+	ErrNotFound = rpcerr.New(rpcerr.KindNotFound, "no payment for this order")
+	// ErrMethodNotFound: no such payment method (or, to a customer,
+	// another customer's).
+	ErrMethodNotFound = rpcerr.New(rpcerr.KindNotFound, "payment method not found")
+	ErrInvalidCard    = rpcerr.New(rpcerr.KindInvalid, "the card is not valid")
 )
 
 // Tx is the store inside one transaction.
@@ -88,6 +91,9 @@ type Tx interface {
 // Storer is the persistence Payment needs.
 type Storer interface {
 	CreateMethod(ctx context.Context, m Method) (Method, error)
+	// GetMethod returns a payment method, ErrMethodNotFound when there is
+	// none.
+	GetMethod(ctx context.Context, id string) (Method, error)
 	// Get returns the order's payment with its operations.
 	Get(ctx context.Context, orderID string) (Payment, error)
 	// List returns up to limit of a user's payments older than beforeID

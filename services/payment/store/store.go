@@ -129,11 +129,24 @@ func (t *txStore) Payment(ctx context.Context, orderID string) (service.Payment,
 }
 
 func (t *txStore) Method(ctx context.Context, id string) (service.Method, bool, error) {
+	return method(ctx, t.q, id)
+}
+
+// GetMethod implements service.Storer.
+func (s *Store) GetMethod(ctx context.Context, id string) (service.Method, error) {
+	m, found, err := method(ctx, s.q, id)
+	if err == nil && !found {
+		err = rpcerr.Errorf(service.ErrMethodNotFound, "payment method %s does not exist", id)
+	}
+	return m, err
+}
+
+func method(ctx context.Context, q *paymentdb.Queries, id string) (service.Method, bool, error) {
 	mid, perr := uuid.Parse(id)
 	if perr != nil {
 		return service.Method{}, false, nil //nolint:nilerr // not a method id: no such method
 	}
-	row, err := t.q.GetPaymentMethod(ctx, mid)
+	row, err := q.GetPaymentMethod(ctx, mid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return service.Method{}, false, nil
 	}

@@ -527,6 +527,98 @@ func (x *CreatePaymentMethodResponse) GetPaymentMethod() *PaymentMethod {
 	return nil
 }
 
+// GetPaymentMethodRequest names a payment method.
+type GetPaymentMethodRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The payment method id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPaymentMethodRequest) Reset() {
+	*x = GetPaymentMethodRequest{}
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPaymentMethodRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPaymentMethodRequest) ProtoMessage() {}
+
+func (x *GetPaymentMethodRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPaymentMethodRequest.ProtoReflect.Descriptor instead.
+func (*GetPaymentMethodRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetPaymentMethodRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// GetPaymentMethodResponse carries the payment method.
+type GetPaymentMethodResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The payment method.
+	PaymentMethod *PaymentMethod `protobuf:"bytes,1,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPaymentMethodResponse) Reset() {
+	*x = GetPaymentMethodResponse{}
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPaymentMethodResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPaymentMethodResponse) ProtoMessage() {}
+
+func (x *GetPaymentMethodResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPaymentMethodResponse.ProtoReflect.Descriptor instead.
+func (*GetPaymentMethodResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetPaymentMethodResponse) GetPaymentMethod() *PaymentMethod {
+	if x != nil {
+		return x.PaymentMethod
+	}
+	return nil
+}
+
 // GetPaymentRequest names an order.
 type GetPaymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -538,7 +630,7 @@ type GetPaymentRequest struct {
 
 func (x *GetPaymentRequest) Reset() {
 	*x = GetPaymentRequest{}
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[5]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +642,7 @@ func (x *GetPaymentRequest) String() string {
 func (*GetPaymentRequest) ProtoMessage() {}
 
 func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[5]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +655,7 @@ func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentRequest.ProtoReflect.Descriptor instead.
 func (*GetPaymentRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{5}
+	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetPaymentRequest) GetOrderId() string {
@@ -584,7 +676,7 @@ type GetPaymentResponse struct {
 
 func (x *GetPaymentResponse) Reset() {
 	*x = GetPaymentResponse{}
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[6]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +688,7 @@ func (x *GetPaymentResponse) String() string {
 func (*GetPaymentResponse) ProtoMessage() {}
 
 func (x *GetPaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[6]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +701,7 @@ func (x *GetPaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentResponse.ProtoReflect.Descriptor instead.
 func (*GetPaymentResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{6}
+	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetPaymentResponse) GetPayment() *Payment {
@@ -634,7 +726,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[7]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +738,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[7]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +751,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{7}
+	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListPaymentsRequest) GetUserId() string {
@@ -696,7 +788,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[8]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +800,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[8]
+	mi := &file_ordermesh_payment_v1_payment_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +813,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{8}
+	return file_ordermesh_payment_v1_payment_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -783,6 +875,10 @@ const file_ordermesh_payment_v1_payment_proto_rawDesc = "" +
 	"\bexp_year\x18\x04 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xb4\x10(\xd0\x0fR\aexpYear\x12%\n" +
 	"\x03cvc\x18\x05 \x01(\tB\x13\xbaH\x10r\x0e2\f^[0-9]{3,4}$R\x03cvc\"i\n" +
 	"\x1bCreatePaymentMethodResponse\x12J\n" +
+	"\x0epayment_method\x18\x01 \x01(\v2#.ordermesh.payment.v1.PaymentMethodR\rpaymentMethod\"3\n" +
+	"\x17GetPaymentMethodRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"f\n" +
+	"\x18GetPaymentMethodResponse\x12J\n" +
 	"\x0epayment_method\x18\x01 \x01(\v2#.ordermesh.payment.v1.PaymentMethodR\rpaymentMethod\"8\n" +
 	"\x11GetPaymentRequest\x12#\n" +
 	"\border_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\"M\n" +
@@ -803,9 +899,10 @@ const file_ordermesh_payment_v1_payment_proto_rawDesc = "" +
 	"\x17PAYMENT_STATUS_DECLINED\x10\x02\x12\x1b\n" +
 	"\x17PAYMENT_STATUS_CAPTURED\x10\x03\x12\x19\n" +
 	"\x15PAYMENT_STATUS_VOIDED\x10\x04\x12\x1b\n" +
-	"\x17PAYMENT_STATUS_REFUNDED\x10\x052\xde\x02\n" +
+	"\x17PAYMENT_STATUS_REFUNDED\x10\x052\xd6\x03\n" +
 	"\x0ePaymentService\x12z\n" +
-	"\x13CreatePaymentMethod\x120.ordermesh.payment.v1.CreatePaymentMethodRequest\x1a1.ordermesh.payment.v1.CreatePaymentMethodResponse\x12d\n" +
+	"\x13CreatePaymentMethod\x120.ordermesh.payment.v1.CreatePaymentMethodRequest\x1a1.ordermesh.payment.v1.CreatePaymentMethodResponse\x12v\n" +
+	"\x10GetPaymentMethod\x12-.ordermesh.payment.v1.GetPaymentMethodRequest\x1a..ordermesh.payment.v1.GetPaymentMethodResponse\"\x03\x90\x02\x01\x12d\n" +
 	"\n" +
 	"GetPayment\x12'.ordermesh.payment.v1.GetPaymentRequest\x1a(.ordermesh.payment.v1.GetPaymentResponse\"\x03\x90\x02\x01\x12j\n" +
 	"\fListPayments\x12).ordermesh.payment.v1.ListPaymentsRequest\x1a*.ordermesh.payment.v1.ListPaymentsResponse\"\x03\x90\x02\x01BFZDgithub.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1;paymentv1b\x06proto3"
@@ -823,7 +920,7 @@ func file_ordermesh_payment_v1_payment_proto_rawDescGZIP() []byte {
 }
 
 var file_ordermesh_payment_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ordermesh_payment_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_ordermesh_payment_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ordermesh_payment_v1_payment_proto_goTypes = []any{
 	(PaymentStatus)(0),                  // 0: ordermesh.payment.v1.PaymentStatus
 	(*PaymentMethod)(nil),               // 1: ordermesh.payment.v1.PaymentMethod
@@ -831,35 +928,40 @@ var file_ordermesh_payment_v1_payment_proto_goTypes = []any{
 	(*PaymentOperation)(nil),            // 3: ordermesh.payment.v1.PaymentOperation
 	(*CreatePaymentMethodRequest)(nil),  // 4: ordermesh.payment.v1.CreatePaymentMethodRequest
 	(*CreatePaymentMethodResponse)(nil), // 5: ordermesh.payment.v1.CreatePaymentMethodResponse
-	(*GetPaymentRequest)(nil),           // 6: ordermesh.payment.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),          // 7: ordermesh.payment.v1.GetPaymentResponse
-	(*ListPaymentsRequest)(nil),         // 8: ordermesh.payment.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),        // 9: ordermesh.payment.v1.ListPaymentsResponse
-	(*timestamppb.Timestamp)(nil),       // 10: google.protobuf.Timestamp
-	(*v1.Money)(nil),                    // 11: ordermesh.common.v1.Money
+	(*GetPaymentMethodRequest)(nil),     // 6: ordermesh.payment.v1.GetPaymentMethodRequest
+	(*GetPaymentMethodResponse)(nil),    // 7: ordermesh.payment.v1.GetPaymentMethodResponse
+	(*GetPaymentRequest)(nil),           // 8: ordermesh.payment.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),          // 9: ordermesh.payment.v1.GetPaymentResponse
+	(*ListPaymentsRequest)(nil),         // 10: ordermesh.payment.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),        // 11: ordermesh.payment.v1.ListPaymentsResponse
+	(*timestamppb.Timestamp)(nil),       // 12: google.protobuf.Timestamp
+	(*v1.Money)(nil),                    // 13: ordermesh.common.v1.Money
 }
 var file_ordermesh_payment_v1_payment_proto_depIdxs = []int32{
-	10, // 0: ordermesh.payment.v1.PaymentMethod.create_time:type_name -> google.protobuf.Timestamp
-	11, // 1: ordermesh.payment.v1.Payment.amount:type_name -> ordermesh.common.v1.Money
+	12, // 0: ordermesh.payment.v1.PaymentMethod.create_time:type_name -> google.protobuf.Timestamp
+	13, // 1: ordermesh.payment.v1.Payment.amount:type_name -> ordermesh.common.v1.Money
 	0,  // 2: ordermesh.payment.v1.Payment.status:type_name -> ordermesh.payment.v1.PaymentStatus
 	3,  // 3: ordermesh.payment.v1.Payment.operations:type_name -> ordermesh.payment.v1.PaymentOperation
-	10, // 4: ordermesh.payment.v1.Payment.create_time:type_name -> google.protobuf.Timestamp
-	10, // 5: ordermesh.payment.v1.Payment.update_time:type_name -> google.protobuf.Timestamp
-	10, // 6: ordermesh.payment.v1.PaymentOperation.time:type_name -> google.protobuf.Timestamp
+	12, // 4: ordermesh.payment.v1.Payment.create_time:type_name -> google.protobuf.Timestamp
+	12, // 5: ordermesh.payment.v1.Payment.update_time:type_name -> google.protobuf.Timestamp
+	12, // 6: ordermesh.payment.v1.PaymentOperation.time:type_name -> google.protobuf.Timestamp
 	1,  // 7: ordermesh.payment.v1.CreatePaymentMethodResponse.payment_method:type_name -> ordermesh.payment.v1.PaymentMethod
-	2,  // 8: ordermesh.payment.v1.GetPaymentResponse.payment:type_name -> ordermesh.payment.v1.Payment
-	2,  // 9: ordermesh.payment.v1.ListPaymentsResponse.payments:type_name -> ordermesh.payment.v1.Payment
-	4,  // 10: ordermesh.payment.v1.PaymentService.CreatePaymentMethod:input_type -> ordermesh.payment.v1.CreatePaymentMethodRequest
-	6,  // 11: ordermesh.payment.v1.PaymentService.GetPayment:input_type -> ordermesh.payment.v1.GetPaymentRequest
-	8,  // 12: ordermesh.payment.v1.PaymentService.ListPayments:input_type -> ordermesh.payment.v1.ListPaymentsRequest
-	5,  // 13: ordermesh.payment.v1.PaymentService.CreatePaymentMethod:output_type -> ordermesh.payment.v1.CreatePaymentMethodResponse
-	7,  // 14: ordermesh.payment.v1.PaymentService.GetPayment:output_type -> ordermesh.payment.v1.GetPaymentResponse
-	9,  // 15: ordermesh.payment.v1.PaymentService.ListPayments:output_type -> ordermesh.payment.v1.ListPaymentsResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 8: ordermesh.payment.v1.GetPaymentMethodResponse.payment_method:type_name -> ordermesh.payment.v1.PaymentMethod
+	2,  // 9: ordermesh.payment.v1.GetPaymentResponse.payment:type_name -> ordermesh.payment.v1.Payment
+	2,  // 10: ordermesh.payment.v1.ListPaymentsResponse.payments:type_name -> ordermesh.payment.v1.Payment
+	4,  // 11: ordermesh.payment.v1.PaymentService.CreatePaymentMethod:input_type -> ordermesh.payment.v1.CreatePaymentMethodRequest
+	6,  // 12: ordermesh.payment.v1.PaymentService.GetPaymentMethod:input_type -> ordermesh.payment.v1.GetPaymentMethodRequest
+	8,  // 13: ordermesh.payment.v1.PaymentService.GetPayment:input_type -> ordermesh.payment.v1.GetPaymentRequest
+	10, // 14: ordermesh.payment.v1.PaymentService.ListPayments:input_type -> ordermesh.payment.v1.ListPaymentsRequest
+	5,  // 15: ordermesh.payment.v1.PaymentService.CreatePaymentMethod:output_type -> ordermesh.payment.v1.CreatePaymentMethodResponse
+	7,  // 16: ordermesh.payment.v1.PaymentService.GetPaymentMethod:output_type -> ordermesh.payment.v1.GetPaymentMethodResponse
+	9,  // 17: ordermesh.payment.v1.PaymentService.GetPayment:output_type -> ordermesh.payment.v1.GetPaymentResponse
+	11, // 18: ordermesh.payment.v1.PaymentService.ListPayments:output_type -> ordermesh.payment.v1.ListPaymentsResponse
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_payment_v1_payment_proto_init() }
@@ -873,7 +975,7 @@ func file_ordermesh_payment_v1_payment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_payment_v1_payment_proto_rawDesc), len(file_ordermesh_payment_v1_payment_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

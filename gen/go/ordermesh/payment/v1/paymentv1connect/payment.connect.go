@@ -36,6 +36,9 @@ const (
 	// PaymentServiceCreatePaymentMethodProcedure is the fully-qualified name of the PaymentService's
 	// CreatePaymentMethod RPC.
 	PaymentServiceCreatePaymentMethodProcedure = "/ordermesh.payment.v1.PaymentService/CreatePaymentMethod"
+	// PaymentServiceGetPaymentMethodProcedure is the fully-qualified name of the PaymentService's
+	// GetPaymentMethod RPC.
+	PaymentServiceGetPaymentMethodProcedure = "/ordermesh.payment.v1.PaymentService/GetPaymentMethod"
 	// PaymentServiceGetPaymentProcedure is the fully-qualified name of the PaymentService's GetPayment
 	// RPC.
 	PaymentServiceGetPaymentProcedure = "/ordermesh.payment.v1.PaymentService/GetPayment"
@@ -49,6 +52,9 @@ type PaymentServiceClient interface {
 	// CreatePaymentMethod tokenises a card. Only the brand, the last four
 	// digits and the expiry are kept; the number itself is never stored.
 	CreatePaymentMethod(context.Context, *connect.Request[v1.CreatePaymentMethodRequest]) (*connect.Response[v1.CreatePaymentMethodResponse], error)
+	// GetPaymentMethod returns a payment method. To a customer, another
+	// customer's method does not exist.
+	GetPaymentMethod(context.Context, *connect.Request[v1.GetPaymentMethodRequest]) (*connect.Response[v1.GetPaymentMethodResponse], error)
 	// GetPayment returns the payment of an order.
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
 	// ListPayments returns a user's payments, newest first.
@@ -72,6 +78,13 @@ func NewPaymentServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(paymentServiceMethods.ByName("CreatePaymentMethod")),
 			connect.WithClientOptions(opts...),
 		),
+		getPaymentMethod: connect.NewClient[v1.GetPaymentMethodRequest, v1.GetPaymentMethodResponse](
+			httpClient,
+			baseURL+PaymentServiceGetPaymentMethodProcedure,
+			connect.WithSchema(paymentServiceMethods.ByName("GetPaymentMethod")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		getPayment: connect.NewClient[v1.GetPaymentRequest, v1.GetPaymentResponse](
 			httpClient,
 			baseURL+PaymentServiceGetPaymentProcedure,
@@ -92,6 +105,7 @@ func NewPaymentServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 // paymentServiceClient implements PaymentServiceClient.
 type paymentServiceClient struct {
 	createPaymentMethod *connect.Client[v1.CreatePaymentMethodRequest, v1.CreatePaymentMethodResponse]
+	getPaymentMethod    *connect.Client[v1.GetPaymentMethodRequest, v1.GetPaymentMethodResponse]
 	getPayment          *connect.Client[v1.GetPaymentRequest, v1.GetPaymentResponse]
 	listPayments        *connect.Client[v1.ListPaymentsRequest, v1.ListPaymentsResponse]
 }
@@ -99,6 +113,11 @@ type paymentServiceClient struct {
 // CreatePaymentMethod calls ordermesh.payment.v1.PaymentService.CreatePaymentMethod.
 func (c *paymentServiceClient) CreatePaymentMethod(ctx context.Context, req *connect.Request[v1.CreatePaymentMethodRequest]) (*connect.Response[v1.CreatePaymentMethodResponse], error) {
 	return c.createPaymentMethod.CallUnary(ctx, req)
+}
+
+// GetPaymentMethod calls ordermesh.payment.v1.PaymentService.GetPaymentMethod.
+func (c *paymentServiceClient) GetPaymentMethod(ctx context.Context, req *connect.Request[v1.GetPaymentMethodRequest]) (*connect.Response[v1.GetPaymentMethodResponse], error) {
+	return c.getPaymentMethod.CallUnary(ctx, req)
 }
 
 // GetPayment calls ordermesh.payment.v1.PaymentService.GetPayment.
@@ -116,6 +135,9 @@ type PaymentServiceHandler interface {
 	// CreatePaymentMethod tokenises a card. Only the brand, the last four
 	// digits and the expiry are kept; the number itself is never stored.
 	CreatePaymentMethod(context.Context, *connect.Request[v1.CreatePaymentMethodRequest]) (*connect.Response[v1.CreatePaymentMethodResponse], error)
+	// GetPaymentMethod returns a payment method. To a customer, another
+	// customer's method does not exist.
+	GetPaymentMethod(context.Context, *connect.Request[v1.GetPaymentMethodRequest]) (*connect.Response[v1.GetPaymentMethodResponse], error)
 	// GetPayment returns the payment of an order.
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
 	// ListPayments returns a user's payments, newest first.
@@ -133,6 +155,13 @@ func NewPaymentServiceHandler(svc PaymentServiceHandler, opts ...connect.Handler
 		PaymentServiceCreatePaymentMethodProcedure,
 		svc.CreatePaymentMethod,
 		connect.WithSchema(paymentServiceMethods.ByName("CreatePaymentMethod")),
+		connect.WithHandlerOptions(opts...),
+	)
+	paymentServiceGetPaymentMethodHandler := connect.NewUnaryHandler(
+		PaymentServiceGetPaymentMethodProcedure,
+		svc.GetPaymentMethod,
+		connect.WithSchema(paymentServiceMethods.ByName("GetPaymentMethod")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	paymentServiceGetPaymentHandler := connect.NewUnaryHandler(
@@ -153,6 +182,8 @@ func NewPaymentServiceHandler(svc PaymentServiceHandler, opts ...connect.Handler
 		switch r.URL.Path {
 		case PaymentServiceCreatePaymentMethodProcedure:
 			paymentServiceCreatePaymentMethodHandler.ServeHTTP(w, r)
+		case PaymentServiceGetPaymentMethodProcedure:
+			paymentServiceGetPaymentMethodHandler.ServeHTTP(w, r)
 		case PaymentServiceGetPaymentProcedure:
 			paymentServiceGetPaymentHandler.ServeHTTP(w, r)
 		case PaymentServiceListPaymentsProcedure:
@@ -168,6 +199,10 @@ type UnimplementedPaymentServiceHandler struct{}
 
 func (UnimplementedPaymentServiceHandler) CreatePaymentMethod(context.Context, *connect.Request[v1.CreatePaymentMethodRequest]) (*connect.Response[v1.CreatePaymentMethodResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.payment.v1.PaymentService.CreatePaymentMethod is not implemented"))
+}
+
+func (UnimplementedPaymentServiceHandler) GetPaymentMethod(context.Context, *connect.Request[v1.GetPaymentMethodRequest]) (*connect.Response[v1.GetPaymentMethodResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.payment.v1.PaymentService.GetPaymentMethod is not implemented"))
 }
 
 func (UnimplementedPaymentServiceHandler) GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error) {

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ordermesh/payment/v1/payment.proto.
  */
 export const file_ordermesh_payment_v1_payment: GenFile = /*@__PURE__*/
-  fileDesc("CiJvcmRlcm1lc2gvcGF5bWVudC92MS9wYXltZW50LnByb3RvEhRvcmRlcm1lc2gucGF5bWVudC52MSKgAQoNUGF5bWVudE1ldGhvZBIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg0KBWJyYW5kGAMgASgJEg0KBWxhc3Q0GAQgASgJEhEKCWV4cF9tb250aBgFIAEoBRIQCghleHBfeWVhchgGIAEoBRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi6AIKB1BheW1lbnQSCgoCaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIqCgZhbW91bnQYBCABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5EjMKBnN0YXR1cxgFIAEoDjIjLm9yZGVybWVzaC5wYXltZW50LnYxLlBheW1lbnRTdGF0dXMSFAoMZGVjbGluZV9jb2RlGAYgASgJEhkKEXBheW1lbnRfbWV0aG9kX2lkGAcgASgJEjoKCm9wZXJhdGlvbnMYCCADKAsyJi5vcmRlcm1lc2gucGF5bWVudC52MS5QYXltZW50T3BlcmF0aW9uEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiiQEKEFBheW1lbnRPcGVyYXRpb24SDAoEa2luZBgBIAEoCRIRCglzdWNjZWVkZWQYAiABKAgSGQoRZ2F0ZXdheV9yZWZlcmVuY2UYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLEAQoaQ3JlYXRlUGF5bWVudE1ldGhvZFJlcXVlc3QSGwoHdXNlcl9pZBgBIAEoCUIKukgHcgUQARiAARIqCgtjYXJkX251bWJlchgCIAEoCUIVukgSchAyDl5bMC05XXsxMiwxOX0kEhwKCWV4cF9tb250aBgDIAEoBUIJukgGGgQYDCgBEh0KCGV4cF95ZWFyGAQgASgFQgu6SAgaBhi0ECjQDxIgCgNjdmMYBSABKAlCE7pIEHIOMgxeWzAtOV17Myw0fSQiWgobQ3JlYXRlUGF5bWVudE1ldGhvZFJlc3BvbnNlEjsKDnBheW1lbnRfbWV0aG9kGAEgASgLMiMub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE1ldGhvZCIvChFHZXRQYXltZW50UmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQEiRAoSR2V0UGF5bWVudFJlc3BvbnNlEi4KB3BheW1lbnQYASABKAsyHS5vcmRlcm1lc2gucGF5bWVudC52MS5QYXltZW50Im4KE0xpc3RQYXltZW50c1JlcXVlc3QSGwoHdXNlcl9pZBgBIAEoCUIKukgHcgUQARiAARIcCglwYWdlX3NpemUYAiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJgChRMaXN0UGF5bWVudHNSZXNwb25zZRIvCghwYXltZW50cxgBIAMoCzIdLm9yZGVybWVzaC5wYXltZW50LnYxLlBheW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKsABCg1QYXltZW50U3RhdHVzEh4KGlBBWU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZUEFZTUVOVF9TVEFUVVNfQVVUSE9SSVpFRBABEhsKF1BBWU1FTlRfU1RBVFVTX0RFQ0xJTkVEEAISGwoXUEFZTUVOVF9TVEFUVVNfQ0FQVFVSRUQQAxIZChVQQVlNRU5UX1NUQVRVU19WT0lERUQQBBIbChdQQVlNRU5UX1NUQVRVU19SRUZVTkRFRBAFMt4CCg5QYXltZW50U2VydmljZRJ6ChNDcmVhdGVQYXltZW50TWV0aG9kEjAub3JkZXJtZXNoLnBheW1lbnQudjEuQ3JlYXRlUGF5bWVudE1ldGhvZFJlcXVlc3QaMS5vcmRlcm1lc2gucGF5bWVudC52MS5DcmVhdGVQYXltZW50TWV0aG9kUmVzcG9uc2USZAoKR2V0UGF5bWVudBInLm9yZGVybWVzaC5wYXltZW50LnYxLkdldFBheW1lbnRSZXF1ZXN0Gigub3JkZXJtZXNoLnBheW1lbnQudjEuR2V0UGF5bWVudFJlc3BvbnNlIgOQAgESagoMTGlzdFBheW1lbnRzEikub3JkZXJtZXNoLnBheW1lbnQudjEuTGlzdFBheW1lbnRzUmVxdWVzdBoqLm9yZGVybWVzaC5wYXltZW50LnYxLkxpc3RQYXltZW50c1Jlc3BvbnNlIgOQAgFCRlpEZ2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvcGF5bWVudC92MTtwYXltZW50djFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_ordermesh_common_v1_money]);
+  fileDesc("CiJvcmRlcm1lc2gvcGF5bWVudC92MS9wYXltZW50LnByb3RvEhRvcmRlcm1lc2gucGF5bWVudC52MSKgAQoNUGF5bWVudE1ldGhvZBIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg0KBWJyYW5kGAMgASgJEg0KBWxhc3Q0GAQgASgJEhEKCWV4cF9tb250aBgFIAEoBRIQCghleHBfeWVhchgGIAEoBRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi6AIKB1BheW1lbnQSCgoCaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIqCgZhbW91bnQYBCABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5EjMKBnN0YXR1cxgFIAEoDjIjLm9yZGVybWVzaC5wYXltZW50LnYxLlBheW1lbnRTdGF0dXMSFAoMZGVjbGluZV9jb2RlGAYgASgJEhkKEXBheW1lbnRfbWV0aG9kX2lkGAcgASgJEjoKCm9wZXJhdGlvbnMYCCADKAsyJi5vcmRlcm1lc2gucGF5bWVudC52MS5QYXltZW50T3BlcmF0aW9uEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiiQEKEFBheW1lbnRPcGVyYXRpb24SDAoEa2luZBgBIAEoCRIRCglzdWNjZWVkZWQYAiABKAgSGQoRZ2F0ZXdheV9yZWZlcmVuY2UYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLEAQoaQ3JlYXRlUGF5bWVudE1ldGhvZFJlcXVlc3QSGwoHdXNlcl9pZBgBIAEoCUIKukgHcgUQARiAARIqCgtjYXJkX251bWJlchgCIAEoCUIVukgSchAyDl5bMC05XXsxMiwxOX0kEhwKCWV4cF9tb250aBgDIAEoBUIJukgGGgQYDCgBEh0KCGV4cF95ZWFyGAQgASgFQgu6SAgaBhi0ECjQDxIgCgNjdmMYBSABKAlCE7pIEHIOMgxeWzAtOV17Myw0fSQiWgobQ3JlYXRlUGF5bWVudE1ldGhvZFJlc3BvbnNlEjsKDnBheW1lbnRfbWV0aG9kGAEgASgLMiMub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE1ldGhvZCIvChdHZXRQYXltZW50TWV0aG9kUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEiVwoYR2V0UGF5bWVudE1ldGhvZFJlc3BvbnNlEjsKDnBheW1lbnRfbWV0aG9kGAEgASgLMiMub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE1ldGhvZCIvChFHZXRQYXltZW50UmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQEiRAoSR2V0UGF5bWVudFJlc3BvbnNlEi4KB3BheW1lbnQYASABKAsyHS5vcmRlcm1lc2gucGF5bWVudC52MS5QYXltZW50Im4KE0xpc3RQYXltZW50c1JlcXVlc3QSGwoHdXNlcl9pZBgBIAEoCUIKukgHcgUQARiAARIcCglwYWdlX3NpemUYAiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJgChRMaXN0UGF5bWVudHNSZXNwb25zZRIvCghwYXltZW50cxgBIAMoCzIdLm9yZGVybWVzaC5wYXltZW50LnYxLlBheW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKsABCg1QYXltZW50U3RhdHVzEh4KGlBBWU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZUEFZTUVOVF9TVEFUVVNfQVVUSE9SSVpFRBABEhsKF1BBWU1FTlRfU1RBVFVTX0RFQ0xJTkVEEAISGwoXUEFZTUVOVF9TVEFUVVNfQ0FQVFVSRUQQAxIZChVQQVlNRU5UX1NUQVRVU19WT0lERUQQBBIbChdQQVlNRU5UX1NUQVRVU19SRUZVTkRFRBAFMtYDCg5QYXltZW50U2VydmljZRJ6ChNDcmVhdGVQYXltZW50TWV0aG9kEjAub3JkZXJtZXNoLnBheW1lbnQudjEuQ3JlYXRlUGF5bWVudE1ldGhvZFJlcXVlc3QaMS5vcmRlcm1lc2gucGF5bWVudC52MS5DcmVhdGVQYXltZW50TWV0aG9kUmVzcG9uc2USdgoQR2V0UGF5bWVudE1ldGhvZBItLm9yZGVybWVzaC5wYXltZW50LnYxLkdldFBheW1lbnRNZXRob2RSZXF1ZXN0Gi4ub3JkZXJtZXNoLnBheW1lbnQudjEuR2V0UGF5bWVudE1ldGhvZFJlc3BvbnNlIgOQAgESZAoKR2V0UGF5bWVudBInLm9yZGVybWVzaC5wYXltZW50LnYxLkdldFBheW1lbnRSZXF1ZXN0Gigub3JkZXJtZXNoLnBheW1lbnQudjEuR2V0UGF5bWVudFJlc3BvbnNlIgOQAgESagoMTGlzdFBheW1lbnRzEikub3JkZXJtZXNoLnBheW1lbnQudjEuTGlzdFBheW1lbnRzUmVxdWVzdBoqLm9yZGVybWVzaC5wYXltZW50LnYxLkxpc3RQYXltZW50c1Jlc3BvbnNlIgOQAgFCRlpEZ2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvcGF5bWVudC92MTtwYXltZW50djFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_ordermesh_common_v1_money]);
 
 /**
  * PaymentMethod is a tokenised card.
@@ -285,6 +285,48 @@ export const CreatePaymentMethodResponseSchema: GenMessage<CreatePaymentMethodRe
   messageDesc(file_ordermesh_payment_v1_payment, 4);
 
 /**
+ * GetPaymentMethodRequest names a payment method.
+ *
+ * @generated from message ordermesh.payment.v1.GetPaymentMethodRequest
+ */
+export type GetPaymentMethodRequest = Message<"ordermesh.payment.v1.GetPaymentMethodRequest"> & {
+  /**
+   * The payment method id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message ordermesh.payment.v1.GetPaymentMethodRequest.
+ * Use `create(GetPaymentMethodRequestSchema)` to create a new message.
+ */
+export const GetPaymentMethodRequestSchema: GenMessage<GetPaymentMethodRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_payment_v1_payment, 5);
+
+/**
+ * GetPaymentMethodResponse carries the payment method.
+ *
+ * @generated from message ordermesh.payment.v1.GetPaymentMethodResponse
+ */
+export type GetPaymentMethodResponse = Message<"ordermesh.payment.v1.GetPaymentMethodResponse"> & {
+  /**
+   * The payment method.
+   *
+   * @generated from field: ordermesh.payment.v1.PaymentMethod payment_method = 1;
+   */
+  paymentMethod?: PaymentMethod | undefined;
+};
+
+/**
+ * Describes the message ordermesh.payment.v1.GetPaymentMethodResponse.
+ * Use `create(GetPaymentMethodResponseSchema)` to create a new message.
+ */
+export const GetPaymentMethodResponseSchema: GenMessage<GetPaymentMethodResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_payment_v1_payment, 6);
+
+/**
  * GetPaymentRequest names an order.
  *
  * @generated from message ordermesh.payment.v1.GetPaymentRequest
@@ -303,7 +345,7 @@ export type GetPaymentRequest = Message<"ordermesh.payment.v1.GetPaymentRequest"
  * Use `create(GetPaymentRequestSchema)` to create a new message.
  */
 export const GetPaymentRequestSchema: GenMessage<GetPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_payment_v1_payment, 5);
+  messageDesc(file_ordermesh_payment_v1_payment, 7);
 
 /**
  * GetPaymentResponse carries the payment.
@@ -324,7 +366,7 @@ export type GetPaymentResponse = Message<"ordermesh.payment.v1.GetPaymentRespons
  * Use `create(GetPaymentResponseSchema)` to create a new message.
  */
 export const GetPaymentResponseSchema: GenMessage<GetPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_payment_v1_payment, 6);
+  messageDesc(file_ordermesh_payment_v1_payment, 8);
 
 /**
  * ListPaymentsRequest selects a page of a user's payments.
@@ -359,7 +401,7 @@ export type ListPaymentsRequest = Message<"ordermesh.payment.v1.ListPaymentsRequ
  * Use `create(ListPaymentsRequestSchema)` to create a new message.
  */
 export const ListPaymentsRequestSchema: GenMessage<ListPaymentsRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_payment_v1_payment, 7);
+  messageDesc(file_ordermesh_payment_v1_payment, 9);
 
 /**
  * ListPaymentsResponse is a page of payments, newest first.
@@ -387,7 +429,7 @@ export type ListPaymentsResponse = Message<"ordermesh.payment.v1.ListPaymentsRes
  * Use `create(ListPaymentsResponseSchema)` to create a new message.
  */
 export const ListPaymentsResponseSchema: GenMessage<ListPaymentsResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_payment_v1_payment, 8);
+  messageDesc(file_ordermesh_payment_v1_payment, 10);
 
 /**
  * PaymentStatus is where a payment stands.
@@ -466,6 +508,17 @@ export const PaymentService: GenService<{
     methodKind: "unary";
     input: typeof CreatePaymentMethodRequestSchema;
     output: typeof CreatePaymentMethodResponseSchema;
+  },
+  /**
+   * GetPaymentMethod returns a payment method. To a customer, another
+   * customer's method does not exist.
+   *
+   * @generated from rpc ordermesh.payment.v1.PaymentService.GetPaymentMethod
+   */
+  getPaymentMethod: {
+    methodKind: "unary";
+    input: typeof GetPaymentMethodRequestSchema;
+    output: typeof GetPaymentMethodResponseSchema;
   },
   /**
    * GetPayment returns the payment of an order.
