@@ -270,7 +270,9 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		}
 		m.workers = append(m.workers, workers...)
 	}
-	m.Server = server.New(cfg.Server, log, health.NewChecker(probes), routes)
+	checker := health.NewChecker(probes)
+	reg.SetHealth(checker.Serving)
+	m.Server = server.New(cfg.Server, log, checker, routes)
 	if cfg.AdminAddr != "" {
 		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr, log) })
 	}

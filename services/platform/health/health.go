@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,17 +28,54 @@ type Probe func(ctx context.Context) error
 // ServiceName is the fully qualified name of the health service.
 const ServiceName = "grpc.health.v1.Health"
 
-// Checker answers health questions for a set of services.
+// Checker answers health questions for a set of services. Each probe's
+// result is kept for maxAge and shared by Check, List, Watch, /readyz and
+// the metrics, so a flood of health checks (they need no token) costs at
+// most one probe per service per second, not a database round trip each.
 type Checker struct {
-	probes       map[string]Probe
+	probes       map[string]*cachedProbe
 	probeTimeout time.Duration
 	watchEvery   time.Duration
 	draining     atomic.Bool
 }
 
+// maxAge is how long a probe's result is reused.
+const maxAge = time.Second
+
+// cachedProbe runs a probe at most once per maxAge; callers that arrive
+// while it runs wait for its result.
+type cachedProbe struct {
+	probe Probe
+	mu    sync.Mutex
+	at    time.Time
+	err   error
+	runs  atomic.Int64
+}
+
+func (p *cachedProbe) result(ctx context.Context, timeout time.Duration) error {
+	if p.probe == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.at.IsZero() && time.Since(p.at) < maxAge {
+		return p.err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	p.err = p.probe(ctx)
+	p.at = time.Now()
+	p.runs.Add(1)
+	return p.err
+}
+
 // NewChecker returns a checker for the named services and their probes.
 func NewChecker(probes map[string]Probe) *Checker {
-	return &Checker{probes: probes, probeTimeout: 2 * time.Second, watchEvery: 5 * time.Second}
+	c := &Checker{probes: map[string]*cachedProbe{}, probeTimeout: 2 * time.Second, watchEvery: 5 * time.Second}
+	for name, p := range probes {
+		c.probes[name] = &cachedProbe{probe: p}
+	}
+	return c
 }
 
 // Drain marks every service NOT_SERVING, for graceful shutdown: load
@@ -65,12 +103,8 @@ func (c *Checker) Status(ctx context.Context, service string) (healthv1.HealthCh
 	if c.draining.Load() {
 		return healthv1.HealthCheckResponse_NOT_SERVING, true
 	}
-	if probe != nil {
-		ctx, cancel := context.WithTimeout(ctx, c.probeTimeout)
-		defer cancel()
-		if err := probe(ctx); err != nil {
-			return healthv1.HealthCheckResponse_NOT_SERVING, true
-		}
+	if err := probe.result(ctx, c.probeTimeout); err != nil {
+		return healthv1.HealthCheckResponse_NOT_SERVING, true
 	}
 	return healthv1.HealthCheckResponse_SERVING, true
 }
@@ -82,15 +116,32 @@ func (c *Checker) Ready(ctx context.Context) error {
 	}
 	var errs []error
 	for _, name := range c.names() {
-		if probe := c.probes[name]; probe != nil {
-			pctx, cancel := context.WithTimeout(ctx, c.probeTimeout)
-			if err := probe(pctx); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			}
-			cancel()
+		if err := c.probes[name].result(ctx, c.probeTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Serving reports, per service, whether its probe passes, from the shared
+// results: for the metrics.
+func (c *Checker) Serving(ctx context.Context) map[string]bool {
+	out := make(map[string]bool, len(c.probes))
+	for _, name := range c.names() {
+		st, _ := c.Status(ctx, name)
+		out[name] = st == healthv1.HealthCheckResponse_SERVING
+	}
+	return out
+}
+
+// ProbeRuns returns how many times the probes have run, all services
+// together: a test's window on the cache.
+func (c *Checker) ProbeRuns() int64 {
+	var n int64
+	for _, p := range c.probes {
+		n += p.runs.Load()
+	}
+	return n
 }
 
 func (c *Checker) names() []string {

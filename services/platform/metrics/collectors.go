@@ -22,6 +22,7 @@ type databases struct {
 	pools      map[string]*pgxpool.Pool
 	subs       map[string][]string // producer → its subscribers
 	openOrders atomic.Pointer[func(context.Context) ([]OpenOrders, error)]
+	serving    atomic.Pointer[func(context.Context) map[string]bool]
 
 	errMu  sync.Mutex
 	errors map[[2]string]float64 // service, source → failed reads
@@ -52,13 +53,14 @@ var (
 
 	ordersOpen   = prometheus.NewDesc("ordermesh_orders_open", "Orders whose saga has not ended (pending or reserved), by status.", []string{"status"}, nil)
 	oldestOpen   = prometheus.NewDesc("ordermesh_orders_oldest_open_seconds", "Age of the oldest order whose saga has not ended; 0 when none is open.", nil, nil)
+	serving      = prometheus.NewDesc("ordermesh_service_serving", "1 when a service's readiness probe (its database) passes, 0 when not; the same cached result health checks and /readyz answer with.", []string{"grpc_service"}, nil)
 	collectFails = prometheus.NewDesc("ordermesh_metrics_collection_errors_total", "Scrape-time reads that failed (their samples are missing), by service and source: outbox, orders.", []string{"service", "source"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (d *databases) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime,
-		outboxPending, outboxOldest, outboxParked, ordersOpen, oldestOpen, collectFails} {
+		outboxPending, outboxOldest, outboxParked, ordersOpen, oldestOpen, serving, collectFails} {
 		ch <- desc
 	}
 }
@@ -99,6 +101,15 @@ func (d *databases) Collect(ch chan<- prometheus.Metric) {
 	}
 	if f := d.openOrders.Load(); f != nil {
 		d.collectOpenOrders(ctx, ch, *f)
+	}
+	if f := d.serving.Load(); f != nil {
+		for name, ok := range (*f)(ctx) {
+			v := 0.0
+			if ok {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(serving, prometheus.GaugeValue, v, name)
+		}
 	}
 	d.errMu.Lock()
 	defer d.errMu.Unlock()

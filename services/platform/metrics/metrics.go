@@ -241,6 +241,10 @@ func (r *Registry) SetOpenOrders(f func(ctx context.Context) ([]OpenOrders, erro
 	r.dbs.countFailures("order", "orders")
 }
 
+// SetHealth sets where the serving gauge reads from: the health checker's
+// cached probe results.
+func (r *Registry) SetHealth(f func(ctx context.Context) map[string]bool) { r.dbs.serving.Store(&f) }
+
 // OpenOrders is how many orders of a status are open (not terminal) and
 // how old the oldest of them is.
 type OpenOrders struct {
