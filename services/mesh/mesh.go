@@ -204,8 +204,11 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 	}
 	reg := metrics.New(telemetry.Version)
 	authInterceptor := auth.NewInterceptor(verifier, policies)
-	validateInterceptor := validate.NewInterceptor()
-	controlInterceptor := controlchars.NewInterceptor(catalog.FreeText)
+	// A sink checks each event of a delivery itself, refusing only the bad
+	// ones: checked whole, one bad event would fail the batch it came in.
+	sinkChecksItself := map[string]bool{eventsv1connect.EventSinkServiceDeliverProcedure: true}
+	validateInterceptor := except(sinkChecksItself, validate.NewInterceptor())
+	controlInterceptor := except(sinkChecksItself, controlchars.NewInterceptor(catalog.FreeText))
 	handlerOpts := func(service string, tp trace.TracerProvider, log *slog.Logger) ([]connect.HandlerOption, error) {
 		otelInterceptor, err := telemetry.ServerInterceptor(tp)
 		if err != nil {
@@ -277,6 +280,40 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr, log) })
 	}
 	return m, nil
+}
+
+// except applies an interceptor to every procedure but the skipped ones.
+func except(skip map[string]bool, inner connect.Interceptor) connect.Interceptor {
+	return exceptInterceptor{skip: skip, inner: inner}
+}
+
+type exceptInterceptor struct {
+	skip  map[string]bool
+	inner connect.Interceptor
+}
+
+func (e exceptInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	wrapped := e.inner.WrapUnary(next)
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if e.skip[req.Spec().Procedure] {
+			return next(ctx, req)
+		}
+		return wrapped(ctx, req)
+	}
+}
+
+func (e exceptInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (e exceptInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	wrapped := e.inner.WrapStreamingHandler(next)
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		if e.skip[conn.Spec().Procedure] {
+			return next(ctx, conn)
+		}
+		return wrapped(ctx, conn)
+	}
 }
 
 func policiesOf(names []string) []auth.Policies {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 )
 
 // OnOrderPlaced reserves the order's lines and says how it went:
@@ -38,12 +39,15 @@ func (s *Service) OnOrderPlaced(ctx context.Context, tx Tx, env *eventsv1.Envelo
 // OnOrderConfirmed turns the order's reservation into a sale.
 func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	r, found, err := tx.Reservation(ctx, env.GetOrderId())
-	if err != nil || !found || r.Status != StatusHeld {
-		if err == nil && (!found || r.Status != StatusSold) {
+	if err == nil && !found {
+		return events.UnknownOrder(env) // its OrderPlaced is late: retried
+	}
+	if err != nil || r.Status != StatusHeld {
+		if err == nil && r.Status != StatusSold {
 			// A confirmed order whose stock is not held: only possible if
 			// the confirmation arrived after Inventory's own expiry. Never
 			// oversell: log it for an operator instead.
-			s.log.WarnContext(ctx, "confirmed order has no held stock", slog.String("order_id", env.GetOrderId()), slog.Bool("known", found), slog.String("status", r.Status))
+			s.log.WarnContext(ctx, "confirmed order has no held stock", slog.String("order_id", env.GetOrderId()), slog.String("status", r.Status))
 		}
 		return err
 	}

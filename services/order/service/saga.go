@@ -11,6 +11,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 )
 
 func (o Order) totalMoney() *commonv1.Money {
@@ -22,8 +23,11 @@ func (o Order) totalMoney() *commonv1.Money {
 // what it just reserved.
 func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
-	if err != nil || !found {
+	if err != nil {
 		return err
+	}
+	if !found {
+		return events.UnknownOrder(env)
 	}
 	switch o.Status {
 	case StatusPending:
@@ -38,8 +42,11 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 // short lines.
 func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
-	if err != nil || !found || o.Status != StatusPending {
+	if err != nil || (found && o.Status != StatusPending) {
 		return err
+	}
+	if !found {
+		return events.UnknownOrder(env)
 	}
 	var short []ShortLine
 	var names []string
@@ -63,8 +70,11 @@ func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Enve
 // so that Payment voids it.
 func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	o, found, err := tx.Lock(ctx, env.GetOrderId(), true)
-	if err != nil || !found {
+	if err != nil {
 		return err
+	}
+	if !found {
+		return events.UnknownOrder(env)
 	}
 	switch o.Status {
 	case StatusCancelled, StatusRejected:
@@ -125,8 +135,11 @@ const Instrumentation = "github.com/ordermesh/ordermesh/services/order"
 // stock.
 func (s *Service) OnPaymentDeclined(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
-	if err != nil || !found || SagaDone(o.Status) {
+	if err != nil || (found && SagaDone(o.Status)) {
 		return err
+	}
+	if !found {
+		return events.UnknownOrder(env)
 	}
 	ev := env.GetPaymentDeclined()
 	return s.cancel(ctx, tx, o, ReasonPaymentDeclined, ev.GetDeclineCode()+": "+ev.GetMessage())

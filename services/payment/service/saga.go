@@ -12,6 +12,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
@@ -95,8 +96,11 @@ func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Env
 	if err != nil {
 		return err
 	}
-	if !found || p.Status != StatusAuthorized {
-		if !found || p.Status != StatusCaptured {
+	if !found {
+		return events.UnknownOrder(env) // its StockReserved is late: retried
+	}
+	if p.Status != StatusAuthorized {
+		if p.Status != StatusCaptured {
 			s.log.WarnContext(ctx, "confirmed order has no authorised payment", slog.String("order_id", env.GetOrderId()), slog.String("status", p.Status))
 		}
 		return nil

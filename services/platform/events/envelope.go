@@ -6,16 +6,24 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"buf.build/go/protovalidate"
+	"connectrpc.com/connect"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/services/platform/controlchars"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // NewEnvelope wraps payload, one of the eventsv1 event messages, in an
@@ -31,32 +39,71 @@ func NewEnvelope(ctx context.Context, producer, orderID string, payload proto.Me
 		OccurredAt: timestamppb.New(time.Now()),
 		Producer:   producer,
 	}
-	switch p := payload.(type) {
-	case *eventsv1.OrderPlaced:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_ORDER_PLACED, &eventsv1.Envelope_OrderPlaced{OrderPlaced: p}
-	case *eventsv1.OrderConfirmed:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, &eventsv1.Envelope_OrderConfirmed{OrderConfirmed: p}
-	case *eventsv1.OrderCancelled:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED, &eventsv1.Envelope_OrderCancelled{OrderCancelled: p}
-	case *eventsv1.StockReserved:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, &eventsv1.Envelope_StockReserved{StockReserved: p}
-	case *eventsv1.StockRejected:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED, &eventsv1.Envelope_StockRejected{StockRejected: p}
-	case *eventsv1.StockReleased:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_STOCK_RELEASED, &eventsv1.Envelope_StockReleased{StockReleased: p}
-	case *eventsv1.PaymentAuthorized:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED, &eventsv1.Envelope_PaymentAuthorized{PaymentAuthorized: p}
-	case *eventsv1.PaymentDeclined:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED, &eventsv1.Envelope_PaymentDeclined{PaymentDeclined: p}
-	case *eventsv1.PaymentRefunded:
-		env.Type, env.Payload = eventsv1.EventType_EVENT_TYPE_PAYMENT_REFUNDED, &eventsv1.Envelope_PaymentRefunded{PaymentRefunded: p}
-	default:
+	fd, ok := payloadFields[payload.ProtoReflect().Descriptor().FullName()]
+	if !ok {
 		return nil, fmt.Errorf("events: %T is not an event payload", payload)
 	}
+	env.ProtoReflect().Set(fd, protoreflect.ValueOfMessage(payload.ProtoReflect()))
+	env.Type = typeOfField[fd.Name()]
 	carrier := propagation.MapCarrier{}
 	otel.GetTextMapPropagator().Inject(ctx, carrier)
 	env.Traceparent, env.Tracestate = carrier["traceparent"], carrier["tracestate"]
 	return env, nil
+}
+
+// The envelope's payload oneof is the one list of event types: the field
+// order_placed carries EVENT_TYPE_ORDER_PLACED, and so on.
+var (
+	payloadOneof  = (&eventsv1.Envelope{}).ProtoReflect().Descriptor().Oneofs().ByName("payload")
+	payloadFields = map[protoreflect.FullName]protoreflect.FieldDescriptor{} // payload message → its field
+	typeOfField   = map[protoreflect.Name]eventsv1.EventType{}               // field → the type it carries
+)
+
+func init() {
+	types := eventsv1.EventType(0).Descriptor().Values()
+	fields := payloadOneof.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		v := types.ByName(protoreflect.Name("EVENT_TYPE_" + strings.ToUpper(string(fd.Name()))))
+		if v == nil {
+			panic(fmt.Sprintf("events: payload %s has no event type", fd.Name())) //nolint:forbidigo // the schema itself is broken
+		}
+		payloadFields[fd.Message().FullName()] = fd
+		typeOfField[fd.Name()] = eventsv1.EventType(v.Number())
+	}
+}
+
+// ErrInvalid is an event that can never be applied: malformed, or its
+// type does not match its payload. A sink refuses it for good, and the
+// producer parks it with the reason.
+var ErrInvalid = errors.New("invalid event")
+
+// ErrUnknownOrder is an event about an order the consumer has never seen:
+// a lost or reordered event, or a forged one. It is not applied or
+// acknowledged; the producer retries it, and parks it when retries do not
+// help.
+var ErrUnknownOrder = rpcerr.New(rpcerr.KindPrecondition, "the event is about an order this service does not know")
+
+// UnknownOrder returns ErrUnknownOrder for env.
+func UnknownOrder(env *eventsv1.Envelope) error {
+	return rpcerr.Errorf(ErrUnknownOrder, "order %s is not known here; the delivery will be retried", env.GetOrderId())
+}
+
+// Validate checks an envelope a consumer received: its protovalidate
+// rules and its payload's, no control characters in its strings, and a
+// type that matches its payload.
+func Validate(env *eventsv1.Envelope) error {
+	if err := protovalidate.Validate(env); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err) //nolint:errorlint // the reason, not the validator's error, is what matters
+	}
+	if err := controlchars.Check(env, nil); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), connect.CodeInvalidArgument.String()+": "))
+	}
+	fd := env.ProtoReflect().WhichOneof(payloadOneof)
+	if want := typeOfField[fd.Name()]; env.GetType() != want {
+		return fmt.Errorf("%w: type %v does not match its %s payload", ErrInvalid, env.GetType(), fd.Name())
+	}
+	return nil
 }
 
 // ContextFrom returns ctx carrying the trace context of env, so that the

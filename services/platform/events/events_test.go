@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/services/platform/dbtest"
@@ -79,7 +82,7 @@ type producer struct {
 func newProducer(t *testing.T) producer {
 	t.Helper()
 	routing := events.Routing{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED: {"test"}}
-	return producer{db: dbtest.New(t, eventssql.Migrations), outbox: events.NewOutbox("producer", routing)}
+	return producer{db: dbtest.New(t, eventssql.Migrations), outbox: events.NewOutbox("order", routing)}
 }
 
 func (p producer) emit(t *testing.T, n int) {
@@ -87,7 +90,7 @@ func (p producer) emit(t *testing.T, n int) {
 	ctx := context.Background()
 	err := pgx.BeginFunc(ctx, p.db.Pool, func(tx pgx.Tx) error {
 		for i := range n {
-			if _, err := p.outbox.Add(ctx, tx, fmt.Sprintf("order-%d", i), &eventsv1.OrderPlaced{UserId: "u"}); err != nil {
+			if _, err := p.outbox.Add(ctx, tx, orderID(i), placed()); err != nil {
 				return err
 			}
 		}
@@ -97,6 +100,17 @@ func (p producer) emit(t *testing.T, n int) {
 		t.Fatalf("emit: %v", err)
 	}
 }
+
+// placed is a valid OrderPlaced: sinks refuse malformed events.
+func placed() *eventsv1.OrderPlaced {
+	return &eventsv1.OrderPlaced{
+		UserId: "u", Lines: []*eventsv1.Line{{Sku: "A-1", Quantity: 1}}, Total: &commonv1.Money{AmountMinor: 100, Currency: "EUR"},
+		PaymentMethodId: "019a0000-0000-7000-8000-000000000001", ExpireTime: timestamppb.New(time.Now().Add(time.Hour)),
+	}
+}
+
+// orderID is the i-th order's id.
+func orderID(i int) string { return fmt.Sprintf("019a0000-0000-7000-8000-%012d", i) }
 
 func (p producer) count(t *testing.T, state string) int {
 	t.Helper()
@@ -225,7 +239,7 @@ func TestRelayWakesOnNotify(t *testing.T) {
 func TestSinkAppliesOnce(t *testing.T) {
 	t.Parallel()
 	c := newConsumer(t)
-	env, err := events.NewEnvelope(context.Background(), "producer", "order-1", &eventsv1.OrderPlaced{UserId: "u"})
+	env, err := events.NewEnvelope(context.Background(), "order", orderID(1), placed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,5 +251,37 @@ func TestSinkAppliesOnce(t *testing.T) {
 	}
 	if got := c.applied.Load(); got != 1 {
 		t.Errorf("applied = %d after three deliveries, want 1", got)
+	}
+}
+
+// An event the consumer can never apply (here: an OrderPlaced without
+// lines) is parked at the first refusal, with the reason, while the valid
+// events of the same batch are applied.
+func TestInvalidEventIsParkedAtOnce(t *testing.T) {
+	t.Parallel()
+	p, c := newProducer(t), newConsumer(t)
+	p.emit(t, 2)
+	err := pgx.BeginFunc(context.Background(), p.db.Pool, func(tx pgx.Tx) error {
+		_, err := p.outbox.Add(context.Background(), tx, orderID(99), &eventsv1.OrderPlaced{UserId: "u"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.NewRelay("order", p.db.Pool, sinks(c), relayConfig(), quiet, nil).DeliverOnce(context.Background()); err != nil {
+		t.Fatalf("DeliverOnce: %v", err)
+	}
+	if parked, delivered := p.count(t, "parked"), p.count(t, "delivered"); parked != 1 || delivered != 2 {
+		t.Fatalf("after one round: %d parked, %d delivered; want the invalid event parked and the 2 others delivered", parked, delivered)
+	}
+	list, err := events.NewAdmin(p.db.Pool, quiet).ListParkedDeliveries(context.Background(), connect.NewRequest(&eventsv1.ListParkedDeliveriesRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := list.Msg.GetDeliveries(); len(d) != 1 || d[0].GetOrderId() != orderID(99) || d[0].GetAttempts() != 1 || !strings.Contains(d[0].GetLastError(), "lines") {
+		t.Errorf("parked = %v, want the invalid event after 1 attempt, its error naming lines", d)
+	}
+	if got := c.applied.Load(); got != 2 {
+		t.Errorf("applied %d events, want the 2 valid ones", got)
 	}
 }

@@ -145,7 +145,7 @@ func (r *Relay) DeliverOnce(ctx context.Context) (int, error) {
 		type outcome struct {
 			sub    string
 			span   trace.Span
-			failed map[string]string // event id → error
+			failed map[string]failure // event id → why
 		}
 		outcomes := make(chan outcome, len(bySub))
 		var wg sync.WaitGroup
@@ -198,7 +198,7 @@ func (r *Relay) startDelivery(ctx context.Context, sub string, batch []claimed) 
 
 // endDelivery ends a delivery's span: an error when the subscriber failed
 // any event or the outcome could not be recorded.
-func endDelivery(span trace.Span, size int, failed map[string]string, err error) {
+func endDelivery(span trace.Span, size int, failed map[string]failure, err error) {
 	span.SetAttributes(attribute.Int("ordermesh.delivery.failed", len(failed)))
 	switch {
 	case err != nil:
@@ -210,14 +210,21 @@ func endDelivery(span trace.Span, size int, failed map[string]string, err error)
 	span.End()
 }
 
+// failure is why a subscriber did not apply an event; a permanent one is
+// parked at once, since retrying cannot help.
+type failure struct {
+	message   string
+	permanent bool
+}
+
 // deliver sends one subscriber its batch and returns the events that were
 // not applied, with why.
-func (r *Relay) deliver(ctx context.Context, sub string, batch []claimed) map[string]string {
-	failed := map[string]string{}
+func (r *Relay) deliver(ctx context.Context, sub string, batch []claimed) map[string]failure {
+	failed := map[string]failure{}
 	client, ok := r.sinks(sub)
 	if !ok {
 		for _, c := range batch {
-			failed[c.env.GetId()] = fmt.Sprintf("no endpoint for subscriber %q", sub)
+			failed[c.env.GetId()] = failure{message: fmt.Sprintf("no endpoint for subscriber %q", sub)}
 		}
 		return failed
 	}
@@ -235,26 +242,27 @@ func (r *Relay) deliver(ctx context.Context, sub string, batch []claimed) map[st
 			msg = ce.Code().String() + ": " + ce.Message()
 		}
 		for _, c := range batch {
-			failed[c.env.GetId()] = msg
+			failed[c.env.GetId()] = failure{message: msg}
 		}
 		return failed
 	}
 	for _, f := range res.Msg.GetFailures() {
-		failed[f.GetEventId()] = f.GetMessage()
+		failed[f.GetEventId()] = failure{message: f.GetMessage(), permanent: f.GetPermanent()}
 	}
 	return failed
 }
 
-func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed, failed map[string]string) error {
+func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed, failed map[string]failure) error {
 	var delivered []uuid.UUID
 	for _, c := range batch {
-		msg, bad := failed[c.env.GetId()]
+		f, bad := failed[c.env.GetId()]
 		if !bad {
 			delivered = append(delivered, c.eventID)
 			continue
 		}
+		msg := f.message
 		attempt := int(c.attempts) + 1
-		if attempt >= r.cfg.MaxAttempts {
+		if f.permanent || attempt >= r.cfg.MaxAttempts {
 			r.observe(sub, "parked", 1)
 			trace.SpanFromContext(ctx).AddEvent("delivery parked", trace.WithAttributes(
 				attribute.String("messaging.message.id", c.env.GetId()), attribute.String("error", msg)))

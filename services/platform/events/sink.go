@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // Handler applies one event inside tx, the transaction that also records
@@ -93,10 +95,19 @@ func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventTyp
 // under its own savepoint, so the failing ones are reported and the others
 // still commit.
 func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.DeliverRequest]) (*connect.Response[eventsv1.DeliverResponse], error) {
-	// Direct events go to their handlers concurrently (the hot path batches
-	// them); the rest are applied here.
+	// An invalid event is refused for good, before anything is recorded:
+	// the producer parks it with the reason. Direct events go to their
+	// handlers concurrently (the hot path batches them); the rest are
+	// applied here.
 	var envs, direct []*eventsv1.Envelope
+	var invalid []*eventsv1.DeliveryFailure
 	for _, env := range req.Msg.GetEvents() {
+		if err := Validate(env); err != nil {
+			s.log.WarnContext(ContextFrom(ctx, env), "event refused", slog.String("event_id", env.GetId()),
+				slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
+			invalid = append(invalid, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error(), Permanent: true})
+			continue
+		}
 		if _, ok := s.direct[env.GetType()]; ok {
 			direct = append(direct, env)
 		} else {
@@ -108,7 +119,7 @@ func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.Delive
 	if err != nil {
 		return nil, err
 	}
-	res.Failures = append(res.Failures, directFailures...)
+	res.Failures = append(append(res.Failures, directFailures...), invalid...)
 	return connect.NewResponse(res), nil
 }
 
@@ -123,7 +134,7 @@ func (s *Sink) applyDirect(ctx context.Context, envs []*eventsv1.Envelope) []*ev
 				failSpan(span, err)
 				s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
 					slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
-				failures[i] = &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error()}
+				failures[i] = &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ctx, err)}
 			}
 		})
 	}
@@ -166,7 +177,7 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 			}
 			s.log.WarnContext(ContextFrom(ctx, env), "event not applied", slog.String("event_id", env.GetId()),
 				slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
-			res.Failures = append(res.Failures, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error()})
+			res.Failures = append(res.Failures, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ContextFrom(ctx, env), err)})
 		}
 		return nil
 	})
@@ -175,6 +186,28 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 	}
 	return res, nil
 }
+
+// failureMessage says why an event was not applied, for the producer's
+// outbox and its operator: a sentinel's or a classified error's own words,
+// never SQL or a driver's text, which only the consumer's log has.
+func failureMessage(ctx context.Context, err error) string {
+	ce := rpcerr.ToConnect(ctx, nopLog, "", err)
+	if connect.CodeOf(ce) == connect.CodeInternal {
+		msg := "the consumer could not apply it; its log has the cause"
+		if tid := trace.SpanContextFromContext(ctx).TraceID(); tid.IsValid() {
+			msg += " (trace " + tid.String() + ")"
+		}
+		return msg
+	}
+	var e *connect.Error
+	if errors.As(ce, &e) {
+		return e.Code().String() + ": " + e.Message()
+	}
+	return ce.Error()
+}
+
+// nopLog discards: the sink logs failures itself, with the event's ids.
+var nopLog = slog.New(slog.DiscardHandler)
 
 // instrumentation names the tracer of the relay and the sink.
 const instrumentation = "github.com/ordermesh/ordermesh/services/platform/events"

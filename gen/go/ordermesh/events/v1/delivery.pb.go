@@ -122,7 +122,10 @@ type DeliveryFailure struct {
 	// The event id.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Why, for the operator.
-	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The event can never be applied (it is malformed, or its type does not
+	// match its payload): the producer parks it at once instead of retrying.
+	Permanent     bool `protobuf:"varint,3,opt,name=permanent,proto3" json:"permanent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -169,6 +172,13 @@ func (x *DeliveryFailure) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *DeliveryFailure) GetPermanent() bool {
+	if x != nil {
+		return x.Permanent
+	}
+	return false
 }
 
 // ParkedDelivery is one event that one subscriber did not take.
@@ -500,10 +510,11 @@ const file_ordermesh_events_v1_delivery_proto_rawDesc = "" +
 	"\x0eDeliverRequest\x12B\n" +
 	"\x06events\x18\x01 \x03(\v2\x1d.ordermesh.events.v1.EnvelopeB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\x06events\"S\n" +
 	"\x0fDeliverResponse\x12@\n" +
-	"\bfailures\x18\x01 \x03(\v2$.ordermesh.events.v1.DeliveryFailureR\bfailures\"F\n" +
+	"\bfailures\x18\x01 \x03(\v2$.ordermesh.events.v1.DeliveryFailureR\bfailures\"d\n" +
 	"\x0fDeliveryFailure\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x8e\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
+	"\tpermanent\x18\x03 \x01(\bR\tpermanent\"\x8e\x02\n" +
 	"\x0eParkedDelivery\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x122\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeR\x04type\x12\x19\n" +

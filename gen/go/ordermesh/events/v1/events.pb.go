@@ -7,6 +7,7 @@
 package eventsv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1038,14 +1039,15 @@ var File_ordermesh_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_ordermesh_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	" ordermesh/events/v1/events.proto\x12\x13ordermesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fordermesh/common/v1/money.proto\"\xdc\a\n" +
-	"\bEnvelope\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeR\x04type\x12\x19\n" +
-	"\border_id\x18\x03 \x01(\tR\aorderId\x12;\n" +
-	"\voccurred_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"occurredAt\x12\x1a\n" +
-	"\bproducer\x18\x05 \x01(\tR\bproducer\x12 \n" +
+	" ordermesh/events/v1/events.proto\x12\x13ordermesh.events.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fordermesh/common/v1/money.proto\"\xad\b\n" +
+	"\bEnvelope\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12>\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x12#\n" +
+	"\border_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\x12C\n" +
+	"\voccurred_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"occurredAt\x12<\n" +
+	"\bproducer\x18\x05 \x01(\tB \xbaH\x1dr\x1bR\x05orderR\tinventoryR\apaymentR\bproducer\x12 \n" +
 	"\vtraceparent\x18\x06 \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
 	"tracestate\x18\a \x01(\tR\n" +
@@ -1059,52 +1061,52 @@ const file_ordermesh_events_v1_events_proto_rawDesc = "" +
 	"\x0estock_released\x18\x0f \x01(\v2\".ordermesh.events.v1.StockReleasedH\x00R\rstockReleased\x12W\n" +
 	"\x12payment_authorized\x18\x10 \x01(\v2&.ordermesh.events.v1.PaymentAuthorizedH\x00R\x11paymentAuthorized\x12Q\n" +
 	"\x10payment_declined\x18\x11 \x01(\v2$.ordermesh.events.v1.PaymentDeclinedH\x00R\x0fpaymentDeclined\x12Q\n" +
-	"\x10payment_refunded\x18\x12 \x01(\v2$.ordermesh.events.v1.PaymentRefundedH\x00R\x0fpaymentRefundedB\t\n" +
-	"\apayload\"4\n" +
-	"\x04Line\x12\x10\n" +
-	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1a\n" +
-	"\bquantity\x18\x02 \x01(\x05R\bquantity\"\xf2\x01\n" +
-	"\vOrderPlaced\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12/\n" +
-	"\x05lines\x18\x02 \x03(\v2\x19.ordermesh.events.v1.LineR\x05lines\x120\n" +
-	"\x05total\x18\x03 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\x05total\x12*\n" +
-	"\x11payment_method_id\x18\x04 \x01(\tR\x0fpaymentMethodId\x12;\n" +
-	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"w\n" +
-	"\x0eOrderConfirmed\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12/\n" +
-	"\x05lines\x18\x02 \x03(\v2\x19.ordermesh.events.v1.LineR\x05lines\x12\x1b\n" +
-	"\tfrom_cart\x18\x03 \x01(\bR\bfromCart\"A\n" +
-	"\x0eOrderCancelled\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb7\x01\n" +
-	"\rStockReserved\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12/\n" +
-	"\x05lines\x18\x02 \x03(\v2\x19.ordermesh.events.v1.LineR\x05lines\x120\n" +
-	"\x05total\x18\x03 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\x05total\x12*\n" +
-	"\x11payment_method_id\x18\x04 \x01(\tR\x0fpaymentMethodId\"Y\n" +
-	"\tShortLine\x12\x10\n" +
-	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1c\n" +
-	"\trequested\x18\x02 \x01(\x05R\trequested\x12\x1c\n" +
-	"\tavailable\x18\x03 \x01(\x03R\tavailable\"P\n" +
-	"\rStockRejected\x12?\n" +
-	"\vshort_lines\x18\x01 \x03(\v2\x1e.ordermesh.events.v1.ShortLineR\n" +
-	"shortLines\"6\n" +
-	"\rStockReleased\x12%\n" +
-	"\x0ereleased_units\x18\x01 \x01(\x03R\rreleasedUnits\"f\n" +
-	"\x11PaymentAuthorized\x12\x1d\n" +
+	"\x10payment_refunded\x18\x12 \x01(\v2$.ordermesh.events.v1.PaymentRefundedH\x00R\x0fpaymentRefundedB\x10\n" +
+	"\apayload\x12\x05\xbaH\x02\b\x01\"F\n" +
+	"\x04Line\x12\x19\n" +
+	"\x03sku\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x03sku\x12#\n" +
+	"\bquantity\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02 \x00R\bquantity\"\x9f\x02\n" +
+	"\vOrderPlaced\x12 \n" +
+	"\auser_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x06userId\x129\n" +
+	"\x05lines\x18\x02 \x03(\v2\x19.ordermesh.events.v1.LineB\b\xbaH\x05\x92\x01\x02\b\x01R\x05lines\x128\n" +
+	"\x05total\x18\x03 \x01(\v2\x1a.ordermesh.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x05total\x124\n" +
+	"\x11payment_method_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0fpaymentMethodId\x12C\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"expireTime\"\x8a\x01\n" +
+	"\x0eOrderConfirmed\x12 \n" +
+	"\auser_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x06userId\x129\n" +
+	"\x05lines\x18\x02 \x03(\v2\x19.ordermesh.events.v1.LineB\b\xbaH\x05\x92\x01\x02\b\x01R\x05lines\x12\x1b\n" +
+	"\tfrom_cart\x18\x03 \x01(\bR\bfromCart\"S\n" +
+	"\x0eOrderCancelled\x12 \n" +
+	"\auser_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x06userId\x12\x1f\n" +
+	"\x06reason\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x06reason\"\xdc\x01\n" +
+	"\rStockReserved\x12 \n" +
+	"\auser_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x06userId\x129\n" +
+	"\x05lines\x18\x02 \x03(\v2\x19.ordermesh.events.v1.LineB\b\xbaH\x05\x92\x01\x02\b\x01R\x05lines\x128\n" +
+	"\x05total\x18\x03 \x01(\v2\x1a.ordermesh.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x05total\x124\n" +
+	"\x11payment_method_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0fpaymentMethodId\"t\n" +
+	"\tShortLine\x12\x19\n" +
+	"\x03sku\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x03sku\x12%\n" +
+	"\trequested\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02 \x00R\trequested\x12%\n" +
+	"\tavailable\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\tavailable\"Z\n" +
+	"\rStockRejected\x12I\n" +
+	"\vshort_lines\x18\x01 \x03(\v2\x1e.ordermesh.events.v1.ShortLineB\b\xbaH\x05\x92\x01\x02\b\x01R\n" +
+	"shortLines\"?\n" +
+	"\rStockReleased\x12.\n" +
+	"\x0ereleased_units\x18\x01 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\rreleasedUnits\"x\n" +
+	"\x11PaymentAuthorized\x12'\n" +
 	"\n" +
-	"payment_id\x18\x01 \x01(\tR\tpaymentId\x122\n" +
-	"\x06amount\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\x06amount\"m\n" +
-	"\x0fPaymentDeclined\x12\x1d\n" +
+	"payment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpaymentId\x12:\n" +
+	"\x06amount\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x06amount\"\x80\x01\n" +
+	"\x0fPaymentDeclined\x12'\n" +
 	"\n" +
-	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12!\n" +
-	"\fdecline_code\x18\x02 \x01(\tR\vdeclineCode\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"d\n" +
-	"\x0fPaymentRefunded\x12\x1d\n" +
+	"payment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpaymentId\x12*\n" +
+	"\fdecline_code\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\vdeclineCode\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"v\n" +
+	"\x0fPaymentRefunded\x12'\n" +
 	"\n" +
-	"payment_id\x18\x01 \x01(\tR\tpaymentId\x122\n" +
-	"\x06amount\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\x06amount*\xc6\x02\n" +
+	"payment_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpaymentId\x12:\n" +
+	"\x06amount\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x06amount*\xc6\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17EVENT_TYPE_ORDER_PLACED\x10\x01\x12\x1e\n" +
