@@ -31,6 +31,19 @@ test: test-go test-ts ## Run every test (Go with -race, and the TypeScript clien
 test-go: prometheus ## Run the Go tests with -race against the real PostgreSQL (and a real Prometheus for the rules and dashboards)
 	@$(PG_ENV); ORDERMESH_REQUIRE_PROMETHEUS=1 go test -race -count=1 $(GO_TEST_FLAGS) ./...
 
+# package:target of every fuzz target; `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS = ./services/platform/pagetoken:FuzzDecode ./services/platform/pagetoken:FuzzRoundTrip \
+  ./services/platform/events:FuzzEnvelope ./services/mesh:FuzzPlaceOrderJSON ./services/mesh:FuzzAddItemJSON \
+  ./services/mesh:FuzzMoneyAndAddress
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) against the real PostgreSQL; new failures land in testdata/fuzz
+	@$(PG_ENV); for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== fuzz $$name ($$pkg, $(FUZZTIME))"; \
+	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | grep -E '^(fuzz: elapsed|--- FAIL|FAIL|ok|PASS)|_test.go' | tail -n 4; \
+	  test "$${PIPESTATUS[0]}" -eq 0 || exit 1; done
+
 .PHONY: prometheus
 prometheus: ## Install promtool and prometheus (Debian's package) when missing
 	@scripts/prometheus.sh

@@ -47,13 +47,13 @@ type shop struct {
 	payments paymentv1connect.PaymentServiceClient
 }
 
-func newShop(t *testing.T, opts ...meshtest.Option) *shop {
+func newShop(t testing.TB, opts ...meshtest.Option) *shop {
 	t.Helper()
 	return newShopTraced(t, nil, opts...)
 }
 
 // newShopTraced is newShop with the services tracing through tel.
-func newShopTraced(t *testing.T, tel *telemetry.Telemetry, opts ...meshtest.Option) *shop {
+func newShopTraced(t testing.TB, tel *telemetry.Telemetry, opts ...meshtest.Option) *shop {
 	t.Helper()
 	m := meshtest.StartTraced(t, nil, tel, opts...)
 	s := &shop{
@@ -90,7 +90,7 @@ type customer struct {
 	id, token, card string
 }
 
-func (s *shop) customer(t *testing.T, id, number string) customer {
+func (s *shop) customer(t testing.TB, id, number string) customer {
 	t.Helper()
 	tok := s.m.Token(t, id, auth.RoleCustomer)
 	res, err := s.payments.CreatePaymentMethod(context.Background(), meshtest.WithToken(&paymentv1.CreatePaymentMethodRequest{
