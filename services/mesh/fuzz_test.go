@@ -50,7 +50,7 @@ func FuzzPlaceOrderJSON(f *testing.F) {
 	good, err := json.Marshal(map[string]any{
 		"userId": "alice", "idempotencyKey": "fuzz-order-1", "lines": map[string]any{"lines": []any{map[string]any{"sku": "BEAN-1", "quantity": 1}}},
 		"shippingAddress": map[string]any{"recipient": "A", "line1": "B", "city": "C", "postalCode": "10115", "countryCode": "DE"},
-		"email": "a@example.com", "paymentMethodId": alice.card, "expectedTotal": map[string]any{"amountMinor": "2040", "currency": "EUR"},
+		"email":           "a@example.com", "paymentMethodId": alice.card, "expectedTotal": map[string]any{"amountMinor": "2040", "currency": "EUR"},
 	})
 	if err != nil {
 		f.Fatal(err)
