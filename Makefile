@@ -44,6 +44,10 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) against the real Postg
 	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | grep -E '^(fuzz: elapsed|--- FAIL|FAIL|ok|PASS)|_test.go' | tail -n 4; \
 	  test "$${PIPESTATUS[0]}" -eq 0 || exit 1; done
 
+.PHONY: chaos
+chaos: ## Kill the mesh twice and restart PostgreSQL under steady checkouts, on a throwaway cluster; prints "chaos ... invariants=ok" (about a minute)
+	@scripts/chaos.sh
+
 .PHONY: prometheus
 prometheus: ## Install promtool and prometheus (Debian's package) when missing
 	@scripts/prometheus.sh

@@ -11,19 +11,27 @@
 #      pg_ctl from PATH (or /usr/lib/postgresql/*/bin) on port 55432.
 #
 # `scripts/postgres.sh --throwaway` skips 1 and 2; `--stop` stops the
-# throwaway cluster.
+# throwaway cluster and `--restart` restarts it (fast shutdown).
 set -euo pipefail
 mode=${1:-}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-port=55432
-data="$root/.data/postgres"
+# ORDERMESH_PG_PORT and ORDERMESH_PG_DATA place another throwaway cluster
+# (make chaos runs its own).
+port=${ORDERMESH_PG_PORT:-55432}
+data=${ORDERMESH_PG_DATA:-"$root/.data/postgres"}
 
 emit() { # $1: server URL without a database
   local svc='{service}'
   echo "export DATABASE_URL='${DATABASE_URL:-$1/ordermesh_$svc?sslmode=disable}'"
   echo "export ORDERMESH_TEST_DATABASE_URL='${ORDERMESH_TEST_DATABASE_URL:-$1/postgres?sslmode=disable}'"
 }
+
+if [[ "$mode" == "--restart" ]]; then # the throwaway cluster, fast, as an operator would
+  pg_ctl=$(command -v pg_ctl || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n 1)
+  if [[ $(id -u) -eq 0 ]]; then runuser -u "$(stat -c %U "$data")" -- "$pg_ctl" -D "$data" restart -m fast -w >/dev/null; else "$pg_ctl" -D "$data" restart -m fast -w >/dev/null; fi
+  exit 0
+fi
 
 if [[ "$mode" == "--stop" ]]; then
   pg_ctl=$(command -v pg_ctl || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -n 1)
@@ -67,7 +75,7 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 mkdir -p "$data"
-if [[ ${#as_owner[@]} -gt 0 ]]; then chown -R "${as_owner[2]}" "$root/.data"; fi
+if [[ ${#as_owner[@]} -gt 0 ]]; then chown -R "${as_owner[2]}" "$(dirname "$data")"; fi
 if [[ ! -f "$data/PG_VERSION" ]]; then
   "${as_owner[@]}" "$initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 >/dev/null
 fi

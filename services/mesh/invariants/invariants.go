@@ -36,8 +36,29 @@ func Pending(ctx context.Context, pools map[string]*pgxpool.Pool) (int, error) {
 //     one is voided, refunded, declined or was never authorised.
 //   - No reservation and no payment exists without its order, and no
 //     failed order still holds stock.
+//   - No payment was authorised, captured, voided or refunded twice.
+//   - Every parked delivery says why.
 func Check(ctx context.Context, pools map[string]*pgxpool.Pool) error {
 	var errs []error
+	for name, p := range pools {
+		var n int
+		if err := p.QueryRow(ctx, "SELECT count(*) FROM outbox_deliveries WHERE state = 'parked' AND last_error = ''").Scan(&n); err != nil {
+			return fmt.Errorf("parked deliveries of %s: %w", name, err)
+		}
+		if n > 0 {
+			errs = append(errs, fmt.Errorf("%s parked %d deliveries without a reason", name, n))
+		}
+	}
+	if pay := pools["payment"]; pay != nil {
+		var n int
+		if err := pay.QueryRow(ctx, `SELECT count(*) FROM (
+			SELECT payment_id, kind FROM payment_operations WHERE succeeded GROUP BY payment_id, kind HAVING count(*) > 1) twice`).Scan(&n); err != nil {
+			return fmt.Errorf("payment operations: %w", err)
+		}
+		if n > 0 {
+			errs = append(errs, fmt.Errorf("%d payments were authorised, captured, voided or refunded twice", n))
+		}
+	}
 	inv, ord, pay := pools["inventory"], pools["order"], pools["payment"]
 	if inv != nil {
 		var bad int
@@ -104,6 +125,14 @@ func Check(ctx context.Context, pools map[string]*pgxpool.Pool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Stuck returns how many orders have not reached a terminal status
+// (confirmed, shipped, rejected, cancelled): after Settle, none should.
+func Stuck(ctx context.Context, order *pgxpool.Pool) (int, error) {
+	var n int
+	err := order.QueryRow(ctx, "SELECT count(*) FROM orders WHERE status IN ('pending', 'reserved')").Scan(&n)
+	return n, err
 }
 
 func statuses(ctx context.Context, pool *pgxpool.Pool, query string) (map[string]string, error) {
