@@ -563,3 +563,39 @@ func normalise(m map[string][]string) map[string][]string {
 	}
 	return out
 }
+
+// The bundled PostgreSQL has a headless governing Service, is ready only
+// when it accepts connections, stops with a fast shutdown within its grace
+// period, and allows every pool of every replica.
+func TestBundledPostgresIsSizedAndStopsFast(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		conns  int
+	}{
+		{nil, 5*16 + 20},
+		{[]string{"--set", "defaults.replicas=3", "--set", "services.order.autoscaling.enabled=true", "--set", "services.order.autoscaling.maxReplicas=6", "--set", "database.maxConns=8"}, (4*3+6)*8 + 20},
+	} {
+		r := render(t, tc.values)
+		if len(r.statefulSets) != 1 {
+			t.Fatalf("%d StatefulSets, want the bundled PostgreSQL", len(r.statefulSets))
+		}
+		sts := r.statefulSets[0]
+		headless := false
+		for _, s := range r.services {
+			headless = headless || (s.Name == sts.Spec.ServiceName && s.Spec.ClusterIP == corev1.ClusterIPNone)
+		}
+		if !headless {
+			t.Errorf("the StatefulSet's serviceName %q is not a headless Service", sts.Spec.ServiceName)
+		}
+		c := sts.Spec.Template.Spec.Containers[0]
+		if want := fmt.Sprintf("max_connections=%d", tc.conns); !slices.Contains(c.Args, want) {
+			t.Errorf("%v: postgres args %v, want %s", tc.values, c.Args, want)
+		}
+		if p := c.ReadinessProbe; p == nil || p.Exec == nil || !slices.Contains(p.Exec.Command, "pg_isready") {
+			t.Errorf("readiness %+v, want pg_isready", p)
+		}
+		if h := c.Lifecycle; h == nil || h.PreStop == nil || h.PreStop.Exec == nil || !slices.Contains(h.PreStop.Exec.Command, "fast") {
+			t.Errorf("preStop %+v, want a fast shutdown", h)
+		}
+	}
+}

@@ -77,8 +77,10 @@ k get pods -o wide
 # 4 and 5. A checkout and a compensated failure through the gateway, then
 # the invariants, over port-forwards.
 fullname=$RELEASE-ordermesh
-k port-forward "svc/$fullname-gateway" "$GW_PORT:80" >/dev/null 2>&1 & pids+=($!)
-k port-forward "svc/$fullname-postgresql" "$PG_PORT:5432" >/dev/null 2>&1 & pids+=($!)
+# kubectl itself, not the function k: $! must be kubectl's pid, or the
+# cleanup kills a subshell and leaves the port-forward running.
+kubectl -n "$NS" port-forward "svc/$fullname-gateway" "$GW_PORT:80" >/dev/null 2>&1 & pids+=($!)
+kubectl -n "$NS" port-forward "svc/$fullname-postgresql" "$PG_PORT:5432" >/dev/null 2>&1 & pids+=($!)
 wait_port "$GW_PORT"
 wait_port "$PG_PORT"
 log "4. checkout through the gateway; 5. invariants"

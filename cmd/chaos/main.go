@@ -215,7 +215,7 @@ func check(args []string) error {
 	}
 	// Orders the saga had not finished when the mesh died finish by
 	// expiry at the latest (ORDER_DEADLINE): wait for them too.
-	stuck := -1
+	var stuck int
 	for deadline := time.Now().Add(*settle); ; time.Sleep(time.Second) {
 		if stuck, err = invariants.Stuck(ctx, pools["order"]); err != nil {
 			return err

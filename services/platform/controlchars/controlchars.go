@@ -91,7 +91,9 @@ func (i *interceptor) value(fd protoreflect.FieldDescriptor, v protoreflect.Valu
 func (i *interceptor) check(fd protoreflect.FieldDescriptor, path, s string) error {
 	text := i.freeText[fd.FullName()]
 	for at, r := range s {
-		if (r < 0x20 || r == 0x7f) && !(text && (r == '\t' || r == '\n' || r == '\r')) {
+		control := r < 0x20 || r == 0x7f
+		lineBreakOrTab := r == '\t' || r == '\n' || r == '\r'
+		if control && (!text || !lineBreakOrTab) {
 			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(
 				"validation error: %s: must not contain control characters (U+%04X at byte %d)", path, r, at))
 		}
