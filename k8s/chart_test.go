@@ -403,6 +403,10 @@ func checkEnv(t *testing.T, d *appsv1.Deployment, r *rendered) {
 		}
 		if callee, ok := strings.CutSuffix(n, "_URL"); ok && !strings.Contains(n, "DATABASE") {
 			want := fmt.Sprintf("http://%s-ordermesh-%s:8080", release, strings.ToLower(callee))
+			if strings.HasSuffix(d.Name, "-gateway") {
+				// The gateway spreads its calls over every pod: the headless name.
+				want = fmt.Sprintf("http://%s-ordermesh-%s-headless:8080", release, strings.ToLower(callee))
+			}
 			if e.Value != want || !slices.ContainsFunc(r.services, func(s *corev1.Service) bool { return "http://"+s.Name+":8080" == want }) {
 				t.Errorf("%s: %s = %q, want %q, a rendered Service", d.Name, n, e.Value, want)
 			}
@@ -596,6 +600,42 @@ func TestBundledPostgresIsSizedAndStopsFast(t *testing.T) {
 		}
 		if h := c.Lifecycle; h == nil || h.PreStop == nil || h.PreStop.Exec == nil || !slices.Contains(h.PreStop.Exec.Command, "fast") {
 			t.Errorf("preStop %+v, want a fast shutdown", h)
+		}
+		// Its password outlives an uninstall, as its volume does.
+		kept := false
+		for _, sec := range r.secrets {
+			_, hasPassword := sec.StringData["postgres-password"]
+			kept = kept || (hasPassword && sec.Annotations["helm.sh/resource-policy"] == "keep")
+		}
+		if !kept {
+			t.Error("the Secret with the bundled PostgreSQL's password is not kept on uninstall")
+		}
+	}
+}
+
+// config.env, services.<name>.env and gateway.env replace a variable the
+// chart sets; they never add a second one, which the API server would
+// silently resolve to the last.
+func TestEnvOverridesReplaceWithoutDuplicates(t *testing.T) {
+	r := render(t, []string{"--set", "config.env.LOG_LEVEL=debug", "--set", "services.order.env.SHUTDOWN_DRAIN_DELAY=9s",
+		"--set", "gateway.env.LOG_LEVEL=warn", "--set", "drainDelay=7s"})
+	for _, d := range r.deployments {
+		seen := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if _, dup := seen[e.Name]; dup {
+				t.Errorf("%s sets %s twice", d.Name, e.Name)
+			}
+			seen[e.Name] = e.Value
+		}
+		wantLevel, wantDrain := "debug", "7s"
+		switch {
+		case strings.HasSuffix(d.Name, "-gateway"):
+			wantLevel = "warn"
+		case strings.HasSuffix(d.Name, "-order"):
+			wantDrain = "9s"
+		}
+		if seen["LOG_LEVEL"] != wantLevel || seen["SHUTDOWN_DRAIN_DELAY"] != wantDrain {
+			t.Errorf("%s: LOG_LEVEL=%q SHUTDOWN_DRAIN_DELAY=%q, want %q and %q", d.Name, seen["LOG_LEVEL"], seen["SHUTDOWN_DRAIN_DELAY"], wantLevel, wantDrain)
 		}
 	}
 }

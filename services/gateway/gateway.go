@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -33,6 +34,8 @@ import (
 type Config struct {
 	Server   server.Config
 	LogLevel string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
+
+	ResolveInterval time.Duration `env:"GATEWAY_RESOLVE_INTERVAL" default:"5s" usage:"how often each backend's name is resolved again; a name with several addresses (a headless Service) has its requests spread over all of them"`
 
 	CatalogURL   string `env:"CATALOG_URL" usage:"base URL of the Catalog service (required)"`
 	CartURL      string `env:"CART_URL" usage:"base URL of the Cart service (required)"`
@@ -59,11 +62,34 @@ func (c Config) backends() map[string]string {
 	}
 }
 
-// New returns the gateway's server: one route per public RPC service, plus
-// the reflection, health and probe endpoints every ordermesh server has.
-func New(cfg Config, log *slog.Logger) (*server.Server, error) {
+// Gateway is the gateway's server and the work that keeps its backends'
+// addresses current.
+type Gateway struct {
+	*server.Server
+	balancers []*balancer
+}
+
+// Serve resolves the backends' names periodically and serves on ln until
+// ctx is done.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	ctx2, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, b := range g.balancers {
+		go b.run(ctx2)
+	}
+	return g.Server.Serve(ctx, ln)
+}
+
+// New returns the gateway: one route per public RPC service, plus the
+// reflection, health and probe endpoints every ordermesh server has.
+func New(cfg Config, log *slog.Logger) (*Gateway, error) {
+	return newGateway(cfg, log, net.DefaultResolver.LookupHost)
+}
+
+func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, host string) ([]string, error)) (*Gateway, error) {
 	backends := cfg.backends()
 	transport := newTransport()
+	g := &Gateway{}
 	var routes []server.Route
 	for name, svc := range PublicServices {
 		raw := backends[svc]
@@ -74,16 +100,19 @@ func New(cfg Config, log *slog.Logger) (*server.Server, error) {
 		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
 			return nil, fmt.Errorf("%s: %q is not an http:// or https:// URL", envOf(svc), raw)
 		}
+		b := newBalancer(target, lookup, cfg.ResolveInterval, log)
+		g.balancers = append(g.balancers, b)
 		routes = append(routes, server.Route{
 			Service: name,
 			Path:    "/" + name + "/",
-			Handler: proxy(target, svc, transport, log),
+			Handler: proxy(target, b, svc, transport, log),
 		})
 	}
 	// Readiness is the gateway's own: a backend that rolls out or fails
 	// must not take the routes to every other service out of the load
 	// balancer with it. A call to a missing backend fails as Unavailable.
-	return server.New(cfg.Server, log, health.NewChecker(nil), routes), nil
+	g.Server = server.New(cfg.Server, log, health.NewChecker(nil), routes)
+	return g, nil
 }
 
 // envOf names the variable that holds svc's URL, as the field tags do.
@@ -105,11 +134,12 @@ func newTransport() *http.Transport {
 // server streams (WatchOrder) reach the client as they happen, and it
 // answers a backend it cannot reach with Unavailable in the caller's own
 // protocol rather than an HTML 502.
-func proxy(target *url.URL, svc string, transport http.RoundTripper, log *slog.Logger) http.Handler {
+func proxy(target *url.URL, b *balancer, svc string, transport http.RoundTripper, log *slog.Logger) http.Handler {
 	errw := connect.NewErrorWriter()
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
+			r.Out.URL.Host = b.pick() // the connection: one pod's address
 			r.SetXForwarded()
 		},
 		Transport:     transport,

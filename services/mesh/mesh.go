@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/validate"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
@@ -386,6 +387,10 @@ func waitForDatabase(ctx context.Context, log *slog.Logger, cfg Config, name str
 		pool, err := connectDatabase(ctx, cfg, url, tp)
 		if err == nil {
 			return pool, nil
+		}
+		// Wrong credentials do not mend themselves by waiting: say so now.
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "28") {
+			return nil, fmt.Errorf("the database refused the credentials (SQLSTATE %s): check the user and password in the database URL or Secret: %w", pgErr.Code, err)
 		}
 		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return nil, err

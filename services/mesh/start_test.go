@@ -104,3 +104,19 @@ func TestStartGivesUpOnAnAbsentDatabase(t *testing.T) {
 		t.Fatalf("Build with no database = %v, want an error naming the service and the address", err)
 	}
 }
+
+// A database that refuses the credentials is reported as such at once:
+// waiting would not mend it.
+func TestStartReportsRefusedCredentials(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t, mesh.Migrations("catalog")...)
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User("no_such_role_ordermesh")
+	_, err = mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError), startConfig(t, u.String(), time.Hour), []string{"catalog"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "refused the credentials") {
+		t.Fatalf("Build with an unknown role = %v, want an error saying the credentials were refused", err)
+	}
+}

@@ -109,7 +109,7 @@ topologySpreadConstraints:
 - name: ADDR
   value: ":8080"
 - name: SHUTDOWN_DRAIN_DELAY
-  value: "5s"
+  value: {{ .Values.drainDelay | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: "k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME),service.namespace=ordermesh"
 {{- with .Values.telemetry.otlpEndpoint }}
@@ -258,5 +258,57 @@ spec:
   selector:
     matchLabels:
       {{- include "ordermesh.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The environment of a service's container, before overrides.
+*/}}
+{{- define "ordermesh.serviceEnv" -}}
+{{- $root := .root -}}
+{{- $name := .name }}
+{{ include "ordermesh.commonEnv" $root }}
+- name: ADMIN_ADDR
+  value: ":9090"
+- name: JWT_SIGNING_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ include "ordermesh.authSecret" $root }}, key: jwt-signing-key}
+{{- with $root.Values.auth.jwksURL }}
+- name: JWT_JWKS_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: JWT_ISSUER
+  value: {{ $root.Values.auth.issuer | quote }}
+- name: JWT_AUDIENCE
+  value: {{ $root.Values.auth.audience | quote }}
+# The shared URL (with {service}) and this service's own, which
+# wins; a Secret needs only one of them.
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef: {name: {{ include "ordermesh.databaseSecret" $root }}, key: database-url, optional: true}
+- name: {{ upper $name }}_DATABASE_URL
+  valueFrom:
+    secretKeyRef: {name: {{ include "ordermesh.databaseSecret" $root }}, key: {{ $name }}-database-url, optional: true}
+- name: DATABASE_CREATE
+  value: {{ $root.Values.database.create | quote }}
+- name: DATABASE_MAX_CONNS
+  value: {{ $root.Values.database.maxConns | quote }}
+{{- end -}}
+
+{{/*
+ordermesh.env renders an env list: base (a YAML list) with every variable
+that overrides (a map) names left out, then overrides. So config.env can
+set any variable the chart sets, once, without a duplicate the API server
+would keep the last of.
+*/}}
+{{- define "ordermesh.env" -}}
+{{- range $e := (.base | fromYamlArray) }}
+{{- if not (hasKey $.overrides $e.name) }}
+- {{ toYaml $e | nindent 2 | trim }}
+{{- end }}
+{{- end }}
+{{- range $k, $v := .overrides }}
+- name: {{ $k }}
+  value: {{ $v | quote }}
 {{- end }}
 {{- end -}}

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A backend name that resolves to two pods has its requests spread over
+// both, each over its own connection; when a pod goes away, the next
+// resolution stops sending to it.
+func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
+	t.Parallel()
+	// Two "pods" on one port, at 127.0.0.1 and 127.0.0.2.
+	ln2, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no second loopback address here: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(ln2.Addr().String())
+	ln1, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Skipf("port %s is taken on 127.0.0.1: %v", port, err)
+	}
+	var hits [2]atomic.Int64
+	for i, ln := range []net.Listener{ln1, ln2} {
+		srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			hits[i].Add(1)
+		})}
+		go func() { _ = srv.Serve(ln) }()
+		t.Cleanup(func() { _ = srv.Close() })
+	}
+	pods := []string{"127.0.0.1", "127.0.0.2"}
+	var current atomic.Value
+	current.Store(pods)
+	lookup := func(context.Context, string) ([]string, error) { return current.Load().([]string), nil }
+	target, _ := url.Parse("http://catalog-headless.shop.svc:" + port)
+	b := newBalancer(target, lookup, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := proxy(target, b, "catalog", newTransport(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gw := &http.Server{ReadHeaderTimeout: time.Second, Handler: h}
+	gln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gw.Serve(gln) }()
+	t.Cleanup(func() { _ = gw.Close() })
+
+	get := func(n int) {
+		for range n {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+gln.Addr().String()+"/x", nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+		}
+	}
+	get(100)
+	a, c := hits[0].Load(), hits[1].Load()
+	if a < 35 || c < 35 {
+		t.Errorf("requests split %d / %d between the two pods, want each 35-65%%", a, c)
+	}
+	current.Store(pods[:1]) // the second pod goes away
+	b.resolve(context.Background())
+	before := hits[1].Load()
+	get(20)
+	if hits[1].Load() != before {
+		t.Errorf("the removed pod still got %d requests", hits[1].Load()-before)
+	}
+}
