@@ -110,6 +110,7 @@ type rendered struct {
 	policies     []*networkingv1.NetworkPolicy
 	hpas         []*autoscalingv2.HorizontalPodAutoscaler
 	pdbs         []*policyv1.PodDisruptionBudget
+	testPods     []*corev1.Pod
 	kinds        map[string]int
 }
 
@@ -164,6 +165,9 @@ func render(t *testing.T, values []string) *rendered {
 			obj = new(monitoringv1.ServiceMonitor)
 		case "monitoring.coreos.com/v1/PrometheusRule":
 			obj = new(monitoringv1.PrometheusRule)
+		case "v1/Pod":
+			p := new(corev1.Pod)
+			r.testPods, obj = append(r.testPods, p), p
 		default:
 			t.Fatalf("the chart renders %s, which this test does not know how to check", key)
 		}
@@ -637,5 +641,38 @@ func TestEnvOverridesReplaceWithoutDuplicates(t *testing.T) {
 		if seen["LOG_LEVEL"] != wantLevel || seen["SHUTDOWN_DRAIN_DELAY"] != wantDrain {
 			t.Errorf("%s: LOG_LEVEL=%q SHUTDOWN_DRAIN_DELAY=%q, want %q and %q", d.Name, seen["LOG_LEVEL"], seen["SHUTDOWN_DRAIN_DELAY"], wantLevel, wantDrain)
 		}
+	}
+}
+
+// `helm test` runs the smoke test through the rendered gateway, with the
+// signing key and database URLs from the rendered Secrets.
+func TestHelmTestRunsTheSmokeThroughTheGateway(t *testing.T) {
+	r := render(t, nil)
+	if len(r.testPods) != 1 {
+		t.Fatalf("%d test pods, want the smoke test", len(r.testPods))
+	}
+	p := r.testPods[0]
+	c := p.Spec.Containers[0]
+	if p.Annotations["helm.sh/hook"] != "test" || p.Spec.RestartPolicy != corev1.RestartPolicyNever || !strings.Contains(c.Image, "/smoke:") {
+		t.Errorf("test pod %s: hook %q, restart %q, image %q; want a test hook running the smoke image once", p.Name, p.Annotations["helm.sh/hook"], p.Spec.RestartPolicy, c.Image)
+	}
+	addr := ""
+	for i, a := range c.Args {
+		if a == "-addr" && i+1 < len(c.Args) {
+			addr = c.Args[i+1]
+		}
+	}
+	if !slices.ContainsFunc(r.services, func(s *corev1.Service) bool {
+		return strings.HasSuffix(s.Name, "-gateway") && addr == fmt.Sprintf("http://%s:%d", s.Name, s.Spec.Ports[0].Port)
+	}) {
+		t.Errorf("the smoke test calls %q, which is not the rendered gateway Service", addr)
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && !secretResolves(e, r) && (e.ValueFrom.SecretKeyRef.Optional == nil || !*e.ValueFrom.SecretKeyRef.Optional) {
+			t.Errorf("%s refers to a Secret key the chart does not render", e.Name)
+		}
+	}
+	if len(render(t, []string{"--set", "tests.enabled=false"}).testPods) != 0 {
+		t.Error("tests.enabled=false still renders the test pod")
 	}
 }

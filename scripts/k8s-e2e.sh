@@ -5,7 +5,8 @@
 #   3. wait until every pod is Ready;
 #   4. run cmd/smoke through the gateway: a checkout and a compensated failure;
 #   5. check the invariants in the services' databases;
-#   6. uninstall (E2E_KEEP=1 keeps the release for a look around).
+#   6. helm test: the same smoke test, as a pod inside the cluster;
+#   7. uninstall (E2E_KEEP=1 keeps the release for a look around).
 # Usage: KUBECONFIG=... IMAGE_TAG=... scripts/k8s-e2e.sh   (make k8s-e2e does this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,4 +91,6 @@ export JWT_SIGNING_KEY DATABASE_URL
 for protocol in ${E2E_PROTOCOLS:-grpc connect grpcweb}; do
   go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol "$protocol"
 done
+log "6. helm test"
+"$HELM" test "$RELEASE" -n "$NS" --logs --timeout 5m
 log "passed"

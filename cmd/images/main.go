@@ -25,9 +25,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Binaries are the images `make images` builds: the five services and the
-// gateway.
-var Binaries = []string{"catalog", "cart", "order", "inventory", "payment", "gateway"}
+// Binaries are the images `make images` builds: the five services, the
+// gateway, and the smoke test that `helm test` runs.
+var Binaries = []string{"catalog", "cart", "order", "inventory", "payment", "gateway", "smoke"}
 
 func main() {
 	if err := run(); err != nil {
