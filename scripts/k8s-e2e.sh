@@ -68,7 +68,7 @@ trap cleanup EXIT
 # 2. Install.
 log "2. helm upgrade --install $RELEASE (tag $IMAGE_TAG) into $NS"
 "$HELM" upgrade --install "$RELEASE" helm/ordermesh -n "$NS" --create-namespace \
-  -f k8s/values-kind.yaml --set image.tag="$IMAGE_TAG" ${E2E_HELM_ARGS:-} --wait --timeout 8m
+  -f k8s/values-kind.yaml --set-string image.tag="$IMAGE_TAG" ${E2E_HELM_ARGS:-} --wait --timeout 8m
 
 # 3. Every pod Ready.
 log "3. waiting for every pod to be Ready"

@@ -23,7 +23,7 @@ install promtail grafana/promtail
 $HELM upgrade --install pyroscope grafana/pyroscope -n "$NS" --wait --timeout 10m
 install grafana grafana/grafana
 $HELM upgrade --install ordermesh helm/ordermesh -n "${KIND_NAMESPACE:-ordermesh}" --reuse-values \
-  -f "$V/values-ordermesh.yaml" --set image.tag="$IMAGE_TAG" --wait --timeout 8m
+  -f "$V/values-ordermesh.yaml" --set-string image.tag="$IMAGE_TAG" --wait --timeout 8m
 cat >&2 <<MSG
 [kind-observability] Grafana (admin / ordermesh), dashboards in the folder "ordermesh":
   kubectl -n $NS port-forward svc/grafana 3000:80     # then http://localhost:3000

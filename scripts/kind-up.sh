@@ -30,7 +30,7 @@ for t in .build/images/*.tar; do $KIND load image-archive --name "$CLUSTER" "$t"
 
 log "installing the chart"
 $HELM upgrade --install ordermesh helm/ordermesh -n "$NS" --create-namespace \
-  -f k8s/values-kind.yaml --set image.tag="$IMAGE_TAG" ${KIND_HELM_ARGS:-} --wait --timeout 8m
+  -f k8s/values-kind.yaml --set-string image.tag="$IMAGE_TAG" ${KIND_HELM_ARGS:-} --wait --timeout 8m
 kubectl -n "$NS" rollout status deployment -l app.kubernetes.io/instance=ordermesh --timeout=5m
 
 log "smoke checkout through the gateway on localhost:$PORT"
