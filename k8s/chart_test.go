@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -234,7 +235,7 @@ func TestChartRendersWorkingObjects(t *testing.T) {
 
 func TestProductionVariantHasScalingAndPolicies(t *testing.T) {
 	r := render(t, variants(t)["production"])
-	for kind, want := range map[string]int{"HorizontalPodAutoscaler": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 6, "Ingress": 1, "ServiceMonitor": 1, "PrometheusRule": 1} {
+	for kind, want := range map[string]int{"HorizontalPodAutoscaler": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 7, "Ingress": 1, "ServiceMonitor": 1, "PrometheusRule": 1} {
 		if got := r.kinds[kind]; got != want {
 			t.Errorf("production renders %d %s, want %d", got, kind, want)
 		}
@@ -453,6 +454,30 @@ func checkPolicies(t *testing.T, r *rendered) {
 	for _, s := range r.statefulSets {
 		pods[component(s.Spec.Template.Labels)] = s.Spec.Template.Labels
 	}
+	for _, p := range r.testPods {
+		pods[component(p.Labels)] = p.Labels
+	}
+	if smoke, ok := pods["smoke"]; ok {
+		// The helm test pod calls the gateway and reads the databases, and
+		// nothing else.
+		if !allowed(r.policies, smoke, pods["gateway"], 8080) {
+			t.Error("NetworkPolicies block the helm test pod -> gateway:8080")
+		}
+		if pg, ok := pods["postgresql"]; ok && !allowed(r.policies, smoke, pg, 5432) {
+			t.Error("NetworkPolicies block the helm test pod -> the database")
+		}
+		for _, svc := range mesh.Services {
+			if egressAllowed(r.policies, smoke, pods[svc], 8080) {
+				t.Errorf("NetworkPolicies let the helm test pod call %s directly", svc)
+			}
+		}
+	}
+	if gw, ok := pods["gateway"]; ok {
+		// Prometheus reaches the gateway's metrics exactly as the services'.
+		if got, want := metricsPeers(r.policies, gw), metricsPeers(r.policies, pods["catalog"]); want == nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("NetworkPolicies admit %+v to gateway:9090, want %+v as for the services", got, want)
+		}
+	}
 	for _, from := range mesh.Services {
 		for _, to := range mesh.Services {
 			want := slices.Contains(mesh.Calls[from], to)
@@ -471,6 +496,22 @@ func checkPolicies(t *testing.T, r *rendered) {
 			t.Errorf("NetworkPolicies block %s -> DNS", from)
 		}
 	}
+}
+
+// metricsPeers is who the policy governing pod admits on :9090; nil when
+// no rule does.
+func metricsPeers(policies []*networkingv1.NetworkPolicy, pod map[string]string) []networkingv1.NetworkPolicyPeer {
+	for _, p := range policies {
+		if !subset(p.Spec.PodSelector.MatchLabels, pod) {
+			continue
+		}
+		for _, rule := range p.Spec.Ingress {
+			if len(rule.Ports) > 0 && portsAllow(rule.Ports, 9090) {
+				return append([]networkingv1.NetworkPolicyPeer{}, rule.From...)
+			}
+		}
+	}
+	return nil
 }
 
 func allowed(policies []*networkingv1.NetworkPolicy, from, to map[string]string, port int32) bool {
@@ -674,5 +715,79 @@ func TestHelmTestRunsTheSmokeThroughTheGateway(t *testing.T) {
 	}
 	if len(render(t, []string{"--set", "tests.enabled=false"}).testPods) != 0 {
 		t.Error("tests.enabled=false still renders the test pod")
+	}
+}
+
+// The gateway is scraped like the services: a metrics port on the pod and
+// its Service, the prometheus.io annotations, and the ServiceMonitor.
+func TestGatewayIsScraped(t *testing.T) {
+	r := render(t, variants(t)["production"])
+	var gw *appsv1.Deployment
+	for _, d := range r.deployments {
+		if component(d.Spec.Template.Labels) == "gateway" {
+			gw = d
+		}
+	}
+	if gw == nil {
+		t.Fatal("production renders no gateway")
+	}
+	c := gw.Spec.Template.Spec.Containers[0]
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" && p.ContainerPort == 9090 }) {
+		t.Errorf("gateway ports %+v, want metrics on 9090", c.Ports)
+	}
+	if a := gw.Spec.Template.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != "9090" {
+		t.Errorf("gateway pod annotations %v, want prometheus.io/scrape and port 9090", a)
+	}
+	if !slices.ContainsFunc(r.services, func(s *corev1.Service) bool {
+		return subset(s.Spec.Selector, gw.Spec.Template.Labels) &&
+			slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" && p.Port == 9090 })
+	}) {
+		t.Error("no Service exposes the gateway's metrics port, so the ServiceMonitor cannot find it")
+	}
+	out, err := helm(t, "template", release, chart(t), "--kube-version", KubeVersion, "-f", filepath.Join(chart(t), "ci", "production-values.yaml"), "--show-only", "templates/servicemonitor.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sm monitoringv1.ServiceMonitor
+	if err := yaml.UnmarshalStrict(out, &sm); err != nil {
+		t.Fatal(err)
+	}
+	selects := false
+	for _, e := range sm.Spec.Selector.MatchExpressions {
+		selects = selects || (e.Key == "app.kubernetes.io/component" && slices.Contains(e.Values, "gateway"))
+	}
+	if !selects {
+		t.Errorf("the ServiceMonitor selects %+v, not the gateway", sm.Spec.Selector)
+	}
+}
+
+// A preStop hook is a value, for every service, one service, and the
+// gateway; none by default, since the binaries drain by themselves.
+func TestPreStopIsAValue(t *testing.T) {
+	for _, d := range render(t, nil).deployments {
+		if d.Spec.Template.Spec.Containers[0].Lifecycle != nil {
+			t.Errorf("%s has a lifecycle hook by default", d.Name)
+		}
+	}
+	r := render(t, []string{"--set", "defaults.preStop.sleep.seconds=4", "--set", "services.order.preStop.sleep.seconds=9",
+		"--set", "gateway.preStop.sleep.seconds=3", "--set", "gateway.terminationGracePeriodSeconds=45"})
+	for _, d := range r.deployments {
+		want := int64(4)
+		switch component(d.Spec.Template.Labels) {
+		case "order":
+			want = 9
+		case "gateway":
+			want = 3
+			if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != 45 {
+				t.Errorf("gateway terminationGracePeriodSeconds = %v, want 45", g)
+			}
+		}
+		l := d.Spec.Template.Spec.Containers[0].Lifecycle
+		if l == nil || l.PreStop == nil || l.PreStop.Sleep == nil || l.PreStop.Sleep.Seconds != want {
+			t.Errorf("%s: lifecycle %+v, want a preStop sleep of %d s", d.Name, l, want)
+		}
+	}
+	if _, err := helm(t, "template", release, chart(t), "--kube-version", KubeVersion, "--set", "defaults.preStop.sleep.seconds=0"); err == nil || !strings.Contains(err.Error(), "preStop") {
+		t.Errorf("a zero-second preStop sleep: err = %v, want it refused naming preStop", err)
 	}
 }

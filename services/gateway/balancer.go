@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // balancer spreads a backend's requests over every address its name
@@ -23,14 +25,16 @@ type balancer struct {
 	lookup   func(ctx context.Context, host string) ([]string, error)
 	interval time.Duration
 	log      *slog.Logger
+	size     prometheus.Gauge // how many addresses it spreads over
 
 	mu    sync.Mutex
 	addrs []string // host:port of each resolved address, sorted
 	next  atomic.Uint64
 }
 
-func newBalancer(target *url.URL, lookup func(ctx context.Context, host string) ([]string, error), interval time.Duration, log *slog.Logger) *balancer {
-	b := &balancer{target: target, lookup: lookup, interval: interval, log: log}
+func newBalancer(target *url.URL, lookup func(ctx context.Context, host string) ([]string, error), interval time.Duration, size prometheus.Gauge, log *slog.Logger) *balancer {
+	b := &balancer{target: target, lookup: lookup, interval: interval, size: size, log: log}
+	size.Set(1) // the name itself, until it resolves
 	b.resolve(context.Background())
 	return b
 }
@@ -63,6 +67,7 @@ func (b *balancer) resolve(ctx context.Context) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.addrs = addrs
+	b.size.Set(float64(len(addrs)))
 }
 
 // run re-resolves every interval until ctx is done.

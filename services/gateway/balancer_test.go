@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // A backend name that resolves to two pods has its requests spread over
@@ -28,8 +30,10 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 		t.Skipf("port %s is taken on 127.0.0.1: %v", port, err)
 	}
 	var hits [2]atomic.Int64
+	h2c := new(http.Protocols)
+	h2c.SetUnencryptedHTTP2(true) // as the services serve, and the gateway speaks
 	for i, ln := range []net.Listener{ln1, ln2} {
-		srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		srv := &http.Server{ReadHeaderTimeout: time.Second, Protocols: h2c, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 			hits[i].Add(1)
 		})}
 		go func() { _ = srv.Serve(ln) }()
@@ -40,8 +44,13 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 	current.Store(pods)
 	lookup := func(context.Context, string) ([]string, error) { return current.Load().([]string), nil }
 	target, _ := url.Parse("http://catalog-headless.shop.svc:" + port)
-	b := newBalancer(target, lookup, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h := proxy(target, b, "catalog", newTransport(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := newGatewayMetrics("test")
+	size := m.addresses.WithLabelValues("catalog")
+	b := newBalancer(target, lookup, time.Hour, size, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := testutil.ToFloat64(size); got != 2 {
+		t.Errorf("ordermesh_gateway_backend_addresses = %v after resolving two pods, want 2", got)
+	}
+	h := timed(proxy(target, b, "catalog", newTransport(), m, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	gw := &http.Server{ReadHeaderTimeout: time.Second, Handler: h}
 	gln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,6 +67,9 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET through the balancer = %s", res.Status)
+			}
 		}
 	}
 	get(100)
@@ -65,8 +77,14 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 	if a < 35 || c < 35 {
 		t.Errorf("requests split %d / %d between the two pods, want each 35-65%%", a, c)
 	}
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("catalog", "proxied")); got != 100 {
+		t.Errorf("ordermesh_gateway_requests_total{result=proxied} = %v after 100 requests", got)
+	}
 	current.Store(pods[:1]) // the second pod goes away
 	b.resolve(context.Background())
+	if got := testutil.ToFloat64(size); got != 1 {
+		t.Errorf("ordermesh_gateway_backend_addresses = %v after a pod went away, want 1", got)
+	}
 	before := hits[1].Load()
 	get(20)
 	if hits[1].Load() != before {

@@ -26,7 +26,9 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/platform/health"
+	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/server"
+	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // Config is the gateway's configuration. The backend variables are the
@@ -34,6 +36,8 @@ import (
 type Config struct {
 	Server   server.Config
 	LogLevel string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
+
+	AdminAddr string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
 
 	ResolveInterval time.Duration `env:"GATEWAY_RESOLVE_INTERVAL" default:"5s" usage:"how often each backend's name is resolved again; a name with several addresses (a headless Service) has its requests spread over all of them"`
 
@@ -67,18 +71,35 @@ func (c Config) backends() map[string]string {
 type Gateway struct {
 	*server.Server
 	balancers []*balancer
+	metrics   *gatewayMetrics
+	adminAddr string
+	log       *slog.Logger
 }
 
-// Serve resolves the backends' names periodically and serves on ln until
-// ctx is done.
+// Serve resolves the backends' names periodically, serves /metrics on the
+// admin address, and serves on ln until ctx is done.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	ctx2, stop := context.WithCancel(ctx)
 	defer stop()
 	for _, b := range g.balancers {
 		go b.run(ctx2)
 	}
-	return g.Server.Serve(ctx, ln)
+	admin := make(chan error, 1)
+	if g.adminAddr != "" {
+		go func() { admin <- metrics.Serve(ctx2, g.metrics.reg, g.adminAddr, g.log) }()
+	} else {
+		admin <- nil
+	}
+	err := g.Server.Serve(ctx, ln)
+	stop()
+	if aerr := <-admin; err == nil && aerr != nil {
+		err = fmt.Errorf("admin server: %w", aerr)
+	}
+	return err
 }
+
+// MetricsHandler serves the gateway's metrics, as its admin port does.
+func (g *Gateway) MetricsHandler() http.Handler { return metrics.Handler(g.metrics.reg) }
 
 // New returns the gateway: one route per public RPC service, plus the
 // reflection, health and probe endpoints every ordermesh server has.
@@ -89,7 +110,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, host string) ([]string, error)) (*Gateway, error) {
 	backends := cfg.backends()
 	transport := newTransport()
-	g := &Gateway{}
+	g := &Gateway{metrics: newGatewayMetrics(telemetry.Version), adminAddr: cfg.AdminAddr, log: log}
 	var routes []server.Route
 	for name, svc := range PublicServices {
 		raw := backends[svc]
@@ -100,12 +121,12 @@ func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, h
 		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
 			return nil, fmt.Errorf("%s: %q is not an http:// or https:// URL", envOf(svc), raw)
 		}
-		b := newBalancer(target, lookup, cfg.ResolveInterval, log)
+		b := newBalancer(target, lookup, cfg.ResolveInterval, g.metrics.addresses.WithLabelValues(svc), log)
 		g.balancers = append(g.balancers, b)
 		routes = append(routes, server.Route{
 			Service: name,
 			Path:    "/" + name + "/",
-			Handler: proxy(target, b, svc, transport, log),
+			Handler: timed(proxy(target, b, svc, transport, g.metrics, log)),
 		})
 	}
 	// Readiness is the gateway's own: a backend that rolls out or fails
@@ -134,7 +155,7 @@ func newTransport() *http.Transport {
 // server streams (WatchOrder) reach the client as they happen, and it
 // answers a backend it cannot reach with Unavailable in the caller's own
 // protocol rather than an HTML 502.
-func proxy(target *url.URL, b *balancer, svc string, transport http.RoundTripper, log *slog.Logger) http.Handler {
+func proxy(target *url.URL, b *balancer, svc string, transport http.RoundTripper, m *gatewayMetrics, log *slog.Logger) http.Handler {
 	errw := connect.NewErrorWriter()
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -144,11 +165,16 @@ func proxy(target *url.URL, b *balancer, svc string, transport http.RoundTripper
 		},
 		Transport:     transport,
 		FlushInterval: -1,
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ModifyResponse: func(res *http.Response) error {
+			m.answered(svc, res)
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return // the caller went away; there is no one to answer
 			}
+			m.unreachable(svc)
 			log.Warn("backend unreachable", slog.String("service", svc), slog.String("procedure", r.URL.Path), slog.Any("error", err))
 			_ = errw.Write(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("the %s service is unavailable; try again", svc)))
 		},

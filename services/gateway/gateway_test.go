@@ -2,10 +2,12 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -34,10 +36,18 @@ import (
 // start runs a gateway in front of the given backend URLs and returns its URL.
 func start(t *testing.T, backends func(*gateway.Config)) string {
 	t.Helper()
+	url, _ := startGateway(t, backends)
+	return url
+}
+
+// startGateway is start that also returns the gateway, for its metrics.
+func startGateway(t *testing.T, backends func(*gateway.Config)) (string, *gateway.Gateway) {
+	t.Helper()
 	var cfg gateway.Config
 	if err := config.LoadFrom(func(string) (string, bool) { return "", false }, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	cfg.AdminAddr = "" // parallel tests would race for :9090; MetricsHandler serves the same
 	backends(&cfg)
 	srv, err := gateway.New(cfg, logging.New(io.Discard, "gateway", slog.LevelError))
 	if err != nil {
@@ -56,7 +66,18 @@ func start(t *testing.T, backends func(*gateway.Config)) string {
 			t.Errorf("gateway stopped with %v", err)
 		}
 	})
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), srv
+}
+
+// scrape returns the gateway's metrics in the text format.
+func scrape(t *testing.T, g *gateway.Gateway) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	g.MetricsHandler().ServeHTTP(rec, httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", rec.Code)
+	}
+	return rec.Body.String()
 }
 
 func allAt(url string) func(*gateway.Config) {
@@ -68,7 +89,22 @@ func allAt(url string) func(*gateway.Config) {
 func TestGatewayRoutesEveryProtocol(t *testing.T) {
 	t.Parallel()
 	m := meshtest.Start(t, nil)
-	gw := start(t, allAt(m.URL))
+	gw, g := startGateway(t, allAt(m.URL))
+	t.Cleanup(func() {
+		// Every call above reached its backend: the gateway counted and
+		// timed them under the backend's name, and knew its one address.
+		out := scrape(t, g)
+		for _, want := range []string{
+			`ordermesh_gateway_requests_total{backend="catalog",result="proxied"} ` + fmt.Sprint(4*len(meshtest.Protocols)),
+			`ordermesh_gateway_backend_response_seconds_count{backend="order"} ` + fmt.Sprint(len(meshtest.Protocols)),
+			`ordermesh_gateway_backend_addresses{backend="inventory"} 1`,
+			`ordermesh_build_info{`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the gateway's metrics lack %s:\n%s", want, grepLines(out, "ordermesh_"))
+			}
+		}
+	})
 	merchant := m.Token(t, "gw-merchant", auth.RoleMerchant)
 	ctx := context.Background()
 	for i, p := range meshtest.Protocols {
@@ -145,7 +181,7 @@ func TestGatewayUnreachableBackendIsUnavailable(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	_ = ln.Close()
-	gw := start(t, allAt(dead))
+	gw, g := startGateway(t, allAt(dead))
 	for _, p := range meshtest.Protocols {
 		catalog := catalogv1connect.NewCatalogServiceClient(rpcclient.NewHTTPClient(), gw, p.Opts...)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -153,6 +189,21 @@ func TestGatewayUnreachableBackendIsUnavailable(t *testing.T) {
 		cancel()
 		meshtest.WantCode(t, err, connect.CodeUnavailable, "catalog service is unavailable")
 	}
+	want := fmt.Sprintf(`ordermesh_gateway_requests_total{backend="catalog",result="unavailable"} %d`, len(meshtest.Protocols))
+	if out := scrape(t, g); !strings.Contains(out, want) {
+		t.Errorf("the gateway's metrics lack %s:\n%s", want, grepLines(out, "ordermesh_gateway_"))
+	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func TestGatewayDoesNotExposeInternalPaths(t *testing.T) {

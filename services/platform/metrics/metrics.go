@@ -56,8 +56,7 @@ type Registry struct {
 // New returns a registry with the Go runtime and process collectors and
 // every ordermesh metric; version is the build's.
 func New(version string) *Registry {
-	r := &Registry{reg: prometheus.NewRegistry(), dbs: newDatabases()}
-	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r := &Registry{reg: NewProcessRegistry(version), dbs: newDatabases()}
 	r.RPCRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_rpc_requests_total", Help: "Unary RPCs handled, by service, procedure and Connect code.",
 	}, []string{"service", "procedure", "code"})
@@ -113,14 +112,27 @@ func New(version string) *Registry {
 	r.DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_outbox_delivery_attempts_total", Help: "Event delivery attempts, by producer (service), subscriber and result: delivered, failed, parked.",
 	}, []string{"service", "subscriber", "result"})
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "ordermesh_build_info", Help: "Always 1; the labels say which build runs.",
-	}, []string{"version", "revision", "goversion"})
-	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
 	r.reg.MustRegister(r.RPCRequests, r.RPCDuration, r.StreamRequests, r.StreamDuration, r.StreamsActive,
 		r.OrdersTerminal, r.OrderCompletion, r.OrderDeadline, r.Compensations,
-		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.QueueMax, r.Reservations, r.DeliveryAttempts, buildInfo, r.dbs)
+		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.QueueMax, r.Reservations, r.DeliveryAttempts, r.dbs)
 	return r
+}
+
+// NewProcessRegistry returns a registry with what every ordermesh process
+// reports, whatever it serves: the Go runtime, the process and
+// ordermesh_build_info. The gateway adds its own metrics to it.
+func NewProcessRegistry(version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newBuildInfo(version))
+	return reg
+}
+
+func newBuildInfo(version string) prometheus.Collector {
+	bi := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ordermesh_build_info", Help: "Always 1; the labels say which build runs.",
+	}, []string{"version", "revision", "goversion"})
+	bi.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	return bi
 }
 
 // revision is the VCS revision the binary was built from, or "unknown".
@@ -153,14 +165,23 @@ func Observe(ctx context.Context, h prometheus.Observer, v float64) {
 
 // Handler serves /metrics, in the OpenMetrics format (which carries
 // exemplars) to scrapers that ask for it.
-func (r *Registry) Handler() http.Handler {
-	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg, EnableOpenMetrics: true})
-}
+func (r *Registry) Handler() http.Handler { return Handler(r.reg) }
 
 // Serve serves /metrics on addr until ctx is done.
 func (r *Registry) Serve(ctx context.Context, addr string, log *slog.Logger) error {
+	return Serve(ctx, r.reg, addr, log)
+}
+
+// Handler serves reg's metrics, in the OpenMetrics format (which carries
+// exemplars) to scrapers that ask for it.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true})
+}
+
+// Serve serves reg's metrics at /metrics on addr until ctx is done.
+func Serve(ctx context.Context, reg *prometheus.Registry, addr string, log *slog.Logger) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", r.Handler())
+	mux.Handle("GET /metrics", Handler(reg))
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
