@@ -5,8 +5,13 @@
 #   3. wait until every pod is Ready;
 #   4. run cmd/smoke through the gateway: a checkout and a compensated failure;
 #   5. check the invariants in the services' databases;
-#   6. helm test: the same smoke test, as a pod inside the cluster;
-#   7. uninstall (E2E_KEEP=1 keeps the release for a look around).
+#   6. the gateway's spread: with two catalog replicas, each gets 35-65%
+#      of E2E_SPLIT_REQUESTS GetProduct calls, counted by the pods themselves;
+#   7. helm test: the same smoke test, as a pod inside the cluster;
+#   8. reinstall: helm uninstall, then install again into the same namespace
+#      (the bundled database's volume and password Secret are kept), Ready
+#      again, and a checkout against the data of the first install;
+#   9. uninstall (E2E_KEEP=1 keeps the release for a look around).
 # Usage: KUBECONFIG=... IMAGE_TAG=... scripts/k8s-e2e.sh   (make k8s-e2e does this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +26,7 @@ IMAGE_LOADER=${IMAGE_LOADER:-auto}
 K8S_LAB=${K8S_LAB:-$(cd .. && pwd)/shared/k8s-lab}
 GW_PORT=${E2E_GATEWAY_PORT:-18080}
 PG_PORT=${E2E_POSTGRES_PORT:-15432}
+SPLIT_REQUESTS=${E2E_SPLIT_REQUESTS:-200}
 log() { echo "[k8s-e2e] $*" >&2; }
 
 . scripts/kube-lib.sh
@@ -46,9 +52,14 @@ esac
 log "images loaded with $IMAGE_LOADER"
 
 pids=()
+stop_forwards() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
 cleanup() {
   local rc=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_forwards
   if [[ $rc -ne 0 ]]; then
     log "failed; pods and recent events:"
     k get pods -o wide >&2 || true
@@ -57,7 +68,7 @@ cleanup() {
   if [[ ${E2E_KEEP:-0} == 1 ]]; then
     log "keeping release $RELEASE in namespace $NS"
   else
-    log "6. uninstall"
+    log "9. uninstall"
     "$HELM" uninstall "$RELEASE" -n "$NS" --wait >/dev/null 2>&1 || true
     kubectl delete namespace "$NS" --wait --timeout=3m >/dev/null 2>&1 || true
   fi
@@ -65,32 +76,83 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 2. Install.
+# 2. Install, with two catalog replicas for step 6.
+install() {
+  "$HELM" upgrade --install "$RELEASE" helm/ordermesh -n "$NS" --create-namespace \
+    -f k8s/values-kind.yaml --set-string image.tag="$IMAGE_TAG" --set services.catalog.replicas=2 \
+    ${E2E_HELM_ARGS:-} --wait --timeout 8m
+}
 log "2. helm upgrade --install $RELEASE (tag $IMAGE_TAG) into $NS"
-"$HELM" upgrade --install "$RELEASE" helm/ordermesh -n "$NS" --create-namespace \
-  -f k8s/values-kind.yaml --set-string image.tag="$IMAGE_TAG" ${E2E_HELM_ARGS:-} --wait --timeout 8m
+install
 
 # 3. Every pod Ready.
+ready() {
+  k wait --for=condition=Ready pod -l app.kubernetes.io/instance="$RELEASE" --timeout=5m
+  k get pods -o wide
+}
 log "3. waiting for every pod to be Ready"
-k wait --for=condition=Ready pod -l app.kubernetes.io/instance="$RELEASE" --timeout=5m
-k get pods -o wide
+ready
 
 # 4 and 5. A checkout and a compensated failure through the gateway, then
 # the invariants, over port-forwards.
 fullname=$RELEASE-ordermesh
-# kubectl itself, not the function k: $! must be kubectl's pid, or the
-# cleanup kills a subshell and leaves the port-forward running.
-kubectl -n "$NS" port-forward "svc/$fullname-gateway" "$GW_PORT:80" >/dev/null 2>&1 & pids+=($!)
-kubectl -n "$NS" port-forward "svc/$fullname-postgresql" "$PG_PORT:5432" >/dev/null 2>&1 & pids+=($!)
-wait_port "$GW_PORT"
-wait_port "$PG_PORT"
+forward() {
+  # kubectl itself, not the function k: $! must be kubectl's pid, or the
+  # cleanup kills a subshell and leaves the port-forward running.
+  kubectl -n "$NS" port-forward "svc/$fullname-gateway" "$GW_PORT:80" >/dev/null 2>&1 & pids+=($!)
+  kubectl -n "$NS" port-forward "svc/$fullname-postgresql" "$PG_PORT:5432" >/dev/null 2>&1 & pids+=($!)
+  wait_port "$GW_PORT"
+  wait_port "$PG_PORT"
+  JWT_SIGNING_KEY=$(secret_value "$NS" "$fullname-auth" jwt-signing-key)
+  DATABASE_URL="postgres://ordermesh:$(secret_value "$NS" "$fullname-database" postgres-password)@127.0.0.1:$PG_PORT/ordermesh_{service}?sslmode=disable"
+  export JWT_SIGNING_KEY DATABASE_URL
+}
+forward
 log "4. checkout through the gateway; 5. invariants"
-JWT_SIGNING_KEY=$(secret_value "$NS" "$fullname-auth" jwt-signing-key)
-DATABASE_URL="postgres://ordermesh:$(secret_value "$NS" "$fullname-database" postgres-password)@127.0.0.1:$PG_PORT/ordermesh_{service}?sslmode=disable"
-export JWT_SIGNING_KEY DATABASE_URL
 for protocol in ${E2E_PROTOCOLS:-grpc connect grpcweb}; do
   go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol "$protocol"
 done
-log "6. helm test"
+
+# 6. The spread over replicas, counted by each catalog pod's own
+# ordermesh_rpc_requests_total, read through the API server's pod proxy.
+getproduct=/ordermesh.catalog.v1.CatalogService/GetProduct
+served() {
+  kubectl get --raw "/api/v1/namespaces/$NS/pods/$1:9090/proxy/metrics" |
+    awk -v p="procedure=\"$getproduct\"" 'index($0, "ordermesh_rpc_requests_total{") == 1 && index($0, p) { n += $NF } END { print n + 0 }'
+}
+log "6. $SPLIT_REQUESTS GetProduct calls through the gateway over two catalog replicas"
+mapfile -t catalogs < <(k get pods -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component=catalog -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}')
+[[ ${#catalogs[@]} -eq 2 ]] || { log "want 2 catalog pods, found ${#catalogs[@]}: ${catalogs[*]}"; exit 1; }
+declare -A before
+for pod in "${catalogs[@]}"; do before[$pod]=$(served "$pod"); done
+for i in $(seq 1 "$SPLIT_REQUESTS"); do
+  # Connect's GET for a side-effect-free RPC; an unknown SKU is a quick NotFound.
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT$getproduct?encoding=json&message=%7B%22sku%22%3A%22SPLIT-$i%22%7D")
+  [[ $code == 404 ]] || { log "GetProduct through the gateway answered HTTP $code, want 404 (not_found)"; exit 1; }
+done
+line="split requests=$SPLIT_REQUESTS"
+for pod in "${catalogs[@]}"; do
+  n=$(( $(served "$pod") - before[$pod] ))
+  pct=$(( 100 * n / SPLIT_REQUESTS ))
+  line+=" ${pod##*-}=$n ($pct%)"
+  if (( pct < 35 || pct > 65 )); then bad=1; fi
+done
+echo "$line"
+[[ -z ${bad:-} ]] || { log "the gateway does not spread requests over both replicas (want 35-65% each)"; exit 1; }
+
+log "7. helm test"
 "$HELM" test "$RELEASE" -n "$NS" --logs --timeout 5m
+
+# 8. Reinstall into the same namespace: the kept password Secret must match
+# the kept volume, or nothing becomes Ready.
+log "8. helm uninstall, then install again into $NS"
+stop_forwards
+"$HELM" uninstall "$RELEASE" -n "$NS" --wait --timeout 5m
+k wait --for=delete pod -l app.kubernetes.io/instance="$RELEASE" --timeout=3m || true
+start=$SECONDS
+install
+ready
+echo "reinstall ready_s=$(( SECONDS - start )) restarts=$(k get pods -l app.kubernetes.io/instance="$RELEASE" -o 'jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount}{" "}{end}' | tr ' ' '\n' | awk '{ s += $1 } END { print s + 0 }')"
+forward
+go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol grpc
 log "passed"
