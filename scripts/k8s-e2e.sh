@@ -86,8 +86,10 @@ log "2. helm upgrade --install $RELEASE (tag $IMAGE_TAG) into $NS"
 install
 
 # 3. Every pod Ready.
+# The workloads' pods: helm test's pod stays behind, Completed, for --logs.
+workloads="app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component!=smoke"
 ready() {
-  k wait --for=condition=Ready pod -l app.kubernetes.io/instance="$RELEASE" --timeout=5m
+  k wait --for=condition=Ready pod -l "$workloads" --timeout=5m
   k get pods -o wide
 }
 log "3. waiting for every pod to be Ready"
@@ -148,11 +150,11 @@ log "7. helm test"
 log "8. helm uninstall, then install again into $NS"
 stop_forwards
 "$HELM" uninstall "$RELEASE" -n "$NS" --wait --timeout 5m
-k wait --for=delete pod -l app.kubernetes.io/instance="$RELEASE" --timeout=3m || true
+k wait --for=delete pod -l "$workloads" --timeout=3m
 start=$SECONDS
 install
 ready
-echo "reinstall ready_s=$(( SECONDS - start )) restarts=$(k get pods -l app.kubernetes.io/instance="$RELEASE" -o 'jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount}{" "}{end}' | tr ' ' '\n' | awk '{ s += $1 } END { print s + 0 }')"
+echo "reinstall ready_s=$(( SECONDS - start )) restarts=$(k get pods -l "$workloads" -o 'jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount}{" "}{end}' | tr ' ' '\n' | awk '{ s += $1 } END { print s + 0 }')"
 forward
 go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol grpc
 log "passed"
