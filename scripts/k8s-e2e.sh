@@ -148,6 +148,8 @@ log "7. helm test"
 # 8. Reinstall into the same namespace: the kept password Secret must match
 # the kept volume, or nothing becomes Ready.
 log "8. helm uninstall, then install again into $NS"
+orders() { psql "${DATABASE_URL//\{service\}/order}" -Atc 'SELECT count(*) FROM orders'; }
+kept=$(orders)
 stop_forwards
 "$HELM" uninstall "$RELEASE" -n "$NS" --wait --timeout 5m
 k wait --for=delete pod -l "$workloads" --timeout=3m
@@ -156,5 +158,8 @@ install
 ready
 echo "reinstall ready_s=$(( SECONDS - start )) restarts=$(k get pods -l "$workloads" -o 'jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount}{" "}{end}' | tr ' ' '\n' | awk '{ s += $1 } END { print s + 0 }')"
 forward
+now=$(orders)
+echo "reinstall orders_before=$kept orders_after=$now"
+(( now >= kept && kept > 0 )) || { log "the reinstall lost the first install's orders"; exit 1; }
 go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol grpc
 log "passed"
