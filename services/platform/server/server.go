@@ -59,23 +59,31 @@ type Server struct {
 // New mounts routes, reflection and health on one mux.
 func New(cfg Config, log *slog.Logger, checker *health.Checker, routes []Route) *Server {
 	mux := http.NewServeMux()
-	// Reflection lists itself too, as grpc-go servers do, so `grpcurl list`
-	// shows everything the port offers.
-	names := []string{health.ServiceName, grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName}
+	// Reflection at a path lists exactly the services that path serves:
+	// those mounted at the root at the root (with health, and itself, as
+	// grpc-go servers do, so `grpcurl list` shows everything the port
+	// offers), and those mounted under a prefix under that prefix, so a
+	// service listed is one that a call at the same base URL reaches.
+	reflection := []string{grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName}
+	names := map[string][]string{"": append([]string{health.ServiceName}, reflection...)}
+	var prefixes []string
 	for _, r := range routes {
 		mux.Handle(r.Path, r.Handler)
-		if r.Service != "" && !slices.Contains(names, r.Service) {
-			names = append(names, r.Service)
+		if _, ok := names[r.Prefix]; !ok {
+			names[r.Prefix] = slices.Clone(reflection)
 		}
-	}
-	reflector := grpcreflect.NewStaticReflector(names...)
-	prefixes := []string{""}
-	for _, r := range routes {
 		if !slices.Contains(prefixes, r.Prefix) {
 			prefixes = append(prefixes, r.Prefix)
 		}
+		if r.Service != "" && !slices.Contains(names[r.Prefix], r.Service) {
+			names[r.Prefix] = append(names[r.Prefix], r.Service)
+		}
+	}
+	if !slices.Contains(prefixes, "") {
+		prefixes = append(prefixes, "")
 	}
 	for _, p := range prefixes {
+		reflector := grpcreflect.NewStaticReflector(names[p]...)
 		for _, newHandler := range []func(*grpcreflect.Reflector, ...connect.HandlerOption) (string, http.Handler){grpcreflect.NewHandlerV1, grpcreflect.NewHandlerV1Alpha} {
 			path, h := newHandler(reflector)
 			if p != "" {
