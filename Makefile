@@ -62,7 +62,7 @@ rules-test: prometheus ## Check the alert and SLO rules and run their unit tests
 
 .PHONY: test-ts
 test-ts: ts ## Run the TypeScript client test (node --test) against a real server
-	@$(PG_ENV); go test -race -count=1 -tags tsclient -run TestTypeScriptClient $(GO_TEST_FLAGS) ./services/mesh/
+	@$(PG_ENV); go test -race -count=1 -tags tsclient -run 'TestTypeScript(Client|Package)' $(GO_TEST_FLAGS) ./services/mesh/
 
 .PHONY: checkout-ts
 checkout-ts: ts ## Place one checkout through the TypeScript client against `make run` on :8080

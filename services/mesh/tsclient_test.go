@@ -4,9 +4,11 @@ package mesh_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,4 +48,152 @@ func TestTypeScriptClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node --test failed: %v", err)
 	}
+}
+
+// TestTypeScriptPackage installs @ordermesh/client as a user outside this
+// repository would, into a scratch copy of examples/ts-client with the
+// newest Connect-ES, @bufbuild/protobuf and TypeScript from the registry:
+// from the tarball `npm pack` makes, and from a folder fresh from a clone
+// (no node_modules, no dist) with --install-links. Each time it
+// type-checks the example and the README's snippet under --strict, then
+// runs both against a real mesh.
+func TestTypeScriptPackage(t *testing.T) {
+	t.Parallel()
+	pkg, err := filepath.Abs("../../gen/ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("npm is not installed: %v", err)
+	}
+	tmp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	run := func(dir string, env []string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s in %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), dir, err, tail(out, 4000))
+		}
+		return string(out)
+	}
+	out := run(pkg, nil, npm, "pack", "--pack-destination", tmp, "--loglevel=error")
+	tarball := filepath.Join(tmp, strings.TrimSpace(lastLine(out)))
+	if !strings.HasSuffix(tarball, ".tgz") {
+		t.Fatalf("npm pack printed %q, not a tarball name", out)
+	}
+	fresh := filepath.Join(tmp, "clone")
+	copyTracked(t, pkg, fresh)
+
+	snippet := readmeSnippet(t)
+	m := meshtest.Start(t, nil)
+	env := []string{
+		"ORDERMESH_URL=" + m.URL,
+		"ORDERMESH_MERCHANT_TOKEN=" + m.Token(t, "ts-merchant", auth.RoleMerchant),
+		"ORDERMESH_CUSTOMER_TOKEN=" + m.Token(t, "ts-buyer", auth.RoleCustomer),
+		"ORDERMESH_CUSTOMER_ID=ts-buyer",
+	}
+	for _, c := range []struct{ name, spec, flag string }{
+		{"tarball", tarball, ""},
+		{"folder", fresh, "--install-links"},
+	} {
+		app := filepath.Join(tmp, c.name)
+		copyTracked(t, "../../examples/ts-client", app)
+		if err := os.WriteFile(filepath.Join(app, "readme.ts"), []byte(snippet), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"install", "--no-audit", "--no-fund", "--loglevel=error"}
+		if c.flag != "" {
+			args = append(args, c.flag)
+		}
+		args = append(args, c.spec, "@connectrpc/connect@latest", "@connectrpc/connect-node@latest",
+			"@bufbuild/protobuf@latest", "typescript@latest", "@types/node@20")
+		run(app, nil, npm, args...)
+		t.Logf("%s: installed @ordermesh/client %s with @connectrpc/connect %s, @bufbuild/protobuf %s, typescript %s", c.name,
+			version(t, app, "@ordermesh/client"), version(t, app, "@connectrpc/connect"), version(t, app, "@bufbuild/protobuf"), version(t, app, "typescript"))
+		run(app, nil, filepath.Join(app, "node_modules", ".bin", "tsc"), "-p", "tsconfig.json", "--strict")
+		got := run(app, env, "node", "dist/checkout.js")
+		if !strings.Contains(got, "status=CONFIRMED") {
+			t.Errorf("%s: the example printed %q, want a CONFIRMED checkout", c.name, got)
+		}
+		got = run(app, env, "node", "dist/readme.js")
+		if !strings.Contains(got, "orders") {
+			t.Errorf("%s: the README snippet printed %q", c.name, got)
+		}
+		t.Logf("%s: tsc --strict passed; %s", c.name, strings.TrimSpace(got))
+	}
+}
+
+// readmeSnippet is the TypeScript block that follows the ts-snippet
+// marker in the README.
+func readmeSnippet(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- ts-snippet")
+	if ok {
+		_, rest, ok = strings.Cut(rest, "```ts\n")
+	}
+	code, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the README has no ```ts block after its ts-snippet marker")
+	}
+	var b strings.Builder
+	for line := range strings.SplitSeq(code, "\n") {
+		b.WriteString(strings.TrimPrefix(line, "  ") + "\n") // the block is indented in a list
+	}
+	return b.String()
+}
+
+// copyTracked copies the files git tracks under src to dst, as a fresh
+// clone has them: no node_modules, no build output.
+func copyTracked(t *testing.T, src, dst string) {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), "git", "-C", src, "ls-files", "--cached", "--others", "--exclude-standard", ".").Output()
+	if err != nil {
+		t.Fatalf("git ls-files %s: %v", src, err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func version(t *testing.T, app, pkg string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(app, "node_modules", pkg, "package.json"))
+	if err != nil {
+		t.Fatalf("%s is not installed: %v", pkg, err)
+	}
+	var p struct{ Version string }
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Version
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
 }
