@@ -164,6 +164,19 @@ BREAKING_AGAINST ?= .git\#branch=main
 breaking: protodeps ## Check the API for breaking changes against BREAKING_AGAINST (default: main)
 	go tool buf breaking --against '$(BREAKING_AGAINST)'
 
+# The Go client module (gen/go) promises the oldest Go its go directive
+# names; this builds it and examples/go-client with that very toolchain
+# (fetched from the module proxy), outside the workspace.
+GO_CLIENT_MIN_GO := go1.24.0
+.PHONY: check-go-client
+check-go-client: ## Build gen/go and examples/go-client with GOWORK=off and the oldest Go gen/go declares
+	cd gen/go && GOWORK=off GOTOOLCHAIN=$(GO_CLIENT_MIN_GO) go vet ./...
+	cd examples/go-client && GOWORK=off GOTOOLCHAIN=$(GO_CLIENT_MIN_GO) go vet . && GOWORK=off GOTOOLCHAIN=$(GO_CLIENT_MIN_GO) go build -o /dev/null .
+
+.PHONY: tag-go-client
+tag-go-client: ## Tag a release of the Go client module: make tag-go-client VERSION=v0.2.0 (tag gen/go/v0.2.0)
+	@scripts/tag-go-client.sh "$(VERSION)"
+
 .PHONY: clean
 clean: ## Remove build output and the throwaway PostgreSQL
 	-scripts/postgres.sh --stop
