@@ -20,6 +20,10 @@ help: ## Show this help
 run: ## Run all five services in one process on :8080 (finds or starts PostgreSQL)
 	@$(PG_ENV); go run ./cmd/ordermesh
 
+.PHONY: reset
+reset: ## Drop the five databases `make run` uses, so the next start is fresh (refused while the mesh runs)
+	@$(PG_ENV); go run ./cmd/ordermesh reset
+
 .PHONY: build
 build: ## Build every binary into ./bin
 	go build -trimpath -o bin/ ./cmd/...

@@ -1,7 +1,9 @@
 // A whole checkout through @ordermesh/client, as a shop's backend or a
 // script would write it: a merchant stocks a product, a customer saves a
-// card, quotes shipping, places the order, and follows it over a gRPC
-// server stream until the saga has finished.
+// card and quotes shipping, the merchant raises the price, the customer's
+// order is refused with the new total as an error detail and placed again
+// at it, and the order is followed over a gRPC server stream until the
+// saga has finished.
 //
 //   ORDERMESH_URL=http://localhost:8080 \
 //   ORDERMESH_MERCHANT_TOKEN=$(make -s token ROLE=merchant USER=mia) \
@@ -61,24 +63,40 @@ const lines = [{ sku, quantity: 1 }];
 const quote = await orders.quoteShipping({ shippingAddress, lines });
 const shipping = quote.amount?.amountMinor ?? 0n;
 
-let order: orderv1.Order | undefined;
-try {
-  ({ order } = await orders.placeOrder({
+const seen = { amountMinor: 6900n + shipping, currency: "EUR" };
+
+// Meanwhile the merchant raises the price: the total the customer saw is
+// stale now.
+await createClient(catalogv1.CatalogService, shop).updateProduct({
+  sku,
+  price: create(commonv1.MoneySchema, { amountMinor: 7400n, currency: "EUR" }),
+});
+
+const place = (expectedTotal: commonv1.Money | { amountMinor: bigint; currency: string }) =>
+  orders.placeOrder({
     userId,
-    idempotencyKey: `ts-example-${sku}`,
+    idempotencyKey: `ts-example-${sku}-${expectedTotal.amountMinor}`, // one per attempt the customer agreed to
     source: { case: "lines", value: { lines } },
     shippingAddress,
     email: "ada@example.com",
     paymentMethodId: paymentMethod?.id ?? "",
-    expectedTotal: { amountMinor: 6900n + shipping, currency: "EUR" },
-  }));
+    expectedTotal,
+  });
+
+let order: orderv1.Order | undefined;
+try {
+  ({ order } = await place(seen));
 } catch (err) {
-  // Every error is a ConnectError with a code and a message for people.
+  // Every error is a ConnectError with a code and a message for people; a
+  // changed total also carries the current one as a detail.
   const e = ConnectError.from(err);
-  if (e.code === Code.FailedPrecondition) {
-    console.error(`the price changed: ${e.rawMessage}`);
+  const [changed] = e.findDetails(orderv1.TotalChangedSchema);
+  if (e.code !== Code.FailedPrecondition || !changed?.currentTotal) {
+    throw e;
   }
-  throw e;
+  console.log(`total changed: ${e.rawMessage}`);
+  // Show the customer the new total; when they agree, order at it.
+  ({ order } = await place(changed.currentTotal));
 }
 if (!order) {
   throw new Error("PlaceOrder answered without an order");

@@ -31,8 +31,10 @@ func Main(args []string, stdout, stderr io.Writer, services ...string) int {
 		switch args[0] {
 		case "token":
 			return token(args[1:], cfg.Auth, stdout, stderr)
+		case "reset":
+			return reset(cfg, services, stdout, stderr)
 		case "help", "-h", "--help":
-			fmt.Fprintf(stdout, "Usage: %s [token|help]\n\nEnvironment:\n%s", os.Args[0], config.Usage(cfg))
+			fmt.Fprintf(stdout, "Usage: %s [token|reset|help]\n\n  token  mint a development token (-role, -user, -ttl)\n  reset  drop the services' databases; refused while any is in use\n\nEnvironment:\n%s", os.Args[0], config.Usage(cfg))
 			return 0
 		default:
 			fmt.Fprintf(stderr, "unknown command %q; try help\n", args[0])

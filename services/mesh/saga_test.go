@@ -2,6 +2,7 @@ package mesh_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -9,8 +10,10 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/services/mesh"
@@ -111,7 +114,7 @@ func TestPlaceOrderRefusesBadRequests(t *testing.T) {
 		{"bad email", mut(func(r *orderv1.PlaceOrderRequest) { r.Email = "not-an-email" }), carol.token, connect.CodeInvalidArgument, "email"},
 		{"bad country", mut(func(r *orderv1.PlaceOrderRequest) { r.ShippingAddress.CountryCode = "Germany" }), carol.token, connect.CodeInvalidArgument, "country_code"},
 		{"no address", mut(func(r *orderv1.PlaceOrderRequest) { r.ShippingAddress = nil }), carol.token, connect.CodeInvalidArgument, "shipping_address"},
-		{"wrong total", mut(func(r *orderv1.PlaceOrderRequest) { r.ExpectedTotal.AmountMinor = 1 }), carol.token, connect.CodeFailedPrecondition, "not 1 EUR"},
+		{"wrong total", mut(func(r *orderv1.PlaceOrderRequest) { r.ExpectedTotal.AmountMinor = 1 }), carol.token, connect.CodeFailedPrecondition, "not 0.01 EUR"},
 		{"unknown product", mut(func(r *orderv1.PlaceOrderRequest) { r.Source = lines("NOPE-1", 1) }), carol.token, connect.CodeNotFound, "NOPE-1"},
 		{"empty cart", mut(func(r *orderv1.PlaceOrderRequest) {
 			r.Source = &orderv1.PlaceOrderRequest_FromCart{FromCart: &orderv1.FromCart{}}
@@ -150,6 +153,45 @@ func TestPlaceOrderRefusesBadRequests(t *testing.T) {
 	meshtest.WantCode(t, err, connect.CodeAlreadyExists, req.GetIdempotencyKey())
 	s.settle(t, carol, first.GetId())
 	s.m.CheckInvariants(t)
+}
+
+// A stale expected total is refused with the current one as a structured
+// detail, over every protocol, and placing again with it succeeds.
+func TestStaleTotalCarriesTheCurrentTotal(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	ctx := context.Background()
+	erin := s.customer(t, "erin", cardOK)
+	for _, p := range meshtest.Protocols {
+		t.Run(p.Name, func(t *testing.T) {
+			req := s.request(t, erin, "DE", lines("BEAN-1", 2))
+			right := proto.Clone(req.GetExpectedTotal()).(*commonv1.Money)
+			req.ExpectedTotal = &commonv1.Money{AmountMinor: right.GetAmountMinor() - 100, Currency: "EUR"}
+			c := orderv1connectClient(s, p.Opts...)
+			_, err := c.PlaceOrder(ctx, meshtest.WithToken(req, erin.token))
+			meshtest.WantCode(t, err, connect.CodeFailedPrecondition, "comes to")
+			var ce *connect.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("%v is not a Connect error", err)
+			}
+			var got *orderv1.TotalChanged
+			for _, d := range ce.Details() {
+				if v, derr := d.Value(); derr == nil {
+					if tc, ok := v.(*orderv1.TotalChanged); ok {
+						got = tc
+					}
+				}
+			}
+			want := &orderv1.TotalChanged{ExpectedTotal: req.GetExpectedTotal(), CurrentTotal: right}
+			if diff := cmp.Diff(want, got, cmpProto()); diff != "" {
+				t.Fatalf("TotalChanged detail (-want +got):\n%s", diff)
+			}
+			req.ExpectedTotal = got.GetCurrentTotal()
+			if _, err := c.PlaceOrder(ctx, meshtest.WithToken(req, erin.token)); err != nil {
+				t.Errorf("PlaceOrder with the current total from the detail: %v", err)
+			}
+		})
+	}
 }
 
 func TestDeclinedCardsCancelAndRelease(t *testing.T) {

@@ -117,9 +117,10 @@ func TestTypeScriptPackage(t *testing.T) {
 			version(t, app, "@ordermesh/client"), version(t, app, "@connectrpc/connect"), version(t, app, "@bufbuild/protobuf"), version(t, app, "typescript"))
 		run(app, nil, filepath.Join(app, "node_modules", ".bin", "tsc"), "-p", "tsconfig.json", "--strict")
 		got := run(app, env, "node", "dist/checkout.js")
-		if !strings.Contains(got, "status=CONFIRMED") {
-			t.Errorf("%s: the example printed %q, want a CONFIRMED checkout", c.name, got)
+		if !strings.Contains(got, "status=CONFIRMED") || !strings.Contains(got, "total changed: expected_total: the order comes to") {
+			t.Errorf("%s: the example printed %q, want a changed total read from the error detail, then a CONFIRMED checkout", c.name, got)
 		}
+		t.Logf("%s: %s", c.name, strings.TrimSpace(got))
 		got = run(app, env, "node", "dist/readme.js")
 		if !strings.Contains(got, "orders") {
 			t.Errorf("%s: the README snippet printed %q", c.name, got)

@@ -13,6 +13,8 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/services/platform/money"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
@@ -37,8 +39,10 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 		return Order{}, err
 	}
 	if want := req.GetExpectedTotal(); want.GetAmountMinor() != o.Total || want.GetCurrency() != o.Currency {
-		return Order{}, errorf(ErrTotalChanged, "expected_total: the order comes to %d %s, not %d %s; show the customer the new total and place the order again",
-			o.Total, o.Currency, want.GetAmountMinor(), want.GetCurrency())
+		return Order{}, rpcerr.WithDetails(
+			errorf(ErrTotalChanged, "expected_total: the order comes to %s, not %s; show the customer the new total and place the order again",
+				money.Format(o.Total, o.Currency), money.Format(want.GetAmountMinor(), want.GetCurrency())),
+			&orderv1.TotalChanged{ExpectedTotal: want, CurrentTotal: o.totalMoney()})
 	}
 	inserted := false
 	err = s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	platformmoney "github.com/ordermesh/ordermesh/services/platform/money"
 )
 
 // Behaviour is how the simulated gateway treats a card. It is decided once,
@@ -78,7 +80,7 @@ func (g *Gateway) Authorize(ctx context.Context, orderID string, b Behaviour, am
 			return Decision{}, fmt.Errorf("authorize order %s: %w", orderID, ErrGatewayUnavailable)
 		}
 	}
-	return Decision{Approved: true, Message: fmt.Sprintf("Approved %d %s.", amount.AmountMinor, amount.Currency), Reference: ref}, nil
+	return Decision{Approved: true, Message: fmt.Sprintf("Approved %s.", platformmoney.Format(amount.AmountMinor, amount.Currency)), Reference: ref}, nil
 }
 
 // Settle captures, voids or refunds an authorisation. The simulator always

@@ -90,6 +90,36 @@ func Recreate(ctx context.Context, dsn string) error {
 	return nil
 }
 
+// Sessions reports how many sessions other than its own are connected to
+// the database dsn names, and whether that database exists.
+func Sessions(ctx context.Context, dsn string) (n int, exists bool, err error) {
+	conn, name, err := maintenance(ctx, dsn)
+	if err != nil {
+		return 0, false, err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1),
+		(SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid())`, name).Scan(&exists, &n)
+	if err != nil {
+		return 0, false, fmt.Errorf("look up database %q: %w", name, err)
+	}
+	return n, exists, nil
+}
+
+// Drop drops the database dsn names, if it exists. It refuses, as
+// PostgreSQL does, while anyone is connected to it.
+func Drop(ctx context.Context, dsn string) error {
+	conn, name, err := maintenance(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("drop database %q: %w", name, err)
+	}
+	return nil
+}
+
 // maintenance connects to the "postgres" database of the server in dsn,
 // to create or drop the database dsn names, which it returns too.
 func maintenance(ctx context.Context, dsn string) (*pgx.Conn, string, error) {

@@ -2,7 +2,12 @@
 // that does not exist are refused at the door.
 package money
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/text/currency"
+)
 
 // active lists the active ISO 4217 alphabetic codes (2024 list, without
 // the fund and precious-metal codes that no shop prices in).
@@ -25,4 +30,26 @@ var currencies = func() map[string]struct{} {
 func IsCurrency(code string) bool {
 	_, ok := currencies[code]
 	return ok
+}
+
+// Format writes an amount in minor units in its currency's major unit, as
+// people read prices: 2040 EUR is "20.40 EUR", 1500 JPY is "1500 JPY" and
+// 1250 KWD is "1.250 KWD", with ISO 4217's number of decimals for each.
+func Format(amountMinor int64, code string) string {
+	scale := 2
+	if u, err := currency.ParseISO(code); err == nil {
+		scale, _ = currency.Standard.Rounding(u)
+	}
+	sign, n := "", amountMinor
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	if scale == 0 {
+		return fmt.Sprintf("%s%d %s", sign, n, code)
+	}
+	div := int64(1)
+	for range scale {
+		div *= 10
+	}
+	return fmt.Sprintf("%s%d.%0*d %s", sign, n/div, scale, n%div, code)
 }

@@ -11,6 +11,8 @@ package rpcerr
 import (
 	"errors"
 	"fmt"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // Kind classifies a failure the way a client needs to react to it.
@@ -72,4 +74,21 @@ func kindOf(err error) (Kind, string, bool) {
 		return s.kind, s.msg, true
 	}
 	return 0, "", false
+}
+
+// withDetails carries Protobuf messages a client receives as the Connect
+// error's details.
+type withDetails struct {
+	err     error
+	details []proto.Message
+}
+
+func (w *withDetails) Error() string { return w.err.Error() }
+func (w *withDetails) Unwrap() error { return w.err }
+
+// WithDetails attaches details to a sentinel error: structured facts a
+// client program reads instead of parsing the message (a changed total,
+// say). Details on an error that maps to Internal are dropped.
+func WithDetails(err error, details ...proto.Message) error {
+	return &withDetails{err: err, details: details}
 }

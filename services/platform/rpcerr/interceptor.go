@@ -31,7 +31,16 @@ func ToConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		return nil
 	}
 	if kind, msg, ok := kindOf(err); ok {
-		return connect.NewError(codes[kind], errors.New(msg))
+		ce := connect.NewError(codes[kind], errors.New(msg))
+		var wd *withDetails
+		if errors.As(err, &wd) {
+			for _, m := range wd.details {
+				if d, derr := connect.NewErrorDetail(m); derr == nil {
+					ce.AddDetail(d)
+				}
+			}
+		}
+		return ce
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {

@@ -977,6 +977,65 @@ func (x *PlaceOrderResponse) GetOrder() *Order {
 	return nil
 }
 
+// TotalChanged is the error detail of PlaceOrder's failed_precondition
+// when the order does not come to the expected_total the client sent:
+// what it costs now, so the client can show the new total and place the
+// order again with it.
+type TotalChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The total the client expected.
+	ExpectedTotal *v1.Money `protobuf:"bytes,1,opt,name=expected_total,json=expectedTotal,proto3" json:"expected_total,omitempty"`
+	// What the order comes to now: lines at their current prices plus
+	// shipping.
+	CurrentTotal  *v1.Money `protobuf:"bytes,2,opt,name=current_total,json=currentTotal,proto3" json:"current_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TotalChanged) Reset() {
+	*x = TotalChanged{}
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TotalChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TotalChanged) ProtoMessage() {}
+
+func (x *TotalChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TotalChanged.ProtoReflect.Descriptor instead.
+func (*TotalChanged) Descriptor() ([]byte, []int) {
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TotalChanged) GetExpectedTotal() *v1.Money {
+	if x != nil {
+		return x.ExpectedTotal
+	}
+	return nil
+}
+
+func (x *TotalChanged) GetCurrentTotal() *v1.Money {
+	if x != nil {
+		return x.CurrentTotal
+	}
+	return nil
+}
+
 // GetOrderRequest names an order.
 type GetOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -988,7 +1047,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[10]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1059,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[10]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1072,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{10}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetOrderRequest) GetOrderId() string {
@@ -1034,7 +1093,7 @@ type GetOrderResponse struct {
 
 func (x *GetOrderResponse) Reset() {
 	*x = GetOrderResponse{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[11]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1105,7 @@ func (x *GetOrderResponse) String() string {
 func (*GetOrderResponse) ProtoMessage() {}
 
 func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[11]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1118,7 @@ func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderResponse.ProtoReflect.Descriptor instead.
 func (*GetOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{11}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetOrderResponse) GetOrder() *Order {
@@ -1084,7 +1143,7 @@ type ListOrdersRequest struct {
 
 func (x *ListOrdersRequest) Reset() {
 	*x = ListOrdersRequest{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[12]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1155,7 @@ func (x *ListOrdersRequest) String() string {
 func (*ListOrdersRequest) ProtoMessage() {}
 
 func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[12]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1168,7 @@ func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{12}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListOrdersRequest) GetUserId() string {
@@ -1146,7 +1205,7 @@ type ListOrdersResponse struct {
 
 func (x *ListOrdersResponse) Reset() {
 	*x = ListOrdersResponse{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[13]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1217,7 @@ func (x *ListOrdersResponse) String() string {
 func (*ListOrdersResponse) ProtoMessage() {}
 
 func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[13]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1230,7 @@ func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{13}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListOrdersResponse) GetOrders() []*Order {
@@ -1199,7 +1258,7 @@ type CancelOrderRequest struct {
 
 func (x *CancelOrderRequest) Reset() {
 	*x = CancelOrderRequest{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[14]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1270,7 @@ func (x *CancelOrderRequest) String() string {
 func (*CancelOrderRequest) ProtoMessage() {}
 
 func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[14]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1283,7 @@ func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderRequest.ProtoReflect.Descriptor instead.
 func (*CancelOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{14}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelOrderRequest) GetOrderId() string {
@@ -1245,7 +1304,7 @@ type CancelOrderResponse struct {
 
 func (x *CancelOrderResponse) Reset() {
 	*x = CancelOrderResponse{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[15]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1316,7 @@ func (x *CancelOrderResponse) String() string {
 func (*CancelOrderResponse) ProtoMessage() {}
 
 func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[15]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1329,7 @@ func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderResponse.ProtoReflect.Descriptor instead.
 func (*CancelOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{15}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelOrderResponse) GetOrder() *Order {
@@ -1291,7 +1350,7 @@ type WatchOrderRequest struct {
 
 func (x *WatchOrderRequest) Reset() {
 	*x = WatchOrderRequest{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[16]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1362,7 @@ func (x *WatchOrderRequest) String() string {
 func (*WatchOrderRequest) ProtoMessage() {}
 
 func (x *WatchOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[16]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1375,7 @@ func (x *WatchOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrderRequest.ProtoReflect.Descriptor instead.
 func (*WatchOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{16}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchOrderRequest) GetOrderId() string {
@@ -1337,7 +1396,7 @@ type WatchOrderResponse struct {
 
 func (x *WatchOrderResponse) Reset() {
 	*x = WatchOrderResponse{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[17]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1408,7 @@ func (x *WatchOrderResponse) String() string {
 func (*WatchOrderResponse) ProtoMessage() {}
 
 func (x *WatchOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[17]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1421,7 @@ func (x *WatchOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrderResponse.ProtoReflect.Descriptor instead.
 func (*WatchOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{17}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchOrderResponse) GetOrder() *Order {
@@ -1385,7 +1444,7 @@ type QuoteShippingRequest struct {
 
 func (x *QuoteShippingRequest) Reset() {
 	*x = QuoteShippingRequest{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[18]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1456,7 @@ func (x *QuoteShippingRequest) String() string {
 func (*QuoteShippingRequest) ProtoMessage() {}
 
 func (x *QuoteShippingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[18]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1469,7 @@ func (x *QuoteShippingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuoteShippingRequest.ProtoReflect.Descriptor instead.
 func (*QuoteShippingRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{18}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QuoteShippingRequest) GetShippingAddress() *v1.PostalAddress {
@@ -1446,7 +1505,7 @@ type QuoteShippingResponse struct {
 
 func (x *QuoteShippingResponse) Reset() {
 	*x = QuoteShippingResponse{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[19]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1517,7 @@ func (x *QuoteShippingResponse) String() string {
 func (*QuoteShippingResponse) ProtoMessage() {}
 
 func (x *QuoteShippingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[19]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1530,7 @@ func (x *QuoteShippingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuoteShippingResponse.ProtoReflect.Descriptor instead.
 func (*QuoteShippingResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{19}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QuoteShippingResponse) GetAmount() *v1.Money {
@@ -1522,7 +1581,7 @@ type ShipOrderRequest struct {
 
 func (x *ShipOrderRequest) Reset() {
 	*x = ShipOrderRequest{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[20]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1593,7 @@ func (x *ShipOrderRequest) String() string {
 func (*ShipOrderRequest) ProtoMessage() {}
 
 func (x *ShipOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[20]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1606,7 @@ func (x *ShipOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShipOrderRequest.ProtoReflect.Descriptor instead.
 func (*ShipOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{20}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ShipOrderRequest) GetOrderId() string {
@@ -1575,7 +1634,7 @@ type ShipOrderResponse struct {
 
 func (x *ShipOrderResponse) Reset() {
 	*x = ShipOrderResponse{}
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[21]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1646,7 @@ func (x *ShipOrderResponse) String() string {
 func (*ShipOrderResponse) ProtoMessage() {}
 
 func (x *ShipOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_order_v1_order_proto_msgTypes[21]
+	mi := &file_ordermesh_order_v1_order_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1659,7 @@ func (x *ShipOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShipOrderResponse.ProtoReflect.Descriptor instead.
 func (*ShipOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{21}
+	return file_ordermesh_order_v1_order_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ShipOrderResponse) GetOrder() *Order {
@@ -1685,7 +1744,10 @@ const file_ordermesh_order_v1_order_proto_rawDesc = "" +
 	"\x0eexpected_total\x18\b \x01(\v2\x1a.ordermesh.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\rexpectedTotalB\x0f\n" +
 	"\x06source\x12\x05\xbaH\x02\b\x01\"E\n" +
 	"\x12PlaceOrderResponse\x12/\n" +
-	"\x05order\x18\x01 \x01(\v2\x19.ordermesh.order.v1.OrderR\x05order\"6\n" +
+	"\x05order\x18\x01 \x01(\v2\x19.ordermesh.order.v1.OrderR\x05order\"\x92\x01\n" +
+	"\fTotalChanged\x12A\n" +
+	"\x0eexpected_total\x18\x01 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\rexpectedTotal\x12?\n" +
+	"\rcurrent_total\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\fcurrentTotal\"6\n" +
 	"\x0fGetOrderRequest\x12#\n" +
 	"\border_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\"C\n" +
 	"\x10GetOrderResponse\x12/\n" +
@@ -1762,7 +1824,7 @@ func file_ordermesh_order_v1_order_proto_rawDescGZIP() []byte {
 }
 
 var file_ordermesh_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordermesh_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ordermesh_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ordermesh_order_v1_order_proto_goTypes = []any{
 	(OrderStatus)(0),              // 0: ordermesh.order.v1.OrderStatus
 	(StatusReason)(0),             // 1: ordermesh.order.v1.StatusReason
@@ -1776,75 +1838,78 @@ var file_ordermesh_order_v1_order_proto_goTypes = []any{
 	(*FromCart)(nil),              // 9: ordermesh.order.v1.FromCart
 	(*PlaceOrderRequest)(nil),     // 10: ordermesh.order.v1.PlaceOrderRequest
 	(*PlaceOrderResponse)(nil),    // 11: ordermesh.order.v1.PlaceOrderResponse
-	(*GetOrderRequest)(nil),       // 12: ordermesh.order.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),      // 13: ordermesh.order.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),     // 14: ordermesh.order.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),    // 15: ordermesh.order.v1.ListOrdersResponse
-	(*CancelOrderRequest)(nil),    // 16: ordermesh.order.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),   // 17: ordermesh.order.v1.CancelOrderResponse
-	(*WatchOrderRequest)(nil),     // 18: ordermesh.order.v1.WatchOrderRequest
-	(*WatchOrderResponse)(nil),    // 19: ordermesh.order.v1.WatchOrderResponse
-	(*QuoteShippingRequest)(nil),  // 20: ordermesh.order.v1.QuoteShippingRequest
-	(*QuoteShippingResponse)(nil), // 21: ordermesh.order.v1.QuoteShippingResponse
-	(*ShipOrderRequest)(nil),      // 22: ordermesh.order.v1.ShipOrderRequest
-	(*ShipOrderResponse)(nil),     // 23: ordermesh.order.v1.ShipOrderResponse
-	(*v1.Money)(nil),              // 24: ordermesh.common.v1.Money
-	(*v1.PostalAddress)(nil),      // 25: ordermesh.common.v1.PostalAddress
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*TotalChanged)(nil),          // 12: ordermesh.order.v1.TotalChanged
+	(*GetOrderRequest)(nil),       // 13: ordermesh.order.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),      // 14: ordermesh.order.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),     // 15: ordermesh.order.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),    // 16: ordermesh.order.v1.ListOrdersResponse
+	(*CancelOrderRequest)(nil),    // 17: ordermesh.order.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),   // 18: ordermesh.order.v1.CancelOrderResponse
+	(*WatchOrderRequest)(nil),     // 19: ordermesh.order.v1.WatchOrderRequest
+	(*WatchOrderResponse)(nil),    // 20: ordermesh.order.v1.WatchOrderResponse
+	(*QuoteShippingRequest)(nil),  // 21: ordermesh.order.v1.QuoteShippingRequest
+	(*QuoteShippingResponse)(nil), // 22: ordermesh.order.v1.QuoteShippingResponse
+	(*ShipOrderRequest)(nil),      // 23: ordermesh.order.v1.ShipOrderRequest
+	(*ShipOrderResponse)(nil),     // 24: ordermesh.order.v1.ShipOrderResponse
+	(*v1.Money)(nil),              // 25: ordermesh.common.v1.Money
+	(*v1.PostalAddress)(nil),      // 26: ordermesh.common.v1.PostalAddress
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_ordermesh_order_v1_order_proto_depIdxs = []int32{
 	0,  // 0: ordermesh.order.v1.Order.status:type_name -> ordermesh.order.v1.OrderStatus
 	1,  // 1: ordermesh.order.v1.Order.reason:type_name -> ordermesh.order.v1.StatusReason
 	3,  // 2: ordermesh.order.v1.Order.lines:type_name -> ordermesh.order.v1.OrderLine
-	24, // 3: ordermesh.order.v1.Order.subtotal:type_name -> ordermesh.common.v1.Money
-	24, // 4: ordermesh.order.v1.Order.shipping:type_name -> ordermesh.common.v1.Money
-	24, // 5: ordermesh.order.v1.Order.total:type_name -> ordermesh.common.v1.Money
-	25, // 6: ordermesh.order.v1.Order.shipping_address:type_name -> ordermesh.common.v1.PostalAddress
+	25, // 3: ordermesh.order.v1.Order.subtotal:type_name -> ordermesh.common.v1.Money
+	25, // 4: ordermesh.order.v1.Order.shipping:type_name -> ordermesh.common.v1.Money
+	25, // 5: ordermesh.order.v1.Order.total:type_name -> ordermesh.common.v1.Money
+	26, // 6: ordermesh.order.v1.Order.shipping_address:type_name -> ordermesh.common.v1.PostalAddress
 	6,  // 7: ordermesh.order.v1.Order.shipment:type_name -> ordermesh.order.v1.Shipment
 	4,  // 8: ordermesh.order.v1.Order.short_lines:type_name -> ordermesh.order.v1.ShortLine
 	5,  // 9: ordermesh.order.v1.Order.history:type_name -> ordermesh.order.v1.StatusChange
-	26, // 10: ordermesh.order.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	26, // 11: ordermesh.order.v1.Order.update_time:type_name -> google.protobuf.Timestamp
-	26, // 12: ordermesh.order.v1.Order.expire_time:type_name -> google.protobuf.Timestamp
-	24, // 13: ordermesh.order.v1.OrderLine.unit_price:type_name -> ordermesh.common.v1.Money
-	24, // 14: ordermesh.order.v1.OrderLine.line_total:type_name -> ordermesh.common.v1.Money
+	27, // 10: ordermesh.order.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	27, // 11: ordermesh.order.v1.Order.update_time:type_name -> google.protobuf.Timestamp
+	27, // 12: ordermesh.order.v1.Order.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 13: ordermesh.order.v1.OrderLine.unit_price:type_name -> ordermesh.common.v1.Money
+	25, // 14: ordermesh.order.v1.OrderLine.line_total:type_name -> ordermesh.common.v1.Money
 	0,  // 15: ordermesh.order.v1.StatusChange.status:type_name -> ordermesh.order.v1.OrderStatus
 	1,  // 16: ordermesh.order.v1.StatusChange.reason:type_name -> ordermesh.order.v1.StatusReason
-	26, // 17: ordermesh.order.v1.StatusChange.time:type_name -> google.protobuf.Timestamp
-	26, // 18: ordermesh.order.v1.Shipment.ship_time:type_name -> google.protobuf.Timestamp
+	27, // 17: ordermesh.order.v1.StatusChange.time:type_name -> google.protobuf.Timestamp
+	27, // 18: ordermesh.order.v1.Shipment.ship_time:type_name -> google.protobuf.Timestamp
 	7,  // 19: ordermesh.order.v1.ExplicitLines.lines:type_name -> ordermesh.order.v1.LineRequest
 	9,  // 20: ordermesh.order.v1.PlaceOrderRequest.from_cart:type_name -> ordermesh.order.v1.FromCart
 	8,  // 21: ordermesh.order.v1.PlaceOrderRequest.lines:type_name -> ordermesh.order.v1.ExplicitLines
-	25, // 22: ordermesh.order.v1.PlaceOrderRequest.shipping_address:type_name -> ordermesh.common.v1.PostalAddress
-	24, // 23: ordermesh.order.v1.PlaceOrderRequest.expected_total:type_name -> ordermesh.common.v1.Money
+	26, // 22: ordermesh.order.v1.PlaceOrderRequest.shipping_address:type_name -> ordermesh.common.v1.PostalAddress
+	25, // 23: ordermesh.order.v1.PlaceOrderRequest.expected_total:type_name -> ordermesh.common.v1.Money
 	2,  // 24: ordermesh.order.v1.PlaceOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	2,  // 25: ordermesh.order.v1.GetOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	2,  // 26: ordermesh.order.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
-	2,  // 27: ordermesh.order.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	2,  // 28: ordermesh.order.v1.WatchOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	25, // 29: ordermesh.order.v1.QuoteShippingRequest.shipping_address:type_name -> ordermesh.common.v1.PostalAddress
-	7,  // 30: ordermesh.order.v1.QuoteShippingRequest.lines:type_name -> ordermesh.order.v1.LineRequest
-	24, // 31: ordermesh.order.v1.QuoteShippingResponse.amount:type_name -> ordermesh.common.v1.Money
-	2,  // 32: ordermesh.order.v1.ShipOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	10, // 33: ordermesh.order.v1.OrderService.PlaceOrder:input_type -> ordermesh.order.v1.PlaceOrderRequest
-	12, // 34: ordermesh.order.v1.OrderService.GetOrder:input_type -> ordermesh.order.v1.GetOrderRequest
-	14, // 35: ordermesh.order.v1.OrderService.ListOrders:input_type -> ordermesh.order.v1.ListOrdersRequest
-	16, // 36: ordermesh.order.v1.OrderService.CancelOrder:input_type -> ordermesh.order.v1.CancelOrderRequest
-	18, // 37: ordermesh.order.v1.OrderService.WatchOrder:input_type -> ordermesh.order.v1.WatchOrderRequest
-	20, // 38: ordermesh.order.v1.OrderService.QuoteShipping:input_type -> ordermesh.order.v1.QuoteShippingRequest
-	22, // 39: ordermesh.order.v1.OrderService.ShipOrder:input_type -> ordermesh.order.v1.ShipOrderRequest
-	11, // 40: ordermesh.order.v1.OrderService.PlaceOrder:output_type -> ordermesh.order.v1.PlaceOrderResponse
-	13, // 41: ordermesh.order.v1.OrderService.GetOrder:output_type -> ordermesh.order.v1.GetOrderResponse
-	15, // 42: ordermesh.order.v1.OrderService.ListOrders:output_type -> ordermesh.order.v1.ListOrdersResponse
-	17, // 43: ordermesh.order.v1.OrderService.CancelOrder:output_type -> ordermesh.order.v1.CancelOrderResponse
-	19, // 44: ordermesh.order.v1.OrderService.WatchOrder:output_type -> ordermesh.order.v1.WatchOrderResponse
-	21, // 45: ordermesh.order.v1.OrderService.QuoteShipping:output_type -> ordermesh.order.v1.QuoteShippingResponse
-	23, // 46: ordermesh.order.v1.OrderService.ShipOrder:output_type -> ordermesh.order.v1.ShipOrderResponse
-	40, // [40:47] is the sub-list for method output_type
-	33, // [33:40] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	25, // 25: ordermesh.order.v1.TotalChanged.expected_total:type_name -> ordermesh.common.v1.Money
+	25, // 26: ordermesh.order.v1.TotalChanged.current_total:type_name -> ordermesh.common.v1.Money
+	2,  // 27: ordermesh.order.v1.GetOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	2,  // 28: ordermesh.order.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
+	2,  // 29: ordermesh.order.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	2,  // 30: ordermesh.order.v1.WatchOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	26, // 31: ordermesh.order.v1.QuoteShippingRequest.shipping_address:type_name -> ordermesh.common.v1.PostalAddress
+	7,  // 32: ordermesh.order.v1.QuoteShippingRequest.lines:type_name -> ordermesh.order.v1.LineRequest
+	25, // 33: ordermesh.order.v1.QuoteShippingResponse.amount:type_name -> ordermesh.common.v1.Money
+	2,  // 34: ordermesh.order.v1.ShipOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	10, // 35: ordermesh.order.v1.OrderService.PlaceOrder:input_type -> ordermesh.order.v1.PlaceOrderRequest
+	13, // 36: ordermesh.order.v1.OrderService.GetOrder:input_type -> ordermesh.order.v1.GetOrderRequest
+	15, // 37: ordermesh.order.v1.OrderService.ListOrders:input_type -> ordermesh.order.v1.ListOrdersRequest
+	17, // 38: ordermesh.order.v1.OrderService.CancelOrder:input_type -> ordermesh.order.v1.CancelOrderRequest
+	19, // 39: ordermesh.order.v1.OrderService.WatchOrder:input_type -> ordermesh.order.v1.WatchOrderRequest
+	21, // 40: ordermesh.order.v1.OrderService.QuoteShipping:input_type -> ordermesh.order.v1.QuoteShippingRequest
+	23, // 41: ordermesh.order.v1.OrderService.ShipOrder:input_type -> ordermesh.order.v1.ShipOrderRequest
+	11, // 42: ordermesh.order.v1.OrderService.PlaceOrder:output_type -> ordermesh.order.v1.PlaceOrderResponse
+	14, // 43: ordermesh.order.v1.OrderService.GetOrder:output_type -> ordermesh.order.v1.GetOrderResponse
+	16, // 44: ordermesh.order.v1.OrderService.ListOrders:output_type -> ordermesh.order.v1.ListOrdersResponse
+	18, // 45: ordermesh.order.v1.OrderService.CancelOrder:output_type -> ordermesh.order.v1.CancelOrderResponse
+	20, // 46: ordermesh.order.v1.OrderService.WatchOrder:output_type -> ordermesh.order.v1.WatchOrderResponse
+	22, // 47: ordermesh.order.v1.OrderService.QuoteShipping:output_type -> ordermesh.order.v1.QuoteShippingResponse
+	24, // 48: ordermesh.order.v1.OrderService.ShipOrder:output_type -> ordermesh.order.v1.ShipOrderResponse
+	42, // [42:49] is the sub-list for method output_type
+	35, // [35:42] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_order_v1_order_proto_init() }
@@ -1862,7 +1927,7 @@ func file_ordermesh_order_v1_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_order_v1_order_proto_rawDesc), len(file_ordermesh_order_v1_order_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
