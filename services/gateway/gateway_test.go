@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -235,5 +236,56 @@ func TestGatewayRefusesMissingBackends(t *testing.T) {
 	cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = "http://cart:8080", "http://order:8080", "ftp://inventory", "http://payment:8080"
 	if _, err := gateway.New(cfg, logging.New(io.Discard, "gateway", slog.LevelError)); err == nil || !strings.Contains(err.Error(), "INVENTORY_URL") {
 		t.Errorf("gateway.New with an ftp:// URL = %v, want an error naming INVENTORY_URL", err)
+	}
+}
+
+// Catalog's reads by Connect GET are cacheable at the mesh and through
+// the gateway alike: Cache-Control and an ETag, 304 while the ETag holds,
+// a new answer and ETag once the product changes.
+func TestCatalogGetsAreCacheable(t *testing.T) {
+	t.Parallel()
+	m := meshtest.Start(t, []string{"catalog"})
+	gw := start(t, allAt(m.URL))
+	merchant := m.Token(t, "cache-merchant", auth.RoleMerchant)
+	ctx := context.Background()
+	catalog := catalogv1connect.NewCatalogServiceClient(m.HTTP, m.URL)
+	for i, base := range map[string]string{"mesh": m.URL, "gateway": gw} {
+		sku := "CACHE-" + strings.ToUpper(i)
+		if _, err := catalog.CreateProduct(ctx, meshtest.WithToken(&catalogv1.CreateProductRequest{
+			Sku: sku, Name: "Cached " + sku, Category: "cache", WeightGrams: 100,
+			Price: &commonv1.Money{AmountMinor: 500, Currency: "EUR"},
+		}, merchant)); err != nil {
+			t.Fatal(err)
+		}
+		url := base + "/ordermesh.catalog.v1.CatalogService/GetProduct?encoding=json&message=" + neturl.QueryEscape(`{"sku":"`+sku+`"}`)
+		get := func(inm string) *http.Response {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if inm != "" {
+				req.Header.Set("If-None-Match", inm)
+			}
+			res, err := m.HTTP.Do(req)
+			if err != nil {
+				t.Fatalf("%s: GET: %v", i, err)
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			_ = res.Body.Close()
+			return res
+		}
+		first := get("")
+		etag := first.Header.Get("ETag")
+		if first.StatusCode != http.StatusOK || etag == "" || first.Header.Get("Cache-Control") != "public, max-age=30" {
+			t.Fatalf("%s: GET = %d, ETag %q, Cache-Control %q; want 200, an ETag and public, max-age=30", i, first.StatusCode, etag, first.Header.Get("Cache-Control"))
+		}
+		if res := get(etag); res.StatusCode != http.StatusNotModified {
+			t.Errorf("%s: GET with If-None-Match %s = %d, want 304", i, etag, res.StatusCode)
+		}
+		if _, err := catalog.UpdateProduct(ctx, meshtest.WithToken(&catalogv1.UpdateProductRequest{
+			Sku: sku, Price: &commonv1.Money{AmountMinor: 650, Currency: "EUR"},
+		}, merchant)); err != nil {
+			t.Fatal(err)
+		}
+		if res := get(etag); res.StatusCode != http.StatusOK || res.Header.Get("ETag") == etag {
+			t.Errorf("%s: GET after a price change = %d, ETag %q; want 200 and a new ETag", i, res.StatusCode, res.Header.Get("ETag"))
+		}
 	}
 }

@@ -29,6 +29,8 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 	AdminAddr string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
 
+	CatalogCacheMaxAge time.Duration `env:"CATALOG_CACHE_MAX_AGE" default:"30s" usage:"how long HTTP caches may keep Catalog's answers to GET requests (Cache-Control max-age; each also carries an ETag and answers If-None-Match with 304); 0 makes them revalidate every time"`
+
 	DatabaseURL      string        `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh_{service}?sslmode=disable" secret:"url" usage:"PostgreSQL URL; {service} is replaced by the service name, so one server can hold every service's own database"`
 	DatabaseMaxConns int           `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections per service"`
 	DatabaseCreate   bool          `env:"DATABASE_CREATE" default:"true" usage:"create a service's database at start when it is missing"`

@@ -34,6 +34,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 	"github.com/ordermesh/ordermesh/services/platform/health"
+	"github.com/ordermesh/ordermesh/services/platform/httpcache"
 	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
@@ -258,8 +259,13 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		reg.AddDatabase(n, pool, events.SagaRouting.Subscribers(n))
 		parts := def.build(deps{cfg: cfg, log: svcLog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting),
 			clients: svcClients, metrics: reg, tracing: tp, opts: opts})
-		for _, r := range parts.Routes {
+		for i, r := range parts.Routes {
 			probes[r.Service] = pool.Ping
+			if n == catalog.Name {
+				// Catalog's reads are public and the same for everyone:
+				// worth caching in browsers and CDNs when called by GET.
+				parts.Routes[i].Handler = httpcache.Handler(r.Handler, cfg.CatalogCacheMaxAge)
+			}
 		}
 		routes = append(routes, parts.Routes...)
 		routes = append(routes, eventRoutes(n, pool, parts, svcLog, tp, opts)...)
