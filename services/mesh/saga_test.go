@@ -162,9 +162,13 @@ func TestStaleTotalCarriesTheCurrentTotal(t *testing.T) {
 	s := newShop(t)
 	ctx := context.Background()
 	erin := s.customer(t, "erin", cardOK)
+	reqs := map[string]*orderv1.PlaceOrderRequest{}
+	for _, p := range meshtest.Protocols {
+		reqs[p.Name] = s.request(t, erin, "DE", lines("BEAN-1", 2))
+	}
 	for _, p := range meshtest.Protocols {
 		t.Run(p.Name, func(t *testing.T) {
-			req := s.request(t, erin, "DE", lines("BEAN-1", 2))
+			req := reqs[p.Name]
 			right := proto.Clone(req.GetExpectedTotal()).(*commonv1.Money)
 			req.ExpectedTotal = &commonv1.Money{AmountMinor: right.GetAmountMinor() - 100, Currency: "EUR"}
 			c := orderv1connectClient(s, p.Opts...)
