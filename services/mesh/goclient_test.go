@@ -35,12 +35,7 @@ func TestGoClientExample(t *testing.T) {
 
 	m := meshtest.Start(t, nil)
 	run := exec.CommandContext(ctx, bin)
-	run.Env = append(os.Environ(),
-		"ORDERMESH_URL="+m.URL,
-		"ORDERMESH_MERCHANT_TOKEN="+m.Token(t, "go-merchant", auth.RoleMerchant),
-		"ORDERMESH_CUSTOMER_TOKEN="+m.Token(t, "go-buyer", auth.RoleCustomer),
-		"ORDERMESH_CUSTOMER_ID=go-buyer",
-	)
+	run.Env = append(os.Environ(), clientEnv(t, m, "go-merchant", "go-buyer")...)
 	out, err := run.CombinedOutput()
 	t.Logf("examples/go-client:\n%s", out)
 	if err != nil {
@@ -60,5 +55,17 @@ func TestGoClientExample(t *testing.T) {
 	out, err = bad.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "unauthenticated") {
 		t.Errorf("with a bad token: err %v, output %q; want exit 1 and unauthenticated", err, out)
+	}
+}
+
+// clientEnv is the environment the client examples and tests read: the
+// mesh's URL, a merchant's and a customer's token, and the customer's id.
+func clientEnv(t *testing.T, m *meshtest.Mesh, merchant, customer string) []string {
+	t.Helper()
+	return []string{
+		"ORDERMESH_URL=" + m.URL,
+		"ORDERMESH_MERCHANT_TOKEN=" + m.Token(t, merchant, auth.RoleMerchant),
+		"ORDERMESH_CUSTOMER_TOKEN=" + m.Token(t, customer, auth.RoleCustomer),
+		"ORDERMESH_CUSTOMER_ID=" + customer,
 	}
 }

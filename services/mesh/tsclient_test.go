@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
 )
 
 // TestTypeScriptClient runs gen/ts/test with node's test runner against
@@ -37,12 +36,7 @@ func TestTypeScriptClient(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "test/")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"ORDERMESH_URL="+m.URL,
-		"ORDERMESH_MERCHANT_TOKEN="+m.Token(t, "mia", auth.RoleMerchant),
-		"ORDERMESH_CUSTOMER_TOKEN="+m.Token(t, "cleo", auth.RoleCustomer),
-		"ORDERMESH_CUSTOMER_ID=cleo",
-	)
+	cmd.Env = append(os.Environ(), clientEnv(t, m, "mia", "cleo")...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test:\n%s", out)
 	if err != nil {
@@ -91,12 +85,7 @@ func TestTypeScriptPackage(t *testing.T) {
 
 	snippet := readmeSnippet(t)
 	m := meshtest.Start(t, nil)
-	env := []string{
-		"ORDERMESH_URL=" + m.URL,
-		"ORDERMESH_MERCHANT_TOKEN=" + m.Token(t, "ts-merchant", auth.RoleMerchant),
-		"ORDERMESH_CUSTOMER_TOKEN=" + m.Token(t, "ts-buyer", auth.RoleCustomer),
-		"ORDERMESH_CUSTOMER_ID=ts-buyer",
-	}
+	env := clientEnv(t, m, "ts-merchant", "ts-buyer")
 	for _, c := range []struct{ name, spec, flag string }{
 		{"tarball", tarball, ""},
 		{"folder", fresh, "--install-links"},
