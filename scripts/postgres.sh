@@ -75,7 +75,13 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 mkdir -p "$data"
-if [[ ${#as_owner[@]} -gt 0 ]]; then chown -R "${as_owner[2]}" "$(dirname "$data")"; fi
+if [[ ${#as_owner[@]} -gt 0 ]]; then
+  chown -R "${as_owner[2]}" "$(dirname "$data")"
+  # The owner must be able to reach the folder: a parent made private
+  # (.build by a tool that creates it 0750) gets the search bit for others.
+  d=$(dirname "$(dirname "$data")")
+  while [[ $d != / ]] && ! "${as_owner[@]}" test -x "$d"; do chmod o+x "$d"; d=$(dirname "$d"); done
+fi
 if [[ ! -f "$data/PG_VERSION" ]]; then
   "${as_owner[@]}" "$initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 >/dev/null
 fi
