@@ -65,8 +65,12 @@ rules-test: prometheus ## Check the alert and SLO rules and run their unit tests
 	cd helm/ordermesh/rules && promtool check rules ordermesh.rules.yaml && promtool test rules ordermesh.rules.test.yaml
 
 .PHONY: test-ts
-test-ts: ts ## Run the TypeScript client test (node --test) against a real server
-	@$(PG_ENV); go test -race -count=1 -tags tsclient -run 'TestTypeScript(Client|Package)' $(GO_TEST_FLAGS) ./services/mesh/
+test-ts: ts chromium ## Run the TypeScript tests against a real server: node --test, the packed package under tsc --strict, and the browser page in headless Chromium
+	@$(PG_ENV); go test -race -count=1 -tags tsclient -run 'TestTypeScript(Client|Package)|TestBrowserCheckout' $(GO_TEST_FLAGS) ./services/mesh/
+
+.PHONY: chromium
+chromium: ## Install headless Chromium (Debian's package) when missing, for the browser test
+	@scripts/chromium.sh
 
 .PHONY: checkout-ts
 checkout-ts: ts ## Place one checkout through the TypeScript client against `make run` on :8080
