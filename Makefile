@@ -99,6 +99,15 @@ bench-hotpath: ## Batched vs naive reservations, in process and over RPC; prints
 flash-sale: ## Race 2,000 buyers for 10,000 units through the saga of a running `make run` (FLASH_FLAGS=-addr ...)
 	@$(PG_ENV); go run ./cmd/flash-sale $(FLASH_FLAGS)
 
+# k6 is AGPL-licensed, so this repository neither pins nor installs it;
+# `make k6` runs the k6 on PATH (or K6=/path/to/k6).
+K6 ?= k6
+K6_FLAGS ?=
+.PHONY: k6
+k6: ## Run k6/flash-sale.js against a running `make run` (K6_FLAGS="--vus 20 --duration 10s"; needs k6 installed)
+	@command -v $(K6) >/dev/null 2>&1 || { echo "k6 is not installed; see https://grafana.com/docs/k6/latest/set-up/install-k6/ (this repository does not pin it: k6 is AGPL-licensed)" >&2; exit 1; }
+	$(K6) run -e JWT_SIGNING_KEY -e BASE_URL=$${ORDERMESH_URL:-http://localhost:8080} $(K6_FLAGS) k6/flash-sale.js
+
 # Images are named $(IMAGE_REPO)/<service>:$(IMAGE_TAG); the chart, kind-up
 # and k8s-e2e use the same names.
 IMAGE_REPO ?= ordermesh
@@ -166,6 +175,7 @@ lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)
 	go tool buf lint
 	go tool buf format -d --exit-code
 	go tool golangci-lint run ./...
+	scripts/check-js.sh k6/flash-sale.js
 
 BREAKING_AGAINST ?= .git\#branch=main
 .PHONY: breaking
