@@ -135,9 +135,7 @@ async function order(p: catalogv1.Product): Promise<void> {
   // WatchOrder sends the order now and at every change, and ends when the
   // order is terminal.
   const history = element<HTMLOListElement>("history");
-  let status = order.status;
-  for await (const update of orders.watchOrder({ orderId: order.id })) {
-    status = update.order?.status ?? status;
+  const record = (status: orderv1.OrderStatus) => {
     const name = orderv1.OrderStatus[status];
     element("status").textContent = name;
     if (history.lastElementChild?.textContent !== name) {
@@ -145,6 +143,14 @@ async function order(p: catalogv1.Product): Promise<void> {
       li.textContent = name;
       history.append(li);
     }
+  };
+  // The order as placed, then every change: the stream's first message is
+  // the order as it is when the stream starts, which may be later already.
+  let status = order.status;
+  record(status);
+  for await (const update of orders.watchOrder({ orderId: order.id })) {
+    status = update.order?.status ?? status;
+    record(status);
   }
   element("state").textContent = `Order ${orderv1.OrderStatus[status].toLowerCase()}.`;
   document.body.dataset.done = orderv1.OrderStatus[status];
