@@ -7,8 +7,4 @@ set -euo pipefail
 if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
   exit 0
 fi
-sudo=()
-[[ $(id -u) -eq 0 ]] || sudo=(sudo)
-echo "installing promtool and prometheus from Debian's prometheus package" >&2
-"${sudo[@]}" apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >&2
+exec "$(dirname "$0")/apt-install.sh" prometheus
