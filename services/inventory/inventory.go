@@ -37,12 +37,13 @@ type Config = service.Config
 // Policies says who may call each RPC: stock levels are public, changing
 // stock is the merchant's, and reservations are internal.
 var Policies = auth.Policies{
-	inventoryv1connect.InventoryServiceGetStockProcedure:      auth.Public,
-	inventoryv1connect.InventoryServiceBatchGetStockProcedure: auth.Public,
-	inventoryv1connect.InventoryServiceSetStockProcedure:      auth.Allow(auth.RoleMerchant),
-	inventoryv1connect.InventoryServiceAdjustStockProcedure:   auth.Allow(auth.RoleMerchant),
-	inventoryv1connect.InventoryServiceReserveProcedure:       auth.Allow(auth.RoleService),
-	inventoryv1connect.InventoryServiceReleaseProcedure:       auth.Allow(auth.RoleService),
+	inventoryv1connect.InventoryServiceGetStockProcedure:       auth.Public,
+	inventoryv1connect.InventoryServiceBatchGetStockProcedure:  auth.Public,
+	inventoryv1connect.InventoryServiceSetStockProcedure:       auth.Allow(auth.RoleMerchant),
+	inventoryv1connect.InventoryServiceAdjustStockProcedure:    auth.Allow(auth.RoleMerchant),
+	inventoryv1connect.InventoryServiceReserveProcedure:        auth.Allow(auth.RoleService),
+	inventoryv1connect.InventoryServiceReleaseProcedure:        auth.Allow(auth.RoleService),
+	inventoryv1connect.InventoryServiceGetReservationProcedure: auth.Allow(auth.RoleMerchant, auth.RoleService),
 }
 
 // New builds the service on pool.

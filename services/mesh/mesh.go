@@ -132,6 +132,8 @@ var eventPolicies = auth.Policies{
 	eventsv1connect.EventSinkServiceDeliverProcedure:                  auth.Allow(auth.RoleService),
 	eventsv1connect.EventAdminServiceListParkedDeliveriesProcedure:    auth.Allow(auth.RoleService),
 	eventsv1connect.EventAdminServiceRequeueParkedDeliveriesProcedure: auth.Allow(auth.RoleService),
+	eventsv1connect.EventAdminServiceListOrderDeliveriesProcedure:     auth.Allow(auth.RoleService),
+	eventsv1connect.EventAdminServiceGetOutboxStatsProcedure:          auth.Allow(auth.RoleService),
 }
 
 // Migrations returns every migration of the named service's database:

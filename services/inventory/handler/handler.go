@@ -106,3 +106,31 @@ func toProto(s service.Stock) *inventoryv1.Stock {
 		UpdateTime: timestamppb.New(s.UpdatedAt),
 	}
 }
+
+// GetReservation implements inventoryv1connect.InventoryServiceHandler.
+func (h *Handler) GetReservation(ctx context.Context, req *connect.Request[inventoryv1.GetReservationRequest]) (*connect.Response[inventoryv1.GetReservationResponse], error) {
+	r, err := h.svc.GetReservation(ctx, req.Msg.GetOrderId())
+	if err != nil {
+		return nil, err
+	}
+	out := &inventoryv1.Reservation{
+		OrderId: r.OrderID, Status: reservationStatuses[r.Status],
+		CreateTime: timestamppb.New(r.CreatedAt), UpdateTime: timestamppb.New(r.UpdatedAt),
+	}
+	if r.ExpiresAt != nil {
+		out.ExpireTime = timestamppb.New(*r.ExpiresAt)
+	}
+	for _, l := range r.Lines {
+		out.Lines = append(out.Lines, &inventoryv1.ReservationLine{Sku: l.SKU, Quantity: l.Quantity})
+	}
+	return connect.NewResponse(&inventoryv1.GetReservationResponse{Reservation: out}), nil
+}
+
+// reservationStatuses maps the reservations.status column to the API.
+var reservationStatuses = map[string]inventoryv1.ReservationStatus{
+	service.StatusHeld:      inventoryv1.ReservationStatus_RESERVATION_STATUS_HELD,
+	service.StatusSold:      inventoryv1.ReservationStatus_RESERVATION_STATUS_SOLD,
+	service.StatusReleased:  inventoryv1.ReservationStatus_RESERVATION_STATUS_RELEASED,
+	service.StatusRejected:  inventoryv1.ReservationStatus_RESERVATION_STATUS_REJECTED,
+	service.StatusCancelled: inventoryv1.ReservationStatus_RESERVATION_STATUS_CANCELLED,
+}

@@ -52,12 +52,16 @@ type Reservation struct {
 	Status    string
 	ExpiresAt *time.Time
 	Lines     []Line
+	// CreatedAt and UpdatedAt are set on reads.
+	CreatedAt, UpdatedAt time.Time
 }
 
 // Errors the service returns.
 var (
 	ErrNotFound     = rpcerr.New(rpcerr.KindNotFound, "no stock for this SKU")
 	ErrInsufficient = rpcerr.New(rpcerr.KindPrecondition, "not enough stock")
+	// ErrNoReservation is an order Inventory holds nothing for.
+	ErrNoReservation = rpcerr.New(rpcerr.KindNotFound, "no reservation for this order")
 )
 
 // Tx is the store inside one transaction.
@@ -89,6 +93,8 @@ type Storer interface {
 	InBatch(ctx context.Context, fn func(BatchTx) error) error
 	Get(ctx context.Context, sku string) (Stock, error)
 	BatchGet(ctx context.Context, skus []string) ([]Stock, error)
+	// Reservation reads an order's reservation, if there is one.
+	Reservation(ctx context.Context, orderID string) (Reservation, bool, error)
 	// Set sets a SKU's available units, recording who did it.
 	Set(ctx context.Context, sku string, available int64, actor string) (Stock, error)
 	// Adjust moves available by delta; ErrInsufficient if that goes below

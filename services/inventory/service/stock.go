@@ -7,6 +7,18 @@ func (s *Service) GetStock(ctx context.Context, sku string) (Stock, error) {
 	return s.store.Get(ctx, sku)
 }
 
+// GetReservation returns an order's reservation, whatever became of it.
+func (s *Service) GetReservation(ctx context.Context, orderID string) (Reservation, error) {
+	r, found, err := s.store.Reservation(ctx, orderID)
+	if err != nil {
+		return Reservation{}, err
+	}
+	if !found {
+		return Reservation{}, errorf(ErrNoReservation, "order %s has no reservation", orderID)
+	}
+	return r, nil
+}
+
 // BatchGetStock returns the ledgers found, in the order asked, and the SKUs
 // never stocked.
 func (s *Service) BatchGetStock(ctx context.Context, skus []string) ([]Stock, []string, error) {

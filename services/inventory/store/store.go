@@ -140,14 +140,22 @@ func (t *txStore) Move(ctx context.Context, lines []service.Line, dAvailable, dR
 }
 
 func (t *txStore) Reservation(ctx context.Context, orderID string) (service.Reservation, bool, error) {
-	r, err := t.q.GetReservation(ctx, orderID)
+	return reservation(t.q.GetReservation(ctx, orderID))
+}
+
+// Reservation reads an order's reservation without locking it.
+func (s *Store) Reservation(ctx context.Context, orderID string) (service.Reservation, bool, error) {
+	return reservation(s.q.ReadReservation(ctx, orderID))
+}
+
+func reservation(r inventorydb.Reservation, err error) (service.Reservation, bool, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return service.Reservation{}, false, nil
 	}
 	if err != nil {
 		return service.Reservation{}, false, fmt.Errorf("get reservation: %w", err)
 	}
-	out := service.Reservation{OrderID: r.OrderID, Status: r.Status, ExpiresAt: r.ExpiresAt}
+	out := service.Reservation{OrderID: r.OrderID, Status: r.Status, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	for i, sku := range r.Skus {
 		out.Lines = append(out.Lines, service.Line{SKU: sku, Quantity: r.Quantities[i]})
 	}

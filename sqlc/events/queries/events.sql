@@ -29,11 +29,12 @@ WHERE event_id = @event_id AND subscriber = @subscriber;
 SELECT COALESCE(min(next_attempt_at), now() + interval '1 hour')::timestamptz AS due FROM outbox_deliveries WHERE state = 'pending';
 
 -- name: ListParked :many
-SELECT d.event_id, d.subscriber, d.attempts, d.last_error, d.parked_at, o.type, o.order_id
+SELECT d.event_id, d.subscriber, d.attempts, d.last_error, d.parked_at, o.type, o.order_id, o.created_at
 FROM outbox_deliveries d
 JOIN outbox o ON o.id = d.event_id
 WHERE d.state = 'parked'
   AND (sqlc.narg(subscriber)::text IS NULL OR d.subscriber = sqlc.narg(subscriber)::text)
+  AND (sqlc.narg(type)::integer IS NULL OR o.type = sqlc.narg(type)::integer)
   AND (d.parked_at, d.event_id) > (@after_time::timestamptz, @after_id::uuid)
 ORDER BY d.parked_at, d.event_id
 LIMIT @page_limit;
@@ -47,6 +48,7 @@ FROM outbox o
 WHERE o.id = d.event_id
   AND d.state = 'parked'
   AND (sqlc.narg(subscriber)::text IS NULL OR d.subscriber = sqlc.narg(subscriber)::text)
+  AND (sqlc.narg(type)::integer IS NULL OR o.type = sqlc.narg(type)::integer)
   AND (cardinality(@event_ids::uuid[]) = 0 OR d.event_id = ANY(@event_ids::uuid[]))
 RETURNING d.event_id, d.subscriber, o.envelope;
 
@@ -100,3 +102,13 @@ WITH added AS (
     SELECT unnest(sqlc.arg(delivery_event_ids)::uuid[]), unnest(sqlc.arg(delivery_subscribers)::text[])
 )
 SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality(sqlc.arg(delivery_event_ids)::uuid[]) > 0;
+
+-- name: OrderDeliveries :many
+-- Every delivery of every event this service produced about one order,
+-- for the operator's saga timeline.
+SELECT d.event_id, d.subscriber, d.state, d.attempts, d.last_error, d.next_attempt_at, d.delivered_at, d.parked_at,
+       o.type, o.order_id, o.created_at
+FROM outbox o
+JOIN outbox_deliveries d ON d.event_id = o.id
+WHERE o.order_id = @order_id
+ORDER BY o.created_at, o.id, d.subscriber;

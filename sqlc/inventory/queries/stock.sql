@@ -49,6 +49,10 @@ WHERE stock.sku = d.sku;
 -- name: GetReservation :one
 SELECT * FROM reservations WHERE order_id = $1 FOR UPDATE;
 
+-- name: ReadReservation :one
+-- An order's reservation, without a lock, for operators.
+SELECT * FROM reservations WHERE order_id = $1;
+
 -- name: InsertReservation :exec
 -- The lines are aligned arrays sorted by SKU.
 INSERT INTO reservations (order_id, status, expires_at, skus, quantities)

@@ -252,6 +252,26 @@ func (q *Queries) MoveStock(ctx context.Context, arg MoveStockParams) (int64, er
 	return result.RowsAffected(), nil
 }
 
+const readReservation = `-- name: ReadReservation :one
+SELECT order_id, status, expires_at, created_at, updated_at, skus, quantities FROM reservations WHERE order_id = $1
+`
+
+// An order's reservation, without a lock, for operators.
+func (q *Queries) ReadReservation(ctx context.Context, orderID string) (Reservation, error) {
+	row := q.db.QueryRow(ctx, readReservation, orderID)
+	var i Reservation
+	err := row.Scan(
+		&i.OrderID,
+		&i.Status,
+		&i.ExpiresAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Skus,
+		&i.Quantities,
+	)
+	return i, err
+}
+
 const setReservationStatus = `-- name: SetReservationStatus :exec
 UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1
 `

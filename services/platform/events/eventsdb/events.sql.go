@@ -175,18 +175,20 @@ func (q *Queries) InsertInboxBatch(ctx context.Context, arg InsertInboxBatchPara
 }
 
 const listParked = `-- name: ListParked :many
-SELECT d.event_id, d.subscriber, d.attempts, d.last_error, d.parked_at, o.type, o.order_id
+SELECT d.event_id, d.subscriber, d.attempts, d.last_error, d.parked_at, o.type, o.order_id, o.created_at
 FROM outbox_deliveries d
 JOIN outbox o ON o.id = d.event_id
 WHERE d.state = 'parked'
   AND ($1::text IS NULL OR d.subscriber = $1::text)
-  AND (d.parked_at, d.event_id) > ($2::timestamptz, $3::uuid)
+  AND ($2::integer IS NULL OR o.type = $2::integer)
+  AND (d.parked_at, d.event_id) > ($3::timestamptz, $4::uuid)
 ORDER BY d.parked_at, d.event_id
-LIMIT $4
+LIMIT $5
 `
 
 type ListParkedParams struct {
 	Subscriber *string
+	Type       *int32
 	AfterTime  time.Time
 	AfterID    uuid.UUID
 	PageLimit  int32
@@ -200,11 +202,13 @@ type ListParkedRow struct {
 	ParkedAt   *time.Time
 	Type       int32
 	OrderID    string
+	CreatedAt  time.Time
 }
 
 func (q *Queries) ListParked(ctx context.Context, arg ListParkedParams) ([]ListParkedRow, error) {
 	rows, err := q.db.Query(ctx, listParked,
 		arg.Subscriber,
+		arg.Type,
 		arg.AfterTime,
 		arg.AfterID,
 		arg.PageLimit,
@@ -224,6 +228,7 @@ func (q *Queries) ListParked(ctx context.Context, arg ListParkedParams) ([]ListP
 			&i.ParkedAt,
 			&i.Type,
 			&i.OrderID,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -315,6 +320,63 @@ func (q *Queries) Notify(ctx context.Context) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
+const orderDeliveries = `-- name: OrderDeliveries :many
+SELECT d.event_id, d.subscriber, d.state, d.attempts, d.last_error, d.next_attempt_at, d.delivered_at, d.parked_at,
+       o.type, o.order_id, o.created_at
+FROM outbox o
+JOIN outbox_deliveries d ON d.event_id = o.id
+WHERE o.order_id = $1
+ORDER BY o.created_at, o.id, d.subscriber
+`
+
+type OrderDeliveriesRow struct {
+	EventID       uuid.UUID
+	Subscriber    string
+	State         string
+	Attempts      int32
+	LastError     string
+	NextAttemptAt time.Time
+	DeliveredAt   *time.Time
+	ParkedAt      *time.Time
+	Type          int32
+	OrderID       string
+	CreatedAt     time.Time
+}
+
+// Every delivery of every event this service produced about one order,
+// for the operator's saga timeline.
+func (q *Queries) OrderDeliveries(ctx context.Context, orderID string) ([]OrderDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, orderDeliveries, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OrderDeliveriesRow{}
+	for rows.Next() {
+		var i OrderDeliveriesRow
+		if err := rows.Scan(
+			&i.EventID,
+			&i.Subscriber,
+			&i.State,
+			&i.Attempts,
+			&i.LastError,
+			&i.NextAttemptAt,
+			&i.DeliveredAt,
+			&i.ParkedAt,
+			&i.Type,
+			&i.OrderID,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const outboxBySubscriber = `-- name: OutboxBySubscriber :many
 SELECT d.subscriber,
        count(*) FILTER (WHERE d.state = 'pending') AS pending,
@@ -367,12 +429,14 @@ FROM outbox o
 WHERE o.id = d.event_id
   AND d.state = 'parked'
   AND ($1::text IS NULL OR d.subscriber = $1::text)
-  AND (cardinality($2::uuid[]) = 0 OR d.event_id = ANY($2::uuid[]))
+  AND ($2::integer IS NULL OR o.type = $2::integer)
+  AND (cardinality($3::uuid[]) = 0 OR d.event_id = ANY($3::uuid[]))
 RETURNING d.event_id, d.subscriber, o.envelope
 `
 
 type RequeueParams struct {
 	Subscriber *string
+	Type       *int32
 	EventIds   []uuid.UUID
 }
 
@@ -385,7 +449,7 @@ type RequeueRow struct {
 // Returns what it requeued, with each event's envelope, so that the log
 // line of each requeue carries the event's trace.
 func (q *Queries) Requeue(ctx context.Context, arg RequeueParams) ([]RequeueRow, error) {
-	rows, err := q.db.Query(ctx, requeue, arg.Subscriber, arg.EventIds)
+	rows, err := q.db.Query(ctx, requeue, arg.Subscriber, arg.Type, arg.EventIds)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DeliveryState is where one event stands with one subscriber.
+type DeliveryState int32
+
+const (
+	DeliveryState_DELIVERY_STATE_UNSPECIFIED DeliveryState = 0
+	// Waiting for its next attempt.
+	DeliveryState_DELIVERY_STATE_PENDING DeliveryState = 1
+	// Taken by the subscriber.
+	DeliveryState_DELIVERY_STATE_DELIVERED DeliveryState = 2
+	// Given up on after its attempts, or refused as permanent; it waits for
+	// an operator to requeue it.
+	DeliveryState_DELIVERY_STATE_PARKED DeliveryState = 3
+)
+
+// Enum value maps for DeliveryState.
+var (
+	DeliveryState_name = map[int32]string{
+		0: "DELIVERY_STATE_UNSPECIFIED",
+		1: "DELIVERY_STATE_PENDING",
+		2: "DELIVERY_STATE_DELIVERED",
+		3: "DELIVERY_STATE_PARKED",
+	}
+	DeliveryState_value = map[string]int32{
+		"DELIVERY_STATE_UNSPECIFIED": 0,
+		"DELIVERY_STATE_PENDING":     1,
+		"DELIVERY_STATE_DELIVERED":   2,
+		"DELIVERY_STATE_PARKED":      3,
+	}
+)
+
+func (x DeliveryState) Enum() *DeliveryState {
+	p := new(DeliveryState)
+	*p = x
+	return p
+}
+
+func (x DeliveryState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeliveryState) Descriptor() protoreflect.EnumDescriptor {
+	return file_ordermesh_events_v1_delivery_proto_enumTypes[0].Descriptor()
+}
+
+func (DeliveryState) Type() protoreflect.EnumType {
+	return &file_ordermesh_events_v1_delivery_proto_enumTypes[0]
+}
+
+func (x DeliveryState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeliveryState.Descriptor instead.
+func (DeliveryState) EnumDescriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{0}
+}
+
 // DeliverRequest is a batch of events.
 type DeliverRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -181,6 +238,391 @@ func (x *DeliveryFailure) GetPermanent() bool {
 	return false
 }
 
+// Delivery is one event and one of its subscribers.
+type Delivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event id.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// The event type.
+	Type EventType `protobuf:"varint,2,opt,name=type,proto3,enum=ordermesh.events.v1.EventType" json:"type,omitempty"`
+	// The order the event is about.
+	OrderId string `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// The subscriber.
+	Subscriber string `protobuf:"bytes,4,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	// Where the delivery stands.
+	State DeliveryState `protobuf:"varint,5,opt,name=state,proto3,enum=ordermesh.events.v1.DeliveryState" json:"state,omitempty"`
+	// How many times delivery was tried.
+	Attempts int32 `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The last error, if any.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the event was produced.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the next attempt is due, for a pending delivery.
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// When the subscriber took it.
+	DeliverTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deliver_time,json=deliverTime,proto3" json:"deliver_time,omitempty"`
+	// When it was parked.
+	ParkTime      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=park_time,json=parkTime,proto3" json:"park_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Delivery) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *Delivery) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *Delivery) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *Delivery) GetSubscriber() string {
+	if x != nil {
+		return x.Subscriber
+	}
+	return ""
+}
+
+func (x *Delivery) GetState() DeliveryState {
+	if x != nil {
+		return x.State
+	}
+	return DeliveryState_DELIVERY_STATE_UNSPECIFIED
+}
+
+func (x *Delivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Delivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Delivery) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Delivery) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *Delivery) GetDeliverTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliverTime
+	}
+	return nil
+}
+
+func (x *Delivery) GetParkTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ParkTime
+	}
+	return nil
+}
+
+// ListOrderDeliveriesRequest names the order.
+type ListOrderDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order id.
+	OrderId       string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrderDeliveriesRequest) Reset() {
+	*x = ListOrderDeliveriesRequest{}
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrderDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrderDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListOrderDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrderDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListOrderDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListOrderDeliveriesRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+// ListOrderDeliveriesResponse holds the order's deliveries.
+type ListOrderDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deliveries, by event creation time, then subscriber.
+	Deliveries    []*Delivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrderDeliveriesResponse) Reset() {
+	*x = ListOrderDeliveriesResponse{}
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrderDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrderDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListOrderDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrderDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListOrderDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListOrderDeliveriesResponse) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// GetOutboxStatsRequest is empty.
+type GetOutboxStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOutboxStatsRequest) Reset() {
+	*x = GetOutboxStatsRequest{}
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOutboxStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOutboxStatsRequest) ProtoMessage() {}
+
+func (x *GetOutboxStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOutboxStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetOutboxStatsRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{6}
+}
+
+// GetOutboxStatsResponse holds one row per subscriber this service
+// delivers to.
+type GetOutboxStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscribers, by name.
+	Subscribers   []*SubscriberStats `protobuf:"bytes,1,rep,name=subscribers,proto3" json:"subscribers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOutboxStatsResponse) Reset() {
+	*x = GetOutboxStatsResponse{}
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOutboxStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOutboxStatsResponse) ProtoMessage() {}
+
+func (x *GetOutboxStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOutboxStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetOutboxStatsResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetOutboxStatsResponse) GetSubscribers() []*SubscriberStats {
+	if x != nil {
+		return x.Subscribers
+	}
+	return nil
+}
+
+// SubscriberStats is the state of one subscriber's queue.
+type SubscriberStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriber.
+	Subscriber string `protobuf:"bytes,1,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	// Deliveries waiting for an attempt.
+	Pending int64 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
+	// When the oldest waiting event was produced; absent when none waits.
+	OldestPendingCreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=oldest_pending_create_time,json=oldestPendingCreateTime,proto3" json:"oldest_pending_create_time,omitempty"`
+	// Parked deliveries.
+	Parked        int64 `protobuf:"varint,4,opt,name=parked,proto3" json:"parked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscriberStats) Reset() {
+	*x = SubscriberStats{}
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriberStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriberStats) ProtoMessage() {}
+
+func (x *SubscriberStats) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriberStats.ProtoReflect.Descriptor instead.
+func (*SubscriberStats) Descriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SubscriberStats) GetSubscriber() string {
+	if x != nil {
+		return x.Subscriber
+	}
+	return ""
+}
+
+func (x *SubscriberStats) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *SubscriberStats) GetOldestPendingCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OldestPendingCreateTime
+	}
+	return nil
+}
+
+func (x *SubscriberStats) GetParked() int64 {
+	if x != nil {
+		return x.Parked
+	}
+	return 0
+}
+
 // ParkedDelivery is one event that one subscriber did not take.
 type ParkedDelivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -197,14 +639,16 @@ type ParkedDelivery struct {
 	// The last error.
 	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// When it was parked.
-	ParkTime      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=park_time,json=parkTime,proto3" json:"park_time,omitempty"`
+	ParkTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=park_time,json=parkTime,proto3" json:"park_time,omitempty"`
+	// When the event was produced.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ParkedDelivery) Reset() {
 	*x = ParkedDelivery{}
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[3]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +660,7 @@ func (x *ParkedDelivery) String() string {
 func (*ParkedDelivery) ProtoMessage() {}
 
 func (x *ParkedDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[3]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +673,7 @@ func (x *ParkedDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParkedDelivery.ProtoReflect.Descriptor instead.
 func (*ParkedDelivery) Descriptor() ([]byte, []int) {
-	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{3}
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ParkedDelivery) GetEventId() string {
@@ -281,6 +725,13 @@ func (x *ParkedDelivery) GetParkTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ParkedDelivery) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 // ListParkedDeliveriesRequest selects a page of parked deliveries.
 type ListParkedDeliveriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -289,14 +740,22 @@ type ListParkedDeliveriesRequest struct {
 	// The largest number to return, 1 to 500. 0 means 100.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only events of this type. Unspecified means every type.
+	Type EventType `protobuf:"varint,4,opt,name=type,proto3,enum=ordermesh.events.v1.EventType" json:"type,omitempty"`
+	// Instead of a page token, for a caller merging several services'
+	// lists: only deliveries parked after this time, or at it with a
+	// greater event id.
+	AfterParkTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=after_park_time,json=afterParkTime,proto3" json:"after_park_time,omitempty"`
+	// The event id that goes with after_park_time.
+	AfterEventId  string `protobuf:"bytes,6,opt,name=after_event_id,json=afterEventId,proto3" json:"after_event_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListParkedDeliveriesRequest) Reset() {
 	*x = ListParkedDeliveriesRequest{}
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[4]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +767,7 @@ func (x *ListParkedDeliveriesRequest) String() string {
 func (*ListParkedDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[4]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +780,7 @@ func (x *ListParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListParkedDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{4}
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListParkedDeliveriesRequest) GetSubscriber() string {
@@ -345,6 +804,27 @@ func (x *ListParkedDeliveriesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListParkedDeliveriesRequest) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *ListParkedDeliveriesRequest) GetAfterParkTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AfterParkTime
+	}
+	return nil
+}
+
+func (x *ListParkedDeliveriesRequest) GetAfterEventId() string {
+	if x != nil {
+		return x.AfterEventId
+	}
+	return ""
+}
+
 // ListParkedDeliveriesResponse is a page of parked deliveries.
 type ListParkedDeliveriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -358,7 +838,7 @@ type ListParkedDeliveriesResponse struct {
 
 func (x *ListParkedDeliveriesResponse) Reset() {
 	*x = ListParkedDeliveriesResponse{}
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[5]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +850,7 @@ func (x *ListParkedDeliveriesResponse) String() string {
 func (*ListParkedDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[5]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +863,7 @@ func (x *ListParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListParkedDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{5}
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListParkedDeliveriesResponse) GetDeliveries() []*ParkedDelivery {
@@ -407,14 +887,16 @@ type RequeueParkedDeliveriesRequest struct {
 	// subscriber, or of all subscribers when subscriber is empty too.
 	EventIds []string `protobuf:"bytes,1,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
 	// Only this subscriber's.
-	Subscriber    string `protobuf:"bytes,2,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	Subscriber string `protobuf:"bytes,2,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	// Only events of this type. Unspecified means every type.
+	Type          EventType `protobuf:"varint,3,opt,name=type,proto3,enum=ordermesh.events.v1.EventType" json:"type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RequeueParkedDeliveriesRequest) Reset() {
 	*x = RequeueParkedDeliveriesRequest{}
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[6]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +908,7 @@ func (x *RequeueParkedDeliveriesRequest) String() string {
 func (*RequeueParkedDeliveriesRequest) ProtoMessage() {}
 
 func (x *RequeueParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[6]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +921,7 @@ func (x *RequeueParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueParkedDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*RequeueParkedDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{6}
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RequeueParkedDeliveriesRequest) GetEventIds() []string {
@@ -456,6 +938,13 @@ func (x *RequeueParkedDeliveriesRequest) GetSubscriber() string {
 	return ""
 }
 
+func (x *RequeueParkedDeliveriesRequest) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
 // RequeueParkedDeliveriesResponse says how many were requeued.
 type RequeueParkedDeliveriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -467,7 +956,7 @@ type RequeueParkedDeliveriesResponse struct {
 
 func (x *RequeueParkedDeliveriesResponse) Reset() {
 	*x = RequeueParkedDeliveriesResponse{}
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[7]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +968,7 @@ func (x *RequeueParkedDeliveriesResponse) String() string {
 func (*RequeueParkedDeliveriesResponse) ProtoMessage() {}
 
 func (x *RequeueParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[7]
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +981,7 @@ func (x *RequeueParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueParkedDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*RequeueParkedDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{7}
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RequeueParkedDeliveriesResponse) GetRequeued() int64 {
@@ -514,7 +1003,40 @@ const file_ordermesh_events_v1_delivery_proto_rawDesc = "" +
 	"\x0fDeliveryFailure\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
-	"\tpermanent\x18\x03 \x01(\bR\tpermanent\"\x8e\x02\n" +
+	"\tpermanent\x18\x03 \x01(\bR\tpermanent\"\x86\x04\n" +
+	"\bDelivery\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x122\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeR\x04type\x12\x19\n" +
+	"\border_id\x18\x03 \x01(\tR\aorderId\x12\x1e\n" +
+	"\n" +
+	"subscriber\x18\x04 \x01(\tR\n" +
+	"subscriber\x128\n" +
+	"\x05state\x18\x05 \x01(\x0e2\".ordermesh.events.v1.DeliveryStateR\x05state\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12F\n" +
+	"\x11next_attempt_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12=\n" +
+	"\fdeliver_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vdeliverTime\x127\n" +
+	"\tpark_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\"A\n" +
+	"\x1aListOrderDeliveriesRequest\x12#\n" +
+	"\border_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\"\\\n" +
+	"\x1bListOrderDeliveriesResponse\x12=\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x1d.ordermesh.events.v1.DeliveryR\n" +
+	"deliveries\"\x17\n" +
+	"\x15GetOutboxStatsRequest\"`\n" +
+	"\x16GetOutboxStatsResponse\x12F\n" +
+	"\vsubscribers\x18\x01 \x03(\v2$.ordermesh.events.v1.SubscriberStatsR\vsubscribers\"\xbc\x01\n" +
+	"\x0fSubscriberStats\x12\x1e\n" +
+	"\n" +
+	"subscriber\x18\x01 \x01(\tR\n" +
+	"subscriber\x12\x18\n" +
+	"\apending\x18\x02 \x01(\x03R\apending\x12W\n" +
+	"\x1aoldest_pending_create_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x17oldestPendingCreateTime\x12\x16\n" +
+	"\x06parked\x18\x04 \x01(\x03R\x06parked\"\xcb\x02\n" +
 	"\x0eParkedDelivery\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x122\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeR\x04type\x12\x19\n" +
@@ -525,7 +1047,9 @@ const file_ordermesh_events_v1_delivery_proto_rawDesc = "" +
 	"\battempts\x18\x05 \x01(\x05R\battempts\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x06 \x01(\tR\tlastError\x127\n" +
-	"\tpark_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\"\x98\x01\n" +
+	"\tpark_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xcd\x02\n" +
 	"\x1bListParkedDeliveriesRequest\x12'\n" +
 	"\n" +
 	"subscriber\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
@@ -533,25 +1057,36 @@ const file_ordermesh_events_v1_delivery_proto_rawDesc = "" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8b\x01\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12<\n" +
+	"\x04type\x18\x04 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12B\n" +
+	"\x0fafter_park_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rafterParkTime\x121\n" +
+	"\x0eafter_event_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\fafterEventId\"\x8b\x01\n" +
 	"\x1cListParkedDeliveriesResponse\x12C\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2#.ordermesh.events.v1.ParkedDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"x\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb6\x01\n" +
 	"\x1eRequeueParkedDeliveriesRequest\x12-\n" +
 	"\tevent_ids\x18\x01 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\beventIds\x12'\n" +
 	"\n" +
 	"subscriber\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
-	"subscriber\"=\n" +
+	"subscriber\x12<\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\"=\n" +
 	"\x1fRequeueParkedDeliveriesResponse\x12\x1a\n" +
-	"\brequeued\x18\x01 \x01(\x03R\brequeued2h\n" +
+	"\brequeued\x18\x01 \x01(\x03R\brequeued*\x84\x01\n" +
+	"\rDeliveryState\x12\x1e\n" +
+	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x1c\n" +
+	"\x18DELIVERY_STATE_DELIVERED\x10\x02\x12\x19\n" +
+	"\x15DELIVERY_STATE_PARKED\x10\x032h\n" +
 	"\x10EventSinkService\x12T\n" +
-	"\aDeliver\x12#.ordermesh.events.v1.DeliverRequest\x1a$.ordermesh.events.v1.DeliverResponse2\x9d\x02\n" +
+	"\aDeliver\x12#.ordermesh.events.v1.DeliverRequest\x1a$.ordermesh.events.v1.DeliverResponse2\x8c\x04\n" +
 	"\x11EventAdminService\x12\x80\x01\n" +
 	"\x14ListParkedDeliveries\x120.ordermesh.events.v1.ListParkedDeliveriesRequest\x1a1.ordermesh.events.v1.ListParkedDeliveriesResponse\"\x03\x90\x02\x01\x12\x84\x01\n" +
-	"\x17RequeueParkedDeliveries\x123.ordermesh.events.v1.RequeueParkedDeliveriesRequest\x1a4.ordermesh.events.v1.RequeueParkedDeliveriesResponseBDZBgithub.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1;eventsv1b\x06proto3"
+	"\x17RequeueParkedDeliveries\x123.ordermesh.events.v1.RequeueParkedDeliveriesRequest\x1a4.ordermesh.events.v1.RequeueParkedDeliveriesResponse\x12}\n" +
+	"\x13ListOrderDeliveries\x12/.ordermesh.events.v1.ListOrderDeliveriesRequest\x1a0.ordermesh.events.v1.ListOrderDeliveriesResponse\"\x03\x90\x02\x01\x12n\n" +
+	"\x0eGetOutboxStats\x12*.ordermesh.events.v1.GetOutboxStatsRequest\x1a+.ordermesh.events.v1.GetOutboxStatsResponse\"\x03\x90\x02\x01BDZBgithub.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_ordermesh_events_v1_delivery_proto_rawDescOnce sync.Once
@@ -565,37 +1100,62 @@ func file_ordermesh_events_v1_delivery_proto_rawDescGZIP() []byte {
 	return file_ordermesh_events_v1_delivery_proto_rawDescData
 }
 
-var file_ordermesh_events_v1_delivery_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_ordermesh_events_v1_delivery_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ordermesh_events_v1_delivery_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_ordermesh_events_v1_delivery_proto_goTypes = []any{
-	(*DeliverRequest)(nil),                  // 0: ordermesh.events.v1.DeliverRequest
-	(*DeliverResponse)(nil),                 // 1: ordermesh.events.v1.DeliverResponse
-	(*DeliveryFailure)(nil),                 // 2: ordermesh.events.v1.DeliveryFailure
-	(*ParkedDelivery)(nil),                  // 3: ordermesh.events.v1.ParkedDelivery
-	(*ListParkedDeliveriesRequest)(nil),     // 4: ordermesh.events.v1.ListParkedDeliveriesRequest
-	(*ListParkedDeliveriesResponse)(nil),    // 5: ordermesh.events.v1.ListParkedDeliveriesResponse
-	(*RequeueParkedDeliveriesRequest)(nil),  // 6: ordermesh.events.v1.RequeueParkedDeliveriesRequest
-	(*RequeueParkedDeliveriesResponse)(nil), // 7: ordermesh.events.v1.RequeueParkedDeliveriesResponse
-	(*Envelope)(nil),                        // 8: ordermesh.events.v1.Envelope
-	(EventType)(0),                          // 9: ordermesh.events.v1.EventType
-	(*timestamppb.Timestamp)(nil),           // 10: google.protobuf.Timestamp
+	(DeliveryState)(0),                      // 0: ordermesh.events.v1.DeliveryState
+	(*DeliverRequest)(nil),                  // 1: ordermesh.events.v1.DeliverRequest
+	(*DeliverResponse)(nil),                 // 2: ordermesh.events.v1.DeliverResponse
+	(*DeliveryFailure)(nil),                 // 3: ordermesh.events.v1.DeliveryFailure
+	(*Delivery)(nil),                        // 4: ordermesh.events.v1.Delivery
+	(*ListOrderDeliveriesRequest)(nil),      // 5: ordermesh.events.v1.ListOrderDeliveriesRequest
+	(*ListOrderDeliveriesResponse)(nil),     // 6: ordermesh.events.v1.ListOrderDeliveriesResponse
+	(*GetOutboxStatsRequest)(nil),           // 7: ordermesh.events.v1.GetOutboxStatsRequest
+	(*GetOutboxStatsResponse)(nil),          // 8: ordermesh.events.v1.GetOutboxStatsResponse
+	(*SubscriberStats)(nil),                 // 9: ordermesh.events.v1.SubscriberStats
+	(*ParkedDelivery)(nil),                  // 10: ordermesh.events.v1.ParkedDelivery
+	(*ListParkedDeliveriesRequest)(nil),     // 11: ordermesh.events.v1.ListParkedDeliveriesRequest
+	(*ListParkedDeliveriesResponse)(nil),    // 12: ordermesh.events.v1.ListParkedDeliveriesResponse
+	(*RequeueParkedDeliveriesRequest)(nil),  // 13: ordermesh.events.v1.RequeueParkedDeliveriesRequest
+	(*RequeueParkedDeliveriesResponse)(nil), // 14: ordermesh.events.v1.RequeueParkedDeliveriesResponse
+	(*Envelope)(nil),                        // 15: ordermesh.events.v1.Envelope
+	(EventType)(0),                          // 16: ordermesh.events.v1.EventType
+	(*timestamppb.Timestamp)(nil),           // 17: google.protobuf.Timestamp
 }
 var file_ordermesh_events_v1_delivery_proto_depIdxs = []int32{
-	8,  // 0: ordermesh.events.v1.DeliverRequest.events:type_name -> ordermesh.events.v1.Envelope
-	2,  // 1: ordermesh.events.v1.DeliverResponse.failures:type_name -> ordermesh.events.v1.DeliveryFailure
-	9,  // 2: ordermesh.events.v1.ParkedDelivery.type:type_name -> ordermesh.events.v1.EventType
-	10, // 3: ordermesh.events.v1.ParkedDelivery.park_time:type_name -> google.protobuf.Timestamp
-	3,  // 4: ordermesh.events.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.events.v1.ParkedDelivery
-	0,  // 5: ordermesh.events.v1.EventSinkService.Deliver:input_type -> ordermesh.events.v1.DeliverRequest
-	4,  // 6: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:input_type -> ordermesh.events.v1.ListParkedDeliveriesRequest
-	6,  // 7: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:input_type -> ordermesh.events.v1.RequeueParkedDeliveriesRequest
-	1,  // 8: ordermesh.events.v1.EventSinkService.Deliver:output_type -> ordermesh.events.v1.DeliverResponse
-	5,  // 9: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:output_type -> ordermesh.events.v1.ListParkedDeliveriesResponse
-	7,  // 10: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:output_type -> ordermesh.events.v1.RequeueParkedDeliveriesResponse
-	8,  // [8:11] is the sub-list for method output_type
-	5,  // [5:8] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	15, // 0: ordermesh.events.v1.DeliverRequest.events:type_name -> ordermesh.events.v1.Envelope
+	3,  // 1: ordermesh.events.v1.DeliverResponse.failures:type_name -> ordermesh.events.v1.DeliveryFailure
+	16, // 2: ordermesh.events.v1.Delivery.type:type_name -> ordermesh.events.v1.EventType
+	0,  // 3: ordermesh.events.v1.Delivery.state:type_name -> ordermesh.events.v1.DeliveryState
+	17, // 4: ordermesh.events.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
+	17, // 5: ordermesh.events.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	17, // 6: ordermesh.events.v1.Delivery.deliver_time:type_name -> google.protobuf.Timestamp
+	17, // 7: ordermesh.events.v1.Delivery.park_time:type_name -> google.protobuf.Timestamp
+	4,  // 8: ordermesh.events.v1.ListOrderDeliveriesResponse.deliveries:type_name -> ordermesh.events.v1.Delivery
+	9,  // 9: ordermesh.events.v1.GetOutboxStatsResponse.subscribers:type_name -> ordermesh.events.v1.SubscriberStats
+	17, // 10: ordermesh.events.v1.SubscriberStats.oldest_pending_create_time:type_name -> google.protobuf.Timestamp
+	16, // 11: ordermesh.events.v1.ParkedDelivery.type:type_name -> ordermesh.events.v1.EventType
+	17, // 12: ordermesh.events.v1.ParkedDelivery.park_time:type_name -> google.protobuf.Timestamp
+	17, // 13: ordermesh.events.v1.ParkedDelivery.create_time:type_name -> google.protobuf.Timestamp
+	16, // 14: ordermesh.events.v1.ListParkedDeliveriesRequest.type:type_name -> ordermesh.events.v1.EventType
+	17, // 15: ordermesh.events.v1.ListParkedDeliveriesRequest.after_park_time:type_name -> google.protobuf.Timestamp
+	10, // 16: ordermesh.events.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.events.v1.ParkedDelivery
+	16, // 17: ordermesh.events.v1.RequeueParkedDeliveriesRequest.type:type_name -> ordermesh.events.v1.EventType
+	1,  // 18: ordermesh.events.v1.EventSinkService.Deliver:input_type -> ordermesh.events.v1.DeliverRequest
+	11, // 19: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:input_type -> ordermesh.events.v1.ListParkedDeliveriesRequest
+	13, // 20: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:input_type -> ordermesh.events.v1.RequeueParkedDeliveriesRequest
+	5,  // 21: ordermesh.events.v1.EventAdminService.ListOrderDeliveries:input_type -> ordermesh.events.v1.ListOrderDeliveriesRequest
+	7,  // 22: ordermesh.events.v1.EventAdminService.GetOutboxStats:input_type -> ordermesh.events.v1.GetOutboxStatsRequest
+	2,  // 23: ordermesh.events.v1.EventSinkService.Deliver:output_type -> ordermesh.events.v1.DeliverResponse
+	12, // 24: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:output_type -> ordermesh.events.v1.ListParkedDeliveriesResponse
+	14, // 25: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:output_type -> ordermesh.events.v1.RequeueParkedDeliveriesResponse
+	6,  // 26: ordermesh.events.v1.EventAdminService.ListOrderDeliveries:output_type -> ordermesh.events.v1.ListOrderDeliveriesResponse
+	8,  // 27: ordermesh.events.v1.EventAdminService.GetOutboxStats:output_type -> ordermesh.events.v1.GetOutboxStatsResponse
+	23, // [23:28] is the sub-list for method output_type
+	18, // [18:23] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_events_v1_delivery_proto_init() }
@@ -609,13 +1169,14 @@ func file_ordermesh_events_v1_delivery_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_events_v1_delivery_proto_rawDesc), len(file_ordermesh_events_v1_delivery_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
 		GoTypes:           file_ordermesh_events_v1_delivery_proto_goTypes,
 		DependencyIndexes: file_ordermesh_events_v1_delivery_proto_depIdxs,
+		EnumInfos:         file_ordermesh_events_v1_delivery_proto_enumTypes,
 		MessageInfos:      file_ordermesh_events_v1_delivery_proto_msgTypes,
 	}.Build()
 	File_ordermesh_events_v1_delivery_proto = out.File

@@ -23,6 +23,308 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReservationStatus is where a reservation stands.
+type ReservationStatus int32
+
+const (
+	ReservationStatus_RESERVATION_STATUS_UNSPECIFIED ReservationStatus = 0
+	// The stock is held for the order.
+	ReservationStatus_RESERVATION_STATUS_HELD ReservationStatus = 1
+	// The order was confirmed: the held units are sold.
+	ReservationStatus_RESERVATION_STATUS_SOLD ReservationStatus = 2
+	// The held units went back to available (payment declined, expired).
+	ReservationStatus_RESERVATION_STATUS_RELEASED ReservationStatus = 3
+	// Not every line could be held, so none was.
+	ReservationStatus_RESERVATION_STATUS_REJECTED ReservationStatus = 4
+	// The order was cancelled before its stock was reserved.
+	ReservationStatus_RESERVATION_STATUS_CANCELLED ReservationStatus = 5
+)
+
+// Enum value maps for ReservationStatus.
+var (
+	ReservationStatus_name = map[int32]string{
+		0: "RESERVATION_STATUS_UNSPECIFIED",
+		1: "RESERVATION_STATUS_HELD",
+		2: "RESERVATION_STATUS_SOLD",
+		3: "RESERVATION_STATUS_RELEASED",
+		4: "RESERVATION_STATUS_REJECTED",
+		5: "RESERVATION_STATUS_CANCELLED",
+	}
+	ReservationStatus_value = map[string]int32{
+		"RESERVATION_STATUS_UNSPECIFIED": 0,
+		"RESERVATION_STATUS_HELD":        1,
+		"RESERVATION_STATUS_SOLD":        2,
+		"RESERVATION_STATUS_RELEASED":    3,
+		"RESERVATION_STATUS_REJECTED":    4,
+		"RESERVATION_STATUS_CANCELLED":   5,
+	}
+)
+
+func (x ReservationStatus) Enum() *ReservationStatus {
+	p := new(ReservationStatus)
+	*p = x
+	return p
+}
+
+func (x ReservationStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReservationStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_ordermesh_inventory_v1_inventory_proto_enumTypes[0].Descriptor()
+}
+
+func (ReservationStatus) Type() protoreflect.EnumType {
+	return &file_ordermesh_inventory_v1_inventory_proto_enumTypes[0]
+}
+
+func (x ReservationStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReservationStatus.Descriptor instead.
+func (ReservationStatus) EnumDescriptor() ([]byte, []int) {
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{0}
+}
+
+// Reservation is the stock held, sold or released for one order.
+type Reservation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order id.
+	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Where it stands.
+	Status ReservationStatus `protobuf:"varint,2,opt,name=status,proto3,enum=ordermesh.inventory.v1.ReservationStatus" json:"status,omitempty"`
+	// The lines, by SKU.
+	Lines []*ReservationLine `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
+	// When held stock goes back to available unless the order is confirmed.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the reservation was made.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it last changed.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reservation) Reset() {
+	*x = Reservation{}
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reservation) ProtoMessage() {}
+
+func (x *Reservation) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reservation.ProtoReflect.Descriptor instead.
+func (*Reservation) Descriptor() ([]byte, []int) {
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Reservation) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *Reservation) GetStatus() ReservationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ReservationStatus_RESERVATION_STATUS_UNSPECIFIED
+}
+
+func (x *Reservation) GetLines() []*ReservationLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *Reservation) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Reservation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Reservation) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// ReservationLine is one SKU of a reservation.
+type ReservationLine struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The SKU.
+	Sku string `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	// Units.
+	Quantity      int64 `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReservationLine) Reset() {
+	*x = ReservationLine{}
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReservationLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReservationLine) ProtoMessage() {}
+
+func (x *ReservationLine) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReservationLine.ProtoReflect.Descriptor instead.
+func (*ReservationLine) Descriptor() ([]byte, []int) {
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReservationLine) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *ReservationLine) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+// GetReservationRequest names the order.
+type GetReservationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order id.
+	OrderId       string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReservationRequest) Reset() {
+	*x = GetReservationRequest{}
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReservationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReservationRequest) ProtoMessage() {}
+
+func (x *GetReservationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReservationRequest.ProtoReflect.Descriptor instead.
+func (*GetReservationRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetReservationRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+// GetReservationResponse holds the reservation.
+type GetReservationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reservation.
+	Reservation   *Reservation `protobuf:"bytes,1,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReservationResponse) Reset() {
+	*x = GetReservationResponse{}
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReservationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReservationResponse) ProtoMessage() {}
+
+func (x *GetReservationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReservationResponse.ProtoReflect.Descriptor instead.
+func (*GetReservationResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetReservationResponse) GetReservation() *Reservation {
+	if x != nil {
+		return x.Reservation
+	}
+	return nil
+}
+
 // Stock is one SKU's ledger.
 type Stock struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -44,7 +346,7 @@ type Stock struct {
 
 func (x *Stock) Reset() {
 	*x = Stock{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[0]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +358,7 @@ func (x *Stock) String() string {
 func (*Stock) ProtoMessage() {}
 
 func (x *Stock) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[0]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +371,7 @@ func (x *Stock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stock.ProtoReflect.Descriptor instead.
 func (*Stock) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{0}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Stock) GetSku() string {
@@ -125,7 +427,7 @@ type GetStockRequest struct {
 
 func (x *GetStockRequest) Reset() {
 	*x = GetStockRequest{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[1]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +439,7 @@ func (x *GetStockRequest) String() string {
 func (*GetStockRequest) ProtoMessage() {}
 
 func (x *GetStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[1]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +452,7 @@ func (x *GetStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStockRequest.ProtoReflect.Descriptor instead.
 func (*GetStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{1}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetStockRequest) GetSku() string {
@@ -171,7 +473,7 @@ type GetStockResponse struct {
 
 func (x *GetStockResponse) Reset() {
 	*x = GetStockResponse{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[2]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -183,7 +485,7 @@ func (x *GetStockResponse) String() string {
 func (*GetStockResponse) ProtoMessage() {}
 
 func (x *GetStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[2]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -196,7 +498,7 @@ func (x *GetStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStockResponse.ProtoReflect.Descriptor instead.
 func (*GetStockResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{2}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetStockResponse) GetStock() *Stock {
@@ -217,7 +519,7 @@ type BatchGetStockRequest struct {
 
 func (x *BatchGetStockRequest) Reset() {
 	*x = BatchGetStockRequest{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[3]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +531,7 @@ func (x *BatchGetStockRequest) String() string {
 func (*BatchGetStockRequest) ProtoMessage() {}
 
 func (x *BatchGetStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[3]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +544,7 @@ func (x *BatchGetStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetStockRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{3}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BatchGetStockRequest) GetSkus() []string {
@@ -265,7 +567,7 @@ type BatchGetStockResponse struct {
 
 func (x *BatchGetStockResponse) Reset() {
 	*x = BatchGetStockResponse{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[4]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +579,7 @@ func (x *BatchGetStockResponse) String() string {
 func (*BatchGetStockResponse) ProtoMessage() {}
 
 func (x *BatchGetStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[4]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +592,7 @@ func (x *BatchGetStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetStockResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetStockResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{4}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BatchGetStockResponse) GetStocks() []*Stock {
@@ -320,7 +622,7 @@ type SetStockRequest struct {
 
 func (x *SetStockRequest) Reset() {
 	*x = SetStockRequest{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[5]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +634,7 @@ func (x *SetStockRequest) String() string {
 func (*SetStockRequest) ProtoMessage() {}
 
 func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[5]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +647,7 @@ func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockRequest.ProtoReflect.Descriptor instead.
 func (*SetStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{5}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetStockRequest) GetSku() string {
@@ -373,7 +675,7 @@ type SetStockResponse struct {
 
 func (x *SetStockResponse) Reset() {
 	*x = SetStockResponse{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[6]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +687,7 @@ func (x *SetStockResponse) String() string {
 func (*SetStockResponse) ProtoMessage() {}
 
 func (x *SetStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[6]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +700,7 @@ func (x *SetStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockResponse.ProtoReflect.Descriptor instead.
 func (*SetStockResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{6}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetStockResponse) GetStock() *Stock {
@@ -423,7 +725,7 @@ type AdjustStockRequest struct {
 
 func (x *AdjustStockRequest) Reset() {
 	*x = AdjustStockRequest{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[7]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +737,7 @@ func (x *AdjustStockRequest) String() string {
 func (*AdjustStockRequest) ProtoMessage() {}
 
 func (x *AdjustStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[7]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +750,7 @@ func (x *AdjustStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustStockRequest.ProtoReflect.Descriptor instead.
 func (*AdjustStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{7}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AdjustStockRequest) GetSku() string {
@@ -483,7 +785,7 @@ type AdjustStockResponse struct {
 
 func (x *AdjustStockResponse) Reset() {
 	*x = AdjustStockResponse{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[8]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +797,7 @@ func (x *AdjustStockResponse) String() string {
 func (*AdjustStockResponse) ProtoMessage() {}
 
 func (x *AdjustStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[8]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +810,7 @@ func (x *AdjustStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustStockResponse.ProtoReflect.Descriptor instead.
 func (*AdjustStockResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{8}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AdjustStockResponse) GetStock() *Stock {
@@ -531,7 +833,7 @@ type ReserveLine struct {
 
 func (x *ReserveLine) Reset() {
 	*x = ReserveLine{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[9]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +845,7 @@ func (x *ReserveLine) String() string {
 func (*ReserveLine) ProtoMessage() {}
 
 func (x *ReserveLine) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[9]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +858,7 @@ func (x *ReserveLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveLine.ProtoReflect.Descriptor instead.
 func (*ReserveLine) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{9}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReserveLine) GetSku() string {
@@ -586,7 +888,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[10]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +900,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[10]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +913,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{10}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReserveRequest) GetOrderId() string {
@@ -643,7 +945,7 @@ type ShortLine struct {
 
 func (x *ShortLine) Reset() {
 	*x = ShortLine{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[11]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +957,7 @@ func (x *ShortLine) String() string {
 func (*ShortLine) ProtoMessage() {}
 
 func (x *ShortLine) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[11]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +970,7 @@ func (x *ShortLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShortLine.ProtoReflect.Descriptor instead.
 func (*ShortLine) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{11}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ShortLine) GetSku() string {
@@ -707,7 +1009,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[12]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +1021,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[12]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +1034,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{12}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReserveResponse) GetReserved() bool {
@@ -767,7 +1069,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[13]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1081,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[13]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1094,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{13}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReleaseRequest) GetOrderId() string {
@@ -813,7 +1115,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[14]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1127,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[14]
+	mi := &file_ordermesh_inventory_v1_inventory_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1140,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{14}
+	return file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReleaseResponse) GetReleasedUnits() int64 {
@@ -852,7 +1154,24 @@ var File_ordermesh_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_ordermesh_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"&ordermesh/inventory/v1/inventory.proto\x12\x16ordermesh.inventory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x01\n" +
+	"&ordermesh/inventory/v1/inventory.proto\x12\x16ordermesh.inventory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x02\n" +
+	"\vReservation\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12A\n" +
+	"\x06status\x18\x02 \x01(\x0e2).ordermesh.inventory.v1.ReservationStatusR\x06status\x12=\n" +
+	"\x05lines\x18\x03 \x03(\v2'.ordermesh.inventory.v1.ReservationLineR\x05lines\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"?\n" +
+	"\x0fReservationLine\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1a\n" +
+	"\bquantity\x18\x02 \x01(\x03R\bquantity\"<\n" +
+	"\x15GetReservationRequest\x12#\n" +
+	"\border_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\"_\n" +
+	"\x16GetReservationResponse\x12E\n" +
+	"\vreservation\x18\x01 \x01(\v2#.ordermesh.inventory.v1.ReservationR\vreservation\"\xc0\x01\n" +
 	"\x05Stock\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\x03R\tavailable\x12\x1a\n" +
@@ -904,14 +1223,22 @@ const file_ordermesh_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x0eReleaseRequest\x12#\n" +
 	"\border_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\"8\n" +
 	"\x0fReleaseResponse\x12%\n" +
-	"\x0ereleased_units\x18\x01 \x01(\x03R\rreleasedUnits2\xe8\x04\n" +
+	"\x0ereleased_units\x18\x01 \x01(\x03R\rreleasedUnits*\xd5\x01\n" +
+	"\x11ReservationStatus\x12\"\n" +
+	"\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17RESERVATION_STATUS_HELD\x10\x01\x12\x1b\n" +
+	"\x17RESERVATION_STATUS_SOLD\x10\x02\x12\x1f\n" +
+	"\x1bRESERVATION_STATUS_RELEASED\x10\x03\x12\x1f\n" +
+	"\x1bRESERVATION_STATUS_REJECTED\x10\x04\x12 \n" +
+	"\x1cRESERVATION_STATUS_CANCELLED\x10\x052\xde\x05\n" +
 	"\x10InventoryService\x12b\n" +
 	"\bGetStock\x12'.ordermesh.inventory.v1.GetStockRequest\x1a(.ordermesh.inventory.v1.GetStockResponse\"\x03\x90\x02\x01\x12q\n" +
 	"\rBatchGetStock\x12,.ordermesh.inventory.v1.BatchGetStockRequest\x1a-.ordermesh.inventory.v1.BatchGetStockResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\bSetStock\x12'.ordermesh.inventory.v1.SetStockRequest\x1a(.ordermesh.inventory.v1.SetStockResponse\x12f\n" +
 	"\vAdjustStock\x12*.ordermesh.inventory.v1.AdjustStockRequest\x1a+.ordermesh.inventory.v1.AdjustStockResponse\x12Z\n" +
 	"\aReserve\x12&.ordermesh.inventory.v1.ReserveRequest\x1a'.ordermesh.inventory.v1.ReserveResponse\x12Z\n" +
-	"\aRelease\x12&.ordermesh.inventory.v1.ReleaseRequest\x1a'.ordermesh.inventory.v1.ReleaseResponseBJZHgithub.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1;inventoryv1b\x06proto3"
+	"\aRelease\x12&.ordermesh.inventory.v1.ReleaseRequest\x1a'.ordermesh.inventory.v1.ReleaseResponse\x12t\n" +
+	"\x0eGetReservation\x12-.ordermesh.inventory.v1.GetReservationRequest\x1a..ordermesh.inventory.v1.GetReservationResponse\"\x03\x90\x02\x01BJZHgithub.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_ordermesh_inventory_v1_inventory_proto_rawDescOnce sync.Once
@@ -925,51 +1252,65 @@ func file_ordermesh_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 	return file_ordermesh_inventory_v1_inventory_proto_rawDescData
 }
 
-var file_ordermesh_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_ordermesh_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ordermesh_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_ordermesh_inventory_v1_inventory_proto_goTypes = []any{
-	(*Stock)(nil),                 // 0: ordermesh.inventory.v1.Stock
-	(*GetStockRequest)(nil),       // 1: ordermesh.inventory.v1.GetStockRequest
-	(*GetStockResponse)(nil),      // 2: ordermesh.inventory.v1.GetStockResponse
-	(*BatchGetStockRequest)(nil),  // 3: ordermesh.inventory.v1.BatchGetStockRequest
-	(*BatchGetStockResponse)(nil), // 4: ordermesh.inventory.v1.BatchGetStockResponse
-	(*SetStockRequest)(nil),       // 5: ordermesh.inventory.v1.SetStockRequest
-	(*SetStockResponse)(nil),      // 6: ordermesh.inventory.v1.SetStockResponse
-	(*AdjustStockRequest)(nil),    // 7: ordermesh.inventory.v1.AdjustStockRequest
-	(*AdjustStockResponse)(nil),   // 8: ordermesh.inventory.v1.AdjustStockResponse
-	(*ReserveLine)(nil),           // 9: ordermesh.inventory.v1.ReserveLine
-	(*ReserveRequest)(nil),        // 10: ordermesh.inventory.v1.ReserveRequest
-	(*ShortLine)(nil),             // 11: ordermesh.inventory.v1.ShortLine
-	(*ReserveResponse)(nil),       // 12: ordermesh.inventory.v1.ReserveResponse
-	(*ReleaseRequest)(nil),        // 13: ordermesh.inventory.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),       // 14: ordermesh.inventory.v1.ReleaseResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(ReservationStatus)(0),         // 0: ordermesh.inventory.v1.ReservationStatus
+	(*Reservation)(nil),            // 1: ordermesh.inventory.v1.Reservation
+	(*ReservationLine)(nil),        // 2: ordermesh.inventory.v1.ReservationLine
+	(*GetReservationRequest)(nil),  // 3: ordermesh.inventory.v1.GetReservationRequest
+	(*GetReservationResponse)(nil), // 4: ordermesh.inventory.v1.GetReservationResponse
+	(*Stock)(nil),                  // 5: ordermesh.inventory.v1.Stock
+	(*GetStockRequest)(nil),        // 6: ordermesh.inventory.v1.GetStockRequest
+	(*GetStockResponse)(nil),       // 7: ordermesh.inventory.v1.GetStockResponse
+	(*BatchGetStockRequest)(nil),   // 8: ordermesh.inventory.v1.BatchGetStockRequest
+	(*BatchGetStockResponse)(nil),  // 9: ordermesh.inventory.v1.BatchGetStockResponse
+	(*SetStockRequest)(nil),        // 10: ordermesh.inventory.v1.SetStockRequest
+	(*SetStockResponse)(nil),       // 11: ordermesh.inventory.v1.SetStockResponse
+	(*AdjustStockRequest)(nil),     // 12: ordermesh.inventory.v1.AdjustStockRequest
+	(*AdjustStockResponse)(nil),    // 13: ordermesh.inventory.v1.AdjustStockResponse
+	(*ReserveLine)(nil),            // 14: ordermesh.inventory.v1.ReserveLine
+	(*ReserveRequest)(nil),         // 15: ordermesh.inventory.v1.ReserveRequest
+	(*ShortLine)(nil),              // 16: ordermesh.inventory.v1.ShortLine
+	(*ReserveResponse)(nil),        // 17: ordermesh.inventory.v1.ReserveResponse
+	(*ReleaseRequest)(nil),         // 18: ordermesh.inventory.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),        // 19: ordermesh.inventory.v1.ReleaseResponse
+	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
 }
 var file_ordermesh_inventory_v1_inventory_proto_depIdxs = []int32{
-	15, // 0: ordermesh.inventory.v1.Stock.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 1: ordermesh.inventory.v1.GetStockResponse.stock:type_name -> ordermesh.inventory.v1.Stock
-	0,  // 2: ordermesh.inventory.v1.BatchGetStockResponse.stocks:type_name -> ordermesh.inventory.v1.Stock
-	0,  // 3: ordermesh.inventory.v1.SetStockResponse.stock:type_name -> ordermesh.inventory.v1.Stock
-	0,  // 4: ordermesh.inventory.v1.AdjustStockResponse.stock:type_name -> ordermesh.inventory.v1.Stock
-	9,  // 5: ordermesh.inventory.v1.ReserveRequest.lines:type_name -> ordermesh.inventory.v1.ReserveLine
-	11, // 6: ordermesh.inventory.v1.ReserveResponse.short_lines:type_name -> ordermesh.inventory.v1.ShortLine
-	15, // 7: ordermesh.inventory.v1.ReserveResponse.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 8: ordermesh.inventory.v1.InventoryService.GetStock:input_type -> ordermesh.inventory.v1.GetStockRequest
-	3,  // 9: ordermesh.inventory.v1.InventoryService.BatchGetStock:input_type -> ordermesh.inventory.v1.BatchGetStockRequest
-	5,  // 10: ordermesh.inventory.v1.InventoryService.SetStock:input_type -> ordermesh.inventory.v1.SetStockRequest
-	7,  // 11: ordermesh.inventory.v1.InventoryService.AdjustStock:input_type -> ordermesh.inventory.v1.AdjustStockRequest
-	10, // 12: ordermesh.inventory.v1.InventoryService.Reserve:input_type -> ordermesh.inventory.v1.ReserveRequest
-	13, // 13: ordermesh.inventory.v1.InventoryService.Release:input_type -> ordermesh.inventory.v1.ReleaseRequest
-	2,  // 14: ordermesh.inventory.v1.InventoryService.GetStock:output_type -> ordermesh.inventory.v1.GetStockResponse
-	4,  // 15: ordermesh.inventory.v1.InventoryService.BatchGetStock:output_type -> ordermesh.inventory.v1.BatchGetStockResponse
-	6,  // 16: ordermesh.inventory.v1.InventoryService.SetStock:output_type -> ordermesh.inventory.v1.SetStockResponse
-	8,  // 17: ordermesh.inventory.v1.InventoryService.AdjustStock:output_type -> ordermesh.inventory.v1.AdjustStockResponse
-	12, // 18: ordermesh.inventory.v1.InventoryService.Reserve:output_type -> ordermesh.inventory.v1.ReserveResponse
-	14, // 19: ordermesh.inventory.v1.InventoryService.Release:output_type -> ordermesh.inventory.v1.ReleaseResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	0,  // 0: ordermesh.inventory.v1.Reservation.status:type_name -> ordermesh.inventory.v1.ReservationStatus
+	2,  // 1: ordermesh.inventory.v1.Reservation.lines:type_name -> ordermesh.inventory.v1.ReservationLine
+	20, // 2: ordermesh.inventory.v1.Reservation.expire_time:type_name -> google.protobuf.Timestamp
+	20, // 3: ordermesh.inventory.v1.Reservation.create_time:type_name -> google.protobuf.Timestamp
+	20, // 4: ordermesh.inventory.v1.Reservation.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: ordermesh.inventory.v1.GetReservationResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
+	20, // 6: ordermesh.inventory.v1.Stock.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 7: ordermesh.inventory.v1.GetStockResponse.stock:type_name -> ordermesh.inventory.v1.Stock
+	5,  // 8: ordermesh.inventory.v1.BatchGetStockResponse.stocks:type_name -> ordermesh.inventory.v1.Stock
+	5,  // 9: ordermesh.inventory.v1.SetStockResponse.stock:type_name -> ordermesh.inventory.v1.Stock
+	5,  // 10: ordermesh.inventory.v1.AdjustStockResponse.stock:type_name -> ordermesh.inventory.v1.Stock
+	14, // 11: ordermesh.inventory.v1.ReserveRequest.lines:type_name -> ordermesh.inventory.v1.ReserveLine
+	16, // 12: ordermesh.inventory.v1.ReserveResponse.short_lines:type_name -> ordermesh.inventory.v1.ShortLine
+	20, // 13: ordermesh.inventory.v1.ReserveResponse.expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 14: ordermesh.inventory.v1.InventoryService.GetStock:input_type -> ordermesh.inventory.v1.GetStockRequest
+	8,  // 15: ordermesh.inventory.v1.InventoryService.BatchGetStock:input_type -> ordermesh.inventory.v1.BatchGetStockRequest
+	10, // 16: ordermesh.inventory.v1.InventoryService.SetStock:input_type -> ordermesh.inventory.v1.SetStockRequest
+	12, // 17: ordermesh.inventory.v1.InventoryService.AdjustStock:input_type -> ordermesh.inventory.v1.AdjustStockRequest
+	15, // 18: ordermesh.inventory.v1.InventoryService.Reserve:input_type -> ordermesh.inventory.v1.ReserveRequest
+	18, // 19: ordermesh.inventory.v1.InventoryService.Release:input_type -> ordermesh.inventory.v1.ReleaseRequest
+	3,  // 20: ordermesh.inventory.v1.InventoryService.GetReservation:input_type -> ordermesh.inventory.v1.GetReservationRequest
+	7,  // 21: ordermesh.inventory.v1.InventoryService.GetStock:output_type -> ordermesh.inventory.v1.GetStockResponse
+	9,  // 22: ordermesh.inventory.v1.InventoryService.BatchGetStock:output_type -> ordermesh.inventory.v1.BatchGetStockResponse
+	11, // 23: ordermesh.inventory.v1.InventoryService.SetStock:output_type -> ordermesh.inventory.v1.SetStockResponse
+	13, // 24: ordermesh.inventory.v1.InventoryService.AdjustStock:output_type -> ordermesh.inventory.v1.AdjustStockResponse
+	17, // 25: ordermesh.inventory.v1.InventoryService.Reserve:output_type -> ordermesh.inventory.v1.ReserveResponse
+	19, // 26: ordermesh.inventory.v1.InventoryService.Release:output_type -> ordermesh.inventory.v1.ReleaseResponse
+	4,  // 27: ordermesh.inventory.v1.InventoryService.GetReservation:output_type -> ordermesh.inventory.v1.GetReservationResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_inventory_v1_inventory_proto_init() }
@@ -982,13 +1323,14 @@ func file_ordermesh_inventory_v1_inventory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_inventory_v1_inventory_proto_rawDesc), len(file_ordermesh_inventory_v1_inventory_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   15,
+			NumEnums:      1,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_ordermesh_inventory_v1_inventory_proto_goTypes,
 		DependencyIndexes: file_ordermesh_inventory_v1_inventory_proto_depIdxs,
+		EnumInfos:         file_ordermesh_inventory_v1_inventory_proto_enumTypes,
 		MessageInfos:      file_ordermesh_inventory_v1_inventory_proto_msgTypes,
 	}.Build()
 	File_ordermesh_inventory_v1_inventory_proto = out.File

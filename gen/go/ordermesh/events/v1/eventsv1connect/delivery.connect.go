@@ -44,6 +44,12 @@ const (
 	// EventAdminServiceRequeueParkedDeliveriesProcedure is the fully-qualified name of the
 	// EventAdminService's RequeueParkedDeliveries RPC.
 	EventAdminServiceRequeueParkedDeliveriesProcedure = "/ordermesh.events.v1.EventAdminService/RequeueParkedDeliveries"
+	// EventAdminServiceListOrderDeliveriesProcedure is the fully-qualified name of the
+	// EventAdminService's ListOrderDeliveries RPC.
+	EventAdminServiceListOrderDeliveriesProcedure = "/ordermesh.events.v1.EventAdminService/ListOrderDeliveries"
+	// EventAdminServiceGetOutboxStatsProcedure is the fully-qualified name of the EventAdminService's
+	// GetOutboxStats RPC.
+	EventAdminServiceGetOutboxStatsProcedure = "/ordermesh.events.v1.EventAdminService/GetOutboxStats"
 )
 
 // EventSinkServiceClient is a client for the ordermesh.events.v1.EventSinkService service.
@@ -131,6 +137,12 @@ type EventAdminServiceClient interface {
 	// RequeueParkedDeliveries puts parked deliveries back in the queue with
 	// their attempt counts reset.
 	RequeueParkedDeliveries(context.Context, *connect.Request[v1.RequeueParkedDeliveriesRequest]) (*connect.Response[v1.RequeueParkedDeliveriesResponse], error)
+	// ListOrderDeliveries lists every delivery of every event this service
+	// produced about one order, in the order the events were produced.
+	ListOrderDeliveries(context.Context, *connect.Request[v1.ListOrderDeliveriesRequest]) (*connect.Response[v1.ListOrderDeliveriesResponse], error)
+	// GetOutboxStats counts this service's deliveries by subscriber: how
+	// many wait, how old the oldest waiting one is, and how many are parked.
+	GetOutboxStats(context.Context, *connect.Request[v1.GetOutboxStatsRequest]) (*connect.Response[v1.GetOutboxStatsResponse], error)
 }
 
 // NewEventAdminServiceClient constructs a client for the ordermesh.events.v1.EventAdminService
@@ -157,6 +169,20 @@ func NewEventAdminServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(eventAdminServiceMethods.ByName("RequeueParkedDeliveries")),
 			connect.WithClientOptions(opts...),
 		),
+		listOrderDeliveries: connect.NewClient[v1.ListOrderDeliveriesRequest, v1.ListOrderDeliveriesResponse](
+			httpClient,
+			baseURL+EventAdminServiceListOrderDeliveriesProcedure,
+			connect.WithSchema(eventAdminServiceMethods.ByName("ListOrderDeliveries")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getOutboxStats: connect.NewClient[v1.GetOutboxStatsRequest, v1.GetOutboxStatsResponse](
+			httpClient,
+			baseURL+EventAdminServiceGetOutboxStatsProcedure,
+			connect.WithSchema(eventAdminServiceMethods.ByName("GetOutboxStats")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -164,6 +190,8 @@ func NewEventAdminServiceClient(httpClient connect.HTTPClient, baseURL string, o
 type eventAdminServiceClient struct {
 	listParkedDeliveries    *connect.Client[v1.ListParkedDeliveriesRequest, v1.ListParkedDeliveriesResponse]
 	requeueParkedDeliveries *connect.Client[v1.RequeueParkedDeliveriesRequest, v1.RequeueParkedDeliveriesResponse]
+	listOrderDeliveries     *connect.Client[v1.ListOrderDeliveriesRequest, v1.ListOrderDeliveriesResponse]
+	getOutboxStats          *connect.Client[v1.GetOutboxStatsRequest, v1.GetOutboxStatsResponse]
 }
 
 // ListParkedDeliveries calls ordermesh.events.v1.EventAdminService.ListParkedDeliveries.
@@ -176,6 +204,16 @@ func (c *eventAdminServiceClient) RequeueParkedDeliveries(ctx context.Context, r
 	return c.requeueParkedDeliveries.CallUnary(ctx, req)
 }
 
+// ListOrderDeliveries calls ordermesh.events.v1.EventAdminService.ListOrderDeliveries.
+func (c *eventAdminServiceClient) ListOrderDeliveries(ctx context.Context, req *connect.Request[v1.ListOrderDeliveriesRequest]) (*connect.Response[v1.ListOrderDeliveriesResponse], error) {
+	return c.listOrderDeliveries.CallUnary(ctx, req)
+}
+
+// GetOutboxStats calls ordermesh.events.v1.EventAdminService.GetOutboxStats.
+func (c *eventAdminServiceClient) GetOutboxStats(ctx context.Context, req *connect.Request[v1.GetOutboxStatsRequest]) (*connect.Response[v1.GetOutboxStatsResponse], error) {
+	return c.getOutboxStats.CallUnary(ctx, req)
+}
+
 // EventAdminServiceHandler is an implementation of the ordermesh.events.v1.EventAdminService
 // service.
 type EventAdminServiceHandler interface {
@@ -184,6 +222,12 @@ type EventAdminServiceHandler interface {
 	// RequeueParkedDeliveries puts parked deliveries back in the queue with
 	// their attempt counts reset.
 	RequeueParkedDeliveries(context.Context, *connect.Request[v1.RequeueParkedDeliveriesRequest]) (*connect.Response[v1.RequeueParkedDeliveriesResponse], error)
+	// ListOrderDeliveries lists every delivery of every event this service
+	// produced about one order, in the order the events were produced.
+	ListOrderDeliveries(context.Context, *connect.Request[v1.ListOrderDeliveriesRequest]) (*connect.Response[v1.ListOrderDeliveriesResponse], error)
+	// GetOutboxStats counts this service's deliveries by subscriber: how
+	// many wait, how old the oldest waiting one is, and how many are parked.
+	GetOutboxStats(context.Context, *connect.Request[v1.GetOutboxStatsRequest]) (*connect.Response[v1.GetOutboxStatsResponse], error)
 }
 
 // NewEventAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -206,12 +250,30 @@ func NewEventAdminServiceHandler(svc EventAdminServiceHandler, opts ...connect.H
 		connect.WithSchema(eventAdminServiceMethods.ByName("RequeueParkedDeliveries")),
 		connect.WithHandlerOptions(opts...),
 	)
+	eventAdminServiceListOrderDeliveriesHandler := connect.NewUnaryHandler(
+		EventAdminServiceListOrderDeliveriesProcedure,
+		svc.ListOrderDeliveries,
+		connect.WithSchema(eventAdminServiceMethods.ByName("ListOrderDeliveries")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	eventAdminServiceGetOutboxStatsHandler := connect.NewUnaryHandler(
+		EventAdminServiceGetOutboxStatsProcedure,
+		svc.GetOutboxStats,
+		connect.WithSchema(eventAdminServiceMethods.ByName("GetOutboxStats")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ordermesh.events.v1.EventAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EventAdminServiceListParkedDeliveriesProcedure:
 			eventAdminServiceListParkedDeliveriesHandler.ServeHTTP(w, r)
 		case EventAdminServiceRequeueParkedDeliveriesProcedure:
 			eventAdminServiceRequeueParkedDeliveriesHandler.ServeHTTP(w, r)
+		case EventAdminServiceListOrderDeliveriesProcedure:
+			eventAdminServiceListOrderDeliveriesHandler.ServeHTTP(w, r)
+		case EventAdminServiceGetOutboxStatsProcedure:
+			eventAdminServiceGetOutboxStatsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -227,4 +289,12 @@ func (UnimplementedEventAdminServiceHandler) ListParkedDeliveries(context.Contex
 
 func (UnimplementedEventAdminServiceHandler) RequeueParkedDeliveries(context.Context, *connect.Request[v1.RequeueParkedDeliveriesRequest]) (*connect.Response[v1.RequeueParkedDeliveriesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries is not implemented"))
+}
+
+func (UnimplementedEventAdminServiceHandler) ListOrderDeliveries(context.Context, *connect.Request[v1.ListOrderDeliveriesRequest]) (*connect.Response[v1.ListOrderDeliveriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.events.v1.EventAdminService.ListOrderDeliveries is not implemented"))
+}
+
+func (UnimplementedEventAdminServiceHandler) GetOutboxStats(context.Context, *connect.Request[v1.GetOutboxStatsRequest]) (*connect.Response[v1.GetOutboxStatsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.events.v1.EventAdminService.GetOutboxStats is not implemented"))
 }

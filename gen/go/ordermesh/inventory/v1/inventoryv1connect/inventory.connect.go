@@ -51,6 +51,9 @@ const (
 	// InventoryServiceReleaseProcedure is the fully-qualified name of the InventoryService's Release
 	// RPC.
 	InventoryServiceReleaseProcedure = "/ordermesh.inventory.v1.InventoryService/Release"
+	// InventoryServiceGetReservationProcedure is the fully-qualified name of the InventoryService's
+	// GetReservation RPC.
+	InventoryServiceGetReservationProcedure = "/ordermesh.inventory.v1.InventoryService/GetReservation"
 )
 
 // InventoryServiceClient is a client for the ordermesh.inventory.v1.InventoryService service.
@@ -73,6 +76,9 @@ type InventoryServiceClient interface {
 	// Release returns an order's held stock to available. Releasing an order
 	// with nothing held is not an error. Service role only.
 	Release(context.Context, *connect.Request[v1.ReleaseRequest]) (*connect.Response[v1.ReleaseResponse], error)
+	// GetReservation returns an order's reservation, whatever became of it.
+	// An order with none gives NotFound. Merchant and service roles.
+	GetReservation(context.Context, *connect.Request[v1.GetReservationRequest]) (*connect.Response[v1.GetReservationResponse], error)
 }
 
 // NewInventoryServiceClient constructs a client for the ordermesh.inventory.v1.InventoryService
@@ -124,17 +130,25 @@ func NewInventoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(inventoryServiceMethods.ByName("Release")),
 			connect.WithClientOptions(opts...),
 		),
+		getReservation: connect.NewClient[v1.GetReservationRequest, v1.GetReservationResponse](
+			httpClient,
+			baseURL+InventoryServiceGetReservationProcedure,
+			connect.WithSchema(inventoryServiceMethods.ByName("GetReservation")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // inventoryServiceClient implements InventoryServiceClient.
 type inventoryServiceClient struct {
-	getStock      *connect.Client[v1.GetStockRequest, v1.GetStockResponse]
-	batchGetStock *connect.Client[v1.BatchGetStockRequest, v1.BatchGetStockResponse]
-	setStock      *connect.Client[v1.SetStockRequest, v1.SetStockResponse]
-	adjustStock   *connect.Client[v1.AdjustStockRequest, v1.AdjustStockResponse]
-	reserve       *connect.Client[v1.ReserveRequest, v1.ReserveResponse]
-	release       *connect.Client[v1.ReleaseRequest, v1.ReleaseResponse]
+	getStock       *connect.Client[v1.GetStockRequest, v1.GetStockResponse]
+	batchGetStock  *connect.Client[v1.BatchGetStockRequest, v1.BatchGetStockResponse]
+	setStock       *connect.Client[v1.SetStockRequest, v1.SetStockResponse]
+	adjustStock    *connect.Client[v1.AdjustStockRequest, v1.AdjustStockResponse]
+	reserve        *connect.Client[v1.ReserveRequest, v1.ReserveResponse]
+	release        *connect.Client[v1.ReleaseRequest, v1.ReleaseResponse]
+	getReservation *connect.Client[v1.GetReservationRequest, v1.GetReservationResponse]
 }
 
 // GetStock calls ordermesh.inventory.v1.InventoryService.GetStock.
@@ -167,6 +181,11 @@ func (c *inventoryServiceClient) Release(ctx context.Context, req *connect.Reque
 	return c.release.CallUnary(ctx, req)
 }
 
+// GetReservation calls ordermesh.inventory.v1.InventoryService.GetReservation.
+func (c *inventoryServiceClient) GetReservation(ctx context.Context, req *connect.Request[v1.GetReservationRequest]) (*connect.Response[v1.GetReservationResponse], error) {
+	return c.getReservation.CallUnary(ctx, req)
+}
+
 // InventoryServiceHandler is an implementation of the ordermesh.inventory.v1.InventoryService
 // service.
 type InventoryServiceHandler interface {
@@ -188,6 +207,9 @@ type InventoryServiceHandler interface {
 	// Release returns an order's held stock to available. Releasing an order
 	// with nothing held is not an error. Service role only.
 	Release(context.Context, *connect.Request[v1.ReleaseRequest]) (*connect.Response[v1.ReleaseResponse], error)
+	// GetReservation returns an order's reservation, whatever became of it.
+	// An order with none gives NotFound. Merchant and service roles.
+	GetReservation(context.Context, *connect.Request[v1.GetReservationRequest]) (*connect.Response[v1.GetReservationResponse], error)
 }
 
 // NewInventoryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -235,6 +257,13 @@ func NewInventoryServiceHandler(svc InventoryServiceHandler, opts ...connect.Han
 		connect.WithSchema(inventoryServiceMethods.ByName("Release")),
 		connect.WithHandlerOptions(opts...),
 	)
+	inventoryServiceGetReservationHandler := connect.NewUnaryHandler(
+		InventoryServiceGetReservationProcedure,
+		svc.GetReservation,
+		connect.WithSchema(inventoryServiceMethods.ByName("GetReservation")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ordermesh.inventory.v1.InventoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case InventoryServiceGetStockProcedure:
@@ -249,6 +278,8 @@ func NewInventoryServiceHandler(svc InventoryServiceHandler, opts ...connect.Han
 			inventoryServiceReserveHandler.ServeHTTP(w, r)
 		case InventoryServiceReleaseProcedure:
 			inventoryServiceReleaseHandler.ServeHTTP(w, r)
+		case InventoryServiceGetReservationProcedure:
+			inventoryServiceGetReservationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -280,4 +311,8 @@ func (UnimplementedInventoryServiceHandler) Reserve(context.Context, *connect.Re
 
 func (UnimplementedInventoryServiceHandler) Release(context.Context, *connect.Request[v1.ReleaseRequest]) (*connect.Response[v1.ReleaseResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.inventory.v1.InventoryService.Release is not implemented"))
+}
+
+func (UnimplementedInventoryServiceHandler) GetReservation(context.Context, *connect.Request[v1.GetReservationRequest]) (*connect.Response[v1.GetReservationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.inventory.v1.InventoryService.GetReservation is not implemented"))
 }

@@ -2,8 +2,8 @@
 // @generated from file ordermesh/events/v1/delivery.proto (package ordermesh.events.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ordermesh/events/v1/delivery.proto.
  */
 export const file_ordermesh_events_v1_delivery: GenFile = /*@__PURE__*/
-  fileDesc("CiJvcmRlcm1lc2gvZXZlbnRzL3YxL2RlbGl2ZXJ5LnByb3RvEhNvcmRlcm1lc2guZXZlbnRzLnYxIkwKDkRlbGl2ZXJSZXF1ZXN0EjoKBmV2ZW50cxgBIAMoCzIdLm9yZGVybWVzaC5ldmVudHMudjEuRW52ZWxvcGVCC7pICJIBBQgBEPQDIkkKD0RlbGl2ZXJSZXNwb25zZRI2CghmYWlsdXJlcxgBIAMoCzIkLm9yZGVybWVzaC5ldmVudHMudjEuRGVsaXZlcnlGYWlsdXJlIkcKD0RlbGl2ZXJ5RmFpbHVyZRIQCghldmVudF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhEKCXBlcm1hbmVudBgDIAEoCCLLAQoOUGFya2VkRGVsaXZlcnkSEAoIZXZlbnRfaWQYASABKAkSLAoEdHlwZRgCIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlEhAKCG9yZGVyX2lkGAMgASgJEhIKCnN1YnNjcmliZXIYBCABKAkSEAoIYXR0ZW1wdHMYBSABKAUSEgoKbGFzdF9lcnJvchgGIAEoCRItCglwYXJrX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIncKG0xpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIbCgpzdWJzY3JpYmVyGAEgASgJQge6SARyAhhAEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJwChxMaXN0UGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlEjcKCmRlbGl2ZXJpZXMYASADKAsyIy5vcmRlcm1lc2guZXZlbnRzLnYxLlBhcmtlZERlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJiCh5SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1JlcXVlc3QSIwoJZXZlbnRfaWRzGAEgAygJQhC6SA2SAQoQ6AciBXIDsAEBEhsKCnN1YnNjcmliZXIYAiABKAlCB7pIBHICGEAiMwofUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRIQCghyZXF1ZXVlZBgBIAEoAzJoChBFdmVudFNpbmtTZXJ2aWNlElQKB0RlbGl2ZXISIy5vcmRlcm1lc2guZXZlbnRzLnYxLkRlbGl2ZXJSZXF1ZXN0GiQub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyUmVzcG9uc2UynQIKEUV2ZW50QWRtaW5TZXJ2aWNlEoABChRMaXN0UGFya2VkRGVsaXZlcmllcxIwLm9yZGVybWVzaC5ldmVudHMudjEuTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0GjEub3JkZXJtZXNoLmV2ZW50cy52MS5MaXN0UGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlIgOQAgEShAEKF1JlcXVldWVQYXJrZWREZWxpdmVyaWVzEjMub3JkZXJtZXNoLmV2ZW50cy52MS5SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1JlcXVlc3QaNC5vcmRlcm1lc2guZXZlbnRzLnYxLlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVzcG9uc2VCRFpCZ2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvZXZlbnRzL3YxO2V2ZW50c3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_ordermesh_events_v1_events]);
+  fileDesc("CiJvcmRlcm1lc2gvZXZlbnRzL3YxL2RlbGl2ZXJ5LnByb3RvEhNvcmRlcm1lc2guZXZlbnRzLnYxIkwKDkRlbGl2ZXJSZXF1ZXN0EjoKBmV2ZW50cxgBIAMoCzIdLm9yZGVybWVzaC5ldmVudHMudjEuRW52ZWxvcGVCC7pICJIBBQgBEPQDIkkKD0RlbGl2ZXJSZXNwb25zZRI2CghmYWlsdXJlcxgBIAMoCzIkLm9yZGVybWVzaC5ldmVudHMudjEuRGVsaXZlcnlGYWlsdXJlIkcKD0RlbGl2ZXJ5RmFpbHVyZRIQCghldmVudF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhEKCXBlcm1hbmVudBgDIAEoCCKSAwoIRGVsaXZlcnkSEAoIZXZlbnRfaWQYASABKAkSLAoEdHlwZRgCIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlEhAKCG9yZGVyX2lkGAMgASgJEhIKCnN1YnNjcmliZXIYBCABKAkSMQoFc3RhdGUYBSABKA4yIi5vcmRlcm1lc2guZXZlbnRzLnYxLkRlbGl2ZXJ5U3RhdGUSEAoIYXR0ZW1wdHMYBiABKAUSEgoKbGFzdF9lcnJvchgHIAEoCRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbmV4dF9hdHRlbXB0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGFya190aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI4ChpMaXN0T3JkZXJEZWxpdmVyaWVzUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQEiUAobTGlzdE9yZGVyRGVsaXZlcmllc1Jlc3BvbnNlEjEKCmRlbGl2ZXJpZXMYASADKAsyHS5vcmRlcm1lc2guZXZlbnRzLnYxLkRlbGl2ZXJ5IhcKFUdldE91dGJveFN0YXRzUmVxdWVzdCJTChZHZXRPdXRib3hTdGF0c1Jlc3BvbnNlEjkKC3N1YnNjcmliZXJzGAEgAygLMiQub3JkZXJtZXNoLmV2ZW50cy52MS5TdWJzY3JpYmVyU3RhdHMihgEKD1N1YnNjcmliZXJTdGF0cxISCgpzdWJzY3JpYmVyGAEgASgJEg8KB3BlbmRpbmcYAiABKAMSPgoab2xkZXN0X3BlbmRpbmdfY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnBhcmtlZBgEIAEoAyL8AQoOUGFya2VkRGVsaXZlcnkSEAoIZXZlbnRfaWQYASABKAkSLAoEdHlwZRgCIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlEhAKCG9yZGVyX2lkGAMgASgJEhIKCnN1YnNjcmliZXIYBCABKAkSEAoIYXR0ZW1wdHMYBSABKAUSEgoKbGFzdF9lcnJvchgGIAEoCRItCglwYXJrX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKJAgobTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0EhsKCnN1YnNjcmliZXIYASABKAlCB7pIBHICGEASHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YAyABKAlCCLpIBXIDGIAEEjYKBHR5cGUYBCABKA4yHi5vcmRlcm1lc2guZXZlbnRzLnYxLkV2ZW50VHlwZUIIukgFggECEAESMwoPYWZ0ZXJfcGFya190aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCg5hZnRlcl9ldmVudF9pZBgGIAEoCUILukgI2AEBcgOwAQEicAocTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRI3CgpkZWxpdmVyaWVzGAEgAygLMiMub3JkZXJtZXNoLmV2ZW50cy52MS5QYXJrZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkimgEKHlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIjCglldmVudF9pZHMYASADKAlCELpIDZIBChDoByIFcgOwAQESGwoKc3Vic2NyaWJlchgCIAEoCUIHukgEcgIYQBI2CgR0eXBlGAMgASgOMh4ub3JkZXJtZXNoLmV2ZW50cy52MS5FdmVudFR5cGVCCLpIBYIBAhABIjMKH1JlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVzcG9uc2USEAoIcmVxdWV1ZWQYASABKAMqhAEKDURlbGl2ZXJ5U3RhdGUSHgoaREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZERUxJVkVSWV9TVEFURV9QRU5ESU5HEAESHAoYREVMSVZFUllfU1RBVEVfREVMSVZFUkVEEAISGQoVREVMSVZFUllfU1RBVEVfUEFSS0VEEAMyaAoQRXZlbnRTaW5rU2VydmljZRJUCgdEZWxpdmVyEiMub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyUmVxdWVzdBokLm9yZGVybWVzaC5ldmVudHMudjEuRGVsaXZlclJlc3BvbnNlMowEChFFdmVudEFkbWluU2VydmljZRKAAQoUTGlzdFBhcmtlZERlbGl2ZXJpZXMSMC5vcmRlcm1lc2guZXZlbnRzLnYxLkxpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBoxLm9yZGVybWVzaC5ldmVudHMudjEuTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZSIDkAIBEoQBChdSZXF1ZXVlUGFya2VkRGVsaXZlcmllcxIzLm9yZGVybWVzaC5ldmVudHMudjEuUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0GjQub3JkZXJtZXNoLmV2ZW50cy52MS5SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlEn0KE0xpc3RPcmRlckRlbGl2ZXJpZXMSLy5vcmRlcm1lc2guZXZlbnRzLnYxLkxpc3RPcmRlckRlbGl2ZXJpZXNSZXF1ZXN0GjAub3JkZXJtZXNoLmV2ZW50cy52MS5MaXN0T3JkZXJEZWxpdmVyaWVzUmVzcG9uc2UiA5ACARJuCg5HZXRPdXRib3hTdGF0cxIqLm9yZGVybWVzaC5ldmVudHMudjEuR2V0T3V0Ym94U3RhdHNSZXF1ZXN0Gisub3JkZXJtZXNoLmV2ZW50cy52MS5HZXRPdXRib3hTdGF0c1Jlc3BvbnNlIgOQAgFCRFpCZ2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvZXZlbnRzL3YxO2V2ZW50c3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_ordermesh_events_v1_events]);
 
 /**
  * DeliverRequest is a batch of events.
@@ -97,6 +97,218 @@ export const DeliveryFailureSchema: GenMessage<DeliveryFailure> = /*@__PURE__*/
   messageDesc(file_ordermesh_events_v1_delivery, 2);
 
 /**
+ * Delivery is one event and one of its subscribers.
+ *
+ * @generated from message ordermesh.events.v1.Delivery
+ */
+export type Delivery = Message<"ordermesh.events.v1.Delivery"> & {
+  /**
+   * The event id.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * The event type.
+   *
+   * @generated from field: ordermesh.events.v1.EventType type = 2;
+   */
+  type: EventType;
+
+  /**
+   * The order the event is about.
+   *
+   * @generated from field: string order_id = 3;
+   */
+  orderId: string;
+
+  /**
+   * The subscriber.
+   *
+   * @generated from field: string subscriber = 4;
+   */
+  subscriber: string;
+
+  /**
+   * Where the delivery stands.
+   *
+   * @generated from field: ordermesh.events.v1.DeliveryState state = 5;
+   */
+  state: DeliveryState;
+
+  /**
+   * How many times delivery was tried.
+   *
+   * @generated from field: int32 attempts = 6;
+   */
+  attempts: number;
+
+  /**
+   * The last error, if any.
+   *
+   * @generated from field: string last_error = 7;
+   */
+  lastError: string;
+
+  /**
+   * When the event was produced.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When the next attempt is due, for a pending delivery.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_time = 9;
+   */
+  nextAttemptTime?: Timestamp | undefined;
+
+  /**
+   * When the subscriber took it.
+   *
+   * @generated from field: google.protobuf.Timestamp deliver_time = 10;
+   */
+  deliverTime?: Timestamp | undefined;
+
+  /**
+   * When it was parked.
+   *
+   * @generated from field: google.protobuf.Timestamp park_time = 11;
+   */
+  parkTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ordermesh.events.v1.Delivery.
+ * Use `create(DeliverySchema)` to create a new message.
+ */
+export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
+  messageDesc(file_ordermesh_events_v1_delivery, 3);
+
+/**
+ * ListOrderDeliveriesRequest names the order.
+ *
+ * @generated from message ordermesh.events.v1.ListOrderDeliveriesRequest
+ */
+export type ListOrderDeliveriesRequest = Message<"ordermesh.events.v1.ListOrderDeliveriesRequest"> & {
+  /**
+   * The order id.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+};
+
+/**
+ * Describes the message ordermesh.events.v1.ListOrderDeliveriesRequest.
+ * Use `create(ListOrderDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListOrderDeliveriesRequestSchema: GenMessage<ListOrderDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_events_v1_delivery, 4);
+
+/**
+ * ListOrderDeliveriesResponse holds the order's deliveries.
+ *
+ * @generated from message ordermesh.events.v1.ListOrderDeliveriesResponse
+ */
+export type ListOrderDeliveriesResponse = Message<"ordermesh.events.v1.ListOrderDeliveriesResponse"> & {
+  /**
+   * The deliveries, by event creation time, then subscriber.
+   *
+   * @generated from field: repeated ordermesh.events.v1.Delivery deliveries = 1;
+   */
+  deliveries: Delivery[];
+};
+
+/**
+ * Describes the message ordermesh.events.v1.ListOrderDeliveriesResponse.
+ * Use `create(ListOrderDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListOrderDeliveriesResponseSchema: GenMessage<ListOrderDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_events_v1_delivery, 5);
+
+/**
+ * GetOutboxStatsRequest is empty.
+ *
+ * @generated from message ordermesh.events.v1.GetOutboxStatsRequest
+ */
+export type GetOutboxStatsRequest = Message<"ordermesh.events.v1.GetOutboxStatsRequest"> & {
+};
+
+/**
+ * Describes the message ordermesh.events.v1.GetOutboxStatsRequest.
+ * Use `create(GetOutboxStatsRequestSchema)` to create a new message.
+ */
+export const GetOutboxStatsRequestSchema: GenMessage<GetOutboxStatsRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_events_v1_delivery, 6);
+
+/**
+ * GetOutboxStatsResponse holds one row per subscriber this service
+ * delivers to.
+ *
+ * @generated from message ordermesh.events.v1.GetOutboxStatsResponse
+ */
+export type GetOutboxStatsResponse = Message<"ordermesh.events.v1.GetOutboxStatsResponse"> & {
+  /**
+   * The subscribers, by name.
+   *
+   * @generated from field: repeated ordermesh.events.v1.SubscriberStats subscribers = 1;
+   */
+  subscribers: SubscriberStats[];
+};
+
+/**
+ * Describes the message ordermesh.events.v1.GetOutboxStatsResponse.
+ * Use `create(GetOutboxStatsResponseSchema)` to create a new message.
+ */
+export const GetOutboxStatsResponseSchema: GenMessage<GetOutboxStatsResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_events_v1_delivery, 7);
+
+/**
+ * SubscriberStats is the state of one subscriber's queue.
+ *
+ * @generated from message ordermesh.events.v1.SubscriberStats
+ */
+export type SubscriberStats = Message<"ordermesh.events.v1.SubscriberStats"> & {
+  /**
+   * The subscriber.
+   *
+   * @generated from field: string subscriber = 1;
+   */
+  subscriber: string;
+
+  /**
+   * Deliveries waiting for an attempt.
+   *
+   * @generated from field: int64 pending = 2;
+   */
+  pending: bigint;
+
+  /**
+   * When the oldest waiting event was produced; absent when none waits.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_pending_create_time = 3;
+   */
+  oldestPendingCreateTime?: Timestamp | undefined;
+
+  /**
+   * Parked deliveries.
+   *
+   * @generated from field: int64 parked = 4;
+   */
+  parked: bigint;
+};
+
+/**
+ * Describes the message ordermesh.events.v1.SubscriberStats.
+ * Use `create(SubscriberStatsSchema)` to create a new message.
+ */
+export const SubscriberStatsSchema: GenMessage<SubscriberStats> = /*@__PURE__*/
+  messageDesc(file_ordermesh_events_v1_delivery, 8);
+
+/**
  * ParkedDelivery is one event that one subscriber did not take.
  *
  * @generated from message ordermesh.events.v1.ParkedDelivery
@@ -150,6 +362,13 @@ export type ParkedDelivery = Message<"ordermesh.events.v1.ParkedDelivery"> & {
    * @generated from field: google.protobuf.Timestamp park_time = 7;
    */
   parkTime?: Timestamp | undefined;
+
+  /**
+   * When the event was produced.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
 };
 
 /**
@@ -157,7 +376,7 @@ export type ParkedDelivery = Message<"ordermesh.events.v1.ParkedDelivery"> & {
  * Use `create(ParkedDeliverySchema)` to create a new message.
  */
 export const ParkedDeliverySchema: GenMessage<ParkedDelivery> = /*@__PURE__*/
-  messageDesc(file_ordermesh_events_v1_delivery, 3);
+  messageDesc(file_ordermesh_events_v1_delivery, 9);
 
 /**
  * ListParkedDeliveriesRequest selects a page of parked deliveries.
@@ -185,6 +404,29 @@ export type ListParkedDeliveriesRequest = Message<"ordermesh.events.v1.ListParke
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only events of this type. Unspecified means every type.
+   *
+   * @generated from field: ordermesh.events.v1.EventType type = 4;
+   */
+  type: EventType;
+
+  /**
+   * Instead of a page token, for a caller merging several services'
+   * lists: only deliveries parked after this time, or at it with a
+   * greater event id.
+   *
+   * @generated from field: google.protobuf.Timestamp after_park_time = 5;
+   */
+  afterParkTime?: Timestamp | undefined;
+
+  /**
+   * The event id that goes with after_park_time.
+   *
+   * @generated from field: string after_event_id = 6;
+   */
+  afterEventId: string;
 };
 
 /**
@@ -192,7 +434,7 @@ export type ListParkedDeliveriesRequest = Message<"ordermesh.events.v1.ListParke
  * Use `create(ListParkedDeliveriesRequestSchema)` to create a new message.
  */
 export const ListParkedDeliveriesRequestSchema: GenMessage<ListParkedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_events_v1_delivery, 4);
+  messageDesc(file_ordermesh_events_v1_delivery, 10);
 
 /**
  * ListParkedDeliveriesResponse is a page of parked deliveries.
@@ -220,7 +462,7 @@ export type ListParkedDeliveriesResponse = Message<"ordermesh.events.v1.ListPark
  * Use `create(ListParkedDeliveriesResponseSchema)` to create a new message.
  */
 export const ListParkedDeliveriesResponseSchema: GenMessage<ListParkedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_events_v1_delivery, 5);
+  messageDesc(file_ordermesh_events_v1_delivery, 11);
 
 /**
  * RequeueParkedDeliveriesRequest picks what to requeue.
@@ -242,6 +484,13 @@ export type RequeueParkedDeliveriesRequest = Message<"ordermesh.events.v1.Requeu
    * @generated from field: string subscriber = 2;
    */
   subscriber: string;
+
+  /**
+   * Only events of this type. Unspecified means every type.
+   *
+   * @generated from field: ordermesh.events.v1.EventType type = 3;
+   */
+  type: EventType;
 };
 
 /**
@@ -249,7 +498,7 @@ export type RequeueParkedDeliveriesRequest = Message<"ordermesh.events.v1.Requeu
  * Use `create(RequeueParkedDeliveriesRequestSchema)` to create a new message.
  */
 export const RequeueParkedDeliveriesRequestSchema: GenMessage<RequeueParkedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_events_v1_delivery, 6);
+  messageDesc(file_ordermesh_events_v1_delivery, 12);
 
 /**
  * RequeueParkedDeliveriesResponse says how many were requeued.
@@ -270,7 +519,47 @@ export type RequeueParkedDeliveriesResponse = Message<"ordermesh.events.v1.Reque
  * Use `create(RequeueParkedDeliveriesResponseSchema)` to create a new message.
  */
 export const RequeueParkedDeliveriesResponseSchema: GenMessage<RequeueParkedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_events_v1_delivery, 7);
+  messageDesc(file_ordermesh_events_v1_delivery, 13);
+
+/**
+ * DeliveryState is where one event stands with one subscriber.
+ *
+ * @generated from enum ordermesh.events.v1.DeliveryState
+ */
+export enum DeliveryState {
+  /**
+   * @generated from enum value: DELIVERY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for its next attempt.
+   *
+   * @generated from enum value: DELIVERY_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Taken by the subscriber.
+   *
+   * @generated from enum value: DELIVERY_STATE_DELIVERED = 2;
+   */
+  DELIVERED = 2,
+
+  /**
+   * Given up on after its attempts, or refused as permanent; it waits for
+   * an operator to requeue it.
+   *
+   * @generated from enum value: DELIVERY_STATE_PARKED = 3;
+   */
+  PARKED = 3,
+}
+
+/**
+ * Describes the enum ordermesh.events.v1.DeliveryState.
+ */
+export const DeliveryStateSchema: GenEnum<DeliveryState> = /*@__PURE__*/
+  enumDesc(file_ordermesh_events_v1_delivery, 0);
 
 /**
  * EventSinkService is how a producer's relay hands events to a consumer.
@@ -325,6 +614,28 @@ export const EventAdminService: GenService<{
     methodKind: "unary";
     input: typeof RequeueParkedDeliveriesRequestSchema;
     output: typeof RequeueParkedDeliveriesResponseSchema;
+  },
+  /**
+   * ListOrderDeliveries lists every delivery of every event this service
+   * produced about one order, in the order the events were produced.
+   *
+   * @generated from rpc ordermesh.events.v1.EventAdminService.ListOrderDeliveries
+   */
+  listOrderDeliveries: {
+    methodKind: "unary";
+    input: typeof ListOrderDeliveriesRequestSchema;
+    output: typeof ListOrderDeliveriesResponseSchema;
+  },
+  /**
+   * GetOutboxStats counts this service's deliveries by subscriber: how
+   * many wait, how old the oldest waiting one is, and how many are parked.
+   *
+   * @generated from rpc ordermesh.events.v1.EventAdminService.GetOutboxStats
+   */
+  getOutboxStats: {
+    methodKind: "unary";
+    input: typeof GetOutboxStatsRequestSchema;
+    output: typeof GetOutboxStatsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ordermesh_events_v1_delivery, 1);

@@ -2,8 +2,8 @@
 // @generated from file ordermesh/inventory/v1/inventory.proto (package ordermesh.inventory.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -13,7 +13,133 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ordermesh/inventory/v1/inventory.proto.
  */
 export const file_ordermesh_inventory_v1_inventory: GenFile = /*@__PURE__*/
-  fileDesc("CiZvcmRlcm1lc2gvaW52ZW50b3J5L3YxL2ludmVudG9yeS5wcm90bxIWb3JkZXJtZXNoLmludmVudG9yeS52MSKKAQoFU3RvY2sSCwoDc2t1GAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIQCghyZXNlcnZlZBgDIAEoAxIMCgRzb2xkGAQgASgDEhAKCHJlY2VpdmVkGAUgASgDEi8KC3VwZGF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHCg9HZXRTdG9ja1JlcXVlc3QSNAoDc2t1GAEgASgJQie6SCRyIhABGEAyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQiQAoQR2V0U3RvY2tSZXNwb25zZRIsCgVzdG9jaxgBIAEoCzIdLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU3RvY2siWAoUQmF0Y2hHZXRTdG9ja1JlcXVlc3QSQAoEc2t1cxgBIAMoCUIyukgvkgEsCAEQZBgBIiRyIhABGEAyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQiXAoVQmF0Y2hHZXRTdG9ja1Jlc3BvbnNlEi0KBnN0b2NrcxgBIAMoCzIdLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU3RvY2sSFAoMbWlzc2luZ19za3VzGAIgAygJImkKD1NldFN0b2NrUmVxdWVzdBI0CgNza3UYASABKAlCJ7pIJHIiEAEYQDIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIgCglhdmFpbGFibGUYAiABKANCDbpICiIIGICU69wDKAAiQAoQU2V0U3RvY2tSZXNwb25zZRIsCgVzdG9jaxgBIAEoCzIdLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU3RvY2sijwEKEkFkanVzdFN0b2NrUmVxdWVzdBI0CgNza3UYASABKAlCJ7pIJHIiEAEYQDIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBInCgVkZWx0YRgCIAEoA0IYukgVIhM4ABiAlOvcAyiA7JSj/P////8BEhoKBnJlYXNvbhgDIAEoCUIKukgHcgUQARjIASJDChNBZGp1c3RTdG9ja1Jlc3BvbnNlEiwKBXN0b2NrGAEgASgLMh0ub3JkZXJtZXNoLmludmVudG9yeS52MS5TdG9jayJhCgtSZXNlcnZlTGluZRI0CgNza3UYASABKAlCJ7pIJHIiEAEYQDIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIcCghxdWFudGl0eRgCIAEoBUIKukgHGgUY5wcoASJsCg5SZXNlcnZlUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQESPgoFbGluZXMYAiADKAsyIy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmVMaW5lQgq6SAeSAQQIARBkIj4KCVNob3J0TGluZRILCgNza3UYASABKAkSEQoJcmVxdWVzdGVkGAIgASgFEhEKCWF2YWlsYWJsZRgDIAEoAyKMAQoPUmVzZXJ2ZVJlc3BvbnNlEhAKCHJlc2VydmVkGAEgASgIEjYKC3Nob3J0X2xpbmVzGAIgAygLMiEub3JkZXJtZXNoLmludmVudG9yeS52MS5TaG9ydExpbmUSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiwKDlJlbGVhc2VSZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABASIpCg9SZWxlYXNlUmVzcG9uc2USFgoOcmVsZWFzZWRfdW5pdHMYASABKAMy6AQKEEludmVudG9yeVNlcnZpY2USYgoIR2V0U3RvY2sSJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLkdldFN0b2NrUmVxdWVzdBooLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuR2V0U3RvY2tSZXNwb25zZSIDkAIBEnEKDUJhdGNoR2V0U3RvY2sSLC5vcmRlcm1lc2guaW52ZW50b3J5LnYxLkJhdGNoR2V0U3RvY2tSZXF1ZXN0Gi0ub3JkZXJtZXNoLmludmVudG9yeS52MS5CYXRjaEdldFN0b2NrUmVzcG9uc2UiA5ACARJdCghTZXRTdG9jaxInLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU2V0U3RvY2tSZXF1ZXN0Gigub3JkZXJtZXNoLmludmVudG9yeS52MS5TZXRTdG9ja1Jlc3BvbnNlEmYKC0FkanVzdFN0b2NrEioub3JkZXJtZXNoLmludmVudG9yeS52MS5BZGp1c3RTdG9ja1JlcXVlc3QaKy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLkFkanVzdFN0b2NrUmVzcG9uc2USWgoHUmVzZXJ2ZRImLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2ZVJlcXVlc3QaJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmVSZXNwb25zZRJaCgdSZWxlYXNlEiYub3JkZXJtZXNoLmludmVudG9yeS52MS5SZWxlYXNlUmVxdWVzdBonLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVsZWFzZVJlc3BvbnNlQkpaSGdpdGh1Yi5jb20vb3JkZXJtZXNoL29yZGVybWVzaC9nZW4vZ28vb3JkZXJtZXNoL2ludmVudG9yeS92MTtpbnZlbnRvcnl2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("CiZvcmRlcm1lc2gvaW52ZW50b3J5L3YxL2ludmVudG9yeS5wcm90bxIWb3JkZXJtZXNoLmludmVudG9yeS52MSKlAgoLUmVzZXJ2YXRpb24SEAoIb3JkZXJfaWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikub3JkZXJtZXNoLmludmVudG9yeS52MS5SZXNlcnZhdGlvblN0YXR1cxI2CgVsaW5lcxgDIAMoCzInLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25MaW5lEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjAKD1Jlc2VydmF0aW9uTGluZRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKAMiMwoVR2V0UmVzZXJ2YXRpb25SZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABASJSChZHZXRSZXNlcnZhdGlvblJlc3BvbnNlEjgKC3Jlc2VydmF0aW9uGAEgASgLMiMub3JkZXJtZXNoLmludmVudG9yeS52MS5SZXNlcnZhdGlvbiKKAQoFU3RvY2sSCwoDc2t1GAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIQCghyZXNlcnZlZBgDIAEoAxIMCgRzb2xkGAQgASgDEhAKCHJlY2VpdmVkGAUgASgDEi8KC3VwZGF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHCg9HZXRTdG9ja1JlcXVlc3QSNAoDc2t1GAEgASgJQie6SCRyIhABGEAyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQiQAoQR2V0U3RvY2tSZXNwb25zZRIsCgVzdG9jaxgBIAEoCzIdLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU3RvY2siWAoUQmF0Y2hHZXRTdG9ja1JlcXVlc3QSQAoEc2t1cxgBIAMoCUIyukgvkgEsCAEQZBgBIiRyIhABGEAyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQiXAoVQmF0Y2hHZXRTdG9ja1Jlc3BvbnNlEi0KBnN0b2NrcxgBIAMoCzIdLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU3RvY2sSFAoMbWlzc2luZ19za3VzGAIgAygJImkKD1NldFN0b2NrUmVxdWVzdBI0CgNza3UYASABKAlCJ7pIJHIiEAEYQDIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIgCglhdmFpbGFibGUYAiABKANCDbpICiIIGICU69wDKAAiQAoQU2V0U3RvY2tSZXNwb25zZRIsCgVzdG9jaxgBIAEoCzIdLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU3RvY2sijwEKEkFkanVzdFN0b2NrUmVxdWVzdBI0CgNza3UYASABKAlCJ7pIJHIiEAEYQDIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBInCgVkZWx0YRgCIAEoA0IYukgVIhM4ABiAlOvcAyiA7JSj/P////8BEhoKBnJlYXNvbhgDIAEoCUIKukgHcgUQARjIASJDChNBZGp1c3RTdG9ja1Jlc3BvbnNlEiwKBXN0b2NrGAEgASgLMh0ub3JkZXJtZXNoLmludmVudG9yeS52MS5TdG9jayJhCgtSZXNlcnZlTGluZRI0CgNza3UYASABKAlCJ7pIJHIiEAEYQDIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIcCghxdWFudGl0eRgCIAEoBUIKukgHGgUY5wcoASJsCg5SZXNlcnZlUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQESPgoFbGluZXMYAiADKAsyIy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmVMaW5lQgq6SAeSAQQIARBkIj4KCVNob3J0TGluZRILCgNza3UYASABKAkSEQoJcmVxdWVzdGVkGAIgASgFEhEKCWF2YWlsYWJsZRgDIAEoAyKMAQoPUmVzZXJ2ZVJlc3BvbnNlEhAKCHJlc2VydmVkGAEgASgIEjYKC3Nob3J0X2xpbmVzGAIgAygLMiEub3JkZXJtZXNoLmludmVudG9yeS52MS5TaG9ydExpbmUSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiwKDlJlbGVhc2VSZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABASIpCg9SZWxlYXNlUmVzcG9uc2USFgoOcmVsZWFzZWRfdW5pdHMYASABKAMq1QEKEVJlc2VydmF0aW9uU3RhdHVzEiIKHlJFU0VSVkFUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF1JFU0VSVkFUSU9OX1NUQVRVU19IRUxEEAESGwoXUkVTRVJWQVRJT05fU1RBVFVTX1NPTEQQAhIfChtSRVNFUlZBVElPTl9TVEFUVVNfUkVMRUFTRUQQAxIfChtSRVNFUlZBVElPTl9TVEFUVVNfUkVKRUNURUQQBBIgChxSRVNFUlZBVElPTl9TVEFUVVNfQ0FOQ0VMTEVEEAUy3gUKEEludmVudG9yeVNlcnZpY2USYgoIR2V0U3RvY2sSJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLkdldFN0b2NrUmVxdWVzdBooLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuR2V0U3RvY2tSZXNwb25zZSIDkAIBEnEKDUJhdGNoR2V0U3RvY2sSLC5vcmRlcm1lc2guaW52ZW50b3J5LnYxLkJhdGNoR2V0U3RvY2tSZXF1ZXN0Gi0ub3JkZXJtZXNoLmludmVudG9yeS52MS5CYXRjaEdldFN0b2NrUmVzcG9uc2UiA5ACARJdCghTZXRTdG9jaxInLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuU2V0U3RvY2tSZXF1ZXN0Gigub3JkZXJtZXNoLmludmVudG9yeS52MS5TZXRTdG9ja1Jlc3BvbnNlEmYKC0FkanVzdFN0b2NrEioub3JkZXJtZXNoLmludmVudG9yeS52MS5BZGp1c3RTdG9ja1JlcXVlc3QaKy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLkFkanVzdFN0b2NrUmVzcG9uc2USWgoHUmVzZXJ2ZRImLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2ZVJlcXVlc3QaJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmVSZXNwb25zZRJaCgdSZWxlYXNlEiYub3JkZXJtZXNoLmludmVudG9yeS52MS5SZWxlYXNlUmVxdWVzdBonLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVsZWFzZVJlc3BvbnNlEnQKDkdldFJlc2VydmF0aW9uEi0ub3JkZXJtZXNoLmludmVudG9yeS52MS5HZXRSZXNlcnZhdGlvblJlcXVlc3QaLi5vcmRlcm1lc2guaW52ZW50b3J5LnYxLkdldFJlc2VydmF0aW9uUmVzcG9uc2UiA5ACAUJKWkhnaXRodWIuY29tL29yZGVybWVzaC9vcmRlcm1lc2gvZ2VuL2dvL29yZGVybWVzaC9pbnZlbnRvcnkvdjE7aW52ZW50b3J5djFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+
+/**
+ * Reservation is the stock held, sold or released for one order.
+ *
+ * @generated from message ordermesh.inventory.v1.Reservation
+ */
+export type Reservation = Message<"ordermesh.inventory.v1.Reservation"> & {
+  /**
+   * The order id.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * Where it stands.
+   *
+   * @generated from field: ordermesh.inventory.v1.ReservationStatus status = 2;
+   */
+  status: ReservationStatus;
+
+  /**
+   * The lines, by SKU.
+   *
+   * @generated from field: repeated ordermesh.inventory.v1.ReservationLine lines = 3;
+   */
+  lines: ReservationLine[];
+
+  /**
+   * When held stock goes back to available unless the order is confirmed.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 4;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * When the reservation was made.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 5;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When it last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 6;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ordermesh.inventory.v1.Reservation.
+ * Use `create(ReservationSchema)` to create a new message.
+ */
+export const ReservationSchema: GenMessage<Reservation> = /*@__PURE__*/
+  messageDesc(file_ordermesh_inventory_v1_inventory, 0);
+
+/**
+ * ReservationLine is one SKU of a reservation.
+ *
+ * @generated from message ordermesh.inventory.v1.ReservationLine
+ */
+export type ReservationLine = Message<"ordermesh.inventory.v1.ReservationLine"> & {
+  /**
+   * The SKU.
+   *
+   * @generated from field: string sku = 1;
+   */
+  sku: string;
+
+  /**
+   * Units.
+   *
+   * @generated from field: int64 quantity = 2;
+   */
+  quantity: bigint;
+};
+
+/**
+ * Describes the message ordermesh.inventory.v1.ReservationLine.
+ * Use `create(ReservationLineSchema)` to create a new message.
+ */
+export const ReservationLineSchema: GenMessage<ReservationLine> = /*@__PURE__*/
+  messageDesc(file_ordermesh_inventory_v1_inventory, 1);
+
+/**
+ * GetReservationRequest names the order.
+ *
+ * @generated from message ordermesh.inventory.v1.GetReservationRequest
+ */
+export type GetReservationRequest = Message<"ordermesh.inventory.v1.GetReservationRequest"> & {
+  /**
+   * The order id.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+};
+
+/**
+ * Describes the message ordermesh.inventory.v1.GetReservationRequest.
+ * Use `create(GetReservationRequestSchema)` to create a new message.
+ */
+export const GetReservationRequestSchema: GenMessage<GetReservationRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_inventory_v1_inventory, 2);
+
+/**
+ * GetReservationResponse holds the reservation.
+ *
+ * @generated from message ordermesh.inventory.v1.GetReservationResponse
+ */
+export type GetReservationResponse = Message<"ordermesh.inventory.v1.GetReservationResponse"> & {
+  /**
+   * The reservation.
+   *
+   * @generated from field: ordermesh.inventory.v1.Reservation reservation = 1;
+   */
+  reservation?: Reservation | undefined;
+};
+
+/**
+ * Describes the message ordermesh.inventory.v1.GetReservationResponse.
+ * Use `create(GetReservationResponseSchema)` to create a new message.
+ */
+export const GetReservationResponseSchema: GenMessage<GetReservationResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_inventory_v1_inventory, 3);
 
 /**
  * Stock is one SKU's ledger.
@@ -69,7 +195,7 @@ export type Stock = Message<"ordermesh.inventory.v1.Stock"> & {
  * Use `create(StockSchema)` to create a new message.
  */
 export const StockSchema: GenMessage<Stock> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 0);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 4);
 
 /**
  * GetStockRequest names a SKU.
@@ -90,7 +216,7 @@ export type GetStockRequest = Message<"ordermesh.inventory.v1.GetStockRequest"> 
  * Use `create(GetStockRequestSchema)` to create a new message.
  */
 export const GetStockRequestSchema: GenMessage<GetStockRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 1);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 5);
 
 /**
  * GetStockResponse carries the stock.
@@ -111,7 +237,7 @@ export type GetStockResponse = Message<"ordermesh.inventory.v1.GetStockResponse"
  * Use `create(GetStockResponseSchema)` to create a new message.
  */
 export const GetStockResponseSchema: GenMessage<GetStockResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 2);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 6);
 
 /**
  * BatchGetStockRequest names up to 100 SKUs.
@@ -132,7 +258,7 @@ export type BatchGetStockRequest = Message<"ordermesh.inventory.v1.BatchGetStock
  * Use `create(BatchGetStockRequestSchema)` to create a new message.
  */
 export const BatchGetStockRequestSchema: GenMessage<BatchGetStockRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 3);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 7);
 
 /**
  * BatchGetStockResponse carries the stock of the known SKUs.
@@ -160,7 +286,7 @@ export type BatchGetStockResponse = Message<"ordermesh.inventory.v1.BatchGetStoc
  * Use `create(BatchGetStockResponseSchema)` to create a new message.
  */
 export const BatchGetStockResponseSchema: GenMessage<BatchGetStockResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 4);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 8);
 
 /**
  * SetStockRequest sets a SKU's available units.
@@ -188,7 +314,7 @@ export type SetStockRequest = Message<"ordermesh.inventory.v1.SetStockRequest"> 
  * Use `create(SetStockRequestSchema)` to create a new message.
  */
 export const SetStockRequestSchema: GenMessage<SetStockRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 5);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 9);
 
 /**
  * SetStockResponse carries the new stock.
@@ -209,7 +335,7 @@ export type SetStockResponse = Message<"ordermesh.inventory.v1.SetStockResponse"
  * Use `create(SetStockResponseSchema)` to create a new message.
  */
 export const SetStockResponseSchema: GenMessage<SetStockResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 6);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 10);
 
 /**
  * AdjustStockRequest changes a SKU's available units by a delta.
@@ -244,7 +370,7 @@ export type AdjustStockRequest = Message<"ordermesh.inventory.v1.AdjustStockRequ
  * Use `create(AdjustStockRequestSchema)` to create a new message.
  */
 export const AdjustStockRequestSchema: GenMessage<AdjustStockRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 7);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 11);
 
 /**
  * AdjustStockResponse carries the new stock.
@@ -265,7 +391,7 @@ export type AdjustStockResponse = Message<"ordermesh.inventory.v1.AdjustStockRes
  * Use `create(AdjustStockResponseSchema)` to create a new message.
  */
 export const AdjustStockResponseSchema: GenMessage<AdjustStockResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 8);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 12);
 
 /**
  * ReserveLine asks for units of one SKU.
@@ -293,7 +419,7 @@ export type ReserveLine = Message<"ordermesh.inventory.v1.ReserveLine"> & {
  * Use `create(ReserveLineSchema)` to create a new message.
  */
 export const ReserveLineSchema: GenMessage<ReserveLine> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 9);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 13);
 
 /**
  * ReserveRequest holds stock for an order.
@@ -321,7 +447,7 @@ export type ReserveRequest = Message<"ordermesh.inventory.v1.ReserveRequest"> & 
  * Use `create(ReserveRequestSchema)` to create a new message.
  */
 export const ReserveRequestSchema: GenMessage<ReserveRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 10);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 14);
 
 /**
  * ShortLine is a line that could not be reserved.
@@ -356,7 +482,7 @@ export type ShortLine = Message<"ordermesh.inventory.v1.ShortLine"> & {
  * Use `create(ShortLineSchema)` to create a new message.
  */
 export const ShortLineSchema: GenMessage<ShortLine> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 11);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 15);
 
 /**
  * ReserveResponse says whether the order's stock is held.
@@ -391,7 +517,7 @@ export type ReserveResponse = Message<"ordermesh.inventory.v1.ReserveResponse"> 
  * Use `create(ReserveResponseSchema)` to create a new message.
  */
 export const ReserveResponseSchema: GenMessage<ReserveResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 12);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 16);
 
 /**
  * ReleaseRequest names the order whose stock to release.
@@ -412,7 +538,7 @@ export type ReleaseRequest = Message<"ordermesh.inventory.v1.ReleaseRequest"> & 
  * Use `create(ReleaseRequestSchema)` to create a new message.
  */
 export const ReleaseRequestSchema: GenMessage<ReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 13);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 17);
 
 /**
  * ReleaseResponse says how much went back to available.
@@ -433,7 +559,60 @@ export type ReleaseResponse = Message<"ordermesh.inventory.v1.ReleaseResponse"> 
  * Use `create(ReleaseResponseSchema)` to create a new message.
  */
 export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_inventory_v1_inventory, 14);
+  messageDesc(file_ordermesh_inventory_v1_inventory, 18);
+
+/**
+ * ReservationStatus is where a reservation stands.
+ *
+ * @generated from enum ordermesh.inventory.v1.ReservationStatus
+ */
+export enum ReservationStatus {
+  /**
+   * @generated from enum value: RESERVATION_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The stock is held for the order.
+   *
+   * @generated from enum value: RESERVATION_STATUS_HELD = 1;
+   */
+  HELD = 1,
+
+  /**
+   * The order was confirmed: the held units are sold.
+   *
+   * @generated from enum value: RESERVATION_STATUS_SOLD = 2;
+   */
+  SOLD = 2,
+
+  /**
+   * The held units went back to available (payment declined, expired).
+   *
+   * @generated from enum value: RESERVATION_STATUS_RELEASED = 3;
+   */
+  RELEASED = 3,
+
+  /**
+   * Not every line could be held, so none was.
+   *
+   * @generated from enum value: RESERVATION_STATUS_REJECTED = 4;
+   */
+  REJECTED = 4,
+
+  /**
+   * The order was cancelled before its stock was reserved.
+   *
+   * @generated from enum value: RESERVATION_STATUS_CANCELLED = 5;
+   */
+  CANCELLED = 5,
+}
+
+/**
+ * Describes the enum ordermesh.inventory.v1.ReservationStatus.
+ */
+export const ReservationStatusSchema: GenEnum<ReservationStatus> = /*@__PURE__*/
+  enumDesc(file_ordermesh_inventory_v1_inventory, 0);
 
 /**
  * InventoryService owns the stock of every SKU and the reservation ledger.
@@ -508,6 +687,17 @@ export const InventoryService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseRequestSchema;
     output: typeof ReleaseResponseSchema;
+  },
+  /**
+   * GetReservation returns an order's reservation, whatever became of it.
+   * An order with none gives NotFound. Merchant and service roles.
+   *
+   * @generated from rpc ordermesh.inventory.v1.InventoryService.GetReservation
+   */
+  getReservation: {
+    methodKind: "unary";
+    input: typeof GetReservationRequestSchema;
+    output: typeof GetReservationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ordermesh_inventory_v1_inventory, 0);
