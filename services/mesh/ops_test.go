@@ -43,6 +43,16 @@ func TestOperatorReadsOfOneOrder(t *testing.T) {
 		r.GetLines()[0].GetSku() != "BEAN-1" || r.GetLines()[0].GetQuantity() != 2 || r.GetCreateTime() == nil {
 		t.Errorf("reservation = %v, want SOLD with 2 × BEAN-1 and its times", r)
 	}
+	// A rejection holds nothing, so nothing expires, whichever path
+	// (batched or one by one) wrote it.
+	short := s.settle(t, alice, s.place(t, alice, s.request(t, alice, "DE", lines("MUG-1", 99))).GetId())
+	res, err = s.stock.GetReservation(ctx, meshtest.WithToken(&inventoryv1.GetReservationRequest{OrderId: short.GetId()}, s.merchant))
+	if err != nil {
+		t.Fatalf("GetReservation: %v", err)
+	}
+	if r := res.Msg.GetReservation(); r.GetStatus() != inventoryv1.ReservationStatus_RESERVATION_STATUS_REJECTED || r.GetExpireTime() != nil {
+		t.Errorf("rejected reservation = %v, want REJECTED with no expiry", r)
+	}
 	_, err = s.stock.GetReservation(ctx, meshtest.WithToken(&inventoryv1.GetReservationRequest{OrderId: placed.GetId()}, alice.token))
 	meshtest.WantCode(t, err, connect.CodePermissionDenied, "")
 	_, err = s.stock.GetReservation(ctx, meshtest.WithToken(&inventoryv1.GetReservationRequest{OrderId: uuid.NewString()}, s.merchant))

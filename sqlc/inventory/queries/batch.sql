@@ -20,12 +20,13 @@ SELECT sku, available FROM stock WHERE sku = ANY(sqlc.arg(skus)::text[]) ORDER B
 -- rolls back and serves the batch again, looking up known orders first.
 WITH inserted AS (
     INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
-    SELECT r.order_id, r.status, r.expires_at,
+    SELECT r.order_id, r.status, nullif(r.expires_at, '0001-01-01 00:00:00+00'),
            (sqlc.arg(line_skus)::text[])[r.line_first:r.line_last],
            (sqlc.arg(line_quantities)::bigint[])[r.line_first:r.line_last]
     FROM (
         SELECT unnest(sqlc.arg(order_ids)::text[]) AS order_id,
                unnest(sqlc.arg(statuses)::text[]) AS status,
+               -- Go's zero time stands for "no expiry" (a rejection).
                unnest(sqlc.arg(expires_at)::timestamptz[]) AS expires_at,
                unnest(sqlc.arg(line_first)::int[]) AS line_first,
                unnest(sqlc.arg(line_last)::int[]) AS line_last

@@ -13,12 +13,13 @@ import (
 const commitBatch = `-- name: CommitBatch :execrows
 WITH inserted AS (
     INSERT INTO reservations (order_id, status, expires_at, skus, quantities)
-    SELECT r.order_id, r.status, r.expires_at,
+    SELECT r.order_id, r.status, nullif(r.expires_at, '0001-01-01 00:00:00+00'),
            ($3::text[])[r.line_first:r.line_last],
            ($4::bigint[])[r.line_first:r.line_last]
     FROM (
         SELECT unnest($5::text[]) AS order_id,
                unnest($6::text[]) AS status,
+               -- Go's zero time stands for "no expiry" (a rejection).
                unnest($7::timestamptz[]) AS expires_at,
                unnest($8::int[]) AS line_first,
                unnest($9::int[]) AS line_last
