@@ -10,4 +10,5 @@ export * as paymentv1 from "./gen/ordermesh/payment/v1/payment_pb.js";
 export * as commonv1 from "./common.js";
 export * as eventsv1 from "./gen/ordermesh/events/v1/events_pb.js";
 export * as deliveryv1 from "./gen/ordermesh/events/v1/delivery_pb.js";
+export * as opsv1 from "./gen/ordermesh/ops/v1/ops_pb.js";
 export { bearerAuth, type TokenSource } from "./auth.js";

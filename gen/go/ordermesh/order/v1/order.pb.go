@@ -109,6 +109,9 @@ const (
 	StatusReason_STATUS_REASON_CUSTOMER StatusReason = 4
 	// The order passed its deadline before it was confirmed.
 	StatusReason_STATUS_REASON_EXPIRED StatusReason = 5
+	// An operator cancelled it; the history entry names the operator and
+	// says why.
+	StatusReason_STATUS_REASON_OPERATOR StatusReason = 6
 )
 
 // Enum value maps for StatusReason.
@@ -120,6 +123,7 @@ var (
 		3: "STATUS_REASON_SHIPPING_FAILED",
 		4: "STATUS_REASON_CUSTOMER",
 		5: "STATUS_REASON_EXPIRED",
+		6: "STATUS_REASON_OPERATOR",
 	}
 	StatusReason_value = map[string]int32{
 		"STATUS_REASON_UNSPECIFIED":      0,
@@ -128,6 +132,7 @@ var (
 		"STATUS_REASON_SHIPPING_FAILED":  3,
 		"STATUS_REASON_CUSTOMER":         4,
 		"STATUS_REASON_EXPIRED":          5,
+		"STATUS_REASON_OPERATOR":         6,
 	}
 )
 
@@ -1791,14 +1796,15 @@ const file_ordermesh_order_v1_order_proto_rawDesc = "" +
 	"\x16ORDER_STATUS_CONFIRMED\x10\x03\x12\x18\n" +
 	"\x14ORDER_STATUS_SHIPPED\x10\x04\x12\x19\n" +
 	"\x15ORDER_STATUS_REJECTED\x10\x05\x12\x1a\n" +
-	"\x16ORDER_STATUS_CANCELLED\x10\x06*\xcb\x01\n" +
+	"\x16ORDER_STATUS_CANCELLED\x10\x06*\xe7\x01\n" +
 	"\fStatusReason\x12\x1d\n" +
 	"\x19STATUS_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSTATUS_REASON_OUT_OF_STOCK\x10\x01\x12\"\n" +
 	"\x1eSTATUS_REASON_PAYMENT_DECLINED\x10\x02\x12!\n" +
 	"\x1dSTATUS_REASON_SHIPPING_FAILED\x10\x03\x12\x1a\n" +
 	"\x16STATUS_REASON_CUSTOMER\x10\x04\x12\x19\n" +
-	"\x15STATUS_REASON_EXPIRED\x10\x052\xb2\x05\n" +
+	"\x15STATUS_REASON_EXPIRED\x10\x05\x12\x1a\n" +
+	"\x16STATUS_REASON_OPERATOR\x10\x062\xb2\x05\n" +
 	"\fOrderService\x12[\n" +
 	"\n" +
 	"PlaceOrder\x12%.ordermesh.order.v1.PlaceOrderRequest\x1a&.ordermesh.order.v1.PlaceOrderResponse\x12Z\n" +
