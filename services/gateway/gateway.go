@@ -23,6 +23,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/platform/health"
@@ -57,6 +58,7 @@ var PublicServices = map[string]string{
 	orderv1connect.OrderServiceName:         "order",
 	inventoryv1connect.InventoryServiceName: "inventory",
 	paymentv1connect.PaymentServiceName:     "payment",
+	opsv1connect.OpsServiceName:             "order",
 }
 
 func (c Config) backends() map[string]string {

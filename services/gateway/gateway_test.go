@@ -24,6 +24,8 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/services/gateway"
@@ -97,7 +99,7 @@ func TestGatewayRoutesEveryProtocol(t *testing.T) {
 		out := scrape(t, g)
 		for _, want := range []string{
 			`ordermesh_gateway_requests_total{backend="catalog",result="proxied"} ` + fmt.Sprint(4*len(meshtest.Protocols)),
-			`ordermesh_gateway_backend_response_seconds_count{backend="order"} ` + fmt.Sprint(len(meshtest.Protocols)),
+			`ordermesh_gateway_backend_response_seconds_count{backend="order"} ` + fmt.Sprint(2*len(meshtest.Protocols)), // GetSummary and WatchOrder
 			`ordermesh_gateway_backend_addresses{backend="inventory"} 1`,
 			`ordermesh_build_info{`,
 		} {
@@ -136,6 +138,12 @@ func TestGatewayRoutesEveryProtocol(t *testing.T) {
 			stock := inventoryv1connect.NewInventoryServiceClient(m.HTTP, gw, p.Opts...)
 			if _, err := stock.SetStock(ctx, meshtest.WithToken(&inventoryv1.SetStockRequest{Sku: sku, Available: 7}, merchant)); err != nil {
 				t.Fatalf("SetStock through the gateway: %v", err)
+			}
+
+			// The operator's service answers at its standard path.
+			ops := opsv1connect.NewOpsServiceClient(m.HTTP, gw, p.Opts...)
+			if sum, err := ops.GetSummary(ctx, meshtest.WithToken(&opsv1.GetSummaryRequest{}, merchant)); err != nil || sum.Msg.GetTime() == nil {
+				t.Fatalf("GetSummary through the gateway = %v, %v", sum, err)
 			}
 
 			// A server stream is proxied too; an unknown order ends it with NotFound.

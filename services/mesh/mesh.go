@@ -22,6 +22,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/cart"
 	"github.com/ordermesh/ordermesh/services/catalog"
@@ -105,9 +106,16 @@ var definitions = map[string]definition{
 		policies:   order.Policies,
 		build: func(d deps) component.Parts {
 			clients := order.Clients{
-				Catalog:  rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
-				Cart:     rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
-				Payments: rpcclient.New(d.clients, paymentv1connect.NewPaymentServiceClient, d.cfg.PaymentURL),
+				Catalog:   rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
+				Cart:      rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
+				Payments:  rpcclient.New(d.clients, paymentv1connect.NewPaymentServiceClient, d.cfg.PaymentURL),
+				Inventory: rpcclient.New(d.clients, inventoryv1connect.NewInventoryServiceClient, d.cfg.InventoryURL),
+				Outboxes:  map[string]eventsv1connect.EventAdminServiceClient{},
+			}
+			for _, producer := range []string{inventory.Name, payment.Name} {
+				if u, ok := d.cfg.endpoint(producer); ok {
+					clients.Outboxes[producer] = rpcclient.New(d.clients, eventsv1connect.NewEventAdminServiceClient, u+events.SinkPath(producer))
+				}
 			}
 			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.metrics, d.tracing, d.opts...)
 		},

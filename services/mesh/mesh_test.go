@@ -45,6 +45,7 @@ func TestReflectionListsEveryService(t *testing.T) {
 		"ordermesh.cart.v1.CartService",
 		"ordermesh.catalog.v1.CatalogService",
 		"ordermesh.inventory.v1.InventoryService",
+		"ordermesh.ops.v1.OpsService",
 		"ordermesh.order.v1.OrderService",
 		"ordermesh.payment.v1.PaymentService",
 	}

@@ -2,16 +2,26 @@ package mesh_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
+	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/services/mesh"
 	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/services/platform/events"
 )
@@ -90,6 +100,267 @@ func TestOperatorReadsOfOneOrder(t *testing.T) {
 	for _, want := range []string{"order→inventory EVENT_TYPE_ORDER_PLACED", "inventory→order EVENT_TYPE_STOCK_RESERVED"} {
 		if _, ok := delivered[want]; !ok {
 			t.Errorf("no delivery %s among %v", want, delivered)
+		}
+	}
+}
+
+// TestOpsService is the operator's day, through OpsService at its standard
+// path: find orders across customers by status, reason and age, read one
+// saga across the services, see a delivery parked while Inventory is down,
+// requeue it and watch the order complete, and cancel a stuck order.
+func TestOpsService(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, func(c *mesh.Config) { c.Relay.MaxAttempts = 2 })
+	ctx := context.Background()
+	ops := opsv1connect.NewOpsServiceClient(s.m.HTTP, s.m.URL)
+	ok, declined := s.customer(t, "ops-ok", cardOK), s.customer(t, "ops-no", cardDeclined)
+	good := s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 2))).GetId())
+	bad := s.settle(t, declined, s.place(t, declined, s.request(t, declined, "DE", lines("BEAN-1", 1))).GetId())
+	if good.GetStatus() != confirmed || bad.GetStatus() != cancelled {
+		t.Fatalf("orders %v and %v, want CONFIRMED and CANCELLED", good.GetStatus(), bad.GetStatus())
+	}
+	// With Inventory down, the next order's OrderPlaced is parked after
+	// two attempts and the order stays PENDING.
+	s.m.WaitQuiet(t)
+	s.m.Gates["inventory"].Down()
+	stuck := s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1)))
+	parked := waitParked(t, ops, s.merchant, &opsv1.DeliveryFilter{Producer: "order", Subscriber: "inventory"}, 1)
+	if d := parked[0]; d.GetProducer() != "order" || d.GetDelivery().GetOrderId() != stuck.GetId() ||
+		d.GetDelivery().GetType() != eventsv1.EventType_EVENT_TYPE_ORDER_PLACED || d.GetDelivery().GetAttempts() != 2 || d.GetDelivery().GetLastError() == "" {
+		t.Errorf("parked %v, want order's ORDER_PLACED of %s after 2 attempts, with its error", d, stuck.GetId())
+	}
+
+	t.Run("ListOrders", func(t *testing.T) {
+		for name, tc := range map[string]struct {
+			req  *opsv1.ListOrdersRequest
+			want []string
+		}{
+			"confirmed":        {&opsv1.ListOrdersRequest{Statuses: []orderv1.OrderStatus{confirmed}}, []string{good.GetId()}},
+			"declined":         {&opsv1.ListOrdersRequest{Reasons: []orderv1.StatusReason{orderv1.StatusReason_STATUS_REASON_PAYMENT_DECLINED}}, []string{bad.GetId()}},
+			"open for 0s":      {&opsv1.ListOrdersRequest{OpenLongerThan: durationpb.New(0)}, []string{stuck.GetId()}},
+			"open for an hour": {&opsv1.ListOrdersRequest{OpenLongerThan: durationpb.New(time.Hour)}, nil},
+			"one customer":     {&opsv1.ListOrdersRequest{UserId: "ops-no"}, []string{bad.GetId()}},
+			"newest first":     {&opsv1.ListOrdersRequest{}, []string{stuck.GetId(), bad.GetId(), good.GetId()}},
+			"oldest first":     {&opsv1.ListOrdersRequest{Sort: opsv1.OrderSort_ORDER_SORT_OLDEST_FIRST}, []string{good.GetId(), bad.GetId(), stuck.GetId()}},
+			"placed after the first": {&opsv1.ListOrdersRequest{PlacedAfter: timestamppb.New(good.GetCreateTime().AsTime().Add(time.Microsecond)),
+				Statuses: []orderv1.OrderStatus{confirmed, cancelled}}, []string{bad.GetId()}},
+			"placed before the second": {&opsv1.ListOrdersRequest{PlacedBefore: bad.GetCreateTime()}, []string{good.GetId()}},
+		} {
+			// One by one: every page carries the filter's whole count.
+			tc.req.PageSize = 1
+			var got []string
+			for page := 0; ; page++ {
+				res, err := ops.ListOrders(ctx, meshtest.WithToken(tc.req, s.merchant))
+				if err != nil {
+					t.Fatalf("%s: ListOrders: %v", name, err)
+				}
+				if res.Msg.GetTotalCount() != int64(len(tc.want)) {
+					t.Errorf("%s: total_count %d, want %d", name, res.Msg.GetTotalCount(), len(tc.want))
+				}
+				for _, o := range res.Msg.GetOrders() {
+					got = append(got, o.GetId())
+				}
+				if tc.req.PageToken = res.Msg.GetNextPageToken(); tc.req.PageToken == "" || page > 5 {
+					break
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s: orders %v, want %v", name, got, tc.want)
+			}
+		}
+		first, err := ops.ListOrders(ctx, meshtest.WithToken(&opsv1.ListOrdersRequest{PageSize: 1}, s.merchant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ops.ListOrders(ctx, meshtest.WithToken(&opsv1.ListOrdersRequest{PageSize: 1, Statuses: []orderv1.OrderStatus{confirmed},
+			PageToken: first.Msg.GetNextPageToken()}, s.merchant))
+		meshtest.WantCode(t, err, connect.CodeInvalidArgument, "page_token")
+		_, err = ops.ListOrders(ctx, meshtest.WithToken(&opsv1.ListOrdersRequest{Statuses: []orderv1.OrderStatus{99}}, s.merchant))
+		meshtest.WantCode(t, err, connect.CodeInvalidArgument, "statuses")
+		_, err = ops.ListOrders(ctx, meshtest.WithToken(&opsv1.ListOrdersRequest{}, ok.token))
+		meshtest.WantCode(t, err, connect.CodePermissionDenied, "")
+		_, err = ops.ListOrders(ctx, connect.NewRequest(&opsv1.ListOrdersRequest{}))
+		meshtest.WantCode(t, err, connect.CodeUnauthenticated, "")
+	})
+
+	t.Run("timeline of a confirmed order", func(t *testing.T) {
+		res, err := ops.GetSagaTimeline(ctx, meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: good.GetId()}, s.merchant))
+		if err != nil {
+			t.Fatalf("GetSagaTimeline: %v", err)
+		}
+		tl := res.Msg
+		if tl.GetOrder().GetId() != good.GetId() || tl.GetReservation().GetStatus() != inventoryv1.ReservationStatus_RESERVATION_STATUS_SOLD ||
+			tl.GetPayment().GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_CAPTURED || len(tl.GetUnavailable()) != 0 {
+			t.Fatalf("timeline: order %s, reservation %v, payment %v, unavailable %v; want the order, SOLD, CAPTURED, none",
+				tl.GetOrder().GetId(), tl.GetReservation().GetStatus(), tl.GetPayment().GetStatus(), tl.GetUnavailable())
+		}
+		var kinds []string
+		for i, e := range tl.GetEntries() {
+			if i > 0 && e.GetTime().AsTime().Before(tl.GetEntries()[i-1].GetTime().AsTime()) {
+				t.Errorf("entry %d (%s) is older than the one before it", i, e.GetSummary())
+			}
+			if e.GetProblem() {
+				t.Errorf("entry %q is marked a problem in a clean saga", e.GetSummary())
+			}
+			kinds = append(kinds, e.GetService()+" "+e.GetSummary())
+		}
+		joined := strings.Join(kinds, "\n")
+		total := fmt.Sprintf("%d.%02d EUR", good.GetTotal().GetAmountMinor()/100, good.GetTotal().GetAmountMinor()%100)
+		for _, want := range []string{"order PENDING", "order RESERVED", "order CONFIRMED", "inventory reservation 2 × BEAN-1",
+			"inventory reservation SOLD", "payment authorize " + total + " succeeded", "payment capture " + total + " succeeded",
+			"order ORDER_PLACED order → inventory: delivered after 1 attempt", "inventory STOCK_RESERVED inventory → payment: delivered",
+			"payment PAYMENT_AUTHORIZED payment → order: delivered"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("no entry %q in the timeline:\n%s", want, joined)
+			}
+		}
+		// Every producer's deliveries are there, by producer.
+		producers := map[string]bool{}
+		for _, d := range tl.GetDeliveries() {
+			producers[d.GetProducer()] = true
+		}
+		if len(producers) != 3 {
+			t.Errorf("deliveries from %v, want order, inventory and payment", producers)
+		}
+	})
+
+	t.Run("timeline with Inventory down", func(t *testing.T) {
+		s.m.Gates["inventory"].Cut()
+		res, err := ops.GetSagaTimeline(ctx, meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: stuck.GetId()}, s.merchant))
+		s.m.Gates["inventory"].Down()
+		if err != nil {
+			t.Fatalf("GetSagaTimeline: %v", err)
+		}
+		tl := res.Msg
+		if len(tl.GetUnavailable()) != 1 || tl.GetUnavailable()[0].GetService() != "inventory" || !strings.Contains(tl.GetUnavailable()[0].GetError(), "unavailable") {
+			t.Errorf("unavailable %v, want inventory, unavailable", tl.GetUnavailable())
+		}
+		problems := 0
+		for _, e := range tl.GetEntries() {
+			if e.GetProblem() {
+				problems++
+				if !strings.Contains(e.GetSummary(), "ORDER_PLACED order → inventory: PARKED after 2 attempts") || e.GetDetail() == "" {
+					t.Errorf("problem %q (%q), want the parked OrderPlaced with its error", e.GetSummary(), e.GetDetail())
+				}
+			}
+		}
+		if problems != 1 {
+			t.Errorf("%d problems in the stuck order's timeline, want 1", problems)
+		}
+		_, err = ops.GetSagaTimeline(ctx, meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: uuid.NewString()}, s.merchant))
+		meshtest.WantCode(t, err, connect.CodeNotFound, "does not exist")
+	})
+
+	t.Run("summary", func(t *testing.T) {
+		res, err := ops.GetSummary(ctx, meshtest.WithToken(&opsv1.GetSummaryRequest{}, s.merchant))
+		if err != nil {
+			t.Fatalf("GetSummary: %v", err)
+		}
+		sum := res.Msg
+		open := map[orderv1.OrderStatus]int64{}
+		for _, c := range sum.GetOpenOrders() {
+			open[c.GetStatus()] = c.GetCount()
+		}
+		if open[orderv1.OrderStatus_ORDER_STATUS_PENDING] != 1 || open[orderv1.OrderStatus_ORDER_STATUS_RESERVED] != 0 || len(open) != 2 {
+			t.Errorf("open orders %v, want 1 PENDING and 0 RESERVED", open)
+		}
+		if sum.GetOldestOpenOrderId() != stuck.GetId() || sum.GetOldestOpenAge().AsDuration() <= 0 {
+			t.Errorf("oldest open %s (%v), want %s with its age", sum.GetOldestOpenOrderId(), sum.GetOldestOpenAge(), stuck.GetId())
+		}
+		queues := map[string]*opsv1.QueueStats{}
+		for _, q := range sum.GetQueues() {
+			queues[q.GetProducer()+"→"+q.GetSubscriber()] = q
+		}
+		if q := queues["order→inventory"]; q.GetParked() != 1 || q.GetPending() != 0 {
+			t.Errorf("order→inventory %v, want 1 parked, none pending", q)
+		}
+		if q := queues["inventory→payment"]; q == nil || q.GetParked() != 0 {
+			t.Errorf("inventory→payment %v, want listed, none parked", q)
+		}
+	})
+
+	t.Run("requeue", func(t *testing.T) {
+		s.m.Gates["inventory"].Up()
+		// Another producer's filter requeues nothing.
+		res, err := ops.RequeueParkedDeliveries(ctx, meshtest.WithToken(&opsv1.RequeueParkedDeliveriesRequest{Filter: &opsv1.DeliveryFilter{Producer: "payment"}}, s.merchant))
+		if err != nil || res.Msg.GetRequeued() != 0 {
+			t.Fatalf("requeue payment's = %v, %v; want 0", res, err)
+		}
+		res, err = ops.RequeueParkedDeliveries(ctx, meshtest.WithToken(&opsv1.RequeueParkedDeliveriesRequest{
+			Filter: &opsv1.DeliveryFilter{Subscriber: "inventory", Type: eventsv1.EventType_EVENT_TYPE_ORDER_PLACED}}, s.merchant))
+		if err != nil || res.Msg.GetRequeued() != 1 || len(res.Msg.GetUnavailable()) != 0 {
+			t.Fatalf("requeue = %v, %v; want 1", res, err)
+		}
+		if o := s.settle(t, ok, stuck.GetId()); o.GetStatus() != confirmed {
+			t.Errorf("requeued order ended %v, want CONFIRMED", o.GetStatus())
+		}
+		_, err = ops.RequeueParkedDeliveries(ctx, meshtest.WithToken(&opsv1.RequeueParkedDeliveriesRequest{Filter: &opsv1.DeliveryFilter{Producer: "cart"}}, s.merchant))
+		meshtest.WantCode(t, err, connect.CodeInvalidArgument, "producer")
+	})
+
+	t.Run("cancel", func(t *testing.T) {
+		s.m.Gates["inventory"].Down()
+		defer s.m.Gates["inventory"].Up()
+		o := s.place(t, ok, s.request(t, ok, "DE", lines("MUG-1", 1)))
+		_, err := ops.CancelOrder(ctx, meshtest.WithToken(&opsv1.CancelOrderRequest{OrderId: o.GetId(), Reason: "x"}, s.merchant))
+		meshtest.WantCode(t, err, connect.CodeInvalidArgument, "reason")
+		res, err := ops.CancelOrder(ctx, meshtest.WithToken(&opsv1.CancelOrderRequest{OrderId: o.GetId(), Reason: "customer phoned: wrong size"}, s.merchant))
+		if err != nil {
+			t.Fatalf("CancelOrder: %v", err)
+		}
+		got := res.Msg.GetOrder()
+		last := got.GetHistory()[len(got.GetHistory())-1]
+		if got.GetStatus() != cancelled || got.GetReason() != orderv1.StatusReason_STATUS_REASON_OPERATOR ||
+			last.GetDetail() != "cancelled by operator mia: customer phoned: wrong size" {
+			t.Errorf("cancelled order %v %v, last change %q; want CANCELLED by the operator with the reason", got.GetStatus(), got.GetReason(), last.GetDetail())
+		}
+		_, err = ops.CancelOrder(ctx, meshtest.WithToken(&opsv1.CancelOrderRequest{OrderId: good.GetId(), Reason: "too late"}, ok.token))
+		meshtest.WantCode(t, err, connect.CodePermissionDenied, "")
+	})
+}
+
+// TestOpsExpireNow runs the expiry sweep on demand: an order stuck past
+// its deadline is cancelled as expired at once, not at the next sweep.
+func TestOpsExpireNow(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, func(c *mesh.Config) { c.Order.Deadline, c.Order.ExpiryInterval = time.Second, time.Hour })
+	ctx := context.Background()
+	ops := opsv1connect.NewOpsServiceClient(s.m.HTTP, s.m.URL)
+	c := s.customer(t, "ops-late", cardOK)
+	s.m.Gates["inventory"].Down()
+	o := s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1)))
+	for deadline := o.GetExpireTime().AsTime(); time.Now().Before(deadline.Add(100 * time.Millisecond)); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err := ops.ExpireNow(ctx, meshtest.WithToken(&opsv1.ExpireNowRequest{}, s.merchant))
+	if err != nil || res.Msg.GetExpired() != 1 {
+		t.Fatalf("ExpireNow = %v, %v; want 1 expired", res, err)
+	}
+	got, err := s.orders.GetOrder(ctx, meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o.GetId()}, c.token))
+	if err != nil || got.Msg.GetOrder().GetStatus() != cancelled || got.Msg.GetOrder().GetReason() != orderv1.StatusReason_STATUS_REASON_EXPIRED {
+		t.Fatalf("order after ExpireNow: %v, %v; want CANCELLED as EXPIRED", got, err)
+	}
+	res, err = ops.ExpireNow(ctx, meshtest.WithToken(&opsv1.ExpireNowRequest{}, s.merchant))
+	if err != nil || res.Msg.GetExpired() != 0 {
+		t.Errorf("second ExpireNow = %v, %v; want 0", res, err)
+	}
+	s.m.Gates["inventory"].Up()
+}
+
+// waitParked lists parked deliveries through OpsService until there are
+// n, for up to 20 s.
+func waitParked(t *testing.T, ops opsv1connect.OpsServiceClient, token string, f *opsv1.DeliveryFilter, n int) []*opsv1.ParkedDelivery {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := ops.ListParkedDeliveries(context.Background(), meshtest.WithToken(&opsv1.ListParkedDeliveriesRequest{Filter: f}, token))
+		if err != nil {
+			t.Fatalf("ListParkedDeliveries: %v", err)
+		}
+		if len(res.Msg.GetDeliveries()) >= n || time.Now().After(deadline) {
+			if len(res.Msg.GetDeliveries()) != n {
+				t.Fatalf("%d parked deliveries, want %d", len(res.Msg.GetDeliveries()), n)
+			}
+			return res.Msg.GetDeliveries()
 		}
 	}
 }

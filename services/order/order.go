@@ -1,4 +1,6 @@
-// Package order assembles the Order service: the order RPCs, the saga
+// Package order assembles the Order service: the order RPCs, the
+// operator's OpsService (Order holds the sagas' state and already calls
+// the other services), the saga
 // consumers for stock and payment events, the expiry job, and the
 // LISTEN/NOTIFY fan-out behind WatchOrder.
 package order
@@ -6,6 +8,7 @@ package order
 import (
 	"context"
 	"log/slog"
+	"maps"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,6 +17,9 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/services/order/handler"
@@ -46,13 +52,29 @@ var Policies = auth.Policies{
 	orderv1connect.OrderServiceWatchOrderProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
 	orderv1connect.OrderServiceQuoteShippingProcedure: auth.Public,
 	orderv1connect.OrderServiceShipOrderProcedure:     auth.Allow(auth.RoleMerchant),
+
+	opsv1connect.OpsServiceListOrdersProcedure:              operators,
+	opsv1connect.OpsServiceGetSagaTimelineProcedure:         operators,
+	opsv1connect.OpsServiceCancelOrderProcedure:             operators,
+	opsv1connect.OpsServiceExpireNowProcedure:               operators,
+	opsv1connect.OpsServiceListParkedDeliveriesProcedure:    operators,
+	opsv1connect.OpsServiceRequeueParkedDeliveriesProcedure: operators,
+	opsv1connect.OpsServiceGetSummaryProcedure:              operators,
 }
+
+// operators may call OpsService: merchants, and services (for scripts that
+// run with a service token).
+var operators = auth.Allow(auth.RoleMerchant, auth.RoleService)
 
 // Clients are the services Order calls.
 type Clients struct {
 	Catalog  catalogv1connect.CatalogServiceClient
 	Cart     cartv1connect.CartServiceClient
 	Payments paymentv1connect.PaymentServiceClient
+	// Inventory and Outboxes are what OpsService reads: reservations, and
+	// the event admins of the other producers, by name.
+	Inventory inventoryv1connect.InventoryServiceClient
+	Outboxes  map[string]eventsv1connect.EventAdminServiceClient
 }
 
 // New builds the service on pool.
@@ -70,8 +92,15 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 	m.OrderDeadline.Set(cfg.Deadline.Seconds())
 	watchers := store.NewWatchers(pool, log)
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)
+	outboxes := map[string]eventsv1connect.EventAdminServiceClient{Name: events.NewAdmin(pool, log)}
+	maps.Copy(outboxes, clients.Outboxes)
+	ops := handler.NewOps(svc, handler.OpsDeps{Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, OpenOrders: st.OpenOrders})
+	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(ops, opts...)
 	return component.Parts{
-		Routes: []server.Route{{Service: orderv1connect.OrderServiceName, Path: path, Handler: h}},
+		Routes: []server.Route{
+			{Service: orderv1connect.OrderServiceName, Path: path, Handler: h},
+			{Service: opsv1connect.OpsServiceName, Path: opsPath, Handler: opsHandler},
+		},
 		Handlers: map[eventsv1.EventType]events.Handler{
 			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:     events.InTx(st.Bind, svc.OnStockReserved),
 			eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:     events.InTx(st.Bind, svc.OnStockRejected),

@@ -22,6 +22,7 @@ type Gate struct {
 	URL       string
 	service   string
 	down      atomic.Bool
+	cut       atomic.Bool
 	refusals  atomic.Int64
 	forwarded atomic.Int64
 }
@@ -29,8 +30,11 @@ type Gate struct {
 // Down makes the service's event sink unreachable.
 func (g *Gate) Down() { g.down.Store(true) }
 
-// Up makes it reachable again.
-func (g *Gate) Up() { g.down.Store(false) }
+// Up makes it reachable again, events and RPCs.
+func (g *Gate) Up() { g.down.Store(false); g.cut.Store(false) }
+
+// Cut makes the whole service unreachable: its RPCs fail with 503 too.
+func (g *Gate) Cut() { g.down.Store(true); g.cut.Store(true) }
 
 // Refused returns how many deliveries the gate turned away.
 func (g *Gate) Refused() int64 { return g.refusals.Load() }
@@ -47,7 +51,7 @@ func startGate(t testing.TB, service, target string) *Gate {
 	proxy.ErrorLog = log.New(io.Discard, "", 0) // a service stopping at cleanup is no news
 	sinkPrefix := "/" + service + "/ordermesh.events.v1.EventSinkService/"
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.down.Load() && strings.HasPrefix(r.URL.Path, sinkPrefix) {
+		if g.cut.Load() || (g.down.Load() && strings.HasPrefix(r.URL.Path, sinkPrefix)) {
 			g.refusals.Add(1)
 			http.Error(w, service+" is down (meshtest gate)", http.StatusServiceUnavailable)
 			return

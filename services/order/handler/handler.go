@@ -182,6 +182,7 @@ var (
 		service.ReasonShippingFailed:  orderv1.StatusReason_STATUS_REASON_SHIPPING_FAILED,
 		service.ReasonCustomer:        orderv1.StatusReason_STATUS_REASON_CUSTOMER,
 		service.ReasonExpired:         orderv1.StatusReason_STATUS_REASON_EXPIRED,
+		service.ReasonOperator:        orderv1.StatusReason_STATUS_REASON_OPERATOR,
 	}
 )
 

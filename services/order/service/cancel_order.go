@@ -15,6 +15,17 @@ import (
 // before anything changes, so the caller's right to it is decided on
 // what is stored.
 func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) error) (Order, error) {
+	return s.cancelOrder(ctx, id, check, ReasonCustomer, func(o Order) string { return "cancelled by " + o.UserID })
+}
+
+// OperatorCancel cancels an order on an operator's word, like
+// CancelOrder, and records who and why in its history.
+func (s *Service) OperatorCancel(ctx context.Context, id, operator, why string) (Order, error) {
+	return s.cancelOrder(ctx, id, func(Order) error { return nil }, ReasonOperator,
+		func(Order) string { return "cancelled by operator " + operator + ": " + why })
+}
+
+func (s *Service) cancelOrder(ctx context.Context, id string, check func(Order) error, reason string, detail func(Order) string) (Order, error) {
 	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		o, found, err := tx.Lock(ctx, id, false)
 		if err != nil {
@@ -34,7 +45,7 @@ func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) 
 		case StatusRejected:
 			return errorf(ErrState, "order %s was rejected; there is nothing to cancel", id)
 		}
-		return s.cancel(ctx, tx, o, ReasonCustomer, "cancelled by "+o.UserID)
+		return s.cancel(ctx, tx, o, reason, detail(o))
 	})
 	if err != nil {
 		return Order{}, err
@@ -92,6 +103,19 @@ func (s *Service) ExpireOrders(ctx context.Context, n int) (int, error) {
 		return nil
 	})
 	return count, err
+}
+
+// ExpireAll runs the expiry sweep until no open order is past its
+// deadline, and returns how many it cancelled.
+func (s *Service) ExpireAll(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.ExpireOrders(ctx, 100)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
 }
 
 // expire cancels o as expired in a span of the order's own trace, so that

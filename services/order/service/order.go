@@ -32,6 +32,7 @@ const (
 	ReasonShippingFailed  = "shipping_failed"
 	ReasonCustomer        = "customer"
 	ReasonExpired         = "expired"
+	ReasonOperator        = "operator"
 )
 
 // SagaDone reports whether the checkout saga is over for status: the order
@@ -142,6 +143,15 @@ type Storer interface {
 	// List returns up to limit of a user's orders older than beforeID
 	// (empty for the newest), newest first, with lines and history.
 	List(ctx context.Context, userID, beforeID string, limit int32) ([]Order, error)
+	// Search returns up to limit orders that match f, after the order
+	// afterID (empty for the first page) in f's direction, with lines and
+	// history.
+	Search(ctx context.Context, f Filter, afterID string, limit int32) ([]Order, error)
+	// Count returns how many orders match f.
+	Count(ctx context.Context, f Filter) (int64, error)
+	// OldestOpen returns the open order placed longest ago, and false when
+	// none is open.
+	OldestOpen(ctx context.Context) (id string, placed time.Time, found bool, err error)
 	// KeyOwner returns the order placed under an idempotency key and the
 	// hash of the request that placed it.
 	KeyOwner(ctx context.Context, userID, key string) (orderID string, hash []byte, found bool, err error)

@@ -303,3 +303,58 @@ func toOrder(r orderdb.Order) (service.Order, error) {
 		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, TraceParent: r.Traceparent,
 	}, nil
 }
+
+// Search implements service.Storer.
+func (s *Store) Search(ctx context.Context, f service.Filter, afterID string, limit int32) ([]service.Order, error) {
+	cursor := uuid.Max
+	if f.OldestFirst {
+		cursor = uuid.Nil
+	}
+	if afterID != "" {
+		var err error
+		if cursor, err = uuid.Parse(afterID); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.q.SearchOrders(ctx, orderdb.SearchOrdersParams{
+		Statuses: nonNil(f.Statuses), Reasons: nonNil(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
+		OpenBefore: f.OpenBefore, UserID: f.UserID, OldestFirst: f.OldestFirst, Cursor: cursor, PageLimit: limit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search orders: %w", err)
+	}
+	return complete(ctx, s.q, rows, true)
+}
+
+// Count implements service.Storer.
+func (s *Store) Count(ctx context.Context, f service.Filter) (int64, error) {
+	n, err := s.q.CountOrders(ctx, orderdb.CountOrdersParams{
+		Statuses: nonNil(f.Statuses), Reasons: nonNil(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
+		OpenBefore: f.OpenBefore, UserID: f.UserID,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count orders: %w", err)
+	}
+	return n, nil
+}
+
+// OldestOpen implements service.Storer.
+func (s *Store) OldestOpen(ctx context.Context) (string, time.Time, bool, error) {
+	row, err := s.q.OldestOpenOrder(ctx)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("oldest open order: %w", err)
+	}
+	return row.ID.String(), row.CreatedAt, true, nil
+}
+
+// nonNil turns a nil filter into an empty array: PostgreSQL's cardinality
+// of a NULL array is NULL, not 0.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -92,3 +92,39 @@ SELECT status, count(*)::bigint AS open,
 FROM orders
 WHERE status IN ('pending', 'reserved')
 GROUP BY status;
+
+-- name: SearchOrders :many
+-- Every customer's orders, for operators. Filters that are empty (an empty
+-- array, a NULL time, an empty user) match everything; a page starts after
+-- the cursor id in the chosen direction (ids are UUIDv7, so they sort by
+-- placement).
+SELECT * FROM orders
+WHERE (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
+  AND (cardinality(@reasons::text[]) = 0 OR reason = ANY(@reasons::text[]))
+  AND (sqlc.narg(placed_after)::timestamptz IS NULL OR created_at >= sqlc.narg(placed_after)::timestamptz)
+  AND (sqlc.narg(placed_before)::timestamptz IS NULL OR created_at < sqlc.narg(placed_before)::timestamptz)
+  AND (sqlc.narg(open_before)::timestamptz IS NULL
+       OR (status IN ('pending', 'reserved') AND created_at < sqlc.narg(open_before)::timestamptz))
+  AND (@user_id::text = '' OR user_id = @user_id::text)
+  AND (CASE WHEN @oldest_first::boolean THEN id > @cursor::uuid ELSE id < @cursor::uuid END)
+ORDER BY (CASE WHEN @oldest_first::boolean THEN id END) ASC, id DESC
+LIMIT @page_limit;
+
+-- name: CountOrders :one
+-- How many orders SearchOrders' filters match, on every page.
+SELECT count(*)::bigint FROM orders
+WHERE (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
+  AND (cardinality(@reasons::text[]) = 0 OR reason = ANY(@reasons::text[]))
+  AND (sqlc.narg(placed_after)::timestamptz IS NULL OR created_at >= sqlc.narg(placed_after)::timestamptz)
+  AND (sqlc.narg(placed_before)::timestamptz IS NULL OR created_at < sqlc.narg(placed_before)::timestamptz)
+  AND (sqlc.narg(open_before)::timestamptz IS NULL
+       OR (status IN ('pending', 'reserved') AND created_at < sqlc.narg(open_before)::timestamptz))
+  AND (@user_id::text = '' OR user_id = @user_id::text);
+
+-- name: OldestOpenOrder :one
+-- The open order placed longest ago; the partial index on open orders
+-- keeps it to the open rows.
+SELECT id, created_at FROM orders
+WHERE status IN ('pending', 'reserved')
+ORDER BY created_at, id
+LIMIT 1;

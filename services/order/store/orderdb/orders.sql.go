@@ -38,6 +38,41 @@ func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyK
 	return result.RowsAffected(), nil
 }
 
+const countOrders = `-- name: CountOrders :one
+SELECT count(*)::bigint FROM orders
+WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
+  AND (cardinality($2::text[]) = 0 OR reason = ANY($2::text[]))
+  AND ($3::timestamptz IS NULL OR created_at >= $3::timestamptz)
+  AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz)
+  AND ($5::timestamptz IS NULL
+       OR (status IN ('pending', 'reserved') AND created_at < $5::timestamptz))
+  AND ($6::text = '' OR user_id = $6::text)
+`
+
+type CountOrdersParams struct {
+	Statuses     []string
+	Reasons      []string
+	PlacedAfter  *time.Time
+	PlacedBefore *time.Time
+	OpenBefore   *time.Time
+	UserID       string
+}
+
+// How many orders SearchOrders' filters match, on every page.
+func (q *Queries) CountOrders(ctx context.Context, arg CountOrdersParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countOrders,
+		arg.Statuses,
+		arg.Reasons,
+		arg.PlacedAfter,
+		arg.PlacedBefore,
+		arg.OpenBefore,
+		arg.UserID,
+	)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const expiredOrders = `-- name: ExpiredOrders :many
 SELECT id FROM orders
 WHERE status IN ('pending', 'reserved') AND expires_at < now()
@@ -304,6 +339,27 @@ func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 	return i, err
 }
 
+const oldestOpenOrder = `-- name: OldestOpenOrder :one
+SELECT id, created_at FROM orders
+WHERE status IN ('pending', 'reserved')
+ORDER BY created_at, id
+LIMIT 1
+`
+
+type OldestOpenOrderRow struct {
+	ID        uuid.UUID
+	CreatedAt time.Time
+}
+
+// The open order placed longest ago; the partial index on open orders
+// keeps it to the open rows.
+func (q *Queries) OldestOpenOrder(ctx context.Context) (OldestOpenOrderRow, error) {
+	row := q.db.QueryRow(ctx, oldestOpenOrder)
+	var i OldestOpenOrderRow
+	err := row.Scan(&i.ID, &i.CreatedAt)
+	return i, err
+}
+
 const openOrders = `-- name: OpenOrders :many
 SELECT status, count(*)::bigint AS open,
        extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
@@ -414,6 +470,89 @@ SELECT pg_notify('ordermesh_order_status', $1::uuid::text)
 func (q *Queries) RecordPlaced(ctx context.Context, orderID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, recordPlaced, orderID)
 	return err
+}
+
+const searchOrders = `-- name: SearchOrders :many
+SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at, traceparent FROM orders
+WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
+  AND (cardinality($2::text[]) = 0 OR reason = ANY($2::text[]))
+  AND ($3::timestamptz IS NULL OR created_at >= $3::timestamptz)
+  AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz)
+  AND ($5::timestamptz IS NULL
+       OR (status IN ('pending', 'reserved') AND created_at < $5::timestamptz))
+  AND ($6::text = '' OR user_id = $6::text)
+  AND (CASE WHEN $7::boolean THEN id > $8::uuid ELSE id < $8::uuid END)
+ORDER BY (CASE WHEN $7::boolean THEN id END) ASC, id DESC
+LIMIT $9
+`
+
+type SearchOrdersParams struct {
+	Statuses     []string
+	Reasons      []string
+	PlacedAfter  *time.Time
+	PlacedBefore *time.Time
+	OpenBefore   *time.Time
+	UserID       string
+	OldestFirst  bool
+	Cursor       uuid.UUID
+	PageLimit    int32
+}
+
+// Every customer's orders, for operators. Filters that are empty (an empty
+// array, a NULL time, an empty user) match everything; a page starts after
+// the cursor id in the chosen direction (ids are UUIDv7, so they sort by
+// placement).
+func (q *Queries) SearchOrders(ctx context.Context, arg SearchOrdersParams) ([]Order, error) {
+	rows, err := q.db.Query(ctx, searchOrders,
+		arg.Statuses,
+		arg.Reasons,
+		arg.PlacedAfter,
+		arg.PlacedBefore,
+		arg.OpenBefore,
+		arg.UserID,
+		arg.OldestFirst,
+		arg.Cursor,
+		arg.PageLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Order{}
+	for rows.Next() {
+		var i Order
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Status,
+			&i.Reason,
+			&i.Currency,
+			&i.SubtotalMinor,
+			&i.ShippingMinor,
+			&i.TotalMinor,
+			&i.ShippingAddress,
+			&i.Email,
+			&i.PaymentMethodID,
+			&i.FromCart,
+			&i.Carrier,
+			&i.ServiceLevel,
+			&i.BookingID,
+			&i.TrackingNumber,
+			&i.ShippedAt,
+			&i.ShortLines,
+			&i.ExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Traceparent,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const setBooking = `-- name: SetBooking :exec
