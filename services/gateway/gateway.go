@@ -26,10 +26,10 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
 	"github.com/ordermesh/ordermesh/services/platform/health"
 	"github.com/ordermesh/ordermesh/services/platform/metrics"
 	"github.com/ordermesh/ordermesh/services/platform/server"
-	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // Config is the gateway's configuration. The backend variables are the
@@ -38,7 +38,8 @@ type Config struct {
 	Server   server.Config
 	LogLevel string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 
-	AdminAddr string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
+	AdminAddr  string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
+	AdminPprof bool   `env:"ADMIN_PPROF" default:"false" usage:"serve net/http/pprof at /debug/pprof/ on the admin port"`
 
 	ResolveInterval time.Duration `env:"GATEWAY_RESOLVE_INTERVAL" default:"5s" usage:"how often each backend's name is resolved again; a name with several addresses (a headless Service) has its requests spread over all of them"`
 
@@ -72,10 +73,11 @@ func (c Config) backends() map[string]string {
 // addresses current.
 type Gateway struct {
 	*server.Server
-	balancers []*balancer
-	metrics   *gatewayMetrics
-	adminAddr string
-	log       *slog.Logger
+	balancers  []*balancer
+	metrics    *gatewayMetrics
+	adminAddr  string
+	adminPprof bool
+	log        *slog.Logger
 }
 
 // Serve resolves the backends' names periodically, serves /metrics on the
@@ -88,7 +90,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	admin := make(chan error, 1)
 	if g.adminAddr != "" {
-		go func() { admin <- metrics.Serve(ctx2, g.metrics.reg, g.adminAddr, g.log) }()
+		go func() { admin <- metrics.Serve(ctx2, g.metrics.reg, g.adminAddr, g.adminPprof, g.log) }()
 	} else {
 		admin <- nil
 	}
@@ -112,7 +114,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, host string) ([]string, error)) (*Gateway, error) {
 	backends := cfg.backends()
 	transport := newTransport()
-	g := &Gateway{metrics: newGatewayMetrics(telemetry.Version), adminAddr: cfg.AdminAddr, log: log}
+	g := &Gateway{metrics: newGatewayMetrics(buildinfo.Get().Version), adminAddr: cfg.AdminAddr, adminPprof: cfg.AdminPprof, log: log}
 	var routes []server.Route
 	for name, svc := range PublicServices {
 		raw := backends[svc]

@@ -30,6 +30,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/order"
 	"github.com/ordermesh/ordermesh/services/payment"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
+	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
 	"github.com/ordermesh/ordermesh/services/platform/component"
 	"github.com/ordermesh/ordermesh/services/platform/controlchars"
 	"github.com/ordermesh/ordermesh/services/platform/db"
@@ -214,7 +215,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			policies[proc] = p
 		}
 	}
-	reg := metrics.New(telemetry.Version)
+	reg := metrics.New(buildinfo.Get().Version)
 	authInterceptor := auth.NewInterceptor(verifier, policies)
 	// A sink checks each event of a delivery itself, refusing only the bad
 	// ones: checked whole, one bad event would fail the batch it came in.
@@ -294,7 +295,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 	reg.SetHealth(checker.Serving)
 	m.Server = server.New(cfg.Server, log, checker, routes)
 	if cfg.AdminAddr != "" {
-		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr, log) })
+		m.workers = append(m.workers, func(ctx context.Context) error { return reg.Serve(ctx, cfg.AdminAddr, cfg.AdminPprof, log) })
 	}
 	return m, nil
 }

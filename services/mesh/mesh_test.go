@@ -2,7 +2,10 @@ package mesh_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -145,9 +148,24 @@ func TestHealth(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
+		body, _ := io.ReadAll(res.Body)
 		_ = res.Body.Close()
 		if res.StatusCode != want {
 			t.Errorf("GET %s = %d, want %d", path, res.StatusCode, want)
+		}
+		if path != "/healthz" {
+			continue
+		}
+		// Liveness says which build answers, as `ordermesh version` does.
+		var live struct {
+			Status, Version, Revision string
+			GoVersion                 string `json:"go_version"`
+			BuildTime                 string `json:"build_time"`
+		}
+		if err := json.Unmarshal(body, &live); err != nil || live.Status != "ok" || live.Version == "" || live.Revision == "" ||
+			live.GoVersion != runtime.Version() || live.BuildTime == "" || res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("GET /healthz = %s (%s, %v); want JSON with status ok, version, revision, build time and %s",
+				body, res.Header.Get("Content-Type"), err, runtime.Version())
 		}
 	}
 }

@@ -10,6 +10,7 @@ package health
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 
 	"connectrpc.com/connect"
 	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
 )
 
 // Probe reports whether a service can serve; nil means ready.
@@ -202,10 +205,15 @@ func (c *Checker) watch(ctx context.Context, req *connect.Request[healthv1.Healt
 	}
 }
 
-// Liveness answers /healthz: the process is up and serving HTTP.
+// Liveness answers /healthz: the process is up and serving HTTP. The
+// JSON body says which build answers, as `ordermesh version` does.
 func Liveness(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(struct {
+		Status string `json:"status"`
+		buildinfo.Info
+	}{"ok", buildinfo.Get()})
 }
 
 // Readiness answers /readyz: 200 when every probe passes, else 503 naming

@@ -13,8 +13,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	httppprof "net/http/pprof"
 	"runtime"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
 )
 
 // Registry holds a process's metrics.
@@ -131,20 +133,8 @@ func newBuildInfo(version string) prometheus.Collector {
 	bi := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ordermesh_build_info", Help: "Always 1; the labels say which build runs.",
 	}, []string{"version", "revision", "goversion"})
-	bi.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	bi.WithLabelValues(version, buildinfo.Get().Revision, runtime.Version()).Set(1)
 	return bi
-}
-
-// revision is the VCS revision the binary was built from, or "unknown".
-func revision() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return "unknown"
 }
 
 // SetQueueDepth sets where the queue depth gauge reads from: the hot
@@ -168,8 +158,8 @@ func Observe(ctx context.Context, h prometheus.Observer, v float64) {
 func (r *Registry) Handler() http.Handler { return Handler(r.reg) }
 
 // Serve serves /metrics on addr until ctx is done.
-func (r *Registry) Serve(ctx context.Context, addr string, log *slog.Logger) error {
-	return Serve(ctx, r.reg, addr, log)
+func (r *Registry) Serve(ctx context.Context, addr string, pprof bool, log *slog.Logger) error {
+	return Serve(ctx, r.reg, addr, pprof, log)
 }
 
 // Handler serves reg's metrics, in the OpenMetrics format (which carries
@@ -178,10 +168,21 @@ func Handler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true})
 }
 
-// Serve serves reg's metrics at /metrics on addr until ctx is done.
-func Serve(ctx context.Context, reg *prometheus.Registry, addr string, log *slog.Logger) error {
+// Serve serves reg's metrics at /metrics on addr until ctx is done; with
+// pprof, the runtime profiles too, at /debug/pprof/. The admin port is not
+// the public one, so profiles (which can be heavy to take) are never
+// reachable through the gateway.
+func Serve(ctx context.Context, reg *prometheus.Registry, addr string, pprof bool, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", Handler(reg))
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+		log.Info("pprof served on the admin port", slog.String("addr", addr), slog.String("path", "/debug/pprof/"))
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

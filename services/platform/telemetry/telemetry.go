@@ -23,11 +23,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
-)
 
-// Version is the build's version, stamped by `make images` with -ldflags
-// -X; it becomes the service.version resource attribute.
-var Version = "dev"
+	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
+)
 
 // ServiceName is the service.name a service reports under:
 // "order" reports as "ordermesh-order".
@@ -92,7 +90,7 @@ func newProvider(ctx context.Context, name string) (*sdktrace.TracerProvider, er
 		return nil, fmt.Errorf("telemetry: span exporter: %w", err)
 	}
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
-		semconv.ServiceName(name), semconv.ServiceNamespace("ordermesh"), semconv.ServiceVersion(Version)))
+		semconv.ServiceName(name), semconv.ServiceNamespace("ordermesh"), semconv.ServiceVersion(buildinfo.Get().Version)))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
