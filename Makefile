@@ -11,6 +11,10 @@ export JWT_SIGNING_KEY
 PROTOVALIDATE_VERSION := v1.2.2
 PG_ENV = eval "$$(scripts/postgres.sh)"
 GO_TEST_FLAGS ?=
+# The commit the binaries report (`ordermesh version`, /healthz), with
+# -dirty for uncommitted changes: `go run` records none itself.
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+GO_LDFLAGS := -X github.com/ordermesh/ordermesh/services/platform/buildinfo.Revision=$(REVISION)
 
 .PHONY: help
 help: ## Show this help
@@ -18,7 +22,7 @@ help: ## Show this help
 
 .PHONY: run
 run: ## Run all five services in one process on :8080 (finds or starts PostgreSQL)
-	@$(PG_ENV); go run ./cmd/ordermesh
+	@$(PG_ENV); DEV_BANNER=true go run -ldflags "$(GO_LDFLAGS)" ./cmd/ordermesh
 
 .PHONY: reset
 reset: ## Drop the five databases `make run` uses, so the next start is fresh (refused while the mesh runs)
@@ -26,7 +30,7 @@ reset: ## Drop the five databases `make run` uses, so the next start is fresh (r
 
 .PHONY: build
 build: ## Build every binary into ./bin
-	go build -trimpath -o bin/ ./cmd/...
+	go build -trimpath -ldflags "$(GO_LDFLAGS)" -o bin/ ./cmd/...
 
 .PHONY: test
 test: test-go test-ts ## Run every test (Go with -race, and the TypeScript client)

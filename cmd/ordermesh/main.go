@@ -1,15 +1,28 @@
 // Command ordermesh runs all five services in one process on one port, for
-// local development (`make run`). The services still call each other
-// through Connect clients over HTTP. `ordermesh token` mints a development
-// token.
+// local development (`make run`); the services still call each other
+// through Connect clients over HTTP. It is also the operator's command
+// line: `ordermesh orders`, `events`, `stock`, `summary` and `version` talk
+// to a running mesh (internal/cli), and `ordermesh token` mints a
+// development token.
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"slices"
 
+	"github.com/ordermesh/ordermesh/internal/cli"
 	"github.com/ordermesh/ordermesh/services/mesh"
 )
 
 func main() {
-	os.Exit(mesh.Main(os.Args[1:], os.Stdout, os.Stderr, mesh.Services...))
+	args := os.Args[1:]
+	if len(args) > 0 && slices.Contains(cli.Commands, args[0]) {
+		os.Exit(cli.Run(context.Background(), args, os.Stdout, os.Stderr, os.Getenv))
+	}
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprint(os.Stdout, cli.Usage(), "\n")
+	}
+	os.Exit(mesh.Main(args, os.Stdout, os.Stderr, mesh.Services...))
 }

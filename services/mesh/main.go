@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -34,7 +35,8 @@ func Main(args []string, stdout, stderr io.Writer, services ...string) int {
 		case "reset":
 			return reset(cfg, services, stdout, stderr)
 		case "help", "-h", "--help":
-			fmt.Fprintf(stdout, "Usage: %s [token|reset|help]\n\n  token  mint a development token (-role, -user, -ttl)\n  reset  drop the services' databases; refused while any is in use\n\nEnvironment:\n%s", os.Args[0], config.Usage(cfg))
+			fmt.Fprintf(stdout, "Serving: %s [token|reset|help]\n\n  (none)  serve %s\n  token   mint a development token (-role, -user, -ttl)\n  reset   drop the services' databases; refused while any is in use\n\nEnvironment of the server:\n%s",
+				filepath.Base(os.Args[0]), strings.Join(services, ", "), config.Usage(cfg))
 			return 0
 		default:
 			fmt.Fprintf(stderr, "unknown command %q; try help\n", args[0])

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"slices"
 	"strings"
 	"sync"
@@ -439,6 +441,24 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config, names []string) erro
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err), stopTelemetry())
 	}
+	if cfg.DevBanner {
+		devBanner(log, cfg, ln.Addr())
+	}
 	serveErr := m.Serve(ctx, ln)
 	return errors.Join(serveErr, stopTelemetry())
+}
+
+// devBanner tells the developer under `make run` where the console is and
+// how to point the CLI at this mesh, with a merchant token minted for the
+// purpose. The token rides in the URL's fragment, which browsers never
+// send; the console moves it to session storage and drops it from the URL.
+func devBanner(log *slog.Logger, cfg Config, addr net.Addr) {
+	base := "http://localhost:" + strconv.Itoa(addr.(*net.TCPAddr).Port)
+	tok, err := auth.Mint(cfg.Auth, "dev-operator", []auth.Role{auth.RoleMerchant}, 12*time.Hour)
+	if err != nil {
+		log.Warn("no console token: set JWT_SIGNING_KEY to mint one", slog.Any("error", err))
+		return
+	}
+	fmt.Fprintf(os.Stderr, "\nordermesh is serving at %s\n\n  Console  %s/console/#token=%s\n\n  CLI      export ORDERMESH_URL=%s ORDERMESH_TOKEN=%s\n           go run ./cmd/ordermesh summary\n\n(a merchant's token, valid 12 hours)\n\n",
+		base, base, tok, base, tok)
 }

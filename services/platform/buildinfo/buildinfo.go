@@ -7,16 +7,20 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Version and BuildTime are stamped by `make images` with
-// -ldflags "-X …/buildinfo.Version=v1.2.3". Unstamped, Version falls back
-// to the module version (`go install …@v1.2.3`) and BuildTime to the
-// executable's modification time.
+// Version, Revision and BuildTime are stamped with -ldflags
+// "-X …/buildinfo.Version=v1.2.3": `make images` sets the version, `make
+// run` and `make build` the revision (`go run` and workspace builds record
+// no VCS data of their own). Unstamped, Version falls back to the module
+// version (`go install …@v1.2.3`), Revision to the VCS data Go recorded,
+// and BuildTime to the executable's modification time.
 var (
 	Version   = "dev"
+	Revision  = ""
 	BuildTime = ""
 )
 
@@ -55,6 +59,10 @@ func read() Info {
 				info.Modified = s.Value == "true"
 			}
 		}
+	}
+	if Revision != "" {
+		info.Revision = strings.TrimSuffix(Revision, "-dirty")
+		info.Modified = strings.HasSuffix(Revision, "-dirty")
 	}
 	if info.BuildTime == "" {
 		if exe, err := os.Executable(); err == nil {

@@ -1,0 +1,264 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/cli"
+	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/services/platform/auth"
+)
+
+// result is one run of the command line.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runner runs the CLI in this process against a mesh, with the given
+// environment.
+type runner struct {
+	t   *testing.T
+	env map[string]string
+}
+
+func (r runner) run(args ...string) result {
+	r.t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), args, &out, &errOut, func(k string) string { return r.env[k] })
+	return result{code, out.String(), errOut.String()}
+}
+
+// ok runs a command that must succeed and returns its output.
+func (r runner) ok(args ...string) string {
+	r.t.Helper()
+	res := r.run(args...)
+	if res.code != 0 {
+		r.t.Fatalf("ordermesh %s: exit %d, stderr %q", strings.Join(args, " "), res.code, res.stderr)
+	}
+	return res.stdout
+}
+
+// fails runs a command that must fail with code and say want on stderr.
+func (r runner) fails(code int, want string, args ...string) {
+	r.t.Helper()
+	res := r.run(args...)
+	if res.code != code || !strings.Contains(res.stderr, want) || !strings.HasPrefix(res.stderr, "error: ") {
+		r.t.Errorf("ordermesh %s: exit %d, stderr %q; want exit %d and %q", strings.Join(args, " "), res.code, res.stderr, code, want)
+	}
+}
+
+// TestCommandLine is the operator's session against a real mesh: after a
+// checkout and a declined card, list the orders by status and reason, read
+// one's timeline, manage stock and parked events, and get every mistake
+// back as a Connect code and a non-zero exit.
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	m := meshtest.Start(t, nil)
+	merchant := m.Token(t, "olga", auth.RoleMerchant)
+	op := runner{t, map[string]string{"ORDERMESH_URL": m.URL, "ORDERMESH_TOKEN": merchant}}
+	ctx := context.Background()
+
+	if _, err := catalogv1connect.NewCatalogServiceClient(m.HTTP, m.URL).CreateProduct(ctx, meshtest.WithToken(&catalogv1.CreateProductRequest{
+		Sku: "BEAN-1", Name: "Beans", Category: "coffee", WeightGrams: 250, Price: &commonv1.Money{AmountMinor: 1450, Currency: "EUR"},
+	}, merchant)); err != nil {
+		t.Fatalf("CreateProduct: %v", err)
+	}
+	if out := op.ok("stock", "set", "BEAN-1", "10"); !strings.Contains(out, "BEAN-1: 10 available, 0 reserved, 0 sold") {
+		t.Errorf("stock set printed %q", out)
+	}
+	good := checkout(t, m, "cli-ok", "4242424242424242")
+	declined := checkout(t, m, "cli-no", "4000000000000002")
+	if good.GetStatus() != orderv1.OrderStatus_ORDER_STATUS_CONFIRMED || declined.GetStatus() != orderv1.OrderStatus_ORDER_STATUS_CANCELLED {
+		t.Fatalf("orders %v and %v, want CONFIRMED and CANCELLED", good.GetStatus(), declined.GetStatus())
+	}
+	m.WaitQuiet(t)
+
+	t.Run("orders list", func(t *testing.T) {
+		var listed struct {
+			Orders []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+			} `json:"orders"`
+			TotalCount string `json:"totalCount"`
+		}
+		out := op.ok("orders", "list", "--status", "confirmed", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &listed); err != nil {
+			t.Fatalf("orders list -o json: %v\n%s", err, out)
+		}
+		if len(listed.Orders) != 1 || listed.Orders[0].ID != good.GetId() || listed.Orders[0].Status != "ORDER_STATUS_CONFIRMED" || listed.TotalCount != "1" {
+			t.Errorf("orders list --status confirmed -o json = %+v, want just %s", listed, good.GetId())
+		}
+		table := op.ok("orders", "list", "--status", "CANCELLED", "--reason", "payment-declined")
+		rows := strings.Split(strings.TrimSpace(table), "\n")
+		if len(rows) != 3 || !strings.HasPrefix(rows[0], "ID") || !strings.HasPrefix(rows[1], declined.GetId()) ||
+			!strings.Contains(rows[1], "cancelled") || !strings.Contains(rows[1], "payment_declined") || !strings.Contains(rows[1], "cli-no") ||
+			rows[2] != "1 of 1 orders" {
+			t.Errorf("orders list --status CANCELLED --reason payment-declined:\n%s", table)
+		}
+		if out := op.ok("orders", "list", "--limit", "1"); !strings.HasSuffix(out, "1 of 2 orders; raise --limit for more\n") || !strings.Contains(out, declined.GetId()) {
+			t.Errorf("orders list --limit 1 (newest first):\n%s", out)
+		}
+		if out := op.ok("orders", "list", "--older-than", "1h"); !strings.HasSuffix(out, "0 of 0 orders\n") {
+			t.Errorf("orders list --older-than 1h:\n%s", out)
+		}
+		op.fails(2, `unknown status "lost": one of cancelled, confirmed`, "orders", "list", "--status", "lost")
+		op.fails(2, "--placed-after", "orders", "list", "--placed-after", "yesterday")
+		op.fails(2, "-o \"yaml\"", "orders", "list", "-o", "yaml")
+	})
+
+	t.Run("orders show", func(t *testing.T) {
+		out := op.ok("orders", "show", good.GetId())
+		for _, want := range []string{
+			"Order     " + good.GetId(), "Status    confirmed", "Customer  cli-ok", "Payment   captured", "Stock     sold",
+			"order      PENDING", "order      CONFIRMED", "inventory  reservation 1 × BEAN-1", "payment    authorize",
+			"order      ORDER_PLACED order → inventory: delivered after 1 attempt", "payment    PAYMENT_AUTHORIZED payment → order: delivered",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("orders show lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "Missing") || strings.Contains(out, "! ") {
+			t.Errorf("a clean saga shows a problem:\n%s", out)
+		}
+		out = op.ok("orders", "show", declined.GetId())
+		if !strings.Contains(out, "Status    cancelled (payment_declined)") || !strings.Contains(out, "! authorize") {
+			t.Errorf("the declined order's timeline lacks its status or the failed authorisation:\n%s", out)
+		}
+		op.fails(1, "not_found: order", "orders", "show", uuid.NewString())
+		op.fails(1, "invalid_argument: validation error", "orders", "show", "not-an-id")
+		op.fails(2, "accepts 1 arg(s)", "orders", "show")
+	})
+
+	t.Run("orders cancel", func(t *testing.T) {
+		op.fails(2, "--reason is required", "orders", "cancel", good.GetId())
+		// Cancelling a cancelled order changes nothing.
+		if out := op.ok("orders", "cancel", declined.GetId(), "--reason", "double check"); !strings.HasPrefix(out, "order "+declined.GetId()+" cancelled: ") {
+			t.Errorf("orders cancel of a cancelled order: %q", out)
+		}
+		op.fails(1, "not_found: order", "orders", "cancel", uuid.NewString(), "--reason", "gone")
+		op.fails(1, "invalid_argument", "orders", "cancel", good.GetId(), "--reason", "x")
+	})
+
+	t.Run("stock, summary, events", func(t *testing.T) {
+		out := op.ok("stock", "get")
+		if !strings.Contains(out, "BEAN-1") || !regexpLine(out, `BEAN-1\s+9\s+0\s+1\s`) {
+			t.Errorf("stock get (every product):\n%s", out)
+		}
+		if out := op.ok("stock", "get", "BEAN-1", "NOPE-1"); !regexpLine(out, `NOPE-1\s+no stock record`) {
+			t.Errorf("stock get BEAN-1 NOPE-1:\n%s", out)
+		}
+		op.fails(2, "AVAILABLE \"many\"", "stock", "set", "BEAN-1", "many")
+		op.fails(1, "invalid_argument", "stock", "set", "--", "BEAN-1", "-1")
+		out = op.ok("summary")
+		if !strings.Contains(out, "Open orders  pending 0  reserved 0") || !strings.Contains(out, "Oldest open  none") ||
+			!regexpLine(out, `order\s+inventory\s+0\s+-\s+0`) {
+			t.Errorf("summary:\n%s", out)
+		}
+		if out := op.ok("events", "parked"); !strings.HasSuffix(out, "0 parked\n") {
+			t.Errorf("events parked:\n%s", out)
+		}
+		if out := op.ok("events", "requeue", "--subscriber", "inventory", "--type", "order_placed"); out != "requeued 0\n" {
+			t.Errorf("events requeue: %q", out)
+		}
+		op.fails(1, "invalid_argument", "events", "requeue", "--producer", "cart")
+		op.fails(2, `unknown event type "lost"`, "events", "parked", "--type", "lost")
+	})
+
+	t.Run("who and where", func(t *testing.T) {
+		anonymous := runner{t, map[string]string{"ORDERMESH_URL": m.URL}}
+		anonymous.fails(1, "unauthenticated: ", "summary")
+		anonymous.fails(1, "set ORDERMESH_TOKEN or --token", "summary")
+		customer := runner{t, map[string]string{"ORDERMESH_URL": m.URL, "ORDERMESH_TOKEN": m.Token(t, "cli-ok", auth.RoleCustomer)}}
+		customer.fails(1, "permission_denied: ", "orders", "list")
+		// Flags override the environment.
+		nowhere := runner{t, map[string]string{"ORDERMESH_URL": "http://127.0.0.1:1", "ORDERMESH_TOKEN": "junk"}}
+		nowhere.fails(1, "cannot reach http://127.0.0.1:1", "summary")
+		if out := nowhere.ok("summary", "--url", m.URL, "--token", merchant); !strings.Contains(out, "Open orders") {
+			t.Errorf("summary with --url and --token:\n%s", out)
+		}
+		op.fails(2, "unknown flag: --colour", "summary", "--colour")
+	})
+
+	t.Run("version", func(t *testing.T) {
+		var v struct {
+			Version   string `json:"version"`
+			GoVersion string `json:"go_version"`
+		}
+		if err := json.Unmarshal([]byte(op.ok("version", "-o", "json")), &v); err != nil || v.Version == "" || !strings.HasPrefix(v.GoVersion, "go") {
+			t.Errorf("version -o json = %+v, %v", v, err)
+		}
+		if out := op.ok("version"); !strings.HasPrefix(out, "ordermesh ") || !strings.Contains(out, "revision ") {
+			t.Errorf("version:\n%s", out)
+		}
+	})
+}
+
+// checkout places one order of a BEAN-1 as a new customer paying with
+// card, and follows it to the end of its saga.
+func checkout(t *testing.T, m *meshtest.Mesh, user, card string) *orderv1.Order {
+	t.Helper()
+	ctx := context.Background()
+	tok := m.Token(t, user, auth.RoleCustomer)
+	pm, err := paymentv1connect.NewPaymentServiceClient(m.HTTP, m.URL).CreatePaymentMethod(ctx, meshtest.WithToken(&paymentv1.CreatePaymentMethodRequest{
+		UserId: user, CardNumber: card, ExpMonth: 12, ExpYear: int32(time.Now().Year() + 2), Cvc: "123",
+	}, tok))
+	if err != nil {
+		t.Fatalf("CreatePaymentMethod: %v", err)
+	}
+	orders := orderv1connect.NewOrderServiceClient(m.HTTP, m.URL)
+	addr := &commonv1.PostalAddress{Recipient: "Ada", Line1: "1 Way", City: "Berlin", PostalCode: "10115", CountryCode: "DE"}
+	lines := []*orderv1.LineRequest{{Sku: "BEAN-1", Quantity: 1}}
+	quote, err := orders.QuoteShipping(ctx, connect.NewRequest(&orderv1.QuoteShippingRequest{ShippingAddress: addr, Lines: lines}))
+	if err != nil {
+		t.Fatalf("QuoteShipping: %v", err)
+	}
+	placed, err := orders.PlaceOrder(ctx, meshtest.WithToken(&orderv1.PlaceOrderRequest{
+		UserId: user, IdempotencyKey: "cli-" + user, Source: &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: lines}},
+		ShippingAddress: addr, Email: user + "@example.com", PaymentMethodId: pm.Msg.GetPaymentMethod().GetId(),
+		ExpectedTotal: &commonv1.Money{AmountMinor: 1450 + quote.Msg.GetAmount().GetAmountMinor(), Currency: "EUR"},
+	}, tok))
+	if err != nil {
+		t.Fatalf("PlaceOrder: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stream, err := orders.WatchOrder(wctx, meshtest.WithToken(&orderv1.WatchOrderRequest{OrderId: placed.Msg.GetOrder().GetId()}, tok))
+	if err != nil {
+		t.Fatalf("WatchOrder: %v", err)
+	}
+	var last *orderv1.Order
+	for stream.Receive() {
+		last = stream.Msg().GetOrder()
+	}
+	if err := stream.Err(); err != nil || last == nil {
+		t.Fatalf("WatchOrder: %v (last %v)", err, last)
+	}
+	return last
+}
+
+// regexpLine reports whether a line of out matches pattern.
+func regexpLine(out, pattern string) bool {
+	re := regexp.MustCompile(pattern)
+	for line := range strings.SplitSeq(out, "\n") {
+		if re.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,294 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+)
+
+func (a *app) ordersCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "orders", Short: "Find, read and cancel orders across customers"}
+	cmd.AddCommand(a.ordersList(), a.ordersShow(), a.ordersCancel(), a.ordersExpire())
+	return cmd
+}
+
+func (a *app) ordersList() *cobra.Command {
+	var statuses, reasons []string
+	var olderThan time.Duration
+	var user, after, before string
+	var oldest bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List orders by status, reason, placement time and age",
+		Example: `  ordermesh orders list --status pending,reserved --older-than 10m --oldest-first
+  ordermesh orders list --status cancelled --reason payment_declined -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := &opsv1.ListOrdersRequest{UserId: user}
+			for _, s := range statuses {
+				v, err := enumValue[orderv1.OrderStatus]("status", "ORDER_STATUS_", s, orderv1.OrderStatus_value)
+				if err != nil {
+					return err
+				}
+				req.Statuses = append(req.Statuses, v)
+			}
+			for _, r := range reasons {
+				v, err := enumValue[orderv1.StatusReason]("reason", "STATUS_REASON_", r, orderv1.StatusReason_value)
+				if err != nil {
+					return err
+				}
+				req.Reasons = append(req.Reasons, v)
+			}
+			if cmd.Flags().Changed("older-than") {
+				if olderThan < 0 {
+					return usagef("--older-than %v: want a positive duration such as 10m", olderThan)
+				}
+				req.OpenLongerThan = durationpb.New(olderThan)
+			}
+			var err error
+			if req.PlacedAfter, err = timeFlag("--placed-after", after); err != nil {
+				return err
+			}
+			if req.PlacedBefore, err = timeFlag("--placed-before", before); err != nil {
+				return err
+			}
+			if oldest {
+				req.Sort = opsv1.OrderSort_ORDER_SORT_OLDEST_FIRST
+			}
+			if limit < 1 {
+				return usagef("--limit %d: want at least 1", limit)
+			}
+			var orders []*orderv1.Order
+			var total int64
+			err = a.call(cmd, func(ctx context.Context) error {
+				for {
+					req.PageSize = int32(min(limit-len(orders), 200)) //nolint:gosec // at most 200
+					res, err := a.ops().ListOrders(ctx, connect.NewRequest(req))
+					if err != nil {
+						return err
+					}
+					orders, total = append(orders, res.Msg.GetOrders()...), res.Msg.GetTotalCount()
+					if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" || len(orders) >= limit {
+						return nil
+					}
+				}
+			})
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(&opsv1.ListOrdersResponse{Orders: orders, TotalCount: total})
+			}
+			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSTATUS\tREASON\tCUSTOMER\tTOTAL\tPLACED\tAGE")
+			now := time.Now()
+			for _, o := range orders {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"),
+					dash(enumLabel(o.GetReason().String(), "STATUS_REASON_")), o.GetUserId(), money(o.GetTotal()),
+					o.GetCreateTime().AsTime().UTC().Format(time.DateTime), age(now.Sub(o.GetCreateTime().AsTime())))
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			more := ""
+			if int64(len(orders)) < total {
+				more = "; raise --limit for more"
+			}
+			_, err = fmt.Fprintf(a.out, "%d of %d orders%s\n", len(orders), total, more)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&statuses, "status", nil, "only these statuses (pending, reserved, confirmed, shipped, rejected, cancelled); repeat or separate with commas")
+	f.StringSliceVar(&reasons, "reason", nil, "only these reasons (out_of_stock, payment_declined, shipping_failed, customer, expired, operator)")
+	f.DurationVar(&olderThan, "older-than", 0, "only open orders (pending, reserved) placed longer ago than this, e.g. 10m: the stuck ones")
+	f.StringVar(&user, "user", "", "only this customer's orders")
+	f.StringVar(&after, "placed-after", "", "only orders placed at or after this RFC 3339 time")
+	f.StringVar(&before, "placed-before", "", "only orders placed before this RFC 3339 time")
+	f.BoolVar(&oldest, "oldest-first", false, "oldest first (default newest first)")
+	f.IntVar(&limit, "limit", 50, "most orders to print")
+	return cmd
+}
+
+func timeFlag(name, raw string) (*timestamppb.Timestamp, error) {
+	if raw == "" {
+		return nil, nil //nolint:nilnil // no flag, no filter
+	}
+	t, err := time.Parse(time.RFC3339, raw)
+	if err != nil {
+		return nil, usagef("%s %q: want an RFC 3339 time such as 2026-12-01T09:00:00Z", name, raw)
+	}
+	return timestamppb.New(t), nil
+}
+
+func (a *app) ordersShow() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ORDER_ID",
+		Short: "Show one order's saga across the services: status history, reservation, payment and event deliveries",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var tl *opsv1.GetSagaTimelineResponse
+			err := a.call(cmd, func(ctx context.Context) error {
+				res, err := a.ops().GetSagaTimeline(ctx, connect.NewRequest(&opsv1.GetSagaTimelineRequest{OrderId: args[0]}))
+				if err == nil {
+					tl = res.Msg
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(tl)
+			}
+			return a.printTimeline(tl)
+		},
+	}
+}
+
+func (a *app) printTimeline(tl *opsv1.GetSagaTimelineResponse) error {
+	o := tl.GetOrder()
+	status := enumLabel(o.GetStatus().String(), "ORDER_STATUS_")
+	if r := enumLabel(o.GetReason().String(), "STATUS_REASON_"); r != "" {
+		status += " (" + r + ")"
+	}
+	placed := o.GetCreateTime().AsTime()
+	var lines []string
+	for _, l := range o.GetLines() {
+		lines = append(lines, fmt.Sprintf("%d × %s", l.GetQuantity(), l.GetSku()))
+	}
+	fmt.Fprintf(a.out, "Order     %s\nStatus    %s\nCustomer  %s\nTotal     %s (%s)\nPlaced    %s\n",
+		o.GetId(), status, o.GetUserId(), money(o.GetTotal()), strings.Join(lines, ", "), placed.UTC().Format(time.RFC3339Nano))
+	if p := tl.GetPayment(); p != nil {
+		fmt.Fprintf(a.out, "Payment   %s %s\n", enumLabel(p.GetStatus().String(), "PAYMENT_STATUS_"), p.GetDeclineCode())
+	}
+	if r := tl.GetReservation(); r != nil {
+		fmt.Fprintf(a.out, "Stock     %s\n", enumLabel(r.GetStatus().String(), "RESERVATION_STATUS_"))
+	}
+	for _, u := range tl.GetUnavailable() {
+		fmt.Fprintf(a.out, "Missing   %s could not be asked: %s\n", u.GetService(), u.GetError())
+	}
+	fmt.Fprintln(a.out)
+	w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TIME\tAFTER\tSERVICE\tWHAT\tDETAIL")
+	for _, e := range tl.GetEntries() {
+		what := e.GetSummary()
+		if e.GetProblem() {
+			what = "! " + what
+		}
+		fmt.Fprintf(w, "%s\t+%s\t%s\t%s\t%s\n", e.GetTime().AsTime().UTC().Format("15:04:05.000"),
+			e.GetTime().AsTime().Sub(placed).Round(time.Millisecond), e.GetService(), what, e.GetDetail())
+	}
+	return w.Flush()
+}
+
+func (a *app) ordersCancel() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "cancel ORDER_ID --reason TEXT",
+		Short: "Cancel an order that has not shipped, releasing its stock and voiding or refunding its payment",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return usagef("--reason is required: say why, for the order's history")
+			}
+			var o *orderv1.Order
+			err := a.call(cmd, func(ctx context.Context) error {
+				res, err := a.ops().CancelOrder(ctx, connect.NewRequest(&opsv1.CancelOrderRequest{OrderId: args[0], Reason: reason}))
+				if err == nil {
+					o = res.Msg.GetOrder()
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(o)
+			}
+			last := o.GetHistory()[len(o.GetHistory())-1]
+			_, err = fmt.Fprintf(a.out, "order %s %s: %s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"), last.GetDetail())
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the order's history with your name); required")
+	return cmd
+}
+
+func (a *app) ordersExpire() *cobra.Command {
+	return &cobra.Command{
+		Use:   "expire",
+		Short: "Run the expiry sweep now: cancel every open order past its deadline",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var res *opsv1.ExpireNowResponse
+			err := a.call(cmd, func(ctx context.Context) error {
+				r, err := a.ops().ExpireNow(ctx, connect.NewRequest(&opsv1.ExpireNowRequest{}))
+				if err == nil {
+					res = r.Msg
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return a.printOr(res, "%d orders expired\n", res.GetExpired())
+		},
+	}
+}
+
+// printOr prints msg as JSON, or the formatted line as a table would.
+func (a *app) printOr(msg proto.Message, format string, args ...any) error {
+	if a.output == "json" {
+		return a.printJSON(msg)
+	}
+	_, err := fmt.Fprintf(a.out, format, args...)
+	return err
+}
+
+// money formats an amount: "93.90 EUR".
+func money(m *commonv1.Money) string {
+	if m == nil {
+		return "-"
+	}
+	v := m.GetAmountMinor()
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, v/100, v%100, m.GetCurrency())
+}
+
+// age formats a duration for people: 45s, 12m, 3h20m, 2d4h.
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
