@@ -69,8 +69,8 @@ rules-test: prometheus ## Check the alert and SLO rules and run their unit tests
 	cd helm/ordermesh/rules && promtool check rules ordermesh.rules.yaml && promtool test rules ordermesh.rules.test.yaml
 
 .PHONY: test-ts
-test-ts: ts chromium ## Run the TypeScript tests against a real server: node --test, the packed package under tsc --strict, and the browser page in headless Chromium
-	@$(PG_ENV); go test -race -count=1 -tags tsclient -run 'TestTypeScript(Client|Package)|TestBrowserCheckout' $(GO_TEST_FLAGS) ./services/mesh/
+test-ts: ts chromium ## Run the TypeScript tests against a real server: node --test, the packed package under tsc --strict, the browser page and the web console in headless Chromium (screenshots in .build/console)
+	@$(PG_ENV); go test -race -count=1 -tags tsclient -run 'TestTypeScript(Client|Package)|TestBrowserCheckout|TestConsole$$' $(GO_TEST_FLAGS) ./services/mesh/
 
 .PHONY: chromium
 chromium: ## Install headless Chromium (Debian's package) when missing, for the browser test
@@ -160,19 +160,25 @@ third_party/protovalidate/buf/validate/validate.proto: Makefile
 	mkdir -p $(@D) && install -m 0644 "$$dir/proto/protovalidate/buf/validate/validate.proto" $@
 
 .PHONY: generate
-generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code
+generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code, and the console's bundle
 	go tool buf format -w
 	go tool buf generate
 	go tool sqlc generate
 	cd gen/go && go mod tidy
+	$(MAKE) --no-print-directory console
+
+.PHONY: console
+console: ## Bundle the operator's web console (internal/console/web, TypeScript) into internal/console/dist, which the binaries embed
+	cd internal/console/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 .PHONY: checkgenerate
 checkgenerate: generate ## Fail when generated code is stale
 	@test -z "$$(git status --porcelain -- $(GENERATED))" || \
 	  { echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; }
 
-# What `make generate` writes: buf output, formatted protos, sqlc output.
-GENERATED = gen proto third_party ':(glob)services/*/store/*db/**'
+# What `make generate` writes: buf output, formatted protos, sqlc output,
+# the console's bundle.
+GENERATED = gen proto third_party ':(glob)services/*/store/*db/**' internal/console/dist
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)

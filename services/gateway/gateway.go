@@ -26,6 +26,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/console"
 	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
 	"github.com/ordermesh/ordermesh/services/platform/health"
 	"github.com/ordermesh/ordermesh/services/platform/metrics"
@@ -133,6 +134,7 @@ func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, h
 			Handler: timed(proxy(target, b, svc, transport, g.metrics, log)),
 		})
 	}
+	routes = append(routes, console.Routes()...)
 	// Readiness is the gateway's own: a backend that rolls out or fails
 	// must not take the routes to every other service out of the load
 	// balancer with it. A call to a missing backend fails as Unavailable.

@@ -9,8 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +26,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/console"
 	"github.com/ordermesh/ordermesh/services/cart"
 	"github.com/ordermesh/ordermesh/services/catalog"
 	"github.com/ordermesh/ordermesh/services/inventory"
@@ -292,6 +293,11 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			}
 		}
 		m.workers = append(m.workers, workers...)
+	}
+	if len(names) == len(Services) {
+		// The whole mesh in one process (make run) also serves the
+		// operator's console: every RPC it calls is on this origin.
+		routes = append(routes, console.Routes()...)
 	}
 	checker := health.NewChecker(probes)
 	reg.SetHealth(checker.Serving)

@@ -212,3 +212,23 @@ func TestSagaServicesGuardTheirRPCs(t *testing.T) {
 	_, err = pay.CreatePaymentMethod(ctx, meshtest.WithToken(&paymentv1.CreatePaymentMethodRequest{UserId: "bob", CardNumber: "4242424242424242", ExpMonth: 12, ExpYear: 2099, Cvc: "123"}, customer))
 	meshtest.WantCode(t, err, connect.CodePermissionDenied, "bob")
 }
+
+// TestConsoleIsServed checks what the mesh sends for /console/: the page
+// and its assets, locked to its own origin.
+func TestConsoleIsServed(t *testing.T) {
+	t.Parallel()
+	m := meshtest.Start(t, nil)
+	for path, want := range map[string]string{"/console/": "text/html", "/console/console.js": "text/javascript", "/console/console.css": "text/css"} {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, m.URL+path, nil)
+		res, err := m.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), want) ||
+			!strings.Contains(res.Header.Get("Content-Security-Policy"), "connect-src 'self'") {
+			t.Errorf("GET %s = %d %s, CSP %q; want 200 %s locked to its origin", path, res.StatusCode, res.Header.Get("Content-Type"),
+				res.Header.Get("Content-Security-Policy"), want)
+		}
+	}
+}

@@ -23,6 +23,7 @@ type Gate struct {
 	service   string
 	down      atomic.Bool
 	cut       atomic.Bool
+	held      atomic.Pointer[chan struct{}]
 	refusals  atomic.Int64
 	forwarded atomic.Int64
 }
@@ -32,6 +33,20 @@ func (g *Gate) Down() { g.down.Store(true) }
 
 // Up makes it reachable again, events and RPCs.
 func (g *Gate) Up() { g.down.Store(false); g.cut.Store(false) }
+
+// Hold makes deliveries of events to the service wait, without failing,
+// until Release: the saga pauses before the service's step.
+func (g *Gate) Hold() {
+	c := make(chan struct{})
+	g.held.Store(&c)
+}
+
+// Release lets held deliveries through.
+func (g *Gate) Release() {
+	if c := g.held.Swap(nil); c != nil {
+		close(*c)
+	}
+}
 
 // Cut makes the whole service unreachable: its RPCs fail with 503 too.
 func (g *Gate) Cut() { g.down.Store(true); g.cut.Store(true) }
@@ -55,6 +70,13 @@ func startGate(t testing.TB, service, target string) *Gate {
 			g.refusals.Add(1)
 			http.Error(w, service+" is down (meshtest gate)", http.StatusServiceUnavailable)
 			return
+		}
+		if c := g.held.Load(); c != nil && strings.HasPrefix(r.URL.Path, sinkPrefix) {
+			select {
+			case <-*c:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		g.forwarded.Add(1)
 		proxy.ServeHTTP(w, r)

@@ -10,8 +10,11 @@ LIMIT @batch
 FOR UPDATE OF d SKIP LOCKED;
 
 -- name: MarkDelivered :exec
+-- The times are the statement's, not the transaction's: the claim's
+-- transaction began before the subscriber was called, and an operator's
+-- timeline must show when it answered.
 UPDATE outbox_deliveries
-SET state = 'delivered', attempts = attempts + 1, delivered_at = now(), last_error = ''
+SET state = 'delivered', attempts = attempts + 1, delivered_at = statement_timestamp(), last_error = ''
 WHERE event_id = ANY(@event_ids::uuid[]) AND subscriber = @subscriber;
 
 -- name: MarkRetry :exec
@@ -21,7 +24,7 @@ WHERE event_id = @event_id AND subscriber = @subscriber;
 
 -- name: MarkParked :exec
 UPDATE outbox_deliveries
-SET state = 'parked', attempts = attempts + 1, parked_at = now(), last_error = @last_error
+SET state = 'parked', attempts = attempts + 1, parked_at = statement_timestamp(), last_error = @last_error
 WHERE event_id = @event_id AND subscriber = @subscriber;
 
 -- name: NextAttempt :one

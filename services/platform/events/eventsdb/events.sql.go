@@ -242,7 +242,7 @@ func (q *Queries) ListParked(ctx context.Context, arg ListParkedParams) ([]ListP
 
 const markDelivered = `-- name: MarkDelivered :exec
 UPDATE outbox_deliveries
-SET state = 'delivered', attempts = attempts + 1, delivered_at = now(), last_error = ''
+SET state = 'delivered', attempts = attempts + 1, delivered_at = statement_timestamp(), last_error = ''
 WHERE event_id = ANY($1::uuid[]) AND subscriber = $2
 `
 
@@ -251,6 +251,9 @@ type MarkDeliveredParams struct {
 	Subscriber string
 }
 
+// The times are the statement's, not the transaction's: the claim's
+// transaction began before the subscriber was called, and an operator's
+// timeline must show when it answered.
 func (q *Queries) MarkDelivered(ctx context.Context, arg MarkDeliveredParams) error {
 	_, err := q.db.Exec(ctx, markDelivered, arg.EventIds, arg.Subscriber)
 	return err
@@ -258,7 +261,7 @@ func (q *Queries) MarkDelivered(ctx context.Context, arg MarkDeliveredParams) er
 
 const markParked = `-- name: MarkParked :exec
 UPDATE outbox_deliveries
-SET state = 'parked', attempts = attempts + 1, parked_at = now(), last_error = $1
+SET state = 'parked', attempts = attempts + 1, parked_at = statement_timestamp(), last_error = $1
 WHERE event_id = $2 AND subscriber = $3
 `
 

@@ -1,0 +1,445 @@
+// The operator's console: the mesh at a glance, orders by status and age,
+// one order's saga as it happens, parked deliveries with a requeue button,
+// and stock per SKU. It talks to the origin that serves it (the mesh under
+// `make run`, or the gateway) with @ordermesh/client over
+// @connectrpc/connect-web, as the signed-in merchant.
+//
+// Sign-in is a pasted bearer token kept in sessionStorage only: it is gone
+// when the tab closes. `make run` prints a link that carries one in the
+// URL's fragment (never sent to a server); it is moved to sessionStorage
+// and removed from the address at once.
+import "./console.css";
+import { create } from "@bufbuild/protobuf";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { bearerAuth, catalogv1, commonv1, deliveryv1, eventsv1, inventoryv1, opsv1, orderv1 } from "@ordermesh/client";
+
+const TOKEN_KEY = "ordermesh.token";
+const REFRESH_MS = 2000;
+
+const transport = createConnectTransport({
+  baseUrl: location.origin,
+  interceptors: [bearerAuth(() => sessionStorage.getItem(TOKEN_KEY) ?? "")],
+});
+const ops = createClient(opsv1.OpsService, transport);
+const orders = createClient(orderv1.OrderService, transport);
+const inventory = createClient(inventoryv1.InventoryService, transport);
+const catalog = createClient(catalogv1.CatalogService, transport);
+
+// --- DOM helpers: text only, never HTML, so nothing a customer typed can
+// run in the operator's page.
+
+type Child = Node | string | null | undefined | false;
+
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | boolean | ((e: Event) => void)> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (typeof v === "function") {
+      el.addEventListener(k, v);
+    } else if (v === true) {
+      el.setAttribute(k, "");
+    } else if (v !== false) {
+      el.setAttribute(k, v);
+    }
+  }
+  for (const c of children) {
+    if (c !== null && c !== undefined && c !== false) {
+      el.append(c);
+    }
+  }
+  return el;
+}
+
+function byId<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) {
+    throw new Error(`the console has no #${id}`);
+  }
+  return el as T;
+}
+
+function table(headers: string[], rows: HTMLTableRowElement[], id: string, empty: string): HTMLElement {
+  if (rows.length === 0) {
+    return h("p", { id, class: "empty" }, empty);
+  }
+  return h("table", { id }, h("thead", {}, h("tr", {}, ...headers.map((x) => h("th", {}, x)))), h("tbody", {}, ...rows));
+}
+
+function row(...cells: Child[]): HTMLTableRowElement {
+  return h("tr", {}, ...cells.map((c) => h("td", {}, c)));
+}
+
+// --- Formatting.
+
+function label(name: string | undefined, prefix: string): string {
+  if (!name || name.endsWith("_UNSPECIFIED")) {
+    return "";
+  }
+  // protobuf-es names enum values without their prefix; accept both.
+  return (name.startsWith(prefix) ? name.slice(prefix.length) : name).toLowerCase();
+}
+
+const statusName = (s: orderv1.OrderStatus) => label(orderv1.OrderStatus[s], "ORDER_STATUS_");
+const reasonName = (r: orderv1.StatusReason) => label(orderv1.StatusReason[r], "STATUS_REASON_");
+const typeName = (t: eventsv1.EventType) => label(eventsv1.EventType[t], "EVENT_TYPE_");
+
+function money(m: commonv1.Money | undefined): string {
+  if (!m) {
+    return "";
+  }
+  return new Intl.NumberFormat("en", { style: "currency", currency: m.currency }).format(Number(m.amountMinor) / 100);
+}
+
+function date(t: Timestamp | undefined): Date {
+  return t ? new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)) : new Date(0);
+}
+
+function when(t: Timestamp | undefined): string {
+  return t ? date(t).toISOString().replace("T", " ").replace("Z", "") : "";
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+}
+
+function seconds(d: { seconds: bigint; nanos: number } | undefined): number {
+  return d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : 0;
+}
+
+// parseDuration reads "90s", "10m", "1h30m" or "2d" into milliseconds.
+function parseDuration(raw: string): number | undefined {
+  const units: Record<string, number> = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 };
+  const parts = raw.trim().match(/^(\d+[smhd])+$/) ? raw.trim().match(/\d+[smhd]/g) : null;
+  if (!parts) {
+    return undefined;
+  }
+  return parts.reduce((sum, p) => sum + Number(p.slice(0, -1)) * units[p.slice(-1)], 0);
+}
+
+// --- Errors: a failed call shows its Connect code and the server's
+// message; a rejected token sends the operator back to sign in.
+
+function showError(err: unknown): void {
+  const e = ConnectError.from(err);
+  if (e.code === Code.Unauthenticated) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    signIn(`The mesh refused the token: ${e.rawMessage}`);
+    return;
+  }
+  const box = byId("error");
+  box.textContent = `${Code[e.code]}: ${e.rawMessage}`;
+  box.hidden = false;
+}
+
+function clearError(): void {
+  byId("error").hidden = true;
+}
+
+// --- Views. Each returns a function that stops its refreshing.
+
+type View = (main: HTMLElement, arg: string) => () => void;
+
+// every runs fn now and then every REFRESH_MS, one call at a time, until
+// stopped; it shows the time of the last good refresh.
+function every(fn: () => Promise<void>): () => void {
+  let stopped = false;
+  let timer: number | undefined;
+  const tick = async () => {
+    try {
+      await fn();
+      if (!stopped) {
+        clearError();
+        byId("live").textContent = `updated ${new Date().toLocaleTimeString()}`;
+      }
+    } catch (err) {
+      if (!stopped) {
+        showError(err);
+      }
+    }
+    if (!stopped) {
+      timer = window.setTimeout(tick, REFRESH_MS);
+    }
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+  };
+}
+
+const summaryView: View = (main) => {
+  const body = h("div", { id: "summary" });
+  main.replaceChildren(h("h1", {}, "Summary"), body);
+  return every(async () => {
+    const s = await ops.getSummary({});
+    const open = s.openOrders.map((c) => h("li", { "data-status": statusName(c.status) }, `${statusName(c.status)}: `, h("b", {}, String(c.count))));
+    const oldest = s.oldestOpenOrderId
+      ? h("p", { id: "summary-oldest" }, "Oldest open order: ", h("a", { href: `#/orders/${s.oldestOpenOrderId}` }, s.oldestOpenOrderId), `, open for ${age(seconds(s.oldestOpenAge))}`)
+      : h("p", { id: "summary-oldest" }, "No order is open.");
+    const queues = s.queues.map((q) => {
+      const r = row(q.producer, q.subscriber, String(q.pending), seconds(q.lag) > 0 ? age(seconds(q.lag)) : "–",
+        q.parked > 0n ? h("a", { href: "#/parked", class: "problem" }, String(q.parked)) : "0");
+      r.dataset.queue = `${q.producer}-${q.subscriber}`;
+      return r;
+    });
+    body.replaceChildren(
+      h("h2", {}, "Open orders"), h("ul", { id: "summary-open" }, ...open), oldest,
+      h("h2", {}, "Event queues"),
+      table(["Producer", "Subscriber", "Pending", "Lag", "Parked"], queues, "summary-queues", "No queues."),
+      ...s.unavailable.map((u) => h("p", { class: "problem" }, `${u.service} could not be asked: ${u.error}`)),
+    );
+  });
+};
+
+const ordersView: View = (main) => {
+  const statuses = Object.values(orderv1.OrderStatus).filter((v): v is orderv1.OrderStatus => typeof v === "number" && v !== 0);
+  const reasons = Object.values(orderv1.StatusReason).filter((v): v is orderv1.StatusReason => typeof v === "number" && v !== 0);
+  const status = h("select", { id: "filter-status" }, h("option", { value: "" }, "any status"),
+    ...statuses.map((s) => h("option", { value: String(s) }, statusName(s))));
+  const reason = h("select", { id: "filter-reason" }, h("option", { value: "" }, "any reason"),
+    ...reasons.map((r) => h("option", { value: String(r) }, reasonName(r))));
+  const older = h("input", { id: "filter-older", placeholder: "open longer than, e.g. 10m", size: "22" });
+  const sort = h("select", { id: "filter-sort" }, h("option", { value: "1" }, "newest first"), h("option", { value: "2" }, "oldest first"));
+  const body = h("div", {});
+  main.replaceChildren(h("h1", {}, "Orders"), h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, status, reason, older, sort), body);
+  return every(async () => {
+    const req = create(opsv1.ListOrdersRequestSchema, { pageSize: 100, sort: Number(sort.value) as opsv1.OrderSort });
+    if (status.value) req.statuses = [Number(status.value) as orderv1.OrderStatus];
+    if (reason.value) req.reasons = [Number(reason.value) as orderv1.StatusReason];
+    older.classList.remove("invalid");
+    if (older.value.trim()) {
+      const ms = parseDuration(older.value);
+      if (ms === undefined) {
+        older.classList.add("invalid");
+        return;
+      }
+      req.openLongerThan = { $typeName: "google.protobuf.Duration", seconds: BigInt(Math.floor(ms / 1000)), nanos: 0 };
+    }
+    const res = await ops.listOrders(req);
+    const now = Date.now();
+    const rows = res.orders.map((o) => {
+      const r = row(h("a", { href: `#/orders/${o.id}` }, o.id), statusName(o.status), reasonName(o.reason), o.userId, money(o.total),
+        when(o.createTime), age(now - date(o.createTime).getTime()));
+      r.dataset.order = o.id;
+      r.dataset.status = statusName(o.status);
+      return r;
+    });
+    body.replaceChildren(
+      h("p", { id: "orders-count" }, `${res.orders.length} of ${res.totalCount} orders`),
+      table(["Order", "Status", "Reason", "Customer", "Total", "Placed (UTC)", "Age"], rows, "orders-table", "No order matches."),
+    );
+  });
+};
+
+const TERMINAL = new Set([orderv1.OrderStatus.CONFIRMED, orderv1.OrderStatus.SHIPPED, orderv1.OrderStatus.REJECTED, orderv1.OrderStatus.CANCELLED]);
+
+const timelineView: View = (main, id) => {
+  const head = h("div", { id: "timeline-head" });
+  const body = h("div", {});
+  const cancel = h("form", { id: "cancel-form", class: "filters" });
+  main.replaceChildren(h("h1", {}, "Order ", h("code", {}, id)), head, cancel, body);
+  let stopped = false;
+  const controller = new AbortController();
+
+  const render = async () => {
+    const tl = await ops.getSagaTimeline({ orderId: id });
+    const o = tl.order;
+    if (!o || stopped) {
+      return;
+    }
+    const status = statusName(o.status) + (o.reason ? ` (${reasonName(o.reason)})` : "");
+    head.replaceChildren(
+      h("p", {}, "Status: ", h("b", { id: "timeline-status", "data-status": statusName(o.status) }, status)),
+      h("p", {}, `Customer ${o.userId} · ${money(o.total)} · placed ${when(o.createTime)} UTC · `,
+        o.lines.map((l) => `${l.quantity} × ${l.sku}`).join(", ")),
+      ...tl.unavailable.map((u) => h("p", { class: "problem" }, `${u.service} could not be asked; its part is missing: ${u.error}`)),
+    );
+    const placed = date(o.createTime).getTime();
+    const rows = tl.entries.map((e) => {
+      const r = row(when(e.time), `+${((date(e.time).getTime() - placed) / 1000).toFixed(3)}s`, e.service, e.summary, e.detail);
+      r.dataset.kind = e.kind;
+      if (e.problem) r.classList.add("problem");
+      return r;
+    });
+    body.replaceChildren(table(["Time (UTC)", "After", "Service", "What", "Detail"], rows, "timeline", "Nothing yet."));
+    cancel.hidden = TERMINAL.has(o.status) && o.status !== orderv1.OrderStatus.CONFIRMED;
+  };
+
+  const why = h("input", { id: "cancel-reason", placeholder: "why (recorded with your name)", size: "40" });
+  cancel.replaceChildren(why, h("button", { type: "submit", id: "cancel-order" }, "Cancel order"));
+  cancel.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await ops.cancelOrder({ orderId: id, reason: why.value });
+      why.value = "";
+      await render();
+    } catch (err) {
+      showError(err);
+    }
+  });
+
+  // Follow the order live with WatchOrder until its saga is over; every
+  // change re-reads the timeline. The deliveries after the last change
+  // (to Cart, to Payment) still land: keep refreshing while the view is
+  // open.
+  const follow = async () => {
+    try {
+      for await (const msg of orders.watchOrder({ orderId: id }, { signal: controller.signal })) {
+        await render();
+        if (msg.order && TERMINAL.has(msg.order.status)) {
+          break;
+        }
+      }
+    } catch (err) {
+      if (!stopped) showError(err);
+    }
+  };
+  void follow();
+  const stopPolling = every(render);
+  return () => {
+    stopped = true;
+    controller.abort();
+    stopPolling();
+  };
+};
+
+const parkedView: View = (main) => {
+  const producer = h("select", { id: "parked-producer" }, h("option", { value: "" }, "every producer"),
+    ...["order", "inventory", "payment"].map((p) => h("option", { value: p }, p)));
+  const subscriber = h("select", { id: "parked-subscriber" }, h("option", { value: "" }, "every subscriber"),
+    ...["order", "inventory", "payment", "cart"].map((p) => h("option", { value: p }, p)));
+  const result = h("p", { id: "requeue-result" });
+  const body = h("div", {});
+  const filter = () => create(opsv1.DeliveryFilterSchema, { producer: producer.value, subscriber: subscriber.value });
+  let refresh = async () => {};
+  const requeue = async (req: opsv1.RequeueParkedDeliveriesRequest) => {
+    try {
+      const res = await ops.requeueParkedDeliveries(req);
+      result.textContent = `Requeued ${res.requeued}.`;
+      await refresh();
+    } catch (err) {
+      showError(err);
+    }
+  };
+  const all = h("button", { type: "button", id: "requeue-all", click: () => requeue(create(opsv1.RequeueParkedDeliveriesRequestSchema, { filter: filter() })) },
+    "Requeue all shown");
+  main.replaceChildren(h("h1", {}, "Parked events"),
+    h("p", { class: "hint" }, "Deliveries the relays gave up on after their attempts. Fix the cause, then requeue: their attempts start again."),
+    h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, producer, subscriber, all), result, body);
+  refresh = async () => {
+    const res = await ops.listParkedDeliveries({ filter: filter(), pageSize: 200 });
+    const rows = res.deliveries.map((p) => {
+      const d = p.delivery as deliveryv1.ParkedDelivery;
+      const button = h("button", {
+        type: "button", class: "requeue",
+        click: () => requeue(create(opsv1.RequeueParkedDeliveriesRequestSchema, {
+          filter: { producer: p.producer, subscriber: d.subscriber }, eventIds: [d.eventId],
+        })),
+      }, "Requeue");
+      const r = row(p.producer, d.subscriber, typeName(d.type), h("a", { href: `#/orders/${d.orderId}` }, d.orderId), String(d.attempts),
+        when(d.parkTime), d.lastError, button);
+      r.dataset.event = d.eventId;
+      return r;
+    });
+    all.hidden = rows.length === 0;
+    body.replaceChildren(
+      table(["Producer", "Subscriber", "Event", "Order", "Attempts", "Parked (UTC)", "Last error", ""], rows, "parked-table", "Nothing is parked."),
+      ...res.unavailable.map((u) => h("p", { class: "problem" }, `${u.service} could not be asked: ${u.error}`)),
+    );
+  };
+  return every(() => refresh());
+};
+
+const stockView: View = (main) => {
+  const body = h("div", {});
+  main.replaceChildren(h("h1", {}, "Stock"), body);
+  return every(async () => {
+    const products: catalogv1.Product[] = [];
+    let pageToken = "";
+    do {
+      const page = await catalog.listProducts({ pageSize: 100, pageToken });
+      products.push(...page.products);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    const stock = new Map<string, inventoryv1.Stock>();
+    for (let i = 0; i < products.length; i += 100) {
+      const res = await inventory.batchGetStock({ skus: products.slice(i, i + 100).map((p) => p.sku) });
+      for (const s of res.stocks) stock.set(s.sku, s);
+    }
+    const rows = products.map((p) => {
+      const s = stock.get(p.sku);
+      const r = row(p.sku, p.name, s ? String(s.available) : "–", s ? String(s.reserved) : "–", s ? String(s.sold) : "–", when(s?.updateTime));
+      r.dataset.sku = p.sku;
+      return r;
+    });
+    body.replaceChildren(table(["SKU", "Name", "Available", "Reserved", "Sold", "Updated (UTC)"], rows, "stock-table", "The catalog is empty."));
+  });
+};
+
+// --- Sign-in and routing.
+
+function signIn(message = ""): void {
+  stopView();
+  byId("nav").hidden = true;
+  const token = h("textarea", { id: "token", rows: "4", cols: "70", placeholder: "eyJhbGciOi…", autocomplete: "off", spellcheck: "false" });
+  const form = h("form", { id: "sign-in" },
+    h("p", {}, "Paste a merchant's bearer token. It is kept in this tab's session storage only. ",
+      h("code", {}, "make token ROLE=merchant"), " prints one for a development mesh."),
+    token, h("p", {}, h("button", { type: "submit" }, "Sign in")),
+    message ? h("p", { class: "problem", id: "sign-in-error" }, message) : null);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = token.value.trim().replace(/^Bearer\s+/i, "");
+    if (value) {
+      sessionStorage.setItem(TOKEN_KEY, value);
+      route();
+    }
+  });
+  byId("view").replaceChildren(h("h1", {}, "Sign in"), form);
+}
+
+let stopView = () => {};
+
+function route(): void {
+  stopView();
+  clearError();
+  if (!sessionStorage.getItem(TOKEN_KEY)) {
+    signIn();
+    return;
+  }
+  byId("nav").hidden = false;
+  const [, name = "summary", arg = ""] = location.hash.split("/");
+  const views: Record<string, View> = { summary: summaryView, orders: arg ? timelineView : ordersView, parked: parkedView, stock: stockView };
+  const view = views[name] ?? summaryView;
+  for (const a of document.querySelectorAll("nav a")) {
+    a.classList.toggle("current", a.id === `nav-${name}`);
+  }
+  stopView = view(byId("view"), decodeURIComponent(arg));
+}
+
+function start(): void {
+  // A token in the fragment (make run's link) moves to session storage.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get("token");
+  if (token) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, "", location.pathname + location.search + "#/summary");
+  }
+  byId("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    signIn();
+  });
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();
