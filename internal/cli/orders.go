@@ -173,7 +173,7 @@ func (a *app) printTimeline(tl *opsv1.GetSagaTimelineResponse) error {
 	fmt.Fprintf(a.out, "Order     %s\nStatus    %s\nCustomer  %s\nTotal     %s (%s)\nPlaced    %s\n",
 		o.GetId(), status, o.GetUserId(), money(o.GetTotal()), strings.Join(lines, ", "), placed.UTC().Format(time.RFC3339Nano))
 	if p := tl.GetPayment(); p != nil {
-		fmt.Fprintf(a.out, "Payment   %s %s\n", enumLabel(p.GetStatus().String(), "PAYMENT_STATUS_"), p.GetDeclineCode())
+		fmt.Fprintf(a.out, "Payment   %s\n", strings.TrimSpace(enumLabel(p.GetStatus().String(), "PAYMENT_STATUS_")+" "+p.GetDeclineCode()))
 	}
 	if r := tl.GetReservation(); r != nil {
 		fmt.Fprintf(a.out, "Stock     %s\n", enumLabel(r.GetStatus().String(), "RESERVATION_STATUS_"))
