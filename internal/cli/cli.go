@@ -39,7 +39,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if a.url == "" {
 		a.url = DefaultURL
 	}
-	root := a.root()
+	root := a.root() //nolint:contextcheck // the commands get ctx from ExecuteContext, through cmd.Context()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -291,17 +291,18 @@ func TestOpsService(t *testing.T) {
 		if err != nil || res.Msg.GetRequeued() != 1 || len(res.Msg.GetUnavailable()) != 0 {
 			t.Fatalf("requeue = %v, %v; want 1", res, err)
 		}
-		if o := s.settle(t, ok, stuck.GetId()); o.GetStatus() != confirmed {
-			t.Errorf("requeued order ended %v, want CONFIRMED", o.GetStatus())
-		}
 		_, err = ops.RequeueParkedDeliveries(ctx, meshtest.WithToken(&opsv1.RequeueParkedDeliveriesRequest{Filter: &opsv1.DeliveryFilter{Producer: "cart"}}, s.merchant))
 		meshtest.WantCode(t, err, connect.CodeInvalidArgument, "producer")
 	})
 
+	if o := s.settle(t, ok, stuck.GetId()); o.GetStatus() != confirmed {
+		t.Errorf("requeued order ended %v, want CONFIRMED", o.GetStatus())
+	}
+
+	s.m.Gates["inventory"].Down()
+	defer s.m.Gates["inventory"].Up()
+	o := s.place(t, ok, s.request(t, ok, "DE", lines("MUG-1", 1)))
 	t.Run("cancel", func(t *testing.T) {
-		s.m.Gates["inventory"].Down()
-		defer s.m.Gates["inventory"].Up()
-		o := s.place(t, ok, s.request(t, ok, "DE", lines("MUG-1", 1)))
 		_, err := ops.CancelOrder(ctx, meshtest.WithToken(&opsv1.CancelOrderRequest{OrderId: o.GetId(), Reason: "x"}, s.merchant))
 		meshtest.WantCode(t, err, connect.CodeInvalidArgument, "reason")
 		res, err := ops.CancelOrder(ctx, meshtest.WithToken(&opsv1.CancelOrderRequest{OrderId: o.GetId(), Reason: "customer phoned: wrong size"}, s.merchant))
