@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"connectrpc.com/connect"
@@ -222,6 +223,14 @@ func enumLabel(full, prefix string) string {
 		return ""
 	}
 	return strings.ToLower(strings.TrimPrefix(full, prefix))
+}
+
+// table starts a table on the command's output with a header row; write
+// tab-separated rows to it and Flush.
+func (a *app) table(headers ...string) *tabwriter.Writer {
+	w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, strings.Join(headers, "\t"))
+	return w
 }
 
 // printPlainJSON writes a Go value as indented JSON.

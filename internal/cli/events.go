@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"connectrpc.com/connect"
@@ -79,8 +78,7 @@ func (a *app) eventsParked() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(res)
 			}
-			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PRODUCER\tSUBSCRIBER\tTYPE\tEVENT\tORDER\tATTEMPTS\tPARKED\tLAST ERROR")
+			w := a.table("PRODUCER", "SUBSCRIBER", "TYPE", "EVENT", "ORDER", "ATTEMPTS", "PARKED", "LAST ERROR")
 			for _, p := range res.GetDeliveries() {
 				d := p.GetDelivery()
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.GetProducer(), d.GetSubscriber(), enumLabel(d.GetType().String(), "EVENT_TYPE_"),

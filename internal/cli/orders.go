@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"connectrpc.com/connect"
@@ -92,8 +91,7 @@ func (a *app) ordersList() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(&opsv1.ListOrdersResponse{Orders: orders, TotalCount: total})
 			}
-			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tSTATUS\tREASON\tCUSTOMER\tTOTAL\tPLACED\tAGE")
+			w := a.table("ID", "STATUS", "REASON", "CUSTOMER", "TOTAL", "PLACED", "AGE")
 			now := time.Now()
 			for _, o := range orders {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"),
@@ -182,8 +180,7 @@ func (a *app) printTimeline(tl *opsv1.GetSagaTimelineResponse) error {
 		fmt.Fprintf(a.out, "Missing   %s could not be asked: %s\n", u.GetService(), u.GetError())
 	}
 	fmt.Fprintln(a.out)
-	w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TIME\tAFTER\tSERVICE\tWHAT\tDETAIL")
+	w := a.table("TIME", "AFTER", "SERVICE", "WHAT", "DETAIL")
 	for _, e := range tl.GetEntries() {
 		what := e.GetSummary()
 		if e.GetProblem() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"connectrpc.com/connect"
@@ -48,8 +47,7 @@ func (a *app) stockCmd() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(res)
 			}
-			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "SKU\tAVAILABLE\tRESERVED\tSOLD\tUPDATED")
+			w := a.table("SKU", "AVAILABLE", "RESERVED", "SOLD", "UPDATED")
 			for _, s := range res.GetStocks() {
 				updated := "-"
 				if s.GetUpdateTime() != nil {
@@ -137,8 +135,7 @@ func (a *app) summaryCmd() *cobra.Command {
 				fmt.Fprintln(a.out, "Oldest open  none")
 			}
 			fmt.Fprintln(a.out)
-			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PRODUCER\tSUBSCRIBER\tPENDING\tLAG\tPARKED")
+			w := a.table("PRODUCER", "SUBSCRIBER", "PENDING", "LAG", "PARKED")
 			for _, q := range sum.GetQueues() {
 				parked := strconv.FormatInt(q.GetParked(), 10)
 				if q.GetParked() > 0 {

@@ -72,14 +72,7 @@ func TestBrowserCheckout(t *testing.T) {
 		body, _ := chromedp.Run(tab, chromedp.Text(chromedp.CSS(`body`)))
 		t.Fatalf("the page did not finish a checkout: %v\npage: %s\nconsole: %q", err, body, console())
 	}
-	text := func(sel chromedp.CSS) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.TextContent(sel))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return v
-	}
+	text := func(sel chromedp.CSS) string { t.Helper(); return textOf(ctx, t, sel) }
 	listed, status, history, total, orderID, shown := text(item), text(`#status`), text(`#history`), text(`#total`), text(`#order-id`), text(`#error`)
 	doneAttr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`body`), "data-done"))
 	if err != nil {
@@ -167,6 +160,17 @@ func pageURL(page, api, user, token string) string {
 }
 
 // seedProduct is the merchant's side: a product and its stock.
+// textOf reads the text of the element sel selects, failing the test if
+// there is none.
+func textOf(ctx context.Context, t *testing.T, sel chromedp.CSS) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.TextContent(sel))
+	if err != nil {
+		t.Fatalf("read %s: %v", sel, err)
+	}
+	return v
+}
+
 func seedProduct(t *testing.T, m *meshtest.Mesh, sku string, priceMinor, available int64) {
 	t.Helper()
 	ctx := context.Background()

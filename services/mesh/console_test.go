@@ -53,14 +53,7 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("%s: %v\npage: %s\nconsole: %q", what, err, body, console())
 		}
 	}
-	text := func(sel chromedp.CSS) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.TextContent(sel))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return v
-	}
+	text := func(sel chromedp.CSS) string { t.Helper(); return textOf(ctx, t, sel) }
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 makes a PNG

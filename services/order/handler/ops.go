@@ -319,20 +319,13 @@ func (o *Ops) ListParkedDeliveries(ctx context.Context, req *connect.Request[ops
 	}
 	res := &opsv1.ListParkedDeliveriesResponse{}
 	producers := o.selected(f)
-	lists := make([][]*eventsv1.ParkedDelivery, len(producers))
-	errs := make([]error, len(producers))
-	var wg sync.WaitGroup
-	for i, p := range producers {
-		wg.Go(func() {
-			r, err := o.deps.Outboxes[p].ListParkedDeliveries(ctx, connect.NewRequest(ask))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			lists[i] = r.Msg.GetDeliveries()
-		})
-	}
-	wg.Wait()
+	lists, errs := gather(producers, func(p string) ([]*eventsv1.ParkedDelivery, error) {
+		r, err := o.deps.Outboxes[p].ListParkedDeliveries(ctx, connect.NewRequest(ask))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg.GetDeliveries(), nil
+	})
 	if err := allFailed(producers, errs); err != nil {
 		return nil, err
 	}
@@ -360,6 +353,19 @@ func (o *Ops) ListParkedDeliveries(ctx context.Context, req *connect.Request[ops
 	return connect.NewResponse(res), nil
 }
 
+// gather calls each producer at once and returns the answers and errors
+// in the producers' order.
+func gather[T any](producers []string, call func(producer string) (T, error)) ([]T, []error) {
+	out := make([]T, len(producers))
+	errs := make([]error, len(producers))
+	var wg sync.WaitGroup
+	for i, p := range producers {
+		wg.Go(func() { out[i], errs[i] = call(p) })
+	}
+	wg.Wait()
+	return out, errs
+}
+
 // allFailed returns an error when every producer asked failed: there is
 // no partial answer to give.
 func allFailed(producers []string, errs []error) error {
@@ -379,20 +385,13 @@ func (o *Ops) RequeueParkedDeliveries(ctx context.Context, req *connect.Request[
 	f := req.Msg.GetFilter()
 	ask := &eventsv1.RequeueParkedDeliveriesRequest{EventIds: req.Msg.GetEventIds(), Subscriber: f.GetSubscriber(), Type: f.GetType()}
 	producers := o.selected(f)
-	counts := make([]int64, len(producers))
-	errs := make([]error, len(producers))
-	var wg sync.WaitGroup
-	for i, p := range producers {
-		wg.Go(func() {
-			r, err := o.deps.Outboxes[p].RequeueParkedDeliveries(ctx, connect.NewRequest(ask))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			counts[i] = r.Msg.GetRequeued()
-		})
-	}
-	wg.Wait()
+	counts, errs := gather(producers, func(p string) (int64, error) {
+		r, err := o.deps.Outboxes[p].RequeueParkedDeliveries(ctx, connect.NewRequest(ask))
+		if err != nil {
+			return 0, err
+		}
+		return r.Msg.GetRequeued(), nil
+	})
 	if err := allFailed(producers, errs); err != nil {
 		return nil, err
 	}
@@ -428,23 +427,17 @@ func (o *Ops) GetSummary(ctx context.Context, _ *connect.Request[opsv1.GetSummar
 	if found {
 		res.OldestOpenOrderId, res.OldestOpenAge = id, durationpb.New(age)
 	}
-	stats := make([][]*eventsv1.SubscriberStats, len(o.producers))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	stats, errs := gather(o.producers, func(p string) ([]*eventsv1.SubscriberStats, error) {
+		r, err := o.deps.Outboxes[p].GetOutboxStats(ctx, connect.NewRequest(&eventsv1.GetOutboxStatsRequest{}))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg.GetSubscribers(), nil
+	})
 	for i, p := range o.producers {
-		wg.Go(func() {
-			r, err := o.deps.Outboxes[p].GetOutboxStats(ctx, connect.NewRequest(&eventsv1.GetOutboxStatsRequest{}))
-			if err != nil {
-				mu.Lock()
-				res.Unavailable = append(res.Unavailable, unavailableOf(p, err))
-				mu.Unlock()
-				return
-			}
-			stats[i] = r.Msg.GetSubscribers()
-		})
-	}
-	wg.Wait()
-	for i, p := range o.producers {
+		if errs[i] != nil {
+			res.Unavailable = append(res.Unavailable, unavailableOf(p, errs[i]))
+		}
 		// Every route is listed, an idle one with zeros.
 		queues := map[string]*opsv1.QueueStats{}
 		for _, sub := range events.SagaRouting.Subscribers(p) {
@@ -461,6 +454,5 @@ func (o *Ops) GetSummary(ctx context.Context, _ *connect.Request[opsv1.GetSummar
 			res.Queues = append(res.Queues, queues[sub])
 		}
 	}
-	slices.SortFunc(res.Unavailable, func(a, b *opsv1.Unavailable) int { return strings.Compare(a.GetService(), b.GetService()) })
 	return connect.NewResponse(res), nil
 }
