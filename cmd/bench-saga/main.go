@@ -3,9 +3,14 @@
 // through PlaceOrder, follows each order with WatchOrder until its saga is
 // over, checks the invariants, and prints one line:
 //
-//	saga orders_per_s=... p50_ms=... p95_ms=... p99_ms=... confirmed=... failed=... invariants=ok
+//	saga orders_per_s=... p50_ms=... p95_ms=... p99_ms=... confirmed=... failed=...
+//	     cpu_ms_per_order=... commits_per_order=... rpcs_per_order=... invariants=ok
 //
 // Latency is from the PlaceOrder call to the terminal status.
+// cpu_ms_per_order is the machine's busy CPU (/proc/stat) over the run and
+// the settle, commits_per_order the five databases' xact_commit, and
+// rpcs_per_order the RPCs the mesh handled (events included), each divided
+// by the confirmed orders.
 package main
 
 import (
@@ -25,6 +30,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -127,18 +133,32 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer m.Close()
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- m.Serve(sctx, ln) }()
-	defer func() {
+	shutdown := sync.OnceFunc(func() {
 		stop()
 		if err := <-served; err != nil {
 			fmt.Fprintln(os.Stderr, "bench-saga: server:", err)
 		}
-	}()
+		m.Close()
+	})
+	defer shutdown()
 
 	b, err := setup(ctx, cfg, base, o)
+	if err != nil {
+		return err
+	}
+	pools, closePools, err := shopper.OpenDatabases(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closePools()
+	commitsBefore, err := commits(ctx, pools)
+	if err != nil {
+		return err
+	}
+	rpcsBefore, err := m.Metrics.RPCs()
 	if err != nil {
 		return err
 	}
@@ -148,11 +168,6 @@ func run() error {
 	}
 	res := b.drive(ctx, log, o)
 
-	pools, closePools, err := shopper.OpenDatabases(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closePools()
 	verdict := "ok"
 	if err := invariants.Settle(ctx, pools, 2*time.Minute); err != nil {
 		verdict = "timeout"
@@ -164,10 +179,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	rpcsAfter, err := m.Metrics.RPCs()
+	if err != nil {
+		return err
+	}
+	// A backend sends its commit counts to the statistics when it exits
+	// (or at most once a second while busy): stop the mesh and close its
+	// pools before reading them.
+	shutdown()
+	commitsAfter, err := commits(ctx, pools)
+	if err != nil {
+		return err
+	}
+	orders := float64(max(res.confirmed, 1))
 	slices.Sort(res.latencies)
-	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f invariants=%s\n",
+	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f commits_per_order=%.1f rpcs_per_order=%.1f invariants=%s\n",
 		float64(len(res.latencies))/res.elapsed.Seconds(), pct(res.latencies, 50), pct(res.latencies, 95), pct(res.latencies, 99),
-		res.confirmed, res.failed, float64((cpuAfter-cpuBefore).Milliseconds())/float64(max(res.confirmed, 1)), verdict)
+		res.confirmed, res.failed, float64((cpuAfter-cpuBefore).Milliseconds())/orders,
+		float64(commitsAfter-commitsBefore)/orders, (rpcsAfter-rpcsBefore)/orders, verdict)
 	if verdict != "ok" {
 		return fmt.Errorf("invariants %s", verdict)
 	}
@@ -293,6 +322,20 @@ func (b *bench) checkout(ctx context.Context, s shopper.Customer, bk basket, n i
 		ExpectedTotal: &commonv1.Money{AmountMinor: bk.total, Currency: "EUR"},
 	}, 60*time.Second)
 	return last.GetStatus(), err
+}
+
+// commits sums the committed transactions of the five databases, from
+// pg_stat_database.
+func commits(ctx context.Context, pools map[string]*pgxpool.Pool) (int64, error) {
+	var total int64
+	for name, p := range pools {
+		var n int64
+		if err := p.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&n); err != nil {
+			return 0, fmt.Errorf("%s commits: %w", name, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // machineBusy is the CPU time every core of the machine has spent busy

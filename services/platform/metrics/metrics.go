@@ -157,6 +157,25 @@ func Observe(ctx context.Context, h prometheus.Observer, v float64) {
 // exemplars) to scrapers that ask for it.
 func (r *Registry) Handler() http.Handler { return Handler(r.reg) }
 
+// RPCs is how many RPCs the process has handled so far, unary and
+// streaming, every service and code: what bench-saga divides by orders.
+func (r *Registry) RPCs() (float64, error) {
+	families, err := r.reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "ordermesh_rpc_requests_total" && f.GetName() != "ordermesh_rpc_streams_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total, nil
+}
+
 // Serve serves /metrics on addr until ctx is done.
 func (r *Registry) Serve(ctx context.Context, addr string, pprof bool, log *slog.Logger) error {
 	return Serve(ctx, r.reg, addr, pprof, log)
