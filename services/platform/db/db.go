@@ -34,6 +34,10 @@ func Open(ctx context.Context, dsn string, maxConns int, tp trace.TracerProvider
 		tp = otel.GetTracerProvider()
 	}
 	cfg.ConnConfig.Tracer = newTracer(tp)
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		encodeUUIDsDirectly(conn.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
