@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
@@ -146,6 +147,17 @@ func TestPlaceOrderRefusesBadRequests(t *testing.T) {
 	again, err := s.orders.PlaceOrder(ctx, meshtest.WithToken(req, carol.token))
 	if err != nil || again.Msg.GetOrder().GetId() != first.GetId() {
 		t.Errorf("replay = %v, %v; want order %s again", again.Msg.GetOrder().GetId(), err, first.GetId())
+	}
+	// A retry answers with the first order even once pricing would refuse
+	// the request: BEAN-1's price has changed since.
+	if _, err := s.catalog.UpdateProduct(ctx, meshtest.WithToken(&catalogv1.UpdateProductRequest{
+		Sku: "BEAN-1", Price: &commonv1.Money{AmountMinor: 1500, Currency: "EUR"},
+	}, s.merchant)); err != nil {
+		t.Fatalf("UpdateProduct: %v", err)
+	}
+	again, err = s.orders.PlaceOrder(ctx, meshtest.WithToken(req, carol.token))
+	if err != nil || again.Msg.GetOrder().GetId() != first.GetId() {
+		t.Errorf("replay after a price change = %v, %v; want order %s again", again.Msg.GetOrder().GetId(), err, first.GetId())
 	}
 	other := s.request(t, carol, "DE", lines("BEAN-1", 2))
 	other.IdempotencyKey = req.GetIdempotencyKey()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -22,11 +24,36 @@ import (
 // checks the total the customer agreed to, and stores the order as PENDING
 // with its OrderPlaced event. The same idempotency key with the same
 // request returns the first order; with another request, ErrKeyReused.
+//
+// A new key is the common case, so the key is not looked up first: the
+// insert claims it, and only when placing fails (the key is taken, or
+// pricing refuses a retry whose prices have changed since) is the first
+// order looked for.
 func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest) (Order, error) {
 	hash := requestHash(req)
-	if o, done, err := s.replay(ctx, req, hash); done || err != nil {
-		return o, err
+	o, err := s.placeNew(ctx, req, hash)
+	if err == nil {
+		return o, nil
 	}
+	if ctx.Err() != nil {
+		return Order{}, err
+	}
+	if first, done, rerr := s.replay(ctx, req, hash); done {
+		return first, rerr
+	}
+	if errors.Is(err, errKeyTaken) {
+		// The key's order went away between the insert and the lookup,
+		// which never happens: orders are not deleted.
+		return Order{}, fmt.Errorf("idempotency key %q is taken by an order that cannot be read", req.GetIdempotencyKey())
+	}
+	return Order{}, err
+}
+
+// errKeyTaken says the idempotency key belongs to an earlier order.
+var errKeyTaken = errors.New("idempotency key taken")
+
+// placeNew places the order under a key not used before.
+func (s *Service) placeNew(ctx context.Context, req *orderv1.PlaceOrderRequest, hash []byte) (Order, error) {
 	// Nothing is priced or reserved for a payment method that is not the
 	// customer's: a script cannot hold stock without a card.
 	if owner, found, err := s.methods.Owner(ctx, req.GetPaymentMethodId()); err != nil {
@@ -61,9 +88,8 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 	if err != nil {
 		return Order{}, err
 	}
-	if !inserted { // a concurrent call with the same key won
-		o, _, err := s.replay(ctx, req, hash)
-		return o, err
+	if !inserted { // an earlier or concurrent call with the same key
+		return Order{}, errKeyTaken
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("ordermesh.order_id", o.ID), attribute.String("ordermesh.order.status", o.Status))
 	return o, nil

@@ -83,11 +83,8 @@ func (s *Store) Get(ctx context.Context, id string) (service.Order, error) {
 	if err != nil {
 		return service.Order{}, err
 	}
-	var lines []struct {
-		SKU       string `json:"sku"`
-		Name      string `json:"name"`
-		Quantity  int32  `json:"quantity"`
-		UnitPrice int64  `json:"unit_price"`
+	if o.Lines, err = decodeLines(id, row.Lines); err != nil {
+		return service.Order{}, err
 	}
 	var history []struct {
 		Status string    `json:"status"`
@@ -95,19 +92,31 @@ func (s *Store) Get(ctx context.Context, id string) (service.Order, error) {
 		Detail string    `json:"detail"`
 		At     time.Time `json:"at"`
 	}
-	if err := json.Unmarshal(row.Lines, &lines); err != nil {
-		return service.Order{}, fmt.Errorf("decode lines of %s: %w", id, err)
-	}
 	if err := json.Unmarshal(row.History, &history); err != nil {
 		return service.Order{}, fmt.Errorf("decode history of %s: %w", id, err)
-	}
-	for _, l := range lines {
-		o.Lines = append(o.Lines, service.Line{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 	}
 	for _, h := range history {
 		o.History = append(o.History, service.Change{Status: h.Status, Reason: h.Reason, Detail: h.Detail, At: h.At})
 	}
 	return o, nil
+}
+
+// decodeLines reads the lines the order queries aggregate as JSON.
+func decodeLines(id string, raw []byte) ([]service.Line, error) {
+	var lines []struct {
+		SKU       string `json:"sku"`
+		Name      string `json:"name"`
+		Quantity  int32  `json:"quantity"`
+		UnitPrice int64  `json:"unit_price"`
+	}
+	if err := json.Unmarshal(raw, &lines); err != nil {
+		return nil, fmt.Errorf("decode lines of %s: %w", id, err)
+	}
+	out := make([]service.Line, len(lines))
+	for i, l := range lines {
+		out[i] = service.Line{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice}
+	}
+	return out, nil
 }
 
 // List implements service.Storer.
@@ -185,22 +194,30 @@ func (t *txStore) Lock(ctx context.Context, id string, withLines bool) (service.
 	if perr != nil {
 		return service.Order{}, false, nil //nolint:nilerr // not an order id: no such order
 	}
-	row, err := t.q.LockOrder(ctx, oid)
+	if !withLines {
+		row, err := t.q.LockOrder(ctx, oid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return service.Order{}, false, nil
+		}
+		if err != nil {
+			return service.Order{}, false, fmt.Errorf("lock order: %w", err)
+		}
+		o, err := toOrder(row)
+		return o, err == nil, err
+	}
+	row, err := t.q.LockOrderWithLines(ctx, oid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return service.Order{}, false, nil
 	}
 	if err != nil {
 		return service.Order{}, false, fmt.Errorf("lock order: %w", err)
 	}
-	if !withLines {
-		o, err := toOrder(row)
-		return o, err == nil, err
-	}
-	os, err := complete(ctx, t.q, []orderdb.Order{row}, false)
+	o, err := toOrder(row.Order)
 	if err != nil {
 		return service.Order{}, false, err
 	}
-	return os[0], true, nil
+	o.Lines, err = decodeLines(id, row.Lines)
+	return o, err == nil, err
 }
 
 func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash []byte) (service.Order, bool, error) {

@@ -39,6 +39,16 @@ SELECT * FROM idempotency_keys WHERE user_id = $1 AND key = $2;
 -- name: LockOrder :one
 SELECT * FROM orders WHERE id = $1 FOR UPDATE;
 
+-- name: LockOrderWithLines :one
+-- An order locked for a change, with its lines, in one round trip.
+SELECT sqlc.embed(orders),
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
+FROM orders
+WHERE orders.id = $1
+FOR UPDATE OF orders;
+
 -- name: OrderLines :many
 SELECT * FROM order_lines WHERE order_id = ANY(@order_ids::uuid[]) ORDER BY order_id, position;
 

@@ -339,6 +339,53 @@ func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 	return i, err
 }
 
+const lockOrderWithLines = `-- name: LockOrderWithLines :one
+SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
+FROM orders
+WHERE orders.id = $1
+FOR UPDATE OF orders
+`
+
+type LockOrderWithLinesRow struct {
+	Order Order
+	Lines []byte
+}
+
+// An order locked for a change, with its lines, in one round trip.
+func (q *Queries) LockOrderWithLines(ctx context.Context, id uuid.UUID) (LockOrderWithLinesRow, error) {
+	row := q.db.QueryRow(ctx, lockOrderWithLines, id)
+	var i LockOrderWithLinesRow
+	err := row.Scan(
+		&i.Order.ID,
+		&i.Order.UserID,
+		&i.Order.Status,
+		&i.Order.Reason,
+		&i.Order.Currency,
+		&i.Order.SubtotalMinor,
+		&i.Order.ShippingMinor,
+		&i.Order.TotalMinor,
+		&i.Order.ShippingAddress,
+		&i.Order.Email,
+		&i.Order.PaymentMethodID,
+		&i.Order.FromCart,
+		&i.Order.Carrier,
+		&i.Order.ServiceLevel,
+		&i.Order.BookingID,
+		&i.Order.TrackingNumber,
+		&i.Order.ShippedAt,
+		&i.Order.ShortLines,
+		&i.Order.ExpiresAt,
+		&i.Order.CreatedAt,
+		&i.Order.UpdatedAt,
+		&i.Order.Traceparent,
+		&i.Lines,
+	)
+	return i, err
+}
+
 const oldestOpenOrder = `-- name: OldestOpenOrder :one
 SELECT id, created_at FROM orders
 WHERE status IN ('pending', 'reserved')
