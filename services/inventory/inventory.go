@@ -72,6 +72,9 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger
 			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: events.InTx(st.Bind, svc.OnOrderConfirmed),
 			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: events.InTx(st.Bind, svc.OnOrderCancelled),
 		},
+		// Selling and releasing update the stock rows every order of a
+		// SKU shares.
+		SharedRows: true,
 		Workers: []component.Worker{
 			component.Every(log, "expired reservations released", cfg.ExpiryInterval, func(ctx context.Context) (int, error) {
 				return svc.ExpireReservations(ctx, 100)

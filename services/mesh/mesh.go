@@ -282,7 +282,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			}
 		}
 		routes = append(routes, parts.Routes...)
-		routes = append(routes, eventRoutes(n, pool, parts, svcLog, tp, opts)...)
+		routes = append(routes, eventRoutes(n, pool, parts, cfg.SinkPartitions, svcLog, tp, opts)...)
 		relay := events.NewRelay(n, pool, sinkClients(cfg, svcClients), cfg.Relay, svcLog, tp)
 		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }
 		workers := append([]component.Worker{relay.Run}, parts.Workers...)
@@ -352,11 +352,14 @@ func policiesOf(names []string) []auth.Policies {
 
 // eventRoutes mounts a service's event sink (if it consumes events) and its
 // outbox admin under the service's own path prefix.
-func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, log *slog.Logger, tp trace.TracerProvider, opts []connect.HandlerOption) []server.Route {
+func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, partitions int, log *slog.Logger, tp trace.TracerProvider, opts []connect.HandlerOption) []server.Route {
 	prefix := events.SinkPath(name)
 	var routes []server.Route
 	if len(parts.Handlers)+len(parts.Direct) > 0 {
 		sink := events.NewSink(name, pool, parts.Handlers, log, tp).WithDirect(parts.Direct)
+		if !parts.SharedRows {
+			sink.WithPartitions(partitions)
+		}
 		path, h := eventsv1connect.NewEventSinkServiceHandler(sink, opts...)
 		routes = append(routes, server.Route{Service: eventsv1connect.EventSinkServiceName, Path: prefix + path, Handler: http.StripPrefix(prefix, h), Prefix: prefix})
 	}

@@ -259,6 +259,9 @@ func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash 
 	if err := t.q.RecordPlaced(ctx, id); err != nil {
 		return o, false, fmt.Errorf("record placement: %w", err)
 	}
+	if err := db.Notify(ctx, t.tx, StatusChannel, o.ID); err != nil {
+		return o, false, fmt.Errorf("wake watchers: %w", err)
+	}
 	return o, true, nil
 }
 
@@ -266,6 +269,9 @@ func (t *txStore) Transition(ctx context.Context, id, status, reason, detail str
 	err := t.q.Transition(ctx, orderdb.TransitionParams{OrderID: uuid.MustParse(id), Status: status, Reason: reason, Detail: detail})
 	if err != nil {
 		return fmt.Errorf("transition to %s: %w", status, err)
+	}
+	if err := db.Notify(ctx, t.tx, StatusChannel, id); err != nil {
+		return fmt.Errorf("wake watchers: %w", err)
 	}
 	return nil
 }

@@ -25,6 +25,11 @@ type Parts struct {
 	// events.DirectHandler.
 	Direct  map[eventsv1.EventType]events.DirectHandler
 	Workers []Worker
+	// SharedRows says the event handlers lock rows that several orders
+	// share (Inventory's stock): the sink then applies a delivery in one
+	// transaction, never in partitions side by side, which could lock
+	// those rows in opposite orders and deadlock.
+	SharedRows bool
 }
 
 // Every returns a worker that calls fn every interval until ctx is done,

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
 )
 
@@ -70,6 +71,17 @@ func (o *Outbox) AddAll(ctx context.Context, tx pgx.Tx, events []Pending) error 
 	if err := eventsdb.New(tx).AddEvents(ctx, p); err != nil {
 		return fmt.Errorf("events: outbox: %w", err)
 	}
+	if len(p.DeliveryEventIds) == 0 {
+		return nil
+	}
+	return wakeRelays(ctx, tx)
+}
+
+// wakeRelays wakes the relays of this database once tx commits.
+func wakeRelays(ctx context.Context, tx pgx.Tx) error {
+	if err := db.Notify(ctx, tx, NotifyChannel, ""); err != nil {
+		return fmt.Errorf("events: wake relays: %w", err)
+	}
 	return nil
 }
 
@@ -94,5 +106,8 @@ func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, orderID string, payload pro
 	if err != nil {
 		return nil, fmt.Errorf("events: outbox: %w", err)
 	}
-	return env, nil
+	if len(subs) == 0 {
+		return env, nil
+	}
+	return env, wakeRelays(ctx, tx)
 }

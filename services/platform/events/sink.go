@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -45,6 +46,20 @@ type Sink struct {
 	handlers map[eventsv1.EventType]Handler
 	direct   map[eventsv1.EventType]DirectHandler
 	log      *slog.Logger
+	// partitions is how many transactions a delivery is applied in, side
+	// by side; see WithPartitions.
+	partitions int
+}
+
+// WithPartitions applies each delivery in up to n transactions at once,
+// the events split by order id, so one order's events stay in one
+// transaction and in their order. A delivery's statements then wait for n
+// round trips to the database at a time instead of one. Only a consumer
+// whose handlers lock nothing shared between orders may use it: two
+// partitions that lock the same rows in opposite orders deadlock.
+func (s *Sink) WithPartitions(n int) *Sink {
+	s.partitions = max(n, 1)
+	return s
 }
 
 // WithDirect adds direct handlers, which take precedence over handlers.
@@ -115,12 +130,45 @@ func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.Delive
 		}
 	}
 	directFailures := s.applyDirect(ctx, direct)
-	res, err := s.applyBatch(ctx, envs)
+	res, err := s.applyPartitioned(ctx, envs)
 	if err != nil {
 		return nil, err
 	}
 	res.Failures = append(append(res.Failures, directFailures...), invalid...)
 	return connect.NewResponse(res), nil
+}
+
+// applyPartitioned splits events by order id into up to s.partitions
+// batches and applies them at once, each in its own transaction.
+func (s *Sink) applyPartitioned(ctx context.Context, events []*eventsv1.Envelope) (*eventsv1.DeliverResponse, error) {
+	n := min(max(s.partitions, 1), len(events))
+	if n <= 1 {
+		return s.applyBatch(ctx, events)
+	}
+	parts := make([][]*eventsv1.Envelope, n)
+	for _, env := range events {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(env.GetOrderId()))
+		i := int(h.Sum32() % uint32(n)) //nolint:gosec // n is a small positive count
+		parts[i] = append(parts[i], env)
+	}
+	results := make([]*eventsv1.DeliverResponse, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Go(func() { results[i], errs[i] = s.applyBatch(ctx, part) })
+	}
+	wg.Wait()
+	res := &eventsv1.DeliverResponse{}
+	for i, r := range results {
+		if errs[i] != nil {
+			// What the other partitions committed stays: the relay
+			// delivers the whole batch again, and the inbox skips them.
+			return nil, errs[i]
+		}
+		res.Failures = append(res.Failures, r.GetFailures()...)
+	}
+	return res, nil
 }
 
 func (s *Sink) applyDirect(ctx context.Context, envs []*eventsv1.Envelope) []*eventsv1.DeliveryFailure {

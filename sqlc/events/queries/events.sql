@@ -74,16 +74,14 @@ INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOT
 SELECT pg_notify('ordermesh_outbox', '');
 
 -- name: AddEvent :exec
--- Records an event, one delivery per subscriber, and wakes the relays, in
--- one round trip.
+-- Records an event and one delivery per subscriber, in one round trip.
+-- The relays are woken after the commit (events.Outbox).
 WITH event AS (
     INSERT INTO outbox (id, type, order_id, envelope)
     VALUES (sqlc.arg(event_id)::uuid, sqlc.arg(type)::integer, sqlc.arg(order_id)::text, sqlc.arg(envelope)::bytea)
-), deliveries AS (
-    INSERT INTO outbox_deliveries (event_id, subscriber)
-    SELECT sqlc.arg(event_id)::uuid, unnest(sqlc.arg(subscribers)::text[])
 )
-SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality(sqlc.arg(subscribers)::text[]) > 0;
+INSERT INTO outbox_deliveries (event_id, subscriber)
+SELECT sqlc.arg(event_id)::uuid, unnest(sqlc.arg(subscribers)::text[]);
 
 -- name: InsertInboxBatch :many
 -- Records a batch of events in the inbox and returns the ids that were
@@ -94,17 +92,15 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id;
 
 -- name: AddEvents :exec
--- Records many events and their deliveries, and wakes the relays, in one
--- round trip: the batched hot path emits a whole batch's outcomes at once.
+-- Records many events and their deliveries in one round trip: the batched
+-- hot path emits a whole batch's outcomes at once.
 WITH added AS (
     INSERT INTO outbox (id, type, order_id, envelope)
     SELECT unnest(sqlc.arg(event_ids)::uuid[]), unnest(sqlc.arg(types)::integer[]),
            unnest(sqlc.arg(order_ids)::text[]), unnest(sqlc.arg(envelopes)::bytea[])
-), deliveries AS (
-    INSERT INTO outbox_deliveries (event_id, subscriber)
-    SELECT unnest(sqlc.arg(delivery_event_ids)::uuid[]), unnest(sqlc.arg(delivery_subscribers)::text[])
 )
-SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality(sqlc.arg(delivery_event_ids)::uuid[]) > 0;
+INSERT INTO outbox_deliveries (event_id, subscriber)
+SELECT unnest(sqlc.arg(delivery_event_ids)::uuid[]), unnest(sqlc.arg(delivery_subscribers)::text[]);
 
 -- name: OrderDeliveries :many
 -- Every delivery of every event this service produced about one order,

@@ -10,23 +10,18 @@ SELECT @order_id, generate_subscripts(@skus::text[], 1), unnest(@skus::text[]), 
        unnest(@quantities::integer[]), unnest(@unit_prices::bigint[]);
 
 -- name: Transition :exec
--- Moves an order to a status, records the transition and wakes the
--- order's watchers, in one round trip.
+-- Moves an order to a status and records the transition, in one round
+-- trip. The store wakes the order's watchers after the commit.
 WITH moved AS (
     UPDATE orders SET status = sqlc.arg(status)::text, reason = sqlc.arg(reason)::text, updated_at = now()
     WHERE orders.id = sqlc.arg(order_id)::uuid
-), recorded AS (
-    INSERT INTO order_history (order_id, status, reason, detail)
-    VALUES (sqlc.arg(order_id)::uuid, sqlc.arg(status)::text, sqlc.arg(reason)::text, sqlc.arg(detail)::text)
 )
-SELECT pg_notify('ordermesh_order_status', sqlc.arg(order_id)::uuid::text);
+INSERT INTO order_history (order_id, status, reason, detail)
+VALUES (sqlc.arg(order_id)::uuid, sqlc.arg(status)::text, sqlc.arg(reason)::text, sqlc.arg(detail)::text);
 
 -- name: RecordPlaced :exec
--- The first history entry of a new order, and its watchers' wake-up.
-WITH recorded AS (
-    INSERT INTO order_history (order_id, status, detail) VALUES (sqlc.arg(order_id)::uuid, 'pending', 'placed')
-)
-SELECT pg_notify('ordermesh_order_status', sqlc.arg(order_id)::uuid::text);
+-- The first history entry of a new order.
+INSERT INTO order_history (order_id, status, detail) VALUES (sqlc.arg(order_id)::uuid, 'pending', 'placed');
 
 -- name: ClaimIdempotencyKey :execrows
 INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)

@@ -507,13 +507,10 @@ func (q *Queries) OrderLines(ctx context.Context, orderIds []uuid.UUID) ([]Order
 }
 
 const recordPlaced = `-- name: RecordPlaced :exec
-WITH recorded AS (
-    INSERT INTO order_history (order_id, status, detail) VALUES ($1::uuid, 'pending', 'placed')
-)
-SELECT pg_notify('ordermesh_order_status', $1::uuid::text)
+INSERT INTO order_history (order_id, status, detail) VALUES ($1::uuid, 'pending', 'placed')
 `
 
-// The first history entry of a new order, and its watchers' wake-up.
+// The first history entry of a new order.
 func (q *Queries) RecordPlaced(ctx context.Context, orderID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, recordPlaced, orderID)
 	return err
@@ -648,11 +645,9 @@ const transition = `-- name: Transition :exec
 WITH moved AS (
     UPDATE orders SET status = $2::text, reason = $3::text, updated_at = now()
     WHERE orders.id = $1::uuid
-), recorded AS (
-    INSERT INTO order_history (order_id, status, reason, detail)
-    VALUES ($1::uuid, $2::text, $3::text, $4::text)
 )
-SELECT pg_notify('ordermesh_order_status', $1::uuid::text)
+INSERT INTO order_history (order_id, status, reason, detail)
+VALUES ($1::uuid, $2::text, $3::text, $4::text)
 `
 
 type TransitionParams struct {
@@ -662,8 +657,8 @@ type TransitionParams struct {
 	Detail  string
 }
 
-// Moves an order to a status, records the transition and wakes the
-// order's watchers, in one round trip.
+// Moves an order to a status and records the transition, in one round
+// trip. The store wakes the order's watchers after the commit.
 func (q *Queries) Transition(ctx context.Context, arg TransitionParams) error {
 	_, err := q.db.Exec(ctx, transition,
 		arg.OrderID,

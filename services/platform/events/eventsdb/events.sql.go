@@ -15,28 +15,26 @@ import (
 const addEvent = `-- name: AddEvent :exec
 WITH event AS (
     INSERT INTO outbox (id, type, order_id, envelope)
-    VALUES ($2::uuid, $3::integer, $4::text, $5::bytea)
-), deliveries AS (
-    INSERT INTO outbox_deliveries (event_id, subscriber)
-    SELECT $2::uuid, unnest($1::text[])
+    VALUES ($1::uuid, $3::integer, $4::text, $5::bytea)
 )
-SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality($1::text[]) > 0
+INSERT INTO outbox_deliveries (event_id, subscriber)
+SELECT $1::uuid, unnest($2::text[])
 `
 
 type AddEventParams struct {
-	Subscribers []string
 	EventID     uuid.UUID
+	Subscribers []string
 	Type        int32
 	OrderID     string
 	Envelope    []byte
 }
 
-// Records an event, one delivery per subscriber, and wakes the relays, in
-// one round trip.
+// Records an event and one delivery per subscriber, in one round trip.
+// The relays are woken after the commit (events.Outbox).
 func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
 	_, err := q.db.Exec(ctx, addEvent,
-		arg.Subscribers,
 		arg.EventID,
+		arg.Subscribers,
 		arg.Type,
 		arg.OrderID,
 		arg.Envelope,
@@ -47,34 +45,32 @@ func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
 const addEvents = `-- name: AddEvents :exec
 WITH added AS (
     INSERT INTO outbox (id, type, order_id, envelope)
-    SELECT unnest($2::uuid[]), unnest($3::integer[]),
-           unnest($4::text[]), unnest($5::bytea[])
-), deliveries AS (
-    INSERT INTO outbox_deliveries (event_id, subscriber)
-    SELECT unnest($1::uuid[]), unnest($6::text[])
+    SELECT unnest($3::uuid[]), unnest($4::integer[]),
+           unnest($5::text[]), unnest($6::bytea[])
 )
-SELECT pg_notify('ordermesh_outbox', '') WHERE cardinality($1::uuid[]) > 0
+INSERT INTO outbox_deliveries (event_id, subscriber)
+SELECT unnest($1::uuid[]), unnest($2::text[])
 `
 
 type AddEventsParams struct {
 	DeliveryEventIds    []uuid.UUID
+	DeliverySubscribers []string
 	EventIds            []uuid.UUID
 	Types               []int32
 	OrderIds            []string
 	Envelopes           [][]byte
-	DeliverySubscribers []string
 }
 
-// Records many events and their deliveries, and wakes the relays, in one
-// round trip: the batched hot path emits a whole batch's outcomes at once.
+// Records many events and their deliveries in one round trip: the batched
+// hot path emits a whole batch's outcomes at once.
 func (q *Queries) AddEvents(ctx context.Context, arg AddEventsParams) error {
 	_, err := q.db.Exec(ctx, addEvents,
 		arg.DeliveryEventIds,
+		arg.DeliverySubscribers,
 		arg.EventIds,
 		arg.Types,
 		arg.OrderIds,
 		arg.Envelopes,
-		arg.DeliverySubscribers,
 	)
 	return err
 }
