@@ -75,6 +75,7 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger
 		// Selling and releasing update the stock rows every order of a
 		// SKU shares.
 		SharedRows: true,
+		Prepare:    events.PrepareInTx(st.Bind, svc.LockBatch),
 		Workers: []component.Worker{
 			component.Every(log, "expired reservations released", cfg.ExpiryInterval, func(ctx context.Context) (int, error) {
 				return svc.ExpireReservations(ctx, 100)

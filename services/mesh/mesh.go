@@ -360,6 +360,9 @@ func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, partiti
 		if !parts.SharedRows {
 			sink.WithPartitions(partitions)
 		}
+		if parts.Prepare != nil {
+			sink.WithPrepare(parts.Prepare)
+		}
 		path, h := eventsv1connect.NewEventSinkServiceHandler(sink, opts...)
 		routes = append(routes, server.Route{Service: eventsv1connect.EventSinkServiceName, Path: prefix + path, Handler: http.StripPrefix(prefix, h), Prefix: prefix})
 	}

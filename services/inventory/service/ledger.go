@@ -69,6 +69,9 @@ type Tx interface {
 	// LockStock locks the SKUs' rows in SKU order and returns those that
 	// exist.
 	LockStock(ctx context.Context, skus []string) (map[string]Stock, error)
+	// LockStockOfBatch locks, in SKU order, the rows of skus and of every
+	// SKU reserved for orderIDs.
+	LockStockOfBatch(ctx context.Context, skus, orderIDs []string) error
 	// Move adds dAvailable, dReserved and dSold times each line's quantity
 	// to the line's SKU.
 	Move(ctx context.Context, lines []Line, dAvailable, dReserved, dSold int64) error

@@ -8,6 +8,28 @@ import (
 	"github.com/ordermesh/ordermesh/services/platform/events"
 )
 
+// LockBatch locks every stock row a delivered batch will change, in SKU
+// order, before any of its events is applied: each event locks its own
+// SKUs in order, but one after another they do not, and two batches
+// delivered at once (relay workers, replicas) would deadlock.
+func (s *Service) LockBatch(ctx context.Context, tx Tx, envs []*eventsv1.Envelope) error {
+	skus, orders := []string{}, []string{}
+	for _, env := range envs {
+		switch env.GetType() {
+		case eventsv1.EventType_EVENT_TYPE_ORDER_PLACED:
+			for _, l := range env.GetOrderPlaced().GetLines() {
+				skus = append(skus, l.GetSku())
+			}
+		case eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED:
+			orders = append(orders, env.GetOrderId())
+		}
+	}
+	if len(skus)+len(orders) == 0 {
+		return nil
+	}
+	return tx.LockStockOfBatch(ctx, skus, orders)
+}
+
 // OnOrderPlaced reserves the order's lines and says how it went:
 // StockReserved (carrying what Payment needs) or StockRejected naming the
 // short lines. An order cancelled before it arrived is left alone.

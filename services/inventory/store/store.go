@@ -139,6 +139,13 @@ func (t *txStore) Move(ctx context.Context, lines []service.Line, dAvailable, dR
 	return nil
 }
 
+func (t *txStore) LockStockOfBatch(ctx context.Context, skus, orderIDs []string) error {
+	if err := t.q.LockStockOfBatch(ctx, inventorydb.LockStockOfBatchParams{Skus: skus, OrderIds: orderIDs}); err != nil {
+		return fmt.Errorf("lock stock: %w", err)
+	}
+	return nil
+}
+
 func (t *txStore) Reservation(ctx context.Context, orderID string) (service.Reservation, bool, error) {
 	return reservation(t.q.GetReservation(ctx, orderID))
 }

@@ -30,6 +30,9 @@ type Parts struct {
 	// transaction, never in partitions side by side, which could lock
 	// those rows in opposite orders and deadlock.
 	SharedRows bool
+	// Prepare, if set, runs first in each delivered batch's transaction;
+	// see events.Prepare.
+	Prepare events.Prepare
 }
 
 // Every returns a worker that calls fn every interval until ctx is done,

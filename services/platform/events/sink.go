@@ -31,6 +31,11 @@ import (
 // relay retries later.
 type Handler func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error
 
+// Prepare runs first in the transaction a delivered batch is applied in,
+// with the batch's events: a consumer whose handlers change rows that
+// several orders share locks them here, all in one order.
+type Prepare func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error
+
 // DirectHandler applies one event outside the sink's transaction. It owns
 // exactly-once itself, recording the event with RecordInbox in the
 // transaction of its effect. The inventory hot path uses it to put
@@ -49,6 +54,13 @@ type Sink struct {
 	// partitions is how many transactions a delivery is applied in, side
 	// by side; see WithPartitions.
 	partitions int
+	prepare    Prepare
+}
+
+// WithPrepare runs prepare at the start of each batch's transaction.
+func (s *Sink) WithPrepare(prepare Prepare) *Sink {
+	s.prepare = prepare
+	return s
 }
 
 // WithPartitions applies each delivery in up to n transactions at once,
@@ -215,6 +227,11 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 	res := &eventsv1.DeliverResponse{}
 	err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
 		res.Failures = nil
+		if s.prepare != nil {
+			if err := s.prepare(ctx, tx, envs); err != nil {
+				return err
+			}
+		}
 		for _, env := range envs {
 			err := db.InTx(ctx, tx, func(ctx context.Context, sp pgx.Tx) error { return s.apply(ctx, sp, env) })
 			if err == nil {
@@ -276,6 +293,11 @@ func (s *Sink) applyAll(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelop
 	if len(handled) == 0 {
 		return nil
 	}
+	if s.prepare != nil {
+		if err := s.prepare(ctx, tx, handled); err != nil {
+			return err
+		}
+	}
 	fresh, err := RecordInbox(ctx, tx, handled)
 	if err != nil {
 		return err
@@ -332,6 +354,12 @@ func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) er
 		return err
 	}
 	return nil
+}
+
+// PrepareInTx adapts a service's batch method that works on its own
+// transaction type to a Prepare, as InTx does for a Handler.
+func PrepareInTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, []*eventsv1.Envelope) error) Prepare {
+	return func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error { return fn(ctx, bind(tx), envs) }
 }
 
 // InTx adapts a service's event method that works on its own transaction

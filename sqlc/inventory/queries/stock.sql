@@ -68,3 +68,14 @@ WHERE status = 'held' AND expires_at < now()
 ORDER BY expires_at
 LIMIT @batch
 FOR UPDATE SKIP LOCKED;
+
+-- name: LockStockOfBatch :exec
+-- Locks, in SKU order, the stock rows a delivered batch of events will
+-- change: the SKUs named and those reserved for the orders named. Every
+-- transaction that changes several stock rows locks them in SKU order
+-- first, so concurrent batches queue instead of deadlocking.
+SELECT 1 FROM stock
+WHERE sku = ANY(@skus::text[])
+   OR sku IN (SELECT unnest(r.skus) FROM reservations r WHERE r.order_id = ANY(@order_ids::text[]))
+ORDER BY sku
+FOR UPDATE OF stock;

@@ -218,6 +218,28 @@ func (q *Queries) LockStock(ctx context.Context, skus []string) ([]Stock, error)
 	return items, nil
 }
 
+const lockStockOfBatch = `-- name: LockStockOfBatch :exec
+SELECT 1 FROM stock
+WHERE sku = ANY($1::text[])
+   OR sku IN (SELECT unnest(r.skus) FROM reservations r WHERE r.order_id = ANY($2::text[]))
+ORDER BY sku
+FOR UPDATE OF stock
+`
+
+type LockStockOfBatchParams struct {
+	Skus     []string
+	OrderIds []string
+}
+
+// Locks, in SKU order, the stock rows a delivered batch of events will
+// change: the SKUs named and those reserved for the orders named. Every
+// transaction that changes several stock rows locks them in SKU order
+// first, so concurrent batches queue instead of deadlocking.
+func (q *Queries) LockStockOfBatch(ctx context.Context, arg LockStockOfBatchParams) error {
+	_, err := q.db.Exec(ctx, lockStockOfBatch, arg.Skus, arg.OrderIds)
+	return err
+}
+
 const moveStock = `-- name: MoveStock :execrows
 UPDATE stock
 SET available = stock.available + $1::bigint * d.qty,
