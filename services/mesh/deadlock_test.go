@@ -98,7 +98,7 @@ func TestInventoryBatchLocksStockInSKUOrder(t *testing.T) {
 	if deadlockTimeout, err = time.ParseDuration(raw + "ms"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", (deadlockTimeout / 2).Milliseconds())); err != nil {
+	if _, err := other.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", (deadlockTimeout/2).Milliseconds())); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := other.Exec(ctx, "SELECT 1 FROM stock WHERE sku = 'LOCK-B' FOR UPDATE"); err != nil {
