@@ -116,15 +116,60 @@ func InTx(ctx context.Context, b Beginner, fn func(ctx context.Context, tx pgx.T
 	return nil
 }
 
-// sendNotes sends committed NOTIFYs in one statement. It cannot fail the
-// transaction, which has committed: a lost one is logged, and what it
-// would have woken looks on its own soon (relays poll, watches re-read).
+// sendNotes hands committed NOTIFYs to the sender's notifier.
 func sendNotes(ctx context.Context, s Sender, notes map[note]struct{}) {
-	channels, payloads := make([]string, 0, len(notes)), make([]string, 0, len(notes))
-	for n := range notes {
-		channels, payloads = append(channels, n.channel), append(payloads, n.payload)
+	n, _ := notifiers.LoadOrStore(s, &notifier{sender: s})
+	n.(*notifier).send(ctx, notes) //nolint:forcetypeassert // only notifiers are stored
+}
+
+// notifiers holds one notifier per Sender (pool).
+var notifiers sync.Map
+
+// notifier sends the NOTIFYs of committed transactions, one statement at
+// a time: those that commit while one is being sent go together in the
+// next, so under load many commits share one round trip and one
+// transaction. It cannot fail a transaction, which has committed: a lost
+// NOTIFY is logged, and what it would have woken looks on its own soon
+// (relays poll, watches re-read).
+type notifier struct {
+	sender  Sender
+	mu      sync.Mutex
+	pending map[note]struct{}
+	sending bool
+}
+
+func (n *notifier) send(ctx context.Context, notes map[note]struct{}) {
+	n.mu.Lock()
+	if n.pending == nil {
+		n.pending = map[note]struct{}{}
 	}
-	if _, err := s.Exec(ctx, "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", channels, payloads); err != nil {
-		slog.WarnContext(ctx, "notification after commit not sent; listeners catch up by polling", slog.Any("channels", channels), slog.Any("error", err))
+	maps.Copy(n.pending, notes)
+	if n.sending {
+		n.mu.Unlock()
+		return // the sender in flight takes them next
+	}
+	n.sending = true
+	n.mu.Unlock()
+	go n.drain(ctx) // the committer does not wait for the round trip
+}
+
+func (n *notifier) drain(ctx context.Context) {
+	for {
+		n.mu.Lock()
+		batch := n.pending
+		n.pending = nil
+		if len(batch) == 0 {
+			n.sending = false
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		channels, payloads := make([]string, 0, len(batch)), make([]string, 0, len(batch))
+		for nt := range batch {
+			channels, payloads = append(channels, nt.channel), append(payloads, nt.payload)
+		}
+		if _, err := n.sender.Exec(ctx, "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", channels, payloads); err != nil {
+			slog.WarnContext(ctx, "notification after commit not sent; listeners catch up by polling", slog.Int("notifications", len(channels)), slog.Any("error", err))
+		}
 	}
 }
