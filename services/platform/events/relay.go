@@ -28,7 +28,7 @@ import (
 // RelayConfig tunes delivery.
 type RelayConfig struct {
 	Batch        int           `env:"RELAY_BATCH" default:"200" usage:"deliveries claimed per round"`
-	Workers      int           `env:"RELAY_WORKERS" default:"1" usage:"rounds in flight at once per instance; more than 1 lets batches to one consumer overlap, which today contend on stock rows (see docs/decisions.md)"`
+	Workers      int           `env:"RELAY_WORKERS" default:"1" usage:"rounds in flight at once per instance; more than 1 lets batches to one consumer overlap (see docs/decisions.md)"`
 	MaxAttempts  int           `env:"RELAY_MAX_ATTEMPTS" default:"10" usage:"attempts before a delivery is parked"`
 	BackoffBase  time.Duration `env:"RELAY_BACKOFF_BASE" default:"200ms" usage:"first retry delay; doubles per attempt, with jitter"`
 	BackoffMax   time.Duration `env:"RELAY_BACKOFF_MAX" default:"1m" usage:"longest retry delay"`
