@@ -38,15 +38,21 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 	if ctx.Err() != nil {
 		return Order{}, err
 	}
-	if first, done, rerr := s.replay(ctx, req, hash); done {
+	first, done, rerr := s.replay(ctx, req, hash)
+	switch {
+	case done:
 		return first, rerr
-	}
-	if errors.Is(err, errKeyTaken) {
+	case rerr != nil:
+		// Whether an earlier order holds the key cannot be told now (the
+		// database is failing over, say): say that, so the caller retries.
+		return Order{}, rerr
+	case errors.Is(err, errKeyTaken):
 		// The key's order went away between the insert and the lookup,
 		// which never happens: orders are not deleted.
 		return Order{}, fmt.Errorf("idempotency key %q is taken by an order that cannot be read", req.GetIdempotencyKey())
+	default:
+		return Order{}, err
 	}
-	return Order{}, err
 }
 
 // errKeyTaken says the idempotency key belongs to an earlier order.
