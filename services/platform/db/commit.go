@@ -59,11 +59,11 @@ func OnCommit(ctx context.Context, fn func()) {
 
 // Notify sends NOTIFY channel with payload when the transaction of ctx
 // commits, and not at all if it rolls back, as a NOTIFY inside it would.
-// In a transaction begun by InTx on a pool it is sent right after the
-// commit, on its own: a transaction that notifies takes PostgreSQL's one
-// notification lock for its whole commit, WAL flush included, so every
-// notifying commit in the cluster would wait for the one before it.
-// Elsewhere it is sent inside tx.
+// In a transaction begun by InTx on a pool it is sent after the commit,
+// by the pool's notifier (see notifier): a transaction that notifies takes
+// PostgreSQL's one notification lock for its whole commit, WAL flush
+// included, so every notifying commit in the cluster would wait for the
+// one before it. Elsewhere it is sent inside tx.
 func Notify(ctx context.Context, tx pgx.Tx, channel, payload string) error {
 	if h, ok := ctx.Value(commitHooksKey{}).(*commitHooks); ok && h.sender != nil {
 		h.addNotes(note{channel, payload})
