@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -212,11 +213,17 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 	envs := slices.Clone(events)
 	slices.SortStableFunc(envs, func(a, b *eventsv1.Envelope) int { return strings.Compare(a.GetOrderId(), b.GetOrderId()) })
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 1; attempt <= 3; attempt++ {
+		began := time.Now()
 		err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.applyAll(ctx, tx, envs) })
 		if !db.IsConflict(err) {
 			break
 		}
+		// A deadlock costs deadlock_timeout (1 s by default) before
+		// PostgreSQL breaks it: say so, or a stalled saga has no cause
+		// anyone can see.
+		s.log.WarnContext(ctx, "event batch lost a lock conflict; applying it again", slog.Int("events", len(envs)),
+			slog.Int("attempt", attempt), slog.Duration("lost_seconds", time.Since(began)), slog.Any("error", err))
 	}
 	if err == nil {
 		return &eventsv1.DeliverResponse{}, nil
