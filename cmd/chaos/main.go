@@ -35,6 +35,7 @@ import (
 	"github.com/ordermesh/ordermesh/services/mesh/invariants"
 	"github.com/ordermesh/ordermesh/services/platform/auth"
 	"github.com/ordermesh/ordermesh/services/platform/config"
+	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 func main() {
@@ -60,20 +61,22 @@ func main() {
 // retry calls fn until it succeeds, the error is not one a client should
 // retry (the mesh down, restarting, or its database away), or ctx ends. A
 // connection the killed mesh reset reaches a Go client as Canceled, while
-// our own context is fine: that is retried too (every call here is
-// idempotent).
+// our own context is fine, or as an answer cut off mid-body (Internal,
+// "incomplete envelope", which the mesh never sent): those are retried
+// too (every call here is idempotent).
 func retry(ctx context.Context, fn func() error) error {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		err := fn()
 		if err == nil {
 			return nil
 		}
-		switch connect.CodeOf(err) {
-		case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeDeadlineExceeded, connect.CodeAborted:
-		case connect.CodeCanceled:
+		switch code := connect.CodeOf(err); {
+		case rpcerr.Interrupted(err):
+		case code == connect.CodeCanceled:
 			if ctx.Err() != nil {
 				return err
 			}
+		case code == connect.CodeUnavailable, code == connect.CodeUnknown, code == connect.CodeDeadlineExceeded, code == connect.CodeAborted:
 		default:
 			return err
 		}

@@ -65,6 +65,9 @@ func Classify(err error) (Kind, string, bool) {
 // the other service's error must not reach our caller as if we had said
 // it, so it becomes Internal, logged.
 func Dependency(what string, err error) error {
+	if Interrupted(err) {
+		return Errorf(errDependency, "%s stopped answering mid-call; try again shortly", what)
+	}
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable:
 		return Errorf(errDependency, "%s is unavailable; try again shortly", what)
@@ -81,6 +84,20 @@ func Dependency(what string, err error) error {
 		return context.Canceled
 	}
 	return errors.New(what + ": " + strings.TrimSpace(err.Error()))
+}
+
+// Interrupted reports whether a call failed because its connection was cut
+// before the answer arrived: the server was killed or restarted mid-call,
+// or a proxy dropped the connection. connect-go reports a response body
+// cut short as Internal ("protocol error: incomplete envelope"), but the
+// server never said so; the request may or may not have taken effect, so
+// only an idempotent call (every ordermesh call is, by its key) may be
+// retried, and should be.
+func Interrupted(err error) bool {
+	if err == nil || connect.IsWireError(err) {
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 var (

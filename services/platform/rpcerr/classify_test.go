@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
@@ -74,6 +77,8 @@ func TestDependency(t *testing.T) {
 		"overloaded":         {connect.NewError(connect.CodeResourceExhausted, errors.New("queue full")), connect.CodeResourceExhausted, "the catalog is overloaded"},
 		"its internal error": {connect.NewError(connect.CodeInternal, errors.New("secret detail")), connect.CodeInternal, "internal error"},
 		"its not found":      {connect.NewError(connect.CodeNotFound, errors.New("no such thing")), connect.CodeInternal, "internal error"},
+		"cut off":            {connect.NewError(connect.CodeInternal, fmt.Errorf("protocol error: incomplete envelope: %w", io.ErrUnexpectedEOF)), connect.CodeUnavailable, "the catalog stopped answering mid-call"},
+		"reset":              {connect.NewError(connect.CodeUnknown, fmt.Errorf("read: %w", syscall.ECONNRESET)), connect.CodeUnavailable, "the catalog stopped answering mid-call"},
 	} {
 		got := rpcerr.ToConnect(context.Background(), quietLog(), "/x.v1.S/M", rpcerr.Dependency("the catalog", tc.err))
 		var ce *connect.Error
@@ -84,3 +89,43 @@ func TestDependency(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A response cut off by a server that died mid-call is Interrupted, and so
+// retryable through Dependency; an error the server sent is not.
+func TestInterrupted(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/x.v1.S/Fails" {
+			w.Header().Set("Content-Type", "application/grpc-web+proto")
+			w.Header().Set("Grpc-Status", "5")
+			w.Header().Set("Grpc-Message", "no such thing")
+			return
+		}
+		w.Header().Set("Content-Type", "application/grpc-web+proto")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte{0, 0, 0, 0, 10, 1, 2}) // a 10-byte message, 2 bytes of it
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the server dies: the connection closes
+	}))
+	t.Cleanup(srv.Close)
+	call := func(method string) error {
+		c := connect.NewClient[emptypb.Empty, emptypb.Empty](srv.Client(), srv.URL+"/x.v1.S/"+method, connect.WithGRPCWeb())
+		_, err := c.CallUnary(context.Background(), connect.NewRequest(&emptypb.Empty{}))
+		return err
+	}
+
+	cut := call("Cut")
+	if cut == nil || !rpcerr.Interrupted(cut) {
+		t.Fatalf("a response cut off: Interrupted(%v) = false", cut)
+	}
+	if got := rpcerr.ToConnect(context.Background(), quietLog(), "/x.v1.S/M", rpcerr.Dependency("the catalog", cut)); connect.CodeOf(got) != connect.CodeUnavailable {
+		t.Errorf("Dependency(cut off) = %v, want unavailable", got)
+	}
+	sent := call("Fails")
+	if connect.CodeOf(sent) != connect.CodeNotFound || rpcerr.Interrupted(sent) {
+		t.Errorf("an error the server sent: %v, Interrupted = %v; want not_found, false", sent, rpcerr.Interrupted(sent))
+	}
+	if rpcerr.Interrupted(nil) {
+		t.Error("Interrupted(nil) = true")
+	}
+}
