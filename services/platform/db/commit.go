@@ -85,7 +85,8 @@ type Beginner interface {
 }
 
 // InTx runs fn in a transaction begun on b, as pgx.BeginFunc does, with a
-// ctx whose OnCommit hooks run after the commit. A transaction nested in
+// ctx whose OnCommit hooks run after the commit. The transaction defers
+// fn's write-only statements and sends them in batches (see deferred). A transaction nested in
 // another InTx (a savepoint) hands its hooks to the enclosing one when it
 // is released, so they wait for the real commit.
 func InTx(ctx context.Context, b Beginner, fn func(ctx context.Context, tx pgx.Tx) error) error {
@@ -99,7 +100,17 @@ func InTx(ctx context.Context, b Beginner, fn func(ctx context.Context, tx pgx.T
 		h.sender, _ = b.(Sender)
 	}
 	tctx := context.WithValue(ctx, commitHooksKey{}, h)
-	if err := pgx.BeginFunc(ctx, b, func(tx pgx.Tx) error { return fn(tctx, tx) }); err != nil {
+	err := pgx.BeginFunc(ctx, b, func(tx pgx.Tx) error {
+		d, ok := tx.(*deferred) // a savepoint of ours defers already
+		if !ok {
+			d = &deferred{Tx: tx}
+		}
+		if err := fn(tctx, d); err != nil {
+			return err
+		}
+		return d.flush(tctx)
+	})
+	if err != nil {
 		return err
 	}
 	if nested {

@@ -53,3 +53,25 @@ func (t inTraceOnly) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx
 		t.tracer.TraceQueryEnd(ctx, conn, data)
 	}
 }
+
+// A batch (the statements a transaction deferred, see deferred) is traced
+// as its queries are, when in a trace.
+
+func (t inTraceOnly) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return context.WithValue(t.tracer.TraceBatchStart(ctx, conn, data), tracedKey{}, true)
+}
+
+func (t inTraceOnly) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if ctx.Value(tracedKey{}) != nil {
+		t.tracer.TraceBatchQuery(ctx, conn, data)
+	}
+}
+
+func (t inTraceOnly) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+	if ctx.Value(tracedKey{}) != nil {
+		t.tracer.TraceBatchEnd(ctx, conn, data)
+	}
+}

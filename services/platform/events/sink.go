@@ -356,7 +356,13 @@ func (s *Sink) startConsume(ctx context.Context, env *eventsv1.Envelope) (contex
 func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
 	ctx, span := s.startConsume(ctx, env)
 	defer span.End()
-	if err := s.handlers[env.GetType()](ctx, tx, env); err != nil {
+	err := s.handlers[env.GetType()](ctx, tx, env)
+	if err == nil {
+		// What the handler's transaction deferred goes now, in this
+		// event's span: its statements belong to this order's trace.
+		err = db.Flush(ctx, tx)
+	}
+	if err != nil {
 		failSpan(span, err)
 		return err
 	}
