@@ -226,21 +226,18 @@ func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash 
 	if err != nil {
 		return o, false, fmt.Errorf("encode address: %w", err)
 	}
-	// The key goes first (its foreign key is deferred to commit), so a
-	// taken key leaves nothing behind.
-	n, err := t.q.ClaimIdempotencyKey(ctx, orderdb.ClaimIdempotencyKeyParams{UserID: o.UserID, Key: key, RequestHash: hash, OrderID: id})
-	if err != nil {
-		return o, false, fmt.Errorf("claim idempotency key: %w", err)
-	}
-	if n == 0 {
-		return o, false, nil // taken: nothing was written
-	}
+	// The key is claimed by the statement that inserts the order: a taken
+	// key inserts nothing and returns no row.
 	pm, _ := uuid.Parse(o.PaymentMethodID)
 	created, err := t.q.InsertOrder(ctx, orderdb.InsertOrderParams{
-		ID: id, UserID: o.UserID, Currency: o.Currency, SubtotalMinor: o.Subtotal, ShippingMinor: o.Shipping, TotalMinor: o.Total,
+		ID: id, UserID: o.UserID, IdempotencyKey: key, RequestHash: hash,
+		Currency: o.Currency, SubtotalMinor: o.Subtotal, ShippingMinor: o.Shipping, TotalMinor: o.Total,
 		ShippingAddress: addr, Email: o.Email, PaymentMethodID: pm, FromCart: o.FromCart,
 		Carrier: o.Carrier, ServiceLevel: o.ServiceLevel, ExpiresAt: o.ExpiresAt, Traceparent: o.TraceParent,
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, false, nil // taken: nothing was written
+	}
 	if err != nil {
 		return o, false, fmt.Errorf("insert order: %w", err)
 	}

@@ -78,7 +78,9 @@ type Tx interface {
 	Payment(ctx context.Context, orderID string) (Payment, bool, error)
 	// Method returns a payment method, if it exists.
 	Method(ctx context.Context, id string) (Method, bool, error)
-	CreatePayment(ctx context.Context, p Payment) (Payment, error)
+	// CreatePayment records a new payment; its times are the
+	// transaction's.
+	CreatePayment(ctx context.Context, p Payment) error
 	SetStatus(ctx context.Context, paymentID, status string) error
 	AddOperation(ctx context.Context, paymentID string, op Operation) error
 	// Cancelled reports whether the order was cancelled before Payment

@@ -48,7 +48,7 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 	if !d.Approved {
 		p.Status = StatusDeclined
 	}
-	if p, err = tx.CreatePayment(ctx, p); err != nil {
+	if err := tx.CreatePayment(ctx, p); err != nil {
 		return err
 	}
 	if err := tx.AddOperation(ctx, p.ID, Operation{Kind: "authorize", Succeeded: d.Approved, Reference: d.Reference, Message: d.Message}); err != nil {

@@ -156,21 +156,20 @@ func method(ctx context.Context, q *paymentdb.Queries, id string) (service.Metho
 	return toMethod(row), true, nil
 }
 
-func (t *txStore) CreatePayment(ctx context.Context, p service.Payment) (service.Payment, error) {
+func (t *txStore) CreatePayment(ctx context.Context, p service.Payment) error {
 	mid, _ := uuid.Parse(p.MethodID)
-	row, err := t.q.InsertPayment(ctx, paymentdb.InsertPaymentParams{
+	err := t.q.InsertPayment(ctx, paymentdb.InsertPaymentParams{
 		ID: uuid.MustParse(p.ID), OrderID: p.OrderID, UserID: p.UserID, PaymentMethodID: mid,
 		AmountMinor: p.Amount.AmountMinor, Currency: p.Amount.Currency, Status: p.Status, DeclineCode: p.DeclineCode,
 	})
 	if err != nil {
-		return service.Payment{}, fmt.Errorf("insert payment: %w", err)
+		return fmt.Errorf("insert payment: %w", err)
 	}
-	return toPayment(row), nil
+	return nil
 }
 
 func (t *txStore) SetStatus(ctx context.Context, paymentID, status string) error {
-	_, err := t.q.SetPaymentStatus(ctx, paymentdb.SetPaymentStatusParams{ID: uuid.MustParse(paymentID), Status: status})
-	return err
+	return t.q.SetPaymentStatus(ctx, paymentdb.SetPaymentStatusParams{ID: uuid.MustParse(paymentID), Status: status})
 }
 
 func (t *txStore) AddOperation(ctx context.Context, paymentID string, op service.Operation) error {

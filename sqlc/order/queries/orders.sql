@@ -1,7 +1,19 @@
 -- name: InsertOrder :one
+-- Claims the idempotency key and inserts the order in one statement (one
+-- round trip): when the key is taken, nothing is inserted and no row comes
+-- back. The key's foreign key to the order is checked at commit.
+WITH claim AS (
+    INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
+    VALUES (@user_id::text, @idempotency_key::text, @request_hash::bytea, @id::uuid)
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING order_id
+)
 INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
                     shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
-VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+SELECT claim.order_id, @user_id::text, 'pending', @currency::text, @subtotal_minor::bigint, @shipping_minor::bigint,
+       @total_minor::bigint, @shipping_address::jsonb, @email::text, @payment_method_id::uuid, @from_cart::boolean,
+       @carrier::text, @service_level::text, @expires_at::timestamptz, @traceparent::text
+FROM claim
 RETURNING created_at;
 
 -- name: InsertOrderLines :exec
@@ -22,11 +34,6 @@ VALUES (sqlc.arg(order_id)::uuid, sqlc.arg(status)::text, sqlc.arg(reason)::text
 -- name: RecordPlaced :exec
 -- The first history entry of a new order.
 INSERT INTO order_history (order_id, status, detail) VALUES (sqlc.arg(order_id)::uuid, 'pending', 'placed');
-
--- name: ClaimIdempotencyKey :execrows
-INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (user_id, key) DO NOTHING;
 
 -- name: GetIdempotencyKey :one
 SELECT * FROM idempotency_keys WHERE user_id = $1 AND key = $2;

@@ -12,13 +12,14 @@ SELECT * FROM payments WHERE order_id = $1;
 -- name: LockPaymentByOrder :one
 SELECT * FROM payments WHERE order_id = $1 FOR UPDATE;
 
--- name: InsertPayment :one
+-- name: InsertPayment :exec
+-- Write-only, as SetPaymentStatus is: a transaction of db.InTx sends it
+-- together with the statements after it.
 INSERT INTO payments (id, order_id, user_id, payment_method_id, amount_minor, currency, status, decline_code)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING *;
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
--- name: SetPaymentStatus :one
-UPDATE payments SET status = $2, updated_at = now() WHERE id = $1 RETURNING *;
+-- name: SetPaymentStatus :exec
+UPDATE payments SET status = $2, updated_at = now() WHERE id = $1;
 
 -- name: InsertOperation :exec
 INSERT INTO payment_operations (payment_id, kind, succeeded, gateway_reference, message)

@@ -12,32 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :execrows
-INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (user_id, key) DO NOTHING
-`
-
-type ClaimIdempotencyKeyParams struct {
-	UserID      string
-	Key         string
-	RequestHash []byte
-	OrderID     uuid.UUID
-}
-
-func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, claimIdempotencyKey,
-		arg.UserID,
-		arg.Key,
-		arg.RequestHash,
-		arg.OrderID,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const countOrders = `-- name: CountOrders :one
 SELECT count(*)::bigint FROM orders
 WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
@@ -178,14 +152,22 @@ func (q *Queries) GetOrderFull(ctx context.Context, id uuid.UUID) (GetOrderFullR
 }
 
 const insertOrder = `-- name: InsertOrder :one
+WITH claim AS (
+    INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
+    VALUES ($1::text, $14::text, $15::bytea, $16::uuid)
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING order_id
+)
 INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
                     shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
-VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+SELECT claim.order_id, $1::text, 'pending', $2::text, $3::bigint, $4::bigint,
+       $5::bigint, $6::jsonb, $7::text, $8::uuid, $9::boolean,
+       $10::text, $11::text, $12::timestamptz, $13::text
+FROM claim
 RETURNING created_at
 `
 
 type InsertOrderParams struct {
-	ID              uuid.UUID
 	UserID          string
 	Currency        string
 	SubtotalMinor   int64
@@ -199,11 +181,16 @@ type InsertOrderParams struct {
 	ServiceLevel    string
 	ExpiresAt       time.Time
 	Traceparent     string
+	IdempotencyKey  string
+	RequestHash     []byte
+	ID              uuid.UUID
 }
 
+// Claims the idempotency key and inserts the order in one statement (one
+// round trip): when the key is taken, nothing is inserted and no row comes
+// back. The key's foreign key to the order is checked at commit.
 func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (time.Time, error) {
 	row := q.db.QueryRow(ctx, insertOrder,
-		arg.ID,
 		arg.UserID,
 		arg.Currency,
 		arg.SubtotalMinor,
@@ -217,6 +204,9 @@ func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (time.
 		arg.ServiceLevel,
 		arg.ExpiresAt,
 		arg.Traceparent,
+		arg.IdempotencyKey,
+		arg.RequestHash,
+		arg.ID,
 	)
 	var created_at time.Time
 	err := row.Scan(&created_at)

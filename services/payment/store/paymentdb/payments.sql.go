@@ -99,10 +99,9 @@ func (q *Queries) InsertOperation(ctx context.Context, arg InsertOperationParams
 	return err
 }
 
-const insertPayment = `-- name: InsertPayment :one
+const insertPayment = `-- name: InsertPayment :exec
 INSERT INTO payments (id, order_id, user_id, payment_method_id, amount_minor, currency, status, decline_code)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id, order_id, user_id, payment_method_id, amount_minor, currency, status, decline_code, created_at, updated_at
 `
 
 type InsertPaymentParams struct {
@@ -116,8 +115,10 @@ type InsertPaymentParams struct {
 	DeclineCode     string
 }
 
-func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (Payment, error) {
-	row := q.db.QueryRow(ctx, insertPayment,
+// Write-only, as SetPaymentStatus is: a transaction of db.InTx sends it
+// together with the statements after it.
+func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) error {
+	_, err := q.db.Exec(ctx, insertPayment,
 		arg.ID,
 		arg.OrderID,
 		arg.UserID,
@@ -127,20 +128,7 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (P
 		arg.Status,
 		arg.DeclineCode,
 	)
-	var i Payment
-	err := row.Scan(
-		&i.ID,
-		&i.OrderID,
-		&i.UserID,
-		&i.PaymentMethodID,
-		&i.AmountMinor,
-		&i.Currency,
-		&i.Status,
-		&i.DeclineCode,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
+	return err
 }
 
 const insertPaymentMethod = `-- name: InsertPaymentMethod :one
@@ -292,8 +280,8 @@ func (q *Queries) LockPaymentByOrder(ctx context.Context, orderID string) (Payme
 	return i, err
 }
 
-const setPaymentStatus = `-- name: SetPaymentStatus :one
-UPDATE payments SET status = $2, updated_at = now() WHERE id = $1 RETURNING id, order_id, user_id, payment_method_id, amount_minor, currency, status, decline_code, created_at, updated_at
+const setPaymentStatus = `-- name: SetPaymentStatus :exec
+UPDATE payments SET status = $2, updated_at = now() WHERE id = $1
 `
 
 type SetPaymentStatusParams struct {
@@ -301,20 +289,7 @@ type SetPaymentStatusParams struct {
 	Status string
 }
 
-func (q *Queries) SetPaymentStatus(ctx context.Context, arg SetPaymentStatusParams) (Payment, error) {
-	row := q.db.QueryRow(ctx, setPaymentStatus, arg.ID, arg.Status)
-	var i Payment
-	err := row.Scan(
-		&i.ID,
-		&i.OrderID,
-		&i.UserID,
-		&i.PaymentMethodID,
-		&i.AmountMinor,
-		&i.Currency,
-		&i.Status,
-		&i.DeclineCode,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
+func (q *Queries) SetPaymentStatus(ctx context.Context, arg SetPaymentStatusParams) error {
+	_, err := q.db.Exec(ctx, setPaymentStatus, arg.ID, arg.Status)
+	return err
 }
