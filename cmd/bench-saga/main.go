@@ -4,13 +4,15 @@
 // over, checks the invariants, and prints one line:
 //
 //	saga orders_per_s=... p50_ms=... p95_ms=... p99_ms=... confirmed=... failed=...
-//	     cpu_ms_per_order=... commits_per_order=... rpcs_per_order=... invariants=ok
+//	     cpu_ms_per_order=... commits_per_order=... round_trips_per_order=...
+//	     rpcs_per_order=... invariants=ok
 //
 // Latency is from the PlaceOrder call to the terminal status.
 // cpu_ms_per_order is the machine's busy CPU (/proc/stat) over the run and
-// the settle, commits_per_order the five databases' xact_commit, and
-// rpcs_per_order the RPCs the mesh handled (events included), each divided
-// by the confirmed orders.
+// the settle, commits_per_order the five databases' xact_commit,
+// round_trips_per_order the mesh's round trips to them (statements sent
+// alone and pipelined batches), and rpcs_per_order the RPCs the mesh
+// handled (events included), each divided by the confirmed orders.
 package main
 
 import (
@@ -162,6 +164,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	tripsBefore, err := m.Metrics.RoundTrips()
+	if err != nil {
+		return err
+	}
 	cpuBefore, err := machineBusy()
 	if err != nil {
 		return err
@@ -183,6 +189,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	tripsAfter, err := m.Metrics.RoundTrips()
+	if err != nil {
+		return err
+	}
 	// A backend sends its commit counts to the statistics when it exits
 	// (or at most once a second while busy): stop the mesh and close its
 	// pools before reading them.
@@ -193,10 +203,10 @@ func run() error {
 	}
 	orders := float64(max(res.confirmed, 1))
 	slices.Sort(res.latencies)
-	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f commits_per_order=%.1f rpcs_per_order=%.1f invariants=%s\n",
+	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f commits_per_order=%.1f round_trips_per_order=%.1f rpcs_per_order=%.1f invariants=%s\n",
 		float64(len(res.latencies))/res.elapsed.Seconds(), pct(res.latencies, 50), pct(res.latencies, 95), pct(res.latencies, 99),
 		res.confirmed, res.failed, float64((cpuAfter-cpuBefore).Milliseconds())/orders,
-		float64(commitsAfter-commitsBefore)/orders, (rpcsAfter-rpcsBefore)/orders, verdict)
+		float64(commitsAfter-commitsBefore)/orders, (tripsAfter-tripsBefore)/orders, (rpcsAfter-rpcsBefore)/orders, verdict)
 	if verdict != "ok" {
 		return fmt.Errorf("invariants %s", verdict)
 	}

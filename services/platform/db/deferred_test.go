@@ -50,6 +50,7 @@ func TestInTxDefersExecStatements(t *testing.T) {
 
 	t.Run("reads see earlier writes, and the commit sends the rest", func(t *testing.T) {
 		ctx, root := tp.Tracer("test").Start(ctx, "root")
+		trips := db.RoundTrips(pool)
 		err := db.InTx(ctx, pool, func(ctx context.Context, tx pgx.Tx) error {
 			for i := 1; i <= 3; i++ {
 				if _, err := tx.Exec(ctx, insertNote, i, "note"); err != nil {
@@ -70,6 +71,11 @@ func TestInTxDefersExecStatements(t *testing.T) {
 		root.End()
 		if err != nil {
 			t.Fatal(err)
+		}
+		// BEGIN; the inserts with the count; the update; the last insert,
+		// sent before COMMIT; COMMIT.
+		if got := db.RoundTrips(pool) - trips; got != 5 {
+			t.Errorf("the transaction took %d round trips, want 5", got)
 		}
 		if n := count(t); n != 4 {
 			t.Errorf("committed %d notes, want 4", n)

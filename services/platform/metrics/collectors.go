@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordermesh/ordermesh/services/platform/db"
 	"github.com/ordermesh/ordermesh/services/platform/events/eventsdb"
 )
 
@@ -46,6 +47,7 @@ var (
 	poolMax      = prometheus.NewDesc("ordermesh_db_pool_max_connections", "Largest pool size.", []string{"service"}, nil)
 	poolWaits    = prometheus.NewDesc("ordermesh_db_pool_empty_acquire_total", "Acquires that had to wait for a connection.", []string{"service"}, nil)
 	poolWaitTime = prometheus.NewDesc("ordermesh_db_pool_acquire_wait_seconds_total", "Time spent waiting for connections.", []string{"service"}, nil)
+	roundTrips   = prometheus.NewDesc("ordermesh_db_round_trips_total", "Round trips to PostgreSQL: statements sent alone and pipelined batches, BEGIN and COMMIT included.", []string{"service"}, nil)
 
 	outboxPending = prometheus.NewDesc("ordermesh_outbox_pending", "Deliveries waiting, by producer (service) and subscriber.", []string{"service", "subscriber"}, nil)
 	outboxOldest  = prometheus.NewDesc("ordermesh_outbox_oldest_pending_seconds", "Age of the oldest waiting delivery, by producer and subscriber; 0 when none waits.", []string{"service", "subscriber"}, nil)
@@ -59,7 +61,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (d *databases) Describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime,
+	for _, desc := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime, roundTrips,
 		outboxPending, outboxOldest, outboxParked, ordersOpen, oldestOpen, serving, collectFails} {
 		ch <- desc
 	}
@@ -79,6 +81,7 @@ func (d *databases) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()), service)
 		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()), service)
 		ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds(), service)
+		ch <- prometheus.MustNewConstMetric(roundTrips, prometheus.CounterValue, float64(db.RoundTrips(pool)), service)
 		rows, err := eventsdb.New(pool).OutboxBySubscriber(ctx)
 		if err != nil {
 			d.failed(service, "outbox")

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	httppprof "net/http/pprof"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -160,13 +161,24 @@ func (r *Registry) Handler() http.Handler { return Handler(r.reg) }
 // RPCs is how many RPCs the process has handled so far, unary and
 // streaming, every service and code: what bench-saga divides by orders.
 func (r *Registry) RPCs() (float64, error) {
+	return r.sum("ordermesh_rpc_requests_total", "ordermesh_rpc_streams_total")
+}
+
+// RoundTrips is how many round trips the process's services have made to
+// their databases so far.
+func (r *Registry) RoundTrips() (float64, error) {
+	return r.sum("ordermesh_db_round_trips_total")
+}
+
+// sum adds up every series of the named counters.
+func (r *Registry) sum(names ...string) (float64, error) {
 	families, err := r.reg.Gather()
 	if err != nil {
 		return 0, err
 	}
 	total := 0.0
 	for _, f := range families {
-		if f.GetName() != "ordermesh_rpc_requests_total" && f.GetName() != "ordermesh_rpc_streams_total" {
+		if !slices.Contains(names, f.GetName()) {
 			continue
 		}
 		for _, m := range f.GetMetric() {
