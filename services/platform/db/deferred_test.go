@@ -178,7 +178,10 @@ func TestInTxDefersExecStatements(t *testing.T) {
 			if _, err := tx.Exec(ctx, insertNote, 41, "x"); err != nil {
 				return err
 			}
-			_, err := tx.Query(ctx, "SELECT no_such_column FROM notes")
+			rows, err := tx.Query(ctx, "SELECT no_such_column FROM notes")
+			if err == nil {
+				rows.Close()
+			}
 			return err
 		})
 		var pgErr *pgconn.PgError
