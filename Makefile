@@ -161,9 +161,9 @@ third_party/protovalidate/buf/validate/validate.proto: Makefile
 
 .PHONY: generate
 generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code, and the console's bundle
-	go tool buf format -w
-	go tool buf generate
-	go tool sqlc generate
+	scripts/tool buf format -w
+	scripts/tool buf generate
+	scripts/tool sqlc generate
 	cd gen/go && go mod tidy
 	$(MAKE) --no-print-directory console
 
@@ -182,15 +182,15 @@ GENERATED = gen proto third_party ':(glob)services/*/store/*db/**' internal/cons
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)
-	go tool buf lint
-	go tool buf format -d --exit-code
-	go tool golangci-lint run ./...
+	scripts/tool buf lint
+	scripts/tool buf format -d --exit-code
+	scripts/tool golangci-lint run ./...
 	scripts/check-js.sh k6/flash-sale.js
 
 BREAKING_AGAINST ?= .git\#branch=main
 .PHONY: breaking
 breaking: protodeps ## Check the API for breaking changes against BREAKING_AGAINST (default: main)
-	go tool buf breaking --against '$(BREAKING_AGAINST)'
+	scripts/tool buf breaking --against '$(BREAKING_AGAINST)'
 
 # The Go client module (gen/go) promises the oldest Go its go directive
 # names; this builds it and examples/go-client with that very toolchain

@@ -110,6 +110,7 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
 
+// The generated Go client is a module of its own, which users require by
+// its path; the services build against this repository's copy, in the
+// workspace and outside it (GOWORK=off), never a published version.
 replace github.com/ordermesh/ordermesh/gen/go => ./gen/go
-
-replace k8s.io/utils => k8s.io/utils v0.0.0-20260626114624-be93311217bd

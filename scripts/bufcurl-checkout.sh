@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ADDR=${1:-http://localhost:8080}
 : "${JWT_SIGNING_KEY:?set JWT_SIGNING_KEY to the signing key of the mesh}"
 go build -o .build/bin/ordermesh ./cmd/ordermesh
-BUF=(go tool buf curl --http2-prior-knowledge --protocol grpc)
+BUF=(scripts/tool buf curl --http2-prior-knowledge --protocol grpc)
 call() { local token=$1 proc=$2 data=$3; "${BUF[@]}" -H "Authorization: Bearer $token" --data "$data" "$ADDR/$proc"; }
 field() { sed -n "s/^ *\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1; }
 

@@ -43,6 +43,6 @@ JWT_SIGNING_KEY=$(secret_value "$NS" ordermesh-auth jwt-signing-key) \
 cat >&2 <<MSG
 [kind-up] ready. Reach the API with:
   kubectl -n $NS port-forward svc/ordermesh-gateway $PORT:80
-  go tool buf curl --http2-prior-knowledge --protocol grpc --data '{}' http://localhost:$PORT/ordermesh.catalog.v1.CatalogService/ListProducts
+  scripts/tool buf curl --http2-prior-knowledge --protocol grpc --data '{}' http://localhost:$PORT/ordermesh.catalog.v1.CatalogService/ListProducts
 Tokens: make token ROLE=merchant   (the kind values use the development signing key)
 MSG
