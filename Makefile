@@ -201,6 +201,14 @@ check-go-client: ## Build gen/go and examples/go-client with GOWORK=off and the 
 	cd gen/go && GOWORK=off GOTOOLCHAIN=$(GO_CLIENT_MIN_GO) go vet ./...
 	cd examples/go-client && GOWORK=off GOTOOLCHAIN=$(GO_CLIENT_MIN_GO) go vet . && GOWORK=off GOTOOLCHAIN=$(GO_CLIENT_MIN_GO) go build -o /dev/null .
 
+.PHONY: check-modules
+check-modules: ## Each Go module alone (GOWORK=off): go.mod tidy, and the service module and gen/go build and pass go vet
+	scripts/check-modules.sh
+
+.PHONY: vulncheck
+vulncheck: ## govulncheck every module against golang.org/x/vulndb pinned in tools/vuln; fails on a vulnerable module the code calls
+	scripts/vulncheck.sh
+
 .PHONY: tag-go-client
 tag-go-client: ## Tag a release of the Go client module: make tag-go-client VERSION=v0.2.0 (tag gen/go/v0.2.0)
 	@scripts/tag-go-client.sh "$(VERSION)"
