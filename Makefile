@@ -14,7 +14,7 @@ GO_TEST_FLAGS ?=
 # The commit the binaries report (`ordermesh version`, /healthz), with
 # -dirty for uncommitted changes: `go run` records none itself.
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
-GO_LDFLAGS := -X github.com/ordermesh/ordermesh/services/platform/buildinfo.Revision=$(REVISION)
+GO_LDFLAGS := -X github.com/ordermesh/ordermesh/internal/platform/buildinfo.Revision=$(REVISION)
 
 .PHONY: help
 help: ## Show this help
@@ -43,8 +43,8 @@ test-go: prometheus ## Run the Go tests with -race against the real PostgreSQL (
 # a count of inputs by default: a duration (10s) races Go's fuzzing engine
 # at its deadline on a busy machine and fails with "context deadline
 # exceeded" having found nothing (golang/go#75804).
-FUZZ_TARGETS = ./services/platform/pagetoken:FuzzDecode ./services/platform/pagetoken:FuzzRoundTrip \
-  ./services/platform/events:FuzzEnvelope ./services/mesh:FuzzPlaceOrderJSON ./services/mesh:FuzzAddItemJSON \
+FUZZ_TARGETS = ./internal/platform/pagetoken:FuzzDecode ./internal/platform/pagetoken:FuzzRoundTrip \
+  ./internal/platform/events:FuzzEnvelope ./services/mesh:FuzzPlaceOrderJSON ./services/mesh:FuzzAddItemJSON \
   ./services/mesh:FuzzMoneyAndAddress
 FUZZTIME ?= 3000x
 
@@ -178,7 +178,7 @@ checkgenerate: generate ## Fail when generated code is stale
 
 # What `make generate` writes: buf output, formatted protos, sqlc output,
 # the console's bundle.
-GENERATED = gen proto third_party ':(glob)services/*/store/*db/**' internal/console/dist
+GENERATED = gen proto third_party ':(glob)services/*/store/*db/**' internal/platform/events/eventsdb internal/console/dist
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)

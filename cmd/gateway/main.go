@@ -11,9 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ordermesh/ordermesh/internal/platform/config"
+	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/services/gateway"
-	"github.com/ordermesh/ordermesh/services/platform/config"
-	"github.com/ordermesh/ordermesh/services/platform/logging"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }

@@ -127,7 +127,7 @@ func compile(ctx context.Context, bin, arch, version, dir string) ([]byte, error
 	out := filepath.Join(dir, bin)
 	//nolint:gosec // bin is one of Binaries or a name from -only; arguments, not a shell
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -buildid= -X github.com/ordermesh/ordermesh/services/platform/buildinfo.Version="+version,
+		"-ldflags", "-s -w -buildid= -X github.com/ordermesh/ordermesh/internal/platform/buildinfo.Version="+version,
 		"-o", out, "./cmd/"+bin)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -13,7 +13,7 @@ import (
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
-	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
+	"github.com/ordermesh/ordermesh/internal/platform/buildinfo"
 )
 
 func (a *app) stockCmd() *cobra.Command {

@@ -9,7 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 
-	"github.com/ordermesh/ordermesh/services/platform/server"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
 )
 
 // Path is where the console is served.

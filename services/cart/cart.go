@@ -13,13 +13,13 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/cart/handler"
 	"github.com/ordermesh/ordermesh/services/cart/service"
 	"github.com/ordermesh/ordermesh/services/cart/store"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/component"
-	"github.com/ordermesh/ordermesh/services/platform/events"
-	"github.com/ordermesh/ordermesh/services/platform/server"
 	cartsql "github.com/ordermesh/ordermesh/sqlc/cart"
 )
 

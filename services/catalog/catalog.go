@@ -8,13 +8,13 @@ import (
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
+	"github.com/ordermesh/ordermesh/internal/platform/controlchars"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/catalog/handler"
 	"github.com/ordermesh/ordermesh/services/catalog/service"
 	"github.com/ordermesh/ordermesh/services/catalog/store"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/component"
-	"github.com/ordermesh/ordermesh/services/platform/controlchars"
-	"github.com/ordermesh/ordermesh/services/platform/server"
 	catalogsql "github.com/ordermesh/ordermesh/sqlc/catalog"
 )
 

@@ -27,10 +27,10 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/console"
-	"github.com/ordermesh/ordermesh/services/platform/buildinfo"
-	"github.com/ordermesh/ordermesh/services/platform/health"
-	"github.com/ordermesh/ordermesh/services/platform/metrics"
-	"github.com/ordermesh/ordermesh/services/platform/server"
+	"github.com/ordermesh/ordermesh/internal/platform/buildinfo"
+	"github.com/ordermesh/ordermesh/internal/platform/health"
+	"github.com/ordermesh/ordermesh/internal/platform/metrics"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
 )
 
 // Config is the gateway's configuration. The backend variables are the

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ordermesh/ordermesh/services/platform/metrics"
+	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 )
 
 // gatewayMetrics is what the gateway reports on its admin port, beside the

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
+	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 	"github.com/ordermesh/ordermesh/services/inventory"
 	"github.com/ordermesh/ordermesh/services/order"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/events"
-	"github.com/ordermesh/ordermesh/services/platform/server"
-	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // Config is the configuration of every ordermesh binary.

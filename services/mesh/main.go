@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/config"
-	"github.com/ordermesh/ordermesh/services/platform/logging"
-	"github.com/ordermesh/ordermesh/services/platform/telemetry"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/config"
+	"github.com/ordermesh/ordermesh/internal/platform/logging"
+	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
 // Main is the body of every ordermesh binary. With no arguments it serves

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
 
 // reset drops the databases of the given services, so that the next start

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ordermesh/ordermesh/services/platform/db"
-	"github.com/ordermesh/ordermesh/services/platform/dbtest"
+	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 )
 
 // `ordermesh reset` refuses while a database is in use, dropping none of

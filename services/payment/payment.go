@@ -13,14 +13,14 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/metrics"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/payment/handler"
 	"github.com/ordermesh/ordermesh/services/payment/service"
 	"github.com/ordermesh/ordermesh/services/payment/store"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/component"
-	"github.com/ordermesh/ordermesh/services/platform/events"
-	"github.com/ordermesh/ordermesh/services/platform/metrics"
-	"github.com/ordermesh/ordermesh/services/platform/server"
 	paymentsql "github.com/ordermesh/ordermesh/sqlc/payment"
 )
 

@@ -7,7 +7,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Limits of a cart.

@@ -1,5 +1,5 @@
 package service
 
-import "github.com/ordermesh/ordermesh/services/platform/rpcerr"
+import "github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 
 var errorf = rpcerr.Errorf

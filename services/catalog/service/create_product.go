@@ -3,8 +3,8 @@ package service
 import (
 	"context"
 
-	"github.com/ordermesh/ordermesh/services/platform/money"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // CreateProduct adds a product. The request's shape was validated at the

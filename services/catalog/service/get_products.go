@@ -3,7 +3,7 @@ package service
 import (
 	"context"
 
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 var errorf = rpcerr.Errorf

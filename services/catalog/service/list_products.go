@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
+	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
 )
 
 // Page sizes of List and Search.

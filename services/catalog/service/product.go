@@ -7,7 +7,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Money is an amount in minor units of an ISO 4217 currency.

@@ -12,9 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/catalog/service"
 	"github.com/ordermesh/ordermesh/services/catalog/store/catalogdb"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // Store implements service.Storer.

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Request is one order's reservation, from the Reserve RPC or from an

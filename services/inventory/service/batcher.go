@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Batcher is Inventory's hot path. Requests queue while one batch's

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
 
 // Result is the outcome of a reservation.

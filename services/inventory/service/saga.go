@@ -5,7 +5,7 @@ import (
 	"log/slog"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	"github.com/ordermesh/ordermesh/services/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
 )
 
 // LockBatch locks every stock row a delivered batch will change, in SKU

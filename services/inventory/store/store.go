@@ -11,11 +11,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/inventory/service"
 	"github.com/ordermesh/ordermesh/services/inventory/store/inventorydb"
-	"github.com/ordermesh/ordermesh/services/platform/db"
-	"github.com/ordermesh/ordermesh/services/platform/events"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // Store implements service.Storer.

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/ordermesh/ordermesh/services/platform/rpcclient"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 )
 
 // Gate stands between the mesh and one service's endpoint, the way a

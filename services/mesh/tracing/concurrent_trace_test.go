@@ -20,13 +20,13 @@ import (
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/otlpreceiver"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/config"
+	"github.com/ordermesh/ordermesh/internal/platform/logging"
+	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 	"github.com/ordermesh/ordermesh/internal/shopper"
 	"github.com/ordermesh/ordermesh/services/mesh"
 	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/config"
-	"github.com/ordermesh/ordermesh/services/platform/logging"
-	"github.com/ordermesh/ordermesh/services/platform/telemetry"
 )
 
 // placed is one checkout of the concurrent test: what was asked and what

@@ -12,10 +12,10 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/order/service"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // Subscriber signals changes of one order.

@@ -24,12 +24,12 @@ import (
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/metrics"
+	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/order/service"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/events"
-	"github.com/ordermesh/ordermesh/services/platform/metrics"
-	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // OpsDeps are what the operator's service reads beyond Order's own data.

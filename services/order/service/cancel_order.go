@@ -7,7 +7,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/ordermesh/ordermesh/services/platform/telemetry"
+	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
 // CancelOrder cancels an order that has not shipped. Cancelling a

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Statuses of the state machine; see the orders table.

@@ -15,9 +15,9 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/services/platform/money"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/platform/telemetry"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
 // PlaceOrder prices the request's lines through Catalog, quotes shipping,

@@ -16,12 +16,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/metrics"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/order/service"
 	"github.com/ordermesh/ordermesh/services/order/store/orderdb"
-	"github.com/ordermesh/ordermesh/services/platform/db"
-	"github.com/ordermesh/ordermesh/services/platform/events"
-	"github.com/ordermesh/ordermesh/services/platform/metrics"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // StatusChannel is the NOTIFY channel that carries the id of every order

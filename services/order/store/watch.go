@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ordermesh/ordermesh/services/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
 
 // Watchers fans status-change notifications out to WatchOrder streams.

@@ -12,10 +12,10 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/payment/service"
-	"github.com/ordermesh/ordermesh/services/platform/auth"
-	"github.com/ordermesh/ordermesh/services/platform/pagetoken"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
 )
 
 // Handler implements paymentv1connect.PaymentServiceHandler.

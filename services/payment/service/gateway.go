@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	platformmoney "github.com/ordermesh/ordermesh/services/platform/money"
+	platformmoney "github.com/ordermesh/ordermesh/internal/platform/money"
 )
 
 // Behaviour is how the simulated gateway treats a card. It is decided once,

@@ -11,9 +11,9 @@ import (
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	"github.com/ordermesh/ordermesh/services/platform/db"
-	"github.com/ordermesh/ordermesh/services/platform/events"
-	"github.com/ordermesh/ordermesh/services/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 var errorf = rpcerr.Errorf

@@ -1,0 +1,384 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/events/eventsdb"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
+)
+
+// Handler applies one event inside tx, the transaction that also records
+// it in the inbox. Returning an error rolls both back, and the producer's
+// relay retries later.
+type Handler func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error
+
+// Prepare runs first in the transaction a delivered batch is applied in,
+// with the batch's events: a consumer whose handlers change rows that
+// several orders share locks them here, all in one order.
+type Prepare func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error
+
+// DirectHandler applies one event outside the sink's transaction. It owns
+// exactly-once itself, recording the event with RecordInbox in the
+// transaction of its effect. The inventory hot path uses it to put
+// OrderPlaced events into its reservation batches.
+type DirectHandler func(ctx context.Context, env *eventsv1.Envelope) error
+
+// Sink is a consumer's EventSinkService: it applies each delivered event
+// once, in its own transaction with its inbox row.
+type Sink struct {
+	tracer   trace.Tracer
+	consumer string
+	pool     *pgxpool.Pool
+	handlers map[eventsv1.EventType]Handler
+	direct   map[eventsv1.EventType]DirectHandler
+	log      *slog.Logger
+	// partitions is how many transactions a delivery is applied in, side
+	// by side; see WithPartitions.
+	partitions int
+	prepare    Prepare
+}
+
+// WithPrepare runs prepare at the start of each batch's transaction.
+func (s *Sink) WithPrepare(prepare Prepare) *Sink {
+	s.prepare = prepare
+	return s
+}
+
+// WithPartitions applies each delivery in up to n transactions at once,
+// the events split by order id, so one order's events stay in one
+// transaction and in their order. A delivery's statements then wait for n
+// round trips to the database at a time instead of one. Only a consumer
+// whose handlers lock nothing shared between orders may use it: two
+// partitions that lock the same rows in opposite orders deadlock.
+func (s *Sink) WithPartitions(n int) *Sink {
+	s.partitions = max(n, 1)
+	return s
+}
+
+// WithDirect adds direct handlers, which take precedence over handlers.
+func (s *Sink) WithDirect(direct map[eventsv1.EventType]DirectHandler) *Sink {
+	s.direct = direct
+	return s
+}
+
+// RecordInbox records events in the inbox of tx and returns the ids of
+// those that were new: the others were applied before.
+func RecordInbox(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) (map[string]bool, error) {
+	ids := make([]uuid.UUID, 0, len(envs))
+	types := make([]int32, 0, len(envs))
+	for _, env := range envs {
+		id, err := uuid.Parse(env.GetId())
+		if err != nil {
+			return nil, fmt.Errorf("event id %q is not a UUID", env.GetId())
+		}
+		ids, types = append(ids, id), append(types, int32(env.GetType()))
+	}
+	fresh, err := eventsdb.New(tx).InsertInboxBatch(ctx, eventsdb.InsertInboxBatchParams{EventIds: ids, Types: types})
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	out := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		out[id.String()] = true
+	}
+	return out, nil
+}
+
+var _ eventsv1connect.EventSinkServiceHandler = (*Sink)(nil)
+
+// NewSink returns the sink of consumer with a handler per event type it
+// consumes. Events of other types are acknowledged and ignored. Each event
+// is applied in a span of tp (the global provider when nil), in the event's
+// own trace.
+func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventType]Handler, log *slog.Logger, tp trace.TracerProvider) *Sink {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return &Sink{consumer: consumer, pool: pool, handlers: handlers, log: log, tracer: tp.Tracer(instrumentation)}
+}
+
+// Deliver implements eventsv1connect.EventSinkServiceHandler. The batch is
+// first applied in one transaction, so it costs one commit; if any event
+// fails, that is rolled back and the batch is applied again with each event
+// under its own savepoint, so the failing ones are reported and the others
+// still commit.
+func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.DeliverRequest]) (*connect.Response[eventsv1.DeliverResponse], error) {
+	// An invalid event is refused for good, before anything is recorded:
+	// the producer parks it with the reason. Direct events go to their
+	// handlers concurrently (the hot path batches them); the rest are
+	// applied here.
+	var envs, direct []*eventsv1.Envelope
+	var invalid []*eventsv1.DeliveryFailure
+	for _, env := range req.Msg.GetEvents() {
+		if err := Validate(env); err != nil {
+			s.log.WarnContext(ContextFrom(ctx, env), "event refused", slog.String("event_id", env.GetId()),
+				slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
+			invalid = append(invalid, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error(), Permanent: true})
+			continue
+		}
+		if _, ok := s.direct[env.GetType()]; ok {
+			direct = append(direct, env)
+		} else {
+			envs = append(envs, env)
+		}
+	}
+	directFailures := s.applyDirect(ctx, direct)
+	res, err := s.applyPartitioned(ctx, envs)
+	if err != nil {
+		return nil, err
+	}
+	res.Failures = append(append(res.Failures, directFailures...), invalid...)
+	return connect.NewResponse(res), nil
+}
+
+// applyPartitioned splits events by order id into up to s.partitions
+// batches and applies them at once, each in its own transaction.
+func (s *Sink) applyPartitioned(ctx context.Context, events []*eventsv1.Envelope) (*eventsv1.DeliverResponse, error) {
+	n := min(max(s.partitions, 1), len(events))
+	if n <= 1 {
+		return s.applyBatch(ctx, events)
+	}
+	parts := make([][]*eventsv1.Envelope, n)
+	for _, env := range events {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(env.GetOrderId()))
+		i := int(h.Sum32() % uint32(n)) //nolint:gosec // n is a small positive count
+		parts[i] = append(parts[i], env)
+	}
+	results := make([]*eventsv1.DeliverResponse, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Go(func() { results[i], errs[i] = s.applyBatch(ctx, part) })
+	}
+	wg.Wait()
+	res := &eventsv1.DeliverResponse{}
+	for i, r := range results {
+		if errs[i] != nil {
+			// What the other partitions committed stays: the relay
+			// delivers the whole batch again, and the inbox skips them.
+			return nil, errs[i]
+		}
+		res.Failures = append(res.Failures, r.GetFailures()...)
+	}
+	return res, nil
+}
+
+func (s *Sink) applyDirect(ctx context.Context, envs []*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
+	failures := make([]*eventsv1.DeliveryFailure, len(envs))
+	var wg sync.WaitGroup
+	for i, env := range envs {
+		wg.Go(func() {
+			ctx, span := s.startConsume(ctx, env)
+			defer span.End()
+			if err := s.direct[env.GetType()](ctx, env); err != nil {
+				failSpan(span, err)
+				s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
+					slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
+				failures[i] = &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ctx, err)}
+			}
+		})
+	}
+	wg.Wait()
+	return slices.DeleteFunc(failures, func(f *eventsv1.DeliveryFailure) bool { return f == nil })
+}
+
+// applyBatch applies events in one transaction; see Deliver.
+func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*eventsv1.DeliverResponse, error) {
+	if len(events) == 0 {
+		return &eventsv1.DeliverResponse{}, nil
+	}
+	// Applying in order id order makes concurrent batches (from several
+	// producers or relay replicas) take row locks in the same order.
+	envs := slices.Clone(events)
+	slices.SortStableFunc(envs, func(a, b *eventsv1.Envelope) int { return strings.Compare(a.GetOrderId(), b.GetOrderId()) })
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		began := time.Now()
+		err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.applyAll(ctx, tx, envs) })
+		if !db.IsConflict(err) {
+			break
+		}
+		// A deadlock costs deadlock_timeout (1 s by default) before
+		// PostgreSQL breaks it: say so, or a stalled saga has no cause
+		// anyone can see.
+		s.log.WarnContext(ctx, "event batch lost a lock conflict; applying it again", slog.Int("events", len(envs)),
+			slog.Int("attempt", attempt), slog.Duration("lost_seconds", time.Since(began)), slog.Any("error", err))
+	}
+	if err == nil {
+		return &eventsv1.DeliverResponse{}, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	res := &eventsv1.DeliverResponse{}
+	err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		res.Failures = nil
+		if s.prepare != nil {
+			if err := s.prepare(ctx, tx, envs); err != nil {
+				return err
+			}
+		}
+		for _, env := range envs {
+			err := db.InTx(ctx, tx, func(ctx context.Context, sp pgx.Tx) error { return s.apply(ctx, sp, env) })
+			if err == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.log.WarnContext(ContextFrom(ctx, env), "event not applied", slog.String("event_id", env.GetId()),
+				slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
+			res.Failures = append(res.Failures, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ContextFrom(ctx, env), err)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// failureMessage says why an event was not applied, for the producer's
+// outbox and its operator: a sentinel's or a classified error's own words,
+// never SQL or a driver's text, which only the consumer's log has.
+func failureMessage(ctx context.Context, err error) string {
+	ce := rpcerr.ToConnect(ctx, nopLog, "", err)
+	if connect.CodeOf(ce) == connect.CodeInternal {
+		msg := "the consumer could not apply it; its log has the cause"
+		if tid := trace.SpanContextFromContext(ctx).TraceID(); tid.IsValid() {
+			msg += " (trace " + tid.String() + ")"
+		}
+		return msg
+	}
+	var e *connect.Error
+	if errors.As(ce, &e) {
+		return e.Code().String() + ": " + e.Message()
+	}
+	return ce.Error()
+}
+
+// nopLog discards: the sink logs failures itself, with the event's ids.
+var nopLog = slog.New(slog.DiscardHandler)
+
+// instrumentation names the tracer of the relay and the sink.
+const instrumentation = "github.com/ordermesh/ordermesh/internal/platform/events"
+
+// failSpan marks span as failed with err.
+func failSpan(span trace.Span, err error) {
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+}
+
+// applyAll records a batch in the inbox with one statement and applies
+// the events that were new.
+func (s *Sink) applyAll(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error {
+	handled := slices.DeleteFunc(slices.Clone(envs), func(env *eventsv1.Envelope) bool {
+		_, ok := s.handlers[env.GetType()]
+		return !ok
+	})
+	if len(handled) == 0 {
+		return nil
+	}
+	if s.prepare != nil {
+		if err := s.prepare(ctx, tx, handled); err != nil {
+			return err
+		}
+	}
+	fresh, err := RecordInbox(ctx, tx, handled)
+	if err != nil {
+		return err
+	}
+	for _, env := range handled {
+		if fresh[env.GetId()] {
+			if err := s.handle(ctx, tx, env); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// apply applies one event in tx unless the inbox has it already.
+func (s *Sink) apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
+	if _, ok := s.handlers[env.GetType()]; !ok {
+		return nil
+	}
+	id, err := uuid.Parse(env.GetId())
+	if err != nil {
+		return fmt.Errorf("event id %q is not a UUID", env.GetId())
+	}
+	n, err := eventsdb.New(tx).InsertInbox(ctx, eventsdb.InsertInboxParams{EventID: id, Type: int32(env.GetType())})
+	if err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	if n == 0 {
+		return nil // applied before: at-least-once delivery, exactly-once effect
+	}
+	return s.handle(ctx, tx, env)
+}
+
+// startConsume starts the consumer span of an event: a child of the span
+// that produced it (its traceparent), so a checkout is one trace, linked to
+// the delivery that carried it.
+func (s *Sink) startConsume(ctx context.Context, env *eventsv1.Envelope) (context.Context, trace.Span) {
+	return s.tracer.Start(ContextFrom(ctx, env), "consume "+env.GetType().String(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithLinks(trace.LinkFromContext(ctx)),
+		trace.WithAttributes(
+			attribute.String("messaging.message.id", env.GetId()),
+			attribute.String("ordermesh.order_id", env.GetOrderId()),
+			attribute.String("ordermesh.consumer", s.consumer),
+		))
+}
+
+// handle runs an event's handler in its consumer span.
+func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
+	ctx, span := s.startConsume(ctx, env)
+	defer span.End()
+	err := s.handlers[env.GetType()](ctx, tx, env)
+	if err == nil {
+		// What the handler's transaction deferred goes now, in this
+		// event's span: its statements belong to this order's trace.
+		err = db.Flush(ctx, tx)
+	}
+	if err != nil {
+		failSpan(span, err)
+		return err
+	}
+	return nil
+}
+
+// PrepareInTx adapts a service's batch method that works on its own
+// transaction type to a Prepare, as InTx does for a Handler.
+func PrepareInTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, []*eventsv1.Envelope) error) Prepare {
+	return func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error { return fn(ctx, bind(tx), envs) }
+}
+
+// InTx adapts a service's event method that works on its own transaction
+// type to a Handler: bind wraps the sink's transaction in it.
+//
+//	events.InTx(store.Bind, svc.OnOrderPlaced)
+func InTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, *eventsv1.Envelope) error) Handler {
+	return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, bind(tx), env) }
+}

@@ -1,0 +1,75 @@
+package metrics_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
+	"github.com/ordermesh/ordermesh/internal/platform/metrics"
+	eventssql "github.com/ordermesh/ordermesh/sqlc/events"
+)
+
+func get(t *testing.T, h http.Handler, accept string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Body.String()
+}
+
+// A latency observed in a sampled trace carries the trace id as exemplar
+// in the OpenMetrics exposition, so a dashboard links a spike to a trace.
+func TestHistogramsCarryTraceExemplars(t *testing.T) {
+	t.Parallel()
+	reg := metrics.New("test")
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	sampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	metrics.Observe(sampled, reg.BatchSeconds, 0.003)
+	metrics.Observe(context.Background(), reg.BatchSeconds, 0.004) // no trace: no exemplar
+
+	out := get(t, reg.Handler(), "application/openmetrics-text; version=1.0.0")
+	if n := strings.Count(out, `# {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.003`); n != 1 {
+		t.Errorf("%d exemplars with the trace id, want 1 on the 0.005 bucket:\n%s", n, grep(out, "ordermesh_inventory_batch_seconds"))
+	}
+	if strings.Count(out, "# {trace_id=") != 1 {
+		t.Errorf("an observation without a sampled trace got an exemplar:\n%s", grep(out, "trace_id"))
+	}
+}
+
+// A database that cannot be read reports no outbox samples, never a
+// misleading 0, and counts the failed read.
+func TestUnreadableOutboxReportsNoSample(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t, eventssql.Migrations)
+	reg := metrics.New("test")
+	reg.AddDatabase("order", d.Pool, []string{"inventory"})
+	d.Pool.Close()
+	out := get(t, reg.Handler(), "")
+	for _, name := range []string{"ordermesh_outbox_pending{", "ordermesh_outbox_oldest_pending_seconds{", "ordermesh_outbox_parked{"} {
+		if strings.Contains(out, name) {
+			t.Errorf("%s has samples for an unreadable database:\n%s", name, grep(out, name))
+		}
+	}
+	if want := `ordermesh_metrics_collection_errors_total{service="order",source="outbox"} 1`; !strings.Contains(out, want) {
+		t.Errorf("no %s in:\n%s", want, grep(out, "collection_errors"))
+	}
+}
+
+func grep(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

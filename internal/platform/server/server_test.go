@@ -1,0 +1,69 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ordermesh/ordermesh/internal/platform/health"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
+)
+
+// An in-flight call finishes when the server is told to stop, health turns
+// NOT_SERVING at once, and Serve returns without error.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(started)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	})
+	checker := health.NewChecker(map[string]health.Probe{"x.v1.Slow": nil})
+	cfg := server.Config{ShutdownTimeout: 10 * time.Second, ReadHeaderTimeout: time.Second, MaxHeaderBytes: 1 << 16, CORSOrigins: []string{"*"}}
+	srv := server.New(cfg, slog.New(slog.DiscardHandler), checker, []server.Route{{Path: "/slow", Handler: slow}})
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+ln.Addr().String()+"/slow", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer func() { _ = res.Body.Close() }()
+		b, err := io.ReadAll(res.Body)
+		got <- result{string(b), err}
+	}()
+	<-started
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for checker.Ready(context.Background()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("still ready after shutdown began")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if r := <-got; r.err != nil || r.body != "done" {
+		t.Errorf("in-flight call = %q, %v; want it to finish with done", r.body, r.err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil after a graceful shutdown", err)
+	}
+}

@@ -1,0 +1,159 @@
+// Package telemetry configures OpenTelemetry from the standard OTEL_*
+// environment variables and builds the otelconnect interceptors. Every
+// service gets a tracer provider of its own, with service.name
+// ordermesh-<service>, also when several services share one process, so a
+// trace shows which service did what. With no exporter configured it
+// installs nothing, so tracing costs nothing, but W3C trace context still
+// propagates through the mesh.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/otelconnect"
+	otelpyroscope "github.com/grafana/otel-profiling-go"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordermesh/ordermesh/internal/platform/buildinfo"
+)
+
+// ServiceName is the service.name a service reports under:
+// "order" reports as "ordermesh-order".
+func ServiceName(service string) string { return "ordermesh-" + service }
+
+// Telemetry is the tracing and profiling of one process.
+type Telemetry struct {
+	providers map[string]*sdktrace.TracerProvider
+	wrapped   map[string]trace.TracerProvider
+	profiler  *profiler
+}
+
+// Setup installs the global propagator and, when cfg is Enabled, a tracer
+// provider per service exporting as the OTEL_* variables say; with
+// PYROSCOPE_SERVER_ADDRESS set it also starts continuous profiling, with
+// each service's samples labelled with its name and span profiles linked
+// to traces. services are short names ("order"); Shutdown flushes and
+// stops everything.
+func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string) (*Telemetry, error) {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	// An exporter that cannot reach its collector says so in our log, not
+	// through the standard library's default logger.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("telemetry export failed", slog.Any("error", err))
+	}))
+	t := &Telemetry{providers: map[string]*sdktrace.TracerProvider{}, wrapped: map[string]trace.TracerProvider{}}
+	p, err := startProfiling(cfg, services)
+	if err != nil {
+		return nil, err
+	}
+	t.profiler = p
+	for _, svc := range services {
+		if !cfg.Enabled() {
+			// Nothing is exported, but every request still gets a trace
+			// id, so that log lines of one checkout can be joined across
+			// the services. Spans are not recorded and cost next to
+			// nothing.
+			t.wrapped[svc] = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+			continue
+		}
+		tp, err := newProvider(ctx, ServiceName(svc))
+		if err != nil {
+			return nil, errors.Join(err, t.Shutdown(ctx))
+		}
+		t.providers[svc] = tp
+		t.wrapped[svc] = tp
+		if p != nil {
+			// Tags each span's CPU samples with its span id, so Grafana
+			// links a trace to its profile.
+			t.wrapped[svc] = otelpyroscope.NewTracerProvider(tp)
+		}
+	}
+	return t, nil
+}
+
+// newProvider returns a tracer provider with its own exporter, reporting as
+// name unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise
+// (the variables win, as the specification says).
+func newProvider(ctx context.Context, name string) (*sdktrace.TracerProvider, error) {
+	exporter, err := autoexport.NewSpanExporter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: span exporter: %w", err)
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		semconv.ServiceName(name), semconv.ServiceNamespace("ordermesh"), semconv.ServiceVersion(buildinfo.Get().Version)))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	if envRes, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
+		if merged, err := resource.Merge(res, envRes); err == nil {
+			res = merged
+		}
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)), nil
+}
+
+// TracerProvider returns the tracer provider of service; for a nil
+// Telemetry or a service it was not set up for, the global one (a no-op
+// unless a test installed one).
+func (t *Telemetry) TracerProvider(service string) trace.TracerProvider {
+	if t != nil {
+		if tp, ok := t.wrapped[service]; ok {
+			return tp
+		}
+	}
+	return otel.GetTracerProvider()
+}
+
+// Shutdown flushes every provider's spans and stops profiling.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	var errs []error
+	for _, tp := range t.providers {
+		errs = append(errs, tp.Shutdown(ctx))
+	}
+	errs = append(errs, t.profiler.stop())
+	return errors.Join(errs...)
+}
+
+// ServerInterceptor traces every RPC a service handles with tp. Inside the
+// mesh remote spans are trusted, so a checkout stays one trace. A server
+// error (Internal, Unavailable, DeadlineExceeded, ...) sets the span's
+// status to Error; a client's mistake does not.
+func ServerInterceptor(tp trace.TracerProvider) (connect.Interceptor, error) {
+	return otelconnect.NewInterceptor(otelconnect.WithTrustRemote(), otelconnect.WithTracerProvider(tp), otelconnect.WithoutMetrics())
+}
+
+// ClientInterceptor traces every RPC a service makes with tp and injects
+// trace context.
+func ClientInterceptor(tp trace.TracerProvider) (connect.Interceptor, error) {
+	return otelconnect.NewInterceptor(otelconnect.WithTracerProvider(tp), otelconnect.WithoutMetrics())
+}
+
+// TraceParent returns the W3C traceparent of the span in ctx, "" when
+// there is none, to store with what outlives the request.
+func TraceParent(ctx context.Context) string {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier["traceparent"]
+}
+
+// ContextWithTraceParent returns ctx carrying traceparent as its remote
+// parent span, so that a span started from it continues that trace.
+func ContextWithTraceParent(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}
