@@ -29,9 +29,9 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ordermesh/ordermesh/internal/gateway"
+	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
-	"github.com/ordermesh/ordermesh/services/gateway"
-	"github.com/ordermesh/ordermesh/services/mesh"
 )
 
 const release = "shop"

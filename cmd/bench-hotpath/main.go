@@ -37,6 +37,8 @@ import (
 
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
+	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh/invariants"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
@@ -44,8 +46,6 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/services/inventory/service"
 	"github.com/ordermesh/ordermesh/services/inventory/store"
-	"github.com/ordermesh/ordermesh/services/mesh"
-	"github.com/ordermesh/ordermesh/services/mesh/invariants"
 )
 
 func main() {

@@ -4,7 +4,7 @@ package main
 import (
 	"os"
 
-	"github.com/ordermesh/ordermesh/services/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh"
 )
 
 func main() {

@@ -30,12 +30,12 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh/invariants"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/internal/shopper"
-	"github.com/ordermesh/ordermesh/services/mesh"
-	"github.com/ordermesh/ordermesh/services/mesh/invariants"
 )
 
 func main() {

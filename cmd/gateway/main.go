@@ -11,9 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ordermesh/ordermesh/internal/gateway"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
-	"github.com/ordermesh/ordermesh/services/gateway"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }

@@ -13,7 +13,7 @@ import (
 	"slices"
 
 	"github.com/ordermesh/ordermesh/internal/cli"
-	"github.com/ordermesh/ordermesh/services/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh"
 )
 
 func main() {

@@ -20,8 +20,8 @@ import (
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/cli"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 )
 
 // result is one run of the command line.

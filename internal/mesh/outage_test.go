@@ -10,8 +10,8 @@ import (
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
-	"github.com/ordermesh/ordermesh/services/mesh"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // When a service's database goes away under a running mesh, its callers

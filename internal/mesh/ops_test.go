@@ -21,9 +21,9 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/services/mesh"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 )
 
 // TestOperatorReadsOfOneOrder covers the service-role reads the operator's

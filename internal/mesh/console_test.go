@@ -16,8 +16,8 @@ import (
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/services/mesh"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // TestConsole drives the operator's web console, as the mesh serves it at

@@ -13,7 +13,7 @@ import (
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // postJSON sends body to procedure over the Connect protocol's JSON

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // TestTypeScriptClient runs gen/ts/test with node's test runner against

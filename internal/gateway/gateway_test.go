@@ -28,12 +28,12 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/internal/gateway"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
-	"github.com/ordermesh/ordermesh/services/gateway"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 )
 
 // start runs a gateway in front of the given backend URLs and returns its URL.

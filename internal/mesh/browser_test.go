@@ -25,9 +25,9 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
-	"github.com/ordermesh/ordermesh/services/mesh"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 )
 
 // TestBrowserCheckout builds examples/browser as a frontend developer

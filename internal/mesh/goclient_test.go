@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 )
 
 // TestGoClientExample builds examples/go-client as a module of its own,

@@ -10,11 +10,11 @@ import (
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
-	"github.com/ordermesh/ordermesh/services/mesh"
-	"github.com/ordermesh/ordermesh/services/mesh/meshtest"
 )
 
 // TestSagaLogsWhatItDid checks the info lines an operator reads: one per

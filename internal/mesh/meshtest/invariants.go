@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ordermesh/ordermesh/services/mesh/invariants"
+	"github.com/ordermesh/ordermesh/internal/mesh/invariants"
 )
 
 func (m *Mesh) pools() map[string]*pgxpool.Pool {

@@ -19,13 +19,13 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
-	"github.com/ordermesh/ordermesh/services/mesh"
 )
 
 // SigningKey signs the test tokens.
