@@ -44,8 +44,8 @@ test-go: prometheus ## Run the Go tests with -race against the real PostgreSQL (
 # at its deadline on a busy machine and fails with "context deadline
 # exceeded" having found nothing (golang/go#75804).
 FUZZ_TARGETS = ./internal/platform/pagetoken:FuzzDecode ./internal/platform/pagetoken:FuzzRoundTrip \
-  ./internal/platform/events:FuzzEnvelope ./internal/mesh:FuzzPlaceOrderJSON ./internal/mesh:FuzzAddItemJSON \
-  ./internal/mesh:FuzzMoneyAndAddress
+  ./internal/platform/events:FuzzEnvelope ./e2e:FuzzPlaceOrderJSON ./e2e:FuzzAddItemJSON \
+  ./e2e:FuzzMoneyAndAddress
 FUZZTIME ?= 3000x
 
 .PHONY: fuzz
@@ -70,7 +70,7 @@ rules-test: prometheus ## Check the alert and SLO rules and run their unit tests
 
 .PHONY: test-ts
 test-ts: ts chromium ## Run the TypeScript tests against a real server: node --test, the packed package under tsc --strict, the browser page and the web console in headless Chromium (screenshots in .build/console)
-	@$(PG_ENV); go test -race -count=1 -tags tsclient -run 'TestTypeScript(Client|Package)|TestBrowserCheckout|TestConsole$$' $(GO_TEST_FLAGS) ./internal/mesh/
+	@$(PG_ENV); go test -race -count=1 -tags tsclient -run 'TestTypeScript(Client|Package)|TestBrowserCheckout|TestConsole$$' $(GO_TEST_FLAGS) ./e2e/
 
 .PHONY: chromium
 chromium: ## Install headless Chromium (Debian's package) when missing, for the browser test

@@ -1,4 +1,4 @@
-package mesh_test
+package e2e_test
 
 import (
 	"context"
@@ -98,7 +98,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		queries[what] = expr
 	}
 	var rules ruleFile
-	raw, err := os.ReadFile("../../helm/ordermesh/rules/ordermesh.rules.yaml")
+	raw, err := os.ReadFile("../helm/ordermesh/rules/ordermesh.rules.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ type ruleFile struct {
 // dashboards, with Grafana's variables as "All" would set them.
 func dashboardQueries(t *testing.T) map[string]string {
 	t.Helper()
-	files, err := filepath.Glob("../../helm/ordermesh/dashboards/*.json")
+	files, err := filepath.Glob("../helm/ordermesh/dashboards/*.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ type promServer struct {
 func startPrometheus(t *testing.T, bin, target string) *promServer {
 	t.Helper()
 	dir := t.TempDir()
-	rules, err := filepath.Abs("../../helm/ordermesh/rules/ordermesh.rules.yaml")
+	rules, err := filepath.Abs("../helm/ordermesh/rules/ordermesh.rules.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package mesh_test
+package e2e_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // gRPC on h2c, each followed with WatchOrder to CONFIRMED.
 func TestGoClientExample(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs("../../examples/go-client")
+	dir, err := filepath.Abs("../examples/go-client")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package mesh_test
+package e2e_test
 
 import (
 	"bufio"
@@ -78,7 +78,7 @@ func TestDashboardsQueryExportedMetrics(t *testing.T) {
 		t.Fatalf("/metrics does not look like ordermesh's:\n%.2000s", rec.Body.String())
 	}
 
-	files, err := filepath.Glob("../../helm/ordermesh/dashboards/*.json")
+	files, err := filepath.Glob("../helm/ordermesh/dashboards/*.json")
 	if err != nil || len(files) != 5 {
 		t.Fatalf("dashboards = %v (%v), want the 5 of the chart", files, err)
 	}

@@ -1,6 +1,6 @@
 //go:build tsclient
 
-package mesh_test
+package e2e_test
 
 import (
 	"context"
@@ -223,10 +223,10 @@ func buildBrowserExample(t *testing.T) string {
 		}
 		return string(out)
 	}
-	out := run("../../gen/ts", "npm", "pack", "--pack-destination", tmp, "--loglevel=error")
+	out := run("../gen/ts", "npm", "pack", "--pack-destination", tmp, "--loglevel=error")
 	tarball := filepath.Join(tmp, strings.TrimSpace(lastLine(out)))
 	app := filepath.Join(tmp, "browser")
-	copyTracked(t, "../../examples/browser", app)
+	copyTracked(t, "../examples/browser", app)
 	run(app, "npm", "install", "--no-audit", "--no-fund", "--loglevel=error", tarball,
 		"@connectrpc/connect@latest", "@connectrpc/connect-web@latest", "@bufbuild/protobuf@latest",
 		"typescript@latest", "esbuild@latest")

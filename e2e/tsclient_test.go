@@ -1,6 +1,6 @@
 //go:build tsclient
 
-package mesh_test
+package e2e_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // one checkout. `make test-ts` builds the package first.
 func TestTypeScriptClient(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs("../../gen/ts")
+	dir, err := filepath.Abs("../gen/ts")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestTypeScriptClient(t *testing.T) {
 // runs both against a real mesh.
 func TestTypeScriptPackage(t *testing.T) {
 	t.Parallel()
-	pkg, err := filepath.Abs("../../gen/ts")
+	pkg, err := filepath.Abs("../gen/ts")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestTypeScriptPackage(t *testing.T) {
 		{"folder", fresh, "--install-links"},
 	} {
 		app := filepath.Join(tmp, c.name)
-		copyTracked(t, "../../examples/ts-client", app)
+		copyTracked(t, "../examples/ts-client", app)
 		if err := os.WriteFile(filepath.Join(app, "readme.ts"), []byte(snippet), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestTypeScriptPackage(t *testing.T) {
 // marker in the README.
 func readmeSnippet(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

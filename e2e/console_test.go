@@ -1,6 +1,6 @@
 //go:build tsclient
 
-package mesh_test
+package e2e_test
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func TestConsole(t *testing.T) {
 	browser := startBrowser(t, findChromium(t))
 	s := newShop(t, func(c *mesh.Config) { c.Relay.MaxAttempts = 2 })
 	buyer := s.customer(t, "console-buyer", cardOK)
-	shots := filepath.Join("..", "..", ".build", "console")
+	shots := filepath.Join("..", ".build", "console")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
