@@ -178,7 +178,7 @@ checkgenerate: generate ## Fail when generated code is stale
 
 # What `make generate` writes: buf output, formatted protos, sqlc output,
 # the console's bundle.
-GENERATED = gen proto third_party ':(glob)services/*/store/*db/**' internal/platform/events/eventsdb internal/console/dist
+GENERATED = gen proto third_party ':(glob)services/*/internal/store/*db/**' internal/platform/events/eventsdb internal/console/dist
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)

@@ -12,9 +12,9 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/controlchars"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
-	"github.com/ordermesh/ordermesh/services/catalog/handler"
-	"github.com/ordermesh/ordermesh/services/catalog/service"
-	"github.com/ordermesh/ordermesh/services/catalog/store"
+	"github.com/ordermesh/ordermesh/services/catalog/internal/handler"
+	"github.com/ordermesh/ordermesh/services/catalog/internal/service"
+	"github.com/ordermesh/ordermesh/services/catalog/internal/store"
 	catalogsql "github.com/ordermesh/ordermesh/sqlc/catalog"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/catalog/service"
-	"github.com/ordermesh/ordermesh/services/catalog/store/catalogdb"
+	"github.com/ordermesh/ordermesh/services/catalog/internal/service"
+	"github.com/ordermesh/ordermesh/services/catalog/internal/store/catalogdb"
 )
 
 // Store implements service.Storer.

@@ -13,7 +13,7 @@ import (
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	"github.com/ordermesh/ordermesh/services/catalog/service"
+	"github.com/ordermesh/ordermesh/services/catalog/internal/service"
 )
 
 // Handler implements catalogv1connect.CatalogServiceHandler.
