@@ -17,9 +17,9 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
-	"github.com/ordermesh/ordermesh/services/cart/handler"
-	"github.com/ordermesh/ordermesh/services/cart/service"
-	"github.com/ordermesh/ordermesh/services/cart/store"
+	"github.com/ordermesh/ordermesh/services/cart/internal/handler"
+	"github.com/ordermesh/ordermesh/services/cart/internal/service"
+	"github.com/ordermesh/ordermesh/services/cart/internal/store"
 	cartsql "github.com/ordermesh/ordermesh/sqlc/cart"
 )
 

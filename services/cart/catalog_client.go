@@ -8,7 +8,7 @@ import (
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/cart/service"
+	"github.com/ordermesh/ordermesh/services/cart/internal/service"
 )
 
 // catalogClient adapts the generated Catalog client to service.Catalog.

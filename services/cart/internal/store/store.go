@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ordermesh/ordermesh/services/cart/service"
-	"github.com/ordermesh/ordermesh/services/cart/store/cartdb"
+	"github.com/ordermesh/ordermesh/services/cart/internal/service"
+	"github.com/ordermesh/ordermesh/services/cart/internal/store/cartdb"
 )
 
 // Store implements service.Storer.

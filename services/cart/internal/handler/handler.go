@@ -12,7 +12,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
-	"github.com/ordermesh/ordermesh/services/cart/service"
+	"github.com/ordermesh/ordermesh/services/cart/internal/service"
 )
 
 // Handler implements cartv1connect.CartServiceHandler.
