@@ -13,7 +13,7 @@ import (
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/order/service"
+	"github.com/ordermesh/ordermesh/services/order/internal/service"
 )
 
 type catalogClient struct {

@@ -27,9 +27,9 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
-	"github.com/ordermesh/ordermesh/services/order/handler"
-	"github.com/ordermesh/ordermesh/services/order/service"
-	"github.com/ordermesh/ordermesh/services/order/store"
+	"github.com/ordermesh/ordermesh/services/order/internal/handler"
+	"github.com/ordermesh/ordermesh/services/order/internal/service"
+	"github.com/ordermesh/ordermesh/services/order/internal/store"
 	ordersql "github.com/ordermesh/ordermesh/sqlc/order"
 )
 

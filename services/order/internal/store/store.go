@@ -20,8 +20,8 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/order/service"
-	"github.com/ordermesh/ordermesh/services/order/store/orderdb"
+	"github.com/ordermesh/ordermesh/services/order/internal/service"
+	"github.com/ordermesh/ordermesh/services/order/internal/store/orderdb"
 )
 
 // StatusChannel is the NOTIFY channel that carries the id of every order

@@ -29,7 +29,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/order/service"
+	"github.com/ordermesh/ordermesh/services/order/internal/service"
 )
 
 // OpsDeps are what the operator's service reads beyond Order's own data.
