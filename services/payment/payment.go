@@ -18,9 +18,9 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
-	"github.com/ordermesh/ordermesh/services/payment/handler"
-	"github.com/ordermesh/ordermesh/services/payment/service"
-	"github.com/ordermesh/ordermesh/services/payment/store"
+	"github.com/ordermesh/ordermesh/services/payment/internal/handler"
+	"github.com/ordermesh/ordermesh/services/payment/internal/service"
+	"github.com/ordermesh/ordermesh/services/payment/internal/store"
 	paymentsql "github.com/ordermesh/ordermesh/sqlc/payment"
 )
 

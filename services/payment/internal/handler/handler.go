@@ -15,7 +15,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/payment/service"
+	"github.com/ordermesh/ordermesh/services/payment/internal/service"
 )
 
 // Handler implements paymentv1connect.PaymentServiceHandler.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/payment/service"
-	"github.com/ordermesh/ordermesh/services/payment/store/paymentdb"
+	"github.com/ordermesh/ordermesh/services/payment/internal/service"
+	"github.com/ordermesh/ordermesh/services/payment/internal/store/paymentdb"
 )
 
 // Store implements service.Storer.
