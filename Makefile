@@ -96,7 +96,8 @@ bench-saga: ## Drive concurrent shoppers through the whole saga; prints one "sag
 	@$(PG_ENV); go run ./cmd/bench-saga $(BENCH_FLAGS)
 
 .PHONY: bench-hotpath
-bench-hotpath: ## Batched vs naive reservations, in process and over RPC; prints "hotpath ..." and "ratio ..." lines
+bench-hotpath: ## Batched vs naive reservations: in process (BenchmarkReserve lines), then over RPC ("hotpath ..." and "ratio ..." lines)
+	@$(PG_ENV); go test -run '^$$' -bench BenchmarkReserve -benchtime 3s ./services/inventory/
 	@$(PG_ENV); go run ./cmd/bench-hotpath $(BENCH_FLAGS)
 
 .PHONY: flash-sale

@@ -9,10 +9,12 @@
 //
 //	ratio path=<p> callers=<N> mix=<m> batch_over_naive=<x>
 //
-// The inprocess path calls the service directly; the rpc path goes through
-// the real Connect server (authentication, validation, error mapping) over
-// h2c. The hot1 mix is one hot SKU; the cart mix is carts of 1 to 4 SKUs
-// over 100 SKUs, four in five picks going to 5 hot ones.
+// Every call goes through the real Connect server (authentication,
+// validation, error mapping) over h2c: path=rpc. The same comparison in
+// process, without the server, is BenchmarkReserve in services/inventory
+// (`make bench-hotpath` runs both). The hot1 mix is one hot SKU; the cart
+// mix is carts of 1 to 4 SKUs over 100 SKUs, four in five picks going to 5
+// hot ones.
 package main
 
 import (
@@ -42,10 +44,8 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
-	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
-	"github.com/ordermesh/ordermesh/services/inventory/service"
-	"github.com/ordermesh/ordermesh/services/inventory/store"
+	"github.com/ordermesh/ordermesh/services/inventory"
 )
 
 func main() {
@@ -64,7 +64,6 @@ func run() error {
 	duration := flag.Duration("duration", 3*time.Second, "length of each run")
 	callersFlag := flag.String("callers", "64,512", "comma-separated caller counts")
 	modes := flag.String("modes", "naive,batch", "comma-separated modes")
-	paths := flag.String("paths", "inprocess,rpc", "comma-separated paths")
 	mixes := flag.String("mixes", "hot1,cart", "comma-separated mixes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of all runs to this file")
 	flag.Parse()
@@ -81,16 +80,14 @@ func run() error {
 	}
 
 	var specs []runSpec
-	for _, path := range strings.Split(*paths, ",") {
-		for _, mix := range strings.Split(*mixes, ",") {
-			for _, c := range strings.Split(*callersFlag, ",") {
-				var n int
-				if _, err := fmt.Sscan(c, &n); err != nil {
-					return fmt.Errorf("callers %q: %w", c, err)
-				}
-				for _, mode := range strings.Split(*modes, ",") {
-					specs = append(specs, runSpec{mode: mode, path: path, mix: mix, callers: n})
-				}
+	for _, mix := range strings.Split(*mixes, ",") {
+		for _, c := range strings.Split(*callersFlag, ",") {
+			var n int
+			if _, err := fmt.Sscan(c, &n); err != nil {
+				return fmt.Errorf("callers %q: %w", c, err)
+			}
+			for _, mode := range strings.Split(*modes, ",") {
+				specs = append(specs, runSpec{mode: mode, path: "rpc", mix: mix, callers: n})
 			}
 		}
 	}
@@ -118,11 +115,11 @@ func run() error {
 		}
 	}
 	for _, spec := range specs {
-		if spec.mode != service.ModeBatch {
+		if spec.mode != inventory.ModeBatch {
 			continue
 		}
 		naive := spec
-		naive.mode = service.ModeNaive
+		naive.mode = inventory.ModeNaive
 		if base, ok := rates[naive]; ok && base > 0 {
 			fmt.Printf("ratio path=%s callers=%d mix=%s batch_over_naive=%.1f\n", spec.path, spec.callers, spec.mix, rates[spec]/base)
 		}
@@ -140,7 +137,13 @@ type result struct {
 }
 
 // reserver is one way of calling Reserve.
-type reserver func(ctx context.Context, orderID string, lines []service.Line) (bool, error)
+type reserver func(ctx context.Context, orderID string, lines []line) (bool, error)
+
+// line is one line of an order's reservation.
+type line struct {
+	SKU      string
+	Quantity int64
+}
 
 func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d time.Duration) (result, error) {
 	if err := db.Recreate(ctx, url); err != nil {
@@ -160,18 +163,9 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 		return result{}, err
 	}
 	cfg.Inventory.Mode, cfg.Inventory.ReservationTTL = spec.mode, time.Hour
-	var reserve reserver
-	var stop func()
-	switch spec.path {
-	case "inprocess":
-		reserve, stop = inProcess(ctx, pool, cfg.Inventory)
-	case "rpc":
-		reserve, stop, err = overRPC(ctx, cfg, url)
-		if err != nil {
-			return result{}, err
-		}
-	default:
-		return result{}, fmt.Errorf("unknown path %q", spec.path)
+	reserve, stop, err := overRPC(ctx, cfg, url)
+	if err != nil {
+		return result{}, err
 	}
 	defer stop()
 
@@ -220,31 +214,6 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 	}, nil
 }
 
-func inProcess(ctx context.Context, pool *pgxpool.Pool, cfg service.Config) (reserver, func()) {
-	svc := service.New(store.New(pool, events.NewOutbox("inventory", events.SagaRouting)), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	stop := func() {}
-	if b := svc.Batcher(); b != nil && os.Getenv("BENCH_TRACE") != "" {
-		var n, size int
-		var took time.Duration
-		b.Observer = func(_ context.Context, s int, d time.Duration) {
-			n, size, took = n+1, size+s, took+d
-			if n%200 == 0 {
-				fmt.Fprintf(os.Stderr, "batches=%d avg_size=%d avg_ms=%.2f\n", n, size/n, float64(took.Microseconds())/1000/float64(n))
-			}
-		}
-	}
-	if b := svc.Batcher(); b != nil {
-		bctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = b.Run(bctx); close(done) }()
-		stop = func() { cancel(); <-done }
-	}
-	return func(ctx context.Context, id string, lines []service.Line) (bool, error) {
-		res, err := svc.Reserve(ctx, id, lines)
-		return res.Reserved, err
-	}, stop
-}
-
 func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func(), error) {
 	cfg.SetDatabaseURL("inventory", url)
 	cfg.DatabaseCreate, cfg.AdminAddr = false, ""
@@ -266,7 +235,7 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 		return nil, nil, err
 	}
 	client := inventoryv1connect.NewInventoryServiceClient(rpcclient.NewHTTPClient(), "http://"+ln.Addr().String())
-	reserve := func(ctx context.Context, id string, lines []service.Line) (bool, error) {
+	reserve := func(ctx context.Context, id string, lines []line) (bool, error) {
 		msg := &inventoryv1.ReserveRequest{OrderId: id}
 		for _, l := range lines {
 			msg.Lines = append(msg.Lines, &inventoryv1.ReserveLine{Sku: l.SKU, Quantity: int32(l.Quantity)}) //nolint:gosec // 1 or 2
@@ -295,13 +264,13 @@ func skusOf(mix string) []string {
 
 // basket draws an order: one unit of the hot SKU, or a cart of 1 to 4
 // distinct SKUs, four in five picks among the first 5.
-func basket(rng *rand.Rand, mix string, skus []string) []service.Line {
+func basket(rng *rand.Rand, mix string, skus []string) []line {
 	if mix == "hot1" {
-		return []service.Line{{SKU: skus[0], Quantity: 1}}
+		return []line{{SKU: skus[0], Quantity: 1}}
 	}
 	n := 1 + rng.IntN(4)
 	seen := map[string]bool{}
-	var lines []service.Line
+	var lines []line
 	for len(lines) < n {
 		sku := skus[5+rng.IntN(len(skus)-5)]
 		if rng.IntN(5) < 4 {
@@ -309,7 +278,7 @@ func basket(rng *rand.Rand, mix string, skus []string) []service.Line {
 		}
 		if !seen[sku] {
 			seen[sku] = true
-			lines = append(lines, service.Line{SKU: sku, Quantity: int64(1 + rng.IntN(2))})
+			lines = append(lines, line{SKU: sku, Quantity: int64(1 + rng.IntN(2))})
 		}
 	}
 	return lines

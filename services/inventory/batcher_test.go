@@ -19,21 +19,21 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/services/inventory/service"
-	"github.com/ordermesh/ordermesh/services/inventory/store"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/store"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // inventory is one Inventory instance's service on a database.
-func inventory(t *testing.T, pool *pgxpool.Pool, mode string) *service.Service {
+func inventory(t testing.TB, pool *pgxpool.Pool, mode string) *service.Service {
 	t.Helper()
 	cfg := service.Config{Mode: mode, BatchMax: 512, QueueMax: 100000, ReservationTTL: time.Hour}
 	return service.New(store.New(pool, events.NewOutbox("inventory", events.SagaRouting)), cfg, quiet)
 }
 
 // run serves the batcher until the test ends.
-func run(t *testing.T, svc *service.Service) {
+func run(t testing.TB, svc *service.Service) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -50,7 +50,7 @@ func stock(t *testing.T, svc *service.Service, levels map[string]int64) {
 	}
 }
 
-func ledgerOK(t *testing.T, pool *pgxpool.Pool) {
+func ledgerOK(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
 	if err := invariants.Check(context.Background(), map[string]*pgxpool.Pool{"inventory": pool}); err != nil {
 		t.Errorf("ledger: %v", err)

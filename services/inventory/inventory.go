@@ -19,9 +19,9 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
-	"github.com/ordermesh/ordermesh/services/inventory/handler"
-	"github.com/ordermesh/ordermesh/services/inventory/service"
-	"github.com/ordermesh/ordermesh/services/inventory/store"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/handler"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/store"
 	inventorysql "github.com/ordermesh/ordermesh/sqlc/inventory"
 )
 
@@ -33,6 +33,12 @@ var Migrations = inventorysql.Migrations
 
 // Config is Inventory's own configuration.
 type Config = service.Config
+
+// The reservation modes of Config.Mode.
+const (
+	ModeBatch = service.ModeBatch // the hot path: many orders per transaction
+	ModeNaive = service.ModeNaive // one transaction per order, the benchmark baseline
+)
 
 // Policies says who may call each RPC: stock levels are public, changing
 // stock is the merchant's, and reservations are internal.

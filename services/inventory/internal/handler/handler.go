@@ -10,7 +10,7 @@ import (
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
-	"github.com/ordermesh/ordermesh/services/inventory/service"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
 )
 
 // Handler implements inventoryv1connect.InventoryServiceHandler.

@@ -14,8 +14,8 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-	"github.com/ordermesh/ordermesh/services/inventory/service"
-	"github.com/ordermesh/ordermesh/services/inventory/store/inventorydb"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/store/inventorydb"
 )
 
 // Store implements service.Storer.

@@ -13,8 +13,8 @@ import (
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/services/inventory/service"
-	"github.com/ordermesh/ordermesh/services/inventory/store/inventorydb"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
+	"github.com/ordermesh/ordermesh/services/inventory/internal/store/inventorydb"
 )
 
 // InBatch implements service.Storer.
