@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // AddItem adds quantity units of sku, refusing products that do not exist,
@@ -29,19 +31,19 @@ func (s *Service) AddItem(ctx context.Context, userID, sku string, quantity int3
 	}
 	for _, other := range products {
 		if other.SKU != sku && !other.Archived && other.Price.Currency != p.Price.Currency {
-			return PricedCart{}, errorf(ErrCurrency, "the cart is priced in %s but %q is priced in %s", other.Price.Currency, sku, p.Price.Currency)
+			return PricedCart{}, rpcerr.Errorf(ErrCurrency, "the cart is priced in %s but %q is priced in %s", other.Price.Currency, sku, p.Price.Currency)
 		}
 	}
 	return s.change(ctx, userID, func(lines []Line) ([]Line, error) {
 		i := slices.IndexFunc(lines, func(l Line) bool { return l.SKU == sku })
 		if i < 0 {
 			if len(lines) >= MaxLines {
-				return nil, errorf(ErrCartFull, "the cart already holds %d lines, the most it can", MaxLines)
+				return nil, rpcerr.Errorf(ErrCartFull, "the cart already holds %d lines, the most it can", MaxLines)
 			}
 			return append(lines, Line{SKU: sku, Quantity: quantity, AddedAt: time.Now()}), nil
 		}
 		if total := lines[i].Quantity + quantity; total > MaxLineQuantity {
-			return nil, errorf(ErrTooMany, "the cart holds %d of %q; adding %d would exceed %d", lines[i].Quantity, sku, quantity, MaxLineQuantity)
+			return nil, rpcerr.Errorf(ErrTooMany, "the cart holds %d of %q; adding %d would exceed %d", lines[i].Quantity, sku, quantity, MaxLineQuantity)
 		}
 		lines[i].Quantity += quantity
 		return lines, nil
@@ -61,7 +63,7 @@ func (s *Service) UpdateItem(ctx context.Context, userID, sku string, quantity i
 	return s.change(ctx, userID, func(lines []Line) ([]Line, error) {
 		i := slices.IndexFunc(lines, func(l Line) bool { return l.SKU == sku })
 		if i < 0 {
-			return nil, errorf(ErrLineNotFound, "%q is not in the cart", sku)
+			return nil, rpcerr.Errorf(ErrLineNotFound, "%q is not in the cart", sku)
 		}
 		lines[i].Quantity = quantity
 		return lines, nil
@@ -73,7 +75,7 @@ func (s *Service) RemoveItem(ctx context.Context, userID, sku string) (PricedCar
 	return s.change(ctx, userID, func(lines []Line) ([]Line, error) {
 		i := slices.IndexFunc(lines, func(l Line) bool { return l.SKU == sku })
 		if i < 0 {
-			return nil, errorf(ErrLineNotFound, "%q is not in the cart", sku)
+			return nil, rpcerr.Errorf(ErrLineNotFound, "%q is not in the cart", sku)
 		}
 		return slices.Delete(lines, i, i+1), nil
 	})
@@ -95,10 +97,10 @@ func (s *Service) change(ctx context.Context, userID string, edit func([]Line) (
 func sellable(products map[string]Product, sku string) (Product, error) {
 	p, ok := products[sku]
 	if !ok {
-		return Product{}, errorf(ErrProductNotFound, "product %q does not exist", sku)
+		return Product{}, rpcerr.Errorf(ErrProductNotFound, "product %q does not exist", sku)
 	}
 	if p.Archived {
-		return Product{}, errorf(ErrArchived, "product %q is archived and can no longer be bought", sku)
+		return Product{}, rpcerr.Errorf(ErrArchived, "product %q is archived and can no longer be bought", sku)
 	}
 	return p, nil
 }

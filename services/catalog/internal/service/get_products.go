@@ -1,12 +1,6 @@
 package service
 
-import (
-	"context"
-
-	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-)
-
-var errorf = rpcerr.Errorf
+import "context"
 
 // GetProduct returns one product, archived or not.
 func (s *Service) GetProduct(ctx context.Context, sku string) (Product, error) {

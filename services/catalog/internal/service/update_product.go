@@ -1,6 +1,10 @@
 package service
 
-import "context"
+import (
+	"context"
+
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
+)
 
 // ProductUpdate lists the fields to change; nil means leave as is.
 type ProductUpdate struct {
@@ -24,7 +28,7 @@ func (s *Service) UpdateProduct(ctx context.Context, sku string, u ProductUpdate
 	}
 	return s.store.Update(ctx, sku, func(p *Product) error {
 		if p.Archived() {
-			return errorf(ErrArchived, "product %q is archived and can no longer be changed", sku)
+			return rpcerr.Errorf(ErrArchived, "product %q is archived and can no longer be changed", sku)
 		}
 		set(&p.Name, u.Name)
 		set(&p.Description, u.Description)

@@ -36,8 +36,6 @@ type Outcome struct {
 	Duplicate bool
 }
 
-var errorf = rpcerr.Errorf
-
 // ErrUnknownSKU and ErrOrderReused are per-request errors of the RPC path.
 var (
 	ErrUnknownSKU  = rpcerr.New(rpcerr.KindNotFound, "unknown SKU")
@@ -119,7 +117,7 @@ func allocate(ctx context.Context, tx BatchTx, reqs []Request, lookKnown bool) (
 		}
 		if j, seen := first[r.OrderID]; seen {
 			if !slices.Equal(reqs[j].Lines, r.Lines) {
-				out[i].Err = errorf(ErrOrderReused, "order %s was reserved with other lines", r.OrderID)
+				out[i].Err = rpcerr.Errorf(ErrOrderReused, "order %s was reserved with other lines", r.OrderID)
 			}
 			continue
 		}
@@ -179,7 +177,7 @@ func allocate(ctx context.Context, tx BatchTx, reqs []Request, lookKnown bool) (
 		res := Reservation{OrderID: r.OrderID, Status: StatusRejected, Lines: r.Lines}
 		switch {
 		case unknown != "" && r.Event == nil:
-			out[i].Err = errorf(ErrUnknownSKU, "SKU %q has never been stocked", unknown)
+			out[i].Err = rpcerr.Errorf(ErrUnknownSKU, "SKU %q has never been stocked", unknown)
 		case len(short) > 0:
 			out[i].Result = Result{Short: short}
 		default:

@@ -8,6 +8,7 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Result is the outcome of a reservation.
@@ -46,7 +47,7 @@ func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt
 	for _, l := range lines {
 		st, known := stock[l.SKU]
 		if !known && strict {
-			return Result{}, errorf(ErrUnknownSKU, "SKU %q has never been stocked", l.SKU)
+			return Result{}, rpcerr.Errorf(ErrUnknownSKU, "SKU %q has never been stocked", l.SKU)
 		}
 		if st.Available < l.Quantity {
 			short = append(short, ShortLine{SKU: l.SKU, Requested: l.Quantity, Available: st.Available})

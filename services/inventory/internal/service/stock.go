@@ -1,6 +1,10 @@
 package service
 
-import "context"
+import (
+	"context"
+
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
+)
 
 // GetStock returns one SKU's ledger.
 func (s *Service) GetStock(ctx context.Context, sku string) (Stock, error) {
@@ -14,7 +18,7 @@ func (s *Service) GetReservation(ctx context.Context, orderID string) (Reservati
 		return Reservation{}, err
 	}
 	if !found {
-		return Reservation{}, errorf(ErrNoReservation, "order %s has no reservation", orderID)
+		return Reservation{}, rpcerr.Errorf(ErrNoReservation, "order %s has no reservation", orderID)
 	}
 	return r, nil
 }

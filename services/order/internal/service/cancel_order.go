@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) cancelOrder(ctx context.Context, id string, check func(Order) 
 			return err
 		}
 		if !found {
-			return errorf(ErrNotFound, "order %s does not exist", id)
+			return rpcerr.Errorf(ErrNotFound, "order %s does not exist", id)
 		}
 		if err := check(o); err != nil {
 			return err
@@ -41,9 +42,9 @@ func (s *Service) cancelOrder(ctx context.Context, id string, check func(Order) 
 		case StatusCancelled:
 			return nil
 		case StatusShipped:
-			return errorf(ErrState, "order %s has shipped and can no longer be cancelled; ask for a return instead", id)
+			return rpcerr.Errorf(ErrState, "order %s has shipped and can no longer be cancelled; ask for a return instead", id)
 		case StatusRejected:
-			return errorf(ErrState, "order %s was rejected; there is nothing to cancel", id)
+			return rpcerr.Errorf(ErrState, "order %s was rejected; there is nothing to cancel", id)
 		}
 		return s.cancel(ctx, tx, o, reason, detail(o))
 	})
@@ -62,11 +63,11 @@ func (s *Service) ShipOrder(ctx context.Context, id, tracking string) (Order, er
 		case err != nil:
 			return err
 		case !found:
-			return errorf(ErrNotFound, "order %s does not exist", id)
+			return rpcerr.Errorf(ErrNotFound, "order %s does not exist", id)
 		case o.Status == StatusShipped && o.TrackingNumber == tracking:
 			return nil
 		case o.Status != StatusConfirmed:
-			return errorf(ErrState, "order %s is %s; only a confirmed order can ship", id, o.Status)
+			return rpcerr.Errorf(ErrState, "order %s is %s; only a confirmed order can ship", id, o.Status)
 		}
 		if err := tx.SetShipped(ctx, id, tracking); err != nil {
 			return err

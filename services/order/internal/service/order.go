@@ -113,8 +113,6 @@ var (
 	ErrState          = rpcerr.New(rpcerr.KindPrecondition, "the order is not in a state that allows this")
 )
 
-var errorf = rpcerr.Errorf
-
 // Tx is the store inside one transaction.
 type Tx interface {
 	// Lock returns the order, locked, if it exists; with its lines when

@@ -65,7 +65,7 @@ func (s *Service) placeNew(ctx context.Context, req *orderv1.PlaceOrderRequest, 
 	if owner, found, err := s.methods.Owner(ctx, req.GetPaymentMethodId()); err != nil {
 		return Order{}, err
 	} else if !found || owner != req.GetUserId() {
-		return Order{}, errorf(ErrNoSuchMethod, "payment_method_id: payment method %s does not exist; add a card first", req.GetPaymentMethodId())
+		return Order{}, rpcerr.Errorf(ErrNoSuchMethod, "payment_method_id: payment method %s does not exist; add a card first", req.GetPaymentMethodId())
 	}
 	o, err := s.price(ctx, req)
 	if err != nil {
@@ -73,7 +73,7 @@ func (s *Service) placeNew(ctx context.Context, req *orderv1.PlaceOrderRequest, 
 	}
 	if want := req.GetExpectedTotal(); want.GetAmountMinor() != o.Total || want.GetCurrency() != o.Currency {
 		return Order{}, rpcerr.WithDetails(
-			errorf(ErrTotalChanged, "expected_total: the order comes to %s, not %s; show the customer the new total and place the order again",
+			rpcerr.Errorf(ErrTotalChanged, "expected_total: the order comes to %s, not %s; show the customer the new total and place the order again",
 				money.Format(o.Total, o.Currency), money.Format(want.GetAmountMinor(), want.GetCurrency())),
 			&orderv1.TotalChanged{ExpectedTotal: want, CurrentTotal: o.totalMoney()})
 	}
@@ -108,7 +108,7 @@ func (s *Service) replay(ctx context.Context, req *orderv1.PlaceOrderRequest, ha
 		return Order{}, false, err
 	}
 	if !bytes.Equal(prev, hash) {
-		return Order{}, true, errorf(ErrKeyReused, "idempotency_key %q was used for a different order (%s); use a new key for a new order", req.GetIdempotencyKey(), id)
+		return Order{}, true, rpcerr.Errorf(ErrKeyReused, "idempotency_key %q was used for a different order (%s); use a new key for a new order", req.GetIdempotencyKey(), id)
 	}
 	o, err := s.store.Get(ctx, id)
 	return o, true, err
@@ -139,18 +139,18 @@ func (s *Service) price(ctx context.Context, req *orderv1.PlaceOrderRequest) (Or
 		}
 		for _, l := range lines {
 			if !l.Available {
-				return Order{}, errorf(ErrNotSellable, "the cart holds %q, which is no longer sold; remove it and try again", l.SKU)
+				return Order{}, rpcerr.Errorf(ErrNotSellable, "the cart holds %q, which is no longer sold; remove it and try again", l.SKU)
 			}
 			wants = append(wants, want{l.SKU, l.Quantity})
 		}
 		if len(wants) == 0 {
-			return Order{}, errorf(ErrEmptyCart, "the cart of %q is empty; add items or order explicit lines", req.GetUserId())
+			return Order{}, rpcerr.Errorf(ErrEmptyCart, "the cart of %q is empty; add items or order explicit lines", req.GetUserId())
 		}
 	} else {
 		seen := map[string]bool{}
 		for i, l := range req.GetLines().GetLines() {
 			if seen[l.GetSku()] {
-				return Order{}, errorf(ErrBadLines, "lines.lines[%d].sku: %q appears twice; give each SKU once with the total quantity", i, l.GetSku())
+				return Order{}, rpcerr.Errorf(ErrBadLines, "lines.lines[%d].sku: %q appears twice; give each SKU once with the total quantity", i, l.GetSku())
 			}
 			seen[l.GetSku()] = true
 			wants = append(wants, want{l.GetSku(), l.GetQuantity()})
@@ -179,11 +179,11 @@ func (s *Service) price(ctx context.Context, req *orderv1.PlaceOrderRequest) (Or
 		p, ok := products[w.sku]
 		switch {
 		case !ok:
-			return Order{}, errorf(ErrProductMissing, "product %q does not exist", w.sku)
+			return Order{}, rpcerr.Errorf(ErrProductMissing, "product %q does not exist", w.sku)
 		case p.Archived:
-			return Order{}, errorf(ErrNotSellable, "product %q is archived and can no longer be bought", w.sku)
+			return Order{}, rpcerr.Errorf(ErrNotSellable, "product %q is archived and can no longer be bought", w.sku)
 		case o.Currency != "" && p.Price.Currency != o.Currency:
-			return Order{}, errorf(ErrNotSellable, "the order mixes currencies (%s and %s); order them separately", o.Currency, p.Price.Currency)
+			return Order{}, rpcerr.Errorf(ErrNotSellable, "the order mixes currencies (%s and %s); order them separately", o.Currency, p.Price.Currency)
 		}
 		o.Currency = p.Price.Currency
 		o.Lines = append(o.Lines, Line{SKU: w.sku, Name: p.Name, Quantity: w.qty, UnitPrice: p.Price.AmountMinor})
@@ -212,7 +212,7 @@ func (s *Service) QuoteShipping(ctx context.Context, country string, lines map[s
 	for sku, qty := range lines {
 		p, ok := products[sku]
 		if !ok {
-			return Quote{}, "", errorf(ErrProductMissing, "product %q does not exist", sku)
+			return Quote{}, "", rpcerr.Errorf(ErrProductMissing, "product %q does not exist", sku)
 		}
 		weight += int64(p.WeightGrams) * int64(qty)
 		currency = p.Price.Currency

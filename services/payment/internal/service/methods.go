@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // CreatePaymentMethod tokenises a card. It checks the Luhn digit and the
@@ -13,11 +15,11 @@ import (
 // simulator's behaviour, and forgets the number and the CVC.
 func (s *Service) CreatePaymentMethod(ctx context.Context, userID, number string, expMonth, expYear int32, now time.Time) (Method, error) {
 	if !luhn(number) {
-		return Method{}, errorf(ErrInvalidCard, "card_number: fails the Luhn check; check the digits")
+		return Method{}, rpcerr.Errorf(ErrInvalidCard, "card_number: fails the Luhn check; check the digits")
 	}
 	// A card is valid through the last day of its expiry month.
 	if expiry := time.Date(int(expYear), time.Month(expMonth)+1, 1, 0, 0, 0, 0, time.UTC); !now.Before(expiry) {
-		return Method{}, errorf(ErrInvalidCard, "exp_year/exp_month: the card expired at the end of %02d/%d", expMonth, expYear)
+		return Method{}, rpcerr.Errorf(ErrInvalidCard, "exp_year/exp_month: the card expired at the end of %02d/%d", expMonth, expYear)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

@@ -13,10 +13,7 @@ import (
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
-
-var errorf = rpcerr.Errorf
 
 // OnStockReserved authorises the order total, which comes from the order
 // through the event, never from a client. It emits PaymentAuthorized or

@@ -1,5 +1,0 @@
-package service
-
-import "github.com/ordermesh/ordermesh/internal/platform/rpcerr"
-
-var errorf = rpcerr.Errorf
