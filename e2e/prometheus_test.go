@@ -150,7 +150,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 
 // get returns the body of a GET of path, for diagnosis.
 func (p *promServer) get(path string) string {
-	res, err := http.Get(p.url + path) //nolint:noctx // a test's diagnosis
+	res, err := http.Get(p.url + path)
 	if err != nil {
 		return err.Error()
 	}
@@ -331,7 +331,7 @@ scrape_configs:
 	})
 	p := &promServer{t: t, url: "http://" + addr}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		res, err := http.Get(p.url + "/-/ready") //nolint:noctx // a test's poll
+		res, err := http.Get(p.url + "/-/ready")
 		if err == nil {
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -359,7 +359,7 @@ func (p *promServer) waitFor(q string, timeout time.Duration) {
 
 // query runs an instant query and returns how many series it returned.
 func (p *promServer) query(q string) (int, error) {
-	res, err := http.PostForm(p.url+"/api/v1/query", url.Values{"query": {q}}) //nolint:noctx // a test's query
+	res, err := http.PostForm(p.url+"/api/v1/query", url.Values{"query": {q}})
 	if err != nil {
 		return 0, err
 	}
@@ -379,7 +379,7 @@ func (p *promServer) query(q string) (int, error) {
 	}
 	var result []any
 	if err := json.Unmarshal(body.Data.Result, &result); err != nil {
-		return 1, nil //nolint:nilerr // a scalar or string result is one value
+		return 1, nil
 	}
 	return len(result), nil
 }

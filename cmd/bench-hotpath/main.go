@@ -180,7 +180,7 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 	start := time.Now()
 	for c := range spec.callers {
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(c), 42)) //nolint:gosec // load shape, not secrets
+			rng := rand.New(rand.NewPCG(uint64(c), 42))
 			var mine []float64
 			for time.Now().Before(deadline) {
 				lines := basket(rng, spec.mix, skus)
@@ -238,7 +238,7 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 	reserve := func(ctx context.Context, id string, lines []line) (bool, error) {
 		msg := &inventoryv1.ReserveRequest{OrderId: id}
 		for _, l := range lines {
-			msg.Lines = append(msg.Lines, &inventoryv1.ReserveLine{Sku: l.SKU, Quantity: int32(l.Quantity)}) //nolint:gosec // 1 or 2
+			msg.Lines = append(msg.Lines, &inventoryv1.ReserveLine{Sku: l.SKU, Quantity: int32(l.Quantity)})
 		}
 		req := connect.NewRequest(msg)
 		req.Header().Set("Authorization", "Bearer "+token)

@@ -77,7 +77,7 @@ func run() error {
 	totals := map[int]int64{}
 	for q := 1; q <= *maxQty; q++ {
 		res, err := c.Orders.QuoteShipping(ctx, connect.NewRequest(&orderv1.QuoteShippingRequest{
-			ShippingAddress: address, Lines: []*orderv1.LineRequest{{Sku: sku, Quantity: int32(q)}}, //nolint:gosec // small
+			ShippingAddress: address, Lines: []*orderv1.LineRequest{{Sku: sku, Quantity: int32(q)}},
 		}))
 		if err != nil {
 			return fmt.Errorf("quote: %w", err)
@@ -173,7 +173,7 @@ func run() error {
 func checkout(ctx context.Context, c shopper.Clients, b shopper.Customer, sku string, qty int, total int64, address *commonv1.PostalAddress, n int) (orderv1.OrderStatus, error) {
 	last, err := c.Checkout(ctx, b.Token, &orderv1.PlaceOrderRequest{
 		UserId: b.ID, IdempotencyKey: fmt.Sprintf("flash-%s-%d", sku, n),
-		Source:          &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: []*orderv1.LineRequest{{Sku: sku, Quantity: int32(qty)}}}}, //nolint:gosec // small
+		Source:          &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: []*orderv1.LineRequest{{Sku: sku, Quantity: int32(qty)}}}},
 		ShippingAddress: address, Email: b.ID + "@example.com", PaymentMethodId: b.Card,
 		ExpectedTotal: &commonv1.Money{AmountMinor: total, Currency: "EUR"},
 	}, 2*time.Minute)

@@ -59,7 +59,7 @@ func (a *app) eventsParked() *cobra.Command {
 			err = a.call(cmd, func(ctx context.Context) error {
 				req := &opsv1.ListParkedDeliveriesRequest{Filter: filter}
 				for {
-					req.PageSize = int32(min(limit-len(res.Deliveries), 500)) //nolint:gosec // at most 500
+					req.PageSize = int32(min(limit-len(res.Deliveries), 500))
 					page, err := a.ops().ListParkedDeliveries(ctx, connect.NewRequest(req))
 					if err != nil {
 						return err

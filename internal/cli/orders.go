@@ -74,7 +74,7 @@ func (a *app) ordersList() *cobra.Command {
 			var total int64
 			err = a.call(cmd, func(ctx context.Context) error {
 				for {
-					req.PageSize = int32(min(limit-len(orders), 200)) //nolint:gosec // at most 200
+					req.PageSize = int32(min(limit-len(orders), 200))
 					res, err := a.ops().ListOrders(ctx, connect.NewRequest(req))
 					if err != nil {
 						return err

@@ -63,7 +63,7 @@ func benchmarkReserve(b *testing.B, mode, mix string, callers int) {
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
-		rng := rand.New(rand.NewPCG(seed.Add(1), 42)) //nolint:gosec // load shape, not secrets
+		rng := rand.New(rand.NewPCG(seed.Add(1), 42))
 		for pb.Next() {
 			res, err := svc.Reserve(ctx, uuid.NewString(), benchBasket(rng, mix, skus))
 			switch {

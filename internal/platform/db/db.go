@@ -26,7 +26,7 @@ func Open(ctx context.Context, dsn string, maxConns int, tp trace.TracerProvider
 		return nil, fmt.Errorf("parse database URL: %w", redact(err))
 	}
 	if maxConns > 0 {
-		cfg.MaxConns = int32(min(maxConns, 1000)) //nolint:gosec // bounded above
+		cfg.MaxConns = int32(min(maxConns, 1000))
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	// Every query in a trace is a span of it (a no-op without an exporter).

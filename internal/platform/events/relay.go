@@ -129,7 +129,7 @@ func (r *Relay) DeliverOnce(ctx context.Context) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		q := eventsdb.New(tx)
-		rows, err := q.ClaimDeliveries(ctx, int32(r.cfg.Batch)) //nolint:gosec // small configured batch
+		rows, err := q.ClaimDeliveries(ctx, int32(r.cfg.Batch))
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}

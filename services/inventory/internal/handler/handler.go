@@ -79,7 +79,7 @@ func (h *Handler) Reserve(ctx context.Context, req *connect.Request[inventoryv1.
 		res.ExpireTime = timestamppb.New(r.ExpiresAt)
 	}
 	for _, s := range r.Short {
-		res.ShortLines = append(res.ShortLines, &inventoryv1.ShortLine{Sku: s.SKU, Requested: int32(s.Requested), Available: s.Available}) //nolint:gosec // at most 999 per line
+		res.ShortLines = append(res.ShortLines, &inventoryv1.ShortLine{Sku: s.SKU, Requested: int32(s.Requested), Available: s.Available})
 	}
 	return connect.NewResponse(res), nil
 }

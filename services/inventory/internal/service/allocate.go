@@ -224,7 +224,7 @@ func outcomeEvent(r Request, res Result) Emission {
 	}
 	rejected := &eventsv1.StockRejected{}
 	for _, sl := range res.Short {
-		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available}) //nolint:gosec // at most 999 per line
+		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available})
 	}
 	return Emission{OrderID: r.OrderID, Trace: r.Trace, Payload: rejected}
 }

@@ -22,6 +22,7 @@ func (s *Service) LockBatch(ctx context.Context, tx Tx, envs []*eventsv1.Envelop
 			}
 		case eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED:
 			orders = append(orders, env.GetOrderId())
+		default: // Inventory consumes nothing else; no stock row to lock
 		}
 	}
 	if len(skus)+len(orders) == 0 {
@@ -53,7 +54,7 @@ func (s *Service) OnOrderPlaced(ctx context.Context, tx Tx, env *eventsv1.Envelo
 	}
 	rejected := &eventsv1.StockRejected{}
 	for _, sl := range res.Short {
-		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available}) //nolint:gosec // quantities are at most 999 per line
+		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available})
 	}
 	return tx.Emit(ctx, env.GetOrderId(), rejected)
 }

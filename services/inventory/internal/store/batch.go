@@ -78,8 +78,8 @@ func (b *batchTx) Commit(ctx context.Context, a service.Allocation) error {
 		p.OrderIds, p.Statuses, p.ExpiresAt = append(p.OrderIds, r.OrderID), append(p.Statuses, r.Status), append(p.ExpiresAt, exp)
 		// Reservation i's lines are line_skus[first:last], 1-based and
 		// inclusive; the service keeps each order's lines sorted by SKU.
-		p.LineFirst = append(p.LineFirst, int32(len(p.LineSkus)+1))          //nolint:gosec // a batch holds far fewer lines
-		p.LineLast = append(p.LineLast, int32(len(p.LineSkus)+len(r.Lines))) //nolint:gosec // likewise
+		p.LineFirst = append(p.LineFirst, int32(len(p.LineSkus)+1))
+		p.LineLast = append(p.LineLast, int32(len(p.LineSkus)+len(r.Lines)))
 		for _, l := range r.Lines {
 			p.LineSkus, p.LineQuantities = append(p.LineSkus, l.SKU), append(p.LineQuantities, l.Quantity)
 		}

@@ -182,7 +182,7 @@ func (t *txStore) SetStatus(ctx context.Context, orderID, status string) error {
 }
 
 func (t *txStore) Expired(ctx context.Context, n int) ([]string, error) {
-	return t.q.ExpiredReservations(ctx, int32(n)) //nolint:gosec // small batch
+	return t.q.ExpiredReservations(ctx, int32(n))
 }
 
 func (t *txStore) Emit(ctx context.Context, orderID string, payload proto.Message) error {

@@ -207,7 +207,7 @@ func ToProto(o service.Order) *orderv1.Order {
 		})
 	}
 	for _, s := range o.ShortLines {
-		out.ShortLines = append(out.ShortLines, &orderv1.ShortLine{Sku: s.SKU, Requested: s.Requested, Available: int32(min(s.Available, 1<<30))}) //nolint:gosec // capped
+		out.ShortLines = append(out.ShortLines, &orderv1.ShortLine{Sku: s.SKU, Requested: s.Requested, Available: int32(min(s.Available, 1<<30))})
 	}
 	for _, c := range o.History {
 		out.History = append(out.History, &orderv1.StatusChange{

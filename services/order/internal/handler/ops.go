@@ -284,7 +284,7 @@ func (o *Ops) ExpireNow(ctx context.Context, _ *connect.Request[opsv1.ExpireNowR
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&opsv1.ExpireNowResponse{Expired: int32(min(n, 1<<30))}), nil //nolint:gosec // capped
+	return connect.NewResponse(&opsv1.ExpireNowResponse{Expired: int32(min(n, 1<<30))}), nil
 }
 
 // selected returns the producers a filter names: one, or all.

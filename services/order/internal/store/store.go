@@ -290,7 +290,7 @@ func (t *txStore) SetShipped(ctx context.Context, id, tracking string) error {
 }
 
 func (t *txStore) Expired(ctx context.Context, n int) ([]string, error) {
-	ids, err := t.q.ExpiredOrders(ctx, int32(n)) //nolint:gosec // small batch
+	ids, err := t.q.ExpiredOrders(ctx, int32(n))
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,7 @@ func (g *Gateway) Authorize(ctx context.Context, orderID string, b Behaviour, am
 		if n == 1 {
 			return Decision{}, fmt.Errorf("authorize order %s: %w", orderID, ErrGatewayUnavailable)
 		}
+	case BehaviourApprove:
 	}
 	return Decision{Approved: true, Message: fmt.Sprintf("Approved %s.", platformmoney.Format(amount.AmountMinor, amount.Currency)), Reference: ref}, nil
 }
