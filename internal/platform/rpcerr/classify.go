@@ -9,8 +9,11 @@ import (
 	"syscall"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
+
+	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
 
 // Classify says what a failure of the database or the network means to a
@@ -24,17 +27,16 @@ import (
 func Classify(err error) (Kind, string, bool) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch class := pgErr.Code[:2]; {
-		case class == "08", class == "53", pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03":
-			// connection exception; insufficient resources (53300: too
-			// many connections); admin or crash shutdown; cannot connect
-			// now (starting up)
+		switch code := pgErr.Code; {
+		case pgerrcode.IsConnectionException(code), pgerrcode.IsInsufficientResources(code),
+			code == pgerrcode.AdminShutdown, code == pgerrcode.CrashShutdown, code == pgerrcode.CannotConnectNow:
+			// too many connections; a shutdown; starting up
 			return KindUnavailable, "the database is unavailable; try again shortly", true
-		case pgErr.Code == "57014": // query_canceled: a statement timeout
+		case code == pgerrcode.QueryCanceled: // a statement timeout
 			return KindUnavailable, "the database did not answer in time; try again shortly", true
-		case pgErr.Code == "40001", pgErr.Code == "40P01":
+		case db.IsConflict(err):
 			return KindAborted, "the request conflicted with a concurrent one; try again", true
-		case class == "22":
+		case pgerrcode.IsDataException(code):
 			msg := "a value is malformed or out of range"
 			if pgErr.ColumnName != "" {
 				msg += " (" + pgErr.ColumnName + ")"

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -95,7 +96,7 @@ func (b *batchTx) Commit(ctx context.Context, a service.Allocation) error {
 	}
 	moved, err := b.q.CommitBatch(ctx, p)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
 		return service.ErrBatchConflict // an order of the batch has a reservation already
 	}
 	if err != nil {
