@@ -161,12 +161,17 @@ third_party/protovalidate/buf/validate/validate.proto: Makefile
 	mkdir -p $(@D) && install -m 0644 "$$dir/proto/protovalidate/buf/validate/validate.proto" $@
 
 .PHONY: generate
-generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code, and the console's bundle
+generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code, the console's bundle and docs/configuration.md
 	scripts/tool buf format -w
 	scripts/tool buf generate
 	scripts/tool sqlc generate
 	cd gen/go && go mod tidy
 	$(MAKE) --no-print-directory console
+	scripts/config-doc.sh
+
+.PHONY: config-doc
+config-doc: ## Write docs/configuration.md, every environment variable, from the binaries' help (part of generate)
+	scripts/config-doc.sh
 
 .PHONY: console
 console: ## Bundle the operator's web console (internal/console/web, TypeScript) into internal/console/dist, which the binaries embed
@@ -178,8 +183,8 @@ checkgenerate: generate ## Fail when generated code is stale
 	  { echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; }
 
 # What `make generate` writes: buf output, formatted protos, sqlc output,
-# the console's bundle.
-GENERATED = gen proto third_party ':(glob)services/*/internal/store/*db/**' internal/platform/events/eventsdb internal/console/dist
+# the console's bundle, the configuration reference.
+GENERATED = gen proto third_party ':(glob)services/*/internal/store/*db/**' internal/platform/events/eventsdb internal/console/dist docs/configuration.md
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)
