@@ -46,6 +46,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/services/inventory"
+	"github.com/ordermesh/ordermesh/services/inventory/inventorytest"
 )
 
 func main() {
@@ -137,13 +138,7 @@ type result struct {
 }
 
 // reserver is one way of calling Reserve.
-type reserver func(ctx context.Context, orderID string, lines []line) (bool, error)
-
-// line is one line of an order's reservation.
-type line struct {
-	SKU      string
-	Quantity int64
-}
+type reserver func(ctx context.Context, orderID string, lines []inventorytest.Line) (bool, error)
 
 func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d time.Duration) (result, error) {
 	if err := db.Recreate(ctx, url); err != nil {
@@ -157,7 +152,7 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 	if err := db.Migrate(ctx, pool, mesh.Migrations("inventory")...); err != nil {
 		return result{}, err
 	}
-	skus := skusOf(spec.mix)
+	skus := inventorytest.SKUs(spec.mix)
 	const initial = 100_000_000
 	if _, err := pool.Exec(ctx, `INSERT INTO stock (sku, available, received) SELECT unnest($1::text[]), $2, $2`, skus, initial); err != nil {
 		return result{}, err
@@ -183,7 +178,7 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 			rng := rand.New(rand.NewPCG(uint64(c), 42))
 			var mine []float64
 			for time.Now().Before(deadline) {
-				lines := basket(rng, spec.mix, skus)
+				lines := inventorytest.Basket(rng, spec.mix, skus)
 				t0 := time.Now()
 				ok, err := reserve(ctx, uuid.NewString(), lines)
 				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
@@ -235,7 +230,7 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 		return nil, nil, err
 	}
 	client := inventoryv1connect.NewInventoryServiceClient(rpcclient.NewHTTPClient(), "http://"+ln.Addr().String())
-	reserve := func(ctx context.Context, id string, lines []line) (bool, error) {
+	reserve := func(ctx context.Context, id string, lines []inventorytest.Line) (bool, error) {
 		msg := &inventoryv1.ReserveRequest{OrderId: id}
 		for _, l := range lines {
 			msg.Lines = append(msg.Lines, &inventoryv1.ReserveLine{Sku: l.SKU, Quantity: int32(l.Quantity)})
@@ -249,39 +244,6 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 		return res.Msg.GetReserved(), nil
 	}
 	return reserve, func() { cancel(); <-done; m.Close() }, nil
-}
-
-func skusOf(mix string) []string {
-	if mix == "hot1" {
-		return []string{"HOT-0"}
-	}
-	skus := make([]string, 100)
-	for i := range skus {
-		skus[i] = fmt.Sprintf("SKU-%03d", i)
-	}
-	return skus
-}
-
-// basket draws an order: one unit of the hot SKU, or a cart of 1 to 4
-// distinct SKUs, four in five picks among the first 5.
-func basket(rng *rand.Rand, mix string, skus []string) []line {
-	if mix == "hot1" {
-		return []line{{SKU: skus[0], Quantity: 1}}
-	}
-	n := 1 + rng.IntN(4)
-	seen := map[string]bool{}
-	var lines []line
-	for len(lines) < n {
-		sku := skus[5+rng.IntN(len(skus)-5)]
-		if rng.IntN(5) < 4 {
-			sku = skus[rng.IntN(5)]
-		}
-		if !seen[sku] {
-			seen[sku] = true
-			lines = append(lines, line{SKU: sku, Quantity: int64(1 + rng.IntN(2))})
-		}
-	}
-	return lines
 }
 
 func pct(sorted []float64, p float64) float64 {

@@ -15,14 +15,12 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
+	"github.com/ordermesh/ordermesh/services/inventory/inventorytest"
 )
 
 // BenchmarkReserve reserves stock in process (no server), batched and
-// naive, with 64 and 512 concurrent callers on each mix:
-//
-//   - hot1: every order is one unit of one hot SKU;
-//   - cart: carts of 1 to 4 SKUs over 100, four in five picks among 5 hot
-//     ones.
+// naive, with 64 and 512 concurrent callers on each of inventorytest's
+// mixes (one hot SKU; carts over 100 SKUs, most picks among 5).
 //
 // Each sub-benchmark runs on a fresh database and reports reserved/s and
 // the ledger's check; an oversold unit or a broken ledger fails it. The
@@ -31,7 +29,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkReserve -benchtime 3s ./services/inventory/
 func BenchmarkReserve(b *testing.B) {
-	for _, mix := range []string{"hot1", "cart"} {
+	for _, mix := range []string{inventorytest.Hot1, inventorytest.Cart} {
 		for _, callers := range []int{64, 512} {
 			for _, mode := range []string{service.ModeNaive, service.ModeBatch} {
 				b.Run(fmt.Sprintf("mix=%s/callers=%d/mode=%s", mix, callers, mode), func(b *testing.B) {
@@ -49,7 +47,7 @@ func benchmarkReserve(b *testing.B, mode, mix string, callers int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	skus := benchSKUs(mix)
+	skus := inventorytest.SKUs(mix)
 	if _, err := pool.Exec(ctx, `INSERT INTO stock (sku, available, received) SELECT unnest($1::text[]), $2, $2`, skus, 100_000_000); err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +63,11 @@ func benchmarkReserve(b *testing.B, mode, mix string, callers int) {
 	b.RunParallel(func(pb *testing.PB) {
 		rng := rand.New(rand.NewPCG(seed.Add(1), 42))
 		for pb.Next() {
-			res, err := svc.Reserve(ctx, uuid.NewString(), benchBasket(rng, mix, skus))
+			var lines []service.Line
+			for _, l := range inventorytest.Basket(rng, mix, skus) {
+				lines = append(lines, service.Line{SKU: l.SKU, Quantity: l.Quantity})
+			}
+			res, err := svc.Reserve(ctx, uuid.NewString(), lines)
 			switch {
 			case err != nil:
 				failed.Add(1)
@@ -81,36 +83,4 @@ func benchmarkReserve(b *testing.B, mode, mix string, callers int) {
 		b.Errorf("%d reservations failed", n)
 	}
 	ledgerOK(b, pool)
-}
-
-func benchSKUs(mix string) []string {
-	if mix == "hot1" {
-		return []string{"HOT-0"}
-	}
-	skus := make([]string, 100)
-	for i := range skus {
-		skus[i] = fmt.Sprintf("SKU-%03d", i)
-	}
-	return skus
-}
-
-// benchBasket draws an order's lines for mix.
-func benchBasket(rng *rand.Rand, mix string, skus []string) []service.Line {
-	if mix == "hot1" {
-		return []service.Line{{SKU: skus[0], Quantity: 1}}
-	}
-	n := 1 + rng.IntN(4)
-	seen := map[string]bool{}
-	var lines []service.Line
-	for len(lines) < n {
-		sku := skus[5+rng.IntN(len(skus)-5)]
-		if rng.IntN(5) < 4 {
-			sku = skus[rng.IntN(5)]
-		}
-		if !seen[sku] {
-			seen[sku] = true
-			lines = append(lines, service.Line{SKU: sku, Quantity: int64(1 + rng.IntN(2))})
-		}
-	}
-	return lines
 }
