@@ -13,8 +13,11 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
+	"github.com/ordermesh/ordermesh/services/cart"
+	"github.com/ordermesh/ordermesh/services/catalog"
 	"github.com/ordermesh/ordermesh/services/inventory"
 	"github.com/ordermesh/ordermesh/services/order"
+	"github.com/ordermesh/ordermesh/services/payment"
 )
 
 // Config is the configuration of every ordermesh binary.
@@ -54,40 +57,39 @@ type Config struct {
 	PaymentURL   string `env:"PAYMENT_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Payment service"`
 }
 
+// perService returns, for each service by name, its base URL and its own
+// database URL: the one place Config's per-service fields are named.
+func (c *Config) perService() map[string]struct{ url, database *string } {
+	return map[string]struct{ url, database *string }{
+		catalog.Name:   {&c.CatalogURL, &c.CatalogDatabaseURL},
+		cart.Name:      {&c.CartURL, &c.CartDatabaseURL},
+		order.Name:     {&c.OrderURL, &c.OrderDatabaseURL},
+		inventory.Name: {&c.InventoryURL, &c.InventoryDatabaseURL},
+		payment.Name:   {&c.PaymentURL, &c.PaymentDatabaseURL},
+	}
+}
+
 // endpoint returns the base URL of a service.
 func (c Config) endpoint(service string) (string, bool) {
-	u, ok := map[string]string{
-		"catalog": c.CatalogURL, "cart": c.CartURL, "order": c.OrderURL,
-		"inventory": c.InventoryURL, "payment": c.PaymentURL,
-	}[service]
-	return u, ok && u != ""
+	f, ok := c.perService()[service]
+	if !ok || *f.url == "" {
+		return "", false
+	}
+	return *f.url, true
 }
 
 // SetDatabaseURL points one service at its own database.
 func (c *Config) SetDatabaseURL(service, url string) {
-	switch service {
-	case "catalog":
-		c.CatalogDatabaseURL = url
-	case "cart":
-		c.CartDatabaseURL = url
-	case "order":
-		c.OrderDatabaseURL = url
-	case "inventory":
-		c.InventoryDatabaseURL = url
-	case "payment":
-		c.PaymentDatabaseURL = url
+	if f, ok := c.perService()[service]; ok {
+		*f.database = url
 	}
 }
 
 // DatabaseURLOf returns the URL of service's own database: its own
 // variable, else DATABASE_URL with {service} replaced.
 func (c Config) DatabaseURLOf(service string) string {
-	override := map[string]string{
-		"catalog": c.CatalogDatabaseURL, "cart": c.CartDatabaseURL, "order": c.OrderDatabaseURL,
-		"inventory": c.InventoryDatabaseURL, "payment": c.PaymentDatabaseURL,
-	}[service]
-	if override != "" {
-		return override
+	if f, ok := c.perService()[service]; ok && *f.database != "" {
+		return *f.database
 	}
 	return strings.ReplaceAll(c.DatabaseURL, "{service}", service)
 }
