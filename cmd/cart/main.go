@@ -4,9 +4,9 @@ package main
 import (
 	"os"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/internal/cli"
 )
 
 func main() {
-	os.Exit(mesh.Main(os.Args[1:], os.Stdout, os.Stderr, "cart"))
+	os.Exit(cli.Serve(os.Args[1:], os.Stdout, os.Stderr, "cart"))
 }

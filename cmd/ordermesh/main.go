@@ -24,5 +24,5 @@ func main() {
 	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprint(os.Stdout, cli.Usage(), "\n")
 	}
-	os.Exit(mesh.Main(args, os.Stdout, os.Stderr, mesh.Services...))
+	os.Exit(cli.Serve(args, os.Stdout, os.Stderr, mesh.Services...))
 }

@@ -1,4 +1,4 @@
-package mesh
+package cli
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 )
@@ -14,7 +15,7 @@ import (
 // them, and drops them all once nobody is connected.
 func TestResetDropsIdleDatabasesOnly(t *testing.T) {
 	t.Parallel()
-	var cfg Config
+	var cfg mesh.Config
 	dbs := map[string]*dbtest.Database{"catalog": dbtest.New(t), "order": dbtest.New(t)}
 	for svc, d := range dbs {
 		cfg.SetDatabaseURL(svc, d.URL)

@@ -1,4 +1,4 @@
-package mesh
+package cli
 
 import (
 	"context"
@@ -13,17 +13,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
-// Main is the body of every ordermesh binary. With no arguments it serves
-// the services it was built for; `token` mints a development token; `help`
-// lists the environment variables. It returns the exit code.
-func Main(args []string, stdout, stderr io.Writer, services ...string) int {
-	var cfg Config
+// Serve is the body of every ordermesh binary. With no arguments it serves
+// the services it was built for (mesh.Run); `token` mints a development
+// token; `reset` drops their databases; `help` lists the environment
+// variables. It returns the exit code.
+func Serve(args []string, stdout, stderr io.Writer, services ...string) int {
+	var cfg mesh.Config
 	if err := config.Load(&cfg); err != nil {
 		fmt.Fprintf(stderr, "configuration: %v\n", err)
 		return 2
@@ -53,7 +55,7 @@ func Main(args []string, stdout, stderr io.Writer, services ...string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := Run(ctx, log, cfg, services); err != nil {
+	if err := mesh.Run(ctx, log, cfg, services); err != nil {
 		log.Error("stopped", slog.Any("error", err))
 		return 1
 	}

@@ -1,4 +1,4 @@
-package mesh
+package cli
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
 
@@ -15,7 +16,7 @@ import (
 // again. It drops nothing while any of them is in use (a running mesh, a
 // psql session), so a database is never pulled from under a server, and
 // it checks all of them before it drops any.
-func reset(cfg Config, services []string, stdout, stderr io.Writer) int {
+func reset(cfg mesh.Config, services []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var busy, present []string
