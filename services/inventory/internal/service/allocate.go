@@ -80,18 +80,52 @@ type Emission struct {
 	Trace   trace.SpanContext
 }
 
-// allocate serves one batch in tx: first come, first served, all or
-// nothing per order. It returns one outcome per request, in order.
+// allocate serves one batch in tx, applying the allocation rule to its
+// orders in arrival order. It returns one outcome per request, in order.
 //
 // Orders are nearly always new, so the first attempt does not look for
 // known ones: Commit notices a known order (its reservation row exists)
 // and fails with ErrBatchConflict, and the batch runs again with
 // lookKnown, which answers known orders with their first outcome.
 func allocate(ctx context.Context, tx BatchTx, reqs []Request, lookKnown bool) ([]Outcome, error) {
-	out := make([]Outcome, len(reqs))
-	live := make([]int, 0, len(reqs)) // requests still to serve
+	b, err := admit(ctx, tx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	known, available, err := b.lock(ctx, tx, lookKnown)
+	if err != nil {
+		return nil, err
+	}
+	alloc, emit := b.decide(known, available)
+	if len(alloc.Reservations) > 0 {
+		if err := tx.Commit(ctx, alloc); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.EmitAll(ctx, emit); err != nil {
+		return nil, err
+	}
+	b.shareRepeats()
+	return b.out, nil
+}
 
-	// Events applied before are acknowledged and dropped.
+// batch is one batch's requests on their way through allocate's phases.
+type batch struct {
+	reqs []Request
+	out  []Outcome
+	// first maps an order to the request that serves it; live lists those
+	// requests, in arrival order.
+	first map[string]int
+	live  []int
+}
+
+// admit is the first phase: it records the batch's events in the inbox,
+// answers those applied before as duplicates, merges each request's lines,
+// and picks the first request of each order to serve it. A repeat within
+// the batch shares that request's outcome, or is refused when its lines
+// differ.
+func admit(ctx context.Context, tx BatchTx, reqs []Request) (*batch, error) {
+	b := &batch{reqs: reqs, out: make([]Outcome, len(reqs)), first: map[string]int{}, live: make([]int, 0, len(reqs))}
 	var evs []*eventsv1.Envelope
 	for _, r := range reqs {
 		if r.Event != nil {
@@ -105,126 +139,89 @@ func allocate(ctx context.Context, tx BatchTx, reqs []Request, lookKnown bool) (
 			return nil, err
 		}
 	}
-	// The first request for an order serves it; a repeat within the batch
-	// shares its outcome, or is refused when its lines differ.
-	first := map[string]int{}
-	for i, r := range reqs {
+	for i := range reqs {
+		r := &reqs[i]
 		r.Lines = merge(r.Lines)
-		reqs[i] = r
 		if r.Event != nil && !fresh[r.Event.GetId()] {
-			out[i].Duplicate = true
+			b.out[i].Duplicate = true
 			continue
 		}
-		if j, seen := first[r.OrderID]; seen {
+		if j, seen := b.first[r.OrderID]; seen {
 			if !slices.Equal(reqs[j].Lines, r.Lines) {
-				out[i].Err = rpcerr.Errorf(ErrOrderReused, "order %s was reserved with other lines", r.OrderID)
+				b.out[i].Err = rpcerr.Errorf(ErrOrderReused, "order %s was reserved with other lines", r.OrderID)
 			}
 			continue
 		}
-		first[r.OrderID] = i
-		live = append(live, i)
+		b.first[r.OrderID] = i
+		b.live = append(b.live, i)
 	}
+	return b, nil
+}
 
-	ids := make([]string, len(live))
-	for k, i := range live {
-		ids[k] = reqs[i].OrderID
-	}
-	// Orders seen before get their first outcome again.
-	statuses := map[string]string{}
+// lock is the second phase: with lookKnown it reads the recorded status of
+// orders seen before, and it locks the SKUs the other orders want, in SKU
+// order, returning their available units.
+func (b *batch) lock(ctx context.Context, tx BatchTx, lookKnown bool) (known map[string]string, available map[string]int64, err error) {
+	known = map[string]string{}
 	if lookKnown {
-		var err error
-		if statuses, err = tx.Statuses(ctx, ids); err != nil {
-			return nil, err
+		ids := make([]string, len(b.live))
+		for k, i := range b.live {
+			ids[k] = b.reqs[i].OrderID
+		}
+		if known, err = tx.Statuses(ctx, ids); err != nil {
+			return nil, nil, err
 		}
 	}
 	var skus []string
-	for _, i := range live {
-		if _, known := statuses[reqs[i].OrderID]; !known {
-			for _, l := range reqs[i].Lines {
+	for _, i := range b.live {
+		if _, seen := known[b.reqs[i].OrderID]; !seen {
+			for _, l := range b.reqs[i].Lines {
 				skus = append(skus, l.SKU)
 			}
 		}
 	}
 	slices.Sort(skus)
-	skus = slices.Compact(skus)
-	available, err := tx.LockAvailable(ctx, skus)
-	if err != nil {
-		return nil, err
-	}
-
-	alloc := Allocation{Totals: map[string]int64{}}
-	var emit []Emission
-	for _, i := range live {
-		r := reqs[i]
-		if st, known := statuses[r.OrderID]; known {
-			out[i].Result = Result{Reserved: st == StatusHeld || st == StatusSold, Cancelled: st == StatusCancelled || st == StatusReleased}
-			if r.Event != nil && !out[i].Cancelled {
-				emit = append(emit, outcomeEvent(r, out[i].Result))
-			}
-			continue
-		}
-		var short []ShortLine
-		unknown := ""
-		for _, l := range r.Lines {
-			avail, ok := available[l.SKU]
-			if !ok && unknown == "" {
-				unknown = l.SKU
-			}
-			if avail < l.Quantity {
-				short = append(short, ShortLine{SKU: l.SKU, Requested: l.Quantity, Available: avail})
-			}
-		}
-		res := Reservation{OrderID: r.OrderID, Status: StatusRejected, Lines: r.Lines}
-		switch {
-		case unknown != "" && r.Event == nil:
-			out[i].Err = rpcerr.Errorf(ErrUnknownSKU, "SKU %q has never been stocked", unknown)
-		case len(short) > 0:
-			out[i].Result = Result{Short: short}
-		default:
-			for _, l := range r.Lines {
-				available[l.SKU] -= l.Quantity
-				alloc.Totals[l.SKU] += l.Quantity
-			}
-			expires := r.ExpiresAt
-			res.Status, res.ExpiresAt = StatusHeld, &expires
-			out[i].Result = Result{Reserved: true, ExpiresAt: r.ExpiresAt}
-		}
-		alloc.Reservations = append(alloc.Reservations, res)
-		if out[i].Err != nil {
-			continue
-		}
-		if r.Event != nil {
-			emit = append(emit, outcomeEvent(r, out[i].Result))
-		}
-	}
-	if len(alloc.Reservations) > 0 {
-		if err := tx.Commit(ctx, alloc); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.EmitAll(ctx, emit); err != nil {
-		return nil, err
-	}
-	// Repeats within the batch share the first request's outcome.
-	for i, r := range reqs {
-		if j, ok := first[r.OrderID]; ok && j != i && !out[i].Duplicate && out[i].Err == nil {
-			out[i] = out[j]
-		}
-	}
-	return out, nil
+	available, err = tx.LockAvailable(ctx, slices.Compact(skus))
+	return known, available, err
 }
 
-// outcomeEvent is what Inventory says about a request from OrderPlaced.
-func outcomeEvent(r Request, res Result) Emission {
-	p := r.Event.GetOrderPlaced()
-	if res.Reserved {
-		return Emission{OrderID: r.OrderID, Trace: r.Trace, Payload: &eventsv1.StockReserved{
-			UserId: p.GetUserId(), Lines: p.GetLines(), Total: p.GetTotal(), PaymentMethodId: p.GetPaymentMethodId(),
-		}}
+// decide is the third phase: each served order, in arrival order, gets its
+// first outcome again if known, or the allocation rule's decision. It
+// returns what to write and the events to emit.
+func (b *batch) decide(known map[string]string, available map[string]int64) (Allocation, []Emission) {
+	alloc := Allocation{Totals: map[string]int64{}}
+	var emit []Emission
+	for _, i := range b.live {
+		r := b.reqs[i]
+		if st, seen := known[r.OrderID]; seen {
+			b.out[i].Result = answer(st, nil)
+		} else {
+			res, err := allot(r.Lines, available, r.Event == nil, r.ExpiresAt)
+			if err != nil {
+				b.out[i].Err = err
+				continue
+			}
+			b.out[i].Result = res
+			alloc.Reservations = append(alloc.Reservations, record(r.OrderID, r.Lines, res))
+			if res.Reserved {
+				for _, l := range r.Lines {
+					alloc.Totals[l.SKU] += l.Quantity
+				}
+			}
+		}
+		if r.Event != nil && !b.out[i].Cancelled {
+			emit = append(emit, Emission{OrderID: r.OrderID, Trace: r.Trace, Payload: outcome(r.Event.GetOrderPlaced(), b.out[i].Result)})
+		}
 	}
-	rejected := &eventsv1.StockRejected{}
-	for _, sl := range res.Short {
-		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available})
+	return alloc, emit
+}
+
+// shareRepeats is the last phase: repeats within the batch get the
+// outcome of the request that served their order.
+func (b *batch) shareRepeats() {
+	for i, r := range b.reqs {
+		if j, ok := b.first[r.OrderID]; ok && j != i && !b.out[i].Duplicate && b.out[i].Err == nil {
+			b.out[i] = b.out[j]
+		}
 	}
-	return Emission{OrderID: r.OrderID, Trace: r.Trace, Payload: rejected}
 }

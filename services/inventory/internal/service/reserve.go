@@ -8,7 +8,6 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
-	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Result is the outcome of a reservation.
@@ -21,18 +20,13 @@ type Result struct {
 	Cancelled bool
 }
 
-// reserve holds every line of an order or none. An order seen before gets
-// its first outcome again. With strict, an unknown SKU is an error rather
-// than a shortage.
+// reserve is the naive mode: one order in the caller's transaction. It
+// holds every line of the order or none, and records the decision; an
+// order seen before gets its first outcome again. With strict, an unknown
+// SKU is an error rather than a shortage.
 func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt time.Time, strict bool) (Result, error) {
-	if r, found, err := tx.Reservation(ctx, orderID); err != nil {
-		return Result{}, err
-	} else if found {
-		res := Result{Reserved: r.Status == StatusHeld || r.Status == StatusSold, Cancelled: r.Status == StatusCancelled || r.Status == StatusReleased}
-		if r.ExpiresAt != nil {
-			res.ExpiresAt = *r.ExpiresAt
-		}
-		return res, nil
+	if r, found, err := tx.Reservation(ctx, orderID); err != nil || found {
+		return answer(r.Status, r.ExpiresAt), err
 	}
 	lines = merge(lines)
 	skus := make([]string, len(lines))
@@ -43,24 +37,20 @@ func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt
 	if err != nil {
 		return Result{}, err
 	}
-	var short []ShortLine
-	for _, l := range lines {
-		st, known := stock[l.SKU]
-		if !known && strict {
-			return Result{}, rpcerr.Errorf(ErrUnknownSKU, "SKU %q has never been stocked", l.SKU)
-		}
-		if st.Available < l.Quantity {
-			short = append(short, ShortLine{SKU: l.SKU, Requested: l.Quantity, Available: st.Available})
-		}
+	available := make(map[string]int64, len(stock))
+	for sku, st := range stock {
+		available[sku] = st.Available
 	}
-	if len(short) > 0 {
-		return Result{Short: short}, tx.CreateReservation(ctx, Reservation{OrderID: orderID, Status: StatusRejected, Lines: lines})
-	}
-	if err := tx.Move(ctx, lines, -1, 1, 0); err != nil {
+	res, err := allot(lines, available, strict, expiresAt)
+	if err != nil {
 		return Result{}, err
 	}
-	err = tx.CreateReservation(ctx, Reservation{OrderID: orderID, Status: StatusHeld, ExpiresAt: &expiresAt, Lines: lines})
-	return Result{Reserved: true, ExpiresAt: expiresAt}, err
+	if res.Reserved {
+		if err := tx.Move(ctx, lines, -1, 1, 0); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, tx.CreateReservation(ctx, record(orderID, lines, res))
 }
 
 // merge adds up lines of the same SKU and orders them by SKU.
@@ -101,12 +91,8 @@ func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Re
 // outcome.
 func (s *Service) ReserveFromEvent(ctx context.Context, env *eventsv1.Envelope) error {
 	p := env.GetOrderPlaced()
-	lines := make([]Line, len(p.GetLines()))
-	for i, l := range p.GetLines() {
-		lines[i] = Line{SKU: l.GetSku(), Quantity: int64(l.GetQuantity())}
-	}
 	o := s.batcher.Submit(ctx, Request{
-		OrderID: env.GetOrderId(), Lines: lines, Event: env,
+		OrderID: env.GetOrderId(), Lines: linesOf(p), Event: env,
 		ExpiresAt: p.GetExpireTime().AsTime().Add(s.cfg.ReservationGrace),
 	})
 	return o.Err

@@ -31,32 +31,17 @@ func (s *Service) LockBatch(ctx context.Context, tx Tx, envs []*eventsv1.Envelop
 	return tx.LockStockOfBatch(ctx, skus, orders)
 }
 
-// OnOrderPlaced reserves the order's lines and says how it went:
-// StockReserved (carrying what Payment needs) or StockRejected naming the
-// short lines. An order cancelled before it arrived is left alone.
+// OnOrderPlaced is the naive mode's handler: it reserves the order's
+// lines and says how it went. An order cancelled before it arrived is left
+// alone.
 func (s *Service) OnOrderPlaced(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	p := env.GetOrderPlaced()
-	lines := make([]Line, len(p.GetLines()))
-	for i, l := range p.GetLines() {
-		lines[i] = Line{SKU: l.GetSku(), Quantity: int64(l.GetQuantity())}
-	}
 	expires := p.GetExpireTime().AsTime().Add(s.cfg.ReservationGrace)
-	res, err := reserve(ctx, tx, env.GetOrderId(), lines, expires, false)
-	switch {
-	case err != nil:
+	res, err := reserve(ctx, tx, env.GetOrderId(), linesOf(p), expires, false)
+	if err != nil || res.Cancelled {
 		return err
-	case res.Cancelled:
-		return nil
-	case res.Reserved:
-		return tx.Emit(ctx, env.GetOrderId(), &eventsv1.StockReserved{
-			UserId: p.GetUserId(), Lines: p.GetLines(), Total: p.GetTotal(), PaymentMethodId: p.GetPaymentMethodId(),
-		})
 	}
-	rejected := &eventsv1.StockRejected{}
-	for _, sl := range res.Short {
-		rejected.ShortLines = append(rejected.ShortLines, &eventsv1.ShortLine{Sku: sl.SKU, Requested: int32(sl.Requested), Available: sl.Available})
-	}
-	return tx.Emit(ctx, env.GetOrderId(), rejected)
+	return tx.Emit(ctx, env.GetOrderId(), outcome(p, res))
 }
 
 // OnOrderConfirmed turns the order's reservation into a sale.
