@@ -37,7 +37,12 @@ func TestCheckoutFromCartIsConfirmed(t *testing.T) {
 			t.Fatalf("AddItem: %v", err)
 		}
 	}
-	placed := s.place(t, alice, s.request(t, alice, "DE", &orderv1.PlaceOrderRequest_FromCart{FromCart: &orderv1.FromCart{}}))
+	req := s.request(t, alice, "DE", &orderv1.PlaceOrderRequest_FromCart{FromCart: &orderv1.FromCart{}})
+	req.ShippingAddress = &commonv1.PostalAddress{
+		Recipient: "Ada Lovelace", Line1: "1 Analytical Way", Line2: "Hinterhaus, 3. OG", City: "Berlin",
+		Region: "Berlin", PostalCode: "10115", CountryCode: "DE", Phone: "+49301234567",
+	}
+	placed := s.place(t, alice, req)
 	// 2×14.50 + 9.00 = 38.00, plus domestic shipping for 680 g: 4.90 + 1.00.
 	if got := placed.GetTotal().GetAmountMinor(); got != 3800+590 {
 		t.Errorf("total = %d, want %d", got, 3800+590)
@@ -45,6 +50,9 @@ func TestCheckoutFromCartIsConfirmed(t *testing.T) {
 	o := s.settle(t, alice, placed.GetId())
 	if o.GetStatus() != confirmed || o.GetShipment().GetBookingId() == "" {
 		t.Fatalf("order = %v %v, want CONFIRMED with a booking", o.GetStatus(), o.GetShipment())
+	}
+	if diff := cmp.Diff(req.GetShippingAddress(), o.GetShippingAddress(), cmpProto()); diff != "" {
+		t.Errorf("stored shipping address (-placed +read back):\n%s", diff)
 	}
 	s.m.WaitQuiet(t)
 	if p := s.payment(t, alice, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_CAPTURED || p.GetAmount().GetAmountMinor() != o.GetTotal().GetAmountMinor() {

@@ -4,9 +4,12 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -44,11 +47,56 @@ func (h *Handler) PlaceOrder(ctx context.Context, req *connect.Request[orderv1.P
 	if err := auth.CheckOwner(ctx, req.Msg.GetUserId()); err != nil {
 		return nil, err
 	}
-	o, err := h.svc.PlaceOrder(ctx, req.Msg)
+	o, err := h.svc.PlaceOrder(ctx, placement(req.Msg))
+	var changed *service.TotalChanged
+	if errors.As(err, &changed) {
+		return nil, rpcerr.WithDetails(err, &orderv1.TotalChanged{ExpectedTotal: moneyProto(changed.Expected), CurrentTotal: moneyProto(changed.Current)})
+	}
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&orderv1.PlaceOrderResponse{Order: ToProto(o)}), nil
+}
+
+// placement reads a PlaceOrder request.
+func placement(req *orderv1.PlaceOrderRequest) service.Placement {
+	p := service.Placement{
+		UserID: req.GetUserId(), IdempotencyKey: req.GetIdempotencyKey(), FromCart: req.GetFromCart() != nil,
+		Address: address(req.GetShippingAddress()), Email: req.GetEmail(), PaymentMethodID: req.GetPaymentMethodId(),
+		ExpectedTotal: service.Money{AmountMinor: req.GetExpectedTotal().GetAmountMinor(), Currency: req.GetExpectedTotal().GetCurrency()},
+		Fingerprint:   fingerprint(req),
+	}
+	for _, l := range req.GetLines().GetLines() {
+		p.Lines = append(p.Lines, service.Want{SKU: l.GetSku(), Quantity: l.GetQuantity()})
+	}
+	return p
+}
+
+// fingerprint hashes everything in the request but its idempotency key.
+func fingerprint(req *orderv1.PlaceOrderRequest) []byte {
+	c := proto.Clone(req).(*orderv1.PlaceOrderRequest) //nolint:forcetypeassert // Clone keeps the type
+	c.IdempotencyKey = ""
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+func address(a *commonv1.PostalAddress) service.Address {
+	return service.Address{
+		Recipient: a.GetRecipient(), Line1: a.GetLine1(), Line2: a.GetLine2(), City: a.GetCity(),
+		Region: a.GetRegion(), PostalCode: a.GetPostalCode(), CountryCode: a.GetCountryCode(), Phone: a.GetPhone(),
+	}
+}
+
+func addressProto(a service.Address) *commonv1.PostalAddress {
+	return &commonv1.PostalAddress{
+		Recipient: a.Recipient, Line1: a.Line1, Line2: a.Line2, City: a.City,
+		Region: a.Region, PostalCode: a.PostalCode, CountryCode: a.CountryCode, Phone: a.Phone,
+	}
+}
+
+func moneyProto(m service.Money) *commonv1.Money {
+	return &commonv1.Money{AmountMinor: m.AmountMinor, Currency: m.Currency}
 }
 
 // GetOrder implements orderv1connect.OrderServiceHandler.
@@ -192,7 +240,7 @@ func ToProto(o service.Order) *orderv1.Order {
 	out := &orderv1.Order{
 		Id: o.ID, UserId: o.UserID, Status: statuses[o.Status], Reason: reasons[o.Reason],
 		Subtotal: money(o.Subtotal), Shipping: money(o.Shipping), Total: money(o.Total),
-		ShippingAddress: o.Address, Email: o.Email, PaymentMethodId: o.PaymentMethodID,
+		ShippingAddress: addressProto(o.Address), Email: o.Email, PaymentMethodId: o.PaymentMethodID,
 		CreateTime: timestamppb.New(o.CreatedAt), UpdateTime: timestamppb.New(o.UpdatedAt), ExpireTime: timestamppb.New(o.ExpiresAt),
 	}
 	if o.BookingID != "" || o.TrackingNumber != "" {

@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
-	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
@@ -47,6 +46,18 @@ type Money struct {
 	Currency    string
 }
 
+// Address is where an order ships.
+type Address struct {
+	Recipient   string
+	Line1       string
+	Line2       string
+	City        string
+	Region      string
+	PostalCode  string
+	CountryCode string // ISO 3166-1 alpha-2
+	Phone       string
+}
+
 // Line is one product in an order, priced at placement.
 type Line struct {
 	SKU       string
@@ -80,7 +91,7 @@ type Order struct {
 	Subtotal        int64
 	Shipping        int64
 	Total           int64
-	Address         *commonv1.PostalAddress
+	Address         Address
 	Email           string
 	PaymentMethodID string
 	FromCart        bool

@@ -3,22 +3,52 @@ package service
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/money"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
+
+// Placement is a customer's request to place an order.
+type Placement struct {
+	UserID         string
+	IdempotencyKey string
+	// FromCart takes the lines from the user's cart; otherwise Lines.
+	FromCart        bool
+	Lines           []Want
+	Address         Address
+	Email           string
+	PaymentMethodID string
+	// ExpectedTotal is the total the customer agreed to.
+	ExpectedTotal Money
+	// Fingerprint identifies the request apart from its idempotency key:
+	// the key with another fingerprint is refused with ErrKeyReused.
+	Fingerprint []byte
+}
+
+// Want is a SKU and the quantity ordered of it.
+type Want struct {
+	SKU      string
+	Quantity int32
+}
+
+// TotalChanged is the error of a placement whose expected total is not
+// what the order comes to now; it wraps ErrTotalChanged.
+type TotalChanged struct {
+	Expected, Current Money
+	err               error
+}
+
+func (e *TotalChanged) Error() string { return e.err.Error() }
+func (e *TotalChanged) Unwrap() error { return e.err }
 
 // PlaceOrder prices the request's lines through Catalog, quotes shipping,
 // checks the total the customer agreed to, and stores the order as PENDING
@@ -29,16 +59,15 @@ import (
 // insert claims it, and only when placing fails (the key is taken, or
 // pricing refuses a retry whose prices have changed since) is the first
 // order looked for.
-func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest) (Order, error) {
-	hash := requestHash(req)
-	o, err := s.placeNew(ctx, req, hash)
+func (s *Service) PlaceOrder(ctx context.Context, p Placement) (Order, error) {
+	o, err := s.placeNew(ctx, p)
 	if err == nil {
 		return o, nil
 	}
 	if ctx.Err() != nil {
 		return Order{}, err
 	}
-	first, done, rerr := s.replay(ctx, req, hash)
+	first, done, rerr := s.replay(ctx, p)
 	switch {
 	case done:
 		return first, rerr
@@ -49,7 +78,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 	case errors.Is(err, errKeyTaken):
 		// The key's order went away between the insert and the lookup,
 		// which never happens: orders are not deleted.
-		return Order{}, fmt.Errorf("idempotency key %q is taken by an order that cannot be read", req.GetIdempotencyKey())
+		return Order{}, fmt.Errorf("idempotency key %q is taken by an order that cannot be read", p.IdempotencyKey)
 	default:
 		return Order{}, err
 	}
@@ -59,28 +88,29 @@ func (s *Service) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest
 var errKeyTaken = errors.New("idempotency key taken")
 
 // placeNew places the order under a key not used before.
-func (s *Service) placeNew(ctx context.Context, req *orderv1.PlaceOrderRequest, hash []byte) (Order, error) {
+func (s *Service) placeNew(ctx context.Context, p Placement) (Order, error) {
 	// Nothing is priced or reserved for a payment method that is not the
 	// customer's: a script cannot hold stock without a card.
-	if owner, found, err := s.methods.Owner(ctx, req.GetPaymentMethodId()); err != nil {
+	if owner, found, err := s.methods.Owner(ctx, p.PaymentMethodID); err != nil {
 		return Order{}, err
-	} else if !found || owner != req.GetUserId() {
-		return Order{}, rpcerr.Errorf(ErrNoSuchMethod, "payment_method_id: payment method %s does not exist; add a card first", req.GetPaymentMethodId())
+	} else if !found || owner != p.UserID {
+		return Order{}, rpcerr.Errorf(ErrNoSuchMethod, "payment_method_id: payment method %s does not exist; add a card first", p.PaymentMethodID)
 	}
-	o, err := s.price(ctx, req)
+	o, err := s.price(ctx, p)
 	if err != nil {
 		return Order{}, err
 	}
-	if want := req.GetExpectedTotal(); want.GetAmountMinor() != o.Total || want.GetCurrency() != o.Currency {
-		return Order{}, rpcerr.WithDetails(
-			rpcerr.Errorf(ErrTotalChanged, "expected_total: the order comes to %s, not %s; show the customer the new total and place the order again",
-				money.Format(o.Total, o.Currency), money.Format(want.GetAmountMinor(), want.GetCurrency())),
-			&orderv1.TotalChanged{ExpectedTotal: want, CurrentTotal: o.totalMoney()})
+	if want := p.ExpectedTotal; want.AmountMinor != o.Total || want.Currency != o.Currency {
+		return Order{}, &TotalChanged{
+			Expected: want, Current: Money{AmountMinor: o.Total, Currency: o.Currency},
+			err: rpcerr.Errorf(ErrTotalChanged, "expected_total: the order comes to %s, not %s; show the customer the new total and place the order again",
+				money.Format(o.Total, o.Currency), money.Format(want.AmountMinor, want.Currency)),
+		}
 	}
 	inserted := false
 	err = s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		if o, inserted, err = tx.Insert(ctx, o, req.GetIdempotencyKey(), hash); err != nil || !inserted {
+		if o, inserted, err = tx.Insert(ctx, o, p.IdempotencyKey, p.Fingerprint); err != nil || !inserted {
 			return err
 		}
 		placed := &eventsv1.OrderPlaced{
@@ -102,98 +132,112 @@ func (s *Service) placeNew(ctx context.Context, req *orderv1.PlaceOrderRequest, 
 }
 
 // replay returns the order an earlier call with the same key placed.
-func (s *Service) replay(ctx context.Context, req *orderv1.PlaceOrderRequest, hash []byte) (Order, bool, error) {
-	id, prev, found, err := s.store.KeyOwner(ctx, req.GetUserId(), req.GetIdempotencyKey())
+func (s *Service) replay(ctx context.Context, p Placement) (Order, bool, error) {
+	id, prev, found, err := s.store.KeyOwner(ctx, p.UserID, p.IdempotencyKey)
 	if err != nil || !found {
 		return Order{}, false, err
 	}
-	if !bytes.Equal(prev, hash) {
-		return Order{}, true, rpcerr.Errorf(ErrKeyReused, "idempotency_key %q was used for a different order (%s); use a new key for a new order", req.GetIdempotencyKey(), id)
+	if !bytes.Equal(prev, p.Fingerprint) {
+		return Order{}, true, rpcerr.Errorf(ErrKeyReused, "idempotency_key %q was used for a different order (%s); use a new key for a new order", p.IdempotencyKey, id)
 	}
 	o, err := s.store.Get(ctx, id)
 	return o, true, err
 }
 
-// requestHash fingerprints everything in the request but the key itself.
-func requestHash(req *orderv1.PlaceOrderRequest) []byte {
-	c := proto.Clone(req).(*orderv1.PlaceOrderRequest) //nolint:forcetypeassert // Clone keeps the type
-	c.IdempotencyKey = ""
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
-	sum := sha256.Sum256(b)
-	return sum[:]
-}
-
-// price builds the order: lines from the cart or the request, names and
-// prices from Catalog, shipping from the carrier's rate table.
-func (s *Service) price(ctx context.Context, req *orderv1.PlaceOrderRequest) (Order, error) {
-	type want struct {
-		sku string
-		qty int32
-	}
-	var wants []want
-	fromCart := req.GetFromCart() != nil
-	if fromCart {
-		lines, err := s.cart.Lines(ctx, req.GetUserId())
-		if err != nil {
-			return Order{}, err
-		}
-		for _, l := range lines {
-			if !l.Available {
-				return Order{}, rpcerr.Errorf(ErrNotSellable, "the cart holds %q, which is no longer sold; remove it and try again", l.SKU)
-			}
-			wants = append(wants, want{l.SKU, l.Quantity})
-		}
-		if len(wants) == 0 {
-			return Order{}, rpcerr.Errorf(ErrEmptyCart, "the cart of %q is empty; add items or order explicit lines", req.GetUserId())
-		}
-	} else {
-		seen := map[string]bool{}
-		for i, l := range req.GetLines().GetLines() {
-			if seen[l.GetSku()] {
-				return Order{}, rpcerr.Errorf(ErrBadLines, "lines.lines[%d].sku: %q appears twice; give each SKU once with the total quantity", i, l.GetSku())
-			}
-			seen[l.GetSku()] = true
-			wants = append(wants, want{l.GetSku(), l.GetQuantity()})
-		}
-	}
-	skus := make([]string, len(wants))
-	for i, w := range wants {
-		skus[i] = w.sku
-	}
-	products, err := s.catalog.Products(ctx, skus)
+// price builds the order in four phases: what is ordered (from the cart or
+// the placement), the order's header, its lines named and priced by
+// Catalog, and shipping from the carrier's rate table.
+func (s *Service) price(ctx context.Context, p Placement) (Order, error) {
+	wants, err := s.wanted(ctx, p)
 	if err != nil {
 		return Order{}, err
 	}
+	o, err := s.newOrder(ctx, p)
+	if err != nil {
+		return Order{}, err
+	}
+	weight, err := s.priceLines(ctx, &o, wants)
+	if err != nil {
+		return Order{}, err
+	}
+	q := s.carrier.Quote(o.Address.CountryCode, weight)
+	o.Shipping, o.Carrier, o.ServiceLevel = q.Amount, q.Carrier, q.ServiceLevel
+	o.Total = o.Subtotal + o.Shipping
+	return o, nil
+}
+
+// wanted is what the customer orders: the cart's lines, every one still
+// sold, or the placement's, each SKU once.
+func (s *Service) wanted(ctx context.Context, p Placement) ([]Want, error) {
+	if !p.FromCart {
+		seen := map[string]bool{}
+		for i, w := range p.Lines {
+			if seen[w.SKU] {
+				return nil, rpcerr.Errorf(ErrBadLines, "lines.lines[%d].sku: %q appears twice; give each SKU once with the total quantity", i, w.SKU)
+			}
+			seen[w.SKU] = true
+		}
+		return p.Lines, nil
+	}
+	lines, err := s.cart.Lines(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	wants := make([]Want, 0, len(lines))
+	for _, l := range lines {
+		if !l.Available {
+			return nil, rpcerr.Errorf(ErrNotSellable, "the cart holds %q, which is no longer sold; remove it and try again", l.SKU)
+		}
+		wants = append(wants, Want{SKU: l.SKU, Quantity: l.Quantity})
+	}
+	if len(wants) == 0 {
+		return nil, rpcerr.Errorf(ErrEmptyCart, "the cart of %q is empty; add items or order explicit lines", p.UserID)
+	}
+	return wants, nil
+}
+
+// newOrder is a PENDING order for the placement, without lines yet.
+func (s *Service) newOrder(ctx context.Context, p Placement) (Order, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Order{}, err
 	}
 	now := s.now()
-	o := Order{
-		ID: id.String(), UserID: req.GetUserId(), Status: StatusPending, Address: req.GetShippingAddress(),
-		Email: req.GetEmail(), PaymentMethodID: req.GetPaymentMethodId(), FromCart: fromCart,
+	return Order{
+		ID: id.String(), UserID: p.UserID, Status: StatusPending, Address: p.Address,
+		Email: p.Email, PaymentMethodID: p.PaymentMethodID, FromCart: p.FromCart,
 		ExpiresAt: now.Add(s.cfg.Deadline), CreatedAt: now, TraceParent: telemetry.TraceParent(ctx),
+	}, nil
+}
+
+// priceLines names and prices each wanted line from Catalog and adds it to
+// the order. Every product must exist, be on sale and share one currency.
+// It returns the parcel's weight.
+func (s *Service) priceLines(ctx context.Context, o *Order, wants []Want) (weight int64, err error) {
+	skus := make([]string, len(wants))
+	for i, w := range wants {
+		skus[i] = w.SKU
 	}
-	var weight int64
+	products, err := s.catalog.Products(ctx, skus)
+	if err != nil {
+		return 0, err
+	}
 	for _, w := range wants {
-		p, ok := products[w.sku]
+		p, ok := products[w.SKU]
 		switch {
 		case !ok:
-			return Order{}, rpcerr.Errorf(ErrProductMissing, "product %q does not exist", w.sku)
+			return 0, rpcerr.Errorf(ErrProductMissing, "product %q does not exist", w.SKU)
 		case p.Archived:
-			return Order{}, rpcerr.Errorf(ErrNotSellable, "product %q is archived and can no longer be bought", w.sku)
+			return 0, rpcerr.Errorf(ErrNotSellable, "product %q is archived and can no longer be bought", w.SKU)
 		case o.Currency != "" && p.Price.Currency != o.Currency:
-			return Order{}, rpcerr.Errorf(ErrNotSellable, "the order mixes currencies (%s and %s); order them separately", o.Currency, p.Price.Currency)
+			return 0, rpcerr.Errorf(ErrNotSellable, "the order mixes currencies (%s and %s); order them separately", o.Currency, p.Price.Currency)
 		}
 		o.Currency = p.Price.Currency
-		o.Lines = append(o.Lines, Line{SKU: w.sku, Name: p.Name, Quantity: w.qty, UnitPrice: p.Price.AmountMinor})
-		o.Subtotal += p.Price.AmountMinor * int64(w.qty)
-		weight += int64(p.WeightGrams) * int64(w.qty)
+		o.Lines = append(o.Lines, Line{SKU: w.SKU, Name: p.Name, Quantity: w.Quantity, UnitPrice: p.Price.AmountMinor})
+		o.Subtotal += p.Price.AmountMinor * int64(w.Quantity)
+		weight += int64(p.WeightGrams) * int64(w.Quantity)
 	}
-	q := s.carrier.Quote(o.Address.GetCountryCode(), weight)
-	o.Shipping, o.Carrier, o.ServiceLevel = q.Amount, q.Carrier, q.ServiceLevel
-	o.Total = o.Subtotal + o.Shipping
-	return o, nil
+	return weight, nil
 }
 
 // QuoteShipping prices shipping for lines to an address, in the

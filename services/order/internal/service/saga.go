@@ -112,7 +112,7 @@ func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.
 // book books the order's shipment with the carrier in a span of its own,
 // so that a refusal shows in the order's trace as an error.
 func (s *Service) book(ctx context.Context, o Order) (string, error) {
-	country := o.Address.GetCountryCode()
+	country := o.Address.CountryCode
 	_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(Instrumentation).Start(ctx, "carrier.book",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 			attribute.String("ordermesh.order_id", o.ID), attribute.String("ordermesh.carrier", o.Carrier),

@@ -12,10 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
@@ -222,7 +220,7 @@ func (t *txStore) Lock(ctx context.Context, id string, withLines bool) (service.
 
 func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash []byte) (service.Order, bool, error) {
 	id := uuid.MustParse(o.ID)
-	addr, err := protojson.Marshal(o.Address)
+	addr, err := json.Marshal(storedAddress(o.Address))
 	if err != nil {
 		return o, false, fmt.Errorf("encode address: %w", err)
 	}
@@ -306,9 +304,23 @@ func (t *txStore) Emit(ctx context.Context, orderID string, payload proto.Messag
 	return err
 }
 
+// storedAddress is the address column's JSON: the PostalAddress message's
+// JSON form, camelCase and without empty fields, as rows written before
+// the domain had its own address type hold it.
+type storedAddress struct {
+	Recipient   string `json:"recipient,omitempty"`
+	Line1       string `json:"line1,omitempty"`
+	Line2       string `json:"line2,omitempty"`
+	City        string `json:"city,omitempty"`
+	Region      string `json:"region,omitempty"`
+	PostalCode  string `json:"postalCode,omitempty"`
+	CountryCode string `json:"countryCode,omitempty"`
+	Phone       string `json:"phone,omitempty"`
+}
+
 func toOrder(r orderdb.Order) (service.Order, error) {
-	addr := &commonv1.PostalAddress{}
-	if err := protojson.Unmarshal(r.ShippingAddress, addr); err != nil {
+	var addr storedAddress
+	if err := json.Unmarshal(r.ShippingAddress, &addr); err != nil {
 		return service.Order{}, fmt.Errorf("decode address of %s: %w", r.ID, err)
 	}
 	var short []service.ShortLine
@@ -317,7 +329,7 @@ func toOrder(r orderdb.Order) (service.Order, error) {
 	}
 	return service.Order{
 		ID: r.ID.String(), UserID: r.UserID, Status: r.Status, Reason: r.Reason, Currency: r.Currency,
-		Subtotal: r.SubtotalMinor, Shipping: r.ShippingMinor, Total: r.TotalMinor, Address: addr, Email: r.Email,
+		Subtotal: r.SubtotalMinor, Shipping: r.ShippingMinor, Total: r.TotalMinor, Address: service.Address(addr), Email: r.Email,
 		PaymentMethodID: r.PaymentMethodID.String(), FromCart: r.FromCart, Carrier: r.Carrier, ServiceLevel: r.ServiceLevel,
 		BookingID: r.BookingID, TrackingNumber: r.TrackingNumber, ShippedAt: r.ShippedAt, ShortLines: short,
 		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, TraceParent: r.Traceparent,
