@@ -4,10 +4,7 @@
 package cart
 
 import (
-	"context"
-
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
@@ -47,23 +44,7 @@ func New(pool *pgxpool.Pool, catalog catalogv1connect.CatalogServiceClient, opts
 	return component.Parts{
 		Routes: []server.Route{{Service: cartv1connect.CartServiceName, Path: path, Handler: h}},
 		Handlers: map[eventsv1.EventType]events.Handler{
-			// An order placed from the cart takes its lines out of the cart
-			// once it is confirmed; an order of explicit lines leaves the
-			// cart alone.
-			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
-				ev := env.GetOrderConfirmed()
-				if !ev.GetFromCart() {
-					return nil
-				}
-				ordered := map[string]int32{}
-				for _, l := range ev.GetLines() {
-					ordered[l.GetSku()] += l.GetQuantity()
-				}
-				_, err := st.ChangeIn(ctx, tx, ev.GetUserId(), func(lines []service.Line) ([]service.Line, error) {
-					return service.RemoveOrdered(lines, ordered), nil
-				})
-				return err
-			},
+			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: events.InTx(st.Bind, svc.OnOrderConfirmed),
 		},
 	}
 }

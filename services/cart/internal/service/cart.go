@@ -85,6 +85,13 @@ type Storer interface {
 	Change(ctx context.Context, userID string, edit func(lines []Line) ([]Line, error)) (Cart, error)
 }
 
+// Tx is the store inside the transaction of a saga event, which records
+// the event in the inbox too.
+type Tx interface {
+	// Change is Storer.Change in the event's transaction.
+	Change(ctx context.Context, userID string, edit func(lines []Line) ([]Line, error)) (Cart, error)
+}
+
 // Catalog looks products up in the Catalog service.
 type Catalog interface {
 	// Products returns the products that exist among skus, by SKU.

@@ -104,17 +104,3 @@ func sellable(products map[string]Product, sku string) (Product, error) {
 	}
 	return p, nil
 }
-
-// RemoveOrdered takes what a confirmed order bought out of the cart's
-// lines: each line loses the ordered quantity and disappears at zero.
-// Units added after the order was placed stay.
-func RemoveOrdered(lines []Line, ordered map[string]int32) []Line {
-	out := lines[:0]
-	for _, l := range lines {
-		l.Quantity -= ordered[l.SKU]
-		if l.Quantity > 0 {
-			out = append(out, l)
-		}
-	}
-	return out
-}

@@ -51,15 +51,28 @@ func (s *Store) Change(ctx context.Context, userID string, edit func([]service.L
 	var out service.Cart
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.ChangeIn(ctx, tx, userID, edit)
+		out, err = s.change(ctx, tx, userID, edit)
 		return err
 	})
 	return out, err
 }
 
-// ChangeIn is Change inside an open transaction, for the saga consumer
-// that applies an event together with its inbox row.
-func (s *Store) ChangeIn(ctx context.Context, tx pgx.Tx, userID string, edit func([]service.Line) ([]service.Line, error)) (service.Cart, error) {
+// Bind wraps the saga consumer's transaction, which applies an event
+// together with its inbox row, in the service's Tx.
+func (s *Store) Bind(tx pgx.Tx) service.Tx { return txStore{s: s, tx: tx} }
+
+type txStore struct {
+	s  *Store
+	tx pgx.Tx
+}
+
+// Change implements service.Tx.
+func (t txStore) Change(ctx context.Context, userID string, edit func([]service.Line) ([]service.Line, error)) (service.Cart, error) {
+	return t.s.change(ctx, t.tx, userID, edit)
+}
+
+// change is Change inside an open transaction.
+func (s *Store) change(ctx context.Context, tx pgx.Tx, userID string, edit func([]service.Line) ([]service.Line, error)) (service.Cart, error) {
 	q := s.q.WithTx(tx)
 	c, err := q.TouchCart(ctx, userID) // locks the cart row until commit
 	if err != nil {
