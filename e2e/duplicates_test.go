@@ -14,6 +14,7 @@ import (
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 )
@@ -58,7 +59,7 @@ func TestEveryEventDeliveredTwiceHasOneEffect(t *testing.T) {
 	}
 	redelivered := 0
 	for _, e := range envs {
-		for _, sub := range events.SagaRouting[e.GetType()] {
+		for _, sub := range mesh.Routing.To(e.GetType()) {
 			client := eventsv1connect.NewEventSinkServiceClient(s.m.HTTP, s.m.URL+events.SinkPath(sub))
 			res, err := client.Deliver(ctx, meshtest.WithToken(&eventsv1.DeliverRequest{Events: []*eventsv1.Envelope{e}}, s.service))
 			if err != nil || len(res.Msg.GetFailures()) > 0 {

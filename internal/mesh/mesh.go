@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -51,19 +52,82 @@ import (
 // Services lists every service, in start order.
 var Services = []string{catalog.Name, cart.Name, order.Name, inventory.Name, payment.Name}
 
-// Calls is the mesh's routing table: for each service, the services it
-// opens connections to, by RPC (Cart and Order price and read through
-// Catalog and Cart) or by delivering its events to their sinks
-// (events.SagaRouting, by the service that publishes each type); Order
-// also asks Payment whose a payment method is. The Helm
-// chart's NetworkPolicies allow exactly these edges; a test holds the two
-// together.
-var Calls = map[string][]string{
-	catalog.Name:   nil,
-	cart.Name:      {catalog.Name},
-	order.Name:     {catalog.Name, cart.Name, inventory.Name, payment.Name},
-	inventory.Name: {order.Name, payment.Name},
-	payment.Name:   {order.Name},
+// Routing is the saga's routing table, derived from what each service's
+// contract says it publishes and consumes.
+var Routing = derived.routing
+
+// Calls is the mesh's call graph: for each service, sorted, the services
+// it opens connections to, by RPC (its contract's Calls, mapped to the
+// service that serves each) or by delivering its events to their sinks
+// (Routing). The Helm chart's NetworkPolicies allow exactly these edges;
+// a test holds the two together.
+var Calls = derived.calls
+
+// errContracts says how the contracts contradict each other, if they do;
+// Build then refuses to start.
+var errContracts = derived.err
+
+var derived = derive()
+
+type derivation struct {
+	routing events.Routing
+	calls   map[string][]string
+	err     error
+}
+
+func derive() derivation {
+	var d derivation
+	owner := map[string]string{}
+	for _, n := range Services {
+		c := definitions[n].contract
+		if d.err = d.routing.Declare(n, c.Publishes, c.Consumes); d.err != nil {
+			return d
+		}
+		for _, api := range c.Serves {
+			owner[api] = n
+		}
+	}
+	if d.err = d.routing.Check(); d.err != nil {
+		return d
+	}
+	d.calls = map[string][]string{}
+	for _, n := range Services {
+		to := d.routing.Subscribers(n)
+		for _, api := range definitions[n].contract.Calls {
+			callee, ok := owner[api]
+			if !ok {
+				d.err = fmt.Errorf("mesh: %s calls %s, which no service declares it serves", n, api)
+				return d
+			}
+			to = append(to, callee)
+		}
+		slices.Sort(to)
+		d.calls[n] = slices.DeleteFunc(slices.Compact(to), func(s string) bool { return s == n })
+	}
+	return d
+}
+
+// checkContract refuses a service whose built parts differ from its
+// contract: a route it does not declare serving, or event handlers other
+// than the events it declares consuming.
+func checkContract(name string, c component.Contract, parts component.Parts) error {
+	for _, r := range parts.Routes {
+		if !slices.Contains(c.Serves, r.Service) {
+			return fmt.Errorf("%s serves %s, which its Contract does not declare", name, r.Service)
+		}
+	}
+	handled := slices.Collect(maps.Keys(parts.Handlers))
+	for typ := range parts.Direct {
+		if _, ok := parts.Handlers[typ]; !ok {
+			handled = append(handled, typ)
+		}
+	}
+	slices.Sort(handled)
+	declared := slices.Sorted(slices.Values(c.Consumes))
+	if !slices.Equal(handled, declared) {
+		return fmt.Errorf("%s handles events %v, but its Contract declares it consumes %v", name, handled, declared)
+	}
+	return nil
 }
 
 // EndpointEnv names the variable that holds a service's base URL.
@@ -87,6 +151,7 @@ type deps struct {
 
 // definition describes one service to the composition root.
 type definition struct {
+	contract   component.Contract
 	migrations fs.FS
 	policies   auth.Policies
 	build      func(d deps) component.Parts
@@ -94,11 +159,13 @@ type definition struct {
 
 var definitions = map[string]definition{
 	catalog.Name: {
+		contract:   catalog.Contract,
 		migrations: catalog.Migrations,
 		policies:   catalog.Policies,
 		build:      func(d deps) component.Parts { return catalog.New(d.pool, d.opts...) },
 	},
 	cart.Name: {
+		contract:   cart.Contract,
 		migrations: cart.Migrations,
 		policies:   cart.Policies,
 		build: func(d deps) component.Parts {
@@ -106,6 +173,7 @@ var definitions = map[string]definition{
 		},
 	},
 	order.Name: {
+		contract:   order.Contract,
 		migrations: order.Migrations,
 		policies:   order.Policies,
 		build: func(d deps) component.Parts {
@@ -116,7 +184,10 @@ var definitions = map[string]definition{
 				Inventory: rpcclient.New(d.clients, inventoryv1connect.NewInventoryServiceClient, d.cfg.InventoryURL),
 				Outboxes:  map[string]eventsv1connect.EventAdminServiceClient{},
 			}
-			for _, producer := range []string{inventory.Name, payment.Name} {
+			for _, producer := range d.outbox.Routing().Producers() {
+				if producer == order.Name {
+					continue // Order's own outbox is local
+				}
 				if u, ok := d.cfg.endpoint(producer); ok {
 					clients.Outboxes[producer] = rpcclient.New(d.clients, eventsv1connect.NewEventAdminServiceClient, u+events.SinkPath(producer))
 				}
@@ -125,6 +196,7 @@ var definitions = map[string]definition{
 		},
 	},
 	inventory.Name: {
+		contract:   inventory.Contract,
 		migrations: inventory.Migrations,
 		policies:   inventory.Policies,
 		build: func(d deps) component.Parts {
@@ -132,6 +204,7 @@ var definitions = map[string]definition{
 		},
 	},
 	payment.Name: {
+		contract:   payment.Contract,
 		migrations: payment.Migrations,
 		policies:   payment.Policies,
 		build:      func(d deps) component.Parts { return payment.New(d.pool, d.outbox, d.log, d.metrics, d.opts...) },
@@ -195,6 +268,9 @@ func (m *Mesh) Serve(ctx context.Context, ln net.Listener) error {
 // builds their handlers, event sinks, relays and jobs on one server. Each
 // service traces with its own provider from tel (nil: the global one).
 func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, tel *telemetry.Telemetry) (*Mesh, error) {
+	if errContracts != nil {
+		return nil, errContracts
+	}
 	for _, n := range names {
 		if _, ok := definitions[n]; !ok {
 			return nil, fmt.Errorf("unknown service %q (known: %v)", n, Services)
@@ -270,9 +346,13 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			return nil, err
 		}
 		m.pools = append(m.pools, pool)
-		reg.AddDatabase(n, pool, events.SagaRouting.Subscribers(n))
-		parts := def.build(deps{cfg: cfg, log: svcLog, pool: pool, outbox: events.NewOutbox(n, events.SagaRouting),
+		reg.AddDatabase(n, pool, Routing.Subscribers(n))
+		parts := def.build(deps{cfg: cfg, log: svcLog, pool: pool, outbox: events.NewOutbox(n, Routing),
 			clients: svcClients, metrics: reg, tracing: tp, opts: opts})
+		if err := checkContract(n, def.contract, parts); err != nil {
+			m.Close()
+			return nil, err
+		}
 		for i, r := range parts.Routes {
 			probes[r.Service] = pool.Ping
 			if n == catalog.Name {

@@ -23,6 +23,14 @@ import (
 // Name is the service's short name, used for its database and logs.
 const Name = "cart"
 
+// Contract declares Cart's place in the mesh: it prices through Catalog
+// and clears ordered lines on OrderConfirmed.
+var Contract = component.Contract{
+	Serves:   []string{cartv1connect.CartServiceName},
+	Calls:    []string{catalogv1connect.CatalogServiceName},
+	Consumes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED},
+}
+
 // Migrations are Cart's schema migrations.
 var Migrations = cartsql.Migrations
 

@@ -21,6 +21,10 @@ import (
 // Name is the service's short name, used for its database and logs.
 const Name = "catalog"
 
+// Contract declares Catalog's place in the mesh: it serves the catalog
+// and depends on nobody.
+var Contract = component.Contract{Serves: []string{catalogv1connect.CatalogServiceName}}
+
 // Migrations are Catalog's schema migrations.
 var Migrations = catalogsql.Migrations
 

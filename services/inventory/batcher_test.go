@@ -29,7 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func inventory(t testing.TB, pool *pgxpool.Pool, mode string) *service.Service {
 	t.Helper()
 	cfg := service.Config{Mode: mode, BatchMax: 512, QueueMax: 100000, ReservationTTL: time.Hour}
-	return service.New(store.New(pool, events.NewOutbox("inventory", events.SagaRouting)), cfg, quiet)
+	return service.New(store.New(pool, events.NewOutbox("inventory", mesh.Routing)), cfg, quiet)
 }
 
 // run serves the batcher until the test ends.

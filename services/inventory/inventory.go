@@ -28,6 +28,15 @@ import (
 // Name is the service's short name, used for its database and logs.
 const Name = "inventory"
 
+// Contract declares Inventory's place in the mesh: it calls nobody,
+// reserves on OrderPlaced, sells on OrderConfirmed and releases on
+// OrderCancelled.
+var Contract = component.Contract{
+	Serves:    []string{inventoryv1connect.InventoryServiceName},
+	Publishes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED, eventsv1.EventType_EVENT_TYPE_STOCK_RELEASED},
+	Consumes:  []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED, eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED},
+}
+
 // Migrations are Inventory's schema migrations.
 var Migrations = inventorysql.Migrations
 

@@ -36,6 +36,20 @@ import (
 // Name is the service's short name, used for its database and logs.
 const Name = "order"
 
+// Contract declares Order's place in the mesh. It prices through Catalog,
+// reads carts, asks Payment whose a payment method is, and reads
+// reservations (and the other outboxes, at the same addresses) for
+// OpsService.
+var Contract = component.Contract{
+	Serves: []string{orderv1connect.OrderServiceName, opsv1connect.OpsServiceName},
+	Calls: []string{
+		catalogv1connect.CatalogServiceName, cartv1connect.CartServiceName,
+		paymentv1connect.PaymentServiceName, inventoryv1connect.InventoryServiceName,
+	},
+	Publishes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED, eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED},
+	Consumes:  []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED, eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED, eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED},
+}
+
 // Migrations are Order's schema migrations.
 var Migrations = ordersql.Migrations
 
@@ -94,7 +108,7 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)
 	outboxes := map[string]eventsv1connect.EventAdminServiceClient{Name: events.NewAdmin(pool, log)}
 	maps.Copy(outboxes, clients.Outboxes)
-	ops := handler.NewOps(svc, handler.OpsDeps{Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, OpenOrders: st.OpenOrders})
+	ops := handler.NewOps(svc, handler.OpsDeps{Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, Routing: outbox.Routing(), OpenOrders: st.OpenOrders})
 	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(ops, opts...)
 	return component.Parts{
 		Routes: []server.Route{

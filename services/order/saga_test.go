@@ -59,7 +59,7 @@ func payloadOf(event string) proto.Message {
 func TestOrderStateMachine(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t, mesh.Migrations("order")...)
-	st := store.New(d.Pool, events.NewOutbox("order", events.SagaRouting))
+	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
 	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
 
 	const (

@@ -27,6 +27,15 @@ import (
 // Name is the service's short name, used for its database and logs.
 const Name = "payment"
 
+// Contract declares Payment's place in the mesh: it calls nobody,
+// authorises on StockReserved, captures on OrderConfirmed and voids or
+// refunds on OrderCancelled.
+var Contract = component.Contract{
+	Serves:    []string{paymentv1connect.PaymentServiceName},
+	Publishes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED, eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED, eventsv1.EventType_EVENT_TYPE_PAYMENT_REFUNDED},
+	Consumes:  []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED},
+}
+
 // Migrations are Payment's schema migrations.
 var Migrations = paymentsql.Migrations
 

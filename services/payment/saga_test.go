@@ -44,7 +44,7 @@ func TestPaymentStateMachine(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := dbtest.New(t, mesh.Migrations("payment")...)
-	st := store.New(d.Pool, events.NewOutbox("payment", events.SagaRouting))
+	st := store.New(d.Pool, events.NewOutbox("payment", mesh.Routing))
 	svc := service.New(st, service.NewGateway(st.CountAttempt), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	cards := map[string]service.Method{}
 	for name, number := range map[string]string{"approve": "4242424242424242", "decline": "4000000000000002", "insufficient": "4000000000009995"} {

@@ -14,6 +14,19 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 )
 
+// Contract is what a service declares of its place in the mesh: the
+// Connect services it serves and calls, and the saga events it publishes
+// and consumes. The composition root derives the saga's routing table and
+// the mesh's call graph (which the chart's NetworkPolicies follow) from
+// the five contracts, and refuses to start a service whose parts differ
+// from its contract.
+type Contract struct {
+	Serves    []string // Connect service names, such as cartv1connect.CartServiceName
+	Calls     []string // Connect service names of other services it calls
+	Publishes []eventsv1.EventType
+	Consumes  []eventsv1.EventType
+}
+
 // Worker runs until ctx is done.
 type Worker func(ctx context.Context) error
 

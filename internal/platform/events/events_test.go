@@ -84,7 +84,11 @@ type producer struct {
 
 func newProducer(t *testing.T) producer {
 	t.Helper()
-	routing := events.Routing{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED: {"test"}}
+	var routing events.Routing
+	placed := []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED}
+	if err := errors.Join(routing.Declare("order", placed, nil), routing.Declare("test", nil, placed)); err != nil {
+		t.Fatal(err)
+	}
 	return producer{db: dbtest.New(t, eventssql.Migrations), outbox: events.NewOutbox("order", routing)}
 }
 
@@ -286,5 +290,28 @@ func TestInvalidEventIsParkedAtOnce(t *testing.T) {
 	}
 	if got := c.applied.Load(); got != 2 {
 		t.Errorf("applied %d events, want the 2 valid ones", got)
+	}
+}
+
+// An outbox refuses an event its producer does not declare publishing:
+// no subscriber would ever hear of it.
+func TestOutboxRefusesUndeclaredEvents(t *testing.T) {
+	t.Parallel()
+	p := newProducer(t)
+	ctx := context.Background()
+	reserved := &eventsv1.StockReserved{UserId: "u", Total: &commonv1.Money{AmountMinor: 100, Currency: "EUR"}}
+	add := func(tx pgx.Tx) error { _, err := p.outbox.Add(ctx, tx, orderID(1), reserved); return err }
+	addAll := func(tx pgx.Tx) error {
+		return p.outbox.AddAll(ctx, tx, []events.Pending{{OrderID: orderID(1), Payload: placed()}, {OrderID: orderID(2), Payload: reserved}})
+	}
+	for name, fn := range map[string]func(pgx.Tx) error{"Add": add, "AddAll": addAll} {
+		err := pgx.BeginFunc(ctx, p.db.Pool, fn)
+		if err == nil || !strings.Contains(err.Error(), "does not declare it publishes") {
+			t.Errorf("%s of StockReserved by order = %v, want a refusal", name, err)
+		}
+	}
+	var n int
+	if err := p.db.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&n); err != nil || n != 0 {
+		t.Errorf("outbox holds %d events (%v), want none: the refused transactions wrote nothing", n, err)
 	}
 }

@@ -29,6 +29,18 @@ func NewOutbox(producer string, routing Routing) *Outbox {
 	return &Outbox{producer: producer, routing: routing}
 }
 
+// Routing is the table the outbox routes with.
+func (o *Outbox) Routing() Routing { return o.routing }
+
+// publishes refuses an event type the routing table does not say this
+// producer publishes: its subscribers would never be told.
+func (o *Outbox) publishes(typ eventsv1.EventType) error {
+	if p := o.routing.From(typ); p != o.producer {
+		return fmt.Errorf("events: %s emitted %v, which it does not declare it publishes (the publisher is %q)", o.producer, typ, p)
+	}
+	return nil
+}
+
 // Pending is an event to add: a payload about an order.
 type Pending struct {
 	OrderID string
@@ -61,7 +73,10 @@ func (o *Outbox) AddAll(ctx context.Context, tx pgx.Tx, events []Pending) error 
 		id := uuid.MustParse(env.GetId())
 		p.EventIds, p.Types = append(p.EventIds, id), append(p.Types, int32(env.GetType()))
 		p.OrderIds, p.Envelopes = append(p.OrderIds, e.OrderID), append(p.Envelopes, raw)
-		for _, sub := range o.routing[env.GetType()] {
+		if err := o.publishes(env.GetType()); err != nil {
+			return err
+		}
+		for _, sub := range o.routing.To(env.GetType()) {
 			p.DeliveryEventIds, p.DeliverySubscribers = append(p.DeliveryEventIds, id), append(p.DeliverySubscribers, sub)
 		}
 	}
@@ -96,7 +111,10 @@ func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, orderID string, payload pro
 	if err != nil {
 		return nil, fmt.Errorf("events: marshal %s: %w", env.GetType(), err)
 	}
-	subs := o.routing[env.GetType()]
+	if err := o.publishes(env.GetType()); err != nil {
+		return nil, err
+	}
+	subs := o.routing.To(env.GetType())
 	if subs == nil {
 		subs = []string{}
 	}

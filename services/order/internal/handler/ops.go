@@ -39,6 +39,9 @@ type OpsDeps struct {
 	// Outboxes are the producers' event admins, by producer name: a client
 	// for another service's, or the admin of Order's own outbox.
 	Outboxes map[string]eventsv1connect.EventAdminServiceClient
+	// Routing is the saga's routing table: every route is listed in the
+	// summary, an idle one with zeros.
+	Routing events.Routing
 	// OpenOrders counts the open orders by status.
 	OpenOrders func(context.Context) ([]metrics.OpenOrders, error)
 }
@@ -440,7 +443,7 @@ func (o *Ops) GetSummary(ctx context.Context, _ *connect.Request[opsv1.GetSummar
 		}
 		// Every route is listed, an idle one with zeros.
 		queues := map[string]*opsv1.QueueStats{}
-		for _, sub := range events.SagaRouting.Subscribers(p) {
+		for _, sub := range o.deps.Routing.Subscribers(p) {
 			queues[sub] = &opsv1.QueueStats{Producer: p, Subscriber: sub, Lag: durationpb.New(0)}
 		}
 		for _, s := range stats[i] {
