@@ -58,12 +58,12 @@ func TestEveryAlertHasARunbookAndAFiringTest(t *testing.T) {
 			fires[a.Alertname] = fires[a.Alertname] || len(a.ExpAlerts) > 0
 		}
 	}
-	runbook, err := os.ReadFile("../docs/runbook.md")
+	runbook, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	anchors := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^## (\S+)$`).FindAllStringSubmatch(string(runbook), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^#{2,3} (\S+)$`).FindAllStringSubmatch(string(runbook), -1) {
 		anchors[strings.ToLower(m[1])] = true
 	}
 	alerts := 0
@@ -76,9 +76,9 @@ func TestEveryAlertHasARunbookAndAFiringTest(t *testing.T) {
 			if r.Annotations["summary"] == "" {
 				t.Errorf("%s has no summary", r.Alert)
 			}
-			_, anchor, _ := strings.Cut(r.Annotations["runbook_url"], "docs/runbook.md#")
+			_, anchor, _ := strings.Cut(r.Annotations["runbook_url"], "docs/operations.md#")
 			if !anchors[anchor] {
-				t.Errorf("%s: runbook_url %q names no section of docs/runbook.md", r.Alert, r.Annotations["runbook_url"])
+				t.Errorf("%s: runbook_url %q names no section of the runbook in docs/operations.md", r.Alert, r.Annotations["runbook_url"])
 			}
 			if !fires[r.Alert] {
 				t.Errorf("%s has no unit test in which it fires", r.Alert)
@@ -86,7 +86,7 @@ func TestEveryAlertHasARunbookAndAFiringTest(t *testing.T) {
 		}
 	}
 	if alerts < 9 {
-		t.Errorf("%d alerts, want at least the 9 of docs/runbook.md", alerts)
+		t.Errorf("%d alerts, want at least the 9 of the runbook in docs/operations.md", alerts)
 	}
 	t.Logf("%d alerts, each with a firing unit test and a runbook section", alerts)
 }

@@ -4,7 +4,7 @@
 # here calls a vulnerable function of a module it requires: bump that
 # module. Findings in the standard library are printed, with the Go
 # release that fixes them, but do not fail: the Go release is the
-# machine's (see docs/decisions.md, "Modules").
+# machine's (see docs/decisions.md, "Vulnerabilities").
 #
 # vuln.go.dev cannot be reached from here, so the database is built from
 # the Go module golang.org/x/vulndb (its data/osv, the same reports)

@@ -12,7 +12,7 @@ import (
 )
 
 // reset drops the databases of the given services, so that the next start
-// migrates them afresh: `make reset` before walking through the README
+// migrates them afresh: `make reset` before walking through docs/tour.md
 // again. It drops nothing while any of them is in use (a running mesh, a
 // psql session), so a database is never pulled from under a server, and
 // it checks all of them before it drops any.
