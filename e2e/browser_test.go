@@ -223,8 +223,7 @@ func buildBrowserExample(t *testing.T) string {
 		}
 		return string(out)
 	}
-	out := run("../gen/ts", "npm", "pack", "--pack-destination", tmp, "--loglevel=error")
-	tarball := filepath.Join(tmp, strings.TrimSpace(lastLine(out)))
+	tarball := packedClient(t)
 	app := filepath.Join(tmp, "browser")
 	copyTracked(t, "../examples/browser", app)
 	run(app, "npm", "install", "--no-audit", "--no-fund", "--loglevel=error", tarball,

@@ -5,10 +5,12 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +29,7 @@ func TestTypeScriptClient(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "dist", "index.js")); err != nil {
 		t.Fatalf("the TypeScript package is not built (%v); run `make ts` first (`make test` does)", err)
 	}
+	packedClient(t) // dist is rebuilt by packing: read it only after
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node is not installed: %v", err)
@@ -75,11 +78,7 @@ func TestTypeScriptPackage(t *testing.T) {
 		}
 		return string(out)
 	}
-	out := run(pkg, nil, npm, "pack", "--pack-destination", tmp, "--loglevel=error")
-	tarball := filepath.Join(tmp, strings.TrimSpace(lastLine(out)))
-	if !strings.HasSuffix(tarball, ".tgz") {
-		t.Fatalf("npm pack printed %q, not a tarball name", out)
-	}
+	tarball := packedClient(t)
 	fresh := filepath.Join(tmp, "clone")
 	copyTracked(t, pkg, fresh)
 
@@ -174,6 +173,52 @@ func version(t *testing.T, app, pkg string) string {
 		t.Fatal(err)
 	}
 	return p.Version
+}
+
+// packed is the tarball `npm pack` makes of gen/ts, made once per test
+// binary. Packing rebuilds gen/ts/dist in place (the package's prepare
+// script), so two packs at once, or a pack while node reads dist, see
+// files half written. Every test that touches gen/ts takes it first.
+var packed struct {
+	once    sync.Once
+	dir     string
+	tarball string
+	err     error
+}
+
+func packedClient(t *testing.T) string {
+	t.Helper()
+	packed.once.Do(func() {
+		if packed.dir, packed.err = os.MkdirTemp("", "ordermesh-client-"); packed.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "npm", "pack", "--pack-destination", packed.dir, "--loglevel=error")
+		cmd.Dir = "../gen/ts"
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			packed.err = fmt.Errorf("npm pack in gen/ts: %w\n%s", err, tail(out, 4000))
+			return
+		}
+		packed.tarball = filepath.Join(packed.dir, strings.TrimSpace(lastLine(string(out))))
+		if !strings.HasSuffix(packed.tarball, ".tgz") {
+			packed.err = fmt.Errorf("npm pack printed %q, not a tarball name", out)
+		}
+	})
+	if packed.err != nil {
+		t.Fatal(packed.err)
+	}
+	return packed.tarball
+}
+
+// TestMain removes the packed client after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if packed.dir != "" {
+		_ = os.RemoveAll(packed.dir)
+	}
+	os.Exit(code)
 }
 
 func lastLine(s string) string {
