@@ -52,8 +52,10 @@ type Config struct {
 }
 
 // PublicServices maps each public RPC service to the ordermesh service that
-// serves it. Event sinks and outbox admin RPCs are internal and are not
-// routed: they are reachable only inside the cluster.
+// serves it: the services' contracts say the same (mesh.Owners), which a
+// test checks; they are not imported, so that the gateway's binary does
+// not carry the five services. Event sinks and outbox admin RPCs are
+// internal and are not routed: they are reachable only inside the cluster.
 var PublicServices = map[string]string{
 	catalogv1connect.CatalogServiceName:     "catalog",
 	cartv1connect.CartServiceName:           "cart",

@@ -16,6 +16,7 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpcreflect"
+	"github.com/google/go-cmp/cmp"
 	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -29,6 +30,7 @@ import (
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/internal/gateway"
+	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
@@ -295,5 +297,13 @@ func TestCatalogGetsAreCacheable(t *testing.T) {
 		if res := get(etag); res.StatusCode != http.StatusOK || res.Header.Get("ETag") == etag {
 			t.Errorf("%s: GET after a price change = %d, ETag %q; want 200 and a new ETag", i, res.StatusCode, res.Header.Get("ETag"))
 		}
+	}
+}
+
+// The gateway routes each public service to the service whose contract
+// says it serves it.
+func TestPublicServicesFollowTheContracts(t *testing.T) {
+	if diff := cmp.Diff(mesh.Owners, gateway.PublicServices); diff != "" {
+		t.Errorf("gateway routes (-contracts +gateway):\n%s", diff)
 	}
 }

@@ -63,6 +63,11 @@ var Routing = derived.routing
 // a test holds the two together.
 var Calls = derived.calls
 
+// Owners maps each public Connect service to the service that serves it,
+// from the contracts' Serves. The gateway keeps its own copy so as not to
+// link every service into its binary; a test holds the two together.
+var Owners = derived.owners
+
 // errContracts says how the contracts contradict each other, if they do;
 // Build then refuses to start.
 var errContracts = derived.err
@@ -71,20 +76,20 @@ var derived = derive()
 
 type derivation struct {
 	routing events.Routing
+	owners  map[string]string
 	calls   map[string][]string
 	err     error
 }
 
 func derive() derivation {
-	var d derivation
-	owner := map[string]string{}
+	d := derivation{owners: map[string]string{}}
 	for _, n := range Services {
 		c := definitions[n].contract
 		if d.err = d.routing.Declare(n, c.Publishes, c.Consumes); d.err != nil {
 			return d
 		}
 		for _, api := range c.Serves {
-			owner[api] = n
+			d.owners[api] = n
 		}
 	}
 	if d.err = d.routing.Check(); d.err != nil {
@@ -94,7 +99,7 @@ func derive() derivation {
 	for _, n := range Services {
 		to := d.routing.Subscribers(n)
 		for _, api := range definitions[n].contract.Calls {
-			callee, ok := owner[api]
+			callee, ok := d.owners[api]
 			if !ok {
 				d.err = fmt.Errorf("mesh: %s calls %s, which no service declares it serves", n, api)
 				return d
