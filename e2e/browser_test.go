@@ -103,6 +103,9 @@ func TestBrowserCheckout(t *testing.T) {
 	if got.Msg.GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_CONFIRMED || got.Msg.GetOrder().GetUserId() != customer {
 		t.Errorf("the mesh holds order %s as %v for %q", orderID, got.Msg.GetOrder().GetStatus(), got.Msg.GetOrder().GetUserId())
 	}
+	// Inventory sells the units when it applies OrderConfirmed, which is
+	// delivered after the order is CONFIRMED: let the deliveries settle.
+	m.WaitQuiet(t)
 	stock, err := inventoryv1connect.NewInventoryServiceClient(m.HTTP, m.URL).GetStock(bg,
 		meshtest.WithToken(&inventoryv1.GetStockRequest{Sku: sku}, token))
 	if err != nil {
