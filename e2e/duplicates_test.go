@@ -8,7 +8,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/proto"
 
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -17,6 +16,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
 )
 
 // Every event type the saga produces, delivered a second time to every
@@ -117,22 +117,7 @@ func outboxEvents(t *testing.T, m *meshtest.Mesh) []*eventsv1.Envelope {
 	t.Helper()
 	var out []*eventsv1.Envelope
 	for _, d := range m.Databases {
-		rows, err := d.Pool.Query(context.Background(), "SELECT envelope FROM outbox ORDER BY created_at")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var raw []byte
-			if err := rows.Scan(&raw); err != nil {
-				t.Fatal(err)
-			}
-			env := &eventsv1.Envelope{}
-			if err := proto.Unmarshal(raw, env); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, env)
-		}
-		rows.Close()
+		out = append(out, eventstest.Outbox(context.Background(), t, d.Pool, "")...)
 	}
 	return out
 }

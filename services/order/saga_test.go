@@ -18,6 +18,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
 	"github.com/ordermesh/ordermesh/services/order/internal/store"
 )
@@ -234,36 +235,17 @@ func historyLen(t *testing.T, st *store.Store, id string) int {
 	return len(o.History)
 }
 
-// emitted reads the events the order's outbox holds, as
-// TYPE or "cancelled(REASON)" for OrderCancelled, joined by commas.
+// emitted names the events in the order's outbox, as TYPE, or
+// "cancelled(REASON)" for OrderCancelled, joined by commas.
 func emitted(t *testing.T, pool *pgxpool.Pool, orderID string) string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), "SELECT envelope FROM outbox WHERE order_id = $1 ORDER BY id", orderID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := ""
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			t.Fatal(err)
-		}
-		env := &eventsv1.Envelope{}
-		if err := proto.Unmarshal(b, env); err != nil {
-			t.Fatal(err)
-		}
-		name := env.GetType().String()[len("EVENT_TYPE_"):]
+	var out []string
+	for _, env := range eventstest.Outbox(context.Background(), t, pool, orderID) {
+		name := strings.TrimPrefix(env.GetType().String(), "EVENT_TYPE_")
 		if c := env.GetOrderCancelled(); c != nil {
 			name = "cancelled(" + c.GetReason() + ")"
 		}
-		if out != "" {
-			out += ","
-		}
-		out += name
+		out = append(out, name)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return strings.Join(out, ",")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
 	"github.com/ordermesh/ordermesh/services/payment/internal/service"
 	"github.com/ordermesh/ordermesh/services/payment/internal/store"
 )
@@ -226,33 +227,17 @@ func cancelledMark(ctx context.Context, t *testing.T, pool *pgxpool.Pool, st *st
 	return cancelled
 }
 
-// emitted reads the events in the order's outbox, as TYPE, with the
+// emitted names the events in the order's outbox, as TYPE, with the
 // decline code of a PaymentDeclined, joined by commas.
 func emitted(ctx context.Context, t *testing.T, pool *pgxpool.Pool, orderID string) string {
 	t.Helper()
-	rows, err := pool.Query(ctx, "SELECT envelope FROM outbox WHERE order_id = $1 ORDER BY id", orderID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			t.Fatal(err)
-		}
-		env := &eventsv1.Envelope{}
-		if err := proto.Unmarshal(b, env); err != nil {
-			t.Fatal(err)
-		}
+	for _, env := range eventstest.Outbox(ctx, t, pool, orderID) {
 		name := strings.TrimPrefix(env.GetType().String(), "EVENT_TYPE_")
 		if d := env.GetPaymentDeclined(); d != nil {
 			name = fmt.Sprintf("%s(%s)", name, d.GetDeclineCode())
 		}
 		out = append(out, name)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return strings.Join(out, ",")
 }

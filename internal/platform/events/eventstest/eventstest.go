@@ -1,0 +1,40 @@
+// Package eventstest reads a producer's outbox, for tests that check what
+// a service emitted.
+package eventstest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+)
+
+// Outbox returns the events in the outbox of pool's database, oldest
+// first: every event when orderID is "", else those about that order.
+func Outbox(ctx context.Context, t testing.TB, pool *pgxpool.Pool, orderID string) []*eventsv1.Envelope {
+	t.Helper()
+	rows, err := pool.Query(ctx, "SELECT envelope FROM outbox WHERE $1 = '' OR order_id = $1 ORDER BY created_at, id", orderID)
+	if err != nil {
+		t.Fatalf("eventstest: read the outbox: %v", err)
+	}
+	defer rows.Close()
+	var out []*eventsv1.Envelope
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			t.Fatalf("eventstest: %v", err)
+		}
+		env := &eventsv1.Envelope{}
+		if err := proto.Unmarshal(raw, env); err != nil {
+			t.Fatalf("eventstest: an outbox row is not an envelope: %v", err)
+		}
+		out = append(out, env)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("eventstest: %v", err)
+	}
+	return out
+}
