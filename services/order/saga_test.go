@@ -23,21 +23,15 @@ import (
 	"github.com/ordermesh/ordermesh/services/order/internal/store"
 )
 
+type handler = func(context.Context, service.Tx, *eventsv1.Envelope) error
+
 // The events Order consumes, each applied as the sink applies it: through
 // the service's handler in a transaction of the real store.
-var orderEvents = map[string]func(*service.Service) func(context.Context, service.Tx, *eventsv1.Envelope) error{
-	"StockReserved": func(s *service.Service) func(context.Context, service.Tx, *eventsv1.Envelope) error {
-		return s.OnStockReserved
-	},
-	"StockRejected": func(s *service.Service) func(context.Context, service.Tx, *eventsv1.Envelope) error {
-		return s.OnStockRejected
-	},
-	"PaymentAuthorized": func(s *service.Service) func(context.Context, service.Tx, *eventsv1.Envelope) error {
-		return s.OnPaymentAuthorized
-	},
-	"PaymentDeclined": func(s *service.Service) func(context.Context, service.Tx, *eventsv1.Envelope) error {
-		return s.OnPaymentDeclined
-	},
+var orderEvents = map[string]func(*service.Service) handler{
+	"StockReserved":     func(s *service.Service) handler { return s.OnStockReserved },
+	"StockRejected":     func(s *service.Service) handler { return s.OnStockRejected },
+	"PaymentAuthorized": func(s *service.Service) handler { return s.OnPaymentAuthorized },
+	"PaymentDeclined":   func(s *service.Service) handler { return s.OnPaymentDeclined },
 }
 
 func payloadOf(event string) proto.Message {
