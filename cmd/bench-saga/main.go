@@ -203,10 +203,22 @@ func run() error {
 	}
 	orders := float64(max(res.confirmed, 1))
 	slices.Sort(res.latencies)
+	var commitsTotal int64
+	var tripsTotal float64
+	for _, s := range mesh.Services {
+		commitsTotal += commitsAfter[s] - commitsBefore[s]
+		tripsTotal += tripsAfter[s] - tripsBefore[s]
+	}
 	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f commits_per_order=%.1f round_trips_per_order=%.1f rpcs_per_order=%.1f invariants=%s\n",
 		float64(len(res.latencies))/res.elapsed.Seconds(), pct(res.latencies, 50), pct(res.latencies, 95), pct(res.latencies, 99),
 		res.confirmed, res.failed, float64((cpuAfter-cpuBefore).Milliseconds())/orders,
-		float64(commitsAfter-commitsBefore)/orders, (tripsAfter-tripsBefore)/orders, (rpcsAfter-rpcsBefore)/orders, verdict)
+		float64(commitsTotal)/orders, tripsTotal/orders, (rpcsAfter-rpcsBefore)/orders, verdict)
+	// Where they go: the same counts per service, which is what a change
+	// to one service's consumer moves.
+	for _, s := range mesh.Services {
+		fmt.Printf("saga_service service=%s commits_per_order=%.2f round_trips_per_order=%.2f\n",
+			s, float64(commitsAfter[s]-commitsBefore[s])/orders, (tripsAfter[s]-tripsBefore[s])/orders)
+	}
 	if verdict != "ok" {
 		return fmt.Errorf("invariants %s", verdict)
 	}
@@ -334,18 +346,19 @@ func (b *bench) checkout(ctx context.Context, s shopper.Customer, bk basket, n i
 	return last.GetStatus(), err
 }
 
-// commits sums the committed transactions of the five databases, from
-// pg_stat_database.
-func commits(ctx context.Context, pools map[string]*pgxpool.Pool) (int64, error) {
-	var total int64
+// commits reads the committed transactions of each of the five
+// databases, from pg_stat_database. Every statement sent outside a
+// transaction counts as one.
+func commits(ctx context.Context, pools map[string]*pgxpool.Pool) (map[string]int64, error) {
+	out := map[string]int64{}
 	for name, p := range pools {
 		var n int64
 		if err := p.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&n); err != nil {
-			return 0, fmt.Errorf("%s commits: %w", name, err)
+			return nil, fmt.Errorf("%s commits: %w", name, err)
 		}
-		total += n
+		out[name] = n
 	}
-	return total, nil
+	return out, nil
 }
 
 // machineBusy is the CPU time every core of the machine has spent busy

@@ -122,12 +122,10 @@ func checkContract(name string, c component.Contract, parts component.Parts) err
 		}
 	}
 	handled := slices.Collect(maps.Keys(parts.Handlers))
-	for typ := range parts.Direct {
-		if _, ok := parts.Handlers[typ]; !ok {
-			handled = append(handled, typ)
-		}
-	}
+	handled = append(handled, parts.Consumer.Types()...)
+	handled = append(handled, slices.Collect(maps.Keys(parts.Direct))...)
 	slices.Sort(handled)
+	handled = slices.Compact(handled)
 	declared := slices.Sorted(slices.Values(c.Consumes))
 	if !slices.Equal(handled, declared) {
 		return fmt.Errorf("%s handles events %v, but its Contract declares it consumes %v", name, handled, declared)
@@ -440,8 +438,8 @@ func policiesOf(names []string) []auth.Policies {
 func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, partitions int, log *slog.Logger, tp trace.TracerProvider, opts []connect.HandlerOption) []server.Route {
 	prefix := events.SinkPath(name)
 	var routes []server.Route
-	if len(parts.Handlers)+len(parts.Direct) > 0 {
-		sink := events.NewSink(name, pool, parts.Handlers, log, tp).WithDirect(parts.Direct)
+	if len(parts.Handlers)+len(parts.Direct)+len(parts.Consumer.Types()) > 0 {
+		sink := events.NewSink(name, pool, parts.Handlers, log, tp).WithDirect(parts.Direct).WithConsumer(parts.Consumer)
 		if !parts.SharedRows {
 			sink.WithPartitions(partitions)
 		}

@@ -115,12 +115,7 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 			{Service: orderv1connect.OrderServiceName, Path: path, Handler: h},
 			{Service: opsv1connect.OpsServiceName, Path: opsPath, Handler: opsHandler},
 		},
-		Handlers: map[eventsv1.EventType]events.Handler{
-			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:     events.InTx(st.Bind, svc.OnStockReserved),
-			eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:     events.InTx(st.Bind, svc.OnStockRejected),
-			eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED: events.InTx(st.Bind, svc.OnPaymentAuthorized),
-			eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED:   events.InTx(st.Bind, svc.OnPaymentDeclined),
-		},
+		Consumer: Consumer(st, svc),
 		Workers: []component.Worker{
 			watchers.Run,
 			component.Every(log, "expired orders cancelled", cfg.ExpiryInterval, func(ctx context.Context) (int, error) {
@@ -128,4 +123,17 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 			}),
 		},
 	}
+}
+
+// Consumer is Order's saga, applied a delivered batch at a time: the
+// batch's orders are locked with one statement, each event is decided by
+// its handler, and what they decided is written with one statement per
+// table (store.Stage).
+func Consumer(st *store.Store, svc *service.Service) *events.Consumer {
+	return events.Batched(st.Stage, map[eventsv1.EventType]func(context.Context, service.Tx, *eventsv1.Envelope) error{
+		eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:     svc.OnStockReserved,
+		eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:     svc.OnStockRejected,
+		eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED: svc.OnPaymentAuthorized,
+		eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED:   svc.OnPaymentDeclined,
+	})
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +21,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
+	"github.com/ordermesh/ordermesh/services/order"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
 	"github.com/ordermesh/ordermesh/services/order/internal/store"
 )
@@ -37,7 +40,8 @@ var orderEvents = map[string]func(*service.Service) handler{
 func payloadOf(event string) proto.Message {
 	switch event {
 	case "StockReserved":
-		return &eventsv1.StockReserved{UserId: "ada", Total: &commonv1.Money{AmountMinor: 2900, Currency: "EUR"}, PaymentMethodId: uuid.NewString()}
+		return &eventsv1.StockReserved{UserId: "ada", Total: &commonv1.Money{AmountMinor: 2900, Currency: "EUR"}, PaymentMethodId: uuid.NewString(),
+			Lines: []*eventsv1.Line{{Sku: "BEAN-1", Quantity: 2}}}
 	case "StockRejected":
 		return &eventsv1.StockRejected{ShortLines: []*eventsv1.ShortLine{{Sku: "BEAN-1", Requested: 2, Available: 1}}}
 	case "PaymentAuthorized":
@@ -48,6 +52,14 @@ func payloadOf(event string) proto.Message {
 	panic("no payload for " + event)
 }
 
+// producerOf is the service that publishes event.
+func producerOf(event string) string {
+	if strings.HasPrefix(event, "Stock") {
+		return "inventory"
+	}
+	return "payment"
+}
+
 // TestOrderStateMachine applies every event Order consumes to an order in
 // every status, on the real store, and checks the status it ends in, the
 // history's new entries and the events it emits.
@@ -56,6 +68,8 @@ func TestOrderStateMachine(t *testing.T) {
 	d := dbtest.New(t, mesh.Migrations("order")...)
 	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
 	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
+	// Events go through the sink, set-based, as the mesh applies them.
+	sink := events.NewSink("order", d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(order.Consumer(st, svc))
 
 	const (
 		confirmed   = "ORDER_CONFIRMED"
@@ -126,13 +140,12 @@ func TestOrderStateMachine(t *testing.T) {
 			ctx := context.Background()
 			id := seedOrder(t, st, c.from, c.country)
 			before := historyLen(t, st, id)
-			env, err := events.NewEnvelope(ctx, "test", id, payloadOf(c.event))
+			env, err := events.NewEnvelope(ctx, producerOf(c.event), id, payloadOf(c.event))
 			if err != nil {
 				t.Fatal(err)
 			}
-			handle := orderEvents[c.event](svc)
-			if err := st.InTx(ctx, func(ctx context.Context, tx service.Tx) error { return handle(ctx, tx, env) }); err != nil {
-				t.Fatalf("%s: %v", c.event, err)
+			if failed := deliver(t, sink, env); len(failed) > 0 {
+				t.Fatalf("%s: %v", c.event, failed)
 			}
 			o, err := st.Get(ctx, id)
 			if err != nil {
@@ -154,9 +167,10 @@ func TestOrderStateMachine(t *testing.T) {
 	}
 
 	// An event about an order Order has not stored is retried, not
-	// dropped: its OrderPlaced transaction may not be visible yet.
+	// dropped: its OrderPlaced transaction may not be visible yet. The
+	// direct call says why; the sink refuses it, not for good.
 	for event, handler := range orderEvents {
-		env, err := events.NewEnvelope(context.Background(), "test", uuid.NewString(), payloadOf(event))
+		env, err := events.NewEnvelope(context.Background(), producerOf(event), uuid.NewString(), payloadOf(event))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +178,22 @@ func TestOrderStateMachine(t *testing.T) {
 		if !errors.Is(err, events.ErrUnknownOrder) {
 			t.Errorf("%s for an unknown order = %v, want ErrUnknownOrder", event, err)
 		}
+		failed := deliver(t, sink, env)
+		if len(failed) != 1 || failed[0].GetPermanent() || !strings.Contains(failed[0].GetMessage(), "is not known here") {
+			t.Errorf("%s for an unknown order: delivery failures %v, want one to retry saying the order is not known", event, failed)
+		}
 	}
+}
+
+// deliver hands envs to sink as a relay would, in one delivery, and
+// returns the events it did not apply.
+func deliver(t *testing.T, sink *events.Sink, envs ...*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
+	t.Helper()
+	res, err := sink.Deliver(context.Background(), connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
+	if err != nil {
+		t.Fatalf("deliver: %v", err)
+	}
+	return res.Msg.GetFailures()
 }
 
 func statusOf(status, reason string) string {

@@ -33,6 +33,9 @@ type Worker func(ctx context.Context) error
 // Parts is one service's contribution.
 type Parts struct {
 	Routes   []server.Route
+	// Consumer applies events a batch at a time, set-based (see
+	// events.Staging); Handlers apply the rest one by one.
+	Consumer *events.Consumer
 	Handlers map[eventsv1.EventType]events.Handler
 	// Direct handlers take events outside the sink's transaction; see
 	// events.DirectHandler.

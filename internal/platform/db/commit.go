@@ -184,3 +184,22 @@ func (n *notifier) drain(ctx context.Context) {
 		}
 	}
 }
+
+// Hold runs what ctx's OnCommit hooks and NOTIFYs would collect from here
+// on in a scope of its own: keep(true) hands them to the enclosing
+// transaction, keep(false) drops them. A batch of events applied in one
+// transaction holds each event's, so that an event that fails reports
+// nothing of what it did before it failed.
+func Hold(ctx context.Context) (held context.Context, keep func(bool)) {
+	parent, ok := ctx.Value(commitHooksKey{}).(*commitHooks)
+	if !ok {
+		return ctx, func(bool) {}
+	}
+	h := &commitHooks{sender: parent.sender}
+	return context.WithValue(ctx, commitHooksKey{}, h), func(ok bool) {
+		if ok {
+			parent.add(h.fns...)
+			parent.addNotes(slices.Collect(maps.Keys(h.notes))...)
+		}
+	}
+}

@@ -56,6 +56,15 @@ type Sink struct {
 	// by side; see WithPartitions.
 	partitions int
 	prepare    Prepare
+	// set applies its events a batch at a time; see Staging.
+	set *Consumer
+}
+
+// WithConsumer applies the events of c's types set-based, a batch at a
+// time (see Staging), in the sink's transaction.
+func (s *Sink) WithConsumer(c *Consumer) *Sink {
+	s.set = c
+	return s
 }
 
 // WithPrepare runs prepare at the start of each batch's transaction.
@@ -212,10 +221,15 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 	// producers or relay replicas) take row locks in the same order.
 	envs := slices.Clone(events)
 	slices.SortStableFunc(envs, func(a, b *eventsv1.Envelope) int { return strings.Compare(a.GetOrderId(), b.GetOrderId()) })
+	var failures []*eventsv1.DeliveryFailure
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		began := time.Now()
-		err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.applyAll(ctx, tx, envs) })
+		err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+			var err error
+			failures, err = s.applyAll(ctx, tx, envs)
+			return err
+		})
 		if !db.IsConflict(err) {
 			break
 		}
@@ -226,30 +240,32 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 			slog.Int("attempt", attempt), slog.Duration("lost_seconds", time.Since(began)), slog.Any("error", err))
 	}
 	if err == nil {
-		return &eventsv1.DeliverResponse{}, nil
+		return &eventsv1.DeliverResponse{Failures: failures}, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	// Something failed the whole batch (a write, or a handler of a
+	// consumer that is not set-based): apply each event alone under its
+	// own savepoint, so that only the failing ones are refused.
 	res := &eventsv1.DeliverResponse{}
 	err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
 		res.Failures = nil
-		if s.prepare != nil {
-			if err := s.prepare(ctx, tx, envs); err != nil {
-				return err
-			}
-		}
 		for _, env := range envs {
-			err := db.InTx(ctx, tx, func(ctx context.Context, sp pgx.Tx) error { return s.apply(ctx, sp, env) })
+			var failed []*eventsv1.DeliveryFailure
+			err := db.InTx(ctx, tx, func(ctx context.Context, sp pgx.Tx) error {
+				var err error
+				failed, err = s.applyAll(ctx, sp, []*eventsv1.Envelope{env})
+				return err
+			})
 			if err == nil {
+				res.Failures = append(res.Failures, failed...)
 				continue
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.log.WarnContext(ContextFrom(ctx, env), "event not applied", slog.String("event_id", env.GetId()),
-				slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
-			res.Failures = append(res.Failures, &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ContextFrom(ctx, env), err)})
+			res.Failures = append(res.Failures, s.refused(ctx, env, err))
 		}
 		return nil
 	})
@@ -257,6 +273,14 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 		return nil, err
 	}
 	return res, nil
+}
+
+// refused logs why env was not applied and says so to the producer.
+func (s *Sink) refused(ctx context.Context, env *eventsv1.Envelope, err error) *eventsv1.DeliveryFailure {
+	ectx := ContextFrom(ctx, env)
+	s.log.WarnContext(ectx, "event not applied", slog.String("event_id", env.GetId()),
+		slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
+	return &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ectx, err)}
 }
 
 // failureMessage says why an event was not applied, for the producer's
@@ -290,52 +314,94 @@ func failSpan(span trace.Span, err error) {
 	span.SetStatus(codes.Error, err.Error())
 }
 
+// handles reports whether the sink applies events of typ in its
+// transaction, set-based or one by one.
+func (s *Sink) handles(typ eventsv1.EventType) bool {
+	_, ok := s.handlers[typ]
+	return ok || s.set.handles(typ)
+}
+
 // applyAll records a batch in the inbox with one statement and applies
-// the events that were new.
-func (s *Sink) applyAll(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error {
-	handled := slices.DeleteFunc(slices.Clone(envs), func(env *eventsv1.Envelope) bool {
-		_, ok := s.handlers[env.GetType()]
-		return !ok
-	})
+// the events that were new: those of the set-based consumer against one
+// Staging, loaded and written with a fixed number of statements; any
+// others one by one. A set-based event whose handler fails is undone
+// alone and returned as a failure, its inbox row forgotten; any other
+// error fails the whole batch.
+func (s *Sink) applyAll(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) ([]*eventsv1.DeliveryFailure, error) {
+	handled := slices.DeleteFunc(slices.Clone(envs), func(env *eventsv1.Envelope) bool { return !s.handles(env.GetType()) })
 	if len(handled) == 0 {
-		return nil
+		return nil, nil
 	}
 	if s.prepare != nil {
 		if err := s.prepare(ctx, tx, handled); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	fresh, err := RecordInbox(ctx, tx, handled)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var staged []*eventsv1.Envelope
 	for _, env := range handled {
-		if fresh[env.GetId()] {
+		if fresh[env.GetId()] && s.set.handles(env.GetType()) {
+			staged = append(staged, env)
+		}
+	}
+	var set Staging
+	if len(staged) > 0 {
+		set = s.set.begin(tx)
+		if err := set.Load(ctx, staged); err != nil {
+			return nil, err
+		}
+	}
+	var failures []*eventsv1.DeliveryFailure
+	var undone []uuid.UUID
+	for _, env := range handled {
+		switch {
+		case !fresh[env.GetId()]:
+			// applied before: at-least-once delivery, exactly-once effect
+		case s.set.handles(env.GetType()):
+			if err := s.stage(ctx, set, env); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				failures = append(failures, s.refused(ctx, env, err))
+				undone = append(undone, uuid.MustParse(env.GetId())) // RecordInbox parsed it
+			}
+		default:
 			if err := s.handle(ctx, tx, env); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	if len(undone) > 0 {
+		if err := eventsdb.New(tx).DeleteInbox(ctx, undone); err != nil {
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
+	}
+	if set != nil {
+		if err := set.Write(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return failures, nil
 }
 
-// apply applies one event in tx unless the inbox has it already.
-func (s *Sink) apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
-	if _, ok := s.handlers[env.GetType()]; !ok {
-		return nil
+// stage decides one event of a set-based consumer in its consumer span;
+// a failure leaves nothing staged, and nothing to report on commit.
+func (s *Sink) stage(ctx context.Context, set Staging, env *eventsv1.Envelope) error {
+	ctx, span := s.startConsume(ctx, env)
+	defer span.End()
+	hctx, keep := db.Hold(ctx)
+	set.Mark()
+	if err := s.set.apply[env.GetType()](hctx, set, env); err != nil {
+		set.Undo()
+		keep(false)
+		failSpan(span, err)
+		return err
 	}
-	id, err := uuid.Parse(env.GetId())
-	if err != nil {
-		return fmt.Errorf("event id %q is not a UUID", env.GetId())
-	}
-	n, err := eventsdb.New(tx).InsertInbox(ctx, eventsdb.InsertInboxParams{EventID: id, Type: int32(env.GetType())})
-	if err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	}
-	if n == 0 {
-		return nil // applied before: at-least-once delivery, exactly-once effect
-	}
-	return s.handle(ctx, tx, env)
+	keep(true)
+	return nil
 }
 
 // startConsume starts the consumer span of an event: a child of the span

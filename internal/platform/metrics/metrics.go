@@ -164,10 +164,27 @@ func (r *Registry) RPCs() (float64, error) {
 	return r.sum("ordermesh_rpc_requests_total", "ordermesh_rpc_streams_total")
 }
 
-// RoundTrips is how many round trips the process's services have made to
-// their databases so far.
-func (r *Registry) RoundTrips() (float64, error) {
-	return r.sum("ordermesh_db_round_trips_total")
+// RoundTrips is how many round trips each of the process's services has
+// made to its database so far, by service.
+func (r *Registry) RoundTrips() (map[string]float64, error) {
+	families, err := r.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "ordermesh_db_round_trips_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "service" {
+					out[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // sum adds up every series of the named counters.

@@ -111,3 +111,8 @@ FROM outbox o
 JOIN outbox_deliveries d ON d.event_id = o.id
 WHERE o.order_id = @order_id
 ORDER BY o.created_at, o.id, d.subscriber;
+
+-- name: DeleteInbox :exec
+-- Forgets events a batch recorded in its inbox but could not apply, in
+-- the same transaction: the relay delivers them again.
+DELETE FROM inbox WHERE event_id = ANY(@event_ids::uuid[]);

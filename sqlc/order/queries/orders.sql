@@ -140,3 +140,38 @@ SELECT id, created_at FROM orders
 WHERE status IN ('pending', 'reserved')
 ORDER BY created_at, id
 LIMIT 1;
+
+-- name: LockOrdersWithLines :many
+-- The orders a delivered batch of events is about, with their lines,
+-- locked in id order, so that concurrent batches never deadlock: one round
+-- trip for the whole batch.
+SELECT sqlc.embed(orders),
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
+FROM orders
+WHERE orders.id = ANY(@ids::uuid[])
+ORDER BY orders.id
+FOR UPDATE OF orders;
+
+-- name: ApplyChanges :exec
+-- Writes what a batch of events decided in one statement: each changed
+-- order's status, reason, short lines and booking (an empty one leaves the
+-- column as it is), and every transition in the history, in the order they
+-- happened.
+WITH moved AS (
+    UPDATE orders o
+    SET status = u.status, reason = u.reason,
+        short_lines = CASE WHEN u.short_lines = '' THEN o.short_lines ELSE u.short_lines::jsonb END,
+        booking_id = CASE WHEN u.booking_id = '' THEN o.booking_id ELSE u.booking_id END,
+        updated_at = now()
+    FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@statuses::text[]) AS status, unnest(@reasons::text[]) AS reason,
+                 unnest(@short_lines::text[]) AS short_lines, unnest(@booking_ids::text[]) AS booking_id) AS u
+    WHERE o.id = u.id
+)
+INSERT INTO order_history (order_id, status, reason, detail)
+SELECT h.order_id, h.status, h.reason, h.detail
+FROM (SELECT generate_subscripts(@history_order_ids::uuid[], 1) AS n, unnest(@history_order_ids::uuid[]) AS order_id,
+             unnest(@history_statuses::text[]) AS status, unnest(@history_reasons::text[]) AS reason,
+             unnest(@history_details::text[]) AS detail) AS h
+ORDER BY h.n;

@@ -119,6 +119,17 @@ func (q *Queries) ClaimDeliveries(ctx context.Context, batch int32) ([]ClaimDeli
 	return items, nil
 }
 
+const deleteInbox = `-- name: DeleteInbox :exec
+DELETE FROM inbox WHERE event_id = ANY($1::uuid[])
+`
+
+// Forgets events a batch recorded in its inbox but could not apply, in
+// the same transaction: the relay delivers them again.
+func (q *Queries) DeleteInbox(ctx context.Context, eventIds []uuid.UUID) error {
+	_, err := q.db.Exec(ctx, deleteInbox, eventIds)
+	return err
+}
+
 const insertInbox = `-- name: InsertInbox :execrows
 INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING
 `

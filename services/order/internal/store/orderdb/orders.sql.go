@@ -12,6 +12,56 @@ import (
 	"github.com/google/uuid"
 )
 
+const applyChanges = `-- name: ApplyChanges :exec
+WITH moved AS (
+    UPDATE orders o
+    SET status = u.status, reason = u.reason,
+        short_lines = CASE WHEN u.short_lines = '' THEN o.short_lines ELSE u.short_lines::jsonb END,
+        booking_id = CASE WHEN u.booking_id = '' THEN o.booking_id ELSE u.booking_id END,
+        updated_at = now()
+    FROM (SELECT unnest($5::uuid[]) AS id, unnest($6::text[]) AS status, unnest($7::text[]) AS reason,
+                 unnest($8::text[]) AS short_lines, unnest($9::text[]) AS booking_id) AS u
+    WHERE o.id = u.id
+)
+INSERT INTO order_history (order_id, status, reason, detail)
+SELECT h.order_id, h.status, h.reason, h.detail
+FROM (SELECT generate_subscripts($1::uuid[], 1) AS n, unnest($1::uuid[]) AS order_id,
+             unnest($2::text[]) AS status, unnest($3::text[]) AS reason,
+             unnest($4::text[]) AS detail) AS h
+ORDER BY h.n
+`
+
+type ApplyChangesParams struct {
+	HistoryOrderIds []uuid.UUID
+	HistoryStatuses []string
+	HistoryReasons  []string
+	HistoryDetails  []string
+	Ids             []uuid.UUID
+	Statuses        []string
+	Reasons         []string
+	ShortLines      []string
+	BookingIds      []string
+}
+
+// Writes what a batch of events decided in one statement: each changed
+// order's status, reason, short lines and booking (an empty one leaves the
+// column as it is), and every transition in the history, in the order they
+// happened.
+func (q *Queries) ApplyChanges(ctx context.Context, arg ApplyChangesParams) error {
+	_, err := q.db.Exec(ctx, applyChanges,
+		arg.HistoryOrderIds,
+		arg.HistoryStatuses,
+		arg.HistoryReasons,
+		arg.HistoryDetails,
+		arg.Ids,
+		arg.Statuses,
+		arg.Reasons,
+		arg.ShortLines,
+		arg.BookingIds,
+	)
+	return err
+}
+
 const countOrders = `-- name: CountOrders :one
 SELECT count(*)::bigint FROM orders
 WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
@@ -374,6 +424,69 @@ func (q *Queries) LockOrderWithLines(ctx context.Context, id uuid.UUID) (LockOrd
 		&i.Lines,
 	)
 	return i, err
+}
+
+const lockOrdersWithLines = `-- name: LockOrdersWithLines :many
+SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
+FROM orders
+WHERE orders.id = ANY($1::uuid[])
+ORDER BY orders.id
+FOR UPDATE OF orders
+`
+
+type LockOrdersWithLinesRow struct {
+	Order Order
+	Lines []byte
+}
+
+// The orders a delivered batch of events is about, with their lines,
+// locked in id order, so that concurrent batches never deadlock: one round
+// trip for the whole batch.
+func (q *Queries) LockOrdersWithLines(ctx context.Context, ids []uuid.UUID) ([]LockOrdersWithLinesRow, error) {
+	rows, err := q.db.Query(ctx, lockOrdersWithLines, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LockOrdersWithLinesRow{}
+	for rows.Next() {
+		var i LockOrdersWithLinesRow
+		if err := rows.Scan(
+			&i.Order.ID,
+			&i.Order.UserID,
+			&i.Order.Status,
+			&i.Order.Reason,
+			&i.Order.Currency,
+			&i.Order.SubtotalMinor,
+			&i.Order.ShippingMinor,
+			&i.Order.TotalMinor,
+			&i.Order.ShippingAddress,
+			&i.Order.Email,
+			&i.Order.PaymentMethodID,
+			&i.Order.FromCart,
+			&i.Order.Carrier,
+			&i.Order.ServiceLevel,
+			&i.Order.BookingID,
+			&i.Order.TrackingNumber,
+			&i.Order.ShippedAt,
+			&i.Order.ShortLines,
+			&i.Order.ExpiresAt,
+			&i.Order.CreatedAt,
+			&i.Order.UpdatedAt,
+			&i.Order.Traceparent,
+			&i.Lines,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const oldestOpenOrder = `-- name: OldestOpenOrder :one
