@@ -4,6 +4,8 @@
 package cart
 
 import (
+	"context"
+
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -51,8 +53,10 @@ func New(pool *pgxpool.Pool, catalog catalogv1connect.CatalogServiceClient, opts
 	path, h := cartv1connect.NewCartServiceHandler(handler.New(svc), opts...)
 	return component.Parts{
 		Routes: []server.Route{{Service: cartv1connect.CartServiceName, Path: path, Handler: h}},
-		Handlers: map[eventsv1.EventType]events.Handler{
-			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: events.InTx(st.Bind, svc.OnOrderConfirmed),
-		},
+		// A delivered batch's carts are locked with one statement and
+		// changed with one.
+		Consumer: events.Batched(st.Stage, map[eventsv1.EventType]func(context.Context, service.Tx, *eventsv1.Envelope) error{
+			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: svc.OnOrderConfirmed,
+		}),
 	}
 }

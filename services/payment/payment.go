@@ -59,10 +59,18 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, log *slog.Logger, m *metrics
 	path, h := paymentv1connect.NewPaymentServiceHandler(handler.New(svc), opts...)
 	return component.Parts{
 		Routes: []server.Route{{Service: paymentv1connect.PaymentServiceName, Path: path, Handler: h}},
-		Handlers: map[eventsv1.EventType]events.Handler{
-			eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:  events.InTx(st.Bind, svc.OnStockReserved),
-			eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: events.InTx(st.Bind, svc.OnOrderConfirmed),
-			eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: events.InTx(st.Bind, svc.OnOrderCancelled),
-		},
+		Consumer: Consumer(st, svc),
 	}
+}
+
+// Consumer is Payment's saga, applied a delivered batch at a time: the
+// batch's payments are locked with one statement, each event is decided
+// by its handler, and what they decided is written with one statement per
+// table (store.Stage).
+func Consumer(st *store.Store, svc *service.Service) *events.Consumer {
+	return events.Batched(st.Stage, map[eventsv1.EventType]func(context.Context, service.Tx, *eventsv1.Envelope) error{
+		eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:  svc.OnStockReserved,
+		eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED: svc.OnOrderConfirmed,
+		eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED: svc.OnOrderCancelled,
+	})
 }

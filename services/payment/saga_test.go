@@ -1,6 +1,7 @@
 package payment_test
 
 import (
+	"connectrpc.com/connect"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
+	"github.com/ordermesh/ordermesh/services/payment"
 	"github.com/ordermesh/ordermesh/services/payment/internal/service"
 	"github.com/ordermesh/ordermesh/services/payment/internal/store"
 )
@@ -60,6 +62,8 @@ func TestPaymentStateMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	cards["bob's"] = other
+	// Events go through the sink, set-based, as the mesh applies them.
+	sink := events.NewSink("payment", d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(payment.Consumer(st, svc))
 
 	type want struct {
 		status     string // payment status afterwards; "none" when there is no payment
@@ -117,12 +121,12 @@ func TestPaymentStateMachine(t *testing.T) {
 			orderID := uuid.NewString()
 			seedPayment(ctx, t, d.Pool, st, orderID, method, c.from)
 			ops := operations(ctx, t, st, orderID)
-			env, err := events.NewEnvelope(ctx, "test", orderID, payloadOf(c.event, method))
+			env, err := events.NewEnvelope(ctx, producerOf(c.event), orderID, payloadOf(c.event, method))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := apply(ctx, d.Pool, st, paymentEvents[c.event](svc), env); err != nil {
-				t.Fatalf("%s: %v", c.event, err)
+			if failed := deliver(t, sink, env); len(failed) > 0 {
+				t.Fatalf("%s: %v", c.event, failed)
 			}
 			got := want{status: "none", emitted: emitted(ctx, t, d.Pool, orderID)}
 			if p, err := st.Get(ctx, orderID); err == nil {
@@ -147,13 +151,35 @@ func TestPaymentStateMachine(t *testing.T) {
 
 	// An OrderConfirmed before the payment exists is retried: its
 	// StockReserved is late.
-	env, err := events.NewEnvelope(ctx, "test", uuid.NewString(), payloadOf("OrderConfirmed", cards["approve"]))
+	env, err := events.NewEnvelope(ctx, "order", uuid.NewString(), payloadOf("OrderConfirmed", cards["approve"]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := apply(ctx, d.Pool, st, svc.OnOrderConfirmed, env); !errors.Is(err, events.ErrUnknownOrder) {
 		t.Errorf("OrderConfirmed without a payment = %v, want ErrUnknownOrder", err)
 	}
+	if failed := deliver(t, sink, env); len(failed) != 1 || failed[0].GetPermanent() || !strings.Contains(failed[0].GetMessage(), "is not known here") {
+		t.Errorf("OrderConfirmed without a payment: delivery failures %v, want one to retry saying the order is not known", failed)
+	}
+}
+
+// producerOf is the service that publishes event.
+func producerOf(event string) string {
+	if event == "StockReserved" {
+		return "inventory"
+	}
+	return "order"
+}
+
+// deliver hands envs to sink as a relay would, in one delivery, and
+// returns the events it did not apply.
+func deliver(t *testing.T, sink *events.Sink, envs ...*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
+	t.Helper()
+	res, err := sink.Deliver(context.Background(), connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
+	if err != nil {
+		t.Fatalf("deliver: %v", err)
+	}
+	return res.Msg.GetFailures()
 }
 
 func payloadOf(event string, m service.Method) proto.Message {

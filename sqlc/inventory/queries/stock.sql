@@ -79,3 +79,32 @@ WHERE sku = ANY(@skus::text[])
    OR sku IN (SELECT unnest(r.skus) FROM reservations r WHERE r.order_id = ANY(@order_ids::text[]))
 ORDER BY sku
 FOR UPDATE OF stock;
+
+-- name: LockReservations :many
+-- The reservations of a delivered batch's orders, locked in order id
+-- order (after their stock rows: see LockStockOfBatch).
+SELECT * FROM reservations WHERE order_id = ANY(@order_ids::text[]) ORDER BY order_id FOR UPDATE;
+
+-- name: InsertReservations :exec
+-- A batch's new reservations without lines (tombstones of orders
+-- cancelled before they were placed) in one statement.
+INSERT INTO reservations (order_id, status, skus, quantities)
+SELECT unnest(@order_ids::text[]), unnest(@statuses::text[]), '{}'::text[], '{}'::bigint[];
+
+-- name: SetReservationStatuses :exec
+-- A batch's status changes in one statement.
+UPDATE reservations r SET status = u.status, updated_at = now()
+FROM (SELECT unnest(@order_ids::text[]) AS order_id, unnest(@statuses::text[]) AS status) AS u
+WHERE r.order_id = u.order_id;
+
+-- name: MoveStockBy :execrows
+-- Moves a batch's units between available, reserved and sold in one
+-- statement, each SKU by its own deltas.
+UPDATE stock
+SET available = stock.available + d.available,
+    reserved = stock.reserved + d.reserved,
+    sold = stock.sold + d.sold,
+    updated_at = now()
+FROM (SELECT unnest(@skus::text[]) AS sku, unnest(@d_available::bigint[]) AS available,
+             unnest(@d_reserved::bigint[]) AS reserved, unnest(@d_sold::bigint[]) AS sold) AS d
+WHERE stock.sku = d.sku;

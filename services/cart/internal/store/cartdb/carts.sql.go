@@ -10,6 +10,44 @@ import (
 	"time"
 )
 
+const applyCartChanges = `-- name: ApplyCartChanges :exec
+WITH removed AS (
+    DELETE FROM cart_lines l
+    USING (SELECT unnest($2::text[]) AS user_id, unnest($3::text[]) AS sku) AS r
+    WHERE l.user_id = r.user_id AND l.sku = r.sku
+), updated AS (
+    UPDATE cart_lines l SET quantity = u.quantity
+    FROM (SELECT unnest($4::text[]) AS user_id, unnest($5::text[]) AS sku,
+                 unnest($6::integer[]) AS quantity) AS u
+    WHERE l.user_id = u.user_id AND l.sku = u.sku
+)
+UPDATE carts SET version = version + 1, updated_at = now()
+WHERE user_id = ANY($1::text[])
+`
+
+type ApplyCartChangesParams struct {
+	ChangedUsers      []string
+	RemovedUsers      []string
+	RemovedSkus       []string
+	UpdatedUsers      []string
+	UpdatedSkus       []string
+	UpdatedQuantities []int32
+}
+
+// Writes a batch's cart changes in one statement: lines removed, lines
+// whose quantity changed, and each changed cart's version bumped.
+func (q *Queries) ApplyCartChanges(ctx context.Context, arg ApplyCartChangesParams) error {
+	_, err := q.db.Exec(ctx, applyCartChanges,
+		arg.ChangedUsers,
+		arg.RemovedUsers,
+		arg.RemovedSkus,
+		arg.UpdatedUsers,
+		arg.UpdatedSkus,
+		arg.UpdatedQuantities,
+	)
+	return err
+}
+
 const countLines = `-- name: CountLines :one
 SELECT count(*) FROM cart_lines WHERE user_id = $1
 `
@@ -100,6 +138,55 @@ func (q *Queries) ListLines(ctx context.Context, userID string) ([]ListLinesRow,
 	for rows.Next() {
 		var i ListLinesRow
 		if err := rows.Scan(&i.Sku, &i.Quantity, &i.AddedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockCarts = `-- name: LockCarts :many
+SELECT c.user_id, c.version, c.updated_at,
+       coalesce(array_agg(l.sku ORDER BY l.added_at, l.sku) FILTER (WHERE l.sku IS NOT NULL), '{}')::text[] AS skus,
+       coalesce(array_agg(l.quantity ORDER BY l.added_at, l.sku) FILTER (WHERE l.sku IS NOT NULL), '{}')::integer[] AS quantities,
+       coalesce(array_agg(l.added_at ORDER BY l.added_at, l.sku) FILTER (WHERE l.sku IS NOT NULL), '{}')::timestamptz[] AS added_at
+FROM (SELECT user_id, version, updated_at FROM carts WHERE carts.user_id = ANY($1::text[]) ORDER BY carts.user_id FOR UPDATE) c
+LEFT JOIN cart_lines l ON l.user_id = c.user_id
+GROUP BY c.user_id, c.version, c.updated_at
+ORDER BY c.user_id
+`
+
+type LockCartsRow struct {
+	UserID     string
+	Version    int64
+	UpdatedAt  time.Time
+	Skus       []string
+	Quantities []int32
+	AddedAt    []time.Time
+}
+
+// The carts a delivered batch of events changes, locked in user order so
+// that concurrent batches never deadlock, with their lines.
+func (q *Queries) LockCarts(ctx context.Context, userIds []string) ([]LockCartsRow, error) {
+	rows, err := q.db.Query(ctx, lockCarts, userIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LockCartsRow{}
+	for rows.Next() {
+		var i LockCartsRow
+		if err := rows.Scan(
+			&i.UserID,
+			&i.Version,
+			&i.UpdatedAt,
+			&i.Skus,
+			&i.Quantities,
+			&i.AddedAt,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

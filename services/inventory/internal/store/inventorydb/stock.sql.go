@@ -185,6 +185,57 @@ func (q *Queries) InsertReservation(ctx context.Context, arg InsertReservationPa
 	return err
 }
 
+const insertReservations = `-- name: InsertReservations :exec
+INSERT INTO reservations (order_id, status, skus, quantities)
+SELECT unnest($1::text[]), unnest($2::text[]), '{}'::text[], '{}'::bigint[]
+`
+
+type InsertReservationsParams struct {
+	OrderIds []string
+	Statuses []string
+}
+
+// A batch's new reservations without lines (tombstones of orders
+// cancelled before they were placed) in one statement.
+func (q *Queries) InsertReservations(ctx context.Context, arg InsertReservationsParams) error {
+	_, err := q.db.Exec(ctx, insertReservations, arg.OrderIds, arg.Statuses)
+	return err
+}
+
+const lockReservations = `-- name: LockReservations :many
+SELECT order_id, status, expires_at, created_at, updated_at, skus, quantities FROM reservations WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE
+`
+
+// The reservations of a delivered batch's orders, locked in order id
+// order (after their stock rows: see LockStockOfBatch).
+func (q *Queries) LockReservations(ctx context.Context, orderIds []string) ([]Reservation, error) {
+	rows, err := q.db.Query(ctx, lockReservations, orderIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Reservation{}
+	for rows.Next() {
+		var i Reservation
+		if err := rows.Scan(
+			&i.OrderID,
+			&i.Status,
+			&i.ExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Skus,
+			&i.Quantities,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockStock = `-- name: LockStock :many
 SELECT sku, available, reserved, sold, received, updated_at FROM stock WHERE sku = ANY($1::text[]) ORDER BY sku FOR UPDATE
 `
@@ -274,6 +325,39 @@ func (q *Queries) MoveStock(ctx context.Context, arg MoveStockParams) (int64, er
 	return result.RowsAffected(), nil
 }
 
+const moveStockBy = `-- name: MoveStockBy :execrows
+UPDATE stock
+SET available = stock.available + d.available,
+    reserved = stock.reserved + d.reserved,
+    sold = stock.sold + d.sold,
+    updated_at = now()
+FROM (SELECT unnest($1::text[]) AS sku, unnest($2::bigint[]) AS available,
+             unnest($3::bigint[]) AS reserved, unnest($4::bigint[]) AS sold) AS d
+WHERE stock.sku = d.sku
+`
+
+type MoveStockByParams struct {
+	Skus       []string
+	DAvailable []int64
+	DReserved  []int64
+	DSold      []int64
+}
+
+// Moves a batch's units between available, reserved and sold in one
+// statement, each SKU by its own deltas.
+func (q *Queries) MoveStockBy(ctx context.Context, arg MoveStockByParams) (int64, error) {
+	result, err := q.db.Exec(ctx, moveStockBy,
+		arg.Skus,
+		arg.DAvailable,
+		arg.DReserved,
+		arg.DSold,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const readReservation = `-- name: ReadReservation :one
 SELECT order_id, status, expires_at, created_at, updated_at, skus, quantities FROM reservations WHERE order_id = $1
 `
@@ -305,6 +389,23 @@ type SetReservationStatusParams struct {
 
 func (q *Queries) SetReservationStatus(ctx context.Context, arg SetReservationStatusParams) error {
 	_, err := q.db.Exec(ctx, setReservationStatus, arg.OrderID, arg.Status)
+	return err
+}
+
+const setReservationStatuses = `-- name: SetReservationStatuses :exec
+UPDATE reservations r SET status = u.status, updated_at = now()
+FROM (SELECT unnest($1::text[]) AS order_id, unnest($2::text[]) AS status) AS u
+WHERE r.order_id = u.order_id
+`
+
+type SetReservationStatusesParams struct {
+	OrderIds []string
+	Statuses []string
+}
+
+// A batch's status changes in one statement.
+func (q *Queries) SetReservationStatuses(ctx context.Context, arg SetReservationStatusesParams) error {
+	_, err := q.db.Exec(ctx, setReservationStatuses, arg.OrderIds, arg.Statuses)
 	return err
 }
 

@@ -11,6 +11,31 @@ import (
 	"github.com/google/uuid"
 )
 
+const cancelledAmong = `-- name: CancelledAmong :many
+SELECT order_id FROM cancelled_orders WHERE order_id = ANY($1::text[])
+`
+
+// Which of a batch's orders were cancelled before Payment saw them.
+func (q *Queries) CancelledAmong(ctx context.Context, orderIds []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, cancelledAmong, orderIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var order_id string
+		if err := rows.Scan(&order_id); err != nil {
+			return nil, err
+		}
+		items = append(items, order_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const countGatewayAttempt = `-- name: CountGatewayAttempt :one
 INSERT INTO gateway_attempts (order_id, attempts) VALUES ($1, 1)
 ON CONFLICT (order_id) DO UPDATE SET attempts = gateway_attempts.attempts + 1
@@ -66,12 +91,54 @@ func (q *Queries) GetPaymentMethod(ctx context.Context, id uuid.UUID) (PaymentMe
 	return i, err
 }
 
+const getPaymentMethods = `-- name: GetPaymentMethods :many
+SELECT id, user_id, brand, last4, exp_month, exp_year, behaviour, created_at FROM payment_methods WHERE id = ANY($1::uuid[])
+`
+
+func (q *Queries) GetPaymentMethods(ctx context.Context, ids []uuid.UUID) ([]PaymentMethod, error) {
+	rows, err := q.db.Query(ctx, getPaymentMethods, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PaymentMethod{}
+	for rows.Next() {
+		var i PaymentMethod
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Brand,
+			&i.Last4,
+			&i.ExpMonth,
+			&i.ExpYear,
+			&i.Behaviour,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const insertCancelled = `-- name: InsertCancelled :exec
 INSERT INTO cancelled_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING
 `
 
 func (q *Queries) InsertCancelled(ctx context.Context, orderID string) error {
 	_, err := q.db.Exec(ctx, insertCancelled, orderID)
+	return err
+}
+
+const insertCancelledOrders = `-- name: InsertCancelledOrders :exec
+INSERT INTO cancelled_orders (order_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING
+`
+
+func (q *Queries) InsertCancelledOrders(ctx context.Context, orderIds []string) error {
+	_, err := q.db.Exec(ctx, insertCancelledOrders, orderIds)
 	return err
 }
 
@@ -95,6 +162,35 @@ func (q *Queries) InsertOperation(ctx context.Context, arg InsertOperationParams
 		arg.Succeeded,
 		arg.GatewayReference,
 		arg.Message,
+	)
+	return err
+}
+
+const insertOperations = `-- name: InsertOperations :exec
+INSERT INTO payment_operations (payment_id, kind, succeeded, gateway_reference, message)
+SELECT o.payment_id, o.kind, o.succeeded, o.gateway_reference, o.message
+FROM (SELECT generate_subscripts($1::uuid[], 1) AS n, unnest($1::uuid[]) AS payment_id,
+             unnest($2::text[]) AS kind, unnest($3::boolean[]) AS succeeded,
+             unnest($4::text[]) AS gateway_reference, unnest($5::text[]) AS message) AS o
+ORDER BY o.n
+`
+
+type InsertOperationsParams struct {
+	PaymentIds        []uuid.UUID
+	Kinds             []string
+	Succeeded         []bool
+	GatewayReferences []string
+	Messages          []string
+}
+
+// A batch's gateway operations in one statement, in the order they ran.
+func (q *Queries) InsertOperations(ctx context.Context, arg InsertOperationsParams) error {
+	_, err := q.db.Exec(ctx, insertOperations,
+		arg.PaymentIds,
+		arg.Kinds,
+		arg.Succeeded,
+		arg.GatewayReferences,
+		arg.Messages,
 	)
 	return err
 }
@@ -169,6 +265,38 @@ func (q *Queries) InsertPaymentMethod(ctx context.Context, arg InsertPaymentMeth
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const insertPayments = `-- name: InsertPayments :exec
+INSERT INTO payments (id, order_id, user_id, payment_method_id, amount_minor, currency, status, decline_code)
+SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[]), unnest($4::uuid[]),
+       unnest($5::bigint[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[])
+`
+
+type InsertPaymentsParams struct {
+	Ids              []uuid.UUID
+	OrderIds         []string
+	UserIds          []string
+	PaymentMethodIds []uuid.UUID
+	AmountsMinor     []int64
+	Currencies       []string
+	Statuses         []string
+	DeclineCodes     []string
+}
+
+// A batch's new payments in one statement.
+func (q *Queries) InsertPayments(ctx context.Context, arg InsertPaymentsParams) error {
+	_, err := q.db.Exec(ctx, insertPayments,
+		arg.Ids,
+		arg.OrderIds,
+		arg.UserIds,
+		arg.PaymentMethodIds,
+		arg.AmountsMinor,
+		arg.Currencies,
+		arg.Statuses,
+		arg.DeclineCodes,
+	)
+	return err
 }
 
 const isCancelled = `-- name: IsCancelled :one
@@ -280,6 +408,43 @@ func (q *Queries) LockPaymentByOrder(ctx context.Context, orderID string) (Payme
 	return i, err
 }
 
+const lockPaymentsByOrders = `-- name: LockPaymentsByOrders :many
+SELECT id, order_id, user_id, payment_method_id, amount_minor, currency, status, decline_code, created_at, updated_at FROM payments WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE
+`
+
+// The payments of a delivered batch's orders, locked in order id order,
+// so that concurrent batches never deadlock.
+func (q *Queries) LockPaymentsByOrders(ctx context.Context, orderIds []string) ([]Payment, error) {
+	rows, err := q.db.Query(ctx, lockPaymentsByOrders, orderIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Payment{}
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.UserID,
+			&i.PaymentMethodID,
+			&i.AmountMinor,
+			&i.Currency,
+			&i.Status,
+			&i.DeclineCode,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const setPaymentStatus = `-- name: SetPaymentStatus :exec
 UPDATE payments SET status = $2, updated_at = now() WHERE id = $1
 `
@@ -291,5 +456,22 @@ type SetPaymentStatusParams struct {
 
 func (q *Queries) SetPaymentStatus(ctx context.Context, arg SetPaymentStatusParams) error {
 	_, err := q.db.Exec(ctx, setPaymentStatus, arg.ID, arg.Status)
+	return err
+}
+
+const setPaymentStatuses = `-- name: SetPaymentStatuses :exec
+UPDATE payments p SET status = u.status, updated_at = now()
+FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS status) AS u
+WHERE p.id = u.id
+`
+
+type SetPaymentStatusesParams struct {
+	Ids      []uuid.UUID
+	Statuses []string
+}
+
+// A batch's status changes in one statement.
+func (q *Queries) SetPaymentStatuses(ctx context.Context, arg SetPaymentStatusesParams) error {
+	_, err := q.db.Exec(ctx, setPaymentStatuses, arg.Ids, arg.Statuses)
 	return err
 }
