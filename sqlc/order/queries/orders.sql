@@ -175,3 +175,16 @@ FROM (SELECT generate_subscripts(@history_order_ids::uuid[], 1) AS n, unnest(@hi
              unnest(@history_statuses::text[]) AS status, unnest(@history_reasons::text[]) AS reason,
              unnest(@history_details::text[]) AS detail) AS h
 ORDER BY h.n;
+
+-- name: GetOrdersFull :many
+-- Orders with their lines and history in one round trip: what every
+-- WatchOrder stream of the changed orders is sent.
+SELECT sqlc.embed(orders),
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('status', h.status, 'reason', h.reason, 'detail', h.detail,
+                                                     'at', h.created_at) ORDER BY h.id), '[]'::jsonb)
+        FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
+FROM orders
+WHERE orders.id = ANY(@ids::uuid[]);

@@ -21,9 +21,11 @@ import (
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
 )
 
-// Subscriber signals changes of one order.
+// Subscriber hands a watcher each new state of one order.
 type Subscriber interface {
-	Subscribe(orderID string) (<-chan struct{}, func())
+	Watch(orderID string) (<-chan service.Order, func())
+	// Refresh has the order sent to its watchers even if nothing changed.
+	Refresh(orderID string)
 }
 
 // Handler implements orderv1connect.OrderServiceHandler.
@@ -185,16 +187,18 @@ func (h *Handler) QuoteShipping(ctx context.Context, req *connect.Request[orderv
 // checkout saga is over (confirmed, shipped, rejected or cancelled).
 func (h *Handler) WatchOrder(ctx context.Context, req *connect.Request[orderv1.WatchOrderRequest], stream *connect.ServerStream[orderv1.WatchOrderResponse]) error {
 	id := req.Msg.GetOrderId()
-	changed, stop := h.watchers.Subscribe(id) // before the first read, so no change slips between
+	updates, stop := h.watchers.Watch(id) // before the first read, so no change slips between
 	defer stop()
+	// The first read checks the caller may see the order; what changes
+	// after comes from the watchers' shared reads.
+	o, err := h.readable(ctx, id)
+	if err != nil {
+		return err
+	}
 	ticker := time.NewTicker(h.recheck)
 	defer ticker.Stop()
 	sent := 0 // history entries the client has seen
 	for {
-		o, err := h.readable(ctx, id)
-		if err != nil {
-			return err
-		}
 		// Each message carries the whole history, so a client sees every
 		// transition even when two happen between messages.
 		if sent == 0 || len(o.History) > sent {
@@ -209,8 +213,9 @@ func (h *Handler) WatchOrder(ctx context.Context, req *connect.Request[orderv1.W
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-changed:
+		case o = <-updates:
 		case <-ticker.C:
+			h.watchers.Refresh(id)
 		}
 	}
 }

@@ -77,23 +77,28 @@ func (s *Store) Get(ctx context.Context, id string) (service.Order, error) {
 	if err != nil {
 		return service.Order{}, fmt.Errorf("get order: %w", err)
 	}
-	o, err := toOrder(row.Order)
+	return fullOrder(row.Order, row.Lines, row.History)
+}
+
+// fullOrder is an order read with its lines and history as JSON.
+func fullOrder(row orderdb.Order, lines, history []byte) (service.Order, error) {
+	o, err := toOrder(row)
 	if err != nil {
 		return service.Order{}, err
 	}
-	if o.Lines, err = decodeLines(id, row.Lines); err != nil {
+	if o.Lines, err = decodeLines(o.ID, lines); err != nil {
 		return service.Order{}, err
 	}
-	var history []struct {
+	var changes []struct {
 		Status string    `json:"status"`
 		Reason string    `json:"reason"`
 		Detail string    `json:"detail"`
 		At     time.Time `json:"at"`
 	}
-	if err := json.Unmarshal(row.History, &history); err != nil {
-		return service.Order{}, fmt.Errorf("decode history of %s: %w", id, err)
+	if err := json.Unmarshal(history, &changes); err != nil {
+		return service.Order{}, fmt.Errorf("decode history of %s: %w", o.ID, err)
 	}
-	for _, h := range history {
+	for _, h := range changes {
 		o.History = append(o.History, service.Change{Status: h.Status, Reason: h.Reason, Detail: h.Detail, At: h.At})
 	}
 	return o, nil

@@ -3,36 +3,49 @@ package store
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/services/order/internal/service"
+	"github.com/ordermesh/ordermesh/services/order/internal/store/orderdb"
 )
 
-// Watchers fans status-change notifications out to WatchOrder streams.
-// One LISTEN connection per instance serves every stream, and changes made
-// by any instance reach them, because NOTIFY goes through the database.
+// Watchers fans status changes out to WatchOrder streams. One LISTEN
+// connection per instance hears every change, made by any instance (NOTIFY
+// goes through the database), and one reader reads the changed orders
+// that have watchers, all in one statement, and hands each watcher its
+// order: a change costs one read however many streams watch it, and
+// changes that arrive while a read is in flight share the next one, as
+// the hot path's batches do, with no waiting window.
 type Watchers struct {
+	q    *orderdb.Queries
 	pool *pgxpool.Pool
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	subs map[string]map[chan struct{}]struct{}
+	mu      sync.Mutex
+	subs    map[string]map[chan service.Order]struct{}
+	due     map[string]struct{} // watched orders to read next
+	reading bool
 }
 
 // NewWatchers returns a fan-out over pool's notifications.
 func NewWatchers(pool *pgxpool.Pool, log *slog.Logger) *Watchers {
-	return &Watchers{pool: pool, log: log, subs: map[string]map[chan struct{}]struct{}{}}
+	return &Watchers{q: orderdb.New(pool), pool: pool, log: log, subs: map[string]map[chan service.Order]struct{}{}, due: map[string]struct{}{}}
 }
 
-// Subscribe returns a channel that receives a signal whenever orderID
-// changes, and a function that ends the subscription.
-func (w *Watchers) Subscribe(orderID string) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+// Watch returns a channel that receives the order, as stored, after each
+// change, and a function that ends the watch. When changes come faster
+// than the watcher takes them, it gets the latest.
+func (w *Watchers) Watch(orderID string) (<-chan service.Order, func()) {
+	ch := make(chan service.Order, 1)
 	w.mu.Lock()
 	if w.subs[orderID] == nil {
-		w.subs[orderID] = map[chan struct{}]struct{}{}
+		w.subs[orderID] = map[chan service.Order]struct{}{}
 	}
 	w.subs[orderID][ch] = struct{}{}
 	w.mu.Unlock()
@@ -46,18 +59,76 @@ func (w *Watchers) Subscribe(orderID string) (<-chan struct{}, func()) {
 	}
 }
 
+// Refresh has the order read for its watchers even without a change: the
+// guard against a notification lost with the LISTEN connection.
+func (w *Watchers) Refresh(orderID string) { w.signal(orderID) }
+
+// signal marks a changed order due for its watchers and starts the reader
+// if none runs.
 func (w *Watchers) signal(orderID string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for ch := range w.subs[orderID] {
-		select {
-		case ch <- struct{}{}:
-		default: // a signal is pending already
+	if _, watched := w.subs[orderID]; !watched {
+		return
+	}
+	w.due[orderID] = struct{}{}
+	if !w.reading {
+		w.reading = true
+		go w.read()
+	}
+}
+
+// read reads what is due, in one statement per round, until nothing is.
+func (w *Watchers) read() {
+	ctx := context.Background()
+	for {
+		w.mu.Lock()
+		due := slices.Collect(maps.Keys(w.due))
+		clear(w.due)
+		if len(due) == 0 {
+			w.reading = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		ids := make([]uuid.UUID, 0, len(due))
+		for _, id := range due {
+			if u, err := uuid.Parse(id); err == nil {
+				ids = append(ids, u)
+			}
+		}
+		rows, err := w.q.GetOrdersFull(ctx, ids)
+		if err != nil {
+			// The watchers' own timers ask again.
+			w.log.WarnContext(ctx, "watched orders not read; their streams retry", slog.Int("orders", len(ids)), slog.Any("error", err))
+			continue
+		}
+		for _, row := range rows {
+			o, err := fullOrder(row.Order, row.Lines, row.History)
+			if err != nil {
+				w.log.WarnContext(ctx, "watched order not decoded", slog.String("order_id", row.Order.ID.String()), slog.Any("error", err))
+				continue
+			}
+			w.send(o)
 		}
 	}
 }
 
-// Run listens until ctx is done. Streams also re-read on a timer, so a
+// send hands o to each of its watchers, replacing what a slow one has not
+// taken yet.
+func (w *Watchers) send(o service.Order) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.subs[o.ID] {
+		select {
+		case <-ch:
+		default:
+		}
+		ch <- o // the buffer is free: only send fills it, under mu
+	}
+}
+
+// Run listens until ctx is done. Streams also refresh on a timer, so a
 // lost connection delays but never loses a change.
 func (w *Watchers) Run(ctx context.Context) error {
 	db.Listen(ctx, w.pool, StatusChannel, w.log, w.signal)

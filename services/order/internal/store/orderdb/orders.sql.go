@@ -201,6 +201,71 @@ func (q *Queries) GetOrderFull(ctx context.Context, id uuid.UUID) (GetOrderFullR
 	return i, err
 }
 
+const getOrdersFull = `-- name: GetOrdersFull :many
+SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
+                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('status', h.status, 'reason', h.reason, 'detail', h.detail,
+                                                     'at', h.created_at) ORDER BY h.id), '[]'::jsonb)
+        FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
+FROM orders
+WHERE orders.id = ANY($1::uuid[])
+`
+
+type GetOrdersFullRow struct {
+	Order   Order
+	Lines   []byte
+	History []byte
+}
+
+// Orders with their lines and history in one round trip: what every
+// WatchOrder stream of the changed orders is sent.
+func (q *Queries) GetOrdersFull(ctx context.Context, ids []uuid.UUID) ([]GetOrdersFullRow, error) {
+	rows, err := q.db.Query(ctx, getOrdersFull, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []GetOrdersFullRow{}
+	for rows.Next() {
+		var i GetOrdersFullRow
+		if err := rows.Scan(
+			&i.Order.ID,
+			&i.Order.UserID,
+			&i.Order.Status,
+			&i.Order.Reason,
+			&i.Order.Currency,
+			&i.Order.SubtotalMinor,
+			&i.Order.ShippingMinor,
+			&i.Order.TotalMinor,
+			&i.Order.ShippingAddress,
+			&i.Order.Email,
+			&i.Order.PaymentMethodID,
+			&i.Order.FromCart,
+			&i.Order.Carrier,
+			&i.Order.ServiceLevel,
+			&i.Order.BookingID,
+			&i.Order.TrackingNumber,
+			&i.Order.ShippedAt,
+			&i.Order.ShortLines,
+			&i.Order.ExpiresAt,
+			&i.Order.CreatedAt,
+			&i.Order.UpdatedAt,
+			&i.Order.Traceparent,
+			&i.Lines,
+			&i.History,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const insertOrder = `-- name: InsertOrder :one
 WITH claim AS (
     INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
