@@ -188,3 +188,40 @@ SELECT sqlc.embed(orders),
         FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
 FROM orders
 WHERE orders.id = ANY(@ids::uuid[]);
+
+-- name: InsertOrders :many
+-- Places a batch of orders in one statement: claims each idempotency key
+-- and inserts the orders whose key was free, returning them. A key taken
+-- before, or by an earlier order of the same batch, inserts nothing.
+WITH input AS (
+    SELECT unnest(@ids::uuid[]) AS id, unnest(@user_ids::text[]) AS user_id,
+           unnest(@idempotency_keys::text[]) AS key, unnest(@request_hashes::bytea[]) AS request_hash,
+           unnest(@currencies::text[]) AS currency, unnest(@subtotals_minor::bigint[]) AS subtotal_minor,
+           unnest(@shippings_minor::bigint[]) AS shipping_minor, unnest(@totals_minor::bigint[]) AS total_minor,
+           unnest(@shipping_addresses::jsonb[]) AS shipping_address, unnest(@emails::text[]) AS email,
+           unnest(@payment_method_ids::uuid[]) AS payment_method_id, unnest(@from_carts::boolean[]) AS from_cart,
+           unnest(@carriers::text[]) AS carrier, unnest(@service_levels::text[]) AS service_level,
+           unnest(@expires_at::timestamptz[]) AS expires_at, unnest(@traceparents::text[]) AS traceparent
+), claim AS (
+    INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
+    SELECT user_id, key, request_hash, id FROM input
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING order_id
+)
+INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
+                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
+SELECT i.id, i.user_id, 'pending', i.currency, i.subtotal_minor, i.shipping_minor, i.total_minor,
+       i.shipping_address, i.email, i.payment_method_id, i.from_cart, i.carrier, i.service_level, i.expires_at, i.traceparent
+FROM input i JOIN claim ON claim.order_id = i.id
+RETURNING id, created_at;
+
+-- name: InsertOrdersLines :exec
+-- The lines of a batch of new orders in one statement.
+INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price_minor)
+SELECT unnest(@order_ids::uuid[]), unnest(@positions::integer[]), unnest(@skus::text[]), unnest(@names::text[]),
+       unnest(@quantities::integer[]), unnest(@unit_prices::bigint[]);
+
+-- name: RecordPlacedMany :exec
+-- The first history entry of each order of a batch.
+INSERT INTO order_history (order_id, status, detail)
+SELECT unnest(@order_ids::uuid[]), 'pending', 'placed';

@@ -147,6 +147,11 @@ type Tx interface {
 // Storer is the persistence Order needs.
 type Storer interface {
 	InTx(ctx context.Context, fn func(context.Context, Tx) error) error
+	// Place stores a new PENDING order under the idempotency key, with its
+	// OrderPlaced event, and returns it as stored; concurrent placements
+	// may share a transaction. It returns false, storing nothing, when the
+	// key is taken.
+	Place(ctx context.Context, o Order, key string, requestHash []byte, placed proto.Message) (Order, bool, error)
 	// Get returns an order with its lines and history.
 	Get(ctx context.Context, id string) (Order, error)
 	// List returns up to limit of a user's orders older than beforeID

@@ -107,20 +107,13 @@ func (s *Service) placeNew(ctx context.Context, p Placement) (Order, error) {
 				money.Format(o.Total, o.Currency), money.Format(want.AmountMinor, want.Currency)),
 		}
 	}
-	inserted := false
-	err = s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		if o, inserted, err = tx.Insert(ctx, o, p.IdempotencyKey, p.Fingerprint); err != nil || !inserted {
-			return err
-		}
-		placed := &eventsv1.OrderPlaced{
-			UserId: o.UserID, Total: o.totalMoney(), PaymentMethodId: o.PaymentMethodID, ExpireTime: timestamppb.New(o.ExpiresAt),
-		}
-		for _, l := range o.Lines {
-			placed.Lines = append(placed.Lines, &eventsv1.Line{Sku: l.SKU, Quantity: l.Quantity})
-		}
-		return tx.Emit(ctx, o.ID, placed)
-	})
+	placed := &eventsv1.OrderPlaced{
+		UserId: o.UserID, Total: o.totalMoney(), PaymentMethodId: o.PaymentMethodID, ExpireTime: timestamppb.New(o.ExpiresAt),
+	}
+	for _, l := range o.Lines {
+		placed.Lines = append(placed.Lines, &eventsv1.Line{Sku: l.SKU, Quantity: l.Quantity})
+	}
+	o, inserted, err := s.store.Place(ctx, o, p.IdempotencyKey, p.Fingerprint, placed)
 	if err != nil {
 		return Order{}, err
 	}

@@ -31,6 +31,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	q      *orderdb.Queries
 	outbox *events.Outbox
+	placer placer
 }
 
 var _ service.Storer = (*Store)(nil)

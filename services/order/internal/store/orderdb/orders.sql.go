@@ -353,6 +353,122 @@ func (q *Queries) InsertOrderLines(ctx context.Context, arg InsertOrderLinesPara
 	return err
 }
 
+const insertOrders = `-- name: InsertOrders :many
+WITH input AS (
+    SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS user_id,
+           unnest($3::text[]) AS key, unnest($4::bytea[]) AS request_hash,
+           unnest($5::text[]) AS currency, unnest($6::bigint[]) AS subtotal_minor,
+           unnest($7::bigint[]) AS shipping_minor, unnest($8::bigint[]) AS total_minor,
+           unnest($9::jsonb[]) AS shipping_address, unnest($10::text[]) AS email,
+           unnest($11::uuid[]) AS payment_method_id, unnest($12::boolean[]) AS from_cart,
+           unnest($13::text[]) AS carrier, unnest($14::text[]) AS service_level,
+           unnest($15::timestamptz[]) AS expires_at, unnest($16::text[]) AS traceparent
+), claim AS (
+    INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
+    SELECT user_id, key, request_hash, id FROM input
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING order_id
+)
+INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
+                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
+SELECT i.id, i.user_id, 'pending', i.currency, i.subtotal_minor, i.shipping_minor, i.total_minor,
+       i.shipping_address, i.email, i.payment_method_id, i.from_cart, i.carrier, i.service_level, i.expires_at, i.traceparent
+FROM input i JOIN claim ON claim.order_id = i.id
+RETURNING id, created_at
+`
+
+type InsertOrdersParams struct {
+	Ids               []uuid.UUID
+	UserIds           []string
+	IdempotencyKeys   []string
+	RequestHashes     [][]byte
+	Currencies        []string
+	SubtotalsMinor    []int64
+	ShippingsMinor    []int64
+	TotalsMinor       []int64
+	ShippingAddresses [][]byte
+	Emails            []string
+	PaymentMethodIds  []uuid.UUID
+	FromCarts         []bool
+	Carriers          []string
+	ServiceLevels     []string
+	ExpiresAt         []time.Time
+	Traceparents      []string
+}
+
+type InsertOrdersRow struct {
+	ID        uuid.UUID
+	CreatedAt time.Time
+}
+
+// Places a batch of orders in one statement: claims each idempotency key
+// and inserts the orders whose key was free, returning them. A key taken
+// before, or by an earlier order of the same batch, inserts nothing.
+func (q *Queries) InsertOrders(ctx context.Context, arg InsertOrdersParams) ([]InsertOrdersRow, error) {
+	rows, err := q.db.Query(ctx, insertOrders,
+		arg.Ids,
+		arg.UserIds,
+		arg.IdempotencyKeys,
+		arg.RequestHashes,
+		arg.Currencies,
+		arg.SubtotalsMinor,
+		arg.ShippingsMinor,
+		arg.TotalsMinor,
+		arg.ShippingAddresses,
+		arg.Emails,
+		arg.PaymentMethodIds,
+		arg.FromCarts,
+		arg.Carriers,
+		arg.ServiceLevels,
+		arg.ExpiresAt,
+		arg.Traceparents,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []InsertOrdersRow{}
+	for rows.Next() {
+		var i InsertOrdersRow
+		if err := rows.Scan(&i.ID, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertOrdersLines = `-- name: InsertOrdersLines :exec
+INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price_minor)
+SELECT unnest($1::uuid[]), unnest($2::integer[]), unnest($3::text[]), unnest($4::text[]),
+       unnest($5::integer[]), unnest($6::bigint[])
+`
+
+type InsertOrdersLinesParams struct {
+	OrderIds   []uuid.UUID
+	Positions  []int32
+	Skus       []string
+	Names      []string
+	Quantities []int32
+	UnitPrices []int64
+}
+
+// The lines of a batch of new orders in one statement.
+func (q *Queries) InsertOrdersLines(ctx context.Context, arg InsertOrdersLinesParams) error {
+	_, err := q.db.Exec(ctx, insertOrdersLines,
+		arg.OrderIds,
+		arg.Positions,
+		arg.Skus,
+		arg.Names,
+		arg.Quantities,
+		arg.UnitPrices,
+	)
+	return err
+}
+
 const listOrders = `-- name: ListOrders :many
 SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at, traceparent FROM orders
 WHERE user_id = $1 AND id < $2::uuid
@@ -681,6 +797,17 @@ INSERT INTO order_history (order_id, status, detail) VALUES ($1::uuid, 'pending'
 // The first history entry of a new order.
 func (q *Queries) RecordPlaced(ctx context.Context, orderID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, recordPlaced, orderID)
+	return err
+}
+
+const recordPlacedMany = `-- name: RecordPlacedMany :exec
+INSERT INTO order_history (order_id, status, detail)
+SELECT unnest($1::uuid[]), 'pending', 'placed'
+`
+
+// The first history entry of each order of a batch.
+func (q *Queries) RecordPlacedMany(ctx context.Context, orderIds []uuid.UUID) error {
+	_, err := q.db.Exec(ctx, recordPlacedMany, orderIds)
 	return err
 }
 
