@@ -368,6 +368,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		routes = append(routes, eventRoutes(n, pool, parts, cfg.SinkPartitions, svcLog, tp, opts)...)
 		relay := events.NewRelay(n, pool, sinkClients(cfg, svcClients), cfg.Relay, svcLog, tp)
 		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }
+		relay.Subscribers = Routing.Subscribers(n)
 		workers := append([]component.Worker{relay.Run}, parts.Workers...)
 		if tel.Profiling() {
 			_, label := telemetry.ProfileLabels(n)

@@ -136,8 +136,8 @@ func sinks(c *consumer) events.Sinks {
 	return func(sub string) (eventsv1connect.EventSinkServiceClient, bool) { return c.client, sub == "test" }
 }
 
-// A relay that dies in the middle of a delivery loses nothing: its claim
-// rolls back, the next relay delivers, and the consumer applies each event
+// A relay stopped in the middle of a delivery loses nothing: it gives its
+// claim back, the next relay delivers, and the consumer applies each event
 // once.
 func TestRelayKilledMidDeliveryLosesNothing(t *testing.T) {
 	t.Parallel()

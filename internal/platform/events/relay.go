@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -52,6 +52,9 @@ type Relay struct {
 	// Observe, if set, counts delivery attempts per subscriber and result:
 	// delivered, failed or parked.
 	Observe func(subscriber, result string, n int)
+	// Subscribers, if set, are the subscribers Run serves, each with
+	// loops of its own; otherwise its loops serve every subscriber.
+	Subscribers []string
 }
 
 // NewRelay returns the relay of producer's outbox in pool. Each delivery
@@ -64,29 +67,43 @@ func NewRelay(producer string, pool *pgxpool.Pool, sinks Sinks, cfg RelayConfig,
 	return &Relay{producer: producer, pool: pool, sinks: sinks, cfg: cfg, log: log, tracer: tp.Tracer(instrumentation)}
 }
 
-// Run delivers until ctx is done with Workers rounds in flight at once, so
-// that one slow subscriber or a long batch does not hold up what was
-// committed after it. Each worker wakes on NOTIFY, on the next retry
-// falling due, and every PollInterval as a fallback.
+// Run delivers until ctx is done. Each subscriber has its own Workers
+// loops, which claim only its deliveries, so a stalled or failing
+// subscriber delays only itself; without Subscribers, Workers loops serve
+// them all. Each loop wakes on NOTIFY, on the next retry falling due, and
+// every PollInterval as a fallback.
 func (r *Relay) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
+	subs := []*string{nil}
+	if len(r.Subscribers) > 0 {
+		subs = subs[:0]
+		for _, s := range r.Subscribers {
+			subs = append(subs, &s)
+		}
+	}
+	var wakes []chan struct{}
+	var wg sync.WaitGroup
+	for _, sub := range subs {
+		for range max(r.cfg.Workers, 1) {
+			wake := make(chan struct{}, 1)
+			wakes = append(wakes, wake)
+			wg.Go(func() { r.work(ctx, sub, wake) })
+		}
+	}
 	go db.Listen(ctx, r.pool, NotifyChannel, r.log, func(string) {
-		select {
-		case wake <- struct{}{}:
-		default: // a wake-up is pending already
+		for _, wake := range wakes {
+			select {
+			case wake <- struct{}{}:
+			default: // a wake-up is pending already
+			}
 		}
 	})
-	var wg sync.WaitGroup
-	for range max(r.cfg.Workers, 1) {
-		wg.Go(func() { r.work(ctx, wake) })
-	}
 	wg.Wait()
 	return nil
 }
 
-func (r *Relay) work(ctx context.Context, wake chan struct{}) {
+func (r *Relay) work(ctx context.Context, sub *string, wake chan struct{}) {
 	for {
-		n, err := r.DeliverOnce(ctx)
+		n, err := r.deliverRound(ctx, sub)
 		if err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "relay round failed", slog.Any("error", err))
 		}
@@ -97,7 +114,7 @@ func (r *Relay) work(ctx context.Context, wake chan struct{}) {
 		// but only after a quiet round, to keep busy rounds cheap.
 		wait := r.cfg.PollInterval
 		if n == 0 {
-			if due, err := eventsdb.New(r.pool).NextAttempt(ctx); err == nil {
+			if due, err := eventsdb.New(r.pool).NextAttempt(ctx, sub); err == nil {
 				wait = min(wait, max(time.Until(due), time.Millisecond))
 			}
 		} else {
@@ -121,52 +138,69 @@ type claimed struct {
 	env      *eventsv1.Envelope
 }
 
-// DeliverOnce claims one batch of due deliveries, hands them to their
-// subscribers and records the outcome, all in one transaction: a relay
-// that dies midway leaves its rows pending for the next one. It returns
-// how many deliveries it claimed.
-func (r *Relay) DeliverOnce(ctx context.Context) (int, error) {
-	n := 0
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		q := eventsdb.New(tx)
-		rows, err := q.ClaimDeliveries(ctx, int32(r.cfg.Batch))
-		if err != nil {
-			return fmt.Errorf("claim: %w", err)
+// DeliverOnce runs one round for every subscriber: it claims a batch of
+// due deliveries, hands each subscriber its share at once, and records
+// each subscriber's outcome. It returns how many deliveries it claimed.
+func (r *Relay) DeliverOnce(ctx context.Context) (int, error) { return r.deliverRound(ctx, nil) }
+
+// deliverRound is one round for sub, or for every subscriber when sub is
+// nil: one statement claims (its own transaction, with a lease), the
+// subscribers are called with no transaction open, and one statement per
+// subscriber records what they answered. A relay that dies midway leaves
+// its claims to be taken again when their lease ends.
+func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, error) {
+	q := eventsdb.New(r.pool)
+	rows, err := q.ClaimDeliveries(ctx, eventsdb.ClaimDeliveriesParams{Subscriber: sub, Batch: int32(r.cfg.Batch), LeaseSeconds: r.lease().Seconds()})
+	if err != nil {
+		return 0, fmt.Errorf("claim: %w", err)
+	}
+	// Subscribers get an order's events in the order they were written.
+	slices.SortFunc(rows, func(a, b eventsdb.ClaimDeliveriesRow) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
 		}
-		n = len(rows)
-		bySub := map[string][]claimed{}
-		for _, row := range rows {
-			env := &eventsv1.Envelope{}
-			if err := proto.Unmarshal(row.Envelope, env); err != nil {
-				return fmt.Errorf("decode event %s: %w", row.EventID, err)
-			}
-			bySub[row.Subscriber] = append(bySub[row.Subscriber], claimed{row.EventID, row.Attempts, env})
-		}
-		type outcome struct {
-			sub    string
-			span   trace.Span
-			failed map[string]failure // event id → why
-		}
-		outcomes := make(chan outcome, len(bySub))
-		var wg sync.WaitGroup
-		for sub, batch := range bySub {
-			wg.Go(func() {
-				span := r.startDelivery(ctx, sub, batch)
-				outcomes <- outcome{sub, span, r.deliver(trace.ContextWithSpan(ctx, span), sub, batch)}
-			})
-		}
-		wg.Wait()
-		close(outcomes)
-		var errs []error
-		for o := range outcomes {
-			err := r.record(trace.ContextWithSpan(ctx, o.span), q, o.sub, bySub[o.sub], o.failed)
-			endDelivery(o.span, len(bySub[o.sub]), o.failed, err)
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
+		return slices.Compare(a.EventID[:], b.EventID[:])
 	})
-	return n, err
+	bySub := map[string][]claimed{}
+	var errs []error
+	for _, row := range rows {
+		env := &eventsv1.Envelope{}
+		if err := proto.Unmarshal(row.Envelope, env); err != nil {
+			// Left claimed: it falls due again when the lease ends, and
+			// the log says why it never goes.
+			errs = append(errs, fmt.Errorf("decode event %s: %w", row.EventID, err))
+			continue
+		}
+		bySub[row.Subscriber] = append(bySub[row.Subscriber], claimed{row.EventID, row.Attempts, env})
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for s, batch := range bySub {
+		wg.Go(func() {
+			span := r.startDelivery(ctx, s, batch)
+			sctx := trace.ContextWithSpan(ctx, span)
+			failed := r.deliver(sctx, s, batch)
+			var err error
+			if ctx.Err() != nil {
+				// Stopping: what this subscriber may not have taken goes
+				// back to the queue for the next relay, uncounted.
+				err = errors.Join(ctx.Err(), r.release(sctx, q, s, batch))
+			} else {
+				err = r.record(sctx, q, s, batch, failed)
+			}
+			endDelivery(span, len(batch), failed, err)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return len(rows), errors.Join(errs...)
 }
+
+// lease is how long a claim keeps other relays off its deliveries: longer
+// than a subscriber may take to answer.
+func (r *Relay) lease() time.Duration { return 2*r.cfg.Timeout + time.Second }
 
 // startDelivery starts the span of one delivery: a root of its own, since
 // a batch serves many orders, linked to the trace of every event in it.
@@ -252,12 +286,29 @@ func (r *Relay) deliver(ctx context.Context, sub string, batch []claimed) map[st
 	return failed
 }
 
+// release gives sub's claimed batch back to the queue.
+func (r *Relay) release(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed) error {
+	ids := make([]uuid.UUID, len(batch))
+	for i, c := range batch {
+		ids[i] = c.eventID
+	}
+	if err := q.ReleaseClaims(context.WithoutCancel(ctx), eventsdb.ReleaseClaimsParams{EventIds: ids, Subscriber: sub}); err != nil {
+		return fmt.Errorf("release claims of %s: %w", sub, err)
+	}
+	return nil
+}
+
+// record stores what sub made of its batch, in one statement.
 func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed, failed map[string]failure) error {
-	var delivered []uuid.UUID
+	p := eventsdb.RecordDeliveriesParams{Subscriber: sub}
+	now := time.Now()
+	delivered := 0
 	for _, c := range batch {
+		p.EventIds = append(p.EventIds, c.eventID)
 		f, bad := failed[c.env.GetId()]
 		if !bad {
-			delivered = append(delivered, c.eventID)
+			delivered++
+			p.States, p.NextAttempts, p.LastErrors = append(p.States, "delivered"), append(p.NextAttempts, now), append(p.LastErrors, "")
 			continue
 		}
 		msg := f.message
@@ -268,22 +319,17 @@ func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, bat
 				attribute.String("messaging.message.id", c.env.GetId()), attribute.String("error", msg)))
 			r.log.WarnContext(ContextFrom(ctx, c.env), "delivery parked", slog.String("event_id", c.env.GetId()), slog.String("subscriber", sub),
 				slog.String("type", c.env.GetType().String()), slog.String("order_id", c.env.GetOrderId()), slog.String("error", msg))
-			if err := q.MarkParked(ctx, eventsdb.MarkParkedParams{EventID: c.eventID, Subscriber: sub, LastError: msg}); err != nil {
-				return fmt.Errorf("park: %w", err)
-			}
+			p.States, p.NextAttempts, p.LastErrors = append(p.States, "parked"), append(p.NextAttempts, now), append(p.LastErrors, msg)
 			continue
 		}
 		r.observe(sub, "failed", 1)
-		next := time.Now().Add(r.backoff(attempt))
-		if err := q.MarkRetry(ctx, eventsdb.MarkRetryParams{EventID: c.eventID, Subscriber: sub, NextAttemptAt: next, LastError: msg}); err != nil {
-			return fmt.Errorf("retry: %w", err)
-		}
+		p.States, p.NextAttempts, p.LastErrors = append(p.States, "pending"), append(p.NextAttempts, now.Add(r.backoff(attempt))), append(p.LastErrors, msg)
 	}
-	if len(delivered) > 0 {
-		r.observe(sub, "delivered", len(delivered))
-		if err := q.MarkDelivered(ctx, eventsdb.MarkDeliveredParams{EventIds: delivered, Subscriber: sub}); err != nil {
-			return fmt.Errorf("mark delivered: %w", err)
-		}
+	if delivered > 0 {
+		r.observe(sub, "delivered", delivered)
+	}
+	if err := q.RecordDeliveries(context.WithoutCancel(ctx), p); err != nil {
+		return fmt.Errorf("record deliveries to %s: %w", sub, err)
 	}
 	return nil
 }

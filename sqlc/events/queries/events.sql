@@ -1,35 +1,45 @@
 -- name: ClaimDeliveries :many
--- Claims due deliveries for this transaction. SKIP LOCKED lets several
--- relays (replicas) share the queue without waiting on each other.
-SELECT d.event_id, d.subscriber, d.attempts, o.envelope
-FROM outbox_deliveries d
-JOIN outbox o ON o.id = d.event_id
-WHERE d.state = 'pending' AND d.next_attempt_at <= now()
-ORDER BY d.next_attempt_at, o.created_at
-LIMIT @batch
-FOR UPDATE OF d SKIP LOCKED;
+-- Claims due deliveries, of one subscriber or of all, in one statement and
+-- its own transaction: their next attempt moves past the lease, so no
+-- other relay takes them while they are delivered, and a relay that dies
+-- midway leaves them due again once the lease ends. SKIP LOCKED lets
+-- relays (replicas) share the queue without waiting on each other. No
+-- transaction stays open while the subscriber is called.
+WITH due AS (
+    SELECT d.event_id, d.subscriber
+    FROM outbox_deliveries d
+    WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+      AND (sqlc.narg(subscriber)::text IS NULL OR d.subscriber = sqlc.narg(subscriber)::text)
+    ORDER BY d.next_attempt_at
+    LIMIT @batch
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox_deliveries d
+SET next_attempt_at = now() + make_interval(secs => @lease_seconds::float8)
+FROM due, outbox o
+WHERE d.event_id = due.event_id AND d.subscriber = due.subscriber AND o.id = d.event_id
+RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at;
 
--- name: MarkDelivered :exec
--- The times are the statement's, not the transaction's: the claim's
--- transaction began before the subscriber was called, and an operator's
--- timeline must show when it answered.
-UPDATE outbox_deliveries
-SET state = 'delivered', attempts = attempts + 1, delivered_at = statement_timestamp(), last_error = ''
-WHERE event_id = ANY(@event_ids::uuid[]) AND subscriber = @subscriber;
-
--- name: MarkRetry :exec
-UPDATE outbox_deliveries
-SET attempts = attempts + 1, next_attempt_at = @next_attempt_at, last_error = @last_error
-WHERE event_id = @event_id AND subscriber = @subscriber;
-
--- name: MarkParked :exec
-UPDATE outbox_deliveries
-SET state = 'parked', attempts = attempts + 1, parked_at = statement_timestamp(), last_error = @last_error
-WHERE event_id = @event_id AND subscriber = @subscriber;
+-- name: RecordDeliveries :exec
+-- Records what one subscriber made of its claimed deliveries, in one
+-- statement: delivered, to retry at a time, or parked. The times are the
+-- statement's, not the claim's: an operator's timeline must show when the
+-- subscriber answered. A delivery another relay has settled meanwhile
+-- (after the lease ended) is left as it is.
+UPDATE outbox_deliveries d
+SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+    delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
+    parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@states::text[]) AS state,
+             unnest(@next_attempts::timestamptz[]) AS next_attempt_at, unnest(@last_errors::text[]) AS last_error) AS u
+WHERE d.event_id = u.event_id AND d.subscriber = @subscriber AND d.state = 'pending';
 
 -- name: NextAttempt :one
--- When the earliest pending delivery falls due; an hour ahead when none is.
-SELECT COALESCE(min(next_attempt_at), now() + interval '1 hour')::timestamptz AS due FROM outbox_deliveries WHERE state = 'pending';
+-- When the earliest pending delivery, of one subscriber or of all, falls
+-- due; an hour ahead when none is.
+SELECT COALESCE(min(next_attempt_at), now() + interval '1 hour')::timestamptz AS due
+FROM outbox_deliveries
+WHERE state = 'pending' AND (sqlc.narg(subscriber)::text IS NULL OR subscriber = sqlc.narg(subscriber)::text);
 
 -- name: ListParked :many
 SELECT d.event_id, d.subscriber, d.attempts, d.last_error, d.parked_at, o.type, o.order_id, o.created_at
@@ -116,3 +126,10 @@ ORDER BY o.created_at, o.id, d.subscriber;
 -- Forgets events a batch recorded in its inbox but could not apply, in
 -- the same transaction: the relay delivers them again.
 DELETE FROM inbox WHERE event_id = ANY(@event_ids::uuid[]);
+
+-- name: ReleaseClaims :exec
+-- Gives claimed deliveries back at once, counting no attempt: a relay
+-- that stops (its process shutting down) hands them to the next relay
+-- without waiting for the lease to end.
+UPDATE outbox_deliveries SET next_attempt_at = now()
+WHERE event_id = ANY(@event_ids::uuid[]) AND subscriber = @subscriber AND state = 'pending';

@@ -76,26 +76,44 @@ func (q *Queries) AddEvents(ctx context.Context, arg AddEventsParams) error {
 }
 
 const claimDeliveries = `-- name: ClaimDeliveries :many
-SELECT d.event_id, d.subscriber, d.attempts, o.envelope
-FROM outbox_deliveries d
-JOIN outbox o ON o.id = d.event_id
-WHERE d.state = 'pending' AND d.next_attempt_at <= now()
-ORDER BY d.next_attempt_at, o.created_at
-LIMIT $1
-FOR UPDATE OF d SKIP LOCKED
+WITH due AS (
+    SELECT d.event_id, d.subscriber
+    FROM outbox_deliveries d
+    WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+      AND ($2::text IS NULL OR d.subscriber = $2::text)
+    ORDER BY d.next_attempt_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox_deliveries d
+SET next_attempt_at = now() + make_interval(secs => $1::float8)
+FROM due, outbox o
+WHERE d.event_id = due.event_id AND d.subscriber = due.subscriber AND o.id = d.event_id
+RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at
 `
+
+type ClaimDeliveriesParams struct {
+	LeaseSeconds float64
+	Subscriber   *string
+	Batch        int32
+}
 
 type ClaimDeliveriesRow struct {
 	EventID    uuid.UUID
 	Subscriber string
 	Attempts   int32
 	Envelope   []byte
+	CreatedAt  time.Time
 }
 
-// Claims due deliveries for this transaction. SKIP LOCKED lets several
-// relays (replicas) share the queue without waiting on each other.
-func (q *Queries) ClaimDeliveries(ctx context.Context, batch int32) ([]ClaimDeliveriesRow, error) {
-	rows, err := q.db.Query(ctx, claimDeliveries, batch)
+// Claims due deliveries, of one subscriber or of all, in one statement and
+// its own transaction: their next attempt moves past the lease, so no
+// other relay takes them while they are delivered, and a relay that dies
+// midway leaves them due again once the lease ends. SKIP LOCKED lets
+// relays (replicas) share the queue without waiting on each other. No
+// transaction stays open while the subscriber is called.
+func (q *Queries) ClaimDeliveries(ctx context.Context, arg ClaimDeliveriesParams) ([]ClaimDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, claimDeliveries, arg.LeaseSeconds, arg.Subscriber, arg.Batch)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +126,7 @@ func (q *Queries) ClaimDeliveries(ctx context.Context, batch int32) ([]ClaimDeli
 			&i.Subscriber,
 			&i.Attempts,
 			&i.Envelope,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -247,72 +266,16 @@ func (q *Queries) ListParked(ctx context.Context, arg ListParkedParams) ([]ListP
 	return items, nil
 }
 
-const markDelivered = `-- name: MarkDelivered :exec
-UPDATE outbox_deliveries
-SET state = 'delivered', attempts = attempts + 1, delivered_at = statement_timestamp(), last_error = ''
-WHERE event_id = ANY($1::uuid[]) AND subscriber = $2
-`
-
-type MarkDeliveredParams struct {
-	EventIds   []uuid.UUID
-	Subscriber string
-}
-
-// The times are the statement's, not the transaction's: the claim's
-// transaction began before the subscriber was called, and an operator's
-// timeline must show when it answered.
-func (q *Queries) MarkDelivered(ctx context.Context, arg MarkDeliveredParams) error {
-	_, err := q.db.Exec(ctx, markDelivered, arg.EventIds, arg.Subscriber)
-	return err
-}
-
-const markParked = `-- name: MarkParked :exec
-UPDATE outbox_deliveries
-SET state = 'parked', attempts = attempts + 1, parked_at = statement_timestamp(), last_error = $1
-WHERE event_id = $2 AND subscriber = $3
-`
-
-type MarkParkedParams struct {
-	LastError  string
-	EventID    uuid.UUID
-	Subscriber string
-}
-
-func (q *Queries) MarkParked(ctx context.Context, arg MarkParkedParams) error {
-	_, err := q.db.Exec(ctx, markParked, arg.LastError, arg.EventID, arg.Subscriber)
-	return err
-}
-
-const markRetry = `-- name: MarkRetry :exec
-UPDATE outbox_deliveries
-SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2
-WHERE event_id = $3 AND subscriber = $4
-`
-
-type MarkRetryParams struct {
-	NextAttemptAt time.Time
-	LastError     string
-	EventID       uuid.UUID
-	Subscriber    string
-}
-
-func (q *Queries) MarkRetry(ctx context.Context, arg MarkRetryParams) error {
-	_, err := q.db.Exec(ctx, markRetry,
-		arg.NextAttemptAt,
-		arg.LastError,
-		arg.EventID,
-		arg.Subscriber,
-	)
-	return err
-}
-
 const nextAttempt = `-- name: NextAttempt :one
-SELECT COALESCE(min(next_attempt_at), now() + interval '1 hour')::timestamptz AS due FROM outbox_deliveries WHERE state = 'pending'
+SELECT COALESCE(min(next_attempt_at), now() + interval '1 hour')::timestamptz AS due
+FROM outbox_deliveries
+WHERE state = 'pending' AND ($1::text IS NULL OR subscriber = $1::text)
 `
 
-// When the earliest pending delivery falls due; an hour ahead when none is.
-func (q *Queries) NextAttempt(ctx context.Context) (time.Time, error) {
-	row := q.db.QueryRow(ctx, nextAttempt)
+// When the earliest pending delivery, of one subscriber or of all, falls
+// due; an hour ahead when none is.
+func (q *Queries) NextAttempt(ctx context.Context, subscriber *string) (time.Time, error) {
+	row := q.db.QueryRow(ctx, nextAttempt, subscriber)
 	var due time.Time
 	err := row.Scan(&due)
 	return due, err
@@ -430,6 +393,58 @@ func (q *Queries) OutboxBySubscriber(ctx context.Context) ([]OutboxBySubscriberR
 		return nil, err
 	}
 	return items, nil
+}
+
+const recordDeliveries = `-- name: RecordDeliveries :exec
+UPDATE outbox_deliveries d
+SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+    delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
+    parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+FROM (SELECT unnest($2::uuid[]) AS event_id, unnest($3::text[]) AS state,
+             unnest($4::timestamptz[]) AS next_attempt_at, unnest($5::text[]) AS last_error) AS u
+WHERE d.event_id = u.event_id AND d.subscriber = $1 AND d.state = 'pending'
+`
+
+type RecordDeliveriesParams struct {
+	Subscriber   string
+	EventIds     []uuid.UUID
+	States       []string
+	NextAttempts []time.Time
+	LastErrors   []string
+}
+
+// Records what one subscriber made of its claimed deliveries, in one
+// statement: delivered, to retry at a time, or parked. The times are the
+// statement's, not the claim's: an operator's timeline must show when the
+// subscriber answered. A delivery another relay has settled meanwhile
+// (after the lease ended) is left as it is.
+func (q *Queries) RecordDeliveries(ctx context.Context, arg RecordDeliveriesParams) error {
+	_, err := q.db.Exec(ctx, recordDeliveries,
+		arg.Subscriber,
+		arg.EventIds,
+		arg.States,
+		arg.NextAttempts,
+		arg.LastErrors,
+	)
+	return err
+}
+
+const releaseClaims = `-- name: ReleaseClaims :exec
+UPDATE outbox_deliveries SET next_attempt_at = now()
+WHERE event_id = ANY($1::uuid[]) AND subscriber = $2 AND state = 'pending'
+`
+
+type ReleaseClaimsParams struct {
+	EventIds   []uuid.UUID
+	Subscriber string
+}
+
+// Gives claimed deliveries back at once, counting no attempt: a relay
+// that stops (its process shutting down) hands them to the next relay
+// without waiting for the lease to end.
+func (q *Queries) ReleaseClaims(ctx context.Context, arg ReleaseClaimsParams) error {
+	_, err := q.db.Exec(ctx, releaseClaims, arg.EventIds, arg.Subscriber)
+	return err
 }
 
 const requeue = `-- name: Requeue :many
