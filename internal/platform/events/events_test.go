@@ -315,3 +315,73 @@ func TestOutboxRefusesUndeclaredEvents(t *testing.T) {
 		t.Errorf("outbox holds %d events (%v), want none: the refused transactions wrote nothing", n, err)
 	}
 }
+
+// A stalled subscriber delays only itself: while one hangs in the middle
+// of its batch, the relay goes on delivering to the other, and the stalled
+// one catches up once it is let go, each event applied once.
+func TestStalledSubscriberDelaysOnlyItself(t *testing.T) {
+	t.Parallel()
+	var routing events.Routing
+	placedType := []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED}
+	if err := errors.Join(routing.Declare("order", placedType, nil), routing.Declare("stalled", nil, placedType), routing.Declare("free", nil, placedType)); err != nil {
+		t.Fatal(err)
+	}
+	p := producer{db: dbtest.New(t, eventssql.Migrations), outbox: events.NewOutbox("order", routing)}
+	stalled, free := newConsumer(t), newConsumer(t)
+	stalled.hang = make(chan struct{})
+	// The stall outlasts the wait for the free subscriber: a relay that
+	// waited for the stalled delivery to time out would fail the test.
+	stallConfig := relayConfig()
+	stallConfig.Timeout = time.Minute
+	clients := map[string]*consumer{"stalled": stalled, "free": free}
+	relay := events.NewRelay("order", p.db.Pool, func(sub string) (eventsv1connect.EventSinkServiceClient, bool) {
+		c, ok := clients[sub]
+		if !ok {
+			return nil, false
+		}
+		return c.client, true
+	}, stallConfig, quiet, nil)
+	relay.Subscribers = routing.Subscribers("order")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = relay.Run(ctx) }()
+
+	p.emit(t, 3)
+	<-stalled.entered // the stalled subscriber holds its batch
+	// Events written during the stall reach the free subscriber: its
+	// rounds do not wait for the stalled one's.
+	err := pgx.BeginFunc(context.Background(), p.db.Pool, func(tx pgx.Tx) error {
+		for i := 3; i < 6; i++ {
+			if _, err := p.outbox.Add(context.Background(), tx, orderID(i), placed()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the free subscriber applies all 6 events while the other is stalled", func() bool { return free.applied.Load() == 6 })
+	if got := stalled.applied.Load(); got != 0 {
+		t.Fatalf("the stalled subscriber applied %d events while stalled", got)
+	}
+	stalled.mu.Lock()
+	close(stalled.hang)
+	stalled.hang = nil
+	stalled.mu.Unlock()
+	eventually(t, 20*time.Second, "the stalled subscriber catches up once let go", func() bool { return stalled.applied.Load() == 6 })
+	eventually(t, 10*time.Second, "every delivery is recorded as delivered", func() bool { return p.count(t, "delivered") == 12 })
+	if got := free.applied.Load(); got != 6 {
+		t.Errorf("the free subscriber applied %d events, want each of the 6 once", got)
+	}
+}
+
+// eventually fails the test with what unless cond holds within timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: not true that %s", timeout, what)
+		}
+	}
+}
