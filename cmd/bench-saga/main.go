@@ -8,6 +8,15 @@
 //	     rpcs_per_order=... invariants=ok
 //
 // Latency is from the PlaceOrder call to the terminal status.
+//
+// With -stall SUB, the services reach each other through a proxy that
+// holds SUB's deliveries from a third of the run to its end; it then lets
+// go and prints one more line, with the backlog's drain rate, the other
+// subscribers' delivery p99 before and during the stall, and the events
+// SUB lost (sent but never applied) or had parked:
+//
+//	stall subscriber=cart stalled_s=... backlog=... drain_s=... drain_events_per_s=...
+//	      others_p99_before_ms=... others_p99_during_ms=... lost=0 parked=0
 // cpu_ms_per_order is the machine's busy CPU (/proc/stat) over the run and
 // the settle, commits_per_order the five databases' xact_commit,
 // round_trips_per_order the mesh's round trips to them (statements sent
@@ -68,6 +77,7 @@ func run() error {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long new orders are placed")
 	flag.IntVar(&o.skus, "skus", 50, "products in the catalog")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	stallSub := flag.String("stall", "", "stall this subscriber's deliveries (cart, say) from a third of the run to its end, then let go: prints a \"stall ...\" line with the backlog's drain rate and the other subscribers' delivery p99 before and during the stall")
 	otlp := flag.Bool("otlp", false, "trace everything and export over OTLP/HTTP to a local endpoint (one this command runs), to measure telemetry's cost")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -130,6 +140,16 @@ func run() error {
 	}
 	base := "http://" + ln.Addr().String()
 	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = base, base, base, base, base
+	var st *staller
+	if *stallSub != "" {
+		// The services reach each other, deliveries included, through
+		// the staller; the shoppers call the mesh directly.
+		if st, err = startStaller(ctx, base, *stallSub); err != nil {
+			return err
+		}
+		defer st.close()
+		cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = st.URL, st.URL, st.URL, st.URL, st.URL
+	}
 	cfg.AdminAddr = ""
 	m, err := mesh.Build(ctx, log, cfg, mesh.Services, tel)
 	if err != nil {
@@ -172,7 +192,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if st != nil {
+		time.AfterFunc(o.duration/3, st.stall)
+	}
 	res := b.drive(ctx, log, o)
+	if st != nil {
+		stalledFor := st.letGo()
+		backlog, took, err := drain(ctx, pools, *stallSub, 2*time.Minute)
+		if err != nil {
+			return err
+		}
+		lost, parked, err := effects(ctx, pools, *stallSub)
+		if err != nil {
+			return err
+		}
+		before, during, nBefore, nDuring := st.p99s()
+		fmt.Printf("stall subscriber=%s stalled_s=%.1f backlog=%d drain_s=%.3f drain_events_per_s=%.0f others_p99_before_ms=%.1f others_p99_during_ms=%.1f others_deliveries_before=%d others_deliveries_during=%d lost=%d parked=%d\n",
+			*stallSub, stalledFor.Seconds(), backlog, took.Seconds(), float64(backlog)/max(took.Seconds(), 1e-9), before, during, nBefore, nDuring, lost, parked)
+	}
 
 	verdict := "ok"
 	if err := invariants.Settle(ctx, pools, 2*time.Minute); err != nil {

@@ -3,6 +3,8 @@ package events
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -89,12 +91,14 @@ func (o *Outbox) AddAll(ctx context.Context, tx pgx.Tx, events []Pending) error 
 	if len(p.DeliveryEventIds) == 0 {
 		return nil
 	}
-	return wakeRelays(ctx, tx)
+	return wakeRelays(ctx, tx, p.DeliverySubscribers)
 }
 
-// wakeRelays wakes the relays of this database once tx commits.
-func wakeRelays(ctx context.Context, tx pgx.Tx) error {
-	if err := db.Notify(ctx, tx, NotifyChannel, ""); err != nil {
+// wakeRelays wakes the relays of this database once tx commits: the
+// loops of the subscribers named, which the payload lists.
+func wakeRelays(ctx context.Context, tx pgx.Tx, subscribers []string) error {
+	subs := slices.Sorted(slices.Values(subscribers))
+	if err := db.Notify(ctx, tx, NotifyChannel, strings.Join(slices.Compact(subs), ",")); err != nil {
 		return fmt.Errorf("events: wake relays: %w", err)
 	}
 	return nil
@@ -127,5 +131,5 @@ func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, orderID string, payload pro
 	if len(subs) == 0 {
 		return env, nil
 	}
-	return env, wakeRelays(ctx, tx)
+	return env, wakeRelays(ctx, tx, subs)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,45 +81,65 @@ func (r *Relay) Run(ctx context.Context) error {
 			subs = append(subs, &s)
 		}
 	}
-	var wakes []chan struct{}
-	var wg sync.WaitGroup
+	type loop struct {
+		sub  *string
+		wake chan struct{}
+	}
+	var loops []loop
 	for _, sub := range subs {
 		for range max(r.cfg.Workers, 1) {
-			wake := make(chan struct{}, 1)
-			wakes = append(wakes, wake)
-			wg.Go(func() { r.work(ctx, sub, wake) })
+			loops = append(loops, loop{sub, make(chan struct{}, 1)})
 		}
 	}
-	go db.Listen(ctx, r.pool, NotifyChannel, r.log, func(string) {
-		for _, wake := range wakes {
+	// A NOTIFY names the subscribers its events are for: only their loops
+	// wake. One that names none (an operator's requeue) wakes them all.
+	go db.Listen(ctx, r.pool, NotifyChannel, r.log, func(payload string) {
+		named := strings.Split(payload, ",")
+		for _, l := range loops {
+			if payload != "" && l.sub != nil && !slices.Contains(named, *l.sub) {
+				continue
+			}
 			select {
-			case wake <- struct{}{}:
+			case l.wake <- struct{}{}:
 			default: // a wake-up is pending already
 			}
 		}
 	})
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Go(func() { r.work(ctx, l.sub, l.wake) })
+	}
 	wg.Wait()
 	return nil
 }
 
+// work runs rounds for sub until ctx is done. Between rounds it sleeps
+// until a NOTIFY, the earliest retry it scheduled itself, or the poll
+// interval, which also finds the retries of other relays (replicas): so a
+// quiet round costs one statement, the claim.
 func (r *Relay) work(ctx context.Context, sub *string, wake chan struct{}) {
+	var retry time.Time // the earliest retry this loop has scheduled
+	if due, err := eventsdb.New(r.pool).NextAttempt(ctx, sub); err == nil {
+		retry = due
+	}
 	for {
-		n, err := r.deliverRound(ctx, sub)
+		began := time.Now()
+		n, next, err := r.deliverRound(ctx, sub)
 		if err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "relay round failed", slog.Any("error", err))
+		}
+		if !retry.After(began) {
+			retry = time.Time{} // fallen due: this round took it, or failed
+		}
+		if !next.IsZero() && (retry.IsZero() || next.Before(retry)) {
+			retry = next
 		}
 		if n >= r.cfg.Batch {
 			continue // more work is waiting
 		}
-		// Retries fall due without a NOTIFY: look when the next one is,
-		// but only after a quiet round, to keep busy rounds cheap.
 		wait := r.cfg.PollInterval
-		if n == 0 {
-			if due, err := eventsdb.New(r.pool).NextAttempt(ctx, sub); err == nil {
-				wait = min(wait, max(time.Until(due), time.Millisecond))
-			}
-		} else {
-			wait = min(wait, r.cfg.BackoffBase)
+		if !retry.IsZero() {
+			wait = min(wait, max(time.Until(retry), time.Millisecond))
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -141,18 +162,23 @@ type claimed struct {
 // DeliverOnce runs one round for every subscriber: it claims a batch of
 // due deliveries, hands each subscriber its share at once, and records
 // each subscriber's outcome. It returns how many deliveries it claimed.
-func (r *Relay) DeliverOnce(ctx context.Context) (int, error) { return r.deliverRound(ctx, nil) }
+func (r *Relay) DeliverOnce(ctx context.Context) (int, error) {
+	n, _, err := r.deliverRound(ctx, nil)
+	return n, err
+}
 
 // deliverRound is one round for sub, or for every subscriber when sub is
 // nil: one statement claims (its own transaction, with a lease), the
 // subscribers are called with no transaction open, and one statement per
 // subscriber records what they answered. A relay that dies midway leaves
-// its claims to be taken again when their lease ends.
-func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, error) {
+// its claims to be taken again when their lease ends. It returns how many
+// deliveries it claimed and the earliest retry it scheduled (zero when
+// none).
+func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, time.Time, error) {
 	q := eventsdb.New(r.pool)
 	rows, err := q.ClaimDeliveries(ctx, eventsdb.ClaimDeliveriesParams{Subscriber: sub, Batch: int32(r.cfg.Batch), LeaseSeconds: r.lease().Seconds()})
 	if err != nil {
-		return 0, fmt.Errorf("claim: %w", err)
+		return 0, time.Time{}, fmt.Errorf("claim: %w", err)
 	}
 	// Subscribers get an order's events in the order they were written.
 	slices.SortFunc(rows, func(a, b eventsdb.ClaimDeliveriesRow) int {
@@ -175,6 +201,7 @@ func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, error) {
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var next time.Time
 	for s, batch := range bySub {
 		wg.Go(func() {
 			span := r.startDelivery(ctx, s, batch)
@@ -186,7 +213,13 @@ func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, error) {
 				// back to the queue for the next relay, uncounted.
 				err = errors.Join(ctx.Err(), r.release(sctx, q, s, batch))
 			} else {
-				err = r.record(sctx, q, s, batch, failed)
+				var retry time.Time
+				retry, err = r.record(sctx, q, s, batch, failed)
+				mu.Lock()
+				if !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
+					next = retry
+				}
+				mu.Unlock()
 			}
 			endDelivery(span, len(batch), failed, err)
 			mu.Lock()
@@ -195,7 +228,7 @@ func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, error) {
 		})
 	}
 	wg.Wait()
-	return len(rows), errors.Join(errs...)
+	return len(rows), next, errors.Join(errs...)
 }
 
 // lease is how long a claim keeps other relays off its deliveries: longer
@@ -298,8 +331,10 @@ func (r *Relay) release(ctx context.Context, q *eventsdb.Queries, sub string, ba
 	return nil
 }
 
-// record stores what sub made of its batch, in one statement.
-func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed, failed map[string]failure) error {
+// record stores what sub made of its batch, in one statement, and returns
+// the earliest retry it scheduled (zero when none).
+func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed, failed map[string]failure) (time.Time, error) {
+	var next time.Time
 	p := eventsdb.RecordDeliveriesParams{Subscriber: sub}
 	now := time.Now()
 	delivered := 0
@@ -323,15 +358,19 @@ func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, bat
 			continue
 		}
 		r.observe(sub, "failed", 1)
-		p.States, p.NextAttempts, p.LastErrors = append(p.States, "pending"), append(p.NextAttempts, now.Add(r.backoff(attempt))), append(p.LastErrors, msg)
+		at := now.Add(r.backoff(attempt))
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+		p.States, p.NextAttempts, p.LastErrors = append(p.States, "pending"), append(p.NextAttempts, at), append(p.LastErrors, msg)
 	}
 	if delivered > 0 {
 		r.observe(sub, "delivered", delivered)
 	}
 	if err := q.RecordDeliveries(context.WithoutCancel(ctx), p); err != nil {
-		return fmt.Errorf("record deliveries to %s: %w", sub, err)
+		return time.Time{}, fmt.Errorf("record deliveries to %s: %w", sub, err)
 	}
-	return nil
+	return next, nil
 }
 
 // backoff is exponential with equal jitter: between half and all of

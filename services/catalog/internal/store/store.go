@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermesh/ordermesh/internal/platform/coalesce"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/catalog/internal/service"
 	"github.com/ordermesh/ordermesh/services/catalog/internal/store/catalogdb"
@@ -21,13 +23,18 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	q    *catalogdb.Queries
+	// reads serves concurrent BatchGets with one statement: every
+	// checkout prices its lines here.
+	reads coalesce.Group[[]string, []service.Product]
 }
 
 var _ service.Storer = (*Store)(nil)
 
 // New returns a store on pool.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, q: catalogdb.New(pool)}
+	s := &Store{pool: pool, q: catalogdb.New(pool)}
+	s.reads.Run = s.batchGet
+	return s
 }
 
 // Create implements service.Storer.
@@ -59,13 +66,45 @@ func (s *Store) Get(ctx context.Context, sku string) (service.Product, error) {
 	return toProduct(row)
 }
 
-// BatchGet implements service.Storer.
+// BatchGet implements service.Storer. Concurrent calls share one
+// statement; each is answered from a read that began after it was asked,
+// so it sees every change committed before.
 func (s *Store) BatchGet(ctx context.Context, skus []string) ([]service.Product, error) {
-	rows, err := s.q.BatchGetProducts(ctx, skus)
-	if err != nil {
-		return nil, fmt.Errorf("batch get products: %w", err)
+	return s.reads.Do(ctx, skus)
+}
+
+// batchGet reads the products of many BatchGets with one statement and
+// answers each with those it asked for.
+func (s *Store) batchGet(ctx context.Context, asks [][]string) []coalesce.Result[[]service.Product] {
+	out := make([]coalesce.Result[[]service.Product], len(asks))
+	var all []string
+	for _, skus := range asks {
+		all = append(all, skus...)
 	}
-	return toProducts(rows)
+	slices.Sort(all)
+	rows, err := s.q.BatchGetProducts(ctx, slices.Compact(all))
+	var products []service.Product
+	if err == nil {
+		products, err = toProducts(rows)
+	}
+	if err != nil {
+		for i := range out {
+			out[i].Err = fmt.Errorf("batch get products: %w", err)
+		}
+		return out
+	}
+	bySKU := make(map[string]service.Product, len(products))
+	for _, p := range products {
+		bySKU[p.SKU] = p
+	}
+	for i, skus := range asks {
+		for _, sku := range skus {
+			if p, ok := bySKU[sku]; ok {
+				out[i].Value = append(out[i].Value, p)
+			}
+		}
+	}
+	return out
 }
 
 // Update implements service.Storer.

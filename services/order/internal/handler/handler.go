@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -23,7 +24,7 @@ import (
 
 // Subscriber hands a watcher each new state of one order.
 type Subscriber interface {
-	Watch(orderID string) (<-chan service.Order, func())
+	Watch(orderID string) (<-chan service.OrderRead, func())
 	// Refresh has the order sent to its watchers even if nothing changed.
 	Refresh(orderID string)
 }
@@ -187,18 +188,40 @@ func (h *Handler) QuoteShipping(ctx context.Context, req *connect.Request[orderv
 // checkout saga is over (confirmed, shipped, rejected or cancelled).
 func (h *Handler) WatchOrder(ctx context.Context, req *connect.Request[orderv1.WatchOrderRequest], stream *connect.ServerStream[orderv1.WatchOrderResponse]) error {
 	id := req.Msg.GetOrderId()
-	updates, stop := h.watchers.Watch(id) // before the first read, so no change slips between
-	defer stop()
-	// The first read checks the caller may see the order; what changes
-	// after comes from the watchers' shared reads.
-	o, err := h.readable(ctx, id)
-	if err != nil {
-		return err
+	if _, err := uuid.Parse(id); err != nil {
+		return notFound(id)
 	}
+	updates, stop := h.watchers.Watch(id)
+	defer stop()
+	// Every read, the first included, is the watchers' shared one: the
+	// first says whether the caller may see the order.
+	h.watchers.Refresh(id)
 	ticker := time.NewTicker(h.recheck)
 	defer ticker.Stop()
+	var o service.Order
 	sent := 0 // history entries the client has seen
 	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			h.watchers.Refresh(id)
+			continue
+		case r := <-updates:
+			switch {
+			case sent == 0 && r.Err != nil:
+				return r.Err
+			case sent == 0 && !r.Found:
+				return notFound(id)
+			case sent == 0:
+				if err := auth.CheckResource(ctx, r.Order.UserID, notFound(id)); err != nil {
+					return err
+				}
+			case r.Err != nil || !r.Found:
+				continue // a later read failed: the timer asks again
+			}
+			o = r.Order
+		}
 		// Each message carries the whole history, so a client sees every
 		// transition even when two happen between messages.
 		if sent == 0 || len(o.History) > sent {
@@ -209,13 +232,6 @@ func (h *Handler) WatchOrder(ctx context.Context, req *connect.Request[orderv1.W
 		}
 		if service.SagaDone(o.Status) {
 			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case o = <-updates:
-		case <-ticker.C:
-			h.watchers.Refresh(id)
 		}
 	}
 }

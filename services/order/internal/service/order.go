@@ -144,6 +144,14 @@ type Tx interface {
 	Emit(ctx context.Context, orderID string, payload proto.Message) error
 }
 
+// OrderRead is what a watcher of an order is told: the order as stored,
+// false when there is no such order, or why it could not be read.
+type OrderRead struct {
+	Order Order
+	Found bool
+	Err   error
+}
+
 // Storer is the persistence Order needs.
 type Storer interface {
 	InTx(ctx context.Context, fn func(context.Context, Tx) error) error

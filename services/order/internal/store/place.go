@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -12,101 +11,62 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/internal/platform/coalesce"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
 	"github.com/ordermesh/ordermesh/services/order/internal/store/orderdb"
 )
 
-// maxPlacements bounds one placement batch, as the hot path bounds its
-// own: the statements' arrays, and what one failure makes retry alone.
-const maxPlacements = 500
-
-// placer shares one transaction among concurrent placements, as
-// Inventory's batcher does among reservations: while a batch is being
-// written, new placements queue; when it commits, the next batch takes
-// everything queued. There is no waiting window.
-type placer struct {
-	mu      sync.Mutex
-	queue   []*placement
-	running bool
-}
-
+// placement is one caller's order to place; its ctx carries the caller's
+// trace, which the batch links to and the OrderPlaced event continues.
 type placement struct {
-	ctx    context.Context //nolint:containedctx // the caller's, for its trace: the batch links to it
-	order  service.Order
-	key    string
-	hash   []byte
-	event  proto.Message
+	ctx   context.Context //nolint:containedctx // the caller's, for its trace
+	order service.Order
+	key   string
+	hash  []byte
+	event proto.Message
+	// placed is set by insertAll: false when the key was taken.
 	placed bool
-	err    error
-	done   chan struct{}
 }
 
-// Place implements service.Storer. Concurrent calls share a transaction:
-// one statement claims every key and inserts every order, one inserts all
-// their lines, one their history and one their OrderPlaced events. Each
-// caller still gets its own answer: its order as stored, or false when its
-// key was taken.
+// Place implements service.Storer. Concurrent calls share a transaction
+// (a coalesce.Group, with no waiting window): one statement claims every
+// key and inserts every order, one inserts all their lines, one their
+// history and one their OrderPlaced events. Each caller still gets its own
+// answer: its order as stored, or false when its key was taken.
 func (s *Store) Place(ctx context.Context, o service.Order, key string, requestHash []byte, placed proto.Message) (service.Order, bool, error) {
-	p := &placement{ctx: ctx, order: o, key: key, hash: requestHash, event: placed, done: make(chan struct{})}
-	s.placer.mu.Lock()
-	s.placer.queue = append(s.placer.queue, p)
-	if !s.placer.running {
-		s.placer.running = true
-		go s.placeQueued()
+	p, err := s.placer.Do(ctx, &placement{ctx: ctx, order: o, key: key, hash: requestHash, event: placed})
+	if err != nil {
+		return service.Order{}, false, err
 	}
-	s.placer.mu.Unlock()
-	select {
-	case <-p.done:
-		return p.order, p.placed, p.err
-	case <-ctx.Done():
-		// The batch goes on: a retry with the same key finds the order.
-		return service.Order{}, false, ctx.Err()
-	}
+	return p.order, p.placed, nil
 }
 
-// placeQueued writes batches until the queue is empty.
-func (s *Store) placeQueued() {
-	for {
-		s.placer.mu.Lock()
-		n := min(len(s.placer.queue), maxPlacements)
-		batch := s.placer.queue[:n:n]
-		s.placer.queue = s.placer.queue[n:]
-		if n == 0 {
-			s.placer.running = false
-			s.placer.mu.Unlock()
-			return
-		}
-		s.placer.mu.Unlock()
-		s.placeBatch(batch)
-	}
-}
-
-// placeBatch writes one batch and answers its callers. When the batch
-// fails as a whole, each placement is tried alone, so that one bad order
-// fails only its own caller.
-func (s *Store) placeBatch(batch []*placement) {
+// placeBatch writes one batch of placements. When the batch fails as a
+// whole, each is placed alone, so that one bad order fails only its own
+// caller.
+func (s *Store) placeBatch(ctx context.Context, batch []*placement) []coalesce.Result[*placement] {
 	links := make([]trace.Link, len(batch))
 	for i, p := range batch {
 		links[i] = trace.LinkFromContext(p.ctx, attribute.String("ordermesh.order_id", p.order.ID))
 	}
-	ctx, span := trace.SpanFromContext(batch[0].ctx).TracerProvider().Tracer(service.Instrumentation).Start(
-		context.WithoutCancel(batch[0].ctx), "order.place_batch", trace.WithNewRoot(), trace.WithLinks(links...),
-		trace.WithAttributes(attribute.Int("ordermesh.batch.size", len(batch))))
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(service.Instrumentation).Start(ctx, "order.place_batch",
+		trace.WithNewRoot(), trace.WithLinks(links...), trace.WithAttributes(attribute.Int("ordermesh.batch.size", len(batch))))
 	defer span.End()
+	out := make([]coalesce.Result[*placement], len(batch))
 	err := db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.insertAll(ctx, tx, batch) })
 	if err != nil && len(batch) > 1 {
-		for _, p := range batch {
-			p.err = db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.insertAll(ctx, tx, []*placement{p}) })
-			close(p.done)
+		for i, p := range batch {
+			err := db.InTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error { return s.insertAll(ctx, tx, []*placement{p}) })
+			out[i] = coalesce.Result[*placement]{Value: p, Err: err}
 		}
-		return
+		return out
 	}
-	for _, p := range batch {
-		p.err = err
-		close(p.done)
+	for i, p := range batch {
+		out[i] = coalesce.Result[*placement]{Value: p, Err: err}
 	}
+	return out
 }
 
 // insertAll writes a batch's orders, lines, history and events.

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/internal/platform/coalesce"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
@@ -31,14 +32,17 @@ type Store struct {
 	pool   *pgxpool.Pool
 	q      *orderdb.Queries
 	outbox *events.Outbox
-	placer placer
+	// placer shares a transaction among concurrent placements.
+	placer coalesce.Group[*placement, *placement]
 }
 
 var _ service.Storer = (*Store)(nil)
 
 // New returns a store on pool that emits events through outbox.
 func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
-	return &Store{pool: pool, q: orderdb.New(pool), outbox: outbox}
+	s := &Store{pool: pool, q: orderdb.New(pool), outbox: outbox}
+	s.placer.Run = s.placeBatch
+	return s
 }
 
 // InTx implements service.Storer.

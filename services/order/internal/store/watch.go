@@ -28,24 +28,24 @@ type Watchers struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	subs    map[string]map[chan service.Order]struct{}
+	subs    map[string]map[chan service.OrderRead]struct{}
 	due     map[string]struct{} // watched orders to read next
 	reading bool
 }
 
 // NewWatchers returns a fan-out over pool's notifications.
 func NewWatchers(pool *pgxpool.Pool, log *slog.Logger) *Watchers {
-	return &Watchers{q: orderdb.New(pool), pool: pool, log: log, subs: map[string]map[chan service.Order]struct{}{}, due: map[string]struct{}{}}
+	return &Watchers{q: orderdb.New(pool), pool: pool, log: log, subs: map[string]map[chan service.OrderRead]struct{}{}, due: map[string]struct{}{}}
 }
 
 // Watch returns a channel that receives the order, as stored, after each
-// change, and a function that ends the watch. When changes come faster
-// than the watcher takes them, it gets the latest.
-func (w *Watchers) Watch(orderID string) (<-chan service.Order, func()) {
-	ch := make(chan service.Order, 1)
+// change and each Refresh, and a function that ends the watch. When
+// changes come faster than the watcher takes them, it gets the latest.
+func (w *Watchers) Watch(orderID string) (<-chan service.OrderRead, func()) {
+	ch := make(chan service.OrderRead, 1)
 	w.mu.Lock()
 	if w.subs[orderID] == nil {
-		w.subs[orderID] = map[chan service.Order]struct{}{}
+		w.subs[orderID] = map[chan service.OrderRead]struct{}{}
 	}
 	w.subs[orderID][ch] = struct{}{}
 	w.mu.Unlock()
@@ -59,8 +59,9 @@ func (w *Watchers) Watch(orderID string) (<-chan service.Order, func()) {
 	}
 }
 
-// Refresh has the order read for its watchers even without a change: the
-// guard against a notification lost with the LISTEN connection.
+// Refresh has the order read for its watchers even without a change: a
+// new watcher's first read, and the guard against a notification lost
+// with the LISTEN connection.
 func (w *Watchers) Refresh(orderID string) { w.signal(orderID) }
 
 // signal marks a changed order due for its watchers and starts the reader
@@ -95,31 +96,38 @@ func (w *Watchers) read() {
 		for _, id := range due {
 			if u, err := uuid.Parse(id); err == nil {
 				ids = append(ids, u)
+			} else {
+				w.send(id, service.OrderRead{}) // not an order id: no such order
 			}
 		}
 		rows, err := w.q.GetOrdersFull(ctx, ids)
 		if err != nil {
-			// The watchers' own timers ask again.
-			w.log.WarnContext(ctx, "watched orders not read; their streams retry", slog.Int("orders", len(ids)), slog.Any("error", err))
+			w.log.WarnContext(ctx, "watched orders not read", slog.Int("orders", len(ids)), slog.Any("error", err))
+			for _, id := range ids {
+				w.send(id.String(), service.OrderRead{Err: err})
+			}
 			continue
 		}
+		found := map[uuid.UUID]bool{}
 		for _, row := range rows {
+			found[row.Order.ID] = true
 			o, err := fullOrder(row.Order, row.Lines, row.History)
-			if err != nil {
-				w.log.WarnContext(ctx, "watched order not decoded", slog.String("order_id", row.Order.ID.String()), slog.Any("error", err))
-				continue
+			w.send(o.ID, service.OrderRead{Order: o, Found: err == nil, Err: err})
+		}
+		for _, id := range ids {
+			if !found[id] {
+				w.send(id.String(), service.OrderRead{})
 			}
-			w.send(o)
 		}
 	}
 }
 
-// send hands o to each of its watchers, replacing what a slow one has not
-// taken yet.
-func (w *Watchers) send(o service.Order) {
+// send hands what was read of an order to each of its watchers,
+// replacing what a slow one has not taken yet.
+func (w *Watchers) send(id string, o service.OrderRead) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for ch := range w.subs[o.ID] {
+	for ch := range w.subs[id] {
 		select {
 		case <-ch:
 		default:
