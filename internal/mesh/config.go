@@ -32,7 +32,7 @@ type Config struct {
 	LogLevel       string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 	AdminAddr      string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
 	AdminPprof     bool   `env:"ADMIN_PPROF" default:"false" usage:"serve net/http/pprof at /debug/pprof/ on the admin port"`
-	SinkPartitions int    `env:"SINK_PARTITIONS" default:"4" usage:"transactions a service's event sink applies one delivery in at once, split by order (Inventory, whose handlers share stock rows, always uses one)"`
+	SinkPartitions int    `env:"SINK_PARTITIONS" default:"1" usage:"transactions a service's event sink applies one delivery in at once, split by order; consumers are set-based, so one (a fixed number of statements per delivery) is cheapest (Inventory, whose handlers share stock rows, always uses one)"`
 	DevBanner      bool   `env:"DEV_BANNER" default:"false" usage:"once listening, print the web console's URL and the CLI's settings with a fresh merchant token (make run sets it; never in production)"`
 
 	CatalogCacheMaxAge time.Duration `env:"CATALOG_CACHE_MAX_AGE" default:"30s" usage:"how long HTTP caches may keep Catalog's answers to GET requests (Cache-Control max-age; each also carries an ETag and answers If-None-Match with 304); 0 makes them revalidate every time"`
