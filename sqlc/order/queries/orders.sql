@@ -144,11 +144,15 @@ LIMIT 1;
 -- name: LockOrdersWithLines :many
 -- The orders a delivered batch of events is about, with their lines,
 -- locked in id order, so that concurrent batches never deadlock: one round
--- trip for the whole batch.
+-- trip for the whole batch. How long each history is, and the
+-- transaction's time (which its history entries will carry), let the
+-- batch tell watchers what changed without their reading it.
 SELECT sqlc.embed(orders),
        (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
                                                      'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
-        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
+       (SELECT count(*) FROM order_history h WHERE h.order_id = orders.id)::integer AS history_len,
+       now()::timestamptz AS tx_now
 FROM orders
 WHERE orders.id = ANY(@ids::uuid[])
 ORDER BY orders.id

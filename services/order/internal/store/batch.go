@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,7 @@ type Batch struct {
 
 	orders  map[string]*staged // what Load read, as the batch has changed it
 	history []change
+	now     time.Time // the transaction's, which its history entries carry
 	emitted []events.Pending
 
 	// What Undo restores: the lengths at Mark, and each order as it was
@@ -50,6 +52,7 @@ type staged struct {
 	order      service.Order
 	changed    bool
 	shortLines string // JSON, when set
+	history    int    // entries in its history, those staged included
 }
 
 type change struct{ orderID, status, reason, detail string }
@@ -77,6 +80,7 @@ func (b *Batch) Load(ctx context.Context, envs []*eventsv1.Envelope) error {
 	}
 	b.orders = make(map[string]*staged, len(rows))
 	for _, row := range rows {
+		b.now = row.TxNow
 		o, err := toOrder(row.Order)
 		if err != nil {
 			return err
@@ -84,7 +88,7 @@ func (b *Batch) Load(ctx context.Context, envs []*eventsv1.Envelope) error {
 		if o.Lines, err = decodeLines(o.ID, row.Lines); err != nil {
 			return err
 		}
-		b.orders[o.ID] = &staged{order: o}
+		b.orders[o.ID] = &staged{order: o, history: int(row.HistoryLen)}
 	}
 	return nil
 }
@@ -161,8 +165,12 @@ func (b *Batch) Transition(ctx context.Context, id, status, reason, detail strin
 		return err
 	}
 	o.order.Status, o.order.Reason, o.changed = status, reason, true
+	o.history++
 	b.history = append(b.history, change{orderID: id, status: status, reason: reason, detail: detail})
-	if err := db.Notify(ctx, b.tx, StatusChannel, id); err != nil {
+	// Watchers learn the change from the notification itself.
+	c := statusChange{OrderID: id, Seq: o.history, Status: status, Reason: reason, Detail: detail, At: b.now,
+		BookingID: o.order.BookingID, ShortLines: o.order.ShortLines}
+	if err := db.Notify(ctx, b.tx, StatusChannel, c.payload()); err != nil {
 		return fmt.Errorf("wake watchers: %w", err)
 	}
 	return nil

@@ -31,11 +31,14 @@ type Watchers struct {
 	subs    map[string]map[chan service.OrderRead]struct{}
 	due     map[string]struct{} // watched orders to read next
 	reading bool
+	// known is each watched order as last sent, to which a notified
+	// change applies without a read.
+	known map[string]service.Order
 }
 
 // NewWatchers returns a fan-out over pool's notifications.
 func NewWatchers(pool *pgxpool.Pool, log *slog.Logger) *Watchers {
-	return &Watchers{q: orderdb.New(pool), pool: pool, log: log, subs: map[string]map[chan service.OrderRead]struct{}{}, due: map[string]struct{}{}}
+	return &Watchers{q: orderdb.New(pool), pool: pool, log: log, subs: map[string]map[chan service.OrderRead]struct{}{}, due: map[string]struct{}{}, known: map[string]service.Order{}}
 }
 
 // Watch returns a channel that receives the order, as stored, after each
@@ -54,6 +57,7 @@ func (w *Watchers) Watch(orderID string) (<-chan service.OrderRead, func()) {
 		delete(w.subs[orderID], ch)
 		if len(w.subs[orderID]) == 0 {
 			delete(w.subs, orderID)
+			delete(w.known, orderID)
 		}
 		w.mu.Unlock()
 	}
@@ -62,13 +66,34 @@ func (w *Watchers) Watch(orderID string) (<-chan service.OrderRead, func()) {
 // Refresh has the order read for its watchers even without a change: a
 // new watcher's first read, and the guard against a notification lost
 // with the LISTEN connection.
-func (w *Watchers) Refresh(orderID string) { w.signal(orderID) }
-
-// signal marks a changed order due for its watchers and starts the reader
-// if none runs.
-func (w *Watchers) signal(orderID string) {
+func (w *Watchers) Refresh(orderID string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.markDue(orderID)
+}
+
+// signal takes a notification: a change that follows what the watchers
+// were last sent goes to them as it is; any other makes the order due
+// for a read.
+func (w *Watchers) signal(payload string) {
+	c, whole := parseChange(payload)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, watched := w.subs[c.OrderID]; !watched {
+		return
+	}
+	if o, ok := w.known[c.OrderID]; ok && whole {
+		if next, ok := c.apply(o); ok {
+			w.sendLocked(c.OrderID, service.OrderRead{Order: next, Found: true})
+			return
+		}
+	}
+	w.markDue(c.OrderID)
+}
+
+// markDue makes a watched order due for a read and starts the reader if
+// none runs. w.mu is held.
+func (w *Watchers) markDue(orderID string) {
 	if _, watched := w.subs[orderID]; !watched {
 		return
 	}
@@ -127,6 +152,21 @@ func (w *Watchers) read() {
 func (w *Watchers) send(id string, o service.OrderRead) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.sendLocked(id, o)
+}
+
+// sendLocked is send with w.mu held. A read that is older than what the
+// watchers have (a change applied while it was in flight) is dropped.
+func (w *Watchers) sendLocked(id string, o service.OrderRead) {
+	if _, watched := w.subs[id]; !watched {
+		return
+	}
+	if o.Found {
+		if k, ok := w.known[id]; ok && len(k.History) > len(o.Order.History) {
+			return
+		}
+		w.known[id] = o.Order
+	}
 	for ch := range w.subs[id] {
 		select {
 		case <-ch:

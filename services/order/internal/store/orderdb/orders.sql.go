@@ -611,7 +611,9 @@ const lockOrdersWithLines = `-- name: LockOrdersWithLines :many
 SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
                                                      'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
-        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
+        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
+       (SELECT count(*) FROM order_history h WHERE h.order_id = orders.id)::integer AS history_len,
+       now()::timestamptz AS tx_now
 FROM orders
 WHERE orders.id = ANY($1::uuid[])
 ORDER BY orders.id
@@ -619,13 +621,17 @@ FOR UPDATE OF orders
 `
 
 type LockOrdersWithLinesRow struct {
-	Order Order
-	Lines []byte
+	Order      Order
+	Lines      []byte
+	HistoryLen int32
+	TxNow      time.Time
 }
 
 // The orders a delivered batch of events is about, with their lines,
 // locked in id order, so that concurrent batches never deadlock: one round
-// trip for the whole batch.
+// trip for the whole batch. How long each history is, and the
+// transaction's time (which its history entries will carry), let the
+// batch tell watchers what changed without their reading it.
 func (q *Queries) LockOrdersWithLines(ctx context.Context, ids []uuid.UUID) ([]LockOrdersWithLinesRow, error) {
 	rows, err := q.db.Query(ctx, lockOrdersWithLines, ids)
 	if err != nil {
@@ -659,6 +665,8 @@ func (q *Queries) LockOrdersWithLines(ctx context.Context, ids []uuid.UUID) ([]L
 			&i.Order.UpdatedAt,
 			&i.Order.Traceparent,
 			&i.Lines,
+			&i.HistoryLen,
+			&i.TxNow,
 		); err != nil {
 			return nil, err
 		}
