@@ -68,6 +68,8 @@ func TestOperatorReadsOfOneOrder(t *testing.T) {
 	_, err = s.stock.GetReservation(ctx, meshtest.WithToken(&inventoryv1.GetReservationRequest{OrderId: uuid.NewString()}, s.merchant))
 	meshtest.WantCode(t, err, connect.CodeNotFound, "has no reservation")
 
+	s.m.WaitQuiet(t) // the rejection's deliveries are recorded too
+
 	// Order produced OrderPlaced for Inventory and OrderConfirmed for
 	// Payment; Inventory produced StockReserved for Order. Each producer
 	// answers for its own.

@@ -113,20 +113,37 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
+// recordDelay bounds how long a round's outcomes wait for the next claim
+// to carry them.
+const recordDelay = 50 * time.Millisecond
+
 // work runs rounds for sub until ctx is done. Between rounds it sleeps
 // until a NOTIFY, the earliest retry it scheduled itself, or the poll
-// interval, which also finds the retries of other relays (replicas): so a
-// quiet round costs one statement, the claim.
+// interval, which also finds the retries of other relays (replicas). A
+// round's outcomes are recorded by the next round's claim (within
+// recordDelay), so a busy loop costs one statement a round.
 func (r *Relay) work(ctx context.Context, sub *string, wake chan struct{}) {
 	var retry time.Time // the earliest retry this loop has scheduled
 	if due, err := eventsdb.New(r.pool).NextAttempt(ctx, sub); err == nil {
 		retry = due
 	}
+	var owed []outcome // the last round's, for the next claim to record
+	defer func() {
+		if len(owed) > 0 {
+			if err := r.recordAlone(context.WithoutCancel(ctx), owed); err != nil {
+				r.log.WarnContext(ctx, "relay outcomes not recorded; their leases will end and they go again", slog.Any("error", err))
+			}
+		}
+	}()
 	for {
 		began := time.Now()
-		n, next, err := r.deliverRound(ctx, sub)
+		n, outs, next, err := r.deliverRound(ctx, sub, owed)
 		if err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "relay round failed", slog.Any("error", err))
+		}
+		owed = outs
+		if ctx.Err() != nil {
+			return
 		}
 		if !retry.After(began) {
 			retry = time.Time{} // fallen due: this round took it, or failed
@@ -134,11 +151,26 @@ func (r *Relay) work(ctx context.Context, sub *string, wake chan struct{}) {
 		if !next.IsZero() && (retry.IsZero() || next.Before(retry)) {
 			retry = next
 		}
-		if n >= r.cfg.Batch {
-			continue // more work is waiting
+		if err == nil && n >= r.cfg.Batch {
+			continue // more is waiting: its claim records this round
 		}
 		wait := r.cfg.PollInterval
-		if !retry.IsZero() {
+		switch {
+		case err != nil:
+			// The database is failing: try again after a pause, what is
+			// owed with it.
+			wait = min(wait, max(r.cfg.BackoffBase, 100*time.Millisecond))
+		case slices.ContainsFunc(owed, func(o outcome) bool { return o.state != "delivered" }):
+			// A failure is recorded at once: its retry time and its
+			// parking are what an operator acts on.
+			continue
+		case len(owed) > 0:
+			// Deliveries ride on the next claim, which the next NOTIFY
+			// brings at once under load; when none comes they go after
+			// recordDelay. Nothing waits for them but the bookkeeping: the
+			// subscriber has applied the events.
+			wait = min(wait, recordDelay)
+		case !retry.IsZero():
 			wait = min(wait, max(time.Until(retry), time.Millisecond))
 		}
 		timer := time.NewTimer(wait)
@@ -161,25 +193,41 @@ type claimed struct {
 
 // DeliverOnce runs one round for every subscriber: it claims a batch of
 // due deliveries, hands each subscriber its share at once, and records
-// each subscriber's outcome. It returns how many deliveries it claimed.
+// the outcomes. It returns how many deliveries it claimed.
 func (r *Relay) DeliverOnce(ctx context.Context) (int, error) {
-	n, _, err := r.deliverRound(ctx, nil)
+	n, outs, _, err := r.deliverRound(ctx, nil, nil)
+	if len(outs) > 0 {
+		err = errors.Join(err, r.recordAlone(ctx, outs))
+	}
 	return n, err
 }
 
+// outcome is what a subscriber made of one claimed delivery, to record.
+type outcome struct {
+	eventID         uuid.UUID
+	subscriber      string
+	state, lastErr  string
+	nextAttemptTime time.Time
+	env             *eventsv1.Envelope // for the log line of a parked one
+}
+
 // deliverRound is one round for sub, or for every subscriber when sub is
-// nil: one statement claims (its own transaction, with a lease), the
-// subscribers are called with no transaction open, and one statement per
-// subscriber records what they answered. A relay that dies midway leaves
-// its claims to be taken again when their lease ends. It returns how many
-// deliveries it claimed and the earliest retry it scheduled (zero when
-// none).
-func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, time.Time, error) {
+// nil: one statement records owed (the previous round's outcomes) and
+// claims, in its own transaction and with a lease; the subscribers are
+// called with no transaction open. It returns how many deliveries it
+// claimed, their outcomes (to record), and the earliest retry among them
+// (zero when none). When the claim fails, owed comes back unrecorded. A
+// relay that dies midway leaves its claims to be taken again when their
+// lease ends; one that stops gives them back.
+func (r *Relay) deliverRound(ctx context.Context, sub *string, owed []outcome) (int, []outcome, time.Time, error) {
 	q := eventsdb.New(r.pool)
-	rows, err := q.ClaimDeliveries(ctx, eventsdb.ClaimDeliveriesParams{Subscriber: sub, Batch: int32(r.cfg.Batch), LeaseSeconds: r.lease().Seconds()})
+	p := eventsdb.ClaimDeliveriesParams{Subscriber: sub, Batch: int32(r.cfg.Batch), LeaseSeconds: r.lease().Seconds()}
+	p.RecordEventIds, p.RecordSubscribers, p.RecordStates, p.RecordNextAttempts, p.RecordErrors = columns(owed)
+	rows, err := q.ClaimDeliveries(ctx, p)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("claim: %w", err)
+		return 0, owed, time.Time{}, fmt.Errorf("claim: %w", err)
 	}
+	r.recorded(ctx, owed)
 	// Subscribers get an order's events in the order they were written.
 	slices.SortFunc(rows, func(a, b eventsdb.ClaimDeliveriesRow) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
@@ -201,6 +249,7 @@ func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, time.Time, 
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var outs []outcome
 	var next time.Time
 	for s, batch := range bySub {
 		wg.Go(func() {
@@ -208,27 +257,59 @@ func (r *Relay) deliverRound(ctx context.Context, sub *string) (int, time.Time, 
 			sctx := trace.ContextWithSpan(ctx, span)
 			failed := r.deliver(sctx, s, batch)
 			var err error
+			var got []outcome
+			var retry time.Time
 			if ctx.Err() != nil {
 				// Stopping: what this subscriber may not have taken goes
 				// back to the queue for the next relay, uncounted.
 				err = errors.Join(ctx.Err(), r.release(sctx, q, s, batch))
 			} else {
-				var retry time.Time
-				retry, err = r.record(sctx, q, s, batch, failed)
-				mu.Lock()
-				if !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
-					next = retry
-				}
-				mu.Unlock()
+				got, retry = r.judge(sctx, s, batch, failed)
 			}
 			endDelivery(span, len(batch), failed, err)
 			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
+			defer mu.Unlock()
+			errs, outs = append(errs, err), append(outs, got...)
+			if !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
+				next = retry
+			}
 		})
 	}
 	wg.Wait()
-	return len(rows), next, errors.Join(errs...)
+	return len(rows), outs, next, errors.Join(errs...)
+}
+
+// columns turns outcomes into the arrays the statements take.
+func columns(outs []outcome) (ids []uuid.UUID, subs, states []string, next []time.Time, errs []string) {
+	ids, subs, states, next, errs = []uuid.UUID{}, []string{}, []string{}, []time.Time{}, []string{}
+	for _, o := range outs {
+		ids, subs, states = append(ids, o.eventID), append(subs, o.subscriber), append(states, o.state)
+		next, errs = append(next, o.nextAttemptTime), append(errs, o.lastErr)
+	}
+	return ids, subs, states, next, errs
+}
+
+// recordAlone records outcomes with a statement of their own: what a
+// stopping loop owes, and DeliverOnce's.
+func (r *Relay) recordAlone(ctx context.Context, outs []outcome) error {
+	var p eventsdb.RecordDeliveriesParams
+	p.EventIds, p.Subscribers, p.States, p.NextAttempts, p.LastErrors = columns(outs)
+	if err := eventsdb.New(r.pool).RecordDeliveries(ctx, p); err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	r.recorded(ctx, outs)
+	return nil
+}
+
+// recorded logs each delivery outs parked, once the database says so: an
+// operator who reads the line finds it parked, and can requeue it.
+func (r *Relay) recorded(ctx context.Context, outs []outcome) {
+	for _, o := range outs {
+		if o.state == "parked" {
+			r.log.WarnContext(ContextFrom(ctx, o.env), "delivery parked", slog.String("event_id", o.env.GetId()), slog.String("subscriber", o.subscriber),
+				slog.String("type", o.env.GetType().String()), slog.String("order_id", o.env.GetOrderId()), slog.String("error", o.lastErr))
+		}
+	}
 }
 
 // lease is how long a claim keeps other relays off its deliveries: longer
@@ -331,19 +412,18 @@ func (r *Relay) release(ctx context.Context, q *eventsdb.Queries, sub string, ba
 	return nil
 }
 
-// record stores what sub made of its batch, in one statement, and returns
-// the earliest retry it scheduled (zero when none).
-func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, batch []claimed, failed map[string]failure) (time.Time, error) {
+// judge says what sub made of its batch, as outcomes to record, with the
+// earliest retry among them (zero when none); it counts each outcome.
+func (r *Relay) judge(ctx context.Context, sub string, batch []claimed, failed map[string]failure) ([]outcome, time.Time) {
 	var next time.Time
-	p := eventsdb.RecordDeliveriesParams{Subscriber: sub}
 	now := time.Now()
+	outs := make([]outcome, 0, len(batch))
 	delivered := 0
 	for _, c := range batch {
-		p.EventIds = append(p.EventIds, c.eventID)
 		f, bad := failed[c.env.GetId()]
 		if !bad {
 			delivered++
-			p.States, p.NextAttempts, p.LastErrors = append(p.States, "delivered"), append(p.NextAttempts, now), append(p.LastErrors, "")
+			outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "delivered", nextAttemptTime: now})
 			continue
 		}
 		msg := f.message
@@ -352,9 +432,7 @@ func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, bat
 			r.observe(sub, "parked", 1)
 			trace.SpanFromContext(ctx).AddEvent("delivery parked", trace.WithAttributes(
 				attribute.String("messaging.message.id", c.env.GetId()), attribute.String("error", msg)))
-			r.log.WarnContext(ContextFrom(ctx, c.env), "delivery parked", slog.String("event_id", c.env.GetId()), slog.String("subscriber", sub),
-				slog.String("type", c.env.GetType().String()), slog.String("order_id", c.env.GetOrderId()), slog.String("error", msg))
-			p.States, p.NextAttempts, p.LastErrors = append(p.States, "parked"), append(p.NextAttempts, now), append(p.LastErrors, msg)
+			outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "parked", lastErr: msg, nextAttemptTime: now, env: c.env})
 			continue
 		}
 		r.observe(sub, "failed", 1)
@@ -362,15 +440,12 @@ func (r *Relay) record(ctx context.Context, q *eventsdb.Queries, sub string, bat
 		if next.IsZero() || at.Before(next) {
 			next = at
 		}
-		p.States, p.NextAttempts, p.LastErrors = append(p.States, "pending"), append(p.NextAttempts, at), append(p.LastErrors, msg)
+		outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "pending", lastErr: msg, nextAttemptTime: at})
 	}
 	if delivered > 0 {
 		r.observe(sub, "delivered", delivered)
 	}
-	if err := q.RecordDeliveries(context.WithoutCancel(ctx), p); err != nil {
-		return time.Time{}, fmt.Errorf("record deliveries to %s: %w", sub, err)
-	}
-	return next, nil
+	return outs, next
 }
 
 // backoff is exponential with equal jitter: between half and all of

@@ -5,7 +5,21 @@
 -- midway leaves them due again once the lease ends. SKIP LOCKED lets
 -- relays (replicas) share the queue without waiting on each other. No
 -- transaction stays open while the subscriber is called.
-WITH due AS (
+--
+-- The same statement records what the subscribers made of the loop's
+-- previous round (the record_ arrays; see RecordDeliveries), so a busy
+-- loop costs one statement a round. The deliveries it records are not due
+-- in its snapshot (their lease is running), so it never claims them again.
+WITH recorded AS (
+    UPDATE outbox_deliveries d
+    SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+        delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
+        parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+    FROM (SELECT unnest(@record_event_ids::uuid[]) AS event_id, unnest(@record_subscribers::text[]) AS subscriber,
+                 unnest(@record_states::text[]) AS state, unnest(@record_next_attempts::timestamptz[]) AS next_attempt_at,
+                 unnest(@record_errors::text[]) AS last_error) AS u
+    WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending'
+), due AS (
     SELECT d.event_id, d.subscriber
     FROM outbox_deliveries d
     WHERE d.state = 'pending' AND d.next_attempt_at <= now()
@@ -21,7 +35,7 @@ WHERE d.event_id = due.event_id AND d.subscriber = due.subscriber AND o.id = d.e
 RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at;
 
 -- name: RecordDeliveries :exec
--- Records what one subscriber made of its claimed deliveries, in one
+-- Records what subscribers made of their claimed deliveries, in one
 -- statement: delivered, to retry at a time, or parked. The times are the
 -- statement's, not the claim's: an operator's timeline must show when the
 -- subscriber answered. A delivery another relay has settled meanwhile
@@ -30,9 +44,10 @@ UPDATE outbox_deliveries d
 SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
     delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
     parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
-FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@states::text[]) AS state,
-             unnest(@next_attempts::timestamptz[]) AS next_attempt_at, unnest(@last_errors::text[]) AS last_error) AS u
-WHERE d.event_id = u.event_id AND d.subscriber = @subscriber AND d.state = 'pending';
+FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@subscribers::text[]) AS subscriber,
+             unnest(@states::text[]) AS state, unnest(@next_attempts::timestamptz[]) AS next_attempt_at,
+             unnest(@last_errors::text[]) AS last_error) AS u
+WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending';
 
 -- name: NextAttempt :one
 -- When the earliest pending delivery, of one subscriber or of all, falls

@@ -76,13 +76,22 @@ func (q *Queries) AddEvents(ctx context.Context, arg AddEventsParams) error {
 }
 
 const claimDeliveries = `-- name: ClaimDeliveries :many
-WITH due AS (
+WITH recorded AS (
+    UPDATE outbox_deliveries d
+    SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+        delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
+        parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+    FROM (SELECT unnest($2::uuid[]) AS event_id, unnest($3::text[]) AS subscriber,
+                 unnest($4::text[]) AS state, unnest($5::timestamptz[]) AS next_attempt_at,
+                 unnest($6::text[]) AS last_error) AS u
+    WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending'
+), due AS (
     SELECT d.event_id, d.subscriber
     FROM outbox_deliveries d
     WHERE d.state = 'pending' AND d.next_attempt_at <= now()
-      AND ($2::text IS NULL OR d.subscriber = $2::text)
+      AND ($7::text IS NULL OR d.subscriber = $7::text)
     ORDER BY d.next_attempt_at
-    LIMIT $3
+    LIMIT $8
     FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox_deliveries d
@@ -93,9 +102,14 @@ RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at
 `
 
 type ClaimDeliveriesParams struct {
-	LeaseSeconds float64
-	Subscriber   *string
-	Batch        int32
+	LeaseSeconds       float64
+	RecordEventIds     []uuid.UUID
+	RecordSubscribers  []string
+	RecordStates       []string
+	RecordNextAttempts []time.Time
+	RecordErrors       []string
+	Subscriber         *string
+	Batch              int32
 }
 
 type ClaimDeliveriesRow struct {
@@ -112,8 +126,22 @@ type ClaimDeliveriesRow struct {
 // midway leaves them due again once the lease ends. SKIP LOCKED lets
 // relays (replicas) share the queue without waiting on each other. No
 // transaction stays open while the subscriber is called.
+//
+// The same statement records what the subscribers made of the loop's
+// previous round (the record_ arrays; see RecordDeliveries), so a busy
+// loop costs one statement a round. The deliveries it records are not due
+// in its snapshot (their lease is running), so it never claims them again.
 func (q *Queries) ClaimDeliveries(ctx context.Context, arg ClaimDeliveriesParams) ([]ClaimDeliveriesRow, error) {
-	rows, err := q.db.Query(ctx, claimDeliveries, arg.LeaseSeconds, arg.Subscriber, arg.Batch)
+	rows, err := q.db.Query(ctx, claimDeliveries,
+		arg.LeaseSeconds,
+		arg.RecordEventIds,
+		arg.RecordSubscribers,
+		arg.RecordStates,
+		arg.RecordNextAttempts,
+		arg.RecordErrors,
+		arg.Subscriber,
+		arg.Batch,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -400,28 +428,29 @@ UPDATE outbox_deliveries d
 SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
     delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
     parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
-FROM (SELECT unnest($2::uuid[]) AS event_id, unnest($3::text[]) AS state,
-             unnest($4::timestamptz[]) AS next_attempt_at, unnest($5::text[]) AS last_error) AS u
-WHERE d.event_id = u.event_id AND d.subscriber = $1 AND d.state = 'pending'
+FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::text[]) AS subscriber,
+             unnest($3::text[]) AS state, unnest($4::timestamptz[]) AS next_attempt_at,
+             unnest($5::text[]) AS last_error) AS u
+WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending'
 `
 
 type RecordDeliveriesParams struct {
-	Subscriber   string
 	EventIds     []uuid.UUID
+	Subscribers  []string
 	States       []string
 	NextAttempts []time.Time
 	LastErrors   []string
 }
 
-// Records what one subscriber made of its claimed deliveries, in one
+// Records what subscribers made of their claimed deliveries, in one
 // statement: delivered, to retry at a time, or parked. The times are the
 // statement's, not the claim's: an operator's timeline must show when the
 // subscriber answered. A delivery another relay has settled meanwhile
 // (after the lease ended) is left as it is.
 func (q *Queries) RecordDeliveries(ctx context.Context, arg RecordDeliveriesParams) error {
 	_, err := q.db.Exec(ctx, recordDeliveries,
-		arg.Subscriber,
 		arg.EventIds,
+		arg.Subscribers,
 		arg.States,
 		arg.NextAttempts,
 		arg.LastErrors,
