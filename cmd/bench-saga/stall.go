@@ -56,7 +56,7 @@ func startStaller(ctx context.Context, base, sub string) (*staller, error) {
 // ServeHTTP implements http.Handler.
 func (s *staller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sub, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	isDelivery := strings.HasSuffix(r.URL.Path, "/EventSinkService/Deliver")
+	isDelivery := strings.HasSuffix(r.URL.Path, ".EventSinkService/Deliver")
 	if isDelivery && sub == s.sub {
 		s.mu.Lock()
 		release := s.release
