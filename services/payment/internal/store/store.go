@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/internal/platform/coalesce"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/payment/internal/service"
@@ -23,13 +24,18 @@ type Store struct {
 	pool   *pgxpool.Pool
 	q      *paymentdb.Queries
 	outbox *events.Outbox
+	// methods serves concurrent GetMethods with one statement: every new
+	// customer's first checkout asks for its card.
+	methods coalesce.Group[string, service.Method]
 }
 
 var _ service.Storer = (*Store)(nil)
 
 // New returns a store on pool that emits events through outbox.
 func New(pool *pgxpool.Pool, outbox *events.Outbox) *Store {
-	return &Store{pool: pool, q: paymentdb.New(pool), outbox: outbox}
+	s := &Store{pool: pool, q: paymentdb.New(pool), outbox: outbox}
+	s.methods.Run = s.getMethods
+	return s
 }
 
 // Bind returns the store inside an open transaction.
@@ -132,13 +138,42 @@ func (t *txStore) Method(ctx context.Context, id string) (service.Method, bool, 
 	return method(ctx, t.q, id)
 }
 
-// GetMethod implements service.Storer.
+// GetMethod implements service.Storer. Concurrent calls share one
+// statement, read after each was asked.
 func (s *Store) GetMethod(ctx context.Context, id string) (service.Method, error) {
-	m, found, err := method(ctx, s.q, id)
-	if err == nil && !found {
-		err = rpcerr.Errorf(service.ErrMethodNotFound, "payment method %s does not exist", id)
+	if _, err := uuid.Parse(id); err != nil {
+		return service.Method{}, rpcerr.Errorf(service.ErrMethodNotFound, "payment method %s does not exist", id)
 	}
-	return m, err
+	return s.methods.Do(ctx, id)
+}
+
+// getMethods reads the payment methods of many GetMethods with one
+// statement.
+func (s *Store) getMethods(ctx context.Context, ids []string) []coalesce.Result[service.Method] {
+	out := make([]coalesce.Result[service.Method], len(ids))
+	uids := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		uids[i] = uuid.MustParse(id) // GetMethod parsed it
+	}
+	rows, err := s.q.GetPaymentMethods(ctx, uids)
+	if err != nil {
+		for i := range out {
+			out[i].Err = fmt.Errorf("get payment methods: %w", err)
+		}
+		return out
+	}
+	byID := make(map[uuid.UUID]service.Method, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = toMethod(r)
+	}
+	for i, id := range uids {
+		if m, ok := byID[id]; ok {
+			out[i].Value = m
+		} else {
+			out[i].Err = rpcerr.Errorf(service.ErrMethodNotFound, "payment method %s does not exist", ids[i])
+		}
+	}
+	return out
 }
 
 func method(ctx context.Context, q *paymentdb.Queries, id string) (service.Method, bool, error) {
