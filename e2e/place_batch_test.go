@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
@@ -40,14 +41,15 @@ func TestConcurrentPlacementsShareBatchesAndKeepTheirAnswers(t *testing.T) {
 		err error
 	}
 	answers := make([]answer, len(calls))
+	one, two := s.request(t, dave, "DE", lines("BEAN-1", 1)), s.request(t, dave, "DE", lines("BEAN-1", 2))
 	var wg sync.WaitGroup
 	for i, c := range calls {
+		req := proto.CloneOf(one)
+		if c.other {
+			req = proto.CloneOf(two)
+		}
+		req.IdempotencyKey = fmt.Sprintf("batched-key-%d", c.key)
 		wg.Go(func() {
-			req := s.request(t, dave, "DE", lines("BEAN-1", 1))
-			if c.other {
-				req = s.request(t, dave, "DE", lines("BEAN-1", 2))
-			}
-			req.IdempotencyKey = fmt.Sprintf("batched-key-%d", c.key)
 			res, err := s.orders.PlaceOrder(ctx, meshtest.WithToken(req, dave.token))
 			answers[i] = answer{call: c, err: err}
 			if err == nil {

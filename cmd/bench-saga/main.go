@@ -8,6 +8,13 @@
 //	     rpcs_per_order=... invariants=ok
 //
 // Latency is from the PlaceOrder call to the terminal status.
+// cpu_ms_per_order is the machine's busy CPU (/proc/stat) over the run and
+// the settle, commits_per_order the five databases' xact_commit,
+// round_trips_per_order the mesh's round trips to them (statements sent
+// alone and pipelined batches), and rpcs_per_order the RPCs the mesh
+// handled (events included), each divided by the confirmed orders. A
+// "saga_service service=... commits_per_order=... round_trips_per_order=..."
+// line per service follows: where the counts go.
 //
 // With -stall SUB, the services reach each other through a proxy that
 // holds SUB's deliveries from a third of the run to its end; it then lets
@@ -17,11 +24,6 @@
 //
 //	stall subscriber=cart stalled_s=... backlog=... drain_s=... drain_events_per_s=...
 //	      others_p99_before_ms=... others_p99_during_ms=... lost=0 parked=0
-// cpu_ms_per_order is the machine's busy CPU (/proc/stat) over the run and
-// the settle, commits_per_order the five databases' xact_commit,
-// round_trips_per_order the mesh's round trips to them (statements sent
-// alone and pipelined batches), and rpcs_per_order the RPCs the mesh
-// handled (events included), each divided by the confirmed orders.
 package main
 
 import (

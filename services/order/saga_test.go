@@ -144,7 +144,7 @@ func TestOrderStateMachine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if failed := deliver(t, sink, env); len(failed) > 0 {
+			if failed := deliver(ctx, t, sink, env); len(failed) > 0 {
 				t.Fatalf("%s: %v", c.event, failed)
 			}
 			o, err := st.Get(ctx, id)
@@ -169,16 +169,17 @@ func TestOrderStateMachine(t *testing.T) {
 	// An event about an order Order has not stored is retried, not
 	// dropped: its OrderPlaced transaction may not be visible yet. The
 	// direct call says why; the sink refuses it, not for good.
+	ctx := context.Background()
 	for event, handler := range orderEvents {
-		env, err := events.NewEnvelope(context.Background(), producerOf(event), uuid.NewString(), payloadOf(event))
+		env, err := events.NewEnvelope(ctx, producerOf(event), uuid.NewString(), payloadOf(event))
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = st.InTx(context.Background(), func(ctx context.Context, tx service.Tx) error { return handler(svc)(ctx, tx, env) })
+		err = st.InTx(ctx, func(ctx context.Context, tx service.Tx) error { return handler(svc)(ctx, tx, env) })
 		if !errors.Is(err, events.ErrUnknownOrder) {
 			t.Errorf("%s for an unknown order = %v, want ErrUnknownOrder", event, err)
 		}
-		failed := deliver(t, sink, env)
+		failed := deliver(ctx, t, sink, env)
 		if len(failed) != 1 || failed[0].GetPermanent() || !strings.Contains(failed[0].GetMessage(), "is not known here") {
 			t.Errorf("%s for an unknown order: delivery failures %v, want one to retry saying the order is not known", event, failed)
 		}
@@ -187,9 +188,9 @@ func TestOrderStateMachine(t *testing.T) {
 
 // deliver hands envs to sink as a relay would, in one delivery, and
 // returns the events it did not apply.
-func deliver(t *testing.T, sink *events.Sink, envs ...*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
+func deliver(ctx context.Context, t *testing.T, sink *events.Sink, envs ...*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
 	t.Helper()
-	res, err := sink.Deliver(context.Background(), connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
+	res, err := sink.Deliver(ctx, connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
 	if err != nil {
 		t.Fatalf("deliver: %v", err)
 	}

@@ -58,7 +58,7 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, log *slog.Logger, m *metrics
 	}
 	path, h := paymentv1connect.NewPaymentServiceHandler(handler.New(svc), opts...)
 	return component.Parts{
-		Routes: []server.Route{{Service: paymentv1connect.PaymentServiceName, Path: path, Handler: h}},
+		Routes:   []server.Route{{Service: paymentv1connect.PaymentServiceName, Path: path, Handler: h}},
 		Consumer: Consumer(st, svc),
 	}
 }

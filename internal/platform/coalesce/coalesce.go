@@ -46,7 +46,7 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	g.queue = append(g.queue, c)
 	if !g.running {
 		g.running = true
-		go g.serve()
+		go g.serve() //nolint:contextcheck // a batch runs on its first request's context, without its cancellation: it serves others too
 	}
 	g.mu.Unlock()
 	select {
@@ -90,4 +90,3 @@ func (g *Group[Req, Res]) serve() {
 		}
 	}
 }
-

@@ -32,7 +32,7 @@ type Worker func(ctx context.Context) error
 
 // Parts is one service's contribution.
 type Parts struct {
-	Routes   []server.Route
+	Routes []server.Route
 	// Consumer applies events a batch at a time, set-based (see
 	// events.Staging); Handlers apply the rest one by one.
 	Consumer *events.Consumer
