@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -125,7 +124,7 @@ func TestPaymentStateMachine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if failed := deliver(ctx, t, sink, env); len(failed) > 0 {
+			if failed := eventstest.Deliver(ctx, t, sink, env); len(failed) > 0 {
 				t.Fatalf("%s: %v", c.event, failed)
 			}
 			got := want{status: "none", emitted: emitted(ctx, t, d.Pool, orderID)}
@@ -158,7 +157,7 @@ func TestPaymentStateMachine(t *testing.T) {
 	if err := apply(ctx, d.Pool, st, svc.OnOrderConfirmed, env); !errors.Is(err, events.ErrUnknownOrder) {
 		t.Errorf("OrderConfirmed without a payment = %v, want ErrUnknownOrder", err)
 	}
-	if failed := deliver(ctx, t, sink, env); len(failed) != 1 || failed[0].GetPermanent() || !strings.Contains(failed[0].GetMessage(), "is not known here") {
+	if failed := eventstest.Deliver(ctx, t, sink, env); len(failed) != 1 || failed[0].GetPermanent() || !strings.Contains(failed[0].GetMessage(), "is not known here") {
 		t.Errorf("OrderConfirmed without a payment: delivery failures %v, want one to retry saying the order is not known", failed)
 	}
 }
@@ -169,17 +168,6 @@ func producerOf(event string) string {
 		return "inventory"
 	}
 	return "order"
-}
-
-// deliver hands envs to sink as a relay would, in one delivery, and
-// returns the events it did not apply.
-func deliver(ctx context.Context, t *testing.T, sink *events.Sink, envs ...*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
-	t.Helper()
-	res, err := sink.Deliver(ctx, connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
-	if err != nil {
-		t.Fatalf("deliver: %v", err)
-	}
-	return res.Msg.GetFailures()
 }
 
 func payloadOf(event string, m service.Method) proto.Message {

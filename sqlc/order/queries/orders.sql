@@ -1,26 +1,3 @@
--- name: InsertOrder :one
--- Claims the idempotency key and inserts the order in one statement (one
--- round trip): when the key is taken, nothing is inserted and no row comes
--- back. The key's foreign key to the order is checked at commit.
-WITH claim AS (
-    INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
-    VALUES (@user_id::text, @idempotency_key::text, @request_hash::bytea, @id::uuid)
-    ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING order_id
-)
-INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
-                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
-SELECT claim.order_id, @user_id::text, 'pending', @currency::text, @subtotal_minor::bigint, @shipping_minor::bigint,
-       @total_minor::bigint, @shipping_address::jsonb, @email::text, @payment_method_id::uuid, @from_cart::boolean,
-       @carrier::text, @service_level::text, @expires_at::timestamptz, @traceparent::text
-FROM claim
-RETURNING created_at;
-
--- name: InsertOrderLines :exec
-INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price_minor)
-SELECT @order_id, generate_subscripts(@skus::text[], 1), unnest(@skus::text[]), unnest(@names::text[]),
-       unnest(@quantities::integer[]), unnest(@unit_prices::bigint[]);
-
 -- name: Transition :exec
 -- Moves an order to a status and records the transition, in one round
 -- trip. The store wakes the order's watchers after the commit.
@@ -31,25 +8,11 @@ WITH moved AS (
 INSERT INTO order_history (order_id, status, reason, detail)
 VALUES (sqlc.arg(order_id)::uuid, sqlc.arg(status)::text, sqlc.arg(reason)::text, sqlc.arg(detail)::text);
 
--- name: RecordPlaced :exec
--- The first history entry of a new order.
-INSERT INTO order_history (order_id, status, detail) VALUES (sqlc.arg(order_id)::uuid, 'pending', 'placed');
-
 -- name: GetIdempotencyKey :one
 SELECT * FROM idempotency_keys WHERE user_id = $1 AND key = $2;
 
 -- name: LockOrder :one
 SELECT * FROM orders WHERE id = $1 FOR UPDATE;
-
--- name: LockOrderWithLines :one
--- An order locked for a change, with its lines, in one round trip.
-SELECT sqlc.embed(orders),
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
-                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
-        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
-FROM orders
-WHERE orders.id = $1
-FOR UPDATE OF orders;
 
 -- name: OrderLines :many
 SELECT * FROM order_lines WHERE order_id = ANY(@order_ids::uuid[]) ORDER BY order_id, position;
@@ -81,19 +44,6 @@ WHERE status IN ('pending', 'reserved') AND expires_at < now()
 ORDER BY expires_at
 LIMIT @batch
 FOR UPDATE SKIP LOCKED;
-
--- name: GetOrderFull :one
--- An order with its lines and history in one round trip, for GetOrder and
--- WatchOrder.
-SELECT sqlc.embed(orders),
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
-                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
-        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('status', h.status, 'reason', h.reason, 'detail', h.detail,
-                                                     'at', h.created_at) ORDER BY h.id), '[]'::jsonb)
-        FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
-FROM orders
-WHERE orders.id = $1;
 
 -- name: OpenOrders :many
 -- What /metrics reports of open orders (their saga not ended): per status,

@@ -1,16 +1,29 @@
-// Package eventstest reads a producer's outbox, for tests that check what
-// a service emitted.
+// Package eventstest reads a producer's outbox and hands a consumer's sink
+// its events, for tests of what a service emits and how it reacts.
 package eventstest
 
 import (
 	"context"
 	"testing"
 
+	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
 )
+
+// Deliver hands envs to sink as a relay would, in one delivery, and
+// returns the events it did not apply.
+func Deliver(ctx context.Context, t testing.TB, sink *events.Sink, envs ...*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
+	t.Helper()
+	res, err := sink.Deliver(ctx, connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
+	if err != nil {
+		t.Fatalf("eventstest: deliver: %v", err)
+	}
+	return res.Msg.GetFailures()
+}
 
 // Outbox returns the events in the outbox of pool's database, oldest
 // first: every event when orderID is "", else those about that order.

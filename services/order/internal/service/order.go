@@ -129,10 +129,6 @@ type Tx interface {
 	// Lock returns the order, locked, if it exists; with its lines when
 	// withLines.
 	Lock(ctx context.Context, id string, withLines bool) (Order, bool, error)
-	// Insert stores a new PENDING order under the idempotency key and
-	// returns it as stored. It returns false, storing nothing, when the key
-	// is taken.
-	Insert(ctx context.Context, o Order, key string, requestHash []byte) (Order, bool, error)
 	// Transition moves the order to status, records it in the history and
 	// wakes its watchers.
 	Transition(ctx context.Context, id, status, reason, detail string) error

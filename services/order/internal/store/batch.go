@@ -207,11 +207,6 @@ func (b *Batch) Emit(ctx context.Context, orderID string, payload proto.Message)
 	return nil
 }
 
-// Insert implements service.Tx; events place no orders.
-func (b *Batch) Insert(context.Context, service.Order, string, []byte) (service.Order, bool, error) {
-	return service.Order{}, false, errNotInBatch
-}
-
 // SetShipped implements service.Tx; events ship nothing.
 func (b *Batch) SetShipped(context.Context, string, string) error { return errNotInBatch }
 

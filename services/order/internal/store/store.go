@@ -75,13 +75,14 @@ func (s *Store) Get(ctx context.Context, id string) (service.Order, error) {
 	if err != nil {
 		return service.Order{}, rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
 	}
-	row, err := s.q.GetOrderFull(ctx, oid)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return service.Order{}, rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
-	}
+	rows, err := s.q.GetOrdersFull(ctx, []uuid.UUID{oid})
 	if err != nil {
 		return service.Order{}, fmt.Errorf("get order: %w", err)
 	}
+	if len(rows) == 0 {
+		return service.Order{}, rpcerr.Errorf(service.ErrNotFound, "order %s does not exist", id)
+	}
+	row := rows[0]
 	return fullOrder(row.Order, row.Lines, row.History)
 }
 
@@ -213,61 +214,20 @@ func (t *txStore) Lock(ctx context.Context, id string, withLines bool) (service.
 		o, err := toOrder(row)
 		return o, err == nil, err
 	}
-	row, err := t.q.LockOrderWithLines(ctx, oid)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return service.Order{}, false, nil
-	}
+	rows, err := t.q.LockOrdersWithLines(ctx, []uuid.UUID{oid})
 	if err != nil {
 		return service.Order{}, false, fmt.Errorf("lock order: %w", err)
 	}
+	if len(rows) == 0 {
+		return service.Order{}, false, nil
+	}
+	row := rows[0]
 	o, err := toOrder(row.Order)
 	if err != nil {
 		return service.Order{}, false, err
 	}
 	o.Lines, err = decodeLines(id, row.Lines)
 	return o, err == nil, err
-}
-
-func (t *txStore) Insert(ctx context.Context, o service.Order, key string, hash []byte) (service.Order, bool, error) {
-	id := uuid.MustParse(o.ID)
-	addr, err := json.Marshal(storedAddress(o.Address))
-	if err != nil {
-		return o, false, fmt.Errorf("encode address: %w", err)
-	}
-	// The key is claimed by the statement that inserts the order: a taken
-	// key inserts nothing and returns no row.
-	pm, _ := uuid.Parse(o.PaymentMethodID)
-	created, err := t.q.InsertOrder(ctx, orderdb.InsertOrderParams{
-		ID: id, UserID: o.UserID, IdempotencyKey: key, RequestHash: hash,
-		Currency: o.Currency, SubtotalMinor: o.Subtotal, ShippingMinor: o.Shipping, TotalMinor: o.Total,
-		ShippingAddress: addr, Email: o.Email, PaymentMethodID: pm, FromCart: o.FromCart,
-		Carrier: o.Carrier, ServiceLevel: o.ServiceLevel, ExpiresAt: o.ExpiresAt, Traceparent: o.TraceParent,
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return o, false, nil // taken: nothing was written
-	}
-	if err != nil {
-		return o, false, fmt.Errorf("insert order: %w", err)
-	}
-	p := orderdb.InsertOrderLinesParams{OrderID: id}
-	for _, l := range o.Lines {
-		p.Skus, p.Names = append(p.Skus, l.SKU), append(p.Names, l.Name)
-		p.Quantities, p.UnitPrices = append(p.Quantities, l.Quantity), append(p.UnitPrices, l.UnitPrice)
-	}
-	if err := t.q.InsertOrderLines(ctx, p); err != nil {
-		return o, false, fmt.Errorf("insert lines: %w", err)
-	}
-	// now() is the transaction's start, so the row, its history entry and
-	// what we return all carry the same time.
-	o.CreatedAt, o.UpdatedAt = created, created
-	o.History = []service.Change{{Status: service.StatusPending, Detail: "placed", At: created}}
-	if err := t.q.RecordPlaced(ctx, id); err != nil {
-		return o, false, fmt.Errorf("record placement: %w", err)
-	}
-	if err := db.Notify(ctx, t.tx, StatusChannel, o.ID); err != nil {
-		return o, false, fmt.Errorf("wake watchers: %w", err)
-	}
-	return o, true, nil
 }
 
 func (t *txStore) Transition(ctx context.Context, id, status, reason, detail string) error {

@@ -149,58 +149,6 @@ func (q *Queries) GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyPa
 	return i, err
 }
 
-const getOrderFull = `-- name: GetOrderFull :one
-SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
-                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
-        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('status', h.status, 'reason', h.reason, 'detail', h.detail,
-                                                     'at', h.created_at) ORDER BY h.id), '[]'::jsonb)
-        FROM order_history h WHERE h.order_id = orders.id)::jsonb AS history
-FROM orders
-WHERE orders.id = $1
-`
-
-type GetOrderFullRow struct {
-	Order   Order
-	Lines   []byte
-	History []byte
-}
-
-// An order with its lines and history in one round trip, for GetOrder and
-// WatchOrder.
-func (q *Queries) GetOrderFull(ctx context.Context, id uuid.UUID) (GetOrderFullRow, error) {
-	row := q.db.QueryRow(ctx, getOrderFull, id)
-	var i GetOrderFullRow
-	err := row.Scan(
-		&i.Order.ID,
-		&i.Order.UserID,
-		&i.Order.Status,
-		&i.Order.Reason,
-		&i.Order.Currency,
-		&i.Order.SubtotalMinor,
-		&i.Order.ShippingMinor,
-		&i.Order.TotalMinor,
-		&i.Order.ShippingAddress,
-		&i.Order.Email,
-		&i.Order.PaymentMethodID,
-		&i.Order.FromCart,
-		&i.Order.Carrier,
-		&i.Order.ServiceLevel,
-		&i.Order.BookingID,
-		&i.Order.TrackingNumber,
-		&i.Order.ShippedAt,
-		&i.Order.ShortLines,
-		&i.Order.ExpiresAt,
-		&i.Order.CreatedAt,
-		&i.Order.UpdatedAt,
-		&i.Order.Traceparent,
-		&i.Lines,
-		&i.History,
-	)
-	return i, err
-}
-
 const getOrdersFull = `-- name: GetOrdersFull :many
 SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
@@ -264,93 +212,6 @@ func (q *Queries) GetOrdersFull(ctx context.Context, ids []uuid.UUID) ([]GetOrde
 		return nil, err
 	}
 	return items, nil
-}
-
-const insertOrder = `-- name: InsertOrder :one
-WITH claim AS (
-    INSERT INTO idempotency_keys (user_id, key, request_hash, order_id)
-    VALUES ($1::text, $14::text, $15::bytea, $16::uuid)
-    ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING order_id
-)
-INSERT INTO orders (id, user_id, status, currency, subtotal_minor, shipping_minor, total_minor,
-                    shipping_address, email, payment_method_id, from_cart, carrier, service_level, expires_at, traceparent)
-SELECT claim.order_id, $1::text, 'pending', $2::text, $3::bigint, $4::bigint,
-       $5::bigint, $6::jsonb, $7::text, $8::uuid, $9::boolean,
-       $10::text, $11::text, $12::timestamptz, $13::text
-FROM claim
-RETURNING created_at
-`
-
-type InsertOrderParams struct {
-	UserID          string
-	Currency        string
-	SubtotalMinor   int64
-	ShippingMinor   int64
-	TotalMinor      int64
-	ShippingAddress []byte
-	Email           string
-	PaymentMethodID uuid.UUID
-	FromCart        bool
-	Carrier         string
-	ServiceLevel    string
-	ExpiresAt       time.Time
-	Traceparent     string
-	IdempotencyKey  string
-	RequestHash     []byte
-	ID              uuid.UUID
-}
-
-// Claims the idempotency key and inserts the order in one statement (one
-// round trip): when the key is taken, nothing is inserted and no row comes
-// back. The key's foreign key to the order is checked at commit.
-func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (time.Time, error) {
-	row := q.db.QueryRow(ctx, insertOrder,
-		arg.UserID,
-		arg.Currency,
-		arg.SubtotalMinor,
-		arg.ShippingMinor,
-		arg.TotalMinor,
-		arg.ShippingAddress,
-		arg.Email,
-		arg.PaymentMethodID,
-		arg.FromCart,
-		arg.Carrier,
-		arg.ServiceLevel,
-		arg.ExpiresAt,
-		arg.Traceparent,
-		arg.IdempotencyKey,
-		arg.RequestHash,
-		arg.ID,
-	)
-	var created_at time.Time
-	err := row.Scan(&created_at)
-	return created_at, err
-}
-
-const insertOrderLines = `-- name: InsertOrderLines :exec
-INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price_minor)
-SELECT $1, generate_subscripts($2::text[], 1), unnest($2::text[]), unnest($3::text[]),
-       unnest($4::integer[]), unnest($5::bigint[])
-`
-
-type InsertOrderLinesParams struct {
-	OrderID    uuid.UUID
-	Skus       []string
-	Names      []string
-	Quantities []int32
-	UnitPrices []int64
-}
-
-func (q *Queries) InsertOrderLines(ctx context.Context, arg InsertOrderLinesParams) error {
-	_, err := q.db.Exec(ctx, insertOrderLines,
-		arg.OrderID,
-		arg.Skus,
-		arg.Names,
-		arg.Quantities,
-		arg.UnitPrices,
-	)
-	return err
 }
 
 const insertOrders = `-- name: InsertOrders :many
@@ -560,53 +421,6 @@ func (q *Queries) LockOrder(ctx context.Context, id uuid.UUID) (Order, error) {
 	return i, err
 }
 
-const lockOrderWithLines = `-- name: LockOrderWithLines :one
-SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
-                                                     'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)
-        FROM order_lines l WHERE l.order_id = orders.id)::jsonb AS lines
-FROM orders
-WHERE orders.id = $1
-FOR UPDATE OF orders
-`
-
-type LockOrderWithLinesRow struct {
-	Order Order
-	Lines []byte
-}
-
-// An order locked for a change, with its lines, in one round trip.
-func (q *Queries) LockOrderWithLines(ctx context.Context, id uuid.UUID) (LockOrderWithLinesRow, error) {
-	row := q.db.QueryRow(ctx, lockOrderWithLines, id)
-	var i LockOrderWithLinesRow
-	err := row.Scan(
-		&i.Order.ID,
-		&i.Order.UserID,
-		&i.Order.Status,
-		&i.Order.Reason,
-		&i.Order.Currency,
-		&i.Order.SubtotalMinor,
-		&i.Order.ShippingMinor,
-		&i.Order.TotalMinor,
-		&i.Order.ShippingAddress,
-		&i.Order.Email,
-		&i.Order.PaymentMethodID,
-		&i.Order.FromCart,
-		&i.Order.Carrier,
-		&i.Order.ServiceLevel,
-		&i.Order.BookingID,
-		&i.Order.TrackingNumber,
-		&i.Order.ShippedAt,
-		&i.Order.ShortLines,
-		&i.Order.ExpiresAt,
-		&i.Order.CreatedAt,
-		&i.Order.UpdatedAt,
-		&i.Order.Traceparent,
-		&i.Lines,
-	)
-	return i, err
-}
-
 const lockOrdersWithLines = `-- name: LockOrdersWithLines :many
 SELECT orders.id, orders.user_id, orders.status, orders.reason, orders.currency, orders.subtotal_minor, orders.shipping_minor, orders.total_minor, orders.shipping_address, orders.email, orders.payment_method_id, orders.from_cart, orders.carrier, orders.service_level, orders.booking_id, orders.tracking_number, orders.shipped_at, orders.short_lines, orders.expires_at, orders.created_at, orders.updated_at, orders.traceparent,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
@@ -796,16 +610,6 @@ func (q *Queries) OrderLines(ctx context.Context, orderIds []uuid.UUID) ([]Order
 		return nil, err
 	}
 	return items, nil
-}
-
-const recordPlaced = `-- name: RecordPlaced :exec
-INSERT INTO order_history (order_id, status, detail) VALUES ($1::uuid, 'pending', 'placed')
-`
-
-// The first history entry of a new order.
-func (q *Queries) RecordPlaced(ctx context.Context, orderID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, recordPlaced, orderID)
-	return err
 }
 
 const recordPlacedMany = `-- name: RecordPlacedMany :exec
