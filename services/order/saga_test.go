@@ -263,3 +263,66 @@ func emitted(t *testing.T, pool *pgxpool.Pool, orderID string) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// TestBatchFailsOnlyItsFailingEvents delivers one batch that confirms two
+// orders, rejects a third and names an order Order does not know: the
+// three apply, each once, with one statement per table between them, and
+// the unknown one alone is refused, to be retried. Its inbox row goes with
+// it, so once the order exists the same event applies.
+func TestBatchFailsOnlyItsFailingEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t, mesh.Migrations("order")...)
+	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
+	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
+	sink := events.NewSink("order", d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(order.Consumer(st, svc))
+
+	first, second, third := seedOrder(t, st, "reserved", ""), seedOrder(t, st, "reserved", ""), seedOrder(t, st, "pending", "")
+	late := uuid.Must(uuid.NewV7()).String()
+	envs := []*eventsv1.Envelope{}
+	for _, e := range []struct{ id, event string }{{first, "PaymentAuthorized"}, {late, "PaymentAuthorized"}, {second, "PaymentAuthorized"}, {third, "StockRejected"}} {
+		env, err := events.NewEnvelope(ctx, producerOf(e.event), e.id, payloadOf(e.event))
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, env)
+	}
+	failed := eventstest.Deliver(ctx, t, sink, envs...)
+	if len(failed) != 1 || failed[0].GetEventId() != envs[1].GetId() || failed[0].GetPermanent() {
+		t.Fatalf("failures %v, want only the unknown order's event, to retry", failed)
+	}
+	for id, want := range map[string]string{first: "confirmed", second: "confirmed", third: "rejected/out_of_stock"} {
+		o, err := st.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := statusOf(o.Status, o.Reason); got != want {
+			t.Errorf("order %s is %s, want %s", id, got, want)
+		}
+	}
+	// The whole batch again: the applied ones are not applied twice.
+	if failed := eventstest.Deliver(ctx, t, sink, envs...); len(failed) != 1 {
+		t.Fatalf("redelivery failures %v, want the unknown order's again", failed)
+	}
+	for _, id := range []string{first, second} {
+		if got := emitted(t, d.Pool, id); got != "ORDER_CONFIRMED" {
+			t.Errorf("order %s emitted %q after a redelivery, want one ORDER_CONFIRMED", id, got)
+		}
+	}
+	// The late order arrives; its event, refused before, now applies.
+	o := service.Order{
+		ID: late, UserID: "ada", Status: service.StatusPending, Currency: "EUR", Subtotal: 2900, Total: 2900,
+		Address: service.Address{Recipient: "Ada", Line1: "1 Way", City: "X", PostalCode: "1", CountryCode: "DE"},
+		PaymentMethodID: uuid.NewString(), Carrier: "ordermesh-post", ServiceLevel: "standard",
+		Lines: []service.Line{{SKU: "BEAN-1", Name: "Beans", Quantity: 2, UnitPrice: 1450}}, ExpiresAt: time.Now().Add(time.Hour),
+	}
+	if _, ok, err := st.Place(ctx, o, "key-"+late, []byte("hash"), &eventsv1.OrderPlaced{UserId: "ada"}); err != nil || !ok {
+		t.Fatalf("place the late order: %v, %v", ok, err)
+	}
+	if failed := eventstest.Deliver(ctx, t, sink, envs[1]); len(failed) != 0 {
+		t.Fatalf("the late order's event: %v, want it applied", failed)
+	}
+	if got, err := st.Get(ctx, late); err != nil || got.Status != service.StatusConfirmed {
+		t.Errorf("the late order is %v (%v), want confirmed", got.Status, err)
+	}
+}
