@@ -58,6 +58,13 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	}
 }
 
+// Queued is how many requests wait for the next batch.
+func (g *Group[Req, Res]) Queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}
+
 // serve runs batches until the queue is empty.
 func (g *Group[Req, Res]) serve() {
 	limit := g.Max

@@ -55,7 +55,11 @@ func TestRequestsQueuedDuringABatchShareTheNext(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond) // let the 99 queue behind the first batch
+	for deadline := time.Now().Add(10 * time.Second); g.Queued() < 99; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 99 requests queued behind the first batch after 10 s", g.Queued())
+		}
+	}
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -64,8 +68,8 @@ func TestRequestsQueuedDuringABatchShareTheNext(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(sizes) < 2 || sizes[0] != 1 || sizes[1] < 50 {
-		t.Errorf("batch sizes %v: want the first alone and the queued ones together after it", sizes)
+	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != 99 {
+		t.Errorf("batch sizes %v: want the first alone and the 99 queued behind it together", sizes)
 	}
 }
 
