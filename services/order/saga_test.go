@@ -312,7 +312,7 @@ func TestBatchFailsOnlyItsFailingEvents(t *testing.T) {
 	// The late order arrives; its event, refused before, now applies.
 	o := service.Order{
 		ID: late, UserID: "ada", Status: service.StatusPending, Currency: "EUR", Subtotal: 2900, Total: 2900,
-		Address: service.Address{Recipient: "Ada", Line1: "1 Way", City: "X", PostalCode: "1", CountryCode: "DE"},
+		Address:         service.Address{Recipient: "Ada", Line1: "1 Way", City: "X", PostalCode: "1", CountryCode: "DE"},
 		PaymentMethodID: uuid.NewString(), Carrier: "ordermesh-post", ServiceLevel: "standard",
 		Lines: []service.Line{{SKU: "BEAN-1", Name: "Beans", Quantity: 2, UnitPrice: 1450}}, ExpiresAt: time.Now().Add(time.Hour),
 	}
