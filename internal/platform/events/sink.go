@@ -127,8 +127,10 @@ func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventTyp
 }
 
 // Deliver implements eventsv1connect.EventSinkServiceHandler. The batch is
-// first applied in one transaction, so it costs one commit; if any event
-// fails, that is rolled back and the batch is applied again with each event
+// applied in one transaction, so it costs one commit and, for a set-based
+// consumer, a fixed number of statements; an event whose handler fails is
+// undone alone and reported. If the batch fails as a whole (a write, or a
+// handler that is not set-based), it is applied again with each event
 // under its own savepoint, so the failing ones are reported and the others
 // still commit.
 func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.DeliverRequest]) (*connect.Response[eventsv1.DeliverResponse], error) {
