@@ -1,35 +1,40 @@
 -- name: ClaimDeliveries :many
 -- Claims due deliveries, of one subscriber or of all, in one statement and
--- its own transaction: their next attempt moves past the lease, so no
--- other relay takes them while they are delivered, and a relay that dies
--- midway leaves them due again once the lease ends. SKIP LOCKED lets
--- relays (replicas) share the queue without waiting on each other. No
--- transaction stays open while the subscriber is called.
+-- its own transaction, with a lease: no other relay takes them while the
+-- lease runs, and a relay that dies midway leaves them due again once it
+-- ends. The lease is a column no index holds, so taking it is a HOT
+-- update. SKIP LOCKED lets relays (replicas) share the queue without
+-- waiting on each other. No transaction stays open while the subscriber
+-- is called.
 --
 -- The same statement records what the subscribers made of the loop's
 -- previous round (the record_ arrays; see RecordDeliveries), so a busy
--- loop costs one statement a round. The deliveries it records are not due
--- in its snapshot (their lease is running), so it never claims them again.
+-- loop costs one statement a round. The deliveries it records are leased
+-- in its snapshot, so it never claims them again.
 WITH recorded AS (
     UPDATE outbox_deliveries d
     SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+        leased_until = NULL,
         delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
         parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
     FROM (SELECT unnest(@record_event_ids::uuid[]) AS event_id, unnest(@record_subscribers::text[]) AS subscriber,
                  unnest(@record_states::text[]) AS state, unnest(@record_next_attempts::timestamptz[]) AS next_attempt_at,
                  unnest(@record_errors::text[]) AS last_error) AS u
-    WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending'
+    -- "not delivered or parked", not "pending": the primary key finds
+    -- each row, where the partial index of pending rows would be scanned.
+    WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked')
 ), due AS (
     SELECT d.event_id, d.subscriber
     FROM outbox_deliveries d
     WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+      AND (d.leased_until IS NULL OR d.leased_until <= now())
       AND (sqlc.narg(subscriber)::text IS NULL OR d.subscriber = sqlc.narg(subscriber)::text)
     ORDER BY d.next_attempt_at
     LIMIT @batch
     FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox_deliveries d
-SET next_attempt_at = now() + make_interval(secs => @lease_seconds::float8)
+SET leased_until = now() + make_interval(secs => @lease_seconds::float8)
 FROM due, outbox o
 WHERE d.event_id = due.event_id AND d.subscriber = due.subscriber AND o.id = d.event_id
 RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at;
@@ -42,12 +47,13 @@ RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at;
 -- (after the lease ended) is left as it is.
 UPDATE outbox_deliveries d
 SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+    leased_until = NULL,
     delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
     parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
 FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@subscribers::text[]) AS subscriber,
              unnest(@states::text[]) AS state, unnest(@next_attempts::timestamptz[]) AS next_attempt_at,
              unnest(@last_errors::text[]) AS last_error) AS u
-WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending';
+WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked');
 
 -- name: NextAttempt :one
 -- When the earliest pending delivery, of one subscriber or of all, falls
@@ -146,5 +152,5 @@ DELETE FROM inbox WHERE event_id = ANY(@event_ids::uuid[]);
 -- Gives claimed deliveries back at once, counting no attempt: a relay
 -- that stops (its process shutting down) hands them to the next relay
 -- without waiting for the lease to end.
-UPDATE outbox_deliveries SET next_attempt_at = now()
-WHERE event_id = ANY(@event_ids::uuid[]) AND subscriber = @subscriber AND state = 'pending';
+UPDATE outbox_deliveries SET leased_until = NULL
+WHERE event_id = ANY(@event_ids::uuid[]) AND subscriber = @subscriber AND state NOT IN ('delivered', 'parked');

@@ -79,23 +79,27 @@ const claimDeliveries = `-- name: ClaimDeliveries :many
 WITH recorded AS (
     UPDATE outbox_deliveries d
     SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+        leased_until = NULL,
         delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
         parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
     FROM (SELECT unnest($2::uuid[]) AS event_id, unnest($3::text[]) AS subscriber,
                  unnest($4::text[]) AS state, unnest($5::timestamptz[]) AS next_attempt_at,
                  unnest($6::text[]) AS last_error) AS u
-    WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending'
+    -- "not delivered or parked", not "pending": the primary key finds
+    -- each row, where the partial index of pending rows would be scanned.
+    WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked')
 ), due AS (
     SELECT d.event_id, d.subscriber
     FROM outbox_deliveries d
     WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+      AND (d.leased_until IS NULL OR d.leased_until <= now())
       AND ($7::text IS NULL OR d.subscriber = $7::text)
     ORDER BY d.next_attempt_at
     LIMIT $8
     FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox_deliveries d
-SET next_attempt_at = now() + make_interval(secs => $1::float8)
+SET leased_until = now() + make_interval(secs => $1::float8)
 FROM due, outbox o
 WHERE d.event_id = due.event_id AND d.subscriber = due.subscriber AND o.id = d.event_id
 RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at
@@ -121,16 +125,17 @@ type ClaimDeliveriesRow struct {
 }
 
 // Claims due deliveries, of one subscriber or of all, in one statement and
-// its own transaction: their next attempt moves past the lease, so no
-// other relay takes them while they are delivered, and a relay that dies
-// midway leaves them due again once the lease ends. SKIP LOCKED lets
-// relays (replicas) share the queue without waiting on each other. No
-// transaction stays open while the subscriber is called.
+// its own transaction, with a lease: no other relay takes them while the
+// lease runs, and a relay that dies midway leaves them due again once it
+// ends. The lease is a column no index holds, so taking it is a HOT
+// update. SKIP LOCKED lets relays (replicas) share the queue without
+// waiting on each other. No transaction stays open while the subscriber
+// is called.
 //
 // The same statement records what the subscribers made of the loop's
 // previous round (the record_ arrays; see RecordDeliveries), so a busy
-// loop costs one statement a round. The deliveries it records are not due
-// in its snapshot (their lease is running), so it never claims them again.
+// loop costs one statement a round. The deliveries it records are leased
+// in its snapshot, so it never claims them again.
 func (q *Queries) ClaimDeliveries(ctx context.Context, arg ClaimDeliveriesParams) ([]ClaimDeliveriesRow, error) {
 	rows, err := q.db.Query(ctx, claimDeliveries,
 		arg.LeaseSeconds,
@@ -426,12 +431,13 @@ func (q *Queries) OutboxBySubscriber(ctx context.Context) ([]OutboxBySubscriberR
 const recordDeliveries = `-- name: RecordDeliveries :exec
 UPDATE outbox_deliveries d
 SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
+    leased_until = NULL,
     delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
     parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
 FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::text[]) AS subscriber,
              unnest($3::text[]) AS state, unnest($4::timestamptz[]) AS next_attempt_at,
              unnest($5::text[]) AS last_error) AS u
-WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state = 'pending'
+WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked')
 `
 
 type RecordDeliveriesParams struct {
@@ -459,8 +465,8 @@ func (q *Queries) RecordDeliveries(ctx context.Context, arg RecordDeliveriesPara
 }
 
 const releaseClaims = `-- name: ReleaseClaims :exec
-UPDATE outbox_deliveries SET next_attempt_at = now()
-WHERE event_id = ANY($1::uuid[]) AND subscriber = $2 AND state = 'pending'
+UPDATE outbox_deliveries SET leased_until = NULL
+WHERE event_id = ANY($1::uuid[]) AND subscriber = $2 AND state NOT IN ('delivered', 'parked')
 `
 
 type ReleaseClaimsParams struct {

@@ -33,4 +33,5 @@ type OutboxDelivery struct {
 	LastError     string
 	DeliveredAt   *time.Time
 	ParkedAt      *time.Time
+	LeasedUntil   *time.Time
 }
