@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 )
@@ -71,4 +73,29 @@ func (c *Consumer) handles(typ eventsv1.EventType) bool {
 	}
 	_, ok := c.apply[typ]
 	return ok
+}
+
+// Emitted holds the events a batch's handlers emit, for one AddAll when
+// the batch is written: each continues the trace of the handler that
+// emitted it. Mark and Undo drop what a failed event emitted, as a
+// Staging's do.
+type Emitted struct {
+	pending []Pending
+	mark    int
+}
+
+// Add holds an event about orderID, in the trace of ctx.
+func (e *Emitted) Add(ctx context.Context, orderID string, payload proto.Message) {
+	e.pending = append(e.pending, Pending{OrderID: orderID, Payload: payload, Trace: trace.SpanContextFromContext(ctx)})
+}
+
+// Mark begins an event.
+func (e *Emitted) Mark() { e.mark = len(e.pending) }
+
+// Undo drops what was added since Mark.
+func (e *Emitted) Undo() { e.pending = e.pending[:e.mark] }
+
+// Write adds every held event to outbox in tx, with one statement.
+func (e *Emitted) Write(ctx context.Context, tx pgx.Tx, outbox *Outbox) error {
+	return outbox.AddAll(ctx, tx, e.pending)
 }

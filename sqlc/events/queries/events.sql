@@ -98,9 +98,6 @@ JOIN outbox o ON o.id = d.event_id
 WHERE d.state <> 'delivered'
 GROUP BY d.subscriber;
 
--- name: InsertInbox :execrows
-INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING;
-
 -- name: Notify :execrows
 SELECT pg_notify('ordermesh_outbox', '');
 

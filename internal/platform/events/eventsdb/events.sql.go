@@ -182,23 +182,6 @@ func (q *Queries) DeleteInbox(ctx context.Context, eventIds []uuid.UUID) error {
 	return err
 }
 
-const insertInbox = `-- name: InsertInbox :execrows
-INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING
-`
-
-type InsertInboxParams struct {
-	EventID uuid.UUID
-	Type    int32
-}
-
-func (q *Queries) InsertInbox(ctx context.Context, arg InsertInboxParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertInbox, arg.EventID, arg.Type)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const insertInboxBatch = `-- name: InsertInboxBatch :many
 INSERT INTO inbox (event_id, type)
 SELECT unnest($1::uuid[]), unnest($2::integer[])

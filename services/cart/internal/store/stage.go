@@ -147,22 +147,8 @@ func (b *Batch) Write(ctx context.Context) error {
 		}
 		p.ChangedUsers = append(p.ChangedUsers, user)
 	}
-	p.RemovedUsers, p.RemovedSkus = nonNil(p.RemovedUsers), nonNil(p.RemovedSkus)
-	p.UpdatedUsers, p.UpdatedSkus = nonNil(p.UpdatedUsers), nonNil(p.UpdatedSkus)
-	if p.UpdatedQuantities == nil {
-		p.UpdatedQuantities = []int32{}
-	}
 	if err := b.q.ApplyCartChanges(ctx, p); err != nil {
 		return fmt.Errorf("apply cart changes: %w", err)
 	}
 	return nil
-}
-
-// nonNil is an empty array for none: unnest of NULL is no rows, but the
-// statement reads clearer with arrays throughout.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -36,9 +35,9 @@ type Settlement struct {
 
 	reservations map[string]*stagedReservation // by order id
 	moves        []move
-	emitted      []events.Pending
+	emitted      events.Emitted
 
-	marks struct{ moves, emitted int }
+	marks struct{ moves int }
 	saved map[string]*stagedReservation // nil: the order had none
 }
 
@@ -88,13 +87,15 @@ func (b *Settlement) Load(ctx context.Context, envs []*eventsv1.Envelope) error 
 
 // Mark implements events.Staging.
 func (b *Settlement) Mark() {
-	b.marks.moves, b.marks.emitted = len(b.moves), len(b.emitted)
+	b.marks.moves = len(b.moves)
+	b.emitted.Mark()
 	clear(b.saved)
 }
 
 // Undo implements events.Staging.
 func (b *Settlement) Undo() {
-	b.moves, b.emitted = b.moves[:b.marks.moves], b.emitted[:b.marks.emitted]
+	b.moves = b.moves[:b.marks.moves]
+	b.emitted.Undo()
 	for id, was := range b.saved {
 		if was == nil {
 			delete(b.reservations, id)
@@ -146,7 +147,7 @@ func (b *Settlement) Write(ctx context.Context) error {
 	if err := b.writeMoves(ctx); err != nil {
 		return err
 	}
-	return b.outbox.AddAll(ctx, b.tx, b.emitted)
+	return b.emitted.Write(ctx, b.tx, b.outbox)
 }
 
 // writeMoves moves every SKU's units by the sum of the batch's moves.
@@ -227,7 +228,7 @@ func (b *Settlement) SetStatus(_ context.Context, orderID, status string) error 
 // Emit implements service.Tx: the event continues the trace of ctx, the
 // span of the event that caused it.
 func (b *Settlement) Emit(ctx context.Context, orderID string, payload proto.Message) error {
-	b.emitted = append(b.emitted, events.Pending{OrderID: orderID, Payload: payload, Trace: trace.SpanContextFromContext(ctx)})
+	b.emitted.Add(ctx, orderID, payload)
 	return nil
 }
 

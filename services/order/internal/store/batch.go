@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -39,11 +38,11 @@ type Batch struct {
 	orders  map[string]*staged // what Load read, as the batch has changed it
 	history []change
 	now     time.Time // the transaction's, which its history entries carry
-	emitted []events.Pending
+	emitted events.Emitted
 
 	// What Undo restores: the lengths at Mark, and each order as it was
 	// before the event changed it.
-	marks struct{ history, emitted int }
+	marks struct{ history int }
 	saved map[string]staged
 }
 
@@ -95,13 +94,15 @@ func (b *Batch) Load(ctx context.Context, envs []*eventsv1.Envelope) error {
 
 // Mark implements events.Staging.
 func (b *Batch) Mark() {
-	b.marks.history, b.marks.emitted = len(b.history), len(b.emitted)
+	b.marks.history = len(b.history)
+	b.emitted.Mark()
 	clear(b.saved)
 }
 
 // Undo implements events.Staging.
 func (b *Batch) Undo() {
-	b.history, b.emitted = b.history[:b.marks.history], b.emitted[:b.marks.emitted]
+	b.history = b.history[:b.marks.history]
+	b.emitted.Undo()
 	for id, was := range b.saved {
 		*b.orders[id] = was
 	}
@@ -146,7 +147,7 @@ func (b *Batch) Write(ctx context.Context) error {
 			return fmt.Errorf("apply changes: %w", err)
 		}
 	}
-	return b.outbox.AddAll(ctx, b.tx, b.emitted)
+	return b.emitted.Write(ctx, b.tx, b.outbox)
 }
 
 // Lock implements service.Tx: the batch's orders are locked already.
@@ -203,7 +204,7 @@ func (b *Batch) SetBooking(_ context.Context, id, booking string) error {
 // Emit implements service.Tx: the event continues the trace of ctx, the
 // span of the event that caused it.
 func (b *Batch) Emit(ctx context.Context, orderID string, payload proto.Message) error {
-	b.emitted = append(b.emitted, events.Pending{OrderID: orderID, Payload: payload, Trace: trace.SpanContextFromContext(ctx)})
+	b.emitted.Add(ctx, orderID, payload)
 	return nil
 }
 

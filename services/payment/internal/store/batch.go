@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -37,9 +36,9 @@ type Batch struct {
 	cancelled map[string]bool           // orders cancelled before their payment; true when this batch marked it
 	methods   map[string]service.Method
 	ops       []stagedOperation
-	emitted   []events.Pending
+	emitted   events.Emitted
 
-	marks struct{ ops, emitted int }
+	marks struct{ ops int }
 	// saved holds, per order the current event changed, its payment and
 	// cancellation as they were before.
 	saved map[string]savedOrder
@@ -114,13 +113,15 @@ func (b *Batch) Load(ctx context.Context, envs []*eventsv1.Envelope) error {
 
 // Mark implements events.Staging.
 func (b *Batch) Mark() {
-	b.marks.ops, b.marks.emitted = len(b.ops), len(b.emitted)
+	b.marks.ops = len(b.ops)
+	b.emitted.Mark()
 	clear(b.saved)
 }
 
 // Undo implements events.Staging.
 func (b *Batch) Undo() {
-	b.ops, b.emitted = b.ops[:b.marks.ops], b.emitted[:b.marks.emitted]
+	b.ops = b.ops[:b.marks.ops]
+	b.emitted.Undo()
 	for orderID, was := range b.saved {
 		if was.payment == nil {
 			delete(b.payments, orderID)
@@ -204,7 +205,7 @@ func (b *Batch) Write(ctx context.Context) error {
 			return fmt.Errorf("mark cancelled: %w", err)
 		}
 	}
-	return b.outbox.AddAll(ctx, b.tx, b.emitted)
+	return b.emitted.Write(ctx, b.tx, b.outbox)
 }
 
 // Payment implements service.Tx: the batch's payments are locked already.
@@ -277,6 +278,6 @@ func (b *Batch) MarkCancelled(_ context.Context, orderID string) error {
 // Emit implements service.Tx: the event continues the trace of ctx, the
 // span of the event that caused it.
 func (b *Batch) Emit(ctx context.Context, orderID string, payload proto.Message) error {
-	b.emitted = append(b.emitted, events.Pending{OrderID: orderID, Payload: payload, Trace: trace.SpanContextFromContext(ctx)})
+	b.emitted.Add(ctx, orderID, payload)
 	return nil
 }
