@@ -208,6 +208,7 @@ type outcome struct {
 	subscriber      string
 	state, lastErr  string
 	nextAttemptTime time.Time
+	answered        time.Time          // when the subscriber's answer came
 	env             *eventsv1.Envelope // for the log line of a parked one
 }
 
@@ -222,7 +223,7 @@ type outcome struct {
 func (r *Relay) deliverRound(ctx context.Context, sub *string, owed []outcome) (int, []outcome, time.Time, error) {
 	q := eventsdb.New(r.pool)
 	p := eventsdb.ClaimDeliveriesParams{Subscriber: sub, Batch: int32(r.cfg.Batch), LeaseSeconds: r.lease().Seconds()}
-	p.RecordEventIds, p.RecordSubscribers, p.RecordStates, p.RecordNextAttempts, p.RecordErrors = columns(owed)
+	p.RecordEventIds, p.RecordSubscribers, p.RecordStates, p.RecordNextAttempts, p.RecordErrors, p.RecordAnsweredAt = columns(owed)
 	rows, err := q.ClaimDeliveries(ctx, p)
 	if err != nil {
 		return 0, owed, time.Time{}, fmt.Errorf("claim: %w", err)
@@ -280,20 +281,19 @@ func (r *Relay) deliverRound(ctx context.Context, sub *string, owed []outcome) (
 }
 
 // columns turns outcomes into the arrays the statements take.
-func columns(outs []outcome) (ids []uuid.UUID, subs, states []string, next []time.Time, errs []string) {
-	ids, subs, states, next, errs = []uuid.UUID{}, []string{}, []string{}, []time.Time{}, []string{}
+func columns(outs []outcome) (ids []uuid.UUID, subs, states []string, next []time.Time, errs []string, answered []time.Time) {
 	for _, o := range outs {
 		ids, subs, states = append(ids, o.eventID), append(subs, o.subscriber), append(states, o.state)
-		next, errs = append(next, o.nextAttemptTime), append(errs, o.lastErr)
+		next, errs, answered = append(next, o.nextAttemptTime), append(errs, o.lastErr), append(answered, o.answered)
 	}
-	return ids, subs, states, next, errs
+	return ids, subs, states, next, errs, answered
 }
 
 // recordAlone records outcomes with a statement of their own: what a
 // stopping loop owes, and DeliverOnce's.
 func (r *Relay) recordAlone(ctx context.Context, outs []outcome) error {
 	var p eventsdb.RecordDeliveriesParams
-	p.EventIds, p.Subscribers, p.States, p.NextAttempts, p.LastErrors = columns(outs)
+	p.EventIds, p.Subscribers, p.States, p.NextAttempts, p.LastErrors, p.AnsweredAt = columns(outs)
 	if err := eventsdb.New(r.pool).RecordDeliveries(ctx, p); err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
@@ -423,7 +423,7 @@ func (r *Relay) judge(ctx context.Context, sub string, batch []claimed, failed m
 		f, bad := failed[c.env.GetId()]
 		if !bad {
 			delivered++
-			outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "delivered", nextAttemptTime: now})
+			outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "delivered", nextAttemptTime: now, answered: now})
 			continue
 		}
 		msg := f.message
@@ -432,7 +432,7 @@ func (r *Relay) judge(ctx context.Context, sub string, batch []claimed, failed m
 			r.observe(sub, "parked", 1)
 			trace.SpanFromContext(ctx).AddEvent("delivery parked", trace.WithAttributes(
 				attribute.String("messaging.message.id", c.env.GetId()), attribute.String("error", msg)))
-			outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "parked", lastErr: msg, nextAttemptTime: now, env: c.env})
+			outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "parked", lastErr: msg, nextAttemptTime: now, answered: now, env: c.env})
 			continue
 		}
 		r.observe(sub, "failed", 1)
@@ -440,7 +440,7 @@ func (r *Relay) judge(ctx context.Context, sub string, batch []claimed, failed m
 		if next.IsZero() || at.Before(next) {
 			next = at
 		}
-		outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "pending", lastErr: msg, nextAttemptTime: at})
+		outs = append(outs, outcome{eventID: c.eventID, subscriber: sub, state: "pending", lastErr: msg, nextAttemptTime: at, answered: now})
 	}
 	if delivered > 0 {
 		r.observe(sub, "delivered", delivered)

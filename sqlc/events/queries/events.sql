@@ -15,11 +15,11 @@ WITH recorded AS (
     UPDATE outbox_deliveries d
     SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
         leased_until = NULL,
-        delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
-        parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+        delivered_at = CASE WHEN u.state = 'delivered' THEN u.answered_at ELSE d.delivered_at END,
+        parked_at = CASE WHEN u.state = 'parked' THEN u.answered_at ELSE d.parked_at END
     FROM (SELECT unnest(@record_event_ids::uuid[]) AS event_id, unnest(@record_subscribers::text[]) AS subscriber,
                  unnest(@record_states::text[]) AS state, unnest(@record_next_attempts::timestamptz[]) AS next_attempt_at,
-                 unnest(@record_errors::text[]) AS last_error) AS u
+                 unnest(@record_errors::text[]) AS last_error, unnest(@record_answered_at::timestamptz[]) AS answered_at) AS u
     -- "not delivered or parked", not "pending": the primary key finds
     -- each row, where the partial index of pending rows would be scanned.
     WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked')
@@ -41,18 +41,19 @@ RETURNING d.event_id, d.subscriber, d.attempts, o.envelope, o.created_at;
 
 -- name: RecordDeliveries :exec
 -- Records what subscribers made of their claimed deliveries, in one
--- statement: delivered, to retry at a time, or parked. The times are the
--- statement's, not the claim's: an operator's timeline must show when the
--- subscriber answered. A delivery another relay has settled meanwhile
+-- statement: delivered, to retry at a time, or parked. The delivered and
+-- parked times are when the relay had the subscriber's answer, not when
+-- it recorded it (a later claim may carry the record): an operator's
+-- timeline must show when the subscriber answered. A delivery another relay has settled meanwhile
 -- (after the lease ended) is left as it is.
 UPDATE outbox_deliveries d
 SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
     leased_until = NULL,
-    delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
-    parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+    delivered_at = CASE WHEN u.state = 'delivered' THEN u.answered_at ELSE d.delivered_at END,
+    parked_at = CASE WHEN u.state = 'parked' THEN u.answered_at ELSE d.parked_at END
 FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@subscribers::text[]) AS subscriber,
              unnest(@states::text[]) AS state, unnest(@next_attempts::timestamptz[]) AS next_attempt_at,
-             unnest(@last_errors::text[]) AS last_error) AS u
+             unnest(@last_errors::text[]) AS last_error, unnest(@answered_at::timestamptz[]) AS answered_at) AS u
 WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked');
 
 -- name: NextAttempt :one

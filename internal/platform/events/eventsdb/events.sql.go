@@ -80,11 +80,11 @@ WITH recorded AS (
     UPDATE outbox_deliveries d
     SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
         leased_until = NULL,
-        delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
-        parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+        delivered_at = CASE WHEN u.state = 'delivered' THEN u.answered_at ELSE d.delivered_at END,
+        parked_at = CASE WHEN u.state = 'parked' THEN u.answered_at ELSE d.parked_at END
     FROM (SELECT unnest($2::uuid[]) AS event_id, unnest($3::text[]) AS subscriber,
                  unnest($4::text[]) AS state, unnest($5::timestamptz[]) AS next_attempt_at,
-                 unnest($6::text[]) AS last_error) AS u
+                 unnest($6::text[]) AS last_error, unnest($7::timestamptz[]) AS answered_at) AS u
     -- "not delivered or parked", not "pending": the primary key finds
     -- each row, where the partial index of pending rows would be scanned.
     WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked')
@@ -93,9 +93,9 @@ WITH recorded AS (
     FROM outbox_deliveries d
     WHERE d.state = 'pending' AND d.next_attempt_at <= now()
       AND (d.leased_until IS NULL OR d.leased_until <= now())
-      AND ($7::text IS NULL OR d.subscriber = $7::text)
+      AND ($8::text IS NULL OR d.subscriber = $8::text)
     ORDER BY d.next_attempt_at
-    LIMIT $8
+    LIMIT $9
     FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox_deliveries d
@@ -112,6 +112,7 @@ type ClaimDeliveriesParams struct {
 	RecordStates       []string
 	RecordNextAttempts []time.Time
 	RecordErrors       []string
+	RecordAnsweredAt   []time.Time
 	Subscriber         *string
 	Batch              int32
 }
@@ -144,6 +145,7 @@ func (q *Queries) ClaimDeliveries(ctx context.Context, arg ClaimDeliveriesParams
 		arg.RecordStates,
 		arg.RecordNextAttempts,
 		arg.RecordErrors,
+		arg.RecordAnsweredAt,
 		arg.Subscriber,
 		arg.Batch,
 	)
@@ -415,11 +417,11 @@ const recordDeliveries = `-- name: RecordDeliveries :exec
 UPDATE outbox_deliveries d
 SET state = u.state, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, last_error = u.last_error,
     leased_until = NULL,
-    delivered_at = CASE WHEN u.state = 'delivered' THEN statement_timestamp() ELSE d.delivered_at END,
-    parked_at = CASE WHEN u.state = 'parked' THEN statement_timestamp() ELSE d.parked_at END
+    delivered_at = CASE WHEN u.state = 'delivered' THEN u.answered_at ELSE d.delivered_at END,
+    parked_at = CASE WHEN u.state = 'parked' THEN u.answered_at ELSE d.parked_at END
 FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::text[]) AS subscriber,
              unnest($3::text[]) AS state, unnest($4::timestamptz[]) AS next_attempt_at,
-             unnest($5::text[]) AS last_error) AS u
+             unnest($5::text[]) AS last_error, unnest($6::timestamptz[]) AS answered_at) AS u
 WHERE d.event_id = u.event_id AND d.subscriber = u.subscriber AND d.state NOT IN ('delivered', 'parked')
 `
 
@@ -429,12 +431,14 @@ type RecordDeliveriesParams struct {
 	States       []string
 	NextAttempts []time.Time
 	LastErrors   []string
+	AnsweredAt   []time.Time
 }
 
 // Records what subscribers made of their claimed deliveries, in one
-// statement: delivered, to retry at a time, or parked. The times are the
-// statement's, not the claim's: an operator's timeline must show when the
-// subscriber answered. A delivery another relay has settled meanwhile
+// statement: delivered, to retry at a time, or parked. The delivered and
+// parked times are when the relay had the subscriber's answer, not when
+// it recorded it (a later claim may carry the record): an operator's
+// timeline must show when the subscriber answered. A delivery another relay has settled meanwhile
 // (after the lease ended) is left as it is.
 func (q *Queries) RecordDeliveries(ctx context.Context, arg RecordDeliveriesParams) error {
 	_, err := q.db.Exec(ctx, recordDeliveries,
@@ -443,6 +447,7 @@ func (q *Queries) RecordDeliveries(ctx context.Context, arg RecordDeliveriesPara
 		arg.States,
 		arg.NextAttempts,
 		arg.LastErrors,
+		arg.AnsweredAt,
 	)
 	return err
 }
