@@ -4,12 +4,15 @@
 // over, checks the invariants, and prints one line:
 //
 //	saga orders_per_s=... p50_ms=... p95_ms=... p99_ms=... confirmed=... failed=...
-//	     cpu_ms_per_order=... commits_per_order=... round_trips_per_order=...
+//	     cpu_ms_per_order=... go_cpu_ms_per_order=... commits_per_order=...
+//	     round_trips_per_order=...
 //	     rpcs_per_order=... invariants=ok
 //
 // Latency is from the PlaceOrder call to the terminal status.
 // cpu_ms_per_order is the machine's busy CPU (/proc/stat) over the run and
-// the settle, commits_per_order the five databases' xact_commit,
+// the settle, go_cpu_ms_per_order the part this process used (the five
+// services and the shoppers' clients; the rest is PostgreSQL and the
+// kernel), commits_per_order the five databases' xact_commit,
 // round_trips_per_order the mesh's round trips to them (statements sent
 // alone and pipelined batches), and rpcs_per_order the RPCs the mesh
 // handled (events included), each divided by the confirmed orders. A
@@ -40,6 +43,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -71,6 +75,7 @@ type options struct {
 	shoppers int
 	duration time.Duration
 	skus     int
+	warmup   time.Duration
 }
 
 func run() error {
@@ -78,6 +83,7 @@ func run() error {
 	flag.IntVar(&o.shoppers, "shoppers", 64, "concurrent shoppers")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long new orders are placed")
 	flag.IntVar(&o.skus, "skus", 50, "products in the catalog")
+	flag.DurationVar(&o.warmup, "warmup", 0, "drive shoppers this long first, settle, then VACUUM ANALYZE the five databases before measuring (as pgbench vacuums before a run): the tables then have rows and statistics, as a running system's do, where a fresh database's plans are made for empty tables")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	stallSub := flag.String("stall", "", "stall this subscriber's deliveries (cart, say) from a third of the run to its end, then let go: prints a \"stall ...\" line with the backlog's drain rate and the other subscribers' delivery p99 before and during the stall")
 	otlp := flag.Bool("otlp", false, "trace everything and export over OTLP/HTTP to a local endpoint (one this command runs), to measure telemetry's cost")
@@ -178,6 +184,11 @@ func run() error {
 		return err
 	}
 	defer closePools()
+	if o.warmup > 0 {
+		if err := b.warm(ctx, log, o, pools); err != nil {
+			return err
+		}
+	}
 	commitsBefore, err := commits(ctx, pools)
 	if err != nil {
 		return err
@@ -194,6 +205,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	ownBefore := processCPU()
 	if st != nil {
 		time.AfterFunc(o.duration/3, st.stall)
 	}
@@ -224,6 +236,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	ownAfter := processCPU()
 	rpcsAfter, err := m.Metrics.RPCs()
 	if err != nil {
 		return err
@@ -248,9 +261,9 @@ func run() error {
 		commitsTotal += commitsAfter[s] - commitsBefore[s]
 		tripsTotal += tripsAfter[s] - tripsBefore[s]
 	}
-	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f commits_per_order=%.1f round_trips_per_order=%.1f rpcs_per_order=%.1f invariants=%s\n",
+	fmt.Printf("saga orders_per_s=%.1f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f confirmed=%d failed=%d cpu_ms_per_order=%.2f go_cpu_ms_per_order=%.2f commits_per_order=%.1f round_trips_per_order=%.1f rpcs_per_order=%.1f invariants=%s\n",
 		float64(len(res.latencies))/res.elapsed.Seconds(), pct(res.latencies, 50), pct(res.latencies, 95), pct(res.latencies, 99),
-		res.confirmed, res.failed, float64((cpuAfter-cpuBefore).Milliseconds())/orders,
+		res.confirmed, res.failed, float64((cpuAfter-cpuBefore).Milliseconds())/orders, float64((ownAfter-ownBefore).Milliseconds())/orders,
 		float64(commitsTotal)/orders, tripsTotal/orders, (rpcsAfter-rpcsBefore)/orders, verdict)
 	// Where they go: the same counts per service, which is what a change
 	// to one service's consumer moves.
@@ -268,6 +281,7 @@ type bench struct {
 	clients  shopper.Clients
 	shoppers []shopper.Customer
 	baskets  []basket
+	seq      atomic.Int64 // numbers the idempotency keys, warm-up included
 }
 
 type basket struct {
@@ -345,7 +359,6 @@ func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 		confirmed atomic.Int64
 		failed    atomic.Int64
 		wg        sync.WaitGroup
-		seq       atomic.Int64
 	)
 	start := time.Now()
 	stopAt := start.Add(o.duration)
@@ -354,7 +367,7 @@ func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 			for time.Now().Before(stopAt) {
 				bk := b.baskets[rand.IntN(len(b.baskets))]
 				t0 := time.Now()
-				status, err := b.checkout(ctx, s, bk, seq.Add(1))
+				status, err := b.checkout(ctx, s, bk, b.seq.Add(1))
 				ms := float64(time.Since(t0).Microseconds()) / 1000
 				if err != nil || status != orderv1.OrderStatus_ORDER_STATUS_CONFIRMED {
 					failed.Add(1)
@@ -374,6 +387,32 @@ func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 	res.elapsed = time.Since(start)
 	res.confirmed, res.failed = confirmed.Load(), failed.Load()
 	return res
+}
+
+// warm drives shoppers for o.warmup, waits until every event is applied,
+// and vacuums and analyzes every database. Plans a connection prepared
+// while its tables were empty (a sequential scan is cheapest then) are
+// made again from the new statistics, as autovacuum would have them made
+// within a minute of a fresh deployment's first orders.
+func (b *bench) warm(ctx context.Context, log *slog.Logger, o options, pools map[string]*pgxpool.Pool) error {
+	w := o
+	w.duration = o.warmup
+	res := b.drive(ctx, log, w)
+	if err := invariants.Settle(ctx, pools, 2*time.Minute); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	for name, p := range pools {
+		if _, err := p.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+			return fmt.Errorf("warm-up: vacuum %s: %w", name, err)
+		}
+	}
+	// An idle backend sends its commit counts to the statistics within
+	// PGSTAT_IDLE_INTERVAL (10 s in PostgreSQL 15): wait for them, so that
+	// the warm-up's commits are not counted as the run's (after 2 s, 0.3
+	// commits per order still were).
+	time.Sleep(12 * time.Second)
+	fmt.Fprintf(os.Stderr, "bench-saga: warmed up with %d orders\n", res.confirmed)
+	return nil
 }
 
 func (b *bench) checkout(ctx context.Context, s shopper.Customer, bk basket, n int64) (orderv1.OrderStatus, error) {
@@ -398,6 +437,16 @@ func commits(ctx context.Context, pools map[string]*pgxpool.Pool) (map[string]in
 		out[name] = n
 	}
 	return out, nil
+}
+
+// processCPU is the CPU time this process (the mesh and the shoppers) has
+// used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // machineBusy is the CPU time every core of the machine has spent busy
