@@ -27,6 +27,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/console"
+	"github.com/ordermesh/ordermesh/internal/platform/balance"
 	"github.com/ordermesh/ordermesh/internal/platform/buildinfo"
 	"github.com/ordermesh/ordermesh/internal/platform/health"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
@@ -42,7 +43,7 @@ type Config struct {
 	AdminAddr  string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
 	AdminPprof bool   `env:"ADMIN_PPROF" default:"false" usage:"serve net/http/pprof at /debug/pprof/ on the admin port"`
 
-	ResolveInterval time.Duration `env:"GATEWAY_RESOLVE_INTERVAL" default:"5s" usage:"how often each backend's name is resolved again; a name with several addresses (a headless Service) has its requests spread over all of them"`
+	ResolveInterval time.Duration `env:"GATEWAY_RESOLVE_INTERVAL" default:"1s" usage:"how old a backend name's addresses may get before it is resolved again; a name with several addresses (a headless Service) has its requests spread over all of them, and one with none (no ready pod) is answered unavailable at once"`
 
 	CatalogURL   string `env:"CATALOG_URL" usage:"base URL of the Catalog service (required)"`
 	CartURL      string `env:"CART_URL" usage:"base URL of the Cart service (required)"`
@@ -72,25 +73,23 @@ func (c Config) backends() map[string]string {
 	}
 }
 
-// Gateway is the gateway's server and the work that keeps its backends'
-// addresses current.
+// Gateway is the gateway's server.
 type Gateway struct {
 	*server.Server
-	balancers  []*balancer
 	metrics    *gatewayMetrics
+	ready      *backendsReady
 	adminAddr  string
 	adminPprof bool
 	log        *slog.Logger
 }
 
-// Serve resolves the backends' names periodically, serves /metrics on the
+// Serve waits in the background for every backend to answer its health
+// check (until then the gateway is not ready), serves /metrics on the
 // admin address, and serves on ln until ctx is done.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	ctx2, stop := context.WithCancel(ctx)
 	defer stop()
-	for _, b := range g.balancers {
-		go b.run(ctx2)
-	}
+	go g.ready.run(ctx2)
 	admin := make(chan error, 1)
 	if g.adminAddr != "" {
 		go func() { admin <- metrics.Serve(ctx2, g.metrics.reg, g.adminAddr, g.adminPprof, g.log) }()
@@ -116,10 +115,13 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 
 func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, host string) ([]string, error)) (*Gateway, error) {
 	backends := cfg.backends()
-	transport := newTransport()
 	g := &Gateway{metrics: newGatewayMetrics(buildinfo.Get().Version), adminAddr: cfg.AdminAddr, adminPprof: cfg.AdminPprof, log: log}
-	var routes []server.Route
-	for name, svc := range PublicServices {
+	targets := map[string]*url.URL{}
+	byHost := map[string][]string{} // services by host:port
+	for _, svc := range PublicServices {
+		if targets[svc] != nil {
+			continue
+		}
 		raw := backends[svc]
 		if raw == "" {
 			return nil, fmt.Errorf("the %s service's URL is not set: set %s", svc, envOf(svc))
@@ -128,47 +130,64 @@ func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, h
 		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
 			return nil, fmt.Errorf("%s: %q is not an http:// or https:// URL", envOf(svc), raw)
 		}
-		b := newBalancer(target, lookup, cfg.ResolveInterval, g.metrics.addresses.WithLabelValues(svc), log)
-		g.balancers = append(g.balancers, b)
+		targets[svc] = target
+		byHost[hostPort(target)] = append(byHost[hostPort(target)], svc)
+		// An address as written (an IP, localhost) is one address; a
+		// name has none until it is resolved.
+		if h := target.Hostname(); net.ParseIP(h) != nil || h == "localhost" {
+			g.metrics.addresses.WithLabelValues(svc).Set(1)
+		} else {
+			g.metrics.addresses.WithLabelValues(svc).Set(0)
+		}
+	}
+	transport := balance.New(balance.Options{
+		Interval: cfg.ResolveInterval, Lookup: lookup, Log: log,
+		Observe: func(hostport string, n int) {
+			for _, svc := range byHost[hostport] {
+				g.metrics.addresses.WithLabelValues(svc).Set(float64(n))
+			}
+		},
+	})
+	var routes []server.Route
+	for name, svc := range PublicServices {
 		routes = append(routes, server.Route{
 			Service: name,
 			Path:    "/" + name + "/",
-			Handler: timed(proxy(target, b, svc, transport, g.metrics, log)),
+			Handler: timed(proxy(targets[svc], svc, transport, g.metrics, log)),
 		})
 	}
 	routes = append(routes, console.Routes()...)
-	// Readiness is the gateway's own: a backend that rolls out or fails
-	// must not take the routes to every other service out of the load
-	// balancer with it. A call to a missing backend fails as Unavailable.
-	g.Server = server.New(cfg.Server, log, health.NewChecker(nil), routes)
+	// Ready once every backend has answered its health check: before
+	// that, a call would find nothing to route to. After that, readiness
+	// is the gateway's own: a backend that rolls out or fails must not
+	// take the routes to every other service out of the load balancer
+	// with it. A call to a missing backend fails as Unavailable.
+	g.ready = newBackendsReady(targets, transport, log)
+	g.Server = server.New(cfg.Server, log, health.NewChecker(map[string]health.Probe{"gateway": g.ready.probe}), routes)
 	return g, nil
+}
+
+// hostPort is target's host with its port, as balance names it.
+func hostPort(target *url.URL) string {
+	port := target.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[target.Scheme]
+	}
+	return net.JoinHostPort(target.Hostname(), port)
 }
 
 // envOf names the variable that holds svc's URL, as the field tags do.
 func envOf(svc string) string { return strings.ToUpper(svc) + "_URL" }
 
-// newTransport speaks HTTP/2 to the backends: cleartext (h2c, prior
-// knowledge) for http:// and TLS with ALPN for https://. gRPC needs
-// HTTP/2 end to end for its trailers and bidirectional streams.
-func newTransport() *http.Transport {
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	p.SetHTTP2(true)
-	// No ResponseHeaderTimeout: a stream may wait for its first message
-	// indefinitely.
-	return &http.Transport{Protocols: p, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
-}
-
 // proxy forwards to one backend. It flushes every write at once, so
 // server streams (WatchOrder) reach the client as they happen, and it
 // answers a backend it cannot reach with Unavailable in the caller's own
 // protocol rather than an HTML 502.
-func proxy(target *url.URL, b *balancer, svc string, transport http.RoundTripper, m *gatewayMetrics, log *slog.Logger) http.Handler {
+func proxy(target *url.URL, svc string, transport http.RoundTripper, m *gatewayMetrics, log *slog.Logger) http.Handler {
 	errw := connect.NewErrorWriter()
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.Out.URL.Host = b.pick() // the connection: one pod's address
+			r.SetURL(target) // the transport picks one pod's address
 			r.SetXForwarded()
 		},
 		Transport:     transport,

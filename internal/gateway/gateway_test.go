@@ -177,10 +177,34 @@ func TestGatewayAnswersReflectionAndHealth(t *testing.T) {
 			t.Errorf("reflection does not list %s: %v", svc, names)
 		}
 	}
+	// No backend answers at 127.0.0.1:1: the gateway is not ready.
+	if st := healthOf(t, gw); st != healthv1.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health with no backend reachable = %v, want NOT_SERVING", st)
+	}
+}
+
+func healthOf(t *testing.T, gw string) healthv1.HealthCheckResponse_ServingStatus {
+	t.Helper()
 	check := connect.NewClient[healthv1.HealthCheckRequest, healthv1.HealthCheckResponse](rpcclient.NewHTTPClient(), gw+"/grpc.health.v1.Health/Check", connect.WithGRPC())
 	res, err := check.CallUnary(context.Background(), connect.NewRequest(&healthv1.HealthCheckRequest{}))
-	if err != nil || res.Msg.GetStatus() != healthv1.HealthCheckResponse_SERVING {
-		t.Errorf("health Check = %v, %v; want SERVING", res, err)
+	if err != nil {
+		t.Fatalf("health Check: %v", err)
+	}
+	return res.Msg.GetStatus()
+}
+
+// The gateway is ready once every backend has answered its readiness
+// probe, not before: a call before then would have nowhere to go.
+func TestGatewayIsReadyOnceBackendsAnswer(t *testing.T) {
+	t.Parallel()
+	m := meshtest.Start(t, []string{"catalog"})
+	gw := start(t, allAt(m.URL))
+	deadline := time.Now().Add(10 * time.Second)
+	for healthOf(t, gw) != healthv1.HealthCheckResponse_SERVING {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway did not become ready with every backend answering")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -3,14 +3,13 @@
 package rpcclient
 
 import (
-	"net"
 	"net/http"
-	"time"
 
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/balance"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
@@ -48,18 +47,11 @@ func (f *Factory) Tracing(tp trace.TracerProvider) (*Factory, error) {
 // NewHTTPClient returns an HTTP client that always speaks HTTP/2: without
 // TLS (h2c) for http:// URLs, as the mesh's servers do, and over TLS for
 // https://. HTTP/2 is what gRPC needs and lets many calls share a
-// connection.
+// connection. A name with several addresses (a headless Service) has its
+// calls spread over all of them, and a connection that cannot be made is
+// tried on the next (package balance).
 func NewHTTPClient() *http.Client {
-	protocols := new(http.Protocols)
-	protocols.SetHTTP2(true)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{
-		Protocols:           protocols,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}}
+	return &http.Client{Transport: balance.New(balance.Options{})}
 }
 
 // New builds a generated Connect client with the factory's settings.

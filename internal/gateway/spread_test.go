@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,8 +15,8 @@ import (
 )
 
 // A backend name that resolves to two pods has its requests spread over
-// both, each over its own connection; when a pod goes away, the next
-// resolution stops sending to it.
+// both, each over its own connection; when a pod leaves the answer, it
+// gets no more calls.
 func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 	t.Parallel()
 	// Two "pods" on one port, at 127.0.0.1 and 127.0.0.2.
@@ -43,15 +43,17 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 	var current atomic.Value
 	current.Store(pods)
 	lookup := func(context.Context, string) ([]string, error) { return current.Load().([]string), nil }
-	target, _ := url.Parse("http://catalog-headless.shop.svc:" + port)
-	m := newGatewayMetrics("test")
-	size := m.addresses.WithLabelValues("catalog")
-	b := newBalancer(target, lookup, time.Hour, size, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if got := testutil.ToFloat64(size); got != 2 {
-		t.Errorf("ordermesh_gateway_backend_addresses = %v after resolving two pods, want 2", got)
+	cfg := Config{ResolveInterval: 10 * time.Millisecond}
+	for _, env := range []*string{&cfg.CatalogURL, &cfg.CartURL, &cfg.OrderURL, &cfg.InventoryURL, &cfg.PaymentURL} {
+		*env = "http://catalog-headless.shop.svc:" + port
 	}
-	h := timed(proxy(target, b, "catalog", newTransport(), m, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	gw := &http.Server{ReadHeaderTimeout: time.Second, Handler: h}
+	g, err := newGateway(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := g.metrics
+	size := m.addresses.WithLabelValues("catalog")
+	gw := &http.Server{ReadHeaderTimeout: time.Second, Handler: g.Handler()}
 	gln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,8 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 
 	get := func(n int) {
 		for range n {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+gln.Addr().String()+"/x", nil)
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+gln.Addr().String()+"/ordermesh.catalog.v1.CatalogService/GetProduct", strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -73,6 +76,9 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 		}
 	}
 	get(100)
+	if got := testutil.ToFloat64(size); got != 2 {
+		t.Errorf("ordermesh_gateway_backend_addresses = %v after resolving two pods, want 2", got)
+	}
 	a, c := hits[0].Load(), hits[1].Load()
 	if a < 35 || c < 35 {
 		t.Errorf("requests split %d / %d between the two pods, want each 35-65%%", a, c)
@@ -81,7 +87,10 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 		t.Errorf("ordermesh_gateway_requests_total{result=proxied} = %v after 100 requests", got)
 	}
 	current.Store(pods[:1]) // the second pod goes away
-	b.resolve(context.Background())
+	time.Sleep(30 * time.Millisecond)
+	get(3) // the call that finds the addresses old resolves them again
+	time.Sleep(30 * time.Millisecond)
+	get(1)
 	if got := testutil.ToFloat64(size); got != 1 {
 		t.Errorf("ordermesh_gateway_backend_addresses = %v after a pod went away, want 1", got)
 	}
