@@ -407,11 +407,8 @@ func checkEnv(t *testing.T, d *appsv1.Deployment, r *rendered) {
 			t.Errorf("%s: %s refers to a Secret key the chart does not render", d.Name, n)
 		}
 		if callee, ok := strings.CutSuffix(n, "_URL"); ok && !strings.Contains(n, "DATABASE") {
-			want := fmt.Sprintf("http://%s-ordermesh-%s:8080", release, strings.ToLower(callee))
-			if strings.HasSuffix(d.Name, "-gateway") {
-				// The gateway spreads its calls over every pod: the headless name.
-				want = fmt.Sprintf("http://%s-ordermesh-%s-headless:8080", release, strings.ToLower(callee))
-			}
+			// Callers spread their calls over every pod: the headless name.
+			want := fmt.Sprintf("http://%s-ordermesh-%s-headless:8080", release, strings.ToLower(callee))
 			if e.Value != want || !slices.ContainsFunc(r.services, func(s *corev1.Service) bool { return "http://"+s.Name+":8080" == want }) {
 				t.Errorf("%s: %s = %q, want %q, a rendered Service", d.Name, n, e.Value, want)
 			}
@@ -663,7 +660,7 @@ func TestBundledPostgresIsSizedAndStopsFast(t *testing.T) {
 // silently resolve to the last.
 func TestEnvOverridesReplaceWithoutDuplicates(t *testing.T) {
 	r := render(t, []string{"--set", "config.env.LOG_LEVEL=debug", "--set", "services.order.env.SHUTDOWN_DRAIN_DELAY=9s",
-		"--set", "gateway.env.LOG_LEVEL=warn", "--set", "drainDelay=7s"})
+		"--set", "gateway.env.LOG_LEVEL=warn", "--set", "shutdown.endpointsLagSeconds=7"})
 	for _, d := range r.deployments {
 		seen := map[string]string{}
 		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
@@ -770,7 +767,7 @@ func TestPreStopIsAValue(t *testing.T) {
 		}
 	}
 	r := render(t, []string{"--set", "defaults.preStop.sleep.seconds=4", "--set", "services.order.preStop.sleep.seconds=9",
-		"--set", "gateway.preStop.sleep.seconds=3", "--set", "gateway.terminationGracePeriodSeconds=45"})
+		"--set", "gateway.preStop.sleep.seconds=3", "--set", "shutdown.finishSeconds=30"})
 	for _, d := range r.deployments {
 		want := int64(4)
 		switch component(d.Spec.Template.Labels) {
@@ -778,9 +775,11 @@ func TestPreStopIsAValue(t *testing.T) {
 			want = 9
 		case "gateway":
 			want = 3
-			if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != 45 {
-				t.Errorf("gateway terminationGracePeriodSeconds = %v, want 45", g)
-			}
+		}
+		// The grace period covers the hook, the drain (10 s by default),
+		// the calls' time to finish, and 5 s to spare.
+		if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != want+10+30+5 {
+			t.Errorf("%s: terminationGracePeriodSeconds = %v, want %d", d.Name, g, want+10+30+5)
 		}
 		l := d.Spec.Template.Spec.Containers[0].Lifecycle
 		if l == nil || l.PreStop == nil || l.PreStop.Sleep == nil || l.PreStop.Sleep.Seconds != want {

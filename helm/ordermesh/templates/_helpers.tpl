@@ -67,9 +67,14 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "ordermesh.fullname" . }}-postgresql
 {{- end -}}
 
-{{/* The in-cluster base URL of a service. */}}
+{{/*
+The in-cluster base URL of a service: its headless Service, whose name
+resolves to every ready pod, so that callers (the gateway and the other
+services) spread their HTTP/2 calls over all of them instead of one
+connection to one pod, and learn within seconds that a pod stopped.
+*/}}
 {{- define "ordermesh.endpoint" -}}
-http://{{ include "ordermesh.name" . }}:8080
+http://{{ include "ordermesh.name" . }}-headless:8080
 {{- end -}}
 
 {{/* Pod and container security settings shared by every ordermesh pod. */}}
@@ -96,6 +101,18 @@ topologySpreadConstraints:
 {{- end }}
 {{- end -}}
 
+{{/*
+A pod's terminationGracePeriodSeconds, derived (values.yaml, shutdown):
+its preStop sleep, the drain while callers stop picking it, the time its
+calls get to finish, and 5 s to spare. Call with dict "root" $ "preStop"
+the pod's preStop.
+*/}}
+{{- define "ordermesh.gracePeriod" -}}
+{{- $sleep := 0 -}}
+{{- with .preStop }}{{ with .sleep }}{{ $sleep = int .seconds }}{{ end }}{{ end -}}
+{{- add $sleep .root.Values.shutdown.endpointsLagSeconds .root.Values.shutdown.finishSeconds 5 -}}
+{{- end -}}
+
 {{/* Environment every binary shares: telemetry and the pod's identity. */}}
 {{- define "ordermesh.commonEnv" -}}
 - name: POD_NAME
@@ -109,7 +126,9 @@ topologySpreadConstraints:
 - name: ADDR
   value: ":8080"
 - name: SHUTDOWN_DRAIN_DELAY
-  value: {{ .Values.drainDelay | quote }}
+  value: {{ printf "%ds" (int .Values.shutdown.endpointsLagSeconds) | quote }}
+- name: SHUTDOWN_TIMEOUT
+  value: {{ printf "%ds" (int .Values.shutdown.finishSeconds) | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: "k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME),service.namespace=ordermesh"
 {{- with .Values.telemetry.otlpEndpoint }}
