@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ func Open(ctx context.Context, dsn string, maxConns int, tp trace.TracerProvider
 		cfg.MaxConns = int32(min(maxConns, 1000))
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	bounded(&cfg.ConnConfig.Config)
 	// Every query in a trace is a span of it (a no-op without an exporter).
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -50,6 +52,24 @@ func Open(ctx context.Context, dsn string, maxConns int, tp trace.TracerProvider
 		return nil, fmt.Errorf("connect to database %q on %s: %w", cfg.ConnConfig.Database, cfg.ConnConfig.Host, err)
 	}
 	return pool, nil
+}
+
+// connectTimeout bounds making a connection, TLS and authentication
+// included, when the URL sets no connect_timeout: without one, a dial to
+// an address that drops packets (a database pod that is gone) waits for
+// the kernel to give up, a minute or more.
+const connectTimeout = 5 * time.Second
+
+// bounded gives a connection a connect timeout and TCP keep-alives that
+// find a dead peer in about 20 s (the kernel's default waits two hours;
+// pgx's, 5 minutes), so that a listener waiting for notifications on a
+// database that went away notices, and reconnects once it is back.
+func bounded(cfg *pgconn.Config) {
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	cfg.DialFunc = d.DialContext
 }
 
 // EnsureDatabase creates the database named in dsn if it does not exist,
@@ -132,6 +152,7 @@ func maintenance(ctx context.Context, dsn string) (*pgx.Conn, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("parse database URL: %w", redact(err))
 	}
+	bounded(&cfg.Config)
 	name := cfg.Database
 	cfg.Database = "postgres"
 	conn, err := pgx.ConnectConfig(ctx, cfg)

@@ -10,9 +10,11 @@ import (
 )
 
 // Listen calls notify with the payload of every NOTIFY on channel until ctx
-// is done. It holds one pooled connection and reconnects a second after
-// losing it, logging the loss. Notifications sent while it reconnects are
-// lost, so callers also poll.
+// is done. It holds one pooled connection and reconnects half a second
+// after losing it, logging the loss; a connection is made within the
+// connect timeout or given up (see bounded), so it is back within seconds
+// of the database. Notifications sent while it reconnects are lost, so
+// callers also poll.
 func Listen(ctx context.Context, pool *pgxpool.Pool, channel string, log *slog.Logger, notify func(payload string)) {
 	for ctx.Err() == nil {
 		err := listenOnce(ctx, pool, channel, notify)
@@ -22,7 +24,7 @@ func Listen(ctx context.Context, pool *pgxpool.Pool, channel string, log *slog.L
 		log.WarnContext(ctx, "LISTEN lost; reconnecting", slog.String("channel", channel), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
