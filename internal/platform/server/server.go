@@ -54,6 +54,8 @@ type Server struct {
 	log     *slog.Logger
 	checker *health.Checker
 	handler http.Handler
+	// stopping is closed when shutdown starts, after the drain.
+	stopping chan struct{}
 }
 
 // New mounts routes, reflection and health on one mux.
@@ -103,15 +105,31 @@ func New(cfg Config, log *slog.Logger, checker *health.Checker, routes []Route) 
 		ExposedHeaders: connectcors.ExposedHeaders(),
 		MaxAge:         7200,
 	})
-	return &Server{cfg: cfg, log: log, checker: checker, handler: c.Handler(mux)}
+	return &Server{cfg: cfg, log: log, checker: checker, handler: c.Handler(mux), stopping: make(chan struct{})}
 }
+
+type stoppingKey struct{}
+
+// Stopping returns a channel that is closed when the server serving ctx's
+// call starts to close, after its drain delay: a long-lived stream then
+// ends with ErrStopping, so that its client calls again and reaches
+// another instance, instead of being cut when the server gives up on it.
+// It is nil (never closed) outside a server.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(chan struct{})
+	return ch
+}
+
+// ErrStopping ends a stream whose server is closing.
+var ErrStopping = connect.NewError(connect.CodeUnavailable, errors.New("this server is shutting down; call again to reach another"))
 
 // Handler returns the server's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves on ln until ctx is done. Shutdown first reports NOT_SERVING
-// for DrainDelay, then stops accepting and gives in-flight calls up to
-// ShutdownTimeout.
+// for DrainDelay, then stops accepting, ends long-lived streams (see
+// Stopping), and gives in-flight calls up to ShutdownTimeout. Serve is
+// called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -122,8 +140,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.WithoutCancel(ctx), stoppingKey{}, s.stopping)
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -137,6 +157,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("shutting down", slog.Duration("drain_delay_seconds", s.cfg.DrainDelay), slog.Duration("timeout_seconds", s.cfg.ShutdownTimeout))
 	s.checker.Drain()
 	time.Sleep(s.cfg.DrainDelay)
+	close(s.stopping)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -67,3 +67,56 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("Serve = %v, want nil after a graceful shutdown", err)
 	}
 }
+
+// A long-lived stream learns that its server is closing once the drain is
+// over, and ends by itself: shutdown does not wait out its timeout for it,
+// nor cut it.
+func TestStreamsLearnTheServerIsStopping(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	stream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stopping := server.Stopping(r.Context())
+		if stopping == nil {
+			http.Error(w, "no stopping channel", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		close(started)
+		select {
+		case <-stopping:
+			_, _ = io.WriteString(w, "stopping")
+		case <-r.Context().Done():
+		}
+	})
+	checker := health.NewChecker(nil)
+	cfg := server.Config{ShutdownTimeout: time.Minute, DrainDelay: 50 * time.Millisecond, ReadHeaderTimeout: time.Second, MaxHeaderBytes: 1 << 16, CORSOrigins: []string{"*"}}
+	srv := server.New(cfg, slog.New(slog.DiscardHandler), checker, []server.Route{{Path: "/watch", Handler: stream}})
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+ln.Addr().String()+"/watch", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	<-started
+	cancel()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || string(b) != "stopping" {
+		t.Errorf("stream ended with %q, %v; want it told the server is stopping", b, err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("shutdown waited for the stream instead of ending it")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
 )
 
@@ -200,10 +201,13 @@ func (h *Handler) WatchOrder(ctx context.Context, req *connect.Request[orderv1.W
 	defer ticker.Stop()
 	var o service.Order
 	sent := 0 // history entries the client has seen
+	stopping := server.Stopping(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-stopping:
+			return server.ErrStopping
 		case <-ticker.C:
 			h.watchers.Refresh(id)
 			continue
