@@ -5,13 +5,23 @@
 #   3. wait until every pod is Ready;
 #   4. run cmd/smoke through the gateway: a checkout and a compensated failure;
 #   5. check the invariants in the services' databases;
-#   6. the gateway's spread: with two catalog replicas, each gets 35-65%
-#      of E2E_SPLIT_REQUESTS GetProduct calls, counted by the pods themselves;
-#   7. helm test: the same smoke test, as a pod inside the cluster;
-#   8. reinstall: helm uninstall, then install again into the same namespace
+#   6. the spread over replicas (two each of catalog, order and
+#      inventory): each catalog pod gets 35-65% of E2E_SPLIT_REQUESTS
+#      GetProduct calls through the gateway, and, under a load of
+#      checkouts (cmd/steady), of Order's pricing calls to Catalog, and
+#      each inventory pod 35-65% of the event deliveries, counted by the
+#      pods themselves;
+#   7. rollouts under load: cmd/steady keeps checkouts flowing through the
+#      gateway during a helm upgrade that replaces every pod, a helm
+#      rollback, a rollout restart of every Deployment at once, and a
+#      scale of order to zero and back; one "steady scenario=..." line
+#      each, and any failed call fails the run (with order at zero its
+#      calls may answer unavailable, and are retried);
+#   8. helm test: the same smoke test, as a pod inside the cluster;
+#   9. reinstall: helm uninstall, then install again into the same namespace
 #      (the bundled database's volume and password Secret are kept), Ready
 #      again, and a checkout against the data of the first install;
-#   9. uninstall (E2E_KEEP=1 keeps the release for a look around).
+#  10. uninstall (E2E_KEEP=1 keeps the release for a look around).
 # Usage: KUBECONFIG=... IMAGE_TAG=... scripts/k8s-e2e.sh   (make k8s-e2e does this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +37,7 @@ K8S_LAB=${K8S_LAB:-$(cd .. && pwd)/shared/k8s-lab}
 GW_PORT=${E2E_GATEWAY_PORT:-18080}
 PG_PORT=${E2E_POSTGRES_PORT:-15432}
 SPLIT_REQUESTS=${E2E_SPLIT_REQUESTS:-200}
+PG_IMAGE=${E2E_POSTGRES_IMAGE:-postgres:15} # as k8s/values-kind.yaml names it
 log() { echo "[k8s-e2e] $*" >&2; }
 
 . scripts/kube-lib.sh
@@ -45,7 +56,15 @@ tars=("$IMAGES_DIR"/*.tar)
 [[ ${#tars[@]} -gt 0 || $IMAGE_LOADER == none ]] || { log "no image tarballs in $IMAGES_DIR: run make images"; exit 1; }
 case $IMAGE_LOADER in
   kind)    KIND=$(kube_tool kind); for t in "${tars[@]}"; do "$KIND" load image-archive --name "${ctx#kind-}" "$t"; done ;;
-  k8s-lab) "$K8S_LAB/load-images.sh" "${tars[@]}" ;;
+  k8s-lab)
+    "$K8S_LAB/load-images.sh" "${tars[@]}"
+    # The lab reaches no registry: the bundled PostgreSQL's image is
+    # built from this host's server binaries, under the name the chart
+    # uses, unless a run before this one did so.
+    lab=${LAB:-${XDG_CACHE_HOME:-$HOME/.cache}/k8s-lab}
+    if ! ctr --address "$lab/containerd/containerd.sock" -n k8s.io images ls -q 2>/dev/null | grep -qx "docker.io/library/$PG_IMAGE"; then
+      "$K8S_LAB/postgres-image.sh" "$PG_IMAGE"
+    fi ;;
   none)    log "not loading images: the cluster pulls $IMAGE_TAG itself" ;;
   *)       for t in "${tars[@]}"; do $IMAGE_LOADER "$t"; done ;;
 esac
@@ -68,7 +87,7 @@ cleanup() {
   if [[ ${E2E_KEEP:-0} == 1 ]]; then
     log "keeping release $RELEASE in namespace $NS"
   else
-    log "9. uninstall"
+    log "10. uninstall"
     "$HELM" uninstall "$RELEASE" -n "$NS" --wait >/dev/null 2>&1 || true
     kubectl delete namespace "$NS" --wait --timeout=3m >/dev/null 2>&1 || true
   fi
@@ -76,12 +95,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 2. Install, with two catalog replicas for step 6.
+# 2. Install, with two replicas of catalog, order and inventory for steps
+# 6 and 7. Extra arguments (step 7's upgrade) go to helm as they are.
 install() {
   "$HELM" upgrade --install "$RELEASE" helm/ordermesh -n "$NS" --create-namespace \
-    -f k8s/values-kind.yaml --set-string image.tag="$IMAGE_TAG" --set services.catalog.replicas=2 \
-    ${E2E_HELM_ARGS:-} --wait --timeout 8m
+    -f k8s/values-kind.yaml --set-string image.tag="$IMAGE_TAG" \
+    --set services.catalog.replicas=2 --set services.order.replicas=2 --set services.inventory.replicas=2 \
+    ${E2E_HELM_ARGS:-} "$@" --wait --timeout 8m
 }
+# A namespace an earlier run is still deleting takes no new objects.
+if [[ $(kubectl get namespace "$NS" -o 'jsonpath={.status.phase}' 2>/dev/null) == Terminating ]]; then
+  log "waiting for an earlier run's namespace $NS to go"
+  kubectl wait --for=delete namespace "$NS" --timeout=5m
+fi
 log "2. helm upgrade --install $RELEASE (tag $IMAGE_TAG) into $NS"
 install
 
@@ -115,39 +141,107 @@ for protocol in ${E2E_PROTOCOLS:-grpc connect grpcweb}; do
   go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol "$protocol"
 done
 
-# 6. The spread over replicas, counted by each catalog pod's own
+# 6. The spread over replicas, counted by each pod's own
 # ordermesh_rpc_requests_total, read through the API server's pod proxy.
-getproduct=/ordermesh.catalog.v1.CatalogService/GetProduct
-served() {
+served() { # POD PROCEDURE-SUBSTRING
   kubectl get --raw "/api/v1/namespaces/$NS/pods/$1:9090/proxy/metrics" |
-    awk -v p="procedure=\"$getproduct\"" 'index($0, "ordermesh_rpc_requests_total{") == 1 && index($0, p) { n += $NF } END { print n + 0 }'
+    awk -v p="$2" 'index($0, "ordermesh_rpc_requests_total{") == 1 && index($0, p) { n += $NF } END { print n + 0 }'
 }
-log "6. $SPLIT_REQUESTS GetProduct calls through the gateway over two catalog replicas"
-mapfile -t catalogs < <(k get pods -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component=catalog -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}')
-[[ ${#catalogs[@]} -eq 2 ]] || { log "want 2 catalog pods, found ${#catalogs[@]}: ${catalogs[*]}"; exit 1; }
+pods_of() { k get pods -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component="$1" -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}'; }
 declare -A before
-for pod in "${catalogs[@]}"; do before[$pod]=$(served "$pod"); done
+count_before() { # COMPONENT PROCEDURE-SUBSTRING
+  mapfile -t spread_pods < <(pods_of "$1")
+  [[ ${#spread_pods[@]} -eq 2 ]] || { log "want 2 $1 pods, found ${#spread_pods[@]}: ${spread_pods[*]}"; exit 1; }
+  for pod in "${spread_pods[@]}"; do before[$pod]=$(served "$pod" "$2"); done
+}
+check_split() { # NAME PROCEDURE-SUBSTRING
+  local line="split $1" total=0 n pod
+  declare -A got
+  for pod in "${spread_pods[@]}"; do got[$pod]=$(( $(served "$pod" "$2") - before[$pod] )); total=$(( total + got[$pod] )); done
+  (( total > 0 )) || { log "$1: no calls counted"; exit 1; }
+  line+=" calls=$total"
+  for pod in "${spread_pods[@]}"; do
+    n=${got[$pod]}
+    line+=" ${pod##*-}=$n ($(( 100 * n / total ))%)"
+    if (( 100 * n < 35 * total || 100 * n > 65 * total )); then bad=1; fi
+  done
+  echo "$line"
+  [[ -z ${bad:-} ]] || { log "$1 are not spread over both replicas (want 35-65% each)"; exit 1; }
+}
+getproduct=/ordermesh.catalog.v1.CatalogService/GetProduct
+log "6. $SPLIT_REQUESTS GetProduct calls through the gateway over two catalog replicas"
+count_before catalog "$getproduct"
 for i in $(seq 1 "$SPLIT_REQUESTS"); do
   # Connect's GET for a side-effect-free RPC; an unknown SKU is a quick NotFound.
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT$getproduct?encoding=json&message=%7B%22sku%22%3A%22SPLIT-$i%22%7D")
   [[ $code == 404 ]] || { log "GetProduct through the gateway answered HTTP $code, want 404 (not_found)"; exit 1; }
 done
-line="split requests=$SPLIT_REQUESTS"
-for pod in "${catalogs[@]}"; do
-  n=$(( $(served "$pod") - before[$pod] ))
-  pct=$(( 100 * n / SPLIT_REQUESTS ))
-  line+=" ${pod##*-}=$n ($pct%)"
-  if (( pct < 35 || pct > 65 )); then bad=1; fi
-done
-echo "$line"
-[[ -z ${bad:-} ]] || { log "the gateway does not spread requests over both replicas (want 35-65% each)"; exit 1; }
+check_split "gateway->catalog GetProduct" "$getproduct"
 
-log "7. helm test"
+# steady SCENARIO [steady flags]: start checkouts through the gateway and
+# return once they run; stop_steady ends them and checks what they saw.
+steady_bin=.build/bin/steady
+go build -o "$steady_bin" ./cmd/steady
+steady() {
+  local ready; ready=$(mktemp -u)
+  "$steady_bin" -addr "http://127.0.0.1:$GW_PORT" -scenario "$@" -ready-file "$ready" & steady_pid=$!
+  for _ in $(seq 1 600); do [[ -e $ready ]] && { rm -f "$ready"; return 0; }; kill -0 "$steady_pid" 2>/dev/null || break; sleep 0.1; done
+  log "the load did not start"; exit 1
+}
+stop_steady() {
+  kill -INT "$steady_pid"
+  wait "$steady_pid" || { log "calls failed during the scenario"; exit 1; }
+}
+ready_again() {
+  local d
+  for d in $(k get deployment -l app.kubernetes.io/instance="$RELEASE" -o name); do k rollout status "$d" --timeout 5m >/dev/null; done
+  ready >/dev/null
+}
+
+log "6. service-to-service calls and deliveries under load, over two replicas"
+count_before catalog BatchGetProducts; catalog_pods=("${spread_pods[@]}"); declare -A catalog_before; for p in "${catalog_pods[@]}"; do catalog_before[$p]=${before[$p]}; done
+count_before inventory EventSinkService/Deliver
+steady split
+sleep_until=$(( SECONDS + ${E2E_SPLIT_SECONDS:-20} ))
+while (( SECONDS < sleep_until )); do kill -0 "$steady_pid" || break; sleep 1; done
+stop_steady
+check_split "->inventory deliveries" EventSinkService/Deliver
+spread_pods=("${catalog_pods[@]}"); for p in "${catalog_pods[@]}"; do before[$p]=${catalog_before[$p]}; done
+check_split "order,cart->catalog BatchGetProducts" BatchGetProducts
+
+# 7. Rollouts under load.
+log "7. helm upgrade under load (every pod replaced)"
+steady upgrade
+install --set-string defaults.podAnnotations.e2e-rollout="$(date +%s)" --set-string gateway.podAnnotations.e2e-rollout="$(date +%s)" >/dev/null
+ready_again
+stop_steady
+
+log "7. helm rollback under load"
+steady rollback
+"$HELM" rollback "$RELEASE" -n "$NS" --wait --timeout 8m >/dev/null
+ready_again
+stop_steady
+
+log "7. rollout restart of every Deployment at once, under load"
+steady restart
+k rollout restart deployment -l app.kubernetes.io/instance="$RELEASE" >/dev/null
+ready_again
+stop_steady
+
+log "7. order scaled to zero and back, under load"
+steady scale-order-to-zero -allow-unavailable -deadline 3m
+k scale deployment "$fullname-order" --replicas=0 >/dev/null
+k wait --for=delete pod -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component=order --timeout=3m
+k scale deployment "$fullname-order" --replicas=2 >/dev/null
+ready_again
+stop_steady
+
+log "8. helm test"
 "$HELM" test "$RELEASE" -n "$NS" --logs --timeout 5m
 
-# 8. Reinstall into the same namespace: the kept password Secret must match
+# 9. Reinstall into the same namespace: the kept password Secret must match
 # the kept volume, or nothing becomes Ready.
-log "8. helm uninstall, then install again into $NS"
+log "9. helm uninstall, then install again into $NS"
 orders() { psql "${DATABASE_URL//\{service\}/order}" -Atc 'SELECT count(*) FROM orders'; }
 kept=$(orders)
 stop_forwards
