@@ -73,7 +73,7 @@ func run() error {
 		}
 	}
 	for bin := range strings.SplitSeq(*only, ",") {
-		binary, err := compile(ctx, bin, *arch, version, work)
+		binary, err := compile(ctx, bin, *arch, stamp{version, rev, created}, work)
 		if err != nil {
 			return err
 		}
@@ -122,13 +122,22 @@ func Push(ctx context.Context, ref name.Reference, img v1.Image) error {
 	return nil
 }
 
+// stamp is what a binary says of its build (/healthz, `version`,
+// ordermesh_build_info): -buildvcs=false keeps Go's own VCS data out of
+// the reproducible binary, so the revision is stamped too.
+type stamp struct {
+	version, revision string
+	time              time.Time
+}
+
 // compile builds a static, path-free binary of ./cmd/<bin>.
-func compile(ctx context.Context, bin, arch, version, dir string) ([]byte, error) {
+func compile(ctx context.Context, bin, arch string, st stamp, dir string) ([]byte, error) {
 	out := filepath.Join(dir, bin)
+	const pkg = "github.com/ordermesh/ordermesh/internal/platform/buildinfo"
+	ldflags := fmt.Sprintf("-s -w -buildid= -X %s.Version=%s -X %s.Revision=%s -X %s.BuildTime=%s",
+		pkg, st.version, pkg, st.revision, pkg, st.time.Format(time.RFC3339))
 	//nolint:gosec // bin is one of Binaries or a name from -only; arguments, not a shell
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -buildid= -X github.com/ordermesh/ordermesh/internal/platform/buildinfo.Version="+version,
-		"-o", out, "./cmd/"+bin)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out, "./cmd/"+bin)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
