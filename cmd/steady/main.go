@@ -5,19 +5,19 @@
 // (GetProduct), over and over, until steady gets SIGINT or SIGTERM; it
 // then lets the orders in flight end and prints one line:
 //
-//	steady scenario=upgrade calls=... failed=... retried=... streams=... resumed=... orders=... codes=...
+//		steady scenario=upgrade calls=... failed=... retried=... streams=... resumed=... orders=... codes=...
 //
-//   - calls: the unary calls made (PlaceOrder and GetProduct);
-//   - failed: calls and streams that ended with an error a client must
-//     not retry, or hung past their deadline, and orders that did not end
-//     CONFIRMED;
-//   - retried: unary calls that answered unavailable and were retried
-//     (with the same idempotency key), allowed only with -allow-unavailable
-//     (a service scaled to zero); otherwise they count as failed;
-//   - streams, resumed: WatchOrder streams opened, and those that ended
-//     with unavailable (their server shutting down) and were opened again,
-//     as a client does;
-//   - codes: each error code seen, with its count.
+//	  - calls: the unary calls made (PlaceOrder and GetProduct);
+//	  - failed: calls and streams that ended with an error a client must
+//	    not retry, or hung past their deadline, and orders that did not end
+//	    CONFIRMED;
+//	  - retried: unary calls that answered unavailable and were retried
+//	    (with the same idempotency key), allowed only with -allow-unavailable
+//	    (a service scaled to zero); otherwise they count as failed;
+//	  - streams, resumed: WatchOrder streams opened, and those that ended
+//	    with unavailable (their server shutting down) and were opened again,
+//	    as a client does;
+//	  - codes: each error code seen, with its count.
 //
 // It exits 1 when anything failed. `make k8s-e2e` runs it around each
 // rollout scenario.
