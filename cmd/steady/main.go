@@ -174,20 +174,22 @@ func (l *load) saw(err error) {
 
 // shop checks out until stop is done; the order in flight is finished.
 func (l *load) shop(stop context.Context, who shopper.Customer) {
+	// A call or order in flight when stop comes is finished, not cut.
+	calls := context.WithoutCancel(stop)
 	for n := 0; stop.Err() == nil; n++ {
-		l.product()
-		id, ok := l.place(stop, who, fmt.Sprintf("%s-%d", who.ID, n))
+		l.product(calls)
+		id, ok := l.place(stop, calls, who, fmt.Sprintf("%s-%d", who.ID, n))
 		if !ok {
 			continue
 		}
-		l.watch(who, id)
+		l.watch(calls, who, id)
 	}
 }
 
 // unary makes one call with its deadline; an unavailable answer is
 // retried while -allow-unavailable and the deadline allow.
-func (l *load) unary(call func(ctx context.Context) error) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), l.o.deadline)
+func (l *load) unary(parent context.Context, call func(ctx context.Context) error) bool {
+	ctx, cancel := context.WithTimeout(parent, l.o.deadline)
 	defer cancel()
 	for {
 		l.calls.Add(1)
@@ -206,19 +208,19 @@ func (l *load) unary(call func(ctx context.Context) error) bool {
 	}
 }
 
-func (l *load) product() {
-	l.unary(func(ctx context.Context) error {
+func (l *load) product(parent context.Context) {
+	l.unary(parent, func(ctx context.Context) error {
 		_, err := l.c.Catalog.GetProduct(ctx, connect.NewRequest(&catalogv1.GetProductRequest{Sku: l.sku}))
 		return err
 	})
 }
 
-func (l *load) place(stop context.Context, who shopper.Customer, key string) (string, bool) {
+func (l *load) place(stop, parent context.Context, who shopper.Customer, key string) (string, bool) {
 	if stop.Err() != nil {
 		return "", false
 	}
 	var id string
-	ok := l.unary(func(ctx context.Context) error {
+	ok := l.unary(parent, func(ctx context.Context) error {
 		res, err := l.c.Orders.PlaceOrder(ctx, shopper.With(&orderv1.PlaceOrderRequest{
 			UserId: who.ID, IdempotencyKey: key, ShippingAddress: address(), Email: who.ID + "@example.com",
 			PaymentMethodId: who.Card, Source: &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: []*orderv1.LineRequest{{Sku: l.sku, Quantity: 1}}}},
@@ -235,8 +237,8 @@ func (l *load) place(stop context.Context, who shopper.Customer, key string) (st
 
 // watch follows the order to its end within the deadline, opening the
 // stream again when it ends with unavailable.
-func (l *load) watch(who shopper.Customer, id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.o.deadline)
+func (l *load) watch(parent context.Context, who shopper.Customer, id string) {
+	ctx, cancel := context.WithTimeout(parent, l.o.deadline)
 	defer cancel()
 	for {
 		l.streams.Add(1)
