@@ -178,19 +178,35 @@ for i in $(seq 1 "$SPLIT_REQUESTS"); do
 done
 check_split "gateway->catalog GetProduct" "$getproduct"
 
-# steady SCENARIO [steady flags]: start checkouts through the gateway and
-# return once they run; stop_steady ends them and checks what they saw.
-steady_bin=.build/bin/steady
-go build -o "$steady_bin" ./cmd/steady
+# steady SCENARIO [steady flags]: start checkouts through the gateway, from
+# a pod in the cluster (a client of the gateway's Service, as an ingress
+# is: a port-forward is a tunnel to one pod, and the rollouts replace it),
+# and return once they run; stop_steady ends them (SIGTERM: the orders in
+# flight are finished), prints their line and fails on any failed call.
+steady_image=${IMAGE_REPO:-ordermesh}/steady:$IMAGE_TAG
 steady() {
-  local ready; ready=$(mktemp -u)
-  "$steady_bin" -addr "http://127.0.0.1:$GW_PORT" -scenario "$@" -ready-file "$ready" & steady_pid=$!
-  for _ in $(seq 1 600); do [[ -e $ready ]] && { rm -f "$ready"; return 0; }; kill -0 "$steady_pid" 2>/dev/null || break; sleep 0.1; done
-  log "the load did not start"; exit 1
+  steady_pod=steady-$1
+  steady_log=$(mktemp)
+  k delete pod "$steady_pod" --ignore-not-found --wait >/dev/null
+  k run "$steady_pod" --image="$steady_image" --image-pull-policy=IfNotPresent --restart=Never \
+    --labels=app.kubernetes.io/component=e2e-load --env=JWT_SIGNING_KEY="$JWT_SIGNING_KEY" -- \
+    -addr "http://$fullname-gateway:80" -scenario "$@" -ready-file - >/dev/null
+  k wait --for=condition=Ready "pod/$steady_pod" --timeout=2m >/dev/null
+  k logs -f "$steady_pod" >"$steady_log" 2>&1 & steady_logs=$!
+  for _ in $(seq 1 1200); do
+    grep -q '^steady running' "$steady_log" && return 0
+    kill -0 "$steady_logs" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "the load did not start:"; cat "$steady_log" >&2; exit 1
 }
 stop_steady() {
-  kill -INT "$steady_pid"
-  wait "$steady_pid" || { log "calls failed during the scenario"; exit 1; }
+  k delete pod "$steady_pod" --grace-period=120 --wait >/dev/null
+  wait "$steady_logs" 2>/dev/null || true
+  local line; line=$(grep '^steady scenario=' "$steady_log" || true)
+  [[ -n $line ]] && echo "$line"
+  [[ $line == *" failed=0 "* ]] || { log "calls failed during the scenario:"; grep -v '^steady running' "$steady_log" | tail -20 >&2; exit 1; }
+  rm -f "$steady_log"
 }
 ready_again() {
   local d
@@ -203,7 +219,7 @@ count_before catalog BatchGetProducts; catalog_pods=("${spread_pods[@]}"); decla
 count_before inventory EventSinkService/Deliver
 steady split
 sleep_until=$(( SECONDS + ${E2E_SPLIT_SECONDS:-20} ))
-while (( SECONDS < sleep_until )); do kill -0 "$steady_pid" || break; sleep 1; done
+while (( SECONDS < sleep_until )); do kill -0 "$steady_logs" || break; sleep 1; done
 stop_steady
 check_split "->inventory deliveries" EventSinkService/Deliver
 spread_pods=("${catalog_pods[@]}"); for p in "${catalog_pods[@]}"; do before[$p]=${catalog_before[$p]}; done

@@ -26,8 +26,9 @@ import (
 )
 
 // Binaries are the images `make images` builds: the five services, the
-// gateway, and the smoke test that `helm test` runs.
-var Binaries = []string{"catalog", "cart", "order", "inventory", "payment", "gateway", "smoke"}
+// gateway, the smoke test that `helm test` runs, and the steady load that
+// `make k8s-e2e` runs inside the cluster during its rollouts.
+var Binaries = []string{"catalog", "cart", "order", "inventory", "payment", "gateway", "smoke", "steady"}
 
 func main() {
 	if err := run(); err != nil {

@@ -19,8 +19,9 @@
 //	    as a client does;
 //	  - codes: each error code seen, with its count.
 //
-// It exits 1 when anything failed. `make k8s-e2e` runs it around each
-// rollout scenario.
+// It exits 1 when anything failed. `make k8s-e2e` runs it as a pod in the
+// cluster, a client of the gateway's Service, around each rollout
+// scenario.
 package main
 
 import (
@@ -71,7 +72,7 @@ func run() error {
 	flag.IntVar(&o.workers, "workers", 8, "concurrent shoppers")
 	flag.DurationVar(&o.deadline, "deadline", 30*time.Second, "deadline of each call, and of each order's watch")
 	flag.BoolVar(&o.allowUnavailable, "allow-unavailable", false, "retry calls that answer unavailable instead of counting them as failed (a service scaled to zero)")
-	flag.StringVar(&o.ready, "ready-file", "", "create this file once the first orders have confirmed, so a script knows the load runs")
+	flag.StringVar(&o.ready, "ready-file", "", `create this file once the first orders have confirmed, so a script knows the load runs ("-": print "steady running" instead)`)
 	flag.Parse()
 
 	var cfg mesh.Config // JWT_SIGNING_KEY, as the services read it
@@ -116,6 +117,13 @@ func run() error {
 		go func() {
 			for l.orders.Load() == 0 && ctx.Err() == nil {
 				time.Sleep(50 * time.Millisecond)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if o.ready == "-" {
+				fmt.Println("steady running")
+				return
 			}
 			_ = os.WriteFile(o.ready, []byte("running\n"), 0o600)
 		}()
@@ -204,6 +212,7 @@ func (l *load) unary(parent context.Context, call func(ctx context.Context) erro
 			continue
 		}
 		l.failed.Add(1)
+		time.Sleep(100 * time.Millisecond) // an entry point that refuses at once is not hammered
 		return false
 	}
 }
