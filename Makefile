@@ -120,7 +120,7 @@ IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 IMAGES_DIR := .build/images
 
 .PHONY: images
-images: ## Build one OCI image per service (and the gateway) as tarballs in .build/images; PUSH=<registry>/ordermesh pushes instead
+images: ## Build one OCI image per service, the gateway, smoke and steady (the e2e load) as tarballs in .build/images; PUSH=<registry>/ordermesh pushes instead
 	go run ./cmd/images -out $(IMAGES_DIR) -repo $(IMAGE_REPO) -tag $(IMAGE_TAG) $(if $(PUSH),-push $(PUSH))
 
 .PHONY: kind-up
