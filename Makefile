@@ -116,7 +116,11 @@ k6: ## Run k6/flash-sale.js against a running `make run` (K6_FLAGS="--vus 20 --d
 # Images are named $(IMAGE_REPO)/<service>:$(IMAGE_TAG); the chart, kind-up
 # and k8s-e2e use the same names.
 IMAGE_REPO ?= ordermesh
-IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Evaluated once: a commit during `make k8s-e2e` must not tag the chart's
+# images differently from the ones it built.
+ifeq ($(origin IMAGE_TAG),undefined)
+IMAGE_TAG := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 IMAGES_DIR := .build/images
 
 .PHONY: images
