@@ -208,10 +208,17 @@ stop_steady() {
   [[ $line == *" failed=0 "* ]] || { log "calls failed during the scenario:"; grep -v '^steady running' "$steady_log" | tail -20 >&2; exit 1; }
   rm -f "$steady_log"
 }
+# ready_again waits until every Deployment has rolled out and every pod it
+# replaced is gone: the stopping pods' drain and shutdown happen under the
+# load too.
 ready_again() {
   local d
   for d in $(k get deployment -l app.kubernetes.io/instance="$RELEASE" -o name); do k rollout status "$d" --timeout 5m >/dev/null; done
-  ready >/dev/null
+  for _ in $(seq 1 600); do
+    [[ -z $(k get pods -l "$workloads" -o 'jsonpath={range .items[*]}{.metadata.deletionTimestamp}{end}') ]] && { ready >/dev/null; return 0; }
+    sleep 0.5
+  done
+  log "replaced pods still stopping after 5 minutes"; k get pods >&2; exit 1
 }
 
 log "6. service-to-service calls and deliveries under load, over two replicas"
