@@ -268,8 +268,9 @@ func (n *name) addresses(ctx context.Context) []string {
 		// Shared by every call that waits: not cancelled with this one.
 		go n.resolve(context.WithoutCancel(ctx), wait)
 	}
-	if age < waitAfter*n.t.opts.Interval {
+	if age < waitAfter*n.t.opts.Interval && len(n.addrs) > 0 {
 		// Recent enough: this call uses them while the lookup runs.
+		// (With none, it waits: the pods may be back.)
 		addrs := n.addrs
 		n.mu.Unlock()
 		return addrs
