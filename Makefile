@@ -144,7 +144,7 @@ chart-dryrun: ## Server-side dry-run of every chart variant against a real kube-
 	@scripts/chart-dryrun.sh
 
 .PHONY: k8s-e2e
-k8s-e2e: images ## On any cluster (KUBECONFIG=...): load images, install the chart, smoke a checkout and a compensation through the gateway, check invariants, uninstall
+k8s-e2e: images ## On any cluster (KUBECONFIG=...): load images, install the chart, smoke a checkout and a compensation through the gateway, check invariants and the spread over replicas, roll out, roll back, restart and scale under load with 0 failed calls, reinstall, uninstall
 	@KUBECONFIG="$(KUBECONFIG)" IMAGE_TAG=$(IMAGE_TAG) IMAGES_DIR=$(IMAGES_DIR) scripts/k8s-e2e.sh
 
 .PHONY: token
