@@ -51,7 +51,6 @@ import (
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/mesh/invariants"
@@ -299,14 +298,11 @@ func setup(ctx context.Context, cfg mesh.Config, base string, o options) (*bench
 	for i := range o.skus {
 		sku := fmt.Sprintf("SKU-%03d", i)
 		prices[sku] = int64(500 + 100*i)
-		if _, err := b.clients.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
+		if err := b.clients.NewProduct(ctx, merchant, &catalogv1.CreateProductRequest{
 			Sku: sku, Name: "Bench product " + sku, Category: "bench", WeightGrams: 200,
 			Price: &commonv1.Money{AmountMinor: prices[sku], Currency: "EUR"},
-		}, merchant)); err != nil {
-			return nil, fmt.Errorf("create product: %w", err)
-		}
-		if _, err := b.clients.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: sku, Available: 1_000_000_000}, merchant)); err != nil {
-			return nil, fmt.Errorf("set stock: %w", err)
+		}, 1_000_000_000); err != nil {
+			return nil, err
 		}
 	}
 	addr := address()

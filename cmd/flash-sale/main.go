@@ -27,7 +27,6 @@ import (
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/mesh/invariants"
@@ -64,14 +63,11 @@ func run() error {
 
 	sku := fmt.Sprintf("FLASH-%d", time.Now().Unix())
 	const price = 1999
-	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
+	if err := c.NewProduct(ctx, merchant, &catalogv1.CreateProductRequest{
 		Sku: sku, Name: "Flash sale " + sku, Category: "flash-sale", WeightGrams: 100,
 		Price: &commonv1.Money{AmountMinor: price, Currency: "EUR"},
-	}, merchant)); err != nil {
-		return fmt.Errorf("create product: %w", err)
-	}
-	if _, err := c.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: sku, Available: *units}, merchant)); err != nil {
-		return fmt.Errorf("set stock: %w", err)
+	}, *units); err != nil {
+		return err
 	}
 	address := &commonv1.PostalAddress{Recipient: "Flash Buyer", Line1: "1 Rush Lane", City: "Berlin", PostalCode: "10115", CountryCode: "DE"}
 	totals := map[int]int64{}

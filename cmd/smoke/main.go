@@ -67,14 +67,11 @@ func run() error {
 		return fmt.Errorf("mint a token (set JWT_SIGNING_KEY to the mesh's key): %w", err)
 	}
 	sku := "SMOKE-" + strings.ToUpper(run)
-	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
+	if err := c.NewProduct(ctx, merchant, &catalogv1.CreateProductRequest{
 		Sku: sku, Name: "Smoke test " + sku, Category: "smoke", WeightGrams: 250,
 		Price: &commonv1.Money{AmountMinor: price, Currency: "EUR"},
-	}, merchant)); err != nil {
-		return fmt.Errorf("create product: %w", err)
-	}
-	if _, err := c.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: sku, Available: 10}, merchant)); err != nil {
-		return fmt.Errorf("set stock: %w", err)
+	}, 10); err != nil {
+		return err
 	}
 
 	// 1. A checkout from a cart: reserve, authorise, book shipping, confirm.

@@ -42,7 +42,6 @@ import (
 
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
@@ -90,14 +89,11 @@ func run() error {
 	setup, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sku := "STEADY-" + strings.ToUpper(run)
-	if _, err := c.Catalog.CreateProduct(setup, shopper.With(&catalogv1.CreateProductRequest{
+	if err := c.NewProduct(setup, merchant, &catalogv1.CreateProductRequest{
 		Sku: sku, Name: "Steady " + sku, Category: "steady", WeightGrams: 100,
 		Price: &commonv1.Money{AmountMinor: 500, Currency: "EUR"},
-	}, merchant)); err != nil {
-		return fmt.Errorf("create product: %w", err)
-	}
-	if _, err := c.Stock.SetStock(setup, shopper.With(&inventoryv1.SetStockRequest{Sku: sku, Available: 1_000_000}, merchant)); err != nil {
-		return fmt.Errorf("set stock: %w", err)
+	}, 1_000_000); err != nil {
+		return err
 	}
 	quote, err := c.Orders.QuoteShipping(setup, connect.NewRequest(&orderv1.QuoteShippingRequest{ShippingAddress: address(), Lines: []*orderv1.LineRequest{{Sku: sku, Quantity: 1}}}))
 	if err != nil {

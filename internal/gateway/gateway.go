@@ -131,13 +131,14 @@ func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, h
 			return nil, fmt.Errorf("%s: %q is not an http:// or https:// URL", envOf(svc), raw)
 		}
 		targets[svc] = target
-		byHost[hostPort(target)] = append(byHost[hostPort(target)], svc)
+		key, balanced := balance.Target(target)
+		byHost[key] = append(byHost[key], svc)
 		// An address as written (an IP, localhost) is one address; a
 		// name has none until it is resolved.
-		if h := target.Hostname(); net.ParseIP(h) != nil || h == "localhost" {
-			g.metrics.addresses.WithLabelValues(svc).Set(1)
-		} else {
+		if balanced {
 			g.metrics.addresses.WithLabelValues(svc).Set(0)
+		} else {
+			g.metrics.addresses.WithLabelValues(svc).Set(1)
 		}
 	}
 	transport := balance.New(balance.Options{
@@ -165,15 +166,6 @@ func newGateway(cfg Config, log *slog.Logger, lookup func(ctx context.Context, h
 	g.ready = newBackendsReady(targets, transport, log)
 	g.Server = server.New(cfg.Server, log, health.NewChecker(map[string]health.Probe{"gateway": g.ready.probe}), routes)
 	return g, nil
-}
-
-// hostPort is target's host with its port, as balance names it.
-func hostPort(target *url.URL) string {
-	port := target.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[target.Scheme]
-	}
-	return net.JoinHostPort(target.Hostname(), port)
 }
 
 // envOf names the variable that holds svc's URL, as the field tags do.

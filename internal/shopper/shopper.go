@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
@@ -55,6 +57,18 @@ func With[T any](msg *T, token string) *connect.Request[T] {
 	r := connect.NewRequest(msg)
 	r.Header().Set("Authorization", "Bearer "+token)
 	return r
+}
+
+// NewProduct creates p in the catalog and sets its stock to units, with
+// a merchant's token.
+func (c Clients) NewProduct(ctx context.Context, merchant string, p *catalogv1.CreateProductRequest, units int64) error {
+	if _, err := c.Catalog.CreateProduct(ctx, With(p, merchant)); err != nil {
+		return fmt.Errorf("create product: %w", err)
+	}
+	if _, err := c.Stock.SetStock(ctx, With(&inventoryv1.SetStockRequest{Sku: p.GetSku(), Available: units}, merchant)); err != nil {
+		return fmt.Errorf("set stock: %w", err)
+	}
+	return nil
 }
 
 // Customer is a user with a token and a tokenised card.

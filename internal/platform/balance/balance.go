@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -207,17 +208,25 @@ func (b *trackedBody) settle() {
 	}
 }
 
+// Target is what a Transport makes of u: its host:port (the key Observe
+// reports), and whether the host is a name it resolves and balances, not
+// an address used as written (an IP literal, localhost).
+func Target(u *url.URL) (hostport string, balanced bool) {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(host, port), net.ParseIP(host) == nil && host != "localhost" && host != ""
+}
+
 // name returns the state of req's host, or nil for an address to use as
 // written.
 func (t *Transport) name(req *http.Request) *name {
-	host, port := req.URL.Hostname(), req.URL.Port()
-	if net.ParseIP(host) != nil || host == "localhost" || host == "" {
+	key, balanced := Target(req.URL)
+	if !balanced {
 		return nil
 	}
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[req.URL.Scheme]
-	}
-	key := net.JoinHostPort(host, port)
+	host, port, _ := net.SplitHostPort(key)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n, ok := t.names[key]

@@ -13,6 +13,21 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 )
 
+// serve starts a server with one route on a free port; cancel stops it,
+// and served gives Serve's result.
+func serve(t *testing.T, cfg server.Config, checker *health.Checker, route server.Route) (addr string, cancel func(), served <-chan error) {
+	t.Helper()
+	srv := server.New(cfg, slog.New(slog.DiscardHandler), checker, []server.Route{route})
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	return ln.Addr().String(), cancel, done
+}
+
 // An in-flight call finishes when the server is told to stop, health turns
 // NOT_SERVING at once, and Serve returns without error.
 func TestGracefulShutdown(t *testing.T) {
@@ -25,14 +40,7 @@ func TestGracefulShutdown(t *testing.T) {
 	})
 	checker := health.NewChecker(map[string]health.Probe{"x.v1.Slow": nil})
 	cfg := server.Config{ShutdownTimeout: 10 * time.Second, ReadHeaderTimeout: time.Second, MaxHeaderBytes: 1 << 16, CORSOrigins: []string{"*"}}
-	srv := server.New(cfg, slog.New(slog.DiscardHandler), checker, []server.Route{{Path: "/slow", Handler: slow}})
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	addr, cancel, served := serve(t, cfg, checker, server.Route{Path: "/slow", Handler: slow})
 
 	type result struct {
 		body string
@@ -40,7 +48,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+ln.Addr().String()+"/slow", nil)
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/slow", nil)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			got <- result{err: err}
@@ -91,15 +99,8 @@ func TestStreamsLearnTheServerIsStopping(t *testing.T) {
 	})
 	checker := health.NewChecker(nil)
 	cfg := server.Config{ShutdownTimeout: time.Minute, DrainDelay: 50 * time.Millisecond, ReadHeaderTimeout: time.Second, MaxHeaderBytes: 1 << 16, CORSOrigins: []string{"*"}}
-	srv := server.New(cfg, slog.New(slog.DiscardHandler), checker, []server.Route{{Path: "/watch", Handler: stream}})
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+ln.Addr().String()+"/watch", nil)
+	addr, cancel, served := serve(t, cfg, checker, server.Route{Path: "/watch", Handler: stream})
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/watch", nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
