@@ -87,12 +87,12 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 		t.Errorf("ordermesh_gateway_requests_total{result=proxied} = %v after 100 requests", got)
 	}
 	current.Store(pods[:1]) // the second pod goes away
-	time.Sleep(30 * time.Millisecond)
-	get(3) // the call that finds the addresses old resolves them again
-	time.Sleep(30 * time.Millisecond)
-	get(1)
-	if got := testutil.ToFloat64(size); got != 1 {
-		t.Errorf("ordermesh_gateway_backend_addresses = %v after a pod went away, want 1", got)
+	// A call that finds the addresses old resolves them again.
+	for deadline := time.Now().Add(5 * time.Second); testutil.ToFloat64(size) != 1; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ordermesh_gateway_backend_addresses = %v 5 s after a pod went away, want 1", testutil.ToFloat64(size))
+		}
+		get(1)
 	}
 	before := hits[1].Load()
 	get(20)
