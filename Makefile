@@ -148,8 +148,8 @@ k8s-e2e: images ## On any cluster (KUBECONFIG=...): load images, install the cha
 	@KUBECONFIG="$(KUBECONFIG)" IMAGE_TAG=$(IMAGE_TAG) IMAGES_DIR=$(IMAGES_DIR) scripts/k8s-e2e.sh
 
 .PHONY: token
-token: ## Print a development token: make token ROLE=merchant USER=alice
-	@go run ./cmd/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)"
+token: ## Print a development token: make token ROLE=merchant USER=alice, or a service's own: make token SERVICE=order
+	@go run ./cmd/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)" $(if $(SERVICE),-service "$(SERVICE)")
 
 # USER is also the login name in the environment; only a USER given on the
 # command line names the token's subject.

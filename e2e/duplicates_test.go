@@ -61,7 +61,7 @@ func TestEveryEventDeliveredTwiceHasOneEffect(t *testing.T) {
 	for _, e := range envs {
 		for _, sub := range mesh.Routing.To(e.GetType()) {
 			client := eventsv1connect.NewEventSinkServiceClient(s.m.HTTP, s.m.URL+events.SinkPath(sub))
-			res, err := client.Deliver(ctx, meshtest.WithToken(&eventsv1.DeliverRequest{Events: []*eventsv1.Envelope{e}}, s.service))
+			res, err := client.Deliver(ctx, meshtest.WithToken(&eventsv1.DeliverRequest{Events: []*eventsv1.Envelope{e}}, s.m.ServiceToken(t, e.GetProducer())))
 			if err != nil || len(res.Msg.GetFailures()) > 0 {
 				t.Fatalf("redeliver %v to %s: %v %v", e.GetType(), sub, res.Msg.GetFailures(), err)
 			}

@@ -57,7 +57,7 @@ func newShopTraced(t testing.TB, tel *telemetry.Telemetry, opts ...meshtest.Opti
 	t.Helper()
 	m := meshtest.StartTraced(t, nil, tel, opts...)
 	s := &shop{
-		m: m, merchant: m.Token(t, "mia", auth.RoleMerchant), service: m.Token(t, "ops", auth.RoleService),
+		m: m, merchant: m.Token(t, "mia", auth.RoleMerchant), service: m.ServiceToken(t, "order"),
 		catalog:  catalogv1connect.NewCatalogServiceClient(m.HTTP, m.URL),
 		carts:    cartv1connect.NewCartServiceClient(m.HTTP, m.URL),
 		orders:   orderv1connect.NewOrderServiceClient(m.HTTP, m.URL),

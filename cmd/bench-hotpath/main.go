@@ -224,7 +224,7 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = m.Serve(sctx, ln); close(done) }()
-	token, err := auth.Mint(cfg.Auth, "bench", []auth.Role{auth.RoleService}, time.Hour)
+	token, err := auth.Mint(cfg.Auth, "order", []auth.Role{auth.RoleService}, time.Hour) // Order is who reserves
 	if err != nil {
 		cancel()
 		return nil, nil, err

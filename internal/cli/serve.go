@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -66,17 +67,35 @@ func Serve(args []string, stdout, stderr io.Writer, services ...string) int {
 func token(args []string, cfg auth.Config, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	role := fs.String("role", "customer", "comma-separated roles: customer, merchant, service")
+	role := fs.String("role", "customer", "comma-separated roles: customer, merchant")
 	user := fs.String("user", "alice", "subject (user id)")
+	service := fs.String("service", "", "mint this service's own identity instead ("+strings.Join(mesh.Services, ", ")+"): what it calls the others with, and the only caller its events are accepted from")
 	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	var roles []auth.Role
+	subject := *user
 	for r := range strings.SplitSeq(*role, ",") {
-		roles = append(roles, auth.Role(strings.TrimSpace(r)))
+		switch r := auth.Role(strings.TrimSpace(r)); r {
+		case auth.RoleCustomer, auth.RoleMerchant:
+			roles = append(roles, r)
+		case auth.RoleService:
+			fmt.Fprintf(stderr, "token: a service's token names the service: use -service NAME (one of %s)\n", strings.Join(mesh.Services, ", "))
+			return 2
+		default:
+			fmt.Fprintf(stderr, "token: unknown role %q (roles: customer, merchant)\n", r)
+			return 2
+		}
 	}
-	tok, err := auth.Mint(cfg, *user, roles, *ttl)
+	if *service != "" {
+		if !slices.Contains(mesh.Services, *service) {
+			fmt.Fprintf(stderr, "token: unknown service %q (services: %s)\n", *service, strings.Join(mesh.Services, ", "))
+			return 2
+		}
+		subject, roles = *service, []auth.Role{auth.RoleService}
+	}
+	tok, err := auth.Mint(cfg, subject, roles, *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

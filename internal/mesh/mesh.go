@@ -36,6 +36,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/health"
 	"github.com/ordermesh/ordermesh/internal/platform/httpcache"
+	"github.com/ordermesh/ordermesh/internal/platform/jsoncodec"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
@@ -203,7 +204,9 @@ var definitions = map[string]definition{
 		migrations: inventory.Migrations,
 		policies:   inventory.Policies,
 		build: func(d deps) component.Parts {
-			return inventory.New(d.pool, d.outbox, d.cfg.Inventory, d.log, d.metrics, d.tracing, d.opts...)
+			cfg := d.cfg.Inventory
+			cfg.OrderDeadline = d.cfg.Order.Deadline // it bounds the holds OrderPlaced asks for
+			return inventory.New(d.pool, d.outbox, cfg, d.log, d.metrics, d.tracing, d.opts...)
 		},
 	},
 	payment.Name: {
@@ -279,18 +282,14 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			return nil, fmt.Errorf("unknown service %q (known: %v)", n, Services)
 		}
 	}
-	verifier, err := auth.NewVerifier(cfg.Auth)
+	verifier, err := auth.NewVerifier(cfg.Auth, Services...)
 	if err != nil {
 		return nil, err
 	}
-	var tokens auth.TokenSource
-	if cfg.Auth.SigningKey != "" {
-		tokens = auth.NewServiceTokens(cfg.Auth, "ordermesh")
+	if cfg.Auth.Identity.TokenFile != "" && len(names) > 1 {
+		return nil, fmt.Errorf("SERVICE_TOKEN_FILE holds one service's identity, but this process runs %v: each would speak as the same service", names)
 	}
-	clients, err := rpcclient.NewFactory(tokens, cfg.Server.MaxMessageBytes, tel.TracerProvider(""))
-	if err != nil {
-		return nil, err
-	}
+	clients := rpcclient.NewFactory(cfg.Server.MaxMessageBytes)
 	policies := auth.Policies{}
 	for _, set := range append([]auth.Policies{eventPolicies}, policiesOf(names)...) {
 		for proc, p := range set {
@@ -318,12 +317,12 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			profile, _ := telemetry.ProfileLabels(service)
 			interceptors = append([]connect.Interceptor{profile}, interceptors...)
 		}
-		return []connect.HandlerOption{
+		return append([]connect.HandlerOption{
 			connect.WithInterceptors(interceptors...),
 			connect.WithReadMaxBytes(cfg.Server.MaxMessageBytes),
 			connect.WithSendMaxBytes(cfg.Server.MaxMessageBytes),
 			connect.WithCompressMinBytes(1024),
-		}, nil
+		}, jsoncodec.HandlerOptions()...), nil
 	}
 
 	m := &Mesh{log: log, Metrics: reg}
@@ -338,7 +337,8 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			m.Close()
 			return nil, err
 		}
-		svcClients, err := clients.Tracing(tp)
+		// Each service calls the others as itself.
+		svcClients, err := clients.For(auth.Source(cfg.Auth, n), tp)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -365,7 +365,8 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			}
 		}
 		routes = append(routes, parts.Routes...)
-		routes = append(routes, eventRoutes(n, pool, parts, cfg.SinkPartitions, svcLog, tp, opts)...)
+		refused := func(caller, reason string) { reg.EventsRefused.WithLabelValues(n, caller, reason).Inc() }
+		routes = append(routes, eventRoutes(n, pool, parts, cfg.SinkPartitions, refused, svcLog, tp, opts)...)
 		relay := events.NewRelay(n, pool, sinkClients(cfg, svcClients), cfg.Relay, svcLog, tp)
 		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }
 		relay.Subscribers = Routing.Subscribers(n)
@@ -436,11 +437,12 @@ func policiesOf(names []string) []auth.Policies {
 
 // eventRoutes mounts a service's event sink (if it consumes events) and its
 // outbox admin under the service's own path prefix.
-func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, partitions int, log *slog.Logger, tp trace.TracerProvider, opts []connect.HandlerOption) []server.Route {
+func eventRoutes(name string, pool *pgxpool.Pool, parts component.Parts, partitions int, refused func(caller, reason string), log *slog.Logger, tp trace.TracerProvider, opts []connect.HandlerOption) []server.Route {
 	prefix := events.SinkPath(name)
 	var routes []server.Route
 	if len(parts.Handlers)+len(parts.Direct)+len(parts.Consumer.Types()) > 0 {
-		sink := events.NewSink(name, pool, parts.Handlers, log, tp).WithDirect(parts.Direct).WithConsumer(parts.Consumer)
+		sink := events.NewSink(name, Routing, pool, parts.Handlers, log, tp).WithDirect(parts.Direct).WithConsumer(parts.Consumer)
+		sink.Refused = refused
 		if !parts.SharedRows {
 			sink.WithPartitions(partitions)
 		}

@@ -68,7 +68,7 @@ func TestOrderStateMachine(t *testing.T) {
 	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
 	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
 	// Events go through the sink, set-based, as the mesh applies them.
-	sink := events.NewSink("order", d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(order.Consumer(st, svc))
+	sink := events.NewSink("order", mesh.Routing, d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(order.Consumer(st, svc))
 
 	const (
 		confirmed   = "ORDER_CONFIRMED"
@@ -275,7 +275,7 @@ func TestBatchFailsOnlyItsFailingEvents(t *testing.T) {
 	d := dbtest.New(t, mesh.Migrations("order")...)
 	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
 	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
-	sink := events.NewSink("order", d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(order.Consumer(st, svc))
+	sink := events.NewSink("order", mesh.Routing, d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(order.Consumer(st, svc))
 
 	first, second, third := seedOrder(t, st, "reserved", ""), seedOrder(t, st, "reserved", ""), seedOrder(t, st, "pending", "")
 	late := uuid.Must(uuid.NewV7()).String()

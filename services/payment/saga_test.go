@@ -62,7 +62,7 @@ func TestPaymentStateMachine(t *testing.T) {
 	}
 	cards["bob's"] = other
 	// Events go through the sink, set-based, as the mesh applies them.
-	sink := events.NewSink("payment", d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(payment.Consumer(st, svc))
+	sink := events.NewSink("payment", mesh.Routing, d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(payment.Consumer(st, svc))
 
 	type want struct {
 		status     string // payment status afterwards; "none" when there is no payment

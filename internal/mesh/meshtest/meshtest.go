@@ -139,6 +139,13 @@ func (m *Mesh) Token(t testing.TB, user string, roles ...auth.Role) string {
 	return tok
 }
 
+// ServiceToken returns the token service calls the others with: its own
+// identity, which its events are accepted under and nobody else's are.
+func (m *Mesh) ServiceToken(t testing.TB, service string) string {
+	t.Helper()
+	return m.Token(t, service, auth.RoleService)
+}
+
 // Protocols are the wire protocols every end-to-end test runs over.
 var Protocols = []struct {
 	Name string

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -26,9 +27,14 @@ type jwks struct {
 	url    string
 	client *http.Client
 
+	// discover, if set, also reads the issuer from the OpenID
+	// configuration at the JWKS URL's origin.
+	discover bool
+
 	mu      sync.Mutex
 	keys    map[string]any
 	fetched time.Time
+	iss     string
 }
 
 const (
@@ -58,28 +64,39 @@ func (s *jwks) keyfunc(t *jwt.Token) (any, error) {
 	return key, nil
 }
 
+// issuer returns the issuer the OpenID configuration names, fetching it
+// (and the keys) if it has not been read yet and no fetch was tried in
+// the last minRefresh.
+func (s *jwks) issuer() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.iss == "" && time.Since(s.fetched) > minRefresh {
+		_ = s.refresh() // an issuer still unknown refuses the token
+	}
+	return s.iss
+}
+
 // refresh must be called with mu held.
 func (s *jwks) refresh() error {
 	s.fetched = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
-	if err != nil {
-		return err
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch JWKS: %s", res.Status)
+	if s.discover && s.iss == "" {
+		u, err := url.Parse(s.url)
+		if err != nil {
+			return err
+		}
+		var conf struct {
+			Issuer string `json:"issuer"`
+		}
+		if err := s.get(u.Scheme+"://"+u.Host+"/.well-known/openid-configuration", &conf); err != nil {
+			return fmt.Errorf("OpenID configuration: %w", err)
+		}
+		s.iss = conf.Issuer
 	}
 	var doc struct {
 		Keys []jwk `json:"keys"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(nil, res.Body, 1<<20)).Decode(&doc); err != nil {
-		return fmt.Errorf("decode JWKS: %w", err)
+	if err := s.get(s.url, &doc); err != nil {
+		return fmt.Errorf("JWKS: %w", err)
 	}
 	keys := make(map[string]any, len(doc.Keys))
 	for _, k := range doc.Keys {
@@ -91,6 +108,28 @@ func (s *jwks) refresh() error {
 		}
 	}
 	s.keys = keys
+	return nil
+}
+
+// get fetches a JSON document into v.
+func (s *jwks) get(u string, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch %s: %s", u, res.Status)
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, res.Body, 1<<20)).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", u, err)
+	}
 	return nil
 }
 

@@ -5,7 +5,8 @@
 // Tokens carry the subject in "sub" and the roles in "roles"; the roles are
 // customer, merchant and service. A token is accepted when its signature,
 // issuer, audience and lifetime check out against the configured HS256 key or
-// JWKS URL.
+// JWKS URL. Each service has its own identity (see Identity): a service's
+// token names it, and the principal says which service is calling.
 package auth
 
 import (
@@ -29,6 +30,9 @@ const (
 type Principal struct {
 	Subject string
 	Roles   []Role
+	// Service is the mesh service the caller is ("order", "inventory",
+	// ...), set only for a verified service identity.
+	Service string
 }
 
 // Has reports whether the principal holds role.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +20,9 @@ type Config struct {
 	JWKSURL    string `env:"JWT_JWKS_URL" usage:"URL of a JSON Web Key Set to verify RS256/ES256/EdDSA tokens; used instead of JWT_SIGNING_KEY"`
 	Issuer     string `env:"JWT_ISSUER" default:"ordermesh" usage:"required iss claim"`
 	Audience   string `env:"JWT_AUDIENCE" default:"ordermesh" usage:"required aud claim"`
+
+	// Identity is how the services prove which of them is calling.
+	Identity Identity
 }
 
 // Claims are the token claims ordermesh reads.
@@ -33,6 +38,12 @@ type Verifier struct {
 	cfg     Config
 	keyfunc jwt.Keyfunc
 	parser  *jwt.Parser
+	// services are the names a service identity may carry.
+	services []string
+	// service, if set, verifies services' identity tokens against their
+	// own JWKS; tokens of the user issuer then cannot carry the service
+	// role.
+	service *serviceVerifier
 
 	mu       sync.Mutex
 	verified map[string]verified
@@ -48,9 +59,17 @@ const (
 	verifiedMax = 10000
 )
 
-// NewVerifier builds a verifier from cfg.
-func NewVerifier(cfg Config) (*Verifier, error) {
-	v := &Verifier{cfg: cfg, verified: map[string]verified{}}
+// NewVerifier builds a verifier from cfg. A token with the service role
+// is accepted only when it names one of services.
+func NewVerifier(cfg Config, services ...string) (*Verifier, error) {
+	v := &Verifier{cfg: cfg, verified: map[string]verified{}, services: services}
+	if cfg.Identity.JWKSURL != "" {
+		sv, err := newServiceVerifier(cfg.Identity, services)
+		if err != nil {
+			return nil, err
+		}
+		v.service = sv
+	}
 	switch {
 	case cfg.SigningKey != "" && cfg.JWKSURL != "":
 		return nil, errors.New("auth: set JWT_SIGNING_KEY or JWT_JWKS_URL, not both")
@@ -108,7 +127,28 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	return p, nil
 }
 
-func (v *Verifier) verify(_ context.Context, raw string) (Principal, time.Time, error) {
+func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time, error) {
+	if v.service != nil && v.service.owns(raw) {
+		return v.service.verify(raw)
+	}
+	p, exp, err := v.verifyUser(ctx, raw)
+	if err != nil || !p.Has(RoleService) {
+		return p, exp, err
+	}
+	// A service's own token: it names the service and nothing else.
+	switch {
+	case v.service != nil:
+		return Principal{}, time.Time{}, errors.New("services prove who they are with their service-account tokens here; a signed token cannot speak for one")
+	case len(p.Roles) > 1:
+		return Principal{}, time.Time{}, errors.New("a service's token carries the service role alone")
+	case !slices.Contains(v.services, p.Subject):
+		return Principal{}, time.Time{}, fmt.Errorf("the bearer token speaks for service %q, which is none of %s", p.Subject, strings.Join(v.services, ", "))
+	}
+	p.Service = p.Subject
+	return p, exp, nil
+}
+
+func (v *Verifier) verifyUser(_ context.Context, raw string) (Principal, time.Time, error) {
 	var claims Claims
 	if _, err := v.parser.ParseWithClaims(raw, &claims, v.keyfunc); err != nil {
 		switch {
@@ -135,7 +175,8 @@ func (v *Verifier) verify(_ context.Context, raw string) (Principal, time.Time, 
 }
 
 // Mint signs an HS256 token for subject with roles, valid for ttl. It is
-// what `make token` and the services' own service-role clients use.
+// what `make token` and the services' own service-role clients use; a
+// service's token has its name as the subject.
 func Mint(cfg Config, subject string, roles []Role, ttl time.Duration) (string, error) {
 	if cfg.SigningKey == "" {
 		return "", errors.New("auth: minting needs JWT_SIGNING_KEY")

@@ -78,6 +78,14 @@ func init() {
 // producer parks it with the reason.
 var ErrInvalid = errors.New("invalid event")
 
+// Invalid returns an ErrInvalid that says why: what a consumer returns
+// for an event that contradicts its own records, such as an authorisation
+// for another amount than the order's total. The event is parked with the
+// reason and never applied.
+func Invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
 // ErrUnknownOrder is an event about an order the consumer has never seen:
 // a lost or reordered event, or a forged one. It is not applied or
 // acknowledged; the producer retries it, and parks it when retries do not

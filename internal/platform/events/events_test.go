@@ -23,6 +23,8 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	eventssql "github.com/ordermesh/ordermesh/sqlc/events"
 )
 
@@ -44,7 +46,7 @@ type consumer struct {
 func newConsumer(t testing.TB) *consumer {
 	t.Helper()
 	c := &consumer{db: dbtest.New(t, eventssql.Migrations), entered: make(chan struct{}, 100)}
-	sink := events.NewSink("test", c.db.Pool, map[eventsv1.EventType]events.Handler{
+	sink := events.NewSink("test", testRouting(t), c.db.Pool, map[eventsv1.EventType]events.Handler{
 		eventsv1.EventType_EVENT_TYPE_ORDER_PLACED: func(ctx context.Context, _ pgx.Tx, _ *eventsv1.Envelope) error {
 			select {
 			case c.entered <- struct{}{}:
@@ -67,9 +69,13 @@ func newConsumer(t testing.TB) *consumer {
 			return nil
 		},
 	}, quiet, nil)
-	path, h := eventsv1connect.NewEventSinkServiceHandler(sink)
+	path, h := eventsv1connect.NewEventSinkServiceHandler(sink, connect.WithInterceptors(rpcerr.NewInterceptor(quiet)))
 	mux := http.NewServeMux()
-	mux.Handle(path, h)
+	// The relays of these tests deliver as Order, the publisher of
+	// OrderPlaced, as the auth interceptor would have verified.
+	mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(eventstest.As(r.Context(), "order")))
+	}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	c.client = eventsv1connect.NewEventSinkServiceClient(srv.Client(), srv.URL)
@@ -84,12 +90,18 @@ type producer struct {
 
 func newProducer(t *testing.T) producer {
 	t.Helper()
+	return producer{db: dbtest.New(t, eventssql.Migrations), outbox: events.NewOutbox("order", testRouting(t))}
+}
+
+// testRouting routes OrderPlaced from "order" to "test".
+func testRouting(t testing.TB) events.Routing {
+	t.Helper()
 	var routing events.Routing
 	placed := []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED}
 	if err := errors.Join(routing.Declare("order", placed, nil), routing.Declare("test", nil, placed)); err != nil {
 		t.Fatal(err)
 	}
-	return producer{db: dbtest.New(t, eventssql.Migrations), outbox: events.NewOutbox("order", routing)}
+	return routing
 }
 
 func (p producer) emit(t *testing.T, n int) {

@@ -22,6 +22,7 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events/eventsdb"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
@@ -48,6 +49,9 @@ type DirectHandler func(ctx context.Context, env *eventsv1.Envelope) error
 type Sink struct {
 	tracer   trace.Tracer
 	consumer string
+	// routing says which service publishes each type: the only one a
+	// delivery of that type is accepted from.
+	routing  Routing
 	pool     *pgxpool.Pool
 	handlers map[eventsv1.EventType]Handler
 	direct   map[eventsv1.EventType]DirectHandler
@@ -58,6 +62,10 @@ type Sink struct {
 	prepare    Prepare
 	// set applies its events a batch at a time; see Staging.
 	set *Consumer
+	// Refused, if set, is told of each delivery refused for who sent it,
+	// with the caller and why (not_publisher, producer_mismatch,
+	// not_a_service).
+	Refused func(caller, reason string)
 }
 
 // WithConsumer applies the events of c's types set-based, a batch at a
@@ -116,14 +124,76 @@ func RecordInbox(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) (map
 var _ eventsv1connect.EventSinkServiceHandler = (*Sink)(nil)
 
 // NewSink returns the sink of consumer with a handler per event type it
-// consumes. Events of other types are acknowledged and ignored. Each event
-// is applied in a span of tp (the global provider when nil), in the event's
-// own trace.
-func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventType]Handler, log *slog.Logger, tp trace.TracerProvider) *Sink {
+// consumes. Events of other types are acknowledged and ignored. It accepts
+// a delivery only from a service that publishes every event in it, as
+// routing declares. Each event is applied in a span of tp (the global
+// provider when nil), in the event's own trace.
+func NewSink(consumer string, routing Routing, pool *pgxpool.Pool, handlers map[eventsv1.EventType]Handler, log *slog.Logger, tp trace.TracerProvider) *Sink {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	return &Sink{consumer: consumer, pool: pool, handlers: handlers, log: log, tracer: tp.Tracer(instrumentation)}
+	return &Sink{consumer: consumer, routing: routing, pool: pool, handlers: handlers, log: log, tracer: tp.Tracer(instrumentation)}
+}
+
+// MaxDelivery is the most events one delivery carries: the rule on
+// DeliverRequest.events, which the sink checks itself (see Deliver).
+const MaxDelivery = 500
+
+var (
+	// ErrBadDelivery is a delivery that breaks the protocol: the wrong
+	// number of events, or one event twice. The relay never sends one.
+	ErrBadDelivery = rpcerr.New(rpcerr.KindInvalid, "the delivery is malformed")
+	// ErrNotPublisher is a delivery from a caller that may not speak for
+	// its events: each type is accepted only from the service that
+	// publishes it, in envelopes that name that service as the producer.
+	ErrNotPublisher = rpcerr.New(rpcerr.KindPermission, "the caller may not deliver these events")
+)
+
+// admit checks a delivery as a whole, before anything is applied: its
+// size, its ids unique, and a caller that publishes every event in it.
+// One event the caller may not speak for refuses all of them: the caller
+// is not who the mesh's contracts say sends them.
+func (s *Sink) admit(ctx context.Context, envs []*eventsv1.Envelope) error {
+	if n := len(envs); n == 0 || n > MaxDelivery {
+		return rpcerr.Errorf(ErrBadDelivery, "a delivery carries 1 to %d events, not %d", MaxDelivery, n)
+	}
+	caller, _ := auth.FromContext(ctx)
+	seen := make(map[string]bool, len(envs))
+	for _, env := range envs {
+		typ := env.GetType()
+		publisher := s.routing.From(typ)
+		var reason, msg string
+		switch {
+		case caller.Service == "":
+			reason, msg = "not_a_service", fmt.Sprintf("only the mesh's services deliver events; %q is none", caller.Subject)
+		case publisher != caller.Service:
+			reason, msg = "not_publisher", fmt.Sprintf("%s may not deliver %v events: only %s publishes them", caller.Service, typ, or(publisher, "no service"))
+		case env.GetProducer() != caller.Service:
+			reason, msg = "producer_mismatch", fmt.Sprintf("event %s names %q as its producer, but %s delivered it", env.GetId(), env.GetProducer(), caller.Service)
+		}
+		if reason != "" {
+			s.log.WarnContext(ContextFrom(ctx, env), "delivery refused: the caller may not speak for its events",
+				slog.String("caller", or(caller.Service, caller.Subject)), slog.String("reason", reason), slog.String("event_id", env.GetId()),
+				slog.String("type", typ.String()), slog.String("producer", env.GetProducer()), slog.String("order_id", env.GetOrderId()),
+				slog.Int("events", len(envs)))
+			if s.Refused != nil {
+				s.Refused(or(caller.Service, "none"), reason)
+			}
+			return rpcerr.Errorf(ErrNotPublisher, "%s; the whole delivery of %d events is refused", msg, len(envs))
+		}
+		if seen[env.GetId()] {
+			return rpcerr.Errorf(ErrBadDelivery, "event %s appears twice in one delivery", env.GetId())
+		}
+		seen[env.GetId()] = true
+	}
+	return nil
+}
+
+func or(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
 }
 
 // Deliver implements eventsv1connect.EventSinkServiceHandler. The batch is
@@ -134,6 +204,9 @@ func NewSink(consumer string, pool *pgxpool.Pool, handlers map[eventsv1.EventTyp
 // under its own savepoint, so the failing ones are reported and the others
 // still commit.
 func (s *Sink) Deliver(ctx context.Context, req *connect.Request[eventsv1.DeliverRequest]) (*connect.Response[eventsv1.DeliverResponse], error) {
+	if err := s.admit(ctx, req.Msg.GetEvents()); err != nil {
+		return nil, err
+	}
 	// An invalid event is refused for good, before anything is recorded:
 	// the producer parks it with the reason. Direct events go to their
 	// handlers concurrently (the hot path batches them); the rest are
@@ -204,9 +277,7 @@ func (s *Sink) applyDirect(ctx context.Context, envs []*eventsv1.Envelope) []*ev
 			defer span.End()
 			if err := s.direct[env.GetType()](ctx, env); err != nil {
 				failSpan(span, err)
-				s.log.WarnContext(ctx, "event not applied", slog.String("event_id", env.GetId()),
-					slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
-				failures[i] = &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ctx, err)}
+				failures[i] = s.refused(ctx, env, err)
 			}
 		})
 	}
@@ -277,11 +348,17 @@ func (s *Sink) applyBatch(ctx context.Context, events []*eventsv1.Envelope) (*ev
 	return res, nil
 }
 
-// refused logs why env was not applied and says so to the producer.
+// refused logs why env was not applied and says so to the producer. An
+// event the consumer found invalid (ErrInvalid: it contradicts the
+// consumer's own records, say) is refused for good, and the producer
+// parks it with the reason at once.
 func (s *Sink) refused(ctx context.Context, env *eventsv1.Envelope, err error) *eventsv1.DeliveryFailure {
 	ectx := ContextFrom(ctx, env)
 	s.log.WarnContext(ectx, "event not applied", slog.String("event_id", env.GetId()),
 		slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()), slog.Any("error", err))
+	if errors.Is(err, ErrInvalid) {
+		return &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: err.Error(), Permanent: true}
+	}
 	return &eventsv1.DeliveryFailure{EventId: env.GetId(), Message: failureMessage(ectx, err)}
 }
 

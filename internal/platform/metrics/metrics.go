@@ -52,6 +52,7 @@ type Registry struct {
 	Reservations *prometheus.CounterVec
 
 	DeliveryAttempts *prometheus.CounterVec
+	EventsRefused    *prometheus.CounterVec
 
 	dbs *databases
 }
@@ -115,9 +116,13 @@ func New(version string) *Registry {
 	r.DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_outbox_delivery_attempts_total", Help: "Event delivery attempts, by producer (service), subscriber and result: delivered, failed, parked.",
 	}, []string{"service", "subscriber", "result"})
+	r.EventsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ordermesh_event_deliveries_refused_total",
+		Help: "Event deliveries a sink refused whole because the caller may not speak for their events, by consuming service, caller and reason: not_publisher, producer_mismatch, not_a_service.",
+	}, []string{"service", "caller", "reason"})
 	r.reg.MustRegister(r.RPCRequests, r.RPCDuration, r.StreamRequests, r.StreamDuration, r.StreamsActive,
 		r.OrdersTerminal, r.OrderCompletion, r.OrderDeadline, r.Compensations,
-		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.QueueMax, r.Reservations, r.DeliveryAttempts, r.dbs)
+		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.QueueMax, r.Reservations, r.DeliveryAttempts, r.EventsRefused, r.dbs)
 	return r
 }
 

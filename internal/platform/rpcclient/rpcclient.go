@@ -16,28 +16,29 @@ import (
 // Factory makes clients that share one connection pool.
 type Factory struct {
 	client   *http.Client
-	source   auth.TokenSource
 	maxBytes int
 	opts     []connect.ClientOption
 }
 
-// NewFactory returns a factory whose clients send tokens from source (nil
-// for none), refuse messages over maxBytes, and trace their calls with tp.
-func NewFactory(source auth.TokenSource, maxBytes int, tp trace.TracerProvider) (*Factory, error) {
-	return (&Factory{client: NewHTTPClient(), source: source, maxBytes: maxBytes}).Tracing(tp)
+// NewFactory returns a factory whose clients refuse messages over
+// maxBytes. Its clients send no token and trace nothing: For makes those
+// of one service.
+func NewFactory(maxBytes int) *Factory {
+	return &Factory{client: NewHTTPClient(), maxBytes: maxBytes}
 }
 
-// Tracing returns a factory whose clients share f's connections but trace
-// with tp: each service's calls are spans of that service.
-func (f *Factory) Tracing(tp trace.TracerProvider) (*Factory, error) {
+// For returns a factory whose clients share f's connections but are one
+// service's: they send its identity's tokens from source (nil for none)
+// and trace with its provider tp.
+func (f *Factory) For(source auth.TokenSource, tp trace.TracerProvider) (*Factory, error) {
 	otelInterceptor, err := telemetry.ClientInterceptor(tp)
 	if err != nil {
 		return nil, err
 	}
 	return &Factory{
-		client: f.client, source: f.source, maxBytes: f.maxBytes,
+		client: f.client, maxBytes: f.maxBytes,
 		opts: []connect.ClientOption{
-			connect.WithInterceptors(otelInterceptor, auth.NewClientInterceptor(f.source)),
+			connect.WithInterceptors(otelInterceptor, auth.NewClientInterceptor(source)),
 			connect.WithReadMaxBytes(f.maxBytes),
 			connect.WithSendMaxBytes(f.maxBytes),
 		},

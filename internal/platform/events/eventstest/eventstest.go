@@ -11,18 +11,39 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 )
 
-// Deliver hands envs to sink as a relay would, in one delivery, and
-// returns the events it did not apply.
+// Deliver hands envs to sink as their producers' relays would: one
+// delivery per producer, each made as that service (see As), and returns
+// the events it did not apply.
 func Deliver(ctx context.Context, t testing.TB, sink *events.Sink, envs ...*eventsv1.Envelope) []*eventsv1.DeliveryFailure {
 	t.Helper()
-	res, err := sink.Deliver(ctx, connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
-	if err != nil {
-		t.Fatalf("eventstest: deliver: %v", err)
+	var producers []string
+	byProducer := map[string][]*eventsv1.Envelope{}
+	for _, env := range envs {
+		p := env.GetProducer()
+		if _, ok := byProducer[p]; !ok {
+			producers = append(producers, p)
+		}
+		byProducer[p] = append(byProducer[p], env)
 	}
-	return res.Msg.GetFailures()
+	var failed []*eventsv1.DeliveryFailure
+	for _, p := range producers {
+		res, err := sink.Deliver(As(ctx, p), connect.NewRequest(&eventsv1.DeliverRequest{Events: byProducer[p]}))
+		if err != nil {
+			t.Fatalf("eventstest: deliver %s's events: %v", p, err)
+		}
+		failed = append(failed, res.Msg.GetFailures()...)
+	}
+	return failed
+}
+
+// As returns ctx carrying service's verified identity, as the auth
+// interceptor leaves it for a call the service made.
+func As(ctx context.Context, service string) context.Context {
+	return auth.WithPrincipal(ctx, auth.Principal{Subject: service, Roles: []auth.Role{auth.RoleService}, Service: service})
 }
 
 // Outbox returns the events in the outbox of pool's database, oldest

@@ -120,6 +120,10 @@ type Config struct {
 	ReservationTTL   time.Duration `env:"INVENTORY_RESERVATION_TTL" default:"15m" usage:"lifetime of a reservation made through the Reserve RPC"`
 	ReservationGrace time.Duration `env:"INVENTORY_RESERVATION_GRACE" default:"2m" usage:"time after an order's deadline before Inventory expires its reservation on its own"`
 	ExpiryInterval   time.Duration `env:"INVENTORY_EXPIRY_INTERVAL" default:"5s" usage:"how often stale reservations are looked for"`
+
+	// OrderDeadline is Order's ORDER_DEADLINE: an OrderPlaced that expires
+	// later than it (and ReservationGrace) from now is not Order's.
+	OrderDeadline time.Duration
 }
 
 // Service implements Inventory's use cases.

@@ -8,6 +8,7 @@ import (
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
 )
 
 // Result is the outcome of a reservation.
@@ -90,12 +91,28 @@ func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Re
 // a batch, whose transaction records it in the inbox and emits its
 // outcome.
 func (s *Service) ReserveFromEvent(ctx context.Context, env *eventsv1.Envelope) error {
-	p := env.GetOrderPlaced()
-	o := s.batcher.Submit(ctx, Request{
-		OrderID: env.GetOrderId(), Lines: linesOf(p), Event: env,
-		ExpiresAt: p.GetExpireTime().AsTime().Add(s.cfg.ReservationGrace),
-	})
+	expires, err := s.heldUntil(env)
+	if err != nil {
+		return err
+	}
+	o := s.batcher.Submit(ctx, Request{OrderID: env.GetOrderId(), Lines: linesOf(env.GetOrderPlaced()), Event: env, ExpiresAt: expires})
 	return o.Err
+}
+
+// heldUntil is when Inventory releases the stock of an OrderPlaced on its
+// own: the order's deadline and a grace. An order expires ORDER_DEADLINE
+// after it is placed, so a deadline further out than that from now (and
+// the grace, for clocks that differ) is not one Order set: such a hold is
+// refused, never made.
+func (s *Service) heldUntil(env *eventsv1.Envelope) (time.Time, error) {
+	deadline := env.GetOrderPlaced().GetExpireTime().AsTime()
+	if s.cfg.OrderDeadline > 0 {
+		if limit := time.Now().Add(s.cfg.OrderDeadline + s.cfg.ReservationGrace); deadline.After(limit) {
+			return time.Time{}, events.Invalid("the order expires at %s, later than the order deadline (%s) and its grace (%s) allow",
+				deadline.UTC().Format(time.RFC3339), s.cfg.OrderDeadline, s.cfg.ReservationGrace)
+		}
+	}
+	return deadline.Add(s.cfg.ReservationGrace), nil
 }
 
 // Release returns an order's held stock to available. It returns the

@@ -36,7 +36,10 @@ func (s *Service) LockBatch(ctx context.Context, tx Tx, envs []*eventsv1.Envelop
 // alone.
 func (s *Service) OnOrderPlaced(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	p := env.GetOrderPlaced()
-	expires := p.GetExpireTime().AsTime().Add(s.cfg.ReservationGrace)
+	expires, err := s.heldUntil(env)
+	if err != nil {
+		return err
+	}
 	res, err := reserve(ctx, tx, env.GetOrderId(), linesOf(p), expires, false)
 	if err != nil || res.Cancelled {
 		return err

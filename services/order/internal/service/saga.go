@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,6 +13,7 @@ import (
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
 )
 
 func (o Order) totalMoney() *commonv1.Money {
@@ -22,12 +24,19 @@ func (o Order) totalMoney() *commonv1.Money {
 // already failed, it repeats OrderCancelled so that Inventory releases
 // what it just reserved.
 func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
-	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
+	o, found, err := tx.Lock(ctx, env.GetOrderId(), true)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return events.UnknownOrder(env)
+	}
+	ev := env.GetStockReserved()
+	if err := checkCustomer(o, ev.GetUserId()); err != nil {
+		return err
+	}
+	if !sameLines(o.Lines, ev.GetLines()) {
+		return events.Invalid("the reservation holds other lines than order %s has", o.ID)
 	}
 	switch o.Status {
 	case StatusPending:
@@ -41,7 +50,7 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 // OnStockRejected rejects a PENDING order as out of stock, naming the
 // short lines.
 func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
-	o, found, err := tx.Lock(ctx, env.GetOrderId(), false)
+	o, found, err := tx.Lock(ctx, env.GetOrderId(), true)
 	if err != nil || (found && o.Status != StatusPending) {
 		return err
 	}
@@ -51,6 +60,9 @@ func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Enve
 	var short []ShortLine
 	var names []string
 	for _, l := range env.GetStockRejected().GetShortLines() {
+		if !slices.ContainsFunc(o.Lines, func(ol Line) bool { return ol.SKU == l.GetSku() }) {
+			return events.Invalid("the rejection names %s, which order %s does not hold", l.GetSku(), o.ID)
+		}
 		short = append(short, ShortLine{SKU: l.GetSku(), Requested: l.GetRequested(), Available: l.GetAvailable()})
 		names = append(names, l.GetSku())
 	}
@@ -75,6 +87,12 @@ func (s *Service) OnPaymentAuthorized(ctx context.Context, tx Tx, env *eventsv1.
 	}
 	if !found {
 		return events.UnknownOrder(env)
+	}
+	// Payment authorises the total Order put in OrderPlaced: any other
+	// amount is not this order's authorisation.
+	if a := env.GetPaymentAuthorized().GetAmount(); a.GetAmountMinor() != o.Total || a.GetCurrency() != o.Currency {
+		return events.Invalid("the authorisation is for %s, but order %s totals %s",
+			money.Format(a.GetAmountMinor(), a.GetCurrency()), o.ID, money.Format(o.Total, o.Currency))
 	}
 	switch o.Status {
 	case StatusCancelled, StatusRejected:
@@ -130,6 +148,33 @@ func (s *Service) book(ctx context.Context, o Order) (string, error) {
 // Instrumentation names Order's tracer. Spans made in an event's or a
 // request's span come from that span's provider, which is Order's own.
 const Instrumentation = "github.com/ordermesh/ordermesh/services/order"
+
+// checkCustomer refuses an event about order o that names another
+// customer.
+func checkCustomer(o Order, userID string) error {
+	if userID != o.UserID {
+		return events.Invalid("the event names another customer than order %s's", o.ID)
+	}
+	return nil
+}
+
+// sameLines reports whether an event's lines are the order's: the same
+// units of the same SKUs.
+func sameLines(have []Line, got []*eventsv1.Line) bool {
+	units := map[string]int64{}
+	for _, l := range have {
+		units[l.SKU] += int64(l.Quantity)
+	}
+	for _, l := range got {
+		units[l.GetSku()] -= int64(l.GetQuantity())
+	}
+	for _, n := range units {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // OnPaymentDeclined cancels an open order; Inventory then releases its
 // stock.

@@ -13,6 +13,7 @@ import (
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
 )
 
 // OnStockReserved authorises the order total, which comes from the order
@@ -28,6 +29,12 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 		return err
 	}
 	amount := Money{AmountMinor: ev.GetTotal().GetAmountMinor(), Currency: ev.GetTotal().GetCurrency()}
+	if !money.IsCurrency(amount.Currency) {
+		return events.Invalid("%q is not an ISO 4217 currency", amount.Currency)
+	}
+	if amount.AmountMinor <= 0 {
+		return events.Invalid("the amount to authorise must be positive, not %s", money.Format(amount.AmountMinor, amount.Currency))
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
@@ -54,7 +61,7 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 	if !d.Approved {
 		return tx.Emit(ctx, orderID, &eventsv1.PaymentDeclined{PaymentId: p.ID, DeclineCode: d.Code, Message: d.Message})
 	}
-	return tx.Emit(ctx, orderID, &eventsv1.PaymentAuthorized{PaymentId: p.ID, Amount: money(amount)})
+	return tx.Emit(ctx, orderID, &eventsv1.PaymentAuthorized{PaymentId: p.ID, Amount: amount.proto()})
 }
 
 // authorize asks the gateway to authorise amount on m, in a span of its
@@ -96,6 +103,9 @@ func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Env
 	if !found {
 		return events.UnknownOrder(env) // its StockReserved is late: retried
 	}
+	if err := checkCustomer(p, env.GetOrderConfirmed().GetUserId()); err != nil {
+		return err
+	}
 	if p.Status != StatusAuthorized {
 		if p.Status != StatusCaptured {
 			s.log.WarnContext(ctx, "confirmed order has no authorised payment", slog.String("order_id", env.GetOrderId()), slog.String("status", p.Status))
@@ -116,6 +126,9 @@ func (s *Service) OnOrderCancelled(ctx context.Context, tx Tx, env *eventsv1.Env
 	if !found {
 		return tx.MarkCancelled(ctx, env.GetOrderId())
 	}
+	if err := checkCustomer(p, env.GetOrderCancelled().GetUserId()); err != nil {
+		return err
+	}
 	switch p.Status {
 	case StatusAuthorized:
 		return s.settle(ctx, tx, p, "void", StatusVoided)
@@ -123,7 +136,17 @@ func (s *Service) OnOrderCancelled(ctx context.Context, tx Tx, env *eventsv1.Env
 		if err := s.settle(ctx, tx, p, "refund", StatusRefunded); err != nil {
 			return err
 		}
-		return tx.Emit(ctx, p.OrderID, &eventsv1.PaymentRefunded{PaymentId: p.ID, Amount: money(p.Amount)})
+		return tx.Emit(ctx, p.OrderID, &eventsv1.PaymentRefunded{PaymentId: p.ID, Amount: p.Amount.proto()})
+	}
+	return nil
+}
+
+// checkCustomer refuses a settlement of p for another customer: Payment
+// captures, voids and refunds only its own authorisations, of the
+// customer it authorised for.
+func checkCustomer(p Payment, userID string) error {
+	if userID != p.UserID {
+		return events.Invalid("the event names another customer than the one payment %s was authorised for", p.ID)
 	}
 	return nil
 }
@@ -138,6 +161,6 @@ func (s *Service) settle(ctx context.Context, tx Tx, p Payment, kind, status str
 	return tx.SetStatus(ctx, p.ID, status)
 }
 
-func money(m Money) *commonv1.Money {
+func (m Money) proto() *commonv1.Money {
 	return &commonv1.Money{AmountMinor: m.AmountMinor, Currency: m.Currency}
 }
