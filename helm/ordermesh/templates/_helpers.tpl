@@ -190,6 +190,22 @@ time; an install keeps it across upgrades).
 {{- end -}}
 {{- end -}}
 
+{{/* NetworkPolicy egress to the API server, for the JWKS that verifies
+services' identity tokens. */}}
+{{- define "ordermesh.apiServerEgress" -}}
+{{- if .Values.serviceIdentity.kubernetes -}}
+{{- $api := .Values.networkPolicy.apiServer -}}
+- ports:
+    {{- range $api.ports }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
+  {{- with $api.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+{{- end -}}
+
 {{/* NetworkPolicy egress every pod needs: DNS, and the telemetry backends. */}}
 {{- define "ordermesh.commonEgress" -}}
 - to:
@@ -300,6 +316,28 @@ The environment of a service's container, before overrides.
   value: {{ $root.Values.auth.issuer | quote }}
 - name: JWT_AUDIENCE
   value: {{ $root.Values.auth.audience | quote }}
+{{- with $root.Values.serviceIdentity }}
+{{- if .kubernetes }}
+# This service's identity: its ServiceAccount's projected token, which the
+# others verify against the cluster's JWKS.
+- name: SERVICE_TOKEN_FILE
+  value: /var/run/secrets/ordermesh/identity/token
+- name: SERVICE_JWKS_URL
+  value: {{ .jwksURL | quote }}
+- name: SERVICE_JWKS_CA_FILE
+  value: /var/run/secrets/ordermesh/identity/ca.crt
+- name: SERVICE_JWKS_TOKEN_FILE
+  value: /var/run/secrets/ordermesh/identity/api-token
+- name: SERVICE_AUDIENCE
+  value: {{ .audience | quote }}
+- name: SERVICE_SUBJECT_PREFIX
+  value: {{ printf "system:serviceaccount:%s:%s-" $root.Release.Namespace (include "ordermesh.fullname" $root) | quote }}
+{{- with .issuer }}
+- name: SERVICE_ISSUER
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 # The shared URL (with {service}) and this service's own, which
 # wins; a Secret needs only one of them.
 - name: DATABASE_URL

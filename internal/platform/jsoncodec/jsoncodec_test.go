@@ -7,8 +7,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/jsoncodec"
 )
 
