@@ -51,18 +51,23 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 // short lines.
 func (s *Service) OnStockRejected(ctx context.Context, tx Tx, env *eventsv1.Envelope) error {
 	o, found, err := tx.Lock(ctx, env.GetOrderId(), true)
-	if err != nil || (found && o.Status != StatusPending) {
+	if err != nil {
 		return err
 	}
 	if !found {
 		return events.UnknownOrder(env)
 	}
-	var short []ShortLine
-	var names []string
 	for _, l := range env.GetStockRejected().GetShortLines() {
 		if !slices.ContainsFunc(o.Lines, func(ol Line) bool { return ol.SKU == l.GetSku() }) {
 			return events.Invalid("the rejection names %s, which order %s does not hold", l.GetSku(), o.ID)
 		}
+	}
+	if o.Status != StatusPending {
+		return nil
+	}
+	var short []ShortLine
+	var names []string
+	for _, l := range env.GetStockRejected().GetShortLines() {
 		short = append(short, ShortLine{SKU: l.GetSku(), Requested: l.GetRequested(), Available: l.GetAvailable()})
 		names = append(names, l.GetSku())
 	}
