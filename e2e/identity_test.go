@@ -55,14 +55,14 @@ func payloads(c customer, o *orderv1.Order) map[eventsv1.EventType]proto.Message
 	return map[eventsv1.EventType]proto.Message{
 		eventsv1.EventType_EVENT_TYPE_ORDER_PLACED: &eventsv1.OrderPlaced{UserId: c.id, Lines: lines, Total: total,
 			PaymentMethodId: c.card, ExpireTime: timestamppb.New(time.Now().Add(time.Minute))},
-		eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED:   &eventsv1.OrderConfirmed{UserId: c.id, Lines: lines, FromCart: true},
-		eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED:   &eventsv1.OrderCancelled{UserId: c.id, Reason: "CUSTOMER"},
-		eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:    &eventsv1.StockReserved{UserId: c.id, Lines: lines, Total: total, PaymentMethodId: c.card},
-		eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:    &eventsv1.StockRejected{ShortLines: []*eventsv1.ShortLine{{Sku: "BEAN-1", Requested: 1}}},
-		eventsv1.EventType_EVENT_TYPE_STOCK_RELEASED:    &eventsv1.StockReleased{ReleasedUnits: 1},
+		eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED:    &eventsv1.OrderConfirmed{UserId: c.id, Lines: lines, FromCart: true},
+		eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED:    &eventsv1.OrderCancelled{UserId: c.id, Reason: "CUSTOMER"},
+		eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED:     &eventsv1.StockReserved{UserId: c.id, Lines: lines, Total: total, PaymentMethodId: c.card},
+		eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED:     &eventsv1.StockRejected{ShortLines: []*eventsv1.ShortLine{{Sku: "BEAN-1", Requested: 1}}},
+		eventsv1.EventType_EVENT_TYPE_STOCK_RELEASED:     &eventsv1.StockReleased{ReleasedUnits: 1},
 		eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED: &eventsv1.PaymentAuthorized{PaymentId: uuid.NewString(), Amount: total},
-		eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED:  &eventsv1.PaymentDeclined{PaymentId: uuid.NewString(), DeclineCode: "card_declined"},
-		eventsv1.EventType_EVENT_TYPE_PAYMENT_REFUNDED:  &eventsv1.PaymentRefunded{PaymentId: uuid.NewString(), Amount: total},
+		eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED:   &eventsv1.PaymentDeclined{PaymentId: uuid.NewString(), DeclineCode: "card_declined"},
+		eventsv1.EventType_EVENT_TYPE_PAYMENT_REFUNDED:   &eventsv1.PaymentRefunded{PaymentId: uuid.NewString(), Amount: total},
 	}
 }
 
@@ -123,9 +123,9 @@ func TestSinksAcceptOnlyThePublisher(t *testing.T) {
 		token string
 		code  connect.Code
 	}{
-		"customer":        {alice.token, connect.CodePermissionDenied},
-		"merchant":        {s.merchant, connect.CodePermissionDenied},
-		"unknown service": {s.m.Token(t, "ops", auth.RoleService), connect.CodeUnauthenticated},
+		"customer":                     {alice.token, connect.CodePermissionDenied},
+		"merchant":                     {s.merchant, connect.CodePermissionDenied},
+		"unknown service":              {s.m.Token(t, "ops", auth.RoleService), connect.CodeUnauthenticated},
 		"service and customer at once": {s.m.Token(t, "order", auth.RoleService, auth.RoleCustomer), connect.CodeUnauthenticated},
 	} {
 		_, err := deliver(s, "payment", tc.token, good)
