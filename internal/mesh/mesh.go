@@ -366,6 +366,13 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		}
 		routes = append(routes, parts.Routes...)
 		refused := func(caller, reason string) { reg.EventsRefused.WithLabelValues(n, caller, reason).Inc() }
+		for _, caller := range append(slices.Clone(Services), "none") {
+			for _, reason := range events.RefusalReasons {
+				if len(def.contract.Consumes) > 0 {
+					reg.EventsRefused.WithLabelValues(n, caller, reason) // at 0 from the start, so the first refusal is an increase
+				}
+			}
+		}
 		routes = append(routes, eventRoutes(n, pool, parts, cfg.SinkPartitions, refused, svcLog, tp, opts)...)
 		relay := events.NewRelay(n, pool, sinkClients(cfg, svcClients), cfg.Relay, svcLog, tp)
 		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }

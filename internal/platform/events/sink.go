@@ -63,8 +63,7 @@ type Sink struct {
 	// set applies its events a batch at a time; see Staging.
 	set *Consumer
 	// Refused, if set, is told of each delivery refused for who sent it,
-	// with the caller and why (not_publisher, producer_mismatch,
-	// not_a_service).
+	// with the caller and why (one of RefusalReasons).
 	Refused func(caller, reason string)
 }
 
@@ -134,6 +133,11 @@ func NewSink(consumer string, routing Routing, pool *pgxpool.Pool, handlers map[
 	}
 	return &Sink{consumer: consumer, routing: routing, pool: pool, handlers: handlers, log: log, tracer: tp.Tracer(instrumentation)}
 }
+
+// RefusalReasons say why a sink refused a delivery for its caller: the
+// caller does not publish an event's type, an envelope names another
+// producer than the caller, or the caller is no service of the mesh.
+var RefusalReasons = []string{"not_publisher", "producer_mismatch", "not_a_service"}
 
 // MaxDelivery is the most events one delivery carries: the rule on
 // DeliverRequest.events, which the sink checks itself (see Deliver).
