@@ -4,7 +4,8 @@
 #   2. install the chart with k8s/values-kind.yaml (bundled PostgreSQL);
 #   3. wait until every pod is Ready;
 #   4. run cmd/smoke through the gateway: a checkout and a compensated failure;
-#   5. check the invariants in the services' databases;
+#   5. check the invariants in the services' databases, and that a sink
+#      accepts an event only from its publisher's ServiceAccount token;
 #   6. the spread over replicas (two each of catalog, order and
 #      inventory): each catalog pod gets 35-65% of E2E_SPLIT_REQUESTS
 #      GetProduct calls through the gateway, and, under a load of
@@ -140,6 +141,50 @@ log "4. checkout through the gateway; 5. invariants"
 for protocol in ${E2E_PROTOCOLS:-grpc connect grpcweb}; do
   go run ./cmd/smoke -addr "http://127.0.0.1:$GW_PORT" -protocol "$protocol"
 done
+
+# 5. Each service speaks only for itself. Tokens the cluster issues for
+# the services' own ServiceAccounts (kubectl create token, as the kubelet
+# projects them) deliver an OrderCancelled to Payment's sink: only
+# Order's, in an envelope that names Order, is accepted; Cart's, Order's
+# naming another producer, one for the API server's audience and one
+# signed with the chart's signing key are refused, and Payment counts the
+# refusals.
+log "5. service identity: Payment's sink refuses every caller but the publisher"
+SINK_PORT=${E2E_SINK_PORT:-18090}
+kubectl -n "$NS" port-forward "svc/$fullname-payment" "$SINK_PORT:8080" >/dev/null 2>&1 & pids+=($!)
+wait_port "$SINK_PORT"
+deliver_cancel() { # TOKEN PRODUCER: prints the Connect code, or ok
+  local body out
+  body=$(printf '{"events":[{"id":"%s","type":"EVENT_TYPE_ORDER_CANCELLED","orderId":"%s","occurredAt":"%s","producer":"%s","orderCancelled":{"userId":"e2e-identity","reason":"CUSTOMER"}}]}' \
+    "$(cat /proc/sys/kernel/random/uuid)" "$(cat /proc/sys/kernel/random/uuid)" "$(date -u +%FT%TZ)" "$2")
+  out=$(curl -s -H "Authorization: Bearer $1" -H 'Content-Type: application/json' -d "$body" \
+    "http://127.0.0.1:$SINK_PORT/payment/ordermesh.events.v1.EventSinkService/Deliver")
+  if [[ $out == '{}' ]]; then echo ok; else sed -n 's/.*"code":"\([a-z_]*\)".*/\1/p' <<<"$out"; fi
+}
+refused_at_payment() {
+  local pod n=0
+  for pod in $(k get pods -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component=payment -o name); do
+    pod=${pod#pod/}
+    n=$(( n + $(kubectl get --raw "/api/v1/namespaces/$NS/pods/$pod:9090/proxy/metrics" |
+      awk 'index($0, "ordermesh_event_deliveries_refused_total{") == 1 { n += $NF } END { print n + 0 }') ))
+  done
+  echo "$n"
+}
+refused_before=$(refused_at_payment)
+sa_token() { k create token "$fullname-$1" --duration 10m "${@:2}"; }
+declare -A identity=(
+  [order]="$(deliver_cancel "$(sa_token order --audience ordermesh)" order)"
+  [cart]="$(deliver_cancel "$(sa_token cart --audience ordermesh)" cart)"
+  [order_as_inventory]="$(deliver_cancel "$(sa_token order --audience ordermesh)" inventory)"
+  [api_audience]="$(deliver_cancel "$(sa_token order)" order)"
+  [signing_key]="$(deliver_cancel "$(go run ./cmd/ordermesh token -service order -ttl 10m)" order)"
+)
+refused=$(( $(refused_at_payment) - refused_before ))
+echo "identity order=${identity[order]} cart=${identity[cart]} order_as_inventory=${identity[order_as_inventory]}" \
+  "api_audience=${identity[api_audience]} signing_key=${identity[signing_key]} refused_counted=$refused"
+[[ ${identity[order]} == ok && ${identity[cart]} == permission_denied && ${identity[order_as_inventory]} == permission_denied &&
+   ${identity[api_audience]} == unauthenticated && ${identity[signing_key]} == unauthenticated && $refused == 2 ]] ||
+  { log "want order=ok cart=permission_denied order_as_inventory=permission_denied api_audience=unauthenticated signing_key=unauthenticated refused_counted=2"; exit 1; }
 
 # 6. The spread over replicas, counted by each pod's own
 # ordermesh_rpc_requests_total, read through the API server's pod proxy.
