@@ -38,7 +38,7 @@ func Serve(args []string, stdout, stderr io.Writer, services ...string) int {
 		case "reset":
 			return reset(cfg, services, stdout, stderr)
 		case "help", "-h", "--help":
-			fmt.Fprintf(stdout, "Serving: %s [token|reset|help]\n\n  (none)  serve %s\n  token   mint a development token (-role, -user, -ttl)\n  reset   drop the services' databases; refused while any is in use\n\nEnvironment of the server:\n%s",
+			fmt.Fprintf(stdout, "Serving: %s [token|reset|help]\n\n  (none)  serve %s\n  token   mint a development token (-role, -user, -ttl), or a service's own (-service)\n  reset   drop the services' databases; refused while any is in use\n\nEnvironment of the server:\n%s",
 				filepath.Base(os.Args[0]), strings.Join(services, ", "), config.Usage(cfg))
 			return 0
 		default:
