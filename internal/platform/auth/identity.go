@@ -156,7 +156,13 @@ type FileToken struct {
 // NewFileToken returns a source of the token in path.
 func NewFileToken(path string) *FileToken { return &FileToken{path: path} }
 
-const fileTokenReread = time.Minute
+const (
+	fileTokenReread = time.Minute
+	// fileTokenStale is how long a token read before is still sent while
+	// the file cannot be read: well within the kubelet's rotation, which
+	// renews a token at 80% of its life (48 minutes of an hour).
+	fileTokenStale = 5 * time.Minute
+)
 
 // Token implements TokenSource.
 func (f *FileToken) Token(context.Context) (string, error) {
@@ -167,7 +173,7 @@ func (f *FileToken) Token(context.Context) (string, error) {
 	}
 	b, err := os.ReadFile(f.path)
 	if err != nil {
-		if f.token != "" {
+		if f.token != "" && time.Since(f.read) < fileTokenStale {
 			return f.token, nil // a rotation in progress: the old one still holds
 		}
 		return "", fmt.Errorf("read the service token: %w", err)

@@ -208,8 +208,8 @@ func TestKubernetesIdentityNeedsTheJWKS(t *testing.T) {
 	}
 }
 
-// A token file that cannot be read is an error until it has been read
-// once; a rotation then keeps the last token until the new one is there.
+// A token file that is missing or empty is an error, never an empty
+// token sent as if it were one.
 func TestFileToken(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "token")
