@@ -18,6 +18,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -25,8 +27,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
 

@@ -13,11 +13,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // TestConsole drives the operator's web console, as the mesh serves it at

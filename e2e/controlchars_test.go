@@ -7,11 +7,11 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // A NUL sent to a public, unauthenticated RPC is refused at validation,

@@ -9,11 +9,11 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 )

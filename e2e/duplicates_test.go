@@ -9,12 +9,12 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
 )

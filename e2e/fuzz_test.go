@@ -11,9 +11,9 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // postJSON sends body to procedure over the Connect protocol's JSON

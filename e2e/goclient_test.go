@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
 

@@ -19,13 +19,13 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 )

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"

@@ -17,13 +17,13 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
 

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh"
 )
 
 // scrape reads h's /metrics and returns the families by name.

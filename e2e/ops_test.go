@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
@@ -21,8 +23,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 )
 

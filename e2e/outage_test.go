@@ -8,10 +8,10 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // When a service's database goes away under a running mesh, its callers

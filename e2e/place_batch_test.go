@@ -9,8 +9,8 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 // TestConcurrentPlacementsShareBatchesAndKeepTheirAnswers places many

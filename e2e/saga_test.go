@@ -12,13 +12,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 )
 
 const (

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
@@ -21,7 +22,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 )
 
 // TestTypeScriptClient runs gen/ts/test with node's test runner against

@@ -29,8 +29,8 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/gateway"
-	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 )
 

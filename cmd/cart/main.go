@@ -4,7 +4,7 @@ package main
 import (
 	"os"
 
-	"github.com/ordermesh/ordermesh/internal/cli"
+	"github.com/ordermesh/ordermesh/app/cli"
 )
 
 func main() {

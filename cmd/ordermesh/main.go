@@ -2,7 +2,7 @@
 // local development (`make run`); the services still call each other
 // through Connect clients over HTTP. It is also the operator's command
 // line: `ordermesh orders`, `events`, `stock`, `summary` and `version` talk
-// to a running mesh (internal/cli), and `ordermesh token` mints a
+// to a running mesh (app/cli), and `ordermesh token` mints a
 // development token.
 package main
 
@@ -12,8 +12,8 @@ import (
 	"os"
 	"slices"
 
-	"github.com/ordermesh/ordermesh/internal/cli"
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/app/cli"
+	"github.com/ordermesh/ordermesh/app/mesh"
 )
 
 func main() {

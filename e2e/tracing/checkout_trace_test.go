@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -25,7 +26,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
 

@@ -14,19 +14,19 @@ import (
 	"connectrpc.com/connect"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/app/shopper"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/otlpreceiver"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
-	"github.com/ordermesh/ordermesh/internal/shopper"
 )
 
 // placed is one checkout of the concurrent test: what was asked and what

@@ -9,13 +9,13 @@ import (
 
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/shopper"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
-	"github.com/ordermesh/ordermesh/internal/shopper"
 )
 
 // An order that expires, which no request does, is cancelled in its own

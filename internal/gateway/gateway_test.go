@@ -20,6 +20,8 @@ import (
 	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -30,8 +32,6 @@ import (
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/internal/gateway"
-	"github.com/ordermesh/ordermesh/internal/mesh"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"

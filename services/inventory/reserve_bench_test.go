@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/service"

@@ -16,9 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"

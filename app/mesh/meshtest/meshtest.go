@@ -19,7 +19,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 )

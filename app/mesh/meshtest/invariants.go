@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ordermesh/ordermesh/internal/mesh/invariants"
+	"github.com/ordermesh/ordermesh/app/mesh/invariants"
 )
 
 func (m *Mesh) pools() map[string]*pgxpool.Pool {

@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
@@ -22,7 +23,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
-	"github.com/ordermesh/ordermesh/internal/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordermesh/ordermesh/internal/mesh"
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
 

@@ -12,6 +12,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
+	"github.com/ordermesh/ordermesh/app/cli"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -19,8 +21,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
-	"github.com/ordermesh/ordermesh/internal/cli"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ordermesh/ordermesh/internal/mesh/invariants"
-	"github.com/ordermesh/ordermesh/internal/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/app/mesh/invariants"
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 )
 
 // The checker must catch each kind of breakage it claims to, or the saga
