@@ -14,7 +14,7 @@ catalog cart order inventory payment
 
 {{/*
 The routing table: the services each service opens connections to, by RPC
-or by delivering its events (internal/mesh.Calls). NetworkPolicies allow
+or by delivering its events (app/mesh.Calls). NetworkPolicies allow
 exactly these edges; the chart test holds the two together.
 */}}
 {{- define "ordermesh.calls" -}}
