@@ -58,7 +58,7 @@ func sample(fams map[string]*dto.MetricFamily, name string, want map[string]stri
 // from unary latency, open orders and their age, and build info.
 func TestMetricsSayWhatHappened(t *testing.T) {
 	t.Parallel()
-	s := newShop(t, func(c *mesh.Config) { c.Order.Deadline = time.Hour })
+	s := newShop(t, func(c *mesh.Config) { c.Saga.OrderDeadline = time.Hour })
 	ok := s.customer(t, "metrics-ok", cardOK)
 	if o := s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1))).GetId()); o.GetStatus() != confirmed {
 		t.Fatalf("order %v, want CONFIRMED", o.GetStatus())

@@ -24,6 +24,7 @@ import (
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/services/order"
 )
 
 // TestOperatorReadsOfOneOrder covers the service-role reads the operator's
@@ -326,7 +327,9 @@ func TestOpsService(t *testing.T) {
 // its deadline is cancelled as expired at once, not at the next sweep.
 func TestOpsExpireNow(t *testing.T) {
 	t.Parallel()
-	s := newShop(t, func(c *mesh.Config) { c.Order.Deadline, c.Order.ExpiryInterval = time.Second, time.Hour })
+	s := newShop(t, func(c *mesh.Config) {
+		c.Saga.OrderDeadline, mesh.ServiceConfig[order.Config](c).ExpiryInterval = time.Second, time.Hour
+	})
 	ctx := context.Background()
 	ops := opsv1connect.NewOpsServiceClient(s.m.HTTP, s.m.URL)
 	c := s.customer(t, "ops-late", cardOK)

@@ -45,7 +45,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	}
 	s := newShop(t, func(c *mesh.Config) {
 		c.Relay.MaxAttempts = 2
-		c.Order.Deadline = 3 * time.Second
+		c.Saga.OrderDeadline = 3 * time.Second
 	})
 	metricsSrv := httptest.NewServer(s.m.Metrics)
 	t.Cleanup(metricsSrv.Close)

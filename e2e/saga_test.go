@@ -339,7 +339,7 @@ func TestCustomerCancel(t *testing.T) {
 
 func TestExpiryAndLateAuthorization(t *testing.T) {
 	t.Parallel()
-	s := newShop(t, func(c *mesh.Config) { c.Order.Deadline = time.Second })
+	s := newShop(t, func(c *mesh.Config) { c.Saga.OrderDeadline = time.Second })
 	c := s.customer(t, "exp", cardOK)
 	// Order cannot hear about stock or payment: the order expires while
 	// Payment authorises. The late PaymentAuthorized must end voided.

@@ -62,7 +62,7 @@ func lateProxy(t *testing.T, target string, after time.Duration) string {
 
 func startConfig(t *testing.T, dbURL string, wait time.Duration) mesh.Config {
 	t.Helper()
-	var cfg mesh.Config
+	cfg := mesh.NewConfig()
 	if err := config.LoadFrom(func(string) (string, bool) { return "", false }, &cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -380,7 +380,7 @@ func checkEnv(t *testing.T, d *appsv1.Deployment, r *rendered) {
 	for _, e := range c.Env {
 		env[e.Name] = e
 	}
-	known := config.Names(mesh.Config{})
+	known := config.Names(mesh.NewConfig())
 	needs := []string{}
 	if svc == "gateway" {
 		known = config.Names(gateway.Config{})

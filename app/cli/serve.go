@@ -26,7 +26,7 @@ import (
 // token; `reset` drops their databases; `help` lists the environment
 // variables. It returns the exit code.
 func Serve(args []string, stdout, stderr io.Writer, services ...string) int {
-	var cfg mesh.Config
+	cfg := mesh.NewConfig()
 	if err := config.Load(&cfg); err != nil {
 		fmt.Fprintf(stderr, "configuration: %v\n", err)
 		return 2

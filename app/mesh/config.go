@@ -6,10 +6,13 @@
 package mesh
 
 import (
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
+	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
@@ -25,17 +28,17 @@ type Config struct {
 	Server    server.Config
 	Auth      auth.Config
 	Relay     events.RelayConfig
-	Order     order.Config
-	Inventory inventory.Config
 	Telemetry telemetry.Config
+	Saga      component.Saga
+	// Services holds each service's own configuration, one pointer per
+	// Component that has one (see NewConfig and ServiceConfig).
+	Services []any
 
 	LogLevel       string `env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 	AdminAddr      string `env:"ADMIN_ADDR" default:":9090" usage:"admin listen address for Prometheus /metrics, apart from the public port; empty turns it off"`
 	AdminPprof     bool   `env:"ADMIN_PPROF" default:"false" usage:"serve net/http/pprof at /debug/pprof/ on the admin port"`
 	SinkPartitions int    `env:"SINK_PARTITIONS" default:"1" usage:"transactions a service's event sink applies one delivery in at once, split by order; consumers are set-based, so one (a fixed number of statements per delivery) is cheapest (Inventory, whose handlers share stock rows, always uses one)"`
 	DevBanner      bool   `env:"DEV_BANNER" default:"false" usage:"once listening, print the web console's URL and the CLI's settings with a fresh merchant token (make run sets it; never in production)"`
-
-	CatalogCacheMaxAge time.Duration `env:"CATALOG_CACHE_MAX_AGE" default:"30s" usage:"how long HTTP caches may keep Catalog's answers to GET requests (Cache-Control max-age; each also carries an ETag and answers If-None-Match with 304); 0 makes them revalidate every time"`
 
 	DatabaseURL      string        `env:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/ordermesh_{service}?sslmode=disable" secret:"url" usage:"PostgreSQL URL; {service} is replaced by the service name, so one server can hold every service's own database"`
 	DatabaseMaxConns int           `env:"DATABASE_MAX_CONNS" default:"16" usage:"largest number of pooled connections per service"`
@@ -55,6 +58,48 @@ type Config struct {
 	OrderURL     string `env:"ORDER_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Order service"`
 	InventoryURL string `env:"INVENTORY_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Inventory service"`
 	PaymentURL   string `env:"PAYMENT_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Payment service"`
+}
+
+// NewConfig returns a Config with a zero configuration of every service
+// that has one, ready for config.Load.
+func NewConfig() Config {
+	var c Config
+	for _, comp := range Components {
+		if comp.Config != nil {
+			c.Services = append(c.Services, reflect.New(reflect.TypeOf(comp.Config).Elem()).Interface())
+		}
+	}
+	return c
+}
+
+// ServiceConfig returns the configuration of type T in c, a service's own,
+// such as order.Config; one with its defaults is added if c has none.
+func ServiceConfig[T any](c *Config) *T {
+	for _, v := range c.Services {
+		if t, ok := v.(*T); ok {
+			return t
+		}
+	}
+	t := new(T)
+	_ = config.LoadFrom(func(string) (string, bool) { return "", false }, t) // defaults are the code's own: valid
+	c.Services = append(c.Services, t)
+	return t
+}
+
+// serviceConfig returns comp's configuration in c (nil if it has none).
+func (c *Config) serviceConfig(comp component.Component) any {
+	if comp.Config == nil {
+		return nil
+	}
+	for _, v := range c.Services {
+		if reflect.TypeOf(v) == reflect.TypeOf(comp.Config) {
+			return v
+		}
+	}
+	v := reflect.New(reflect.TypeOf(comp.Config).Elem()).Interface()
+	_ = config.LoadFrom(func(string) (string, bool) { return "", false }, v) // defaults are the code's own: valid
+	c.Services = append(c.Services, v)
+	return v
 }
 
 // perService returns, for each service by name, its base URL and its own

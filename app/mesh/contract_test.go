@@ -78,7 +78,7 @@ func TestCheckContract(t *testing.T) {
 		"a declared event lost": {component.Parts{Routes: []server.Route{route}}, "declares it consumes [EVENT_TYPE_ORDER_CONFIRMED]"},
 	}
 	for name, c := range cases {
-		err := checkContract("cart", definitions["cart"].contract, c.parts)
+		err := checkContract("cart", byName["cart"].Contract, c.parts)
 		switch {
 		case c.err == "" && err != nil:
 			t.Errorf("%s: %v", name, err)

@@ -22,11 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/console"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/buildinfo"
@@ -35,7 +31,6 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/health"
-	"github.com/ordermesh/ordermesh/internal/platform/httpcache"
 	"github.com/ordermesh/ordermesh/internal/platform/jsoncodec"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
@@ -50,8 +45,27 @@ import (
 	eventssql "github.com/ordermesh/ordermesh/sqlc/events"
 )
 
-// Services lists every service, in start order.
-var Services = []string{catalog.Name, cart.Name, order.Name, inventory.Name, payment.Name}
+// Components is the one list of the mesh's services, in start order.
+// Everything else the root knows of a service comes from its Component.
+var Components = []component.Component{catalog.Component, cart.Component, order.Component, inventory.Component, payment.Component}
+
+// Services lists every service's name, in start order.
+var Services = func() []string {
+	names := make([]string, len(Components))
+	for i, c := range Components {
+		names[i] = c.Name
+	}
+	return names
+}()
+
+// byName finds a component by its service's name.
+var byName = func() map[string]component.Component {
+	m := make(map[string]component.Component, len(Components))
+	for _, c := range Components {
+		m[c.Name] = c
+	}
+	return m
+}()
 
 // Routing is the saga's routing table, derived from what each service's
 // contract says it publishes and consumes.
@@ -85,7 +99,7 @@ type derivation struct {
 func derive() derivation {
 	d := derivation{owners: map[string]string{}}
 	for _, n := range Services {
-		c := definitions[n].contract
+		c := byName[n].Contract
 		if d.err = d.routing.Declare(n, c.Publishes, c.Consumes); d.err != nil {
 			return d
 		}
@@ -99,7 +113,7 @@ func derive() derivation {
 	d.calls = map[string][]string{}
 	for _, n := range Services {
 		to := d.routing.Subscribers(n)
-		for _, api := range definitions[n].contract.Calls {
+		for _, api := range byName[n].Contract.Calls {
 			callee, ok := d.owners[api]
 			if !ok {
 				d.err = fmt.Errorf("mesh: %s calls %s, which no service declares it serves", n, api)
@@ -141,82 +155,6 @@ func EndpointEnv(service string) string { return strings.ToUpper(service) + "_UR
 // which overrides the shared DATABASE_URL.
 func DatabaseEnv(service string) string { return strings.ToUpper(service) + "_DATABASE_URL" }
 
-// deps is what a service is built from.
-type deps struct {
-	cfg     Config
-	log     *slog.Logger
-	pool    *pgxpool.Pool
-	outbox  *events.Outbox
-	clients *rpcclient.Factory
-	metrics *metrics.Registry
-	tracing trace.TracerProvider
-	opts    []connect.HandlerOption
-}
-
-// definition describes one service to the composition root.
-type definition struct {
-	contract   component.Contract
-	migrations fs.FS
-	policies   auth.Policies
-	build      func(d deps) component.Parts
-}
-
-var definitions = map[string]definition{
-	catalog.Name: {
-		contract:   catalog.Contract,
-		migrations: catalog.Migrations,
-		policies:   catalog.Policies,
-		build:      func(d deps) component.Parts { return catalog.New(d.pool, d.opts...) },
-	},
-	cart.Name: {
-		contract:   cart.Contract,
-		migrations: cart.Migrations,
-		policies:   cart.Policies,
-		build: func(d deps) component.Parts {
-			return cart.New(d.pool, rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL), d.opts...)
-		},
-	},
-	order.Name: {
-		contract:   order.Contract,
-		migrations: order.Migrations,
-		policies:   order.Policies,
-		build: func(d deps) component.Parts {
-			clients := order.Clients{
-				Catalog:   rpcclient.New(d.clients, catalogv1connect.NewCatalogServiceClient, d.cfg.CatalogURL),
-				Cart:      rpcclient.New(d.clients, cartv1connect.NewCartServiceClient, d.cfg.CartURL),
-				Payments:  rpcclient.New(d.clients, paymentv1connect.NewPaymentServiceClient, d.cfg.PaymentURL),
-				Inventory: rpcclient.New(d.clients, inventoryv1connect.NewInventoryServiceClient, d.cfg.InventoryURL),
-				Outboxes:  map[string]eventsv1connect.EventAdminServiceClient{},
-			}
-			for _, producer := range d.outbox.Routing().Producers() {
-				if producer == order.Name {
-					continue // Order's own outbox is local
-				}
-				if u, ok := d.cfg.endpoint(producer); ok {
-					clients.Outboxes[producer] = rpcclient.New(d.clients, eventsv1connect.NewEventAdminServiceClient, u+events.SinkPath(producer))
-				}
-			}
-			return order.New(d.pool, d.outbox, clients, d.cfg.Order, d.log, d.metrics, d.tracing, d.opts...)
-		},
-	},
-	inventory.Name: {
-		contract:   inventory.Contract,
-		migrations: inventory.Migrations,
-		policies:   inventory.Policies,
-		build: func(d deps) component.Parts {
-			cfg := d.cfg.Inventory
-			cfg.OrderDeadline = d.cfg.Order.Deadline // it bounds the holds OrderPlaced asks for
-			return inventory.New(d.pool, d.outbox, cfg, d.log, d.metrics, d.tracing, d.opts...)
-		},
-	},
-	payment.Name: {
-		contract:   payment.Contract,
-		migrations: payment.Migrations,
-		policies:   payment.Policies,
-		build:      func(d deps) component.Parts { return payment.New(d.pool, d.outbox, d.log, d.metrics, d.opts...) },
-	},
-}
-
 // eventPolicies guard the event endpoints every service serves: only other
 // services deliver events or manage parked deliveries.
 var eventPolicies = auth.Policies{
@@ -230,7 +168,7 @@ var eventPolicies = auth.Policies{
 // Migrations returns every migration of the named service's database:
 // its own and the event tables.
 func Migrations(service string) []fs.FS {
-	return []fs.FS{definitions[service].migrations, eventssql.Migrations}
+	return []fs.FS{byName[service].Migrations, eventssql.Migrations}
 }
 
 // Mesh is a built, not yet serving, set of services.
@@ -278,7 +216,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 		return nil, errContracts
 	}
 	for _, n := range names {
-		if _, ok := definitions[n]; !ok {
+		if _, ok := byName[n]; !ok {
 			return nil, fmt.Errorf("unknown service %q (known: %v)", n, Services)
 		}
 	}
@@ -302,7 +240,11 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 	// ones: checked whole, one bad event would fail the batch it came in.
 	sinkChecksItself := map[string]bool{eventsv1connect.EventSinkServiceDeliverProcedure: true}
 	validateInterceptor := except(sinkChecksItself, validate.NewInterceptor())
-	controlInterceptor := except(sinkChecksItself, controlchars.NewInterceptor(catalog.FreeText))
+	freeText := controlchars.FreeText{}
+	for _, c := range Components {
+		maps.Copy(freeText, c.FreeText)
+	}
+	controlInterceptor := except(sinkChecksItself, controlchars.NewInterceptor(freeText))
 	handlerOpts := func(service string, tp trace.TracerProvider, log *slog.Logger) ([]connect.HandlerOption, error) {
 		otelInterceptor, err := telemetry.ServerInterceptor(tp)
 		if err != nil {
@@ -329,7 +271,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 	probes := map[string]health.Probe{}
 	var routes []server.Route
 	for _, n := range names {
-		def := definitions[n]
+		comp := byName[n]
 		tp := tel.TracerProvider(n)
 		svcLog := log.With("service", telemetry.ServiceName(n))
 		opts, err := handlerOpts(n, tp, svcLog)
@@ -343,32 +285,33 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 			m.Close()
 			return nil, err
 		}
-		pool, err := openDatabase(ctx, log, cfg, n, tp, def.migrations, eventssql.Migrations)
+		pool, err := openDatabase(ctx, log, cfg, n, tp, comp.Migrations, eventssql.Migrations)
 		if err != nil {
 			m.Close()
 			return nil, err
 		}
 		m.pools = append(m.pools, pool)
 		reg.AddDatabase(n, pool, Routing.Subscribers(n))
-		parts := def.build(deps{cfg: cfg, log: svcLog, pool: pool, outbox: events.NewOutbox(n, Routing),
-			clients: svcClients, metrics: reg, tracing: tp, opts: opts})
-		if err := checkContract(n, def.contract, parts); err != nil {
-			m.Close()
-			return nil, err
+		parts, err := comp.Build(component.Deps{
+			Saga: cfg.Saga, Config: cfg.serviceConfig(comp), Pool: pool, Outbox: events.NewOutbox(n, Routing), Log: svcLog, Metrics: reg,
+			Tracing: tp, Handler: opts, Clients: svcClients, URL: cfg.endpoint,
+			Serving: func(api string) string { u, _ := cfg.endpoint(Owners[api]); return u },
+		})
+		if err == nil {
+			err = checkContract(n, comp.Contract, parts)
 		}
-		for i, r := range parts.Routes {
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		for _, r := range parts.Routes {
 			probes[r.Service] = pool.Ping
-			if n == catalog.Name {
-				// Catalog's reads are public and the same for everyone:
-				// worth caching in browsers and CDNs when called by GET.
-				parts.Routes[i].Handler = httpcache.Handler(r.Handler, cfg.CatalogCacheMaxAge)
-			}
 		}
 		routes = append(routes, parts.Routes...)
 		refused := func(caller, reason string) { reg.EventsRefused.WithLabelValues(n, caller, reason).Inc() }
 		for _, caller := range append(slices.Clone(Services), "none") {
 			for _, reason := range events.RefusalReasons {
-				if len(def.contract.Consumes) > 0 {
+				if len(comp.Contract.Consumes) > 0 {
 					reg.EventsRefused.WithLabelValues(n, caller, reason) // at 0 from the start, so the first refusal is an increase
 				}
 			}
@@ -437,7 +380,7 @@ func (e exceptInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFun
 func policiesOf(names []string) []auth.Policies {
 	out := make([]auth.Policies, len(names))
 	for i, n := range names {
-		out[i] = definitions[n].policies
+		out[i] = byName[n].Policies
 	}
 	return out
 }

@@ -92,7 +92,7 @@ func run() error {
 			}
 		}
 	}
-	var cfg mesh.Config
+	cfg := mesh.NewConfig()
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
@@ -157,7 +157,8 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 	if _, err := pool.Exec(ctx, `INSERT INTO stock (sku, available, received) SELECT unnest($1::text[]), $2, $2`, skus, initial); err != nil {
 		return result{}, err
 	}
-	cfg.Inventory.Mode, cfg.Inventory.ReservationTTL = spec.mode, time.Hour
+	inv := mesh.ServiceConfig[inventory.Config](&cfg)
+	inv.Mode, inv.ReservationTTL = spec.mode, time.Hour
 	reserve, stop, err := overRPC(ctx, cfg, url)
 	if err != nil {
 		return result{}, err

@@ -126,7 +126,7 @@ func run() error {
 		return err
 	}
 	defer func() { _ = tel.Shutdown(ctx) }()
-	var cfg mesh.Config
+	cfg := mesh.NewConfig()
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}

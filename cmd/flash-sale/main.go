@@ -50,7 +50,7 @@ func run() error {
 	maxQty := flag.Int("max-quantity", 10, "each buyer wants 1 to this many units")
 	flag.Parse()
 
-	var cfg mesh.Config
+	cfg := mesh.NewConfig()
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func run() error {
 	timeout := flag.Duration("timeout", 2*time.Minute, "time each order gets to settle")
 	flag.Parse()
 
-	var cfg mesh.Config // JWT_SIGNING_KEY and the DATABASE_URL variables, as the services read them
+	cfg := mesh.NewConfig() // JWT_SIGNING_KEY and the DATABASE_URL variables, as the services read them
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func run() error {
 	flag.StringVar(&o.ready, "ready-file", "", `create this file once the first orders have confirmed, so a script knows the load runs ("-": print "steady running" instead)`)
 	flag.Parse()
 
-	var cfg mesh.Config // JWT_SIGNING_KEY, as the services read it
+	cfg := mesh.NewConfig() // JWT_SIGNING_KEY, as the services read it
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}

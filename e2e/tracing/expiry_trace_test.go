@@ -23,7 +23,7 @@ import (
 // are seen with the order's placement.
 func TestExpiredOrderStaysInItsTrace(t *testing.T) {
 	ctx := context.Background()
-	m, rcv, tel := startExported(t, func(c *mesh.Config) { c.Order.Deadline = time.Second })
+	m, rcv, tel := startExported(t, func(c *mesh.Config) { c.Saga.OrderDeadline = time.Second })
 	c := shopper.NewClients(m.URL)
 	merchant := m.Token(t, "mia", auth.RoleMerchant)
 	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{

@@ -8,10 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/trace"
-
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
@@ -28,18 +24,6 @@ import (
 // Name is the service's short name, used for its database and logs.
 const Name = "inventory"
 
-// Contract declares Inventory's place in the mesh: it calls nobody,
-// reserves on OrderPlaced, sells on OrderConfirmed and releases on
-// OrderCancelled.
-var Contract = component.Contract{
-	Serves:    []string{inventoryv1connect.InventoryServiceName},
-	Publishes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED, eventsv1.EventType_EVENT_TYPE_STOCK_RELEASED},
-	Consumes:  []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED, eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED},
-}
-
-// Migrations are Inventory's schema migrations.
-var Migrations = inventorysql.Migrations
-
 // Config is Inventory's own configuration.
 type Config = service.Config
 
@@ -49,21 +33,35 @@ const (
 	ModeNaive = service.ModeNaive // one transaction per order, the benchmark baseline
 )
 
-// Policies says who may call each RPC: stock levels are public, changing
-// stock is the merchant's, and reservations are internal.
-var Policies = auth.Policies{
-	inventoryv1connect.InventoryServiceGetStockProcedure:       auth.Public,
-	inventoryv1connect.InventoryServiceBatchGetStockProcedure:  auth.Public,
-	inventoryv1connect.InventoryServiceSetStockProcedure:       auth.Allow(auth.RoleMerchant),
-	inventoryv1connect.InventoryServiceAdjustStockProcedure:    auth.Allow(auth.RoleMerchant),
-	inventoryv1connect.InventoryServiceReserveProcedure:        auth.Allow(auth.RoleService),
-	inventoryv1connect.InventoryServiceReleaseProcedure:        auth.Allow(auth.RoleService),
-	inventoryv1connect.InventoryServiceGetReservationProcedure: auth.Allow(auth.RoleMerchant, auth.RoleService),
+// Component describes Inventory to the composition root: it calls
+// nobody, reserves on OrderPlaced, sells on OrderConfirmed and releases on
+// OrderCancelled. Stock levels are public, changing stock is the
+// merchant's, and reservations are internal.
+var Component = component.Component{
+	Name: Name,
+	Contract: component.Contract{
+		Serves:    []string{inventoryv1connect.InventoryServiceName},
+		Publishes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED, eventsv1.EventType_EVENT_TYPE_STOCK_RELEASED},
+		Consumes:  []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED, eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED},
+	},
+	Migrations: inventorysql.Migrations,
+	Policies: auth.Policies{
+		inventoryv1connect.InventoryServiceGetStockProcedure:       auth.Public,
+		inventoryv1connect.InventoryServiceBatchGetStockProcedure:  auth.Public,
+		inventoryv1connect.InventoryServiceSetStockProcedure:       auth.Allow(auth.RoleMerchant),
+		inventoryv1connect.InventoryServiceAdjustStockProcedure:    auth.Allow(auth.RoleMerchant),
+		inventoryv1connect.InventoryServiceReserveProcedure:        auth.Allow(auth.RoleService),
+		inventoryv1connect.InventoryServiceReleaseProcedure:        auth.Allow(auth.RoleService),
+		inventoryv1connect.InventoryServiceGetReservationProcedure: auth.Allow(auth.RoleMerchant, auth.RoleService),
+	},
+	Config: &Config{},
+	Build:  build,
 }
 
-// New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger, m *metrics.Registry, tp trace.TracerProvider, opts ...connect.HandlerOption) component.Parts {
-	st := store.New(pool, outbox)
+func build(d component.Deps) (component.Parts, error) {
+	cfg, log, m, tp := *d.Config.(*Config), d.Log, d.Metrics, d.Tracing
+	cfg.OrderDeadline = d.Saga.OrderDeadline // it bounds the holds OrderPlaced asks for
+	st := store.New(d.Pool, d.Outbox)
 	svc := service.New(st, cfg, log)
 	svc.Released = func(ctx context.Context, orderID string, units int64) {
 		m.Compensations.WithLabelValues("stock_released").Inc()
@@ -79,7 +77,7 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger
 		b.Answered = func(outcome string) { m.Reservations.WithLabelValues(outcome).Inc() }
 		m.SetQueueDepth(func() float64 { return float64(b.Queued()) })
 	}
-	path, h := inventoryv1connect.NewInventoryServiceHandler(handler.New(svc), opts...)
+	path, h := inventoryv1connect.NewInventoryServiceHandler(handler.New(svc), d.Handler...)
 	parts := component.Parts{
 		Routes: []server.Route{{Service: inventoryv1connect.InventoryServiceName, Path: path, Handler: h}},
 		// Settling a batch (selling, releasing) locks its stock rows in
@@ -112,5 +110,5 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, cfg Config, log *slog.Logger
 		// their stock rows first, in one statement and in SKU order.
 		parts.Prepare = events.PrepareInTx(st.Bind, svc.LockBatch)
 	}
-	return parts
+	return parts, nil
 }

@@ -10,10 +10,6 @@ import (
 	"log/slog"
 	"maps"
 
-	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
@@ -26,6 +22,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/metrics"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/order/internal/handler"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
@@ -36,44 +33,45 @@ import (
 // Name is the service's short name, used for its database and logs.
 const Name = "order"
 
-// Contract declares Order's place in the mesh. It prices through Catalog,
-// reads carts, asks Payment whose a payment method is, and reads
-// reservations (and the other outboxes, at the same addresses) for
-// OpsService.
-var Contract = component.Contract{
-	Serves: []string{orderv1connect.OrderServiceName, opsv1connect.OpsServiceName},
-	Calls: []string{
-		catalogv1connect.CatalogServiceName, cartv1connect.CartServiceName,
-		paymentv1connect.PaymentServiceName, inventoryv1connect.InventoryServiceName,
-	},
-	Publishes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED, eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED},
-	Consumes:  []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED, eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED, eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED},
-}
-
-// Migrations are Order's schema migrations.
-var Migrations = ordersql.Migrations
-
 // Config is Order's own configuration.
 type Config = service.Config
 
-// Policies says who may call each RPC. Customers act on their own orders
-// (the handler checks ownership); merchants see all and ship.
-var Policies = auth.Policies{
-	orderv1connect.OrderServicePlaceOrderProcedure:    auth.Allow(auth.RoleCustomer),
-	orderv1connect.OrderServiceGetOrderProcedure:      auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
-	orderv1connect.OrderServiceListOrdersProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
-	orderv1connect.OrderServiceCancelOrderProcedure:   auth.Allow(auth.RoleCustomer, auth.RoleMerchant),
-	orderv1connect.OrderServiceWatchOrderProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
-	orderv1connect.OrderServiceQuoteShippingProcedure: auth.Public,
-	orderv1connect.OrderServiceShipOrderProcedure:     auth.Allow(auth.RoleMerchant),
+// Component describes Order to the composition root. It prices through
+// Catalog, reads carts, asks Payment whose a payment method is, and reads
+// reservations (and the other outboxes, at the same addresses) for
+// OpsService. Customers act on their own orders (the handler checks
+// ownership); merchants see all and ship.
+var Component = component.Component{
+	Name: Name,
+	Contract: component.Contract{
+		Serves: []string{orderv1connect.OrderServiceName, opsv1connect.OpsServiceName},
+		Calls: []string{
+			catalogv1connect.CatalogServiceName, cartv1connect.CartServiceName,
+			paymentv1connect.PaymentServiceName, inventoryv1connect.InventoryServiceName,
+		},
+		Publishes: []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_ORDER_PLACED, eventsv1.EventType_EVENT_TYPE_ORDER_CONFIRMED, eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED},
+		Consumes:  []eventsv1.EventType{eventsv1.EventType_EVENT_TYPE_STOCK_RESERVED, eventsv1.EventType_EVENT_TYPE_STOCK_REJECTED, eventsv1.EventType_EVENT_TYPE_PAYMENT_AUTHORIZED, eventsv1.EventType_EVENT_TYPE_PAYMENT_DECLINED},
+	},
+	Migrations: ordersql.Migrations,
+	Policies: auth.Policies{
+		orderv1connect.OrderServicePlaceOrderProcedure:    auth.Allow(auth.RoleCustomer),
+		orderv1connect.OrderServiceGetOrderProcedure:      auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
+		orderv1connect.OrderServiceListOrdersProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
+		orderv1connect.OrderServiceCancelOrderProcedure:   auth.Allow(auth.RoleCustomer, auth.RoleMerchant),
+		orderv1connect.OrderServiceWatchOrderProcedure:    auth.Allow(auth.RoleCustomer, auth.RoleMerchant, auth.RoleService),
+		orderv1connect.OrderServiceQuoteShippingProcedure: auth.Public,
+		orderv1connect.OrderServiceShipOrderProcedure:     auth.Allow(auth.RoleMerchant),
 
-	opsv1connect.OpsServiceListOrdersProcedure:              operators,
-	opsv1connect.OpsServiceGetSagaTimelineProcedure:         operators,
-	opsv1connect.OpsServiceCancelOrderProcedure:             operators,
-	opsv1connect.OpsServiceExpireNowProcedure:               operators,
-	opsv1connect.OpsServiceListParkedDeliveriesProcedure:    operators,
-	opsv1connect.OpsServiceRequeueParkedDeliveriesProcedure: operators,
-	opsv1connect.OpsServiceGetSummaryProcedure:              operators,
+		opsv1connect.OpsServiceListOrdersProcedure:              operators,
+		opsv1connect.OpsServiceGetSagaTimelineProcedure:         operators,
+		opsv1connect.OpsServiceCancelOrderProcedure:             operators,
+		opsv1connect.OpsServiceExpireNowProcedure:               operators,
+		opsv1connect.OpsServiceListParkedDeliveriesProcedure:    operators,
+		opsv1connect.OpsServiceRequeueParkedDeliveriesProcedure: operators,
+		opsv1connect.OpsServiceGetSummaryProcedure:              operators,
+	},
+	Config: &Config{},
+	Build:  build,
 }
 
 // operators may call OpsService: merchants, and services (for scripts that
@@ -91,8 +89,24 @@ type Clients struct {
 	Outboxes  map[string]eventsv1connect.EventAdminServiceClient
 }
 
-// New builds the service on pool.
-func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config, log *slog.Logger, m *metrics.Registry, tp trace.TracerProvider, opts ...connect.HandlerOption) component.Parts {
+func build(d component.Deps) (component.Parts, error) {
+	cfg, log, m, tp, pool, outbox := *d.Config.(*Config), d.Log, d.Metrics, d.Tracing, d.Pool, d.Outbox
+	cfg.Deadline = d.Saga.OrderDeadline
+	clients := Clients{
+		Catalog:   rpcclient.New(d.Clients, catalogv1connect.NewCatalogServiceClient, d.Serving(catalogv1connect.CatalogServiceName)),
+		Cart:      rpcclient.New(d.Clients, cartv1connect.NewCartServiceClient, d.Serving(cartv1connect.CartServiceName)),
+		Payments:  rpcclient.New(d.Clients, paymentv1connect.NewPaymentServiceClient, d.Serving(paymentv1connect.PaymentServiceName)),
+		Inventory: rpcclient.New(d.Clients, inventoryv1connect.NewInventoryServiceClient, d.Serving(inventoryv1connect.InventoryServiceName)),
+		Outboxes:  map[string]eventsv1connect.EventAdminServiceClient{},
+	}
+	for _, producer := range outbox.Routing().Producers() {
+		if producer == Name {
+			continue // Order's own outbox is local
+		}
+		if u, ok := d.URL(producer); ok {
+			clients.Outboxes[producer] = rpcclient.New(d.Clients, eventsv1connect.NewEventAdminServiceClient, u+events.SinkPath(producer))
+		}
+	}
 	st := store.New(pool, outbox)
 	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, newPaymentMethods(clients.Payments, cfg.MethodCache), cfg)
 	svc.Tracer = tp.Tracer(service.Instrumentation)
@@ -105,11 +119,11 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 	m.SetOpenOrders(st.OpenOrders)
 	m.OrderDeadline.Set(cfg.Deadline.Seconds())
 	watchers := store.NewWatchers(pool, log)
-	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), opts...)
+	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), d.Handler...)
 	outboxes := map[string]eventsv1connect.EventAdminServiceClient{Name: events.NewAdmin(pool, log)}
 	maps.Copy(outboxes, clients.Outboxes)
 	ops := handler.NewOps(svc, handler.OpsDeps{Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, Routing: outbox.Routing(), OpenOrders: st.OpenOrders})
-	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(ops, opts...)
+	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(ops, d.Handler...)
 	return component.Parts{
 		Routes: []server.Route{
 			{Service: orderv1connect.OrderServiceName, Path: path, Handler: h},
@@ -122,7 +136,7 @@ func New(pool *pgxpool.Pool, outbox *events.Outbox, clients Clients, cfg Config,
 				return svc.ExpireOrders(ctx, 100)
 			}),
 		},
-	}
+	}, nil
 }
 
 // Consumer is Order's saga, applied a delivered batch at a time: the

@@ -26,6 +26,8 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
+	"github.com/ordermesh/ordermesh/services/inventory"
+	"github.com/ordermesh/ordermesh/services/order"
 )
 
 // SigningKey signs the test tokens.
@@ -73,7 +75,7 @@ func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts
 	if len(services) == 0 {
 		services = mesh.Services
 	}
-	var cfg mesh.Config
+	cfg := mesh.NewConfig()
 	if err := config.LoadFrom(func(string) (string, bool) { return "", false }, &cfg); err != nil {
 		t.Fatalf("meshtest: default config: %v", err)
 	}
@@ -90,7 +92,8 @@ func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts
 	// Quick retries and jobs, so saga tests settle in moments.
 	cfg.Relay.BackoffBase, cfg.Relay.BackoffMax, cfg.Relay.PollInterval = 20*time.Millisecond, 300*time.Millisecond, 200*time.Millisecond
 	cfg.Relay.Timeout = 5 * time.Second
-	cfg.Order.ExpiryInterval, cfg.Inventory.ExpiryInterval = 100*time.Millisecond, 100*time.Millisecond
+	mesh.ServiceConfig[order.Config](&cfg).ExpiryInterval = 100 * time.Millisecond
+	mesh.ServiceConfig[inventory.Config](&cfg).ExpiryInterval = 100 * time.Millisecond
 	m := &Mesh{URL: url, Databases: map[string]*dbtest.Database{}, HTTP: rpcclient.NewHTTPClient(), Gates: map[string]*Gate{}}
 	for _, s := range mesh.Services {
 		m.Gates[s] = startGate(t, s, url)

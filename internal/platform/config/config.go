@@ -85,8 +85,15 @@ func Names(cfg any) []string {
 	return names
 }
 
+// walk calls fn for every field with an env tag in v, a struct or a
+// pointer to one, in field order. Nested structs are walked, and so are
+// the pointers to structs in a field of type []any: the configurations
+// of parts that only the program assembling them knows.
 func walk(v reflect.Value, fn func(reflect.StructField, reflect.Value)) {
-	if v.Kind() == reflect.Pointer {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return
+		}
 		v = v.Elem()
 	}
 	t := v.Type()
@@ -97,6 +104,12 @@ func walk(v reflect.Value, fn func(reflect.StructField, reflect.Value)) {
 		}
 		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]() {
 			walk(fv, fn)
+			continue
+		}
+		if f.Type == reflect.TypeFor[[]any]() {
+			for j := range fv.Len() {
+				walk(fv.Index(j), fn)
+			}
 			continue
 		}
 		if f.Tag.Get("env") != "" {

@@ -121,8 +121,9 @@ type Config struct {
 	ReservationGrace time.Duration `env:"INVENTORY_RESERVATION_GRACE" default:"2m" usage:"time after an order's deadline before Inventory expires its reservation on its own"`
 	ExpiryInterval   time.Duration `env:"INVENTORY_EXPIRY_INTERVAL" default:"5s" usage:"how often stale reservations are looked for"`
 
-	// OrderDeadline is Order's ORDER_DEADLINE: an OrderPlaced that expires
-	// later than it (and ReservationGrace) from now is not Order's.
+	// OrderDeadline is the saga's ORDER_DEADLINE (component.Saga): an
+	// OrderPlaced that expires later than it (and ReservationGrace) from
+	// now is not one Order sent.
 	OrderDeadline time.Duration
 }
 

@@ -210,7 +210,9 @@ type PaymentMethods interface {
 
 // Config tunes Order.
 type Config struct {
-	Deadline       time.Duration `env:"ORDER_DEADLINE" default:"15m" usage:"time an order may stay unconfirmed before it expires"`
+	// Deadline is the saga's ORDER_DEADLINE (component.Saga), which the
+	// composition root gives every service.
+	Deadline       time.Duration
 	MethodCache    int           `env:"ORDER_PAYMENT_METHOD_CACHE" default:"100000" usage:"payment methods whose owner Order remembers, so a returning customer's checkout asks Payment nothing"`
 	ExpiryInterval time.Duration `env:"ORDER_EXPIRY_INTERVAL" default:"5s" usage:"how often expired orders are looked for"`
 	ShipFrom       string        `env:"ORDER_SHIP_FROM" default:"DE" usage:"ISO country the shop ships from; shipping is cheapest there"`
