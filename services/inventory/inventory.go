@@ -6,14 +6,12 @@ package inventory
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/handler"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
@@ -69,13 +67,9 @@ func build(d component.Deps) (component.Parts, error) {
 	}
 	if b := svc.Batcher(); b != nil {
 		b.Tracer = tp.Tracer(service.Instrumentation)
-		b.Observer = func(ctx context.Context, size int, took time.Duration) {
-			m.BatchSize.Observe(float64(size))
-			metrics.Observe(ctx, m.BatchSeconds, took.Seconds())
+		if err := observeHotPath(m, b, cfg.QueueMax); err != nil {
+			return component.Parts{}, err
 		}
-		m.QueueMax.Set(float64(cfg.QueueMax))
-		b.Answered = func(outcome string) { m.Reservations.WithLabelValues(outcome).Inc() }
-		m.SetQueueDepth(func() float64 { return float64(b.Queued()) })
 	}
 	path, h := inventoryv1connect.NewInventoryServiceHandler(handler.New(svc), d.Handler...)
 	parts := component.Parts{

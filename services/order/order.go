@@ -21,7 +21,6 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/order/internal/handler"
@@ -90,7 +89,7 @@ type Clients struct {
 }
 
 func build(d component.Deps) (component.Parts, error) {
-	cfg, log, m, tp, pool, outbox := *d.Config.(*Config), d.Log, d.Metrics, d.Tracing, d.Pool, d.Outbox
+	cfg, log, tp, pool, outbox := *d.Config.(*Config), d.Log, d.Tracing, d.Pool, d.Outbox
 	cfg.Deadline = d.Saga.OrderDeadline
 	clients := Clients{
 		Catalog:   rpcclient.New(d.Clients, catalogv1connect.NewCatalogServiceClient, d.Serving(catalogv1connect.CatalogServiceName)),
@@ -110,14 +109,15 @@ func build(d component.Deps) (component.Parts, error) {
 	st := store.New(pool, outbox)
 	svc := service.New(st, catalogClient{clients.Catalog}, cartClient{clients.Cart}, newPaymentMethods(clients.Payments, cfg.MethodCache), cfg)
 	svc.Tracer = tp.Tracer(service.Instrumentation)
+	om, err := newOrderMetrics(d.Metrics, cfg.Deadline, st.OpenOrders)
+	if err != nil {
+		return component.Parts{}, err
+	}
 	svc.Finished = func(ctx context.Context, f service.Finish) {
-		m.OrdersTerminal.WithLabelValues(f.Status, f.Reason).Inc()
-		metrics.Observe(ctx, m.OrderCompletion.WithLabelValues(f.Status), f.Took.Seconds())
+		om.finished(ctx, f)
 		log.InfoContext(ctx, "order "+f.Status, slog.String("order_id", f.OrderID), slog.String("status", f.Status),
 			slog.String("reason", f.Reason), slog.String("detail", f.Detail), slog.Float64("age_seconds", f.Took.Seconds()))
 	}
-	m.SetOpenOrders(st.OpenOrders)
-	m.OrderDeadline.Set(cfg.Deadline.Seconds())
 	watchers := store.NewWatchers(pool, log)
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), d.Handler...)
 	outboxes := map[string]eventsv1connect.EventAdminServiceClient{Name: events.NewAdmin(pool, log)}

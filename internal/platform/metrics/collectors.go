@@ -15,15 +15,14 @@ import (
 )
 
 // databases collects, at scrape time, every service's pool statistics and
-// outbox, and Order's open orders. What cannot be read (the database is
-// down) reports no sample, never a misleading 0, and counts a collection
-// error instead.
+// outbox. What cannot be read (the database is down) reports no sample,
+// never a misleading 0, and counts a collection error instead; services'
+// own scrape-time collectors count theirs through Registry.ReadFailed.
 type databases struct {
-	mu         sync.Mutex
-	pools      map[string]*pgxpool.Pool
-	subs       map[string][]string // producer → its subscribers
-	openOrders atomic.Pointer[func(context.Context) ([]OpenOrders, error)]
-	serving    atomic.Pointer[func(context.Context) map[string]bool]
+	mu      sync.Mutex
+	pools   map[string]*pgxpool.Pool
+	subs    map[string][]string // producer → its subscribers
+	serving atomic.Pointer[func(context.Context) map[string]bool]
 
 	errMu  sync.Mutex
 	errors map[[2]string]float64 // service, source → failed reads
@@ -53,8 +52,6 @@ var (
 	outboxOldest  = prometheus.NewDesc("ordermesh_outbox_oldest_pending_seconds", "Age of the oldest waiting delivery, by producer and subscriber; 0 when none waits.", []string{"service", "subscriber"}, nil)
 	outboxParked  = prometheus.NewDesc("ordermesh_outbox_parked", "Deliveries parked after too many failures, by producer and subscriber.", []string{"service", "subscriber"}, nil)
 
-	ordersOpen   = prometheus.NewDesc("ordermesh_orders_open", "Orders whose saga has not ended (pending or reserved), by status.", []string{"status"}, nil)
-	oldestOpen   = prometheus.NewDesc("ordermesh_orders_oldest_open_seconds", "Age of the oldest order whose saga has not ended; 0 when none is open.", nil, nil)
 	serving      = prometheus.NewDesc("ordermesh_service_serving", "1 when a service's readiness probe (its database) passes, 0 when not; the same cached result health checks and /readyz answer with.", []string{"grpc_service"}, nil)
 	collectFails = prometheus.NewDesc("ordermesh_metrics_collection_errors_total", "Scrape-time reads that failed (their samples are missing), by service and source: outbox, orders.", []string{"service", "source"}, nil)
 )
@@ -62,7 +59,7 @@ var (
 // Describe implements prometheus.Collector.
 func (d *databases) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{poolAcquired, poolIdle, poolMax, poolWaits, poolWaitTime, roundTrips,
-		outboxPending, outboxOldest, outboxParked, ordersOpen, oldestOpen, serving, collectFails} {
+		outboxPending, outboxOldest, outboxParked, serving, collectFails} {
 		ch <- desc
 	}
 }
@@ -102,9 +99,6 @@ func (d *databases) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(outboxParked, prometheus.GaugeValue, float64(r.Parked), service, sub)
 		}
 	}
-	if f := d.openOrders.Load(); f != nil {
-		d.collectOpenOrders(ctx, ch, *f)
-	}
 	if f := d.serving.Load(); f != nil {
 		for name, ok := range (*f)(ctx) {
 			v := 0.0
@@ -119,24 +113,6 @@ func (d *databases) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range d.errors {
 		ch <- prometheus.MustNewConstMetric(collectFails, prometheus.CounterValue, n, k[0], k[1])
 	}
-}
-
-func (d *databases) collectOpenOrders(ctx context.Context, ch chan<- prometheus.Metric, read func(context.Context) ([]OpenOrders, error)) {
-	open, err := read(ctx)
-	if err != nil {
-		d.failed("order", "orders")
-		return
-	}
-	counts := map[string]int64{"pending": 0, "reserved": 0}
-	var oldest float64
-	for _, o := range open {
-		counts[o.Status] = o.Count
-		oldest = max(oldest, o.OldestSeconds)
-	}
-	for status, n := range counts {
-		ch <- prometheus.MustNewConstMetric(ordersOpen, prometheus.GaugeValue, float64(n), status)
-	}
-	ch <- prometheus.MustNewConstMetric(oldestOpen, prometheus.GaugeValue, oldest)
 }
 
 // countFailures makes the failed reads of service's source a series

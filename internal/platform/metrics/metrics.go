@@ -11,12 +11,12 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	httppprof "net/http/pprof"
 	"runtime"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -39,17 +39,10 @@ type Registry struct {
 	StreamDuration *prometheus.HistogramVec
 	StreamsActive  *prometheus.GaugeVec
 
-	OrdersTerminal  *prometheus.CounterVec
-	OrderCompletion *prometheus.HistogramVec
-	OrderDeadline   prometheus.Gauge
-	Compensations   *prometheus.CounterVec
-
-	BatchSize    prometheus.Histogram
-	BatchSeconds prometheus.Histogram
-	QueueDepth   prometheus.GaugeFunc
-	QueueMax     prometheus.Gauge
-	queueDepth   atomic.Pointer[func() float64]
-	Reservations *prometheus.CounterVec
+	// Compensations counts the saga's compensating actions, which more
+	// than one service takes: by kind (stock_released, payment_voided,
+	// payment_refunded).
+	Compensations *prometheus.CounterVec
 
 	DeliveryAttempts *prometheus.CounterVec
 	EventsRefused    *prometheus.CounterVec
@@ -78,41 +71,9 @@ func New(version string) *Registry {
 	r.StreamsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ordermesh_rpc_streams_active", Help: "Streaming RPCs open now, by service and procedure.",
 	}, []string{"service", "procedure"})
-	r.OrdersTerminal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ordermesh_orders_terminal_total", Help: "Orders that reached a terminal status, by status and reason.",
-	}, []string{"status", "reason"})
-	r.OrderCompletion = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "ordermesh_order_completion_seconds", Help: "Time from placement to a terminal status, by status.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
-	}, []string{"status"})
-	r.OrderDeadline = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "ordermesh_order_deadline_seconds", Help: "ORDER_DEADLINE: how long an order may stay open before it expires.",
-	})
 	r.Compensations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_compensations_total", Help: "Compensating actions, by kind: stock_released, payment_voided, payment_refunded.",
 	}, []string{"kind"})
-	r.BatchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "ordermesh_inventory_batch_size", Help: "Reservations per hot-path batch.",
-		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
-	})
-	r.BatchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "ordermesh_inventory_batch_seconds", Help: "Time one hot-path batch takes, transaction included.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
-	})
-	r.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "ordermesh_inventory_queue_depth", Help: "Reservations waiting for a hot-path batch.",
-	}, func() float64 {
-		if f := r.queueDepth.Load(); f != nil {
-			return (*f)()
-		}
-		return 0
-	})
-	r.QueueMax = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "ordermesh_inventory_queue_max", Help: "INVENTORY_QUEUE_MAX: reservations the hot path queues before it refuses more.",
-	})
-	r.Reservations = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ordermesh_inventory_reservations_total", Help: "Reservation requests answered, by outcome: reserved, rejected, error.",
-	}, []string{"outcome"})
 	r.DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_outbox_delivery_attempts_total", Help: "Event delivery attempts, by producer (service), subscriber and result: delivered, failed, parked.",
 	}, []string{"service", "subscriber", "result"})
@@ -121,8 +82,7 @@ func New(version string) *Registry {
 		Help: "Event deliveries a sink refused whole because the caller may not speak for their events, by consuming service, caller and reason: not_publisher, producer_mismatch, not_a_service.",
 	}, []string{"service", "caller", "reason"})
 	r.reg.MustRegister(r.RPCRequests, r.RPCDuration, r.StreamRequests, r.StreamDuration, r.StreamsActive,
-		r.OrdersTerminal, r.OrderCompletion, r.OrderDeadline, r.Compensations,
-		r.BatchSize, r.BatchSeconds, r.QueueDepth, r.QueueMax, r.Reservations, r.DeliveryAttempts, r.EventsRefused, r.dbs)
+		r.Compensations, r.DeliveryAttempts, r.EventsRefused, r.dbs)
 	return r
 }
 
@@ -143,9 +103,24 @@ func newBuildInfo(version string) prometheus.Collector {
 	return bi
 }
 
-// SetQueueDepth sets where the queue depth gauge reads from: the hot
-// path's batcher, when Inventory runs in this process.
-func (r *Registry) SetQueueDepth(f func() float64) { r.queueDepth.Store(&f) }
+// Register adds a service's own metrics: the domain's instruments live
+// with the service that knows what they mean.
+func (r *Registry) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := r.reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// ReadFailed counts a scrape-time read of a service's source that failed,
+// so its samples are missing (ordermesh_metrics_collection_errors_total).
+func (r *Registry) ReadFailed(service, source string) { r.dbs.failed(service, source) }
+
+// ReadsFrom starts the failed-read count of a service's scrape-time
+// source at 0, so that its first failure is an increase.
+func (r *Registry) ReadsFrom(service, source string) { r.dbs.countFailures(service, source) }
 
 // Observe records v in h with the trace of ctx as exemplar when the trace
 // is sampled, so that a latency spike on a dashboard links to a trace.
@@ -309,21 +284,6 @@ func (r *Registry) AddDatabase(service string, pool *pgxpool.Pool, subscribers [
 	r.dbs.add(service, pool, subscribers)
 }
 
-// SetOpenOrders sets where the open-orders gauges read from: Order's
-// database, when Order runs in this process.
-func (r *Registry) SetOpenOrders(f func(ctx context.Context) ([]OpenOrders, error)) {
-	r.dbs.openOrders.Store(&f)
-	r.dbs.countFailures("order", "orders")
-}
-
 // SetHealth sets where the serving gauge reads from: the health checker's
 // cached probe results.
 func (r *Registry) SetHealth(f func(ctx context.Context) map[string]bool) { r.dbs.serving.Store(&f) }
-
-// OpenOrders is how many orders of a status are open (not terminal) and
-// how old the oldest of them is.
-type OpenOrders struct {
-	Status        string
-	Count         int64
-	OldestSeconds float64
-}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
@@ -30,15 +31,19 @@ func get(t *testing.T, h http.Handler, accept string) string {
 func TestHistogramsCarryTraceExemplars(t *testing.T) {
 	t.Parallel()
 	reg := metrics.New("test")
+	latency := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "test_latency_seconds", Help: "A latency.", Buckets: []float64{.001, .005, .01}})
+	if err := reg.Register(latency); err != nil {
+		t.Fatal(err)
+	}
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 	sampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
-	metrics.Observe(sampled, reg.BatchSeconds, 0.003)
-	metrics.Observe(context.Background(), reg.BatchSeconds, 0.004) // no trace: no exemplar
+	metrics.Observe(sampled, latency, 0.003)
+	metrics.Observe(context.Background(), latency, 0.004) // no trace: no exemplar
 
 	out := get(t, reg.Handler(), "application/openmetrics-text; version=1.0.0")
 	if n := strings.Count(out, `# {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.003`); n != 1 {
-		t.Errorf("%d exemplars with the trace id, want 1 on the 0.005 bucket:\n%s", n, grep(out, "ordermesh_inventory_batch_seconds"))
+		t.Errorf("%d exemplars with the trace id, want 1 on the 0.005 bucket:\n%s", n, grep(out, "test_latency_seconds"))
 	}
 	if strings.Count(out, "# {trace_id=") != 1 {
 		t.Errorf("an observation without a sampled trace got an exemplar:\n%s", grep(out, "trace_id"))

@@ -26,7 +26,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
@@ -43,7 +42,7 @@ type OpsDeps struct {
 	// summary, an idle one with zeros.
 	Routing events.Routing
 	// OpenOrders counts the open orders by status.
-	OpenOrders func(context.Context) ([]metrics.OpenOrders, error)
+	OpenOrders func(context.Context) ([]service.OpenOrders, error)
 }
 
 // Ops implements opsv1connect.OpsServiceHandler: the operator's view of

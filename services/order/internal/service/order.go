@@ -208,6 +208,14 @@ type PaymentMethods interface {
 	Owner(ctx context.Context, id string) (string, bool, error)
 }
 
+// OpenOrders is how many orders of a status are open (not terminal) and
+// how old the oldest of them is.
+type OpenOrders struct {
+	Status        string
+	Count         int64
+	OldestSeconds float64
+}
+
 // Config tunes Order.
 type Config struct {
 	// Deadline is the saga's ORDER_DEADLINE (component.Saga), which the

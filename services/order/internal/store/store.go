@@ -17,7 +17,6 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/coalesce"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
 	"github.com/ordermesh/ordermesh/services/order/internal/store/orderdb"
@@ -52,14 +51,14 @@ func (s *Store) InTx(ctx context.Context, fn func(context.Context, service.Tx) e
 
 // OpenOrders reports, per status, the orders whose saga has not ended
 // and the age of the oldest, for /metrics.
-func (s *Store) OpenOrders(ctx context.Context) ([]metrics.OpenOrders, error) {
+func (s *Store) OpenOrders(ctx context.Context) ([]service.OpenOrders, error) {
 	rows, err := s.q.OpenOrders(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open orders: %w", err)
 	}
-	out := make([]metrics.OpenOrders, len(rows))
+	out := make([]service.OpenOrders, len(rows))
 	for i, r := range rows {
-		out[i] = metrics.OpenOrders{Status: r.Status, Count: r.Open, OldestSeconds: r.OldestSeconds}
+		out[i] = service.OpenOrders{Status: r.Status, Count: r.Open, OldestSeconds: r.OldestSeconds}
 	}
 	return out, nil
 }
