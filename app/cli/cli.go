@@ -24,6 +24,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // Commands are the names Run answers to; anything else is the server's.
@@ -155,7 +156,7 @@ func (a *app) describe(err error) string {
 	if !errors.As(err, &ce) {
 		return err.Error()
 	}
-	msg := ce.Code().String() + ": " + ce.Message()
+	msg := rpcerr.Text(err)
 	switch ce.Code() {
 	case connect.CodeUnauthenticated:
 		if a.token == "" {

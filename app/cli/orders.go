@@ -15,6 +15,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
 )
 
 func (a *app) ordersCmd() *cobra.Command {
@@ -95,7 +96,7 @@ func (a *app) ordersList() *cobra.Command {
 			now := time.Now()
 			for _, o := range orders {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"),
-					dash(enumLabel(o.GetReason().String(), "STATUS_REASON_")), o.GetUserId(), money(o.GetTotal()),
+					dash(enumLabel(o.GetReason().String(), "STATUS_REASON_")), o.GetUserId(), amount(o.GetTotal()),
 					o.GetCreateTime().AsTime().UTC().Format(time.DateTime), age(now.Sub(o.GetCreateTime().AsTime())))
 			}
 			if err := w.Flush(); err != nil {
@@ -169,7 +170,7 @@ func (a *app) printTimeline(tl *opsv1.GetSagaTimelineResponse) error {
 		lines = append(lines, fmt.Sprintf("%d × %s", l.GetQuantity(), l.GetSku()))
 	}
 	fmt.Fprintf(a.out, "Order     %s\nStatus    %s\nCustomer  %s\nTotal     %s (%s)\nPlaced    %s\n",
-		o.GetId(), status, o.GetUserId(), money(o.GetTotal()), strings.Join(lines, ", "), placed.UTC().Format(time.RFC3339Nano))
+		o.GetId(), status, o.GetUserId(), amount(o.GetTotal()), strings.Join(lines, ", "), placed.UTC().Format(time.RFC3339Nano))
 	if p := tl.GetPayment(); p != nil {
 		fmt.Fprintf(a.out, "Payment   %s\n", strings.TrimSpace(enumLabel(p.GetStatus().String(), "PAYMENT_STATUS_")+" "+p.GetDeclineCode()))
 	}
@@ -256,17 +257,12 @@ func (a *app) printOr(msg proto.Message, format string, args ...any) error {
 	return err
 }
 
-// money formats an amount: "93.90 EUR".
-func money(m *commonv1.Money) string {
+// amount formats an amount: "93.90 EUR".
+func amount(m *commonv1.Money) string {
 	if m == nil {
 		return "-"
 	}
-	v := m.GetAmountMinor()
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Sprintf("%s%d.%02d %s", sign, v/100, v%100, m.GetCurrency())
+	return money.Format(m.GetAmountMinor(), m.GetCurrency())
 }
 
 // age formats a duration for people: 45s, 12m, 3h20m, 2d4h.

@@ -24,6 +24,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events/eventsdb"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
 // RelayConfig tunes delivery.
@@ -384,11 +385,7 @@ func (r *Relay) deliver(ctx context.Context, sub string, batch []claimed) map[st
 	defer cancel()
 	res, err := client.Deliver(dctx, connect.NewRequest(&eventsv1.DeliverRequest{Events: envs}))
 	if err != nil {
-		msg := err.Error()
-		var ce *connect.Error
-		if errors.As(err, &ce) {
-			msg = ce.Code().String() + ": " + ce.Message()
-		}
+		msg := rpcerr.Text(err)
 		for _, c := range batch {
 			failed[c.env.GetId()] = failure{message: msg}
 		}

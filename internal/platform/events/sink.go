@@ -378,11 +378,7 @@ func failureMessage(ctx context.Context, err error) string {
 		}
 		return msg
 	}
-	var e *connect.Error
-	if errors.As(ce, &e) {
-		return e.Code().String() + ": " + e.Message()
-	}
-	return ce.Error()
+	return rpcerr.Text(ce)
 }
 
 // nopLog discards: the sink logs failures itself, with the event's ids.

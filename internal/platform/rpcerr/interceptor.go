@@ -22,6 +22,16 @@ var codes = map[Kind]connect.Code{
 	KindAborted:         connect.CodeAborted,
 }
 
+// Text is how a failed call reads in one line, for a log, an operator or
+// a producer's outbox: "code: message" for a Connect error (without the
+// wrapping Error adds), the error's own text otherwise.
+func Text(err error) string {
+	if ce := new(connect.Error); errors.As(err, &ce) {
+		return ce.Code().String() + ": " + ce.Message()
+	}
+	return err.Error()
+}
+
 // ToConnect maps err to the error a client may see. Connect errors made on
 // purpose pass through; sentinels get their code; context errors keep their
 // meaning; database and network failures get the code Classify gives them;

@@ -50,3 +50,22 @@ func TestToConnect(t *testing.T) {
 		t.Error("errors.Is does not see the sentinel through Errorf")
 	}
 }
+
+// A failed call reads as "code: message" wherever it is shown, however
+// deeply it is wrapped, and any other error as its own text.
+func TestText(t *testing.T) {
+	t.Parallel()
+	ce := connect.NewError(connect.CodeNotFound, errors.New("order 7 does not exist"))
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{ce, "not_found: order 7 does not exist"},
+		{fmt.Errorf("get order: %w", ce), "not_found: order 7 does not exist"},
+		{errors.New("dial tcp: refused"), "dial tcp: refused"},
+	} {
+		if got := rpcerr.Text(tc.err); got != tc.want {
+			t.Errorf("Text(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package handler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,6 +25,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
 	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
@@ -186,11 +186,7 @@ func (o *Ops) GetSagaTimeline(ctx context.Context, req *connect.Request[opsv1.Ge
 
 // unavailableOf describes a service that did not answer.
 func unavailableOf(svc string, err error) *opsv1.Unavailable {
-	msg := err.Error()
-	if ce := new(connect.Error); errors.As(err, &ce) {
-		msg = ce.Code().String() + ": " + ce.Message()
-	}
-	return &opsv1.Unavailable{Service: svc, Error: msg}
+	return &opsv1.Unavailable{Service: svc, Error: rpcerr.Text(err)}
 }
 
 // timeline merges the parts of a saga into one list, oldest first.
@@ -234,7 +230,7 @@ func timeline(res *opsv1.GetSagaTimelineResponse) []*opsv1.TimelineEntry {
 			if !op.GetSucceeded() {
 				outcome = "failed"
 			}
-			amount := fmt.Sprintf("%d.%02d %s", p.GetAmount().GetAmountMinor()/100, p.GetAmount().GetAmountMinor()%100, p.GetAmount().GetCurrency())
+			amount := money.Format(p.GetAmount().GetAmountMinor(), p.GetAmount().GetCurrency())
 			add(op.GetTime(), "payment", "payment", op.GetKind()+" "+amount+" "+outcome, op.GetMessage(), !op.GetSucceeded())
 		}
 	}
