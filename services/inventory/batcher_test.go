@@ -175,6 +175,35 @@ func TestBatchIsolatesBadRequests(t *testing.T) {
 	ledgerOK(t, d.Pool)
 }
 
+// A repeated Reserve answers what the first one did, its expiry included,
+// in both modes: the same rule (answer) gives it.
+func TestRepeatedReserveAnswersTheFirstOutcome(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{service.ModeBatch, service.ModeNaive} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			d := dbtest.New(t, mesh.Migrations("inventory")...)
+			svc := inventory(t, d.Pool, mode)
+			if mode == service.ModeBatch {
+				run(t, svc)
+			}
+			stock(t, svc, map[string]int64{"A": 10})
+			lines := []service.Line{{SKU: "A", Quantity: 2}}
+			first, err := svc.Reserve(context.Background(), "o1", lines)
+			if err != nil || !first.Reserved || first.ExpiresAt.IsZero() {
+				t.Fatalf("Reserve(o1) = %+v, %v; want it reserved until a time", first, err)
+			}
+			again, err := svc.Reserve(context.Background(), "o1", lines)
+			if err != nil || !again.Reserved || !again.ExpiresAt.Equal(first.ExpiresAt) {
+				t.Fatalf("repeat Reserve(o1) = %+v, %v; want reserved until %v, as the first", again, err, first.ExpiresAt)
+			}
+			if a, _ := svc.GetStock(context.Background(), "A"); a.Reserved != 2 {
+				t.Errorf("A reserved = %d, want 2: the repeat held nothing more", a.Reserved)
+			}
+		})
+	}
+}
+
 // Callers that give up leave nothing half-done: what committed stands, and
 // asking again returns it.
 func TestBatchCancellation(t *testing.T) {

@@ -1,8 +1,8 @@
 -- The hot path: queries that serve a whole batch of reservations at once,
 -- each taking its parameters as arrays.
 
--- name: ReservationStatuses :many
-SELECT order_id, status FROM reservations WHERE order_id = ANY(sqlc.arg(order_ids)::text[]);
+-- name: RecordedReservations :many
+SELECT order_id, status, expires_at FROM reservations WHERE order_id = ANY(sqlc.arg(order_ids)::text[]);
 
 -- name: LockAvailable :many
 -- Locks the batch's SKUs in SKU order: concurrent batches (replicas) take

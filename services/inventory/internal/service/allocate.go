@@ -48,8 +48,9 @@ var (
 type BatchTx interface {
 	// RecordInbox records events and returns the ids that were new.
 	RecordInbox(ctx context.Context, events []*eventsv1.Envelope) (map[string]bool, error)
-	// Statuses returns the recorded status of those orders that have one.
-	Statuses(ctx context.Context, orderIDs []string) (map[string]string, error)
+	// Recorded returns the reservations recorded for those orders that
+	// have one (status and expiry; no lines).
+	Recorded(ctx context.Context, orderIDs []string) (map[string]Reservation, error)
 	// LockAvailable locks the SKUs in SKU order and returns their available
 	// units; unknown SKUs are absent.
 	LockAvailable(ctx context.Context, skus []string) (map[string]int64, error)
@@ -161,14 +162,14 @@ func admit(ctx context.Context, tx BatchTx, reqs []Request) (*batch, error) {
 // lock is the second phase: with lookKnown it reads the recorded status of
 // orders seen before, and it locks the SKUs the other orders want, in SKU
 // order, returning their available units.
-func (b *batch) lock(ctx context.Context, tx BatchTx, lookKnown bool) (known map[string]string, available map[string]int64, err error) {
-	known = map[string]string{}
+func (b *batch) lock(ctx context.Context, tx BatchTx, lookKnown bool) (known map[string]Reservation, available map[string]int64, err error) {
+	known = map[string]Reservation{}
 	if lookKnown {
 		ids := make([]string, len(b.live))
 		for k, i := range b.live {
 			ids[k] = b.reqs[i].OrderID
 		}
-		if known, err = tx.Statuses(ctx, ids); err != nil {
+		if known, err = tx.Recorded(ctx, ids); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -188,13 +189,13 @@ func (b *batch) lock(ctx context.Context, tx BatchTx, lookKnown bool) (known map
 // decide is the third phase: each served order, in arrival order, gets its
 // first outcome again if known, or the allocation rule's decision. It
 // returns what to write and the events to emit.
-func (b *batch) decide(known map[string]string, available map[string]int64) (Allocation, []Emission) {
+func (b *batch) decide(known map[string]Reservation, available map[string]int64) (Allocation, []Emission) {
 	alloc := Allocation{Totals: map[string]int64{}}
 	var emit []Emission
 	for _, i := range b.live {
 		r := b.reqs[i]
-		if st, seen := known[r.OrderID]; seen {
-			b.out[i].Result = answer(st, nil)
+		if rec, seen := known[r.OrderID]; seen {
+			b.out[i].Result = answer(rec.Status, rec.ExpiresAt)
 		} else {
 			res, err := allot(r.Lines, available, r.Event == nil, r.ExpiresAt)
 			if err != nil {

@@ -73,7 +73,7 @@ func merge(lines []Line) []Line {
 // of its own. It emits no saga events; the saga reserves through
 // OrderPlaced. An unknown SKU is an error (NotFound), not a shortage.
 func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Result, error) {
-	expires := time.Now().Add(s.cfg.ReservationTTL)
+	expires := storable(time.Now().Add(s.cfg.ReservationTTL))
 	if s.batcher != nil {
 		o := s.batcher.Submit(ctx, Request{OrderID: orderID, Lines: lines, ExpiresAt: expires})
 		return o.Result, o.Err
@@ -112,8 +112,12 @@ func (s *Service) heldUntil(env *eventsv1.Envelope) (time.Time, error) {
 				deadline.UTC().Format(time.RFC3339), s.cfg.OrderDeadline, s.cfg.ReservationGrace)
 		}
 	}
-	return deadline.Add(s.cfg.ReservationGrace), nil
+	return storable(deadline.Add(s.cfg.ReservationGrace)), nil
 }
+
+// storable is t as the reservation records it: PostgreSQL keeps
+// microseconds, so an answer given again from the record is the first.
+func storable(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
 
 // Release returns an order's held stock to available. It returns the
 // units released: 0 when nothing was held.

@@ -45,14 +45,14 @@ func (b *batchTx) RecordInbox(ctx context.Context, evs []*eventsv1.Envelope) (ma
 	return events.RecordInbox(ctx, b.tx, evs)
 }
 
-func (b *batchTx) Statuses(ctx context.Context, orderIDs []string) (map[string]string, error) {
-	rows, err := b.q.ReservationStatuses(ctx, orderIDs)
+func (b *batchTx) Recorded(ctx context.Context, orderIDs []string) (map[string]service.Reservation, error) {
+	rows, err := b.q.RecordedReservations(ctx, orderIDs)
 	if err != nil {
-		return nil, fmt.Errorf("reservation statuses: %w", err)
+		return nil, fmt.Errorf("recorded reservations: %w", err)
 	}
-	out := make(map[string]string, len(rows))
+	out := make(map[string]service.Reservation, len(rows))
 	for _, r := range rows {
-		out[r.OrderID] = r.Status
+		out[r.OrderID] = service.Reservation{OrderID: r.OrderID, Status: r.Status, ExpiresAt: r.ExpiresAt}
 	}
 	return out, nil
 }

@@ -105,28 +105,29 @@ func (q *Queries) LockAvailable(ctx context.Context, skus []string) ([]LockAvail
 	return items, nil
 }
 
-const reservationStatuses = `-- name: ReservationStatuses :many
+const recordedReservations = `-- name: RecordedReservations :many
 
-SELECT order_id, status FROM reservations WHERE order_id = ANY($1::text[])
+SELECT order_id, status, expires_at FROM reservations WHERE order_id = ANY($1::text[])
 `
 
-type ReservationStatusesRow struct {
-	OrderID string
-	Status  string
+type RecordedReservationsRow struct {
+	OrderID   string
+	Status    string
+	ExpiresAt *time.Time
 }
 
 // The hot path: queries that serve a whole batch of reservations at once,
 // each taking its parameters as arrays.
-func (q *Queries) ReservationStatuses(ctx context.Context, orderIds []string) ([]ReservationStatusesRow, error) {
-	rows, err := q.db.Query(ctx, reservationStatuses, orderIds)
+func (q *Queries) RecordedReservations(ctx context.Context, orderIds []string) ([]RecordedReservationsRow, error) {
+	rows, err := q.db.Query(ctx, recordedReservations, orderIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ReservationStatusesRow{}
+	items := []RecordedReservationsRow{}
 	for rows.Next() {
-		var i ReservationStatusesRow
-		if err := rows.Scan(&i.OrderID, &i.Status); err != nil {
+		var i RecordedReservationsRow
+		if err := rows.Scan(&i.OrderID, &i.Status, &i.ExpiresAt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
