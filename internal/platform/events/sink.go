@@ -44,6 +44,20 @@ type Prepare func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) err
 // OrderPlaced events into its reservation batches.
 type DirectHandler func(ctx context.Context, env *eventsv1.Envelope) error
 
+// PrepareInTx adapts a service's batch method that works on its own
+// transaction type to a Prepare, as InTx does for a Handler.
+func PrepareInTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, []*eventsv1.Envelope) error) Prepare {
+	return func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error { return fn(ctx, bind(tx), envs) }
+}
+
+// InTx adapts a service's event method that works on its own transaction
+// type to a Handler: bind wraps the sink's transaction in it.
+//
+//	events.InTx(store.Bind, svc.OnOrderPlaced)
+func InTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, *eventsv1.Envelope) error) Handler {
+	return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, bind(tx), env) }
+}
+
 // Sink is a consumer's EventSinkService: it applies each delivered event
 // once, in its own transaction with its inbox row.
 type Sink struct {
@@ -512,18 +526,4 @@ func (s *Sink) handle(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) er
 		return err
 	}
 	return nil
-}
-
-// PrepareInTx adapts a service's batch method that works on its own
-// transaction type to a Prepare, as InTx does for a Handler.
-func PrepareInTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, []*eventsv1.Envelope) error) Prepare {
-	return func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error { return fn(ctx, bind(tx), envs) }
-}
-
-// InTx adapts a service's event method that works on its own transaction
-// type to a Handler: bind wraps the sink's transaction in it.
-//
-//	events.InTx(store.Bind, svc.OnOrderPlaced)
-func InTx[T any](bind func(pgx.Tx) T, fn func(context.Context, T, *eventsv1.Envelope) error) Handler {
-	return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error { return fn(ctx, bind(tx), env) }
 }
