@@ -41,8 +41,8 @@ func newOrderMetrics(reg *metrics.Registry, deadline time.Duration, read func(co
 
 // finished records an order's arrival at a terminal status.
 func (m *orderMetrics) finished(ctx context.Context, f service.Finish) {
-	m.terminal.WithLabelValues(f.Status, f.Reason).Inc()
-	metrics.Observe(ctx, m.completion.WithLabelValues(f.Status), f.Took.Seconds())
+	m.terminal.WithLabelValues(string(f.Status), string(f.Reason)).Inc()
+	metrics.Observe(ctx, m.completion.WithLabelValues(string(f.Status)), f.Took.Seconds())
 }
 
 var (
@@ -73,14 +73,14 @@ func (o *openOrders) Collect(ch chan<- prometheus.Metric) {
 		o.failed()
 		return
 	}
-	counts := map[string]int64{service.StatusPending: 0, service.StatusReserved: 0}
+	counts := map[service.Status]int64{service.StatusPending: 0, service.StatusReserved: 0}
 	var oldest float64
 	for _, s := range open {
 		counts[s.Status] = s.Count
 		oldest = max(oldest, s.OldestSeconds)
 	}
 	for status, n := range counts {
-		ch <- prometheus.MustNewConstMetric(ordersOpen, prometheus.GaugeValue, float64(n), status)
+		ch <- prometheus.MustNewConstMetric(ordersOpen, prometheus.GaugeValue, float64(n), string(status))
 	}
 	ch <- prometheus.MustNewConstMetric(oldestOpen, prometheus.GaugeValue, oldest)
 }

@@ -115,8 +115,8 @@ func build(d component.Deps) (component.Parts, error) {
 	}
 	svc.Finished = func(ctx context.Context, f service.Finish) {
 		om.finished(ctx, f)
-		log.InfoContext(ctx, "order "+f.Status, slog.String("order_id", f.OrderID), slog.String("status", f.Status),
-			slog.String("reason", f.Reason), slog.String("detail", f.Detail), slog.Float64("age_seconds", f.Took.Seconds()))
+		log.InfoContext(ctx, "order "+string(f.Status), slog.String("order_id", f.OrderID), slog.String("status", string(f.Status)),
+			slog.String("reason", string(f.Reason)), slog.String("detail", f.Detail), slog.Float64("age_seconds", f.Took.Seconds()))
 	}
 	watchers := store.NewWatchers(pool, log)
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), d.Handler...)

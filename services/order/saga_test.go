@@ -185,11 +185,11 @@ func TestOrderStateMachine(t *testing.T) {
 	}
 }
 
-func statusOf(status, reason string) string {
+func statusOf(status service.Status, reason service.Reason) string {
 	if reason == "" {
-		return status
+		return string(status)
 	}
-	return status + "/" + reason
+	return string(status) + "/" + string(reason)
 }
 
 // seedOrder stores an order of 2 × BEAN-1 and moves it to from
@@ -207,23 +207,23 @@ func seedOrder(t *testing.T, st *store.Store, from, country string) string {
 		PaymentMethodID: uuid.NewString(), Carrier: "ordermesh-post", ServiceLevel: "standard",
 		Lines: []service.Line{{SKU: "BEAN-1", Name: "Beans", Quantity: 2, UnitPrice: 1450}}, ExpiresAt: now.Add(time.Hour), CreatedAt: now,
 	}
-	path := map[string][]string{
+	path := map[service.Status][]service.Status{
 		service.StatusPending:   nil,
 		service.StatusReserved:  {service.StatusReserved},
 		service.StatusConfirmed: {service.StatusReserved, service.StatusConfirmed},
 		service.StatusShipped:   {service.StatusReserved, service.StatusConfirmed, service.StatusShipped},
 		service.StatusRejected:  {service.StatusRejected},
 		service.StatusCancelled: {service.StatusCancelled},
-	}[status]
+	}[service.Status(status)]
 	ctx := context.Background()
 	if _, ok, err := st.Place(ctx, o, "key-"+o.ID, []byte("hash"), &eventsv1.OrderPlaced{UserId: o.UserID}); err != nil || !ok {
 		t.Fatalf("place a %s order: %v, placed %v", from, err, ok)
 	}
 	err := st.InTx(ctx, func(ctx context.Context, tx service.Tx) error {
 		for _, s := range path {
-			r := ""
-			if s == status {
-				r = reason
+			var r service.Reason
+			if s == service.Status(status) {
+				r = service.Reason(reason)
 			}
 			if err := tx.Transition(ctx, o.ID, s, r, "seeded"); err != nil {
 				return err

@@ -241,7 +241,7 @@ func (h *Handler) WatchOrder(ctx context.Context, req *connect.Request[orderv1.W
 }
 
 var (
-	statuses = map[string]orderv1.OrderStatus{
+	statuses = map[service.Status]orderv1.OrderStatus{
 		service.StatusPending:   orderv1.OrderStatus_ORDER_STATUS_PENDING,
 		service.StatusReserved:  orderv1.OrderStatus_ORDER_STATUS_RESERVED,
 		service.StatusConfirmed: orderv1.OrderStatus_ORDER_STATUS_CONFIRMED,
@@ -249,7 +249,7 @@ var (
 		service.StatusRejected:  orderv1.OrderStatus_ORDER_STATUS_REJECTED,
 		service.StatusCancelled: orderv1.OrderStatus_ORDER_STATUS_CANCELLED,
 	}
-	reasons = map[string]orderv1.StatusReason{
+	reasons = map[service.Reason]orderv1.StatusReason{
 		service.ReasonOutOfStock:      orderv1.StatusReason_STATUS_REASON_OUT_OF_STOCK,
 		service.ReasonPaymentDeclined: orderv1.StatusReason_STATUS_REASON_PAYMENT_DECLINED,
 		service.ReasonShippingFailed:  orderv1.StatusReason_STATUS_REASON_SHIPPING_FAILED,

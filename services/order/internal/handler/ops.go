@@ -411,11 +411,11 @@ func (o *Ops) GetSummary(ctx context.Context, _ *connect.Request[opsv1.GetSummar
 	if err != nil {
 		return nil, err
 	}
-	counts := map[string]int64{}
+	counts := map[service.Status]int64{}
 	for _, c := range open {
 		counts[c.Status] = c.Count
 	}
-	for _, s := range []string{service.StatusPending, service.StatusReserved} {
+	for _, s := range []service.Status{service.StatusPending, service.StatusReserved} {
 		res.OpenOrders = append(res.OpenOrders, &opsv1.StatusCount{Status: statuses[s], Count: counts[s]})
 	}
 	id, age, found, err := o.svc.OldestOpenOrder(ctx)

@@ -26,7 +26,7 @@ func (s *Service) OperatorCancel(ctx context.Context, id, operator, why string) 
 		func(Order) string { return "cancelled by operator " + operator + ": " + why })
 }
 
-func (s *Service) cancelOrder(ctx context.Context, id string, check func(Order) error, reason string, detail func(Order) string) (Order, error) {
+func (s *Service) cancelOrder(ctx context.Context, id string, check func(Order) error, reason Reason, detail func(Order) string) (Order, error) {
 	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
 		o, found, err := tx.Lock(ctx, id, false)
 		if err != nil {
@@ -45,6 +45,8 @@ func (s *Service) cancelOrder(ctx context.Context, id string, check func(Order) 
 			return rpcerr.Errorf(ErrState, "order %s has shipped and can no longer be cancelled; ask for a return instead", id)
 		case StatusRejected:
 			return rpcerr.Errorf(ErrState, "order %s was rejected; there is nothing to cancel", id)
+		case StatusPending, StatusReserved, StatusConfirmed:
+			// Cancellable: a confirmed order is refunded and restocked.
 		}
 		return s.cancel(ctx, tx, o, reason, detail(o))
 	})

@@ -14,29 +14,37 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
-// Statuses of the state machine; see the orders table.
+// Status is a state of the order's state machine, as the orders table
+// stores it. Switches over it name every status (exhaustive).
+type Status string
+
+// The statuses.
 const (
-	StatusPending   = "pending"
-	StatusReserved  = "reserved"
-	StatusConfirmed = "confirmed"
-	StatusShipped   = "shipped"
-	StatusRejected  = "rejected"
-	StatusCancelled = "cancelled"
+	StatusPending   Status = "pending"
+	StatusReserved  Status = "reserved"
+	StatusConfirmed Status = "confirmed"
+	StatusShipped   Status = "shipped"
+	StatusRejected  Status = "rejected"
+	StatusCancelled Status = "cancelled"
 )
 
-// Reasons for failure states.
+// Reason says why an order failed, as the orders table stores it ("" for
+// none).
+type Reason string
+
+// The reasons of the failure statuses.
 const (
-	ReasonOutOfStock      = "out_of_stock"
-	ReasonPaymentDeclined = "payment_declined"
-	ReasonShippingFailed  = "shipping_failed"
-	ReasonCustomer        = "customer"
-	ReasonExpired         = "expired"
-	ReasonOperator        = "operator"
+	ReasonOutOfStock      Reason = "out_of_stock"
+	ReasonPaymentDeclined Reason = "payment_declined"
+	ReasonShippingFailed  Reason = "shipping_failed"
+	ReasonCustomer        Reason = "customer"
+	ReasonExpired         Reason = "expired"
+	ReasonOperator        Reason = "operator"
 )
 
 // SagaDone reports whether the checkout saga is over for status: the order
 // will not move again on its own.
-func SagaDone(status string) bool {
+func SagaDone(status Status) bool {
 	return status != StatusPending && status != StatusReserved
 }
 
@@ -75,8 +83,8 @@ type ShortLine struct {
 
 // Change is one transition in an order's history.
 type Change struct {
-	Status string
-	Reason string
+	Status Status
+	Reason Reason
 	Detail string
 	At     time.Time
 }
@@ -85,8 +93,8 @@ type Change struct {
 type Order struct {
 	ID              string
 	UserID          string
-	Status          string
-	Reason          string
+	Status          Status
+	Reason          Reason
 	Currency        string
 	Subtotal        int64
 	Shipping        int64
@@ -131,7 +139,7 @@ type Tx interface {
 	Lock(ctx context.Context, id string, withLines bool) (Order, bool, error)
 	// Transition moves the order to status, records it in the history and
 	// wakes its watchers.
-	Transition(ctx context.Context, id, status, reason, detail string) error
+	Transition(ctx context.Context, id string, status Status, reason Reason, detail string) error
 	SetShortLines(ctx context.Context, id string, short []ShortLine) error
 	SetBooking(ctx context.Context, id, bookingID string) error
 	SetShipped(ctx context.Context, id, tracking string) error
@@ -211,7 +219,7 @@ type PaymentMethods interface {
 // OpenOrders is how many orders of a status are open (not terminal) and
 // how old the oldest of them is.
 type OpenOrders struct {
-	Status        string
+	Status        Status
 	Count         int64
 	OldestSeconds float64
 }
@@ -246,10 +254,11 @@ type Service struct {
 
 // Finish is an order's arrival at a terminal status.
 type Finish struct {
-	OrderID        string
-	Status, Reason string
-	Detail         string        // what happened, for people
-	Took           time.Duration // since placement
+	OrderID string
+	Status  Status
+	Reason  Reason
+	Detail  string        // what happened, for people
+	Took    time.Duration // since placement
 }
 
 // New returns a service.

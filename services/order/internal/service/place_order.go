@@ -120,7 +120,7 @@ func (s *Service) placeNew(ctx context.Context, p Placement) (Order, error) {
 	if !inserted { // an earlier or concurrent call with the same key
 		return Order{}, errKeyTaken
 	}
-	trace.SpanFromContext(ctx).SetAttributes(attribute.String("ordermesh.order_id", o.ID), attribute.String("ordermesh.order.status", o.Status))
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("ordermesh.order_id", o.ID), attribute.String("ordermesh.order.status", string(o.Status)))
 	return o, nil
 }
 

@@ -43,6 +43,8 @@ func (s *Service) OnStockReserved(ctx context.Context, tx Tx, env *eventsv1.Enve
 		return tx.Transition(ctx, o.ID, StatusReserved, "", "")
 	case StatusCancelled, StatusRejected:
 		return s.emitCancelled(ctx, tx, o)
+	case StatusReserved, StatusConfirmed, StatusShipped:
+		// a duplicate, or late behind the payment: nothing to do
 	}
 	return nil
 }
@@ -197,7 +199,7 @@ func (s *Service) OnPaymentDeclined(ctx context.Context, tx Tx, env *eventsv1.En
 
 // cancel moves an order to CANCELLED and tells Inventory and Payment to
 // undo their side.
-func (s *Service) cancel(ctx context.Context, tx Tx, o Order, reason, detail string) error {
+func (s *Service) cancel(ctx context.Context, tx Tx, o Order, reason Reason, detail string) error {
 	if err := tx.Transition(ctx, o.ID, StatusCancelled, reason, detail); err != nil {
 		return err
 	}
@@ -207,9 +209,9 @@ func (s *Service) cancel(ctx context.Context, tx Tx, o Order, reason, detail str
 }
 
 func (s *Service) emitCancelled(ctx context.Context, tx Tx, o Order) error {
-	reason := strings.ToUpper(o.Reason)
+	reason := strings.ToUpper(string(o.Reason))
 	if reason == "" {
-		reason = strings.ToUpper(ReasonOutOfStock)
+		reason = strings.ToUpper(string(ReasonOutOfStock))
 	}
 	return tx.Emit(ctx, o.ID, &eventsv1.OrderCancelled{UserId: o.UserID, Reason: reason})
 }
@@ -218,9 +220,9 @@ func (s *Service) emitCancelled(ctx context.Context, tx Tx, o Order) error {
 // can be searched by outcome ({span.ordermesh.order.status="rejected"}),
 // and to Finished once the transaction commits, so that a transaction that
 // rolls back and runs again reports it once.
-func (s *Service) finished(ctx context.Context, o Order, status, reason, detail string) {
+func (s *Service) finished(ctx context.Context, o Order, status Status, reason Reason, detail string) {
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("ordermesh.order_id", o.ID),
-		attribute.String("ordermesh.order.status", status), attribute.String("ordermesh.order.reason", reason))
+		attribute.String("ordermesh.order.status", string(status)), attribute.String("ordermesh.order.reason", string(reason)))
 	if s.Finished != nil {
 		f := Finish{OrderID: o.ID, Status: status, Reason: reason, Detail: detail, Took: s.now().Sub(o.CreatedAt)}
 		db.OnCommit(ctx, func() { s.Finished(ctx, f) })

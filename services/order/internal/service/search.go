@@ -8,8 +8,8 @@ import (
 // Filter selects orders across customers, for operators. Empty fields
 // match everything; the fields combine with AND.
 type Filter struct {
-	Statuses []string
-	Reasons  []string
+	Statuses []Status
+	Reasons  []Reason
 	// PlacedAfter and PlacedBefore bound the placement time: at or after,
 	// and before.
 	PlacedAfter, PlacedBefore *time.Time

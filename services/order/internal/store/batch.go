@@ -54,7 +54,12 @@ type staged struct {
 	history    int    // entries in its history, those staged included
 }
 
-type change struct{ orderID, status, reason, detail string }
+type change struct {
+	orderID string
+	status  service.Status
+	reason  service.Reason
+	detail  string
+}
 
 var (
 	_ service.Tx     = (*Batch)(nil)
@@ -135,12 +140,12 @@ func (b *Batch) Write(ctx context.Context) error {
 		}
 	}) {
 		o := b.orders[id]
-		p.Ids, p.Statuses, p.Reasons = append(p.Ids, uuid.MustParse(id)), append(p.Statuses, o.order.Status), append(p.Reasons, o.order.Reason)
+		p.Ids, p.Statuses, p.Reasons = append(p.Ids, uuid.MustParse(id)), append(p.Statuses, string(o.order.Status)), append(p.Reasons, string(o.order.Reason))
 		p.ShortLines, p.BookingIds = append(p.ShortLines, o.shortLines), append(p.BookingIds, o.order.BookingID)
 	}
 	for _, h := range b.history {
-		p.HistoryOrderIds, p.HistoryStatuses = append(p.HistoryOrderIds, uuid.MustParse(h.orderID)), append(p.HistoryStatuses, h.status)
-		p.HistoryReasons, p.HistoryDetails = append(p.HistoryReasons, h.reason), append(p.HistoryDetails, h.detail)
+		p.HistoryOrderIds, p.HistoryStatuses = append(p.HistoryOrderIds, uuid.MustParse(h.orderID)), append(p.HistoryStatuses, string(h.status))
+		p.HistoryReasons, p.HistoryDetails = append(p.HistoryReasons, string(h.reason)), append(p.HistoryDetails, h.detail)
 	}
 	if len(p.Ids) > 0 {
 		if err := b.q.ApplyChanges(ctx, p); err != nil {
@@ -160,7 +165,7 @@ func (b *Batch) Lock(_ context.Context, id string, _ bool) (service.Order, bool,
 }
 
 // Transition implements service.Tx.
-func (b *Batch) Transition(ctx context.Context, id, status, reason, detail string) error {
+func (b *Batch) Transition(ctx context.Context, id string, status service.Status, reason service.Reason, detail string) error {
 	o, err := b.save(id)
 	if err != nil {
 		return err

@@ -16,8 +16,8 @@ import (
 type statusChange struct {
 	OrderID    string              `json:"id"`
 	Seq        int                 `json:"seq"` // the entry's place in the history, from 1
-	Status     string              `json:"status"`
-	Reason     string              `json:"reason,omitempty"`
+	Status     service.Status      `json:"status"`
+	Reason     service.Reason      `json:"reason,omitempty"`
 	Detail     string              `json:"detail,omitempty"`
 	At         time.Time           `json:"at"`
 	BookingID  string              `json:"booking,omitempty"`

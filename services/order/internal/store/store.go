@@ -58,7 +58,7 @@ func (s *Store) OpenOrders(ctx context.Context) ([]service.OpenOrders, error) {
 	}
 	out := make([]service.OpenOrders, len(rows))
 	for i, r := range rows {
-		out[i] = service.OpenOrders{Status: r.Status, Count: r.Open, OldestSeconds: r.OldestSeconds}
+		out[i] = service.OpenOrders{Status: service.Status(r.Status), Count: r.Open, OldestSeconds: r.OldestSeconds}
 	}
 	return out, nil
 }
@@ -104,7 +104,7 @@ func fullOrder(row orderdb.Order, lines, history []byte) (service.Order, error) 
 		return service.Order{}, fmt.Errorf("decode history of %s: %w", o.ID, err)
 	}
 	for _, h := range changes {
-		o.History = append(o.History, service.Change{Status: h.Status, Reason: h.Reason, Detail: h.Detail, At: h.At})
+		o.History = append(o.History, service.Change{Status: service.Status(h.Status), Reason: service.Reason(h.Reason), Detail: h.Detail, At: h.At})
 	}
 	return o, nil
 }
@@ -176,7 +176,7 @@ func complete(ctx context.Context, q *orderdb.Queries, rows []orderdb.Order, his
 			return nil, fmt.Errorf("order history: %w", err)
 		}
 		for _, h := range hs {
-			changes[h.OrderID] = append(changes[h.OrderID], service.Change{Status: h.Status, Reason: h.Reason, Detail: h.Detail, At: h.CreatedAt})
+			changes[h.OrderID] = append(changes[h.OrderID], service.Change{Status: service.Status(h.Status), Reason: service.Reason(h.Reason), Detail: h.Detail, At: h.CreatedAt})
 		}
 	}
 	out := make([]service.Order, len(rows))
@@ -229,8 +229,8 @@ func (t *txStore) Lock(ctx context.Context, id string, withLines bool) (service.
 	return o, err == nil, err
 }
 
-func (t *txStore) Transition(ctx context.Context, id, status, reason, detail string) error {
-	err := t.q.Transition(ctx, orderdb.TransitionParams{OrderID: uuid.MustParse(id), Status: status, Reason: reason, Detail: detail})
+func (t *txStore) Transition(ctx context.Context, id string, status service.Status, reason service.Reason, detail string) error {
+	err := t.q.Transition(ctx, orderdb.TransitionParams{OrderID: uuid.MustParse(id), Status: string(status), Reason: string(reason), Detail: detail})
 	if err != nil {
 		return fmt.Errorf("transition to %s: %w", status, err)
 	}
@@ -297,7 +297,7 @@ func toOrder(r orderdb.Order) (service.Order, error) {
 		return service.Order{}, fmt.Errorf("decode short lines of %s: %w", r.ID, err)
 	}
 	return service.Order{
-		ID: r.ID.String(), UserID: r.UserID, Status: r.Status, Reason: r.Reason, Currency: r.Currency,
+		ID: r.ID.String(), UserID: r.UserID, Status: service.Status(r.Status), Reason: service.Reason(r.Reason), Currency: r.Currency,
 		Subtotal: r.SubtotalMinor, Shipping: r.ShippingMinor, Total: r.TotalMinor, Address: service.Address(addr), Email: r.Email,
 		PaymentMethodID: r.PaymentMethodID.String(), FromCart: r.FromCart, Carrier: r.Carrier, ServiceLevel: r.ServiceLevel,
 		BookingID: r.BookingID, TrackingNumber: r.TrackingNumber, ShippedAt: r.ShippedAt, ShortLines: short,
@@ -318,7 +318,7 @@ func (s *Store) Search(ctx context.Context, f service.Filter, afterID string, li
 		}
 	}
 	rows, err := s.q.SearchOrders(ctx, orderdb.SearchOrdersParams{
-		Statuses: nonNil(f.Statuses), Reasons: nonNil(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
+		Statuses: strs(f.Statuses), Reasons: strs(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
 		OpenBefore: f.OpenBefore, UserID: f.UserID, OldestFirst: f.OldestFirst, Cursor: cursor, PageLimit: limit,
 	})
 	if err != nil {
@@ -330,7 +330,7 @@ func (s *Store) Search(ctx context.Context, f service.Filter, afterID string, li
 // Count implements service.Storer.
 func (s *Store) Count(ctx context.Context, f service.Filter) (int64, error) {
 	n, err := s.q.CountOrders(ctx, orderdb.CountOrdersParams{
-		Statuses: nonNil(f.Statuses), Reasons: nonNil(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
+		Statuses: strs(f.Statuses), Reasons: strs(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
 		OpenBefore: f.OpenBefore, UserID: f.UserID,
 	})
 	if err != nil {
@@ -351,11 +351,12 @@ func (s *Store) OldestOpen(ctx context.Context) (string, time.Time, bool, error)
 	return row.ID.String(), row.CreatedAt, true, nil
 }
 
-// nonNil turns a nil filter into an empty array: PostgreSQL's cardinality
-// of a NULL array is NULL, not 0.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+// strs converts a filter of typed strings for a query's text[] parameter,
+// never nil: PostgreSQL's cardinality of a NULL array is NULL, not 0.
+func strs[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
 	}
-	return s
+	return out
 }
