@@ -203,7 +203,7 @@ func (b *batch) decide(known map[string]Reservation, available map[string]int64)
 				continue
 			}
 			b.out[i].Result = res
-			alloc.Reservations = append(alloc.Reservations, record(r.OrderID, r.Lines, res))
+			alloc.Reservations = append(alloc.Reservations, decision(r.OrderID, r.Lines, res))
 			if res.Reserved {
 				for _, l := range r.Lines {
 					alloc.Totals[l.SKU] += l.Quantity

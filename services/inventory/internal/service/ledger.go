@@ -72,9 +72,9 @@ type Tx interface {
 	// LockStockOfBatch locks, in SKU order, the rows of skus and of every
 	// SKU reserved for orderIDs.
 	LockStockOfBatch(ctx context.Context, skus, orderIDs []string) error
-	// Move adds dAvailable, dReserved and dSold times each line's quantity
-	// to the line's SKU.
-	Move(ctx context.Context, lines []Line, dAvailable, dReserved, dSold int64) error
+	// Move moves each line's quantity of its SKU between the buckets, as
+	// m says.
+	Move(ctx context.Context, lines []Line, m Move) error
 	// Reservation returns the order's reservation, locked, if there is one.
 	Reservation(ctx context.Context, orderID string) (Reservation, bool, error)
 	// CreateReservation records a reservation and its lines.
@@ -126,6 +126,19 @@ type Config struct {
 	// now is not one Order sent.
 	OrderDeadline time.Duration
 }
+
+// Move is a change of a SKU's units between its buckets, per unit of a
+// line: available, reserved (held for an order) and sold. Every move
+// keeps their sum, so initial = available + reserved + sold holds.
+type Move struct{ Available, Reserved, Sold int64 }
+
+// The ledger's moves.
+var (
+	Hold    = Move{Available: -1, Reserved: 1} // an order's stock is held for it
+	Unhold  = Move{Available: 1, Reserved: -1} // a hold is released
+	Sell    = Move{Reserved: -1, Sold: 1}      // a held order is confirmed
+	Restock = Move{Available: 1, Sold: -1}     // a sold order is cancelled: its units come back
+)
 
 // Service implements Inventory's use cases.
 type Service struct {

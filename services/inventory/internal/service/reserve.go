@@ -47,11 +47,11 @@ func reserve(ctx context.Context, tx Tx, orderID string, lines []Line, expiresAt
 		return Result{}, err
 	}
 	if res.Reserved {
-		if err := tx.Move(ctx, lines, -1, 1, 0); err != nil {
+		if err := tx.Move(ctx, lines, Hold); err != nil {
 			return Result{}, err
 		}
 	}
-	return res, tx.CreateReservation(ctx, record(orderID, lines, res))
+	return res, tx.CreateReservation(ctx, decision(orderID, lines, res))
 }
 
 // merge adds up lines of the same SKU and orders them by SKU.
@@ -148,9 +148,9 @@ func (s *Service) release(ctx context.Context, tx Tx, orderID string, tombstone 
 	}
 	switch r.Status {
 	case StatusHeld:
-		err = tx.Move(ctx, r.Lines, 1, -1, 0)
+		err = tx.Move(ctx, r.Lines, Unhold)
 	case StatusSold:
-		err = tx.Move(ctx, r.Lines, 1, 0, -1)
+		err = tx.Move(ctx, r.Lines, Restock)
 	default:
 		return 0, nil
 	}

@@ -51,9 +51,10 @@ func allot(lines []Line, available map[string]int64, strict bool, expiresAt time
 	return Result{Reserved: true, ExpiresAt: expiresAt}, nil
 }
 
-// record is the reservation that remembers a decision: held until the
-// result's expiry, or rejected.
-func record(orderID string, lines []Line, res Result) Reservation {
+// decision is the reservation row that remembers what was decided for an
+// order, which the caller then records: held until the result's expiry,
+// or rejected.
+func decision(orderID string, lines []Line, res Result) Reservation {
 	r := Reservation{OrderID: orderID, Status: StatusRejected, Lines: lines}
 	if res.Reserved {
 		expires := res.ExpiresAt

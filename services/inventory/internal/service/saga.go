@@ -62,7 +62,7 @@ func (s *Service) OnOrderConfirmed(ctx context.Context, tx Tx, env *eventsv1.Env
 		}
 		return err
 	}
-	if err := tx.Move(ctx, r.Lines, 0, -1, 1); err != nil {
+	if err := tx.Move(ctx, r.Lines, Sell); err != nil {
 		return err
 	}
 	return tx.SetStatus(ctx, env.GetOrderId(), StatusSold)

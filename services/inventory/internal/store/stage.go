@@ -181,9 +181,9 @@ func (b *Settlement) writeMoves(ctx context.Context) error {
 }
 
 // Move implements service.Tx.
-func (b *Settlement) Move(_ context.Context, lines []service.Line, dAvailable, dReserved, dSold int64) error {
+func (b *Settlement) Move(_ context.Context, lines []service.Line, m service.Move) error {
 	for _, l := range lines {
-		b.moves = append(b.moves, move{sku: l.SKU, available: dAvailable * l.Quantity, reserved: dReserved * l.Quantity, sold: dSold * l.Quantity})
+		b.moves = append(b.moves, move{sku: l.SKU, available: m.Available * l.Quantity, reserved: m.Reserved * l.Quantity, sold: m.Sold * l.Quantity})
 	}
 	return nil
 }

@@ -127,9 +127,9 @@ func (t *txStore) LockStock(ctx context.Context, skus []string) (map[string]serv
 	return out, nil
 }
 
-func (t *txStore) Move(ctx context.Context, lines []service.Line, dAvailable, dReserved, dSold int64) error {
+func (t *txStore) Move(ctx context.Context, lines []service.Line, m service.Move) error {
 	skus, qtys := split(lines)
-	n, err := t.q.MoveStock(ctx, inventorydb.MoveStockParams{DAvailable: dAvailable, DReserved: dReserved, DSold: dSold, Skus: skus, Quantities: qtys})
+	n, err := t.q.MoveStock(ctx, inventorydb.MoveStockParams{DAvailable: m.Available, DReserved: m.Reserved, DSold: m.Sold, Skus: skus, Quantities: qtys})
 	if err != nil {
 		return fmt.Errorf("move stock: %w", err)
 	}
