@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -170,11 +172,15 @@ func (h *Handler) ShipOrder(ctx context.Context, req *connect.Request[orderv1.Sh
 
 // QuoteShipping implements orderv1connect.OrderServiceHandler.
 func (h *Handler) QuoteShipping(ctx context.Context, req *connect.Request[orderv1.QuoteShippingRequest]) (*connect.Response[orderv1.QuoteShippingResponse], error) {
-	lines := map[string]int32{}
+	units := map[string]int32{}
 	for _, l := range req.Msg.GetLines() {
-		lines[l.GetSku()] += l.GetQuantity()
+		units[l.GetSku()] += l.GetQuantity()
 	}
-	q, currency, err := h.svc.QuoteShipping(ctx, req.Msg.GetShippingAddress().GetCountryCode(), lines)
+	wants := make([]service.Want, 0, len(units))
+	for _, sku := range slices.Sorted(maps.Keys(units)) {
+		wants = append(wants, service.Want{SKU: sku, Quantity: units[sku]})
+	}
+	q, currency, err := h.svc.QuoteShipping(ctx, req.Msg.GetShippingAddress().GetCountryCode(), wants)
 	if err != nil {
 		return nil, err
 	}

@@ -234,25 +234,13 @@ func (s *Service) priceLines(ctx context.Context, o *Order, wants []Want) (weigh
 }
 
 // QuoteShipping prices shipping for lines to an address, in the
-// products' currency.
-func (s *Service) QuoteShipping(ctx context.Context, country string, lines map[string]int32) (Quote, string, error) {
-	skus := make([]string, 0, len(lines))
-	for sku := range lines {
-		skus = append(skus, sku)
-	}
-	products, err := s.catalog.Products(ctx, skus)
+// products' currency, by the rules placement prices an order with
+// (priceLines): what it quotes is what PlaceOrder will charge.
+func (s *Service) QuoteShipping(ctx context.Context, country string, wants []Want) (Quote, string, error) {
+	var o Order
+	weight, err := s.priceLines(ctx, &o, wants)
 	if err != nil {
 		return Quote{}, "", err
 	}
-	var weight int64
-	currency := ""
-	for sku, qty := range lines {
-		p, ok := products[sku]
-		if !ok {
-			return Quote{}, "", rpcerr.Errorf(ErrProductMissing, "product %q does not exist", sku)
-		}
-		weight += int64(p.WeightGrams) * int64(qty)
-		currency = p.Price.Currency
-	}
-	return s.carrier.Quote(country, weight), currency, nil
+	return s.carrier.Quote(country, weight), o.Currency, nil
 }
