@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // TestInventoryBatchLocksStockInSKUOrder delivers Inventory a batch whose
@@ -74,19 +76,17 @@ func TestInventoryBatchLocksStockInSKUOrder(t *testing.T) {
 		delivered <- err
 	}()
 	// Wait until the delivery is blocked on a lock.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	wait.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		var waiting int
 		if err := m.Databases["inventory"].Pool.QueryRow(ctx,
 			"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&waiting); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if waiting > 0 {
-			break
+		if waiting == 0 {
+			return errors.New("the delivery never waited for the stock row held")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the delivery never waited for the stock row held")
-		}
-	}
+		return nil
+	})
 	// B must be free: the batch waits for A holding nothing. Were B held,
 	// this would wait, and give up before PostgreSQL's deadlock check
 	// (deadlock_timeout) could break the cycle by aborting the batch.

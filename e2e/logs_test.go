@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // TestSagaLogsWhatItDid checks the info lines an operator reads: one per
@@ -127,12 +130,10 @@ func TestSagaLogsWhatItDid(t *testing.T) {
 // waitForLine waits up to 20 s for a log line that matches.
 func waitForLine(t *testing.T, m *meshtest.Mesh, match func(map[string]any) bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		for _, l := range m.LogLines(t) {
-			if match(l) {
-				return
-			}
+	wait.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if slices.ContainsFunc(m.LogLines(t), match) {
+			return nil
 		}
-	}
-	t.Fatal("the awaited log line never came")
+		return errors.New("the awaited log line never came")
+	})
 }

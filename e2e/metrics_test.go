@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // scrape reads h's /metrics and returns the families by name.
@@ -67,9 +69,14 @@ func TestMetricsSayWhatHappened(t *testing.T) {
 	s.m.Gates["inventory"].Down()
 	defer s.m.Gates["inventory"].Up()
 	s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 2)))
-	time.Sleep(20 * time.Millisecond)
-
-	fams := scrape(t, s.m.Metrics)
+	var fams map[string]*dto.MetricFamily
+	wait.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
+		fams = scrape(t, s.m.Metrics)
+		if v, found := sample(fams, "ordermesh_orders_oldest_open_seconds", nil); !found || v <= 0 {
+			return fmt.Errorf("the open order is %vs old (found %v), want older than 0", v, found)
+		}
+		return nil
+	})
 	for _, m := range fams["ordermesh_rpc_requests_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == "service" && (l.GetValue() == "events" || l.GetValue() == "other") {

@@ -24,6 +24,7 @@ import (
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 	"github.com/ordermesh/ordermesh/services/order"
 )
 
@@ -335,9 +336,12 @@ func TestOpsExpireNow(t *testing.T) {
 	c := s.customer(t, "ops-late", cardOK)
 	s.m.Gates["inventory"].Down()
 	o := s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1)))
-	for deadline := o.GetExpireTime().AsTime(); time.Now().Before(deadline.Add(100 * time.Millisecond)); {
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if deadline := o.GetExpireTime().AsTime(); time.Now().Before(deadline.Add(100 * time.Millisecond)) {
+			return fmt.Errorf("the order's deadline %v has not passed", deadline)
+		}
+		return nil
+	})
 	res, err := ops.ExpireNow(ctx, meshtest.WithToken(&opsv1.ExpireNowRequest{}, s.merchant))
 	if err != nil || res.Msg.GetExpired() != 1 {
 		t.Fatalf("ExpireNow = %v, %v; want 1 expired", res, err)
@@ -357,16 +361,19 @@ func TestOpsExpireNow(t *testing.T) {
 // n, for up to 20 s.
 func waitParked(t *testing.T, ops opsv1connect.OpsServiceClient, token string, f *opsv1.DeliveryFilter, n int) []*opsv1.ParkedDelivery {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	var parked []*opsv1.ParkedDelivery
+	wait.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
 		res, err := ops.ListParkedDeliveries(context.Background(), meshtest.WithToken(&opsv1.ListParkedDeliveriesRequest{Filter: f}, token))
 		if err != nil {
-			t.Fatalf("ListParkedDeliveries: %v", err)
+			return fmt.Errorf("ListParkedDeliveries: %w", err)
 		}
-		if len(res.Msg.GetDeliveries()) >= n || time.Now().After(deadline) {
-			if len(res.Msg.GetDeliveries()) != n {
-				t.Fatalf("%d parked deliveries, want %d", len(res.Msg.GetDeliveries()), n)
-			}
-			return res.Msg.GetDeliveries()
+		if parked = res.Msg.GetDeliveries(); len(parked) < n {
+			return fmt.Errorf("%d parked deliveries, want %d", len(parked), n)
 		}
+		return nil
+	})
+	if len(parked) != n {
+		t.Fatalf("%d parked deliveries, want %d", len(parked), n)
 	}
+	return parked
 }

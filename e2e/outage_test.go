@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // When a service's database goes away under a running mesh, its callers
@@ -61,13 +63,10 @@ func TestDatabaseOutageIsUnavailable(t *testing.T) {
 
 	proxy.Restore(t)
 	catalog := catalogv1connect.NewCatalogServiceClient(s.m.HTTP, s.m.URL)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		_, err := catalog.GetProduct(ctx, connect.NewRequest(&catalogv1.GetProductRequest{Sku: "BEAN-1"}))
-		if err == nil {
-			break
+	wait.Until(t, 10*time.Second, 100*time.Millisecond, func() error {
+		if _, err := catalog.GetProduct(ctx, connect.NewRequest(&catalogv1.GetProductRequest{Sku: "BEAN-1"})); err != nil {
+			return fmt.Errorf("Catalog did not recover after its database came back: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Catalog did not recover after its database came back: %v", err)
-		}
-	}
+		return nil
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // TestDashboardsAndAlertsAgainstPrometheus runs a real Prometheus that
@@ -76,15 +78,13 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	s.m.Gates["cart"].Down()
 	s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("MUG-1", 1))).GetId())
 	admin := eventsv1connect.NewEventAdminServiceClient(s.m.HTTP, s.m.URL+events.SinkPath("order"))
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	wait.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
 		res, err := admin.ListParkedDeliveries(context.Background(), meshtest.WithToken(&eventsv1.ListParkedDeliveriesRequest{}, s.service))
-		if err == nil && len(res.Msg.GetDeliveries()) > 0 {
-			break
+		if err != nil || len(res.Msg.GetDeliveries()) == 0 {
+			return fmt.Errorf("no delivery was parked (%w)", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no delivery was parked: %v", err)
-		}
-	}
+		return nil
+	})
 	// Inventory is down while an order waits: it expires.
 	s.m.Gates["inventory"].Down()
 	expired := s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1))).GetId())
@@ -123,29 +123,29 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	}
 	// Rates need two scrapes after the scenario and recorded series a rule
 	// evaluation after that: ask again until everything answers, or 30 s.
-	failures := map[string]string{}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		clear(failures)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("rule health: %s", prom.get("/api/v1/rules"))
+		}
+	})
+	wait.Until(t, 30*time.Second, 500*time.Millisecond, func() error {
+		var failures []string
 		for what, q := range queries {
 			n, err := prom.query(q)
 			switch {
 			case err != nil:
-				failures[what] = fmt.Sprintf("%s: %v\n  %s", what, err, q)
+				failures = append(failures, fmt.Sprintf("%s: %v\n  %s", what, err, q))
 			case n == 0:
-				failures[what] = fmt.Sprintf("%s returns no data\n  %s", what, q)
+				failures = append(failures, fmt.Sprintf("%s returns no data\n  %s", what, q))
 			}
 		}
-		if len(failures) == 0 || time.Now().After(deadline) {
-			break
+		if len(failures) > 0 {
+			slices.Sort(failures)
+			return fmt.Errorf("%d of %d queries fail:\n%s", len(failures), len(queries), strings.Join(failures, "\n"))
 		}
-	}
-	for _, f := range failures {
-		t.Error(f)
-	}
+		return nil
+	})
 	t.Logf("%d dashboard and rule queries and %d alerts ran against Prometheus", len(queries), alerts)
-	if t.Failed() {
-		t.Logf("rule health: %s", prom.get("/api/v1/rules"))
-	}
 }
 
 // get returns the body of a GET of path, for diagnosis.
@@ -330,31 +330,29 @@ scrape_configs:
 		}
 	})
 	p := &promServer{t: t, url: "http://" + addr}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	wait.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
 		res, err := http.Get(p.url + "/-/ready")
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return p
-			}
+		if err != nil {
+			return fmt.Errorf("prometheus is not ready: %w\n%s", err, logs.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus is not ready after 30 s: %v\n%s", err, logs.String())
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("prometheus is not ready: %s\n%s", res.Status, logs.String())
 		}
-	}
+		return nil
+	})
+	return p
 }
 
 // waitFor waits until q returns data.
 func (p *promServer) waitFor(q string, timeout time.Duration) {
 	p.t.Helper()
-	for deadline := time.Now().Add(timeout); ; time.Sleep(200 * time.Millisecond) {
-		if n, err := p.query(q); err == nil && n > 0 {
-			return
+	wait.Until(p.t, timeout, 200*time.Millisecond, func() error {
+		if n, err := p.query(q); err != nil || n == 0 {
+			return fmt.Errorf("prometheus: %s has no data (%w)", q, err)
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("prometheus: %s has no data after %v", q, timeout)
-		}
-	}
+		return nil
+	})
 }
 
 // query runs an instant query and returns how many series it returned.

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 const (
@@ -345,22 +347,19 @@ func TestExpiryAndLateAuthorization(t *testing.T) {
 	// Payment authorises. The late PaymentAuthorized must end voided.
 	s.m.Gates["order"].Down()
 	o := s.place(t, c, s.request(t, c, "DE", lines("MUG-1", 1)))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		got, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o.GetId()}, c.token))
+	var got *orderv1.Order
+	wait.Until(t, 15*time.Second, 100*time.Millisecond, func() error {
+		res, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o.GetId()}, c.token))
 		if err != nil {
-			t.Fatalf("GetOrder: %v", err)
+			return fmt.Errorf("GetOrder: %w", err)
 		}
-		if got.Msg.GetOrder().GetStatus() == cancelled {
-			if got.Msg.GetOrder().GetReason() != orderv1.StatusReason_STATUS_REASON_EXPIRED {
-				t.Fatalf("reason = %v, want EXPIRED", got.Msg.GetOrder().GetReason())
-			}
-			break
+		if got = res.Msg.GetOrder(); got.GetStatus() != cancelled {
+			return fmt.Errorf("order still %v after its deadline", got.GetStatus())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order still %v after its deadline", got.Msg.GetOrder().GetStatus())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if got.GetReason() != orderv1.StatusReason_STATUS_REASON_EXPIRED {
+		t.Fatalf("reason = %v, want EXPIRED", got.GetReason())
 	}
 	s.m.Gates["order"].Up()
 	s.m.WaitQuiet(t)
@@ -379,9 +378,12 @@ func TestConsumerDownIsRetriedThenCaughtUp(t *testing.T) {
 	c := s.customer(t, "dora", cardOK)
 	s.m.Gates["payment"].Down()
 	o := s.place(t, c, s.request(t, c, "DE", lines("BEAN-1", 1)))
-	for s.m.Gates["payment"].Refused() < 3 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if n := s.m.Gates["payment"].Refused(); n < 3 {
+			return fmt.Errorf("Payment's gate refused %d deliveries, want 3", n)
+		}
+		return nil
+	})
 	got, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: o.GetId()}, c.token))
 	if err != nil {
 		t.Fatalf("GetOrder: %v", err)
@@ -443,17 +445,13 @@ func TestCancelBeforeConfirmationVoids(t *testing.T) {
 	// reserves and Payment authorises.
 	s.m.Gates["order"].Down()
 	o := s.place(t, c, s.request(t, c, "DE", lines("MUG-1", 2)))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	wait.Until(t, 15*time.Second, 50*time.Millisecond, func() error {
 		p, err := s.payments.GetPayment(context.Background(), meshtest.WithToken(&paymentv1.GetPaymentRequest{OrderId: o.GetId()}, c.token))
-		if err == nil && p.Msg.GetPayment().GetStatus() == paymentv1.PaymentStatus_PAYMENT_STATUS_AUTHORIZED {
-			break
+		if err != nil || p.Msg.GetPayment().GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_AUTHORIZED {
+			return fmt.Errorf("payment not authorised (%w)", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("payment not authorised: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	res, err := s.orders.CancelOrder(context.Background(), meshtest.WithToken(&orderv1.CancelOrderRequest{OrderId: o.GetId()}, c.token))
 	if err != nil || res.Msg.GetOrder().GetStatus() != cancelled {
 		t.Fatalf("CancelOrder = %v, %v", res.Msg.GetOrder().GetStatus(), err)

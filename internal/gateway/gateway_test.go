@@ -36,6 +36,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // start runs a gateway in front of the given backend URLs and returns its URL.
@@ -199,13 +200,12 @@ func TestGatewayIsReadyOnceBackendsAnswer(t *testing.T) {
 	t.Parallel()
 	m := meshtest.Start(t, []string{"catalog"})
 	gw := start(t, allAt(m.URL))
-	deadline := time.Now().Add(10 * time.Second)
-	for healthOf(t, gw) != healthv1.HealthCheckResponse_SERVING {
-		if time.Now().After(deadline) {
-			t.Fatal("the gateway did not become ready with every backend answering")
+	wait.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if st := healthOf(t, gw); st != healthv1.HealthCheckResponse_SERVING {
+			return fmt.Errorf("the gateway is %v with every backend answering, want SERVING", st)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestGatewayUnreachableBackendIsUnavailable(t *testing.T) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // A backend name that resolves to two pods has its requests spread over
@@ -88,12 +91,13 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 	}
 	current.Store(pods[:1]) // the second pod goes away
 	// A call that finds the addresses old resolves them again.
-	for deadline := time.Now().Add(5 * time.Second); testutil.ToFloat64(size) != 1; time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("ordermesh_gateway_backend_addresses = %v 5 s after a pod went away, want 1", testutil.ToFloat64(size))
+	wait.Until(t, 5*time.Second, 2*time.Millisecond, func() error {
+		if n := testutil.ToFloat64(size); n != 1 {
+			get(1)
+			return fmt.Errorf("ordermesh_gateway_backend_addresses = %v after a pod went away, want 1", n)
 		}
-		get(1)
-	}
+		return nil
+	})
 	before := hits[1].Load()
 	get(20)
 	if hits[1].Load() != before {

@@ -19,6 +19,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/store"
 )
@@ -74,12 +75,12 @@ func submitQueued(t *testing.T, svc *service.Service, reqs []service.Request) []
 
 func waitQueued(t *testing.T, svc *service.Service, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); svc.Batcher().Queued() < n; {
-		if time.Now().After(deadline) {
-			t.Fatalf("queue never reached %d", n)
+	wait.Until(t, 5*time.Second, time.Millisecond, func() error {
+		if q := svc.Batcher().Queued(); q < n {
+			return fmt.Errorf("%d queued, want %d", q, n)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func req(order string, lines ...any) service.Request {

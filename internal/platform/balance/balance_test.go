@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // pods starts an h2c server on each of the given loopback addresses, all
@@ -74,12 +76,13 @@ var notFound = &net.DNSError{Err: "no such host", Name: "catalog-headless", IsNo
 // again) until done says yes, and fails the test with what after 5 s.
 func until(t *testing.T, what string, step func(), done func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !done(); time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal(what)
+	wait.Until(t, 5*time.Second, 2*time.Millisecond, func() error {
+		if done() {
+			return nil
 		}
 		step()
-	}
+		return errors.New(what)
+	})
 }
 
 func post(t *testing.T, c *http.Client, url, body string) (string, error) {

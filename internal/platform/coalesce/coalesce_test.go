@@ -3,11 +3,13 @@ package coalesce_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ordermesh/ordermesh/internal/platform/coalesce"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // While one batch is served, requests queue, and the next batch takes them
@@ -55,11 +57,12 @@ func TestRequestsQueuedDuringABatchShareTheNext(t *testing.T) {
 			}
 		})
 	}
-	for deadline := time.Now().Add(10 * time.Second); g.Queued() < 99; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 99 requests queued behind the first batch after 10 s", g.Queued())
+	wait.Until(t, 10*time.Second, time.Millisecond, func() error {
+		if n := g.Queued(); n < 99 {
+			return fmt.Errorf("%d of 99 requests queued behind the first batch", n)
 		}
-	}
+		return nil
+	})
 	close(release)
 	wg.Wait()
 	close(errs)

@@ -25,6 +25,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/events/eventstest"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 	eventssql "github.com/ordermesh/ordermesh/sqlc/events"
 )
 
@@ -236,7 +237,10 @@ func TestParkingAndRequeue(t *testing.T) {
 }
 
 // The relay wakes on NOTIFY: an event committed while it waits is
-// delivered long before the poll interval.
+// delivered long before the poll interval (an hour here). The first event
+// may go in the relay's first round; once its delivery is recorded, the
+// round after it has found nothing and the relay sleeps, so only a NOTIFY
+// can bring it the second.
 func TestRelayWakesOnNotify(t *testing.T) {
 	t.Parallel()
 	p, c := newProducer(t), newConsumer(t)
@@ -245,13 +249,20 @@ func TestRelayWakesOnNotify(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = events.NewRelay("producer", p.db.Pool, sinks(c), cfg, quiet, nil).Run(ctx) }()
-	time.Sleep(200 * time.Millisecond) // let it LISTEN
 	p.emit(t, 1)
-	select {
-	case <-c.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("event not delivered: the relay did not wake on NOTIFY")
-	}
+	wait.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := p.count(t, "delivered"); got != 1 {
+			return fmt.Errorf("%v, want 1: the first event is recorded as delivered", got)
+		}
+		return nil
+	})
+	p.emit(t, 1)
+	wait.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := c.applied.Load(); got != 2 {
+			return fmt.Errorf("%v, want 2: the second event, committed while the relay slept, is delivered: it woke on NOTIFY", got)
+		}
+		return nil
+	})
 }
 
 // A duplicate delivery is acknowledged without a second effect.
@@ -373,7 +384,12 @@ func TestStalledSubscriberDelaysOnlyItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the free subscriber applies all 6 events while the other is stalled", func() bool { return free.applied.Load() == 6 })
+	wait.Until(t, 15*time.Second, 10*time.Millisecond, func() error {
+		if got := free.applied.Load(); got != 6 {
+			return fmt.Errorf("%v, want 6: the free subscriber applies all 6 events while the other is stalled", got)
+		}
+		return nil
+	})
 	if got := stalled.applied.Load(); got != 0 {
 		t.Fatalf("the stalled subscriber applied %d events while stalled", got)
 	}
@@ -381,19 +397,19 @@ func TestStalledSubscriberDelaysOnlyItself(t *testing.T) {
 	close(stalled.hang)
 	stalled.hang = nil
 	stalled.mu.Unlock()
-	eventually(t, 20*time.Second, "the stalled subscriber catches up once let go", func() bool { return stalled.applied.Load() == 6 })
-	eventually(t, 10*time.Second, "every delivery is recorded as delivered", func() bool { return p.count(t, "delivered") == 12 })
+	wait.Until(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if got := stalled.applied.Load(); got != 6 {
+			return fmt.Errorf("%v, want 6: the stalled subscriber catches up once let go", got)
+		}
+		return nil
+	})
+	wait.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := p.count(t, "delivered"); got != 12 {
+			return fmt.Errorf("%v, want 12: every delivery is recorded as delivered", got)
+		}
+		return nil
+	})
 	if got := free.applied.Load(); got != 6 {
 		t.Errorf("the free subscriber applied %d events, want each of the 6 once", got)
-	}
-}
-
-// eventually fails the test with what unless cond holds within timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: not true that %s", timeout, what)
-		}
 	}
 }

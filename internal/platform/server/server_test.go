@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ordermesh/ordermesh/internal/platform/health"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // serve starts a server with one route on a free port; cancel stops it,
@@ -60,13 +62,12 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 	<-started
 	cancel()
-	deadline := time.Now().Add(5 * time.Second)
-	for checker.Ready(context.Background()) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("still ready after shutdown began")
+	wait.Until(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if checker.Ready(context.Background()) == nil {
+			return errors.New("still ready after shutdown began")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	close(release)
 	if r := <-got; r.err != nil || r.body != "done" {
 		t.Errorf("in-flight call = %q, %v; want it to finish with done", r.body, r.err)
