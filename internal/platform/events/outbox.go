@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,11 +35,16 @@ func NewOutbox(producer string, routing Routing) *Outbox {
 // Routing is the table the outbox routes with.
 func (o *Outbox) Routing() Routing { return o.routing }
 
+// ErrUndeclared is an event its producer does not declare it publishes:
+// the outbox refuses it, since no subscriber would ever be told and every
+// sink would refuse it from this producer.
+var ErrUndeclared = errors.New("events: the producer does not declare it publishes this event")
+
 // publishes refuses an event type the routing table does not say this
-// producer publishes: its subscribers would never be told.
+// producer publishes.
 func (o *Outbox) publishes(typ eventsv1.EventType) error {
 	if p := o.routing.From(typ); p != o.producer {
-		return fmt.Errorf("events: %s emitted %v, which it does not declare it publishes (the publisher is %q)", o.producer, typ, p)
+		return fmt.Errorf("%w: %s emitted %v (the publisher is %q)", ErrUndeclared, o.producer, typ, p)
 	}
 	return nil
 }
