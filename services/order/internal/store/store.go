@@ -230,8 +230,11 @@ func (t *txStore) Lock(ctx context.Context, id string, withLines bool) (service.
 }
 
 func (t *txStore) Transition(ctx context.Context, id string, status service.Status, reason service.Reason, detail string) error {
-	err := t.q.Transition(ctx, orderdb.TransitionParams{OrderID: uuid.MustParse(id), Status: string(status), Reason: string(reason), Detail: detail})
+	uid, err := parseID(id)
 	if err != nil {
+		return err
+	}
+	if err := t.q.Transition(ctx, orderdb.TransitionParams{OrderID: uid, Status: string(status), Reason: string(reason), Detail: detail}); err != nil {
 		return fmt.Errorf("transition to %s: %w", status, err)
 	}
 	if err := db.Notify(ctx, t.tx, StatusChannel, id); err != nil {
@@ -245,15 +248,38 @@ func (t *txStore) SetShortLines(ctx context.Context, id string, short []service.
 	if err != nil {
 		return err
 	}
-	return t.q.SetShortLines(ctx, orderdb.SetShortLinesParams{ID: uuid.MustParse(id), ShortLines: b})
+	uid, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	return t.q.SetShortLines(ctx, orderdb.SetShortLinesParams{ID: uid, ShortLines: b})
 }
 
 func (t *txStore) SetBooking(ctx context.Context, id, booking string) error {
-	return t.q.SetBooking(ctx, orderdb.SetBookingParams{ID: uuid.MustParse(id), BookingID: booking})
+	uid, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	return t.q.SetBooking(ctx, orderdb.SetBookingParams{ID: uid, BookingID: booking})
 }
 
 func (t *txStore) SetShipped(ctx context.Context, id, tracking string) error {
-	return t.q.SetShipped(ctx, orderdb.SetShippedParams{ID: uuid.MustParse(id), TrackingNumber: tracking})
+	uid, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	return t.q.SetShipped(ctx, orderdb.SetShippedParams{ID: uid, TrackingNumber: tracking})
+}
+
+// parseID reads an order id the service has handed the store. The service
+// only passes ids it has read or made, so a bad one is a bug: an error,
+// never a panic.
+func parseID(id string) (uuid.UUID, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return uuid.UUID{}, fmt.Errorf("store: order id %q is not a UUID: %w", id, err)
+	}
+	return uid, nil
 }
 
 func (t *txStore) Expired(ctx context.Context, n int) ([]string, error) {
