@@ -165,11 +165,12 @@ third_party/protovalidate/buf/validate/validate.proto: Makefile
 	mkdir -p $(@D) && install -m 0644 "$$dir/proto/protovalidate/buf/validate/validate.proto" $@
 
 .PHONY: generate
-generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code, the console's bundle and docs/configuration.md
+generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code, the tables that follow from the services' components (cmd/meshgen), the console's bundle and docs/configuration.md
 	scripts/tool buf format -w
 	scripts/tool buf generate
 	scripts/tool sqlc generate
 	cd gen/go && go mod tidy
+	go run ./cmd/meshgen
 	$(MAKE) --no-print-directory console
 	scripts/config-doc.sh
 
@@ -187,8 +188,11 @@ checkgenerate: generate ## Fail when generated code is stale
 	  { echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; }
 
 # What `make generate` writes: buf output, formatted protos, sqlc output,
-# the console's bundle, the configuration reference.
-GENERATED = gen proto third_party ':(glob)services/*/internal/store/*db/**' internal/platform/events/eventsdb internal/console/dist docs/configuration.md
+# meshgen's tables (the gateway's, the chart's call graph, the depguard
+# rules and the README's diagram), the console's bundle, the
+# configuration reference.
+GENERATED = gen proto third_party ':(glob)services/*/internal/store/*db/**' internal/platform/events/eventsdb internal/meshtable \
+  helm/ordermesh/templates/_mesh.tpl .golangci.yml README.md internal/console/dist docs/configuration.md
 
 .PHONY: lint
 lint: protodeps ## Lint Protobuf (buf lint, buf format) and Go (golangci-lint)

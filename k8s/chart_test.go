@@ -7,7 +7,6 @@ package k8s_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -576,38 +575,6 @@ func peersAllow(peers []networkingv1.NetworkPolicyPeer, pod map[string]string) b
 		}
 	}
 	return false
-}
-
-// The chart's routing table and the code's must be the same table.
-func TestChartRoutingTableIsTheCodes(t *testing.T) {
-	tpl, err := os.ReadFile(filepath.Join(chart(t), "templates", "_helpers.tpl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(tpl), `define "ordermesh.calls" -}}`)
-	body, _, ok2 := strings.Cut(rest, "{{- end -}}")
-	if !ok || !ok2 {
-		t.Fatal("no ordermesh.calls in _helpers.tpl")
-	}
-	var calls map[string][]string
-	if err := yaml.Unmarshal([]byte(body), &calls); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := json.Marshal(normalise(calls))
-	want, _ := json.Marshal(normalise(mesh.Calls))
-	if !bytes.Equal(got, want) {
-		t.Errorf("chart routing table %s, code's %s", got, want)
-	}
-}
-
-func normalise(m map[string][]string) map[string][]string {
-	out := map[string][]string{}
-	for k, v := range m {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		out[k] = append([]string{}, v...)
-	}
-	return out
 }
 
 // The bundled PostgreSQL has a headless governing Service, is ready only

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/internal/console"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
@@ -74,18 +75,28 @@ var Routing = derived.routing
 // Calls is the mesh's call graph: for each service, sorted, the services
 // it opens connections to, by RPC (its contract's Calls, mapped to the
 // service that serves each) or by delivering its events to their sinks
-// (Routing). The Helm chart's NetworkPolicies allow exactly these edges;
-// a test holds the two together.
+// (Routing). The Helm chart's NetworkPolicies allow exactly these edges:
+// cmd/meshgen writes them into the chart.
 var Calls = derived.calls
 
 // Owners maps each public Connect service to the service that serves it,
-// from the contracts' Serves. The gateway keeps its own copy so as not to
-// link every service into its binary; a test holds the two together.
+// from the contracts' Serves. cmd/meshgen writes it into package
+// meshtable for the gateway, whose binary must not link the services.
 var Owners = derived.owners
 
 // errContracts says how the contracts contradict each other, if they do;
 // Build then refuses to start.
 var errContracts = derived.err
+
+// ContractsError says how the contracts contradict each other, if they do.
+func ContractsError() error { return errContracts }
+
+// CallsOf returns the Connect APIs a service's contract says it calls.
+func CallsOf(service string) []string { return byName[service].Contract.Calls }
+
+// PublishesOf returns the event types a service's contract says it
+// publishes.
+func PublishesOf(service string) []eventsv1.EventType { return byName[service].Contract.Publishes }
 
 var derived = derive()
 

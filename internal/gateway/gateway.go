@@ -20,13 +20,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/console"
+	"github.com/ordermesh/ordermesh/internal/meshtable"
 	"github.com/ordermesh/ordermesh/internal/platform/balance"
 	"github.com/ordermesh/ordermesh/internal/platform/buildinfo"
 	"github.com/ordermesh/ordermesh/internal/platform/health"
@@ -53,18 +48,11 @@ type Config struct {
 }
 
 // PublicServices maps each public RPC service to the ordermesh service that
-// serves it: the services' contracts say the same (mesh.Owners), which a
-// test checks; they are not imported, so that the gateway's binary does
-// not carry the five services. Event sinks and outbox admin RPCs are
-// internal and are not routed: they are reachable only inside the cluster.
-var PublicServices = map[string]string{
-	catalogv1connect.CatalogServiceName:     "catalog",
-	cartv1connect.CartServiceName:           "cart",
-	orderv1connect.OrderServiceName:         "order",
-	inventoryv1connect.InventoryServiceName: "inventory",
-	paymentv1connect.PaymentServiceName:     "payment",
-	opsv1connect.OpsServiceName:             "order",
-}
+// serves it: the table cmd/meshgen generates from the services'
+// components, so that the gateway's binary does not carry the services.
+// Event sinks and outbox admin RPCs are internal and are not routed: they
+// are reachable only inside the cluster.
+var PublicServices = meshtable.Owners
 
 func (c Config) backends() map[string]string {
 	return map[string]string{

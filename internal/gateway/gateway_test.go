@@ -16,11 +16,9 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpcreflect"
-	"github.com/google/go-cmp/cmp"
 	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
@@ -321,13 +319,5 @@ func TestCatalogGetsAreCacheable(t *testing.T) {
 		if res := get(etag); res.StatusCode != http.StatusOK || res.Header.Get("ETag") == etag {
 			t.Errorf("%s: GET after a price change = %d, ETag %q; want 200 and a new ETag", i, res.StatusCode, res.Header.Get("ETag"))
 		}
-	}
-}
-
-// The gateway routes each public service to the service whose contract
-// says it serves it.
-func TestPublicServicesFollowTheContracts(t *testing.T) {
-	if diff := cmp.Diff(mesh.Owners, gateway.PublicServices); diff != "" {
-		t.Errorf("gateway routes (-contracts +gateway):\n%s", diff)
 	}
 }

@@ -7,24 +7,6 @@
 {{- end -}}
 {{- end -}}
 
-{{/* The five services, in start order. */}}
-{{- define "ordermesh.services" -}}
-catalog cart order inventory payment
-{{- end -}}
-
-{{/*
-The routing table: the services each service opens connections to, by RPC
-or by delivering its events (app/mesh.Calls). NetworkPolicies allow
-exactly these edges; the chart test holds the two together.
-*/}}
-{{- define "ordermesh.calls" -}}
-catalog: []
-cart: [catalog]
-order: [catalog, cart, inventory, payment]
-inventory: [order, payment]
-payment: [order]
-{{- end -}}
-
 {{- define "ordermesh.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 app.kubernetes.io/name: ordermesh
