@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordermesh/ordermesh/app/components"
 	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
+	"github.com/ordermesh/ordermesh/services/catalog"
 )
 
 // lateProxy forwards a port to target, but only from after: a database
@@ -62,7 +65,7 @@ func lateProxy(t *testing.T, target string, after time.Duration) string {
 
 func startConfig(t *testing.T, dbURL string, wait time.Duration) mesh.Config {
 	t.Helper()
-	cfg := mesh.NewConfig()
+	cfg := mesh.NewConfig(components.All...)
 	if err := config.LoadFrom(func(string) (string, bool) { return "", false }, &cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +80,13 @@ func startConfig(t *testing.T, dbURL string, wait time.Duration) mesh.Config {
 
 func TestStartWaitsForALateDatabase(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("catalog")...)
+	d := dbtest.New(t, mesh.Migrations(catalog.Component)...)
 	u, err := url.Parse(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Host = lateProxy(t, u.Host, 1500*time.Millisecond)
-	built, err := mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError), startConfig(t, u.String(), 30*time.Second), []string{"catalog"}, nil)
+	built, err := mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError), startConfig(t, u.String(), 30*time.Second), []component.Component{catalog.Component}, nil)
 	if err != nil {
 		t.Fatalf("Build with a database that answers after 1.5 s: %v", err)
 	}
@@ -99,7 +102,7 @@ func TestStartGivesUpOnAnAbsentDatabase(t *testing.T) {
 	dead := ln.Addr().String()
 	_ = ln.Close()
 	_, err = mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError),
-		startConfig(t, "postgres://postgres@"+dead+"/nothing?sslmode=disable", time.Second), []string{"catalog"}, nil)
+		startConfig(t, "postgres://postgres@"+dead+"/nothing?sslmode=disable", time.Second), []component.Component{catalog.Component}, nil)
 	if err == nil || !strings.Contains(err.Error(), "catalog") || !strings.Contains(err.Error(), dead) {
 		t.Fatalf("Build with no database = %v, want an error naming the service and the address", err)
 	}
@@ -109,13 +112,13 @@ func TestStartGivesUpOnAnAbsentDatabase(t *testing.T) {
 // waiting would not mend it.
 func TestStartReportsRefusedCredentials(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("catalog")...)
+	d := dbtest.New(t, mesh.Migrations(catalog.Component)...)
 	u, err := url.Parse(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.User = url.User("no_such_role_ordermesh")
-	_, err = mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError), startConfig(t, u.String(), time.Hour), []string{"catalog"}, nil)
+	_, err = mesh.Build(context.Background(), logging.New(io.Discard, "t", slog.LevelError), startConfig(t, u.String(), time.Hour), []component.Component{catalog.Component}, nil)
 	if err == nil || !strings.Contains(err.Error(), "refused the credentials") {
 		t.Fatalf("Build with an unknown role = %v, want an error saying the credentials were refused", err)
 	}

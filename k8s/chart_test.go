@@ -28,6 +28,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ordermesh/ordermesh/app/components"
 	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/gateway"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
@@ -379,7 +380,7 @@ func checkEnv(t *testing.T, d *appsv1.Deployment, r *rendered) {
 	for _, e := range c.Env {
 		env[e.Name] = e
 	}
-	known := config.Names(mesh.NewConfig())
+	known := config.Names(mesh.NewConfig(components.All...))
 	needs := []string{}
 	if svc == "gateway" {
 		known = config.Names(gateway.Config{})

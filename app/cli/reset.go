@@ -11,6 +11,9 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
 
+// resetGrace is how long reset waits for sessions that are closing.
+const resetGrace = 2 * time.Second
+
 // reset drops the databases of the given services, so that the next start
 // migrates them afresh: `make reset` before walking through docs/tour.md
 // again. It drops nothing while any of them is in use (a running mesh, a
@@ -20,18 +23,25 @@ func reset(cfg mesh.Config, services []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var busy, present []string
-	for _, svc := range services {
-		dsn := cfg.DatabaseURLOf(svc)
-		n, exists, err := db.Sessions(ctx, dsn)
-		if err != nil {
-			fmt.Fprintf(stderr, "reset: %s: %v\n", svc, err)
-			return 1
+	// A server that has just stopped leaves its sessions behind for a
+	// moment: look again for a little while before refusing.
+	for deadline := time.Now().Add(resetGrace); ; time.Sleep(100 * time.Millisecond) {
+		busy, present = nil, nil
+		for _, svc := range services {
+			n, exists, err := db.Sessions(ctx, cfg.DatabaseURLOf(svc))
+			if err != nil {
+				fmt.Fprintf(stderr, "reset: %s: %v\n", svc, err)
+				return 1
+			}
+			switch {
+			case n > 0:
+				busy = append(busy, fmt.Sprintf("%s (%d connections)", svc, n))
+			case exists:
+				present = append(present, svc)
+			}
 		}
-		switch {
-		case n > 0:
-			busy = append(busy, fmt.Sprintf("%s (%d connections)", svc, n))
-		case exists:
-			present = append(present, svc)
+		if len(busy) == 0 || time.Now().After(deadline) {
+			break
 		}
 	}
 	if len(busy) > 0 {

@@ -16,17 +16,23 @@ import (
 
 	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
 // Serve is the body of every ordermesh binary. With no arguments it serves
-// the services it was built for (mesh.Run); `token` mints a development
-// token; `reset` drops their databases; `help` lists the environment
-// variables. It returns the exit code.
-func Serve(args []string, stdout, stderr io.Writer, services ...string) int {
-	cfg := mesh.NewConfig()
+// the services it was built for, comps (mesh.Run); `token` mints a
+// development token; `reset` drops their databases; `help` lists the
+// environment variables. It returns the exit code. A binary links only
+// the services it names.
+func Serve(args []string, stdout, stderr io.Writer, comps ...component.Component) int {
+	services := make([]string, len(comps))
+	for i, c := range comps {
+		services[i] = c.Name
+	}
+	cfg := mesh.NewConfig(comps...)
 	if err := config.Load(&cfg); err != nil {
 		fmt.Fprintf(stderr, "configuration: %v\n", err)
 		return 2
@@ -56,7 +62,7 @@ func Serve(args []string, stdout, stderr io.Writer, services ...string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := mesh.Run(ctx, log, cfg, services); err != nil {
+	if err := mesh.Run(ctx, log, cfg, comps); err != nil {
 		log.Error("stopped", slog.Any("error", err))
 		return 1
 	}

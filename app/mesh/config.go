@@ -16,11 +16,6 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
-	"github.com/ordermesh/ordermesh/services/cart"
-	"github.com/ordermesh/ordermesh/services/catalog"
-	"github.com/ordermesh/ordermesh/services/inventory"
-	"github.com/ordermesh/ordermesh/services/order"
-	"github.com/ordermesh/ordermesh/services/payment"
 )
 
 // Config is the configuration of every ordermesh binary.
@@ -60,11 +55,11 @@ type Config struct {
 	PaymentURL   string `env:"PAYMENT_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Payment service"`
 }
 
-// NewConfig returns a Config with a zero configuration of every service
+// NewConfig returns a Config with a zero configuration of each of comps
 // that has one, ready for config.Load.
-func NewConfig() Config {
+func NewConfig(comps ...component.Component) Config {
 	var c Config
-	for _, comp := range Components {
+	for _, comp := range comps {
 		if comp.Config != nil {
 			c.Services = append(c.Services, reflect.New(reflect.TypeOf(comp.Config).Elem()).Interface())
 		}
@@ -106,11 +101,11 @@ func (c *Config) serviceConfig(comp component.Component) any {
 // database URL: the one place Config's per-service fields are named.
 func (c *Config) perService() map[string]struct{ url, database *string } {
 	return map[string]struct{ url, database *string }{
-		catalog.Name:   {&c.CatalogURL, &c.CatalogDatabaseURL},
-		cart.Name:      {&c.CartURL, &c.CartDatabaseURL},
-		order.Name:     {&c.OrderURL, &c.OrderDatabaseURL},
-		inventory.Name: {&c.InventoryURL, &c.InventoryDatabaseURL},
-		payment.Name:   {&c.PaymentURL, &c.PaymentDatabaseURL},
+		"catalog":   {&c.CatalogURL, &c.CatalogDatabaseURL},
+		"cart":      {&c.CartURL, &c.CartDatabaseURL},
+		"order":     {&c.OrderURL, &c.OrderDatabaseURL},
+		"inventory": {&c.InventoryURL, &c.InventoryDatabaseURL},
+		"payment":   {&c.PaymentURL, &c.PaymentDatabaseURL},
 	}
 }
 

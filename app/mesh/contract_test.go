@@ -78,12 +78,28 @@ func TestCheckContract(t *testing.T) {
 		"a declared event lost": {component.Parts{Routes: []server.Route{route}}, "declares it consumes [EVENT_TYPE_ORDER_CONFIRMED]"},
 	}
 	for name, c := range cases {
-		err := checkContract("cart", byName["cart"].Contract, c.parts)
+		err := checkContract("cart", contracts.ByName["cart"], c.parts)
 		switch {
 		case c.err == "" && err != nil:
 			t.Errorf("%s: %v", name, err)
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 			t.Errorf("%s: error %v, want one saying %q", name, err, c.err)
 		}
+	}
+}
+
+// A component whose contract is not the generated table's does not start:
+// the table is stale, and make generate mends it.
+func TestCheckComponentRefusesAStaleTable(t *testing.T) {
+	cart := component.Component{Name: "cart", Contract: contracts.ByName["cart"]}
+	if err := checkComponent(cart); err != nil {
+		t.Fatalf("cart as generated: %v", err)
+	}
+	cart.Contract.Publishes = append(cart.Contract.Publishes, eventsv1.EventType_EVENT_TYPE_ORDER_PLACED)
+	if err := checkComponent(cart); err == nil || !strings.Contains(err.Error(), "make generate") {
+		t.Errorf("a changed contract = %v, want a refusal that says to run make generate", err)
+	}
+	if err := checkComponent(component.Component{Name: "shipping"}); err == nil || !strings.Contains(err.Error(), "make generate") {
+		t.Errorf("a new service = %v, want a refusal that says to run make generate", err)
 	}
 }

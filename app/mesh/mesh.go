@@ -22,7 +22,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
-	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	"github.com/ordermesh/ordermesh/internal/console"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
@@ -38,104 +37,47 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
-	"github.com/ordermesh/ordermesh/services/cart"
-	"github.com/ordermesh/ordermesh/services/catalog"
-	"github.com/ordermesh/ordermesh/services/inventory"
-	"github.com/ordermesh/ordermesh/services/order"
-	"github.com/ordermesh/ordermesh/services/payment"
 	eventssql "github.com/ordermesh/ordermesh/sqlc/events"
 )
 
-// Components is the one list of the mesh's services, in start order.
-// Everything else the root knows of a service comes from its Component.
-var Components = []component.Component{catalog.Component, cart.Component, order.Component, inventory.Component, payment.Component}
-
-// Services lists every service's name, in start order.
-var Services = func() []string {
-	names := make([]string, len(Components))
-	for i, c := range Components {
-		names[i] = c.Name
-	}
-	return names
-}()
-
-// byName finds a component by its service's name.
-var byName = func() map[string]component.Component {
-	m := make(map[string]component.Component, len(Components))
-	for _, c := range Components {
-		m[c.Name] = c
-	}
-	return m
-}()
+// Services lists every service's name, in start order, as the generated
+// contracts (contracts_gen.go, from the components) say.
+var Services = contracts.Services
 
 // Routing is the saga's routing table, derived from what each service's
 // contract says it publishes and consumes.
-var Routing = derived.routing
+var Routing = derived.Routing
 
 // Calls is the mesh's call graph: for each service, sorted, the services
 // it opens connections to, by RPC (its contract's Calls, mapped to the
 // service that serves each) or by delivering its events to their sinks
 // (Routing). The Helm chart's NetworkPolicies allow exactly these edges:
 // cmd/meshgen writes them into the chart.
-var Calls = derived.calls
+var Calls = derived.Calls
 
 // Owners maps each public Connect service to the service that serves it,
 // from the contracts' Serves. cmd/meshgen writes it into package
 // meshtable for the gateway, whose binary must not link the services.
-var Owners = derived.owners
+var Owners = derived.Owners
 
 // errContracts says how the contracts contradict each other, if they do;
 // Build then refuses to start.
-var errContracts = derived.err
+var derived, errContracts = contracts.Derive()
 
 // ContractsError says how the contracts contradict each other, if they do.
 func ContractsError() error { return errContracts }
 
-// CallsOf returns the Connect APIs a service's contract says it calls.
-func CallsOf(service string) []string { return byName[service].Contract.Calls }
-
-// PublishesOf returns the event types a service's contract says it
-// publishes.
-func PublishesOf(service string) []eventsv1.EventType { return byName[service].Contract.Publishes }
-
-var derived = derive()
-
-type derivation struct {
-	routing events.Routing
-	owners  map[string]string
-	calls   map[string][]string
-	err     error
-}
-
-func derive() derivation {
-	d := derivation{owners: map[string]string{}}
-	for _, n := range Services {
-		c := byName[n].Contract
-		if d.err = d.routing.Declare(n, c.Publishes, c.Consumes); d.err != nil {
-			return d
-		}
-		for _, api := range c.Serves {
-			d.owners[api] = n
-		}
+// checkComponent refuses a component whose contract is not the one the
+// generated table holds for it: the table is stale.
+func checkComponent(c component.Component) error {
+	want, ok := contracts.ByName[c.Name]
+	if !ok {
+		return fmt.Errorf("unknown service %q (known: %v); if it is new, run make generate", c.Name, Services)
 	}
-	if d.err = d.routing.Check(); d.err != nil {
-		return d
+	if !c.Contract.Equal(want) {
+		return fmt.Errorf("%s's contract differs from the generated table (app/mesh/contracts_gen.go): run make generate", c.Name)
 	}
-	d.calls = map[string][]string{}
-	for _, n := range Services {
-		to := d.routing.Subscribers(n)
-		for _, api := range byName[n].Contract.Calls {
-			callee, ok := d.owners[api]
-			if !ok {
-				d.err = fmt.Errorf("mesh: %s calls %s, which no service declares it serves", n, api)
-				return d
-			}
-			to = append(to, callee)
-		}
-		slices.Sort(to)
-		d.calls[n] = slices.DeleteFunc(slices.Compact(to), func(s string) bool { return s == n })
-	}
-	return d
+	return nil
 }
 
 // checkContract refuses a service whose built parts differ from its
@@ -176,10 +118,10 @@ var eventPolicies = auth.Policies{
 	eventsv1connect.EventAdminServiceGetOutboxStatsProcedure:          auth.Allow(auth.RoleService),
 }
 
-// Migrations returns every migration of the named service's database:
-// its own and the event tables.
-func Migrations(service string) []fs.FS {
-	return []fs.FS{byName[service].Migrations, eventssql.Migrations}
+// Migrations returns every migration of a service's database: its own
+// and the event tables.
+func Migrations(c component.Component) []fs.FS {
+	return []fs.FS{c.Migrations, eventssql.Migrations}
 }
 
 // Mesh is a built, not yet serving, set of services.
@@ -219,17 +161,21 @@ func (m *Mesh) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Build opens the databases of the named services, migrates them and
-// builds their handlers, event sinks, relays and jobs on one server. Each
-// service traces with its own provider from tel (nil: the global one).
-func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, tel *telemetry.Telemetry) (*Mesh, error) {
+// Build opens the databases of comps, the services to run here, migrates
+// them and builds their handlers, event sinks, relays and jobs on one
+// server. Each service traces with its own provider from tel (nil: the
+// global one).
+func Build(ctx context.Context, log *slog.Logger, cfg Config, comps []component.Component, tel *telemetry.Telemetry) (*Mesh, error) {
 	if errContracts != nil {
 		return nil, errContracts
 	}
-	for _, n := range names {
-		if _, ok := byName[n]; !ok {
-			return nil, fmt.Errorf("unknown service %q (known: %v)", n, Services)
+	names := make([]string, len(comps))
+	byName := make(map[string]component.Component, len(comps))
+	for i, c := range comps {
+		if err := checkComponent(c); err != nil {
+			return nil, err
 		}
+		names[i], byName[c.Name] = c.Name, c
 	}
 	verifier, err := auth.NewVerifier(cfg.Auth, Services...)
 	if err != nil {
@@ -240,7 +186,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 	}
 	clients := rpcclient.NewFactory(cfg.Server.MaxMessageBytes)
 	policies := auth.Policies{}
-	for _, set := range append([]auth.Policies{eventPolicies}, policiesOf(names)...) {
+	for _, set := range append([]auth.Policies{eventPolicies}, policiesOf(comps)...) {
 		for proc, p := range set {
 			policies[proc] = p
 		}
@@ -252,7 +198,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, names []string, te
 	sinkChecksItself := map[string]bool{eventsv1connect.EventSinkServiceDeliverProcedure: true}
 	validateInterceptor := except(sinkChecksItself, validate.NewInterceptor())
 	freeText := controlchars.FreeText{}
-	for _, c := range Components {
+	for _, c := range comps {
 		maps.Copy(freeText, c.FreeText)
 	}
 	controlInterceptor := except(sinkChecksItself, controlchars.NewInterceptor(freeText))
@@ -388,10 +334,10 @@ func (e exceptInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFun
 	}
 }
 
-func policiesOf(names []string) []auth.Policies {
-	out := make([]auth.Policies, len(names))
-	for i, n := range names {
-		out[i] = byName[n].Policies
+func policiesOf(comps []component.Component) []auth.Policies {
+	out := make([]auth.Policies, len(comps))
+	for i, c := range comps {
+		out[i] = c.Policies
 	}
 	return out
 }
@@ -482,14 +428,18 @@ func waitForDatabase(ctx context.Context, log *slog.Logger, cfg Config, name str
 	}
 }
 
-// Run builds the named services and serves them until ctx is done.
-func Run(ctx context.Context, log *slog.Logger, cfg Config, names []string) error {
+// Run builds comps and serves them until ctx is done.
+func Run(ctx context.Context, log *slog.Logger, cfg Config, comps []component.Component) error {
+	names := make([]string, len(comps))
+	for i, c := range comps {
+		names[i] = c.Name
+	}
 	tel, err := telemetry.Setup(ctx, log, cfg.Telemetry, names...)
 	if err != nil {
 		return err
 	}
 	stopTelemetry := func() error { return tel.Shutdown(context.WithoutCancel(ctx)) }
-	m, err := Build(ctx, log, cfg, names, tel)
+	m, err := Build(ctx, log, cfg, comps, tel)
 	if err != nil {
 		return errors.Join(err, stopTelemetry())
 	}

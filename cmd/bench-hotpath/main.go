@@ -42,6 +42,7 @@ import (
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
@@ -92,7 +93,7 @@ func run() error {
 			}
 		}
 	}
-	cfg := mesh.NewConfig()
+	cfg := mesh.NewConfig(inventory.Component)
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func runOne(ctx context.Context, cfg mesh.Config, url string, spec runSpec, d ti
 		return result{}, err
 	}
 	defer pool.Close()
-	if err := db.Migrate(ctx, pool, mesh.Migrations("inventory")...); err != nil {
+	if err := db.Migrate(ctx, pool, mesh.Migrations(inventory.Component)...); err != nil {
 		return result{}, err
 	}
 	skus := inventorytest.SKUs(spec.mix)
@@ -218,7 +219,7 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := mesh.Build(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, []string{"inventory"}, nil)
+	m, err := mesh.Build(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, []component.Component{inventory.Component}, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -49,6 +49,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermesh/ordermesh/app/components"
 	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/app/mesh/invariants"
 	"github.com/ordermesh/ordermesh/app/shopper"
@@ -126,7 +127,7 @@ func run() error {
 		return err
 	}
 	defer func() { _ = tel.Shutdown(ctx) }()
-	cfg := mesh.NewConfig()
+	cfg := mesh.NewConfig(components.All...)
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func run() error {
 		cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = st.URL, st.URL, st.URL, st.URL, st.URL
 	}
 	cfg.AdminAddr = ""
-	m, err := mesh.Build(ctx, log, cfg, mesh.Services, tel)
+	m, err := mesh.Build(ctx, log, cfg, components.All, tel)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,9 @@ import (
 	"os"
 
 	"github.com/ordermesh/ordermesh/app/cli"
+	"github.com/ordermesh/ordermesh/services/cart"
 )
 
 func main() {
-	os.Exit(cli.Serve(os.Args[1:], os.Stdout, os.Stderr, "cart"))
+	os.Exit(cli.Serve(os.Args[1:], os.Stdout, os.Stderr, cart.Component))
 }

@@ -5,8 +5,9 @@ import (
 	"os"
 
 	"github.com/ordermesh/ordermesh/app/cli"
+	"github.com/ordermesh/ordermesh/services/catalog"
 )
 
 func main() {
-	os.Exit(cli.Serve(os.Args[1:], os.Stdout, os.Stderr, "catalog"))
+	os.Exit(cli.Serve(os.Args[1:], os.Stdout, os.Stderr, catalog.Component))
 }

@@ -26,6 +26,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ordermesh/ordermesh/app/components"
 	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/app/mesh/invariants"
 	"github.com/ordermesh/ordermesh/app/shopper"
@@ -94,7 +95,7 @@ func load(args []string) error {
 	duration := fs.Duration("duration", 40*time.Second, "how long orders are placed")
 	shoppers := fs.Int("shoppers", 8, "concurrent shoppers")
 	_ = fs.Parse(args)
-	cfg := mesh.NewConfig()
+	cfg := mesh.NewConfig(components.All...)
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
@@ -201,7 +202,7 @@ func check(args []string) error {
 	restarts := fs.Int("pg-restarts", 0, "how often PostgreSQL was restarted")
 	settle := fs.Duration("settle", 90*time.Second, "how long the saga may take to settle")
 	_ = fs.Parse(args)
-	cfg := mesh.NewConfig()
+	cfg := mesh.NewConfig(components.All...)
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}

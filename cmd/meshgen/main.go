@@ -24,8 +24,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/components"
 	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/component"
 )
 
 func main() {
@@ -37,16 +38,29 @@ func main() {
 	}
 }
 
+// The contracts of the mesh's components, and what follows from them.
+var (
+	contracts = component.ContractsOf(components.All)
+	services  = contracts.Services
+	mesh      component.Mesh
+)
+
 func run(root string) error {
-	if err := mesh.ContractsError(); err != nil {
+	var err error
+	if mesh, err = contracts.Derive(); err != nil {
 		return err
 	}
 	table, err := goTable()
 	if err != nil {
 		return err
 	}
+	contractsGo, err := contractsTable()
+	if err != nil {
+		return err
+	}
 	return errors.Join(
 		write(filepath.Join(root, "internal/meshtable/meshtable.go"), table),
+		write(filepath.Join(root, "app/mesh/contracts_gen.go"), contractsGo),
 		write(filepath.Join(root, "helm/ordermesh/templates/_mesh.tpl"), chartTable()),
 		splice(filepath.Join(root, ".golangci.yml"), "        # meshgen: services begin", "        # meshgen: services end", depguard()),
 		splice(filepath.Join(root, "README.md"), "<!-- meshgen: diagram begin -->", "<!-- meshgen: diagram end -->", diagram()),
@@ -63,7 +77,7 @@ func goTable() ([]byte, error) {
 	b.WriteString("// the programs that must not link the services: the gateway.\n")
 	b.WriteString("package meshtable\n\n")
 	b.WriteString("// Services lists every service, in start order.\n")
-	fmt.Fprintf(&b, "var Services = %#v\n\n", mesh.Services)
+	fmt.Fprintf(&b, "var Services = %#v\n\n", services)
 	b.WriteString("// Owners maps each public Connect API to the service that serves it.\n")
 	b.WriteString("var Owners = map[string]string{\n")
 	apis := make([]string, 0, len(mesh.Owners))
@@ -78,16 +92,57 @@ func goTable() ([]byte, error) {
 	return format.Source(b.Bytes())
 }
 
+// contractsTable is app/mesh's contracts_gen.go: the contracts as data,
+// so that the composition root knows every service's contract while a
+// per-service binary links only its own service.
+func contractsTable() ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// %s\n\n", header)
+	b.WriteString("package mesh\n\n")
+	b.WriteString("import (\n\teventsv1 \"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1\"\n\t\"github.com/ordermesh/ordermesh/internal/platform/component\"\n)\n\n")
+	b.WriteString("// contracts are every service's contract, as its component declares it.\n")
+	b.WriteString("var contracts = component.Contracts{\n")
+	fmt.Fprintf(&b, "\tServices: %#v,\n", services)
+	b.WriteString("\tByName: map[string]component.Contract{\n")
+	for _, n := range services {
+		c := contracts.ByName[n]
+		fmt.Fprintf(&b, "\t\t%q: {\n", n)
+		fmt.Fprintf(&b, "\t\t\tServes: %#v,\n", nonNil(c.Serves))
+		fmt.Fprintf(&b, "\t\t\tCalls: %#v,\n", nonNil(c.Calls))
+		fmt.Fprintf(&b, "\t\t\tPublishes: %s,\n", types(c.Publishes))
+		fmt.Fprintf(&b, "\t\t\tConsumes: %s,\n", types(c.Consumes))
+		b.WriteString("\t\t},\n")
+	}
+	b.WriteString("\t},\n}\n")
+	return format.Source(b.Bytes())
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// types writes event types as Go: []eventsv1.EventType{eventsv1.EventType_...}.
+func types(ts []eventsv1.EventType) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = "eventsv1.EventType_" + t.String()
+	}
+	return "[]eventsv1.EventType{" + strings.Join(names, ", ") + "}"
+}
+
 // chartTable is the chart's _mesh.tpl.
 func chartTable() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "{{/* %s */}}\n\n", header)
 	b.WriteString("{{/* The services, in start order. */}}\n")
-	fmt.Fprintf(&b, "{{- define \"ordermesh.services\" -}}\n%s\n{{- end -}}\n\n", strings.Join(mesh.Services, " "))
+	fmt.Fprintf(&b, "{{- define \"ordermesh.services\" -}}\n%s\n{{- end -}}\n\n", strings.Join(services, " "))
 	b.WriteString("{{/*\nThe call graph: the services each service opens connections to, by RPC\n")
 	b.WriteString("or by delivering its events. NetworkPolicies allow exactly these edges.\n*/}}\n")
 	b.WriteString("{{- define \"ordermesh.calls\" -}}\n")
-	for _, s := range mesh.Services {
+	for _, s := range services {
 		fmt.Fprintf(&b, "%s: [%s]\n", s, strings.Join(mesh.Calls[s], ", "))
 	}
 	b.WriteString("{{- end -}}\n")
@@ -99,11 +154,11 @@ func depguard() string {
 	var b strings.Builder
 	b.WriteString("        # Services talk through their generated clients and their events,\n")
 	b.WriteString("        # never through each other's code, tests included.\n")
-	for _, s := range mesh.Services {
+	for _, s := range services {
 		fmt.Fprintf(&b, "        %s:\n", s)
 		fmt.Fprintf(&b, "          files: [\"**/services/%s/**\"]\n", s)
 		b.WriteString("          deny:\n")
-		for _, other := range mesh.Services {
+		for _, other := range services {
 			if other != s {
 				fmt.Fprintf(&b, "            - pkg: github.com/ordermesh/ordermesh/services/%s\n", other)
 				b.WriteString("              desc: services talk through their generated clients and events\n")
@@ -120,20 +175,20 @@ func diagram() string {
 	b.WriteString("```mermaid\nflowchart LR\n")
 	b.WriteString("  client([clients: grpcurl, buf curl, Go, TypeScript, console])\n")
 	b.WriteString("  subgraph mesh [ordermesh]\n")
-	for _, s := range mesh.Services {
+	for _, s := range services {
 		fmt.Fprintf(&b, "    %s[%s]\n", s, strings.ToUpper(s[:1])+s[1:])
 	}
 	b.WriteString("  end\n")
-	fmt.Fprintf(&b, "  client --> %s\n", strings.Join(mesh.Services, " & "))
-	for _, from := range mesh.Services {
-		for _, api := range mesh.CallsOf(from) {
+	fmt.Fprintf(&b, "  client --> %s\n", strings.Join(services, " & "))
+	for _, from := range services {
+		for _, api := range contracts.ByName[from].Calls {
 			fmt.Fprintf(&b, "  %s -- %s --> %s\n", from, short(api), mesh.Owners[api])
 		}
 	}
-	for _, from := range mesh.Services {
+	for _, from := range services {
 		byTo := map[string][]string{}
 		var tos []string
-		for _, typ := range mesh.PublishesOf(from) {
+		for _, typ := range contracts.ByName[from].Publishes {
 			for _, to := range mesh.Routing.To(typ) {
 				if _, ok := byTo[to]; !ok {
 					tos = append(tos, to)

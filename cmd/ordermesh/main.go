@@ -13,7 +13,7 @@ import (
 	"slices"
 
 	"github.com/ordermesh/ordermesh/app/cli"
-	"github.com/ordermesh/ordermesh/app/mesh"
+	"github.com/ordermesh/ordermesh/app/components"
 )
 
 func main() {
@@ -24,5 +24,5 @@ func main() {
 	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprint(os.Stdout, cli.Usage(), "\n")
 	}
-	os.Exit(cli.Serve(args, os.Stdout, os.Stderr, mesh.Services...))
+	os.Exit(cli.Serve(args, os.Stdout, os.Stderr, components.All...))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
 	"github.com/ordermesh/ordermesh/internal/platform/wait"
+	"github.com/ordermesh/ordermesh/services/inventory"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/store"
 )
@@ -27,7 +28,7 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // inventory is one Inventory instance's service on a database.
-func inventory(t testing.TB, pool *pgxpool.Pool, mode string) *service.Service {
+func newInventory(t testing.TB, pool *pgxpool.Pool, mode string) *service.Service {
 	t.Helper()
 	cfg := service.Config{Mode: mode, BatchMax: 512, QueueMax: 100000, ReservationTTL: time.Hour}
 	return service.New(store.New(pool, events.NewOutbox("inventory", mesh.Routing)), cfg, quiet)
@@ -108,8 +109,8 @@ func summary(outs []service.Outcome) []string {
 
 func TestBatchAllocatesFirstComeFirstServed(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("inventory")...)
-	svc := inventory(t, d.Pool, service.ModeBatch)
+	d := dbtest.New(t, mesh.Migrations(inventory.Component)...)
+	svc := newInventory(t, d.Pool, service.ModeBatch)
 	stock(t, svc, map[string]int64{"A": 5})
 	got := summary(submitQueued(t, svc, []service.Request{req("o1", "A", 3), req("o2", "A", 3), req("o3", "A", 2), req("o4", "A", 1)}))
 	want := []string{"reserved", "rejected [{A 3 2}]", "reserved", "rejected [{A 1 0}]"}
@@ -125,8 +126,8 @@ func TestBatchAllocatesFirstComeFirstServed(t *testing.T) {
 
 func TestBatchIsAllOrNothingPerOrder(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("inventory")...)
-	svc := inventory(t, d.Pool, service.ModeBatch)
+	d := dbtest.New(t, mesh.Migrations(inventory.Component)...)
+	svc := newInventory(t, d.Pool, service.ModeBatch)
 	stock(t, svc, map[string]int64{"A": 10, "B": 5})
 	got := summary(submitQueued(t, svc, []service.Request{req("o1", "A", 1, "B", 6), req("o2", "A", 2, "B", 5)}))
 	want := []string{"rejected [{B 6 5}]", "reserved"}
@@ -142,8 +143,8 @@ func TestBatchIsAllOrNothingPerOrder(t *testing.T) {
 
 func TestBatchIsolatesBadRequests(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("inventory")...)
-	svc := inventory(t, d.Pool, service.ModeBatch)
+	d := dbtest.New(t, mesh.Migrations(inventory.Component)...)
+	svc := newInventory(t, d.Pool, service.ModeBatch)
 	stock(t, svc, map[string]int64{"A": 10})
 	outs := submitQueued(t, svc, []service.Request{
 		req("o1", "A", 1),
@@ -183,8 +184,8 @@ func TestRepeatedReserveAnswersTheFirstOutcome(t *testing.T) {
 	for _, mode := range []string{service.ModeBatch, service.ModeNaive} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			d := dbtest.New(t, mesh.Migrations("inventory")...)
-			svc := inventory(t, d.Pool, mode)
+			d := dbtest.New(t, mesh.Migrations(inventory.Component)...)
+			svc := newInventory(t, d.Pool, mode)
 			if mode == service.ModeBatch {
 				run(t, svc)
 			}
@@ -209,8 +210,8 @@ func TestRepeatedReserveAnswersTheFirstOutcome(t *testing.T) {
 // asking again returns it.
 func TestBatchCancellation(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("inventory")...)
-	svc := inventory(t, d.Pool, service.ModeBatch)
+	d := dbtest.New(t, mesh.Migrations(inventory.Component)...)
+	svc := newInventory(t, d.Pool, service.ModeBatch)
 	stock(t, svc, map[string]int64{"A": 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan service.Outcome)
@@ -234,8 +235,8 @@ func TestBatchCancellation(t *testing.T) {
 
 func TestBatcherDrainsOnShutdown(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("inventory")...)
-	svc := inventory(t, d.Pool, service.ModeBatch)
+	d := dbtest.New(t, mesh.Migrations(inventory.Component)...)
+	svc := newInventory(t, d.Pool, service.ModeBatch)
 	stock(t, svc, map[string]int64{"A": 100})
 	outs := make(chan service.Outcome, 20)
 	for i := range 20 {
@@ -270,7 +271,7 @@ func TestFlashSaleNeverOversells(t *testing.T) {
 	}{{"batch", service.ModeBatch, 1}, {"naive", service.ModeNaive, 1}, {"batch two replicas", service.ModeBatch, 2}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := dbtest.New(t, mesh.Migrations("inventory")...)
+			d := dbtest.New(t, mesh.Migrations(inventory.Component)...)
 			var svcs []*service.Service
 			for range tc.replicas {
 				// Each replica has its own pool, as separate processes would.
@@ -279,7 +280,7 @@ func TestFlashSaleNeverOversells(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(pool.Close)
-				svc := inventory(t, pool, tc.mode)
+				svc := newInventory(t, pool, tc.mode)
 				if svc.Batcher() != nil {
 					run(t, svc)
 				}

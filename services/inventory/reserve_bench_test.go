@@ -14,6 +14,7 @@ import (
 	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
+	"github.com/ordermesh/ordermesh/services/inventory"
 	"github.com/ordermesh/ordermesh/services/inventory/internal/service"
 	"github.com/ordermesh/ordermesh/services/inventory/inventorytest"
 )
@@ -42,7 +43,7 @@ func BenchmarkReserve(b *testing.B) {
 
 func benchmarkReserve(b *testing.B, mode, mix string, callers int) {
 	ctx := context.Background()
-	pool, err := db.Open(ctx, dbtest.New(b, mesh.Migrations("inventory")...).URL, 32, nil)
+	pool, err := db.Open(ctx, dbtest.New(b, mesh.Migrations(inventory.Component)...).URL, 32, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func benchmarkReserve(b *testing.B, mode, mix string, callers int) {
 	if _, err := pool.Exec(ctx, `INSERT INTO stock (sku, available, received) SELECT unnest($1::text[]), $2, $2`, skus, 100_000_000); err != nil {
 		b.Fatal(err)
 	}
-	svc := inventory(b, pool, mode)
+	svc := newInventory(b, pool, mode)
 	if mode == service.ModeBatch {
 		run(b, svc)
 	}

@@ -64,7 +64,7 @@ func producerOf(event string) string {
 // history's new entries and the events it emits.
 func TestOrderStateMachine(t *testing.T) {
 	t.Parallel()
-	d := dbtest.New(t, mesh.Migrations("order")...)
+	d := dbtest.New(t, mesh.Migrations(order.Component)...)
 	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
 	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
 	// Events go through the sink, set-based, as the mesh applies them.
@@ -272,7 +272,7 @@ func emitted(t *testing.T, pool *pgxpool.Pool, orderID string) string {
 func TestBatchFailsOnlyItsFailingEvents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d := dbtest.New(t, mesh.Migrations("order")...)
+	d := dbtest.New(t, mesh.Migrations(order.Component)...)
 	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
 	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
 	sink := events.NewSink("order", mesh.Routing, d.Pool, nil, slog.New(slog.DiscardHandler), nil).WithConsumer(order.Consumer(st, svc))

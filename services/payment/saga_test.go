@@ -45,7 +45,7 @@ var paymentEvents = map[string]func(*service.Service) handler{
 func TestPaymentStateMachine(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d := dbtest.New(t, mesh.Migrations("payment")...)
+	d := dbtest.New(t, mesh.Migrations(payment.Component)...)
 	st := store.New(d.Pool, events.NewOutbox("payment", mesh.Routing))
 	svc := service.New(st, service.NewGateway(st.CountAttempt), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	cards := map[string]service.Method{}

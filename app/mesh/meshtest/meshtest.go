@@ -19,6 +19,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ordermesh/ordermesh/app/components"
 	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
@@ -72,10 +73,11 @@ func Start(t testing.TB, services []string, opts ...Option) *Mesh {
 // tel.
 func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts ...Option) *Mesh {
 	t.Helper()
-	if len(services) == 0 {
-		services = mesh.Services
+	comps, ok := components.Named(services...)
+	if !ok {
+		t.Fatalf("meshtest: unknown service among %v (known: %v)", services, mesh.Services)
 	}
-	cfg := mesh.NewConfig()
+	cfg := mesh.NewConfig(components.All...)
 	if err := config.LoadFrom(func(string) (string, bool) { return "", false }, &cfg); err != nil {
 		t.Fatalf("meshtest: default config: %v", err)
 	}
@@ -100,10 +102,10 @@ func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts
 	}
 	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL = m.Gates["catalog"].URL, m.Gates["cart"].URL, m.Gates["order"].URL
 	cfg.InventoryURL, cfg.PaymentURL = m.Gates["inventory"].URL, m.Gates["payment"].URL
-	for _, s := range services {
-		d := dbtest.New(t, mesh.Migrations(s)...)
-		m.Databases[s] = d
-		cfg.SetDatabaseURL(s, d.URL)
+	for _, c := range comps {
+		d := dbtest.New(t, mesh.Migrations(c)...)
+		m.Databases[c.Name] = d
+		cfg.SetDatabaseURL(c.Name, d.URL)
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -113,7 +115,7 @@ func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts
 	m.logs = &logBuffer{t: t}
 	log := logging.New(m.logs, "meshtest", slog.LevelInfo)
 	ctx, cancel := context.WithCancel(context.Background())
-	built, err := mesh.Build(ctx, log, cfg, services, tel)
+	built, err := mesh.Build(ctx, log, cfg, comps, tel)
 	if err != nil {
 		cancel()
 		_ = ln.Close()
