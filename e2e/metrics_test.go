@@ -69,11 +69,18 @@ func TestMetricsSayWhatHappened(t *testing.T) {
 	s.m.Gates["inventory"].Down()
 	defer s.m.Gates["inventory"].Up()
 	s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 2)))
+	deliver := "/ordermesh.events.v1.EventSinkService/Deliver"
 	var fams map[string]*dto.MetricFamily
 	wait.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		fams = scrape(t, s.m.Metrics)
 		if v, found := sample(fams, "ordermesh_orders_oldest_open_seconds", nil); !found || v <= 0 {
 			return fmt.Errorf("the open order is %vs old (found %v), want older than 0", v, found)
+		}
+		// The confirmed order's last events reach their consumers.
+		for _, svc := range []string{"inventory", "payment", "order", "cart"} {
+			if v, found := sample(fams, "ordermesh_rpc_requests_total", map[string]string{"service": svc, "procedure": deliver, "code": "ok"}); !found || v < 1 {
+				return fmt.Errorf("deliveries to %s counted %v (found %v), want them under the consuming service", svc, v, found)
+			}
 		}
 		return nil
 	})
@@ -82,12 +89,6 @@ func TestMetricsSayWhatHappened(t *testing.T) {
 			if l.GetName() == "service" && (l.GetValue() == "events" || l.GetValue() == "other") {
 				t.Errorf("an RPC is labelled service=%q: %v", l.GetValue(), m.GetLabel())
 			}
-		}
-	}
-	deliver := "/ordermesh.events.v1.EventSinkService/Deliver"
-	for _, svc := range []string{"inventory", "payment", "order", "cart"} {
-		if v, found := sample(fams, "ordermesh_rpc_requests_total", map[string]string{"service": svc, "procedure": deliver, "code": "ok"}); !found || v < 1 {
-			t.Errorf("deliveries to %s counted %v (found %v), want them under the consuming service", svc, v, found)
 		}
 	}
 	watch := "/ordermesh.order.v1.OrderService/WatchOrder"
