@@ -133,50 +133,56 @@ func (o *Ops) GetSagaTimeline(ctx context.Context, req *connect.Request[opsv1.Ge
 		return nil, err
 	}
 	res := &opsv1.GetSagaTimelineResponse{Order: ToProto(ord)}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	unavailable := func(svc string, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.ContainsFunc(res.Unavailable, func(u *opsv1.Unavailable) bool { return u.GetService() == svc }) {
-			res.Unavailable = append(res.Unavailable, unavailableOf(svc, err))
-		}
+	// What each other service knows of the order, asked all at once: its
+	// reservation, its payment, and every producer's deliveries of it.
+	type source struct {
+		service string
+		read    func() (proto.Message, error)
 	}
-	wg.Go(func() {
-		r, err := o.deps.Inventory.GetReservation(ctx, connect.NewRequest(&inventoryv1.GetReservationRequest{OrderId: id}))
-		switch {
-		case connect.CodeOf(err) == connect.CodeNotFound:
-		case err != nil:
-			unavailable("inventory", err)
-		default:
-			res.Reservation = r.Msg.GetReservation()
-		}
-	})
-	wg.Go(func() {
-		r, err := o.deps.Payments.GetPayment(ctx, connect.NewRequest(&paymentv1.GetPaymentRequest{OrderId: id}))
-		switch {
-		case connect.CodeOf(err) == connect.CodeNotFound:
-		case err != nil:
-			unavailable("payment", err)
-		default:
-			res.Payment = r.Msg.GetPayment()
-		}
-	})
-	byProducer := make([][]*eventsv1.Delivery, len(o.producers))
-	for i, p := range o.producers {
-		wg.Go(func() {
+	sources := []source{
+		{"inventory", func() (proto.Message, error) {
+			r, err := o.deps.Inventory.GetReservation(ctx, connect.NewRequest(&inventoryv1.GetReservationRequest{OrderId: id}))
+			if err != nil {
+				return nil, err
+			}
+			return r.Msg.GetReservation(), nil
+		}},
+		{"payment", func() (proto.Message, error) {
+			r, err := o.deps.Payments.GetPayment(ctx, connect.NewRequest(&paymentv1.GetPaymentRequest{OrderId: id}))
+			if err != nil {
+				return nil, err
+			}
+			return r.Msg.GetPayment(), nil
+		}},
+	}
+	for _, p := range o.producers {
+		sources = append(sources, source{p, func() (proto.Message, error) {
 			r, err := o.deps.Outboxes[p].ListOrderDeliveries(ctx, connect.NewRequest(&eventsv1.ListOrderDeliveriesRequest{OrderId: id}))
 			if err != nil {
-				unavailable(p, err)
-				return
+				return nil, err
 			}
-			byProducer[i] = r.Msg.GetDeliveries()
-		})
+			return r.Msg, nil
+		}})
 	}
-	wg.Wait()
-	for i, p := range o.producers {
-		for _, d := range byProducer[i] {
-			res.Deliveries = append(res.Deliveries, &opsv1.ProducedDelivery{Producer: p, Delivery: d})
+	answers, errs := gather(sources, func(s source) (proto.Message, error) { return s.read() })
+	for k, s := range sources {
+		switch err := errs[k]; {
+		case connect.CodeOf(err) == connect.CodeNotFound: // nothing reserved or paid (yet)
+		case err != nil:
+			if !slices.ContainsFunc(res.Unavailable, func(u *opsv1.Unavailable) bool { return u.GetService() == s.service }) {
+				res.Unavailable = append(res.Unavailable, unavailableOf(s.service, err))
+			}
+		default:
+			switch m := answers[k].(type) {
+			case *inventoryv1.Reservation:
+				res.Reservation = m
+			case *paymentv1.Payment:
+				res.Payment = m
+			case *eventsv1.ListOrderDeliveriesResponse:
+				for _, d := range m.GetDeliveries() {
+					res.Deliveries = append(res.Deliveries, &opsv1.ProducedDelivery{Producer: s.service, Delivery: d})
+				}
+			}
 		}
 	}
 	slices.SortFunc(res.Unavailable, func(a, b *opsv1.Unavailable) int { return strings.Compare(a.GetService(), b.GetService()) })
@@ -351,14 +357,14 @@ func (o *Ops) ListParkedDeliveries(ctx context.Context, req *connect.Request[ops
 	return connect.NewResponse(res), nil
 }
 
-// gather calls each producer at once and returns the answers and errors
-// in the producers' order.
-func gather[T any](producers []string, call func(producer string) (T, error)) ([]T, []error) {
-	out := make([]T, len(producers))
-	errs := make([]error, len(producers))
+// gather is the operator API's one fan-out: it calls call for each of in
+// at once and returns the answers and errors in in's order.
+func gather[I, T any](in []I, call func(I) (T, error)) ([]T, []error) {
+	out := make([]T, len(in))
+	errs := make([]error, len(in))
 	var wg sync.WaitGroup
-	for i, p := range producers {
-		wg.Go(func() { out[i], errs[i] = call(p) })
+	for i, x := range in {
+		wg.Go(func() { out[i], errs[i] = call(x) })
 	}
 	wg.Wait()
 	return out, errs
