@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,12 +24,15 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/ordermesh/ordermesh/internal/meshtable"
 )
 
-// Binaries are the images `make images` builds: the five services, the
-// gateway, the smoke test that `helm test` runs, and the steady load that
-// `make k8s-e2e` runs inside the cluster during its rollouts.
-var Binaries = []string{"catalog", "cart", "order", "inventory", "payment", "gateway", "smoke", "steady"}
+// Binaries are the images `make images` builds: every service (the list
+// cmd/meshgen writes from the components), the gateway, the smoke test
+// that `helm test` runs, and the steady load that `make k8s-e2e` runs
+// inside the cluster during its rollouts.
+var Binaries = append(slices.Clone(meshtable.Services), "gateway", "smoke", "steady")
 
 func main() {
 	if err := run(); err != nil {
