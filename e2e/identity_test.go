@@ -357,9 +357,8 @@ func enumRoutes() []enumRoute {
 		all = append(all, served{"", api})
 	}
 	consumers := map[string]bool{}
-	types := eventsv1.EventType(0).Descriptor().Values()
-	for i := range types.Len() {
-		for _, sub := range mesh.Routing.To(eventsv1.EventType(types.Get(i).Number())) {
+	for _, p := range mesh.Routing.Producers() {
+		for _, sub := range mesh.Routing.Subscribers(p) {
 			consumers[sub] = true
 		}
 	}

@@ -70,15 +70,7 @@ func NewConfig(comps ...component.Component) Config {
 // ServiceConfig returns the configuration of type T in c, a service's own,
 // such as order.Config; one with its defaults is added if c has none.
 func ServiceConfig[T any](c *Config) *T {
-	for _, v := range c.Services {
-		if t, ok := v.(*T); ok {
-			return t
-		}
-	}
-	t := new(T)
-	_ = config.LoadFrom(func(string) (string, bool) { return "", false }, t) // defaults are the code's own: valid
-	c.Services = append(c.Services, t)
-	return t
+	return c.configOf(reflect.TypeFor[*T]()).(*T)
 }
 
 // serviceConfig returns comp's configuration in c (nil if it has none).
@@ -86,12 +78,18 @@ func (c *Config) serviceConfig(comp component.Component) any {
 	if comp.Config == nil {
 		return nil
 	}
+	return c.configOf(reflect.TypeOf(comp.Config))
+}
+
+// configOf returns the configuration of type t (a pointer to a struct) in
+// c, adding one with its defaults if c has none.
+func (c *Config) configOf(t reflect.Type) any {
 	for _, v := range c.Services {
-		if reflect.TypeOf(v) == reflect.TypeOf(comp.Config) {
+		if reflect.TypeOf(v) == t {
 			return v
 		}
 	}
-	v := reflect.New(reflect.TypeOf(comp.Config).Elem()).Interface()
+	v := reflect.New(t.Elem()).Interface()
 	_ = config.LoadFrom(func(string) (string, bool) { return "", false }, v) // defaults are the code's own: valid
 	c.Services = append(c.Services, v)
 	return v

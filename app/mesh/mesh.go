@@ -64,9 +64,6 @@ var Owners = derived.Owners
 // Build then refuses to start.
 var derived, errContracts = contracts.Derive()
 
-// ContractsError says how the contracts contradict each other, if they do.
-func ContractsError() error { return errContracts }
-
 // checkComponent refuses a component whose contract is not the one the
 // generated table holds for it: the table is stale.
 func checkComponent(c component.Component) error {
@@ -266,9 +263,9 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, comps []component.
 		}
 		routes = append(routes, parts.Routes...)
 		refused := func(caller, reason string) { reg.EventsRefused.WithLabelValues(n, caller, reason).Inc() }
-		for _, caller := range append(slices.Clone(Services), "none") {
-			for _, reason := range events.RefusalReasons {
-				if len(comp.Contract.Consumes) > 0 {
+		if len(comp.Contract.Consumes) > 0 {
+			for _, caller := range append(slices.Clone(Services), "none") {
+				for _, reason := range events.RefusalReasons {
 					reg.EventsRefused.WithLabelValues(n, caller, reason) // at 0 from the start, so the first refusal is an increase
 				}
 			}

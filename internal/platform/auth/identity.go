@@ -120,25 +120,25 @@ func jwksClient(id Identity) (*http.Client, error) {
 	}
 	var rt http.RoundTripper = transport
 	if id.JWKSTokenFile != "" {
-		rt = bearerFile{path: id.JWKSTokenFile, next: transport}
+		rt = bearerTransport{source: NewFileToken(id.JWKSTokenFile), next: transport}
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: rt}, nil
 }
 
-// bearerFile sends the token in a file, read at each request: the
-// kubelet rotates it, and the JWKS is fetched rarely.
-type bearerFile struct {
-	path string
-	next http.RoundTripper
+// bearerTransport sends a token from source with each request: the API server's
+// token, which the kubelet rotates in its file.
+type bearerTransport struct {
+	source TokenSource
+	next   http.RoundTripper
 }
 
-func (b bearerFile) RoundTrip(req *http.Request) (*http.Response, error) {
-	tok, err := os.ReadFile(b.path)
+func (b bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := b.source.Token(req.Context())
 	if err != nil {
-		return nil, fmt.Errorf("read the JWKS bearer token: %w", err)
+		return nil, fmt.Errorf("the JWKS bearer token: %w", err)
 	}
 	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	req.Header.Set("Authorization", "Bearer "+tok)
 	return b.next.RoundTrip(req)
 }
 

@@ -148,10 +148,17 @@ func NewSink(consumer string, routing Routing, pool *pgxpool.Pool, handlers map[
 	return &Sink{consumer: consumer, routing: routing, pool: pool, handlers: handlers, log: log, tracer: tp.Tracer(instrumentation)}
 }
 
-// RefusalReasons say why a sink refused a delivery for its caller: the
-// caller does not publish an event's type, an envelope names another
-// producer than the caller, or the caller is no service of the mesh.
-var RefusalReasons = []string{"not_publisher", "producer_mismatch", "not_a_service"}
+// Why a sink refused a delivery for its caller: the caller does not
+// publish an event's type, an envelope names another producer than the
+// caller, or the caller is no service of the mesh.
+const (
+	RefusedNotPublisher     = "not_publisher"
+	RefusedProducerMismatch = "producer_mismatch"
+	RefusedNotAService      = "not_a_service"
+)
+
+// RefusalReasons are every reason a sink refuses a delivery for.
+var RefusalReasons = []string{RefusedNotPublisher, RefusedProducerMismatch, RefusedNotAService}
 
 // MaxDelivery is the most events one delivery carries: the rule on
 // DeliverRequest.events, which the sink checks itself (see Deliver).
@@ -183,11 +190,11 @@ func (s *Sink) admit(ctx context.Context, envs []*eventsv1.Envelope) error {
 		var reason, msg string
 		switch {
 		case caller.Service == "":
-			reason, msg = "not_a_service", fmt.Sprintf("only the mesh's services deliver events; %q is none", caller.Subject)
+			reason, msg = RefusedNotAService, fmt.Sprintf("only the mesh's services deliver events; %q is none", caller.Subject)
 		case publisher != caller.Service:
-			reason, msg = "not_publisher", fmt.Sprintf("%s may not deliver %v events: only %s publishes them", caller.Service, typ, or(publisher, "no service"))
+			reason, msg = RefusedNotPublisher, fmt.Sprintf("%s may not deliver %v events: only %s publishes them", caller.Service, typ, or(publisher, "no service"))
 		case env.GetProducer() != caller.Service:
-			reason, msg = "producer_mismatch", fmt.Sprintf("event %s names %q as its producer, but %s delivered it", env.GetId(), env.GetProducer(), caller.Service)
+			reason, msg = RefusedProducerMismatch, fmt.Sprintf("event %s names %q as its producer, but %s delivered it", env.GetId(), env.GetProducer(), caller.Service)
 		}
 		if reason != "" {
 			s.log.WarnContext(ContextFrom(ctx, env), "delivery refused: the caller may not speak for its events",
