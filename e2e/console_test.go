@@ -104,6 +104,9 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the timeline lacks %q:\n%s", want, entries)
 		}
 	}
+	if strings.Contains(entries, "unspecified") {
+		t.Errorf("the timeline names an unspecified reason:\n%s", entries)
+	}
 
 	// 2. A parked delivery, requeued from the console.
 	s.m.WaitQuiet(t)

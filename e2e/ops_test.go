@@ -198,24 +198,26 @@ func TestOpsService(t *testing.T) {
 			t.Fatalf("timeline: order %s, reservation %v, payment %v, unavailable %v; want the order, SOLD, CAPTURED, none",
 				tl.GetOrder().GetId(), tl.GetReservation().GetStatus(), tl.GetPayment().GetStatus(), tl.GetUnavailable())
 		}
-		var kinds []string
+		var steps []string
 		for i, e := range tl.GetEntries() {
 			if i > 0 && e.GetTime().AsTime().Before(tl.GetEntries()[i-1].GetTime().AsTime()) {
-				t.Errorf("entry %d (%s) is older than the one before it", i, e.GetSummary())
+				t.Errorf("entry %d (%s) is older than the one before it", i, stepKey(e))
 			}
 			if e.GetProblem() {
-				t.Errorf("entry %q is marked a problem in a clean saga", e.GetSummary())
+				t.Errorf("entry %s is marked a problem in a clean saga", stepKey(e))
 			}
-			kinds = append(kinds, e.GetService()+" "+e.GetSummary())
+			steps = append(steps, stepKey(e))
 		}
-		joined := strings.Join(kinds, "\n")
-		total := fmt.Sprintf("%d.%02d EUR", good.GetTotal().GetAmountMinor()/100, good.GetTotal().GetAmountMinor()%100)
-		for _, want := range []string{"order PENDING", "order RESERVED", "order CONFIRMED", "inventory reservation 2 × BEAN-1",
-			"inventory reservation SOLD", "payment authorize " + total + " succeeded", "payment capture " + total + " succeeded",
-			"order ORDER_PLACED order → inventory: delivered after 1 attempt", "inventory STOCK_RESERVED inventory → payment: delivered",
-			"payment PAYMENT_AUTHORIZED payment → order: delivered"} {
-			if !strings.Contains(joined, want) {
-				t.Errorf("no entry %q in the timeline:\n%s", want, joined)
+		joined := strings.Join(steps, "\n")
+		total := fmt.Sprint(good.GetTotal().GetAmountMinor())
+		for _, want := range []string{"order status PENDING", "order status RESERVED", "order status CONFIRMED",
+			"inventory reservation RESERVATION_STATUS_HELD 2×BEAN-1 expires", "inventory reservation RESERVATION_STATUS_SOLD\n",
+			"payment authorize " + total + " EUR ok", "payment capture " + total + " EUR ok",
+			"order EVENT_TYPE_ORDER_PLACED → inventory DELIVERY_STATE_DELIVERED after 1",
+			"inventory EVENT_TYPE_STOCK_RESERVED → payment DELIVERY_STATE_DELIVERED",
+			"payment EVENT_TYPE_PAYMENT_AUTHORIZED → order DELIVERY_STATE_DELIVERED"} {
+			if !strings.Contains(joined+"\n", want) {
+				t.Errorf("no step %q in the timeline:\n%s", want, joined)
 			}
 		}
 		// Every producer's deliveries are there, by producer.
@@ -243,8 +245,8 @@ func TestOpsService(t *testing.T) {
 		for _, e := range tl.GetEntries() {
 			if e.GetProblem() {
 				problems++
-				if !strings.Contains(e.GetSummary(), "ORDER_PLACED order → inventory: PARKED after 2 attempts") || e.GetDetail() == "" {
-					t.Errorf("problem %q (%q), want the parked OrderPlaced with its error", e.GetSummary(), e.GetDetail())
+				if d := e.GetDelivery().GetDelivery(); stepKey(e) != "order EVENT_TYPE_ORDER_PLACED → inventory DELIVERY_STATE_PARKED after 2" || d.GetLastError() == "" {
+					t.Errorf("problem %s (%q), want the parked OrderPlaced with its error", stepKey(e), d.GetLastError())
 				}
 			}
 		}
@@ -376,4 +378,33 @@ func waitParked(t *testing.T, ops opsv1connect.OpsServiceClient, token string, f
 		t.Fatalf("%d parked deliveries, want %d", len(parked), n)
 	}
 	return parked
+}
+
+// stepKey is a timeline entry as a compact line the tests can look for:
+// its service, then the step's own fields.
+func stepKey(e *opsv1.TimelineEntry) string {
+	switch s := e.GetStep().(type) {
+	case *opsv1.TimelineEntry_StatusChange:
+		return e.GetService() + " status " + strings.TrimPrefix(s.StatusChange.GetStatus().String(), "ORDER_STATUS_")
+	case *opsv1.TimelineEntry_Reservation:
+		r := s.Reservation
+		key := e.GetService() + " reservation " + r.GetStatus().String()
+		for _, l := range r.GetLines() {
+			key += fmt.Sprintf(" %d×%s", l.GetQuantity(), l.GetSku())
+		}
+		if r.GetExpireTime() != nil {
+			key += " expires"
+		}
+		return key
+	case *opsv1.TimelineEntry_Payment:
+		op, outcome := s.Payment.GetOperation(), "failed"
+		if op.GetSucceeded() {
+			outcome = "ok"
+		}
+		return fmt.Sprintf("%s %s %d %s %s", e.GetService(), op.GetKind(), s.Payment.GetAmount().GetAmountMinor(), s.Payment.GetAmount().GetCurrency(), outcome)
+	case *opsv1.TimelineEntry_Delivery:
+		d := s.Delivery.GetDelivery()
+		return fmt.Sprintf("%s %s → %s %s after %d", e.GetService(), d.GetType(), d.GetSubscriber(), d.GetState(), d.GetAttempts())
+	}
+	return e.GetService() + " unknown step"
 }

@@ -183,12 +183,12 @@ func (a *app) printTimeline(tl *opsv1.GetSagaTimelineResponse) error {
 	fmt.Fprintln(a.out)
 	w := a.table("TIME", "AFTER", "SERVICE", "WHAT", "DETAIL")
 	for _, e := range tl.GetEntries() {
-		what := e.GetSummary()
+		what, detail := describe(e)
 		if e.GetProblem() {
 			what = "! " + what
 		}
 		fmt.Fprintf(w, "%s\t+%s\t%s\t%s\t%s\n", e.GetTime().AsTime().UTC().Format("15:04:05.000"),
-			e.GetTime().AsTime().Sub(placed).Round(time.Millisecond), e.GetService(), what, e.GetDetail())
+			e.GetTime().AsTime().Sub(placed).Round(time.Millisecond), e.GetService(), what, detail)
 	}
 	return w.Flush()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/rpcclient"
 	"github.com/ordermesh/ordermesh/internal/platform/server"
 	"github.com/ordermesh/ordermesh/services/order/internal/handler"
+	"github.com/ordermesh/ordermesh/services/order/internal/ops"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
 	"github.com/ordermesh/ordermesh/services/order/internal/store"
 	ordersql "github.com/ordermesh/ordermesh/sqlc/order"
@@ -122,8 +123,8 @@ func build(d component.Deps) (component.Parts, error) {
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), d.Handler...)
 	outboxes := map[string]eventsv1connect.EventAdminServiceClient{Name: events.NewAdmin(pool, log)}
 	maps.Copy(outboxes, clients.Outboxes)
-	ops := handler.NewOps(svc, handler.OpsDeps{Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, Routing: outbox.Routing(), OpenOrders: st.OpenOrders})
-	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(ops, d.Handler...)
+	opsServer := ops.New(svc, ops.Deps{Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, Routing: outbox.Routing(), OpenOrders: st.OpenOrders})
+	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(opsServer, d.Handler...)
 	return component.Parts{
 		Routes: []server.Route{
 			{Service: orderv1connect.OrderServiceName, Path: path, Handler: h},

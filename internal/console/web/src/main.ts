@@ -77,7 +77,7 @@ function row(...cells: Child[]): HTMLTableRowElement {
 // --- Formatting.
 
 function label(name: string | undefined, prefix: string): string {
-  if (!name || name.endsWith("_UNSPECIFIED")) {
+  if (!name || name === "UNSPECIFIED" || name.endsWith("_UNSPECIFIED")) {
     return "";
   }
   // protobuf-es names enum values without their prefix; accept both.
@@ -88,11 +88,73 @@ const statusName = (s: orderv1.OrderStatus) => label(orderv1.OrderStatus[s], "OR
 const reasonName = (r: orderv1.StatusReason) => label(orderv1.StatusReason[r], "STATUS_REASON_");
 const typeName = (t: eventsv1.EventType) => label(eventsv1.EventType[t], "EVENT_TYPE_");
 
+// money formats an amount in minor units with its currency's own number of
+// decimals (2 for EUR, 0 for JPY, 3 for KWD), as the Go side's money.Format.
 function money(m: commonv1.Money | undefined): string {
   if (!m) {
     return "";
   }
-  return new Intl.NumberFormat("en", { style: "currency", currency: m.currency }).format(Number(m.amountMinor) / 100);
+  const f = new Intl.NumberFormat("en", { style: "currency", currency: m.currency });
+  return f.format(Number(m.amountMinor) / 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2));
+}
+
+function plural(n: number, one: string): string {
+  return n === 1 ? `1 ${one}` : `${n} ${one}s`;
+}
+
+const upper = (name: string) => name.toUpperCase();
+
+// describe words one step of a saga's timeline: what happened, and more
+// when there is more (a decline message, the last delivery error, how long
+// stock is held). The server sends the step as data.
+function describe(e: opsv1.TimelineEntry): [what: string, detail: string] {
+  const step = e.step;
+  switch (step.case) {
+    case "statusChange": {
+      const c = step.value;
+      const reason = reasonName(c.reason);
+      return [upper(statusName(c.status)) + (reason ? ` (${reason})` : ""), c.detail];
+    }
+    case "reservation": {
+      const r = step.value;
+      const status = upper(label(inventoryv1.ReservationStatus[r.status], "RESERVATION_STATUS_"));
+      if (r.lines.length === 0) {
+        return [`reservation ${status}`, ""];
+      }
+      const lines = r.lines.map((l) => `${l.quantity} × ${l.sku}`).join(", ");
+      const what = r.status === inventoryv1.ReservationStatus.REJECTED ? `reservation REJECTED: ${lines}` : `reservation ${lines}`;
+      return [what, r.expireTime ? `held until ${when(r.expireTime)} UTC` : ""];
+    }
+    case "payment": {
+      const op = step.value.operation;
+      return [`${op?.kind ?? ""} ${money(step.value.amount)} ${op?.succeeded ? "succeeded" : "failed"}`, op?.message ?? ""];
+    }
+    case "delivery": {
+      const d = step.value.delivery;
+      if (!d) {
+        return ["delivery", ""];
+      }
+      const route = `${upper(typeName(d.type))} ${step.value.producer} → ${d.subscriber}`;
+      switch (d.state) {
+        case deliveryv1.DeliveryState.DELIVERED:
+          return [`${route}: delivered after ${plural(d.attempts, "attempt")}`, d.lastError];
+        case deliveryv1.DeliveryState.PARKED:
+          return [`${route}: PARKED after ${plural(d.attempts, "attempt")}; requeue it once the cause is fixed`, d.lastError];
+        default: {
+          let what = `${route}: pending`;
+          if (d.attempts > 0) {
+            what += `, ${plural(d.attempts, "attempt")} failed`;
+          }
+          if (d.nextAttemptTime) {
+            what += `, next at ${when(d.nextAttemptTime)} UTC`;
+          }
+          return [what, d.lastError];
+        }
+      }
+    }
+    default:
+      return ["(a step this console does not know; reload it)", ""];
+  }
 }
 
 function date(t: Timestamp | undefined): Date {
@@ -265,8 +327,9 @@ const timelineView: View = (main, id) => {
     );
     const placed = date(o.createTime).getTime();
     const rows = tl.entries.map((e) => {
-      const r = row(when(e.time), `+${((date(e.time).getTime() - placed) / 1000).toFixed(3)}s`, e.service, e.summary, e.detail);
-      r.dataset.kind = e.kind;
+      const [what, detail] = describe(e);
+      const r = row(when(e.time), `+${((date(e.time).getTime() - placed) / 1000).toFixed(3)}s`, e.service, what, detail);
+      r.dataset.kind = e.step.case ?? "";
       if (e.problem) r.classList.add("problem");
       return r;
     });

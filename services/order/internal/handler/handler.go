@@ -265,6 +265,25 @@ var (
 	}
 )
 
+// StatusProto is a status as its message enum.
+func StatusProto(s service.Status) orderv1.OrderStatus { return statuses[s] }
+
+// StatusOf is the status a message enum names; "" for UNSPECIFIED.
+func StatusOf(s orderv1.OrderStatus) service.Status { return statusOf[s] }
+
+// ReasonOf is the reason a message enum names; "" for UNSPECIFIED.
+func ReasonOf(r orderv1.StatusReason) service.Reason { return reasonOf[r] }
+
+var statusOf, reasonOf = invert(statuses), invert(reasons)
+
+func invert[K, V comparable](m map[K]V) map[V]K {
+	out := make(map[V]K, len(m))
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
+}
+
 // ToProto converts an order to its message.
 func ToProto(o service.Order) *orderv1.Order {
 	money := func(v int64) *commonv1.Money { return &commonv1.Money{AmountMinor: v, Currency: o.Currency} }

@@ -8,6 +8,7 @@ package opsv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v14 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	v13 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	v11 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	v1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
@@ -459,23 +460,27 @@ func (x *ProducedDelivery) GetDelivery() *v13.Delivery {
 	return nil
 }
 
-// TimelineEntry is one thing that happened in a saga.
+// TimelineEntry is one thing that happened in a saga, as data: the
+// console and the CLI word it for their readers.
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// When it happened.
 	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	// The service whose record it is: order, inventory, payment.
+	// The service whose record it is: order, inventory, payment, or the
+	// producer of a delivery.
 	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
-	// What kind of record: "status", "reservation", "payment", "delivery".
-	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	// One line for a person, for example "RESERVED" or
-	// "StockReserved inventory → order: delivered after 1 attempt".
-	Summary string `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
-	// More, when there is more: a decline message, the last delivery error.
-	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
 	// Whether this entry is a problem an operator should look at: a parked
 	// or failing delivery, a failed payment operation.
-	Problem       bool `protobuf:"varint,6,opt,name=problem,proto3" json:"problem,omitempty"`
+	Problem bool `protobuf:"varint,6,opt,name=problem,proto3" json:"problem,omitempty"`
+	// What happened; exactly one is set.
+	//
+	// Types that are valid to be assigned to Step:
+	//
+	//	*TimelineEntry_StatusChange
+	//	*TimelineEntry_Reservation
+	//	*TimelineEntry_Payment
+	//	*TimelineEntry_Delivery
+	Step          isTimelineEntry_Step `protobuf_oneof:"step"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,32 +529,206 @@ func (x *TimelineEntry) GetService() string {
 	return ""
 }
 
-func (x *TimelineEntry) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *TimelineEntry) GetSummary() string {
-	if x != nil {
-		return x.Summary
-	}
-	return ""
-}
-
-func (x *TimelineEntry) GetDetail() string {
-	if x != nil {
-		return x.Detail
-	}
-	return ""
-}
-
 func (x *TimelineEntry) GetProblem() bool {
 	if x != nil {
 		return x.Problem
 	}
 	return false
+}
+
+func (x *TimelineEntry) GetStep() isTimelineEntry_Step {
+	if x != nil {
+		return x.Step
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetStatusChange() *v1.StatusChange {
+	if x != nil {
+		if x, ok := x.Step.(*TimelineEntry_StatusChange); ok {
+			return x.StatusChange
+		}
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetReservation() *ReservationStep {
+	if x != nil {
+		if x, ok := x.Step.(*TimelineEntry_Reservation); ok {
+			return x.Reservation
+		}
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetPayment() *PaymentStep {
+	if x != nil {
+		if x, ok := x.Step.(*TimelineEntry_Payment); ok {
+			return x.Payment
+		}
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetDelivery() *ProducedDelivery {
+	if x != nil {
+		if x, ok := x.Step.(*TimelineEntry_Delivery); ok {
+			return x.Delivery
+		}
+	}
+	return nil
+}
+
+type isTimelineEntry_Step interface {
+	isTimelineEntry_Step()
+}
+
+type TimelineEntry_StatusChange struct {
+	// The order entered a status.
+	StatusChange *v1.StatusChange `protobuf:"bytes,7,opt,name=status_change,json=statusChange,proto3,oneof"`
+}
+
+type TimelineEntry_Reservation struct {
+	// Inventory made the reservation (status HELD or REJECTED, with its
+	// lines) or settled it (its final status).
+	Reservation *ReservationStep `protobuf:"bytes,8,opt,name=reservation,proto3,oneof"`
+}
+
+type TimelineEntry_Payment struct {
+	// Payment asked the gateway.
+	Payment *PaymentStep `protobuf:"bytes,9,opt,name=payment,proto3,oneof"`
+}
+
+type TimelineEntry_Delivery struct {
+	// An event about the order and where its delivery stands.
+	Delivery *ProducedDelivery `protobuf:"bytes,10,opt,name=delivery,proto3,oneof"`
+}
+
+func (*TimelineEntry_StatusChange) isTimelineEntry_Step() {}
+
+func (*TimelineEntry_Reservation) isTimelineEntry_Step() {}
+
+func (*TimelineEntry_Payment) isTimelineEntry_Step() {}
+
+func (*TimelineEntry_Delivery) isTimelineEntry_Step() {}
+
+// ReservationStep is a reservation made or settled.
+type ReservationStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reservation's status after this step.
+	Status v11.ReservationStatus `protobuf:"varint,1,opt,name=status,proto3,enum=ordermesh.inventory.v1.ReservationStatus" json:"status,omitempty"`
+	// The lines, when the reservation was made.
+	Lines []*v11.ReservationLine `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
+	// Until when the stock is held, when the reservation was made.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReservationStep) Reset() {
+	*x = ReservationStep{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReservationStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReservationStep) ProtoMessage() {}
+
+func (x *ReservationStep) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReservationStep.ProtoReflect.Descriptor instead.
+func (*ReservationStep) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReservationStep) GetStatus() v11.ReservationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return v11.ReservationStatus(0)
+}
+
+func (x *ReservationStep) GetLines() []*v11.ReservationLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *ReservationStep) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// PaymentStep is one call to the payment gateway.
+type PaymentStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation and its outcome.
+	Operation *v12.PaymentOperation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The payment's amount.
+	Amount        *v14.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentStep) Reset() {
+	*x = PaymentStep{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentStep) ProtoMessage() {}
+
+func (x *PaymentStep) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentStep.ProtoReflect.Descriptor instead.
+func (*PaymentStep) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PaymentStep) GetOperation() *v12.PaymentOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+func (x *PaymentStep) GetAmount() *v14.Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
 }
 
 // Unavailable is a service a gathering call could not ask.
@@ -565,7 +744,7 @@ type Unavailable struct {
 
 func (x *Unavailable) Reset() {
 	*x = Unavailable{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[6]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +756,7 @@ func (x *Unavailable) String() string {
 func (*Unavailable) ProtoMessage() {}
 
 func (x *Unavailable) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[6]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +769,7 @@ func (x *Unavailable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unavailable.ProtoReflect.Descriptor instead.
 func (*Unavailable) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{6}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Unavailable) GetService() string {
@@ -621,7 +800,7 @@ type CancelOrderRequest struct {
 
 func (x *CancelOrderRequest) Reset() {
 	*x = CancelOrderRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[7]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +812,7 @@ func (x *CancelOrderRequest) String() string {
 func (*CancelOrderRequest) ProtoMessage() {}
 
 func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[7]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +825,7 @@ func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderRequest.ProtoReflect.Descriptor instead.
 func (*CancelOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{7}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelOrderRequest) GetOrderId() string {
@@ -674,7 +853,7 @@ type CancelOrderResponse struct {
 
 func (x *CancelOrderResponse) Reset() {
 	*x = CancelOrderResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +865,7 @@ func (x *CancelOrderResponse) String() string {
 func (*CancelOrderResponse) ProtoMessage() {}
 
 func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +878,7 @@ func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderResponse.ProtoReflect.Descriptor instead.
 func (*CancelOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{8}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelOrderResponse) GetOrder() *v1.Order {
@@ -718,7 +897,7 @@ type ExpireNowRequest struct {
 
 func (x *ExpireNowRequest) Reset() {
 	*x = ExpireNowRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +909,7 @@ func (x *ExpireNowRequest) String() string {
 func (*ExpireNowRequest) ProtoMessage() {}
 
 func (x *ExpireNowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +922,7 @@ func (x *ExpireNowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireNowRequest.ProtoReflect.Descriptor instead.
 func (*ExpireNowRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{9}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{11}
 }
 
 // ExpireNowResponse says how many orders expired.
@@ -757,7 +936,7 @@ type ExpireNowResponse struct {
 
 func (x *ExpireNowResponse) Reset() {
 	*x = ExpireNowResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +948,7 @@ func (x *ExpireNowResponse) String() string {
 func (*ExpireNowResponse) ProtoMessage() {}
 
 func (x *ExpireNowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +961,7 @@ func (x *ExpireNowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireNowResponse.ProtoReflect.Descriptor instead.
 func (*ExpireNowResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{10}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExpireNowResponse) GetExpired() int32 {
@@ -808,7 +987,7 @@ type DeliveryFilter struct {
 
 func (x *DeliveryFilter) Reset() {
 	*x = DeliveryFilter{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +999,7 @@ func (x *DeliveryFilter) String() string {
 func (*DeliveryFilter) ProtoMessage() {}
 
 func (x *DeliveryFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +1012,7 @@ func (x *DeliveryFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryFilter.ProtoReflect.Descriptor instead.
 func (*DeliveryFilter) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{11}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeliveryFilter) GetProducer() string {
@@ -871,7 +1050,7 @@ type ParkedDelivery struct {
 
 func (x *ParkedDelivery) Reset() {
 	*x = ParkedDelivery{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1062,7 @@ func (x *ParkedDelivery) String() string {
 func (*ParkedDelivery) ProtoMessage() {}
 
 func (x *ParkedDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1075,7 @@ func (x *ParkedDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParkedDelivery.ProtoReflect.Descriptor instead.
 func (*ParkedDelivery) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{12}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ParkedDelivery) GetProducer() string {
@@ -928,7 +1107,7 @@ type ListParkedDeliveriesRequest struct {
 
 func (x *ListParkedDeliveriesRequest) Reset() {
 	*x = ListParkedDeliveriesRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1119,7 @@ func (x *ListParkedDeliveriesRequest) String() string {
 func (*ListParkedDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1132,7 @@ func (x *ListParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListParkedDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{13}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListParkedDeliveriesRequest) GetFilter() *DeliveryFilter {
@@ -992,7 +1171,7 @@ type ListParkedDeliveriesResponse struct {
 
 func (x *ListParkedDeliveriesResponse) Reset() {
 	*x = ListParkedDeliveriesResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1183,7 @@ func (x *ListParkedDeliveriesResponse) String() string {
 func (*ListParkedDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1196,7 @@ func (x *ListParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListParkedDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{14}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListParkedDeliveriesResponse) GetDeliveries() []*ParkedDelivery {
@@ -1055,7 +1234,7 @@ type RequeueParkedDeliveriesRequest struct {
 
 func (x *RequeueParkedDeliveriesRequest) Reset() {
 	*x = RequeueParkedDeliveriesRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1246,7 @@ func (x *RequeueParkedDeliveriesRequest) String() string {
 func (*RequeueParkedDeliveriesRequest) ProtoMessage() {}
 
 func (x *RequeueParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1259,7 @@ func (x *RequeueParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueParkedDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*RequeueParkedDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{15}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RequeueParkedDeliveriesRequest) GetFilter() *DeliveryFilter {
@@ -1110,7 +1289,7 @@ type RequeueParkedDeliveriesResponse struct {
 
 func (x *RequeueParkedDeliveriesResponse) Reset() {
 	*x = RequeueParkedDeliveriesResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1301,7 @@ func (x *RequeueParkedDeliveriesResponse) String() string {
 func (*RequeueParkedDeliveriesResponse) ProtoMessage() {}
 
 func (x *RequeueParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1314,7 @@ func (x *RequeueParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueParkedDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*RequeueParkedDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{16}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RequeueParkedDeliveriesResponse) GetRequeued() int64 {
@@ -1161,7 +1340,7 @@ type GetSummaryRequest struct {
 
 func (x *GetSummaryRequest) Reset() {
 	*x = GetSummaryRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1352,7 @@ func (x *GetSummaryRequest) String() string {
 func (*GetSummaryRequest) ProtoMessage() {}
 
 func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1365,7 @@ func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{17}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{19}
 }
 
 // GetSummaryResponse is the mesh at a glance.
@@ -1211,7 +1390,7 @@ type GetSummaryResponse struct {
 
 func (x *GetSummaryResponse) Reset() {
 	*x = GetSummaryResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1402,7 @@ func (x *GetSummaryResponse) String() string {
 func (*GetSummaryResponse) ProtoMessage() {}
 
 func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1415,7 @@ func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{18}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetSummaryResponse) GetOpenOrders() []*StatusCount {
@@ -1294,7 +1473,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1485,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1498,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{19}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StatusCount) GetStatus() v1.OrderStatus {
@@ -1355,7 +1534,7 @@ type QueueStats struct {
 
 func (x *QueueStats) Reset() {
 	*x = QueueStats{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1546,7 @@ func (x *QueueStats) String() string {
 func (*QueueStats) ProtoMessage() {}
 
 func (x *QueueStats) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1559,7 @@ func (x *QueueStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStats.ProtoReflect.Descriptor instead.
 func (*QueueStats) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{20}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QueueStats) GetProducer() string {
@@ -1422,7 +1601,7 @@ var File_ordermesh_ops_v1_ops_proto protoreflect.FileDescriptor
 
 const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\n" +
-	"\x1aordermesh/ops/v1/ops.proto\x12\x10ordermesh.ops.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"ordermesh/events/v1/delivery.proto\x1a ordermesh/events/v1/events.proto\x1a&ordermesh/inventory/v1/inventory.proto\x1a\x1eordermesh/order/v1/order.proto\x1a\"ordermesh/payment/v1/payment.proto\"\xb1\x04\n" +
+	"\x1aordermesh/ops/v1/ops.proto\x12\x10ordermesh.ops.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fordermesh/common/v1/money.proto\x1a\"ordermesh/events/v1/delivery.proto\x1a ordermesh/events/v1/events.proto\x1a&ordermesh/inventory/v1/inventory.proto\x1a\x1eordermesh/order/v1/order.proto\x1a\"ordermesh/payment/v1/payment.proto\"\xb1\x04\n" +
 	"\x11ListOrdersRequest\x12N\n" +
 	"\bstatuses\x18\x01 \x03(\x0e2\x1f.ordermesh.order.v1.OrderStatusB\x11\xbaH\x0e\x92\x01\v\x10\x06\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x12M\n" +
 	"\areasons\x18\x02 \x03(\x0e2 .ordermesh.order.v1.StatusReasonB\x11\xbaH\x0e\x92\x01\v\x10\x06\"\a\x82\x01\x04\x10\x01 \x00R\areasons\x12=\n" +
@@ -1453,14 +1632,25 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\vunavailable\x18\x06 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\"i\n" +
 	"\x10ProducedDelivery\x12\x1a\n" +
 	"\bproducer\x18\x01 \x01(\tR\bproducer\x129\n" +
-	"\bdelivery\x18\x02 \x01(\v2\x1d.ordermesh.events.v1.DeliveryR\bdelivery\"\xb9\x01\n" +
+	"\bdelivery\x18\x02 \x01(\v2\x1d.ordermesh.events.v1.DeliveryR\bdelivery\"\xb1\x03\n" +
 	"\rTimelineEntry\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
-	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
-	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x18\n" +
-	"\asummary\x18\x04 \x01(\tR\asummary\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\x12\x18\n" +
-	"\aproblem\x18\x06 \x01(\bR\aproblem\"=\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x18\n" +
+	"\aproblem\x18\x06 \x01(\bR\aproblem\x12G\n" +
+	"\rstatus_change\x18\a \x01(\v2 .ordermesh.order.v1.StatusChangeH\x00R\fstatusChange\x12E\n" +
+	"\vreservation\x18\b \x01(\v2!.ordermesh.ops.v1.ReservationStepH\x00R\vreservation\x129\n" +
+	"\apayment\x18\t \x01(\v2\x1d.ordermesh.ops.v1.PaymentStepH\x00R\apayment\x12@\n" +
+	"\bdelivery\x18\n" +
+	" \x01(\v2\".ordermesh.ops.v1.ProducedDeliveryH\x00R\bdeliveryB\x06\n" +
+	"\x04stepJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06R\x04kindR\asummaryR\x06detail\"\xd0\x01\n" +
+	"\x0fReservationStep\x12A\n" +
+	"\x06status\x18\x01 \x01(\x0e2).ordermesh.inventory.v1.ReservationStatusR\x06status\x12=\n" +
+	"\x05lines\x18\x02 \x03(\v2'.ordermesh.inventory.v1.ReservationLineR\x05lines\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\x87\x01\n" +
+	"\vPaymentStep\x12D\n" +
+	"\toperation\x18\x01 \x01(\v2&.ordermesh.payment.v1.PaymentOperationR\toperation\x122\n" +
+	"\x06amount\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\x06amount\"=\n" +
 	"\vUnavailable\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"]\n" +
@@ -1551,7 +1741,7 @@ func file_ordermesh_ops_v1_ops_proto_rawDescGZIP() []byte {
 }
 
 var file_ordermesh_ops_v1_ops_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(OrderSort)(0),                          // 0: ordermesh.ops.v1.OrderSort
 	(*ListOrdersRequest)(nil),               // 1: ordermesh.ops.v1.ListOrdersRequest
@@ -1560,82 +1750,98 @@ var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(*GetSagaTimelineResponse)(nil),         // 4: ordermesh.ops.v1.GetSagaTimelineResponse
 	(*ProducedDelivery)(nil),                // 5: ordermesh.ops.v1.ProducedDelivery
 	(*TimelineEntry)(nil),                   // 6: ordermesh.ops.v1.TimelineEntry
-	(*Unavailable)(nil),                     // 7: ordermesh.ops.v1.Unavailable
-	(*CancelOrderRequest)(nil),              // 8: ordermesh.ops.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),             // 9: ordermesh.ops.v1.CancelOrderResponse
-	(*ExpireNowRequest)(nil),                // 10: ordermesh.ops.v1.ExpireNowRequest
-	(*ExpireNowResponse)(nil),               // 11: ordermesh.ops.v1.ExpireNowResponse
-	(*DeliveryFilter)(nil),                  // 12: ordermesh.ops.v1.DeliveryFilter
-	(*ParkedDelivery)(nil),                  // 13: ordermesh.ops.v1.ParkedDelivery
-	(*ListParkedDeliveriesRequest)(nil),     // 14: ordermesh.ops.v1.ListParkedDeliveriesRequest
-	(*ListParkedDeliveriesResponse)(nil),    // 15: ordermesh.ops.v1.ListParkedDeliveriesResponse
-	(*RequeueParkedDeliveriesRequest)(nil),  // 16: ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	(*RequeueParkedDeliveriesResponse)(nil), // 17: ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	(*GetSummaryRequest)(nil),               // 18: ordermesh.ops.v1.GetSummaryRequest
-	(*GetSummaryResponse)(nil),              // 19: ordermesh.ops.v1.GetSummaryResponse
-	(*StatusCount)(nil),                     // 20: ordermesh.ops.v1.StatusCount
-	(*QueueStats)(nil),                      // 21: ordermesh.ops.v1.QueueStats
-	(v1.OrderStatus)(0),                     // 22: ordermesh.order.v1.OrderStatus
-	(v1.StatusReason)(0),                    // 23: ordermesh.order.v1.StatusReason
-	(*timestamppb.Timestamp)(nil),           // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 25: google.protobuf.Duration
-	(*v1.Order)(nil),                        // 26: ordermesh.order.v1.Order
-	(*v11.Reservation)(nil),                 // 27: ordermesh.inventory.v1.Reservation
-	(*v12.Payment)(nil),                     // 28: ordermesh.payment.v1.Payment
-	(*v13.Delivery)(nil),                    // 29: ordermesh.events.v1.Delivery
-	(v13.EventType)(0),                      // 30: ordermesh.events.v1.EventType
-	(*v13.ParkedDelivery)(nil),              // 31: ordermesh.events.v1.ParkedDelivery
+	(*ReservationStep)(nil),                 // 7: ordermesh.ops.v1.ReservationStep
+	(*PaymentStep)(nil),                     // 8: ordermesh.ops.v1.PaymentStep
+	(*Unavailable)(nil),                     // 9: ordermesh.ops.v1.Unavailable
+	(*CancelOrderRequest)(nil),              // 10: ordermesh.ops.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),             // 11: ordermesh.ops.v1.CancelOrderResponse
+	(*ExpireNowRequest)(nil),                // 12: ordermesh.ops.v1.ExpireNowRequest
+	(*ExpireNowResponse)(nil),               // 13: ordermesh.ops.v1.ExpireNowResponse
+	(*DeliveryFilter)(nil),                  // 14: ordermesh.ops.v1.DeliveryFilter
+	(*ParkedDelivery)(nil),                  // 15: ordermesh.ops.v1.ParkedDelivery
+	(*ListParkedDeliveriesRequest)(nil),     // 16: ordermesh.ops.v1.ListParkedDeliveriesRequest
+	(*ListParkedDeliveriesResponse)(nil),    // 17: ordermesh.ops.v1.ListParkedDeliveriesResponse
+	(*RequeueParkedDeliveriesRequest)(nil),  // 18: ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	(*RequeueParkedDeliveriesResponse)(nil), // 19: ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	(*GetSummaryRequest)(nil),               // 20: ordermesh.ops.v1.GetSummaryRequest
+	(*GetSummaryResponse)(nil),              // 21: ordermesh.ops.v1.GetSummaryResponse
+	(*StatusCount)(nil),                     // 22: ordermesh.ops.v1.StatusCount
+	(*QueueStats)(nil),                      // 23: ordermesh.ops.v1.QueueStats
+	(v1.OrderStatus)(0),                     // 24: ordermesh.order.v1.OrderStatus
+	(v1.StatusReason)(0),                    // 25: ordermesh.order.v1.StatusReason
+	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 27: google.protobuf.Duration
+	(*v1.Order)(nil),                        // 28: ordermesh.order.v1.Order
+	(*v11.Reservation)(nil),                 // 29: ordermesh.inventory.v1.Reservation
+	(*v12.Payment)(nil),                     // 30: ordermesh.payment.v1.Payment
+	(*v13.Delivery)(nil),                    // 31: ordermesh.events.v1.Delivery
+	(*v1.StatusChange)(nil),                 // 32: ordermesh.order.v1.StatusChange
+	(v11.ReservationStatus)(0),              // 33: ordermesh.inventory.v1.ReservationStatus
+	(*v11.ReservationLine)(nil),             // 34: ordermesh.inventory.v1.ReservationLine
+	(*v12.PaymentOperation)(nil),            // 35: ordermesh.payment.v1.PaymentOperation
+	(*v14.Money)(nil),                       // 36: ordermesh.common.v1.Money
+	(v13.EventType)(0),                      // 37: ordermesh.events.v1.EventType
+	(*v13.ParkedDelivery)(nil),              // 38: ordermesh.events.v1.ParkedDelivery
 }
 var file_ordermesh_ops_v1_ops_proto_depIdxs = []int32{
-	22, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
-	23, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
-	24, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
-	24, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
-	25, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
+	24, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	25, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
+	26, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
+	26, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
+	27, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
 	0,  // 5: ordermesh.ops.v1.ListOrdersRequest.sort:type_name -> ordermesh.ops.v1.OrderSort
-	26, // 6: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
-	26, // 7: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
-	27, // 8: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
-	28, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
+	28, // 6: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
+	28, // 7: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
+	29, // 8: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
+	30, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
 	5,  // 10: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
 	6,  // 11: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
-	7,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	29, // 13: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
-	24, // 14: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
-	26, // 15: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	30, // 16: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
-	31, // 17: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
-	12, // 18: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
-	13, // 19: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
-	7,  // 20: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	12, // 21: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
-	7,  // 22: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	20, // 23: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
-	25, // 24: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
-	21, // 25: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
-	7,  // 26: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	24, // 27: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
-	22, // 28: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
-	25, // 29: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
-	1,  // 30: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
-	3,  // 31: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
-	8,  // 32: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
-	10, // 33: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
-	14, // 34: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
-	16, // 35: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	18, // 36: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
-	2,  // 37: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
-	4,  // 38: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
-	9,  // 39: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
-	11, // 40: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
-	15, // 41: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
-	17, // 42: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	19, // 43: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
-	37, // [37:44] is the sub-list for method output_type
-	30, // [30:37] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	9,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	31, // 13: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
+	26, // 14: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
+	32, // 15: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
+	7,  // 16: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
+	8,  // 17: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
+	5,  // 18: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
+	33, // 19: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
+	34, // 20: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
+	26, // 21: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
+	35, // 22: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
+	36, // 23: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
+	28, // 24: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	37, // 25: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
+	38, // 26: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
+	14, // 27: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
+	15, // 28: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
+	9,  // 29: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	14, // 30: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
+	9,  // 31: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	22, // 32: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
+	27, // 33: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
+	23, // 34: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
+	9,  // 35: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	26, // 36: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
+	24, // 37: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
+	27, // 38: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
+	1,  // 39: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
+	3,  // 40: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
+	10, // 41: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
+	12, // 42: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
+	16, // 43: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
+	18, // 44: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	20, // 45: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
+	2,  // 46: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
+	4,  // 47: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
+	11, // 48: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
+	13, // 49: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
+	17, // 50: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
+	19, // 51: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	21, // 52: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
+	46, // [46:53] is the sub-list for method output_type
+	39, // [39:46] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_ops_v1_ops_proto_init() }
@@ -1643,13 +1849,19 @@ func file_ordermesh_ops_v1_ops_proto_init() {
 	if File_ordermesh_ops_v1_ops_proto != nil {
 		return
 	}
+	file_ordermesh_ops_v1_ops_proto_msgTypes[5].OneofWrappers = []any{
+		(*TimelineEntry_StatusChange)(nil),
+		(*TimelineEntry_Reservation)(nil),
+		(*TimelineEntry_Payment)(nil),
+		(*TimelineEntry_Delivery)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_ops_v1_ops_proto_rawDesc), len(file_ordermesh_ops_v1_ops_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

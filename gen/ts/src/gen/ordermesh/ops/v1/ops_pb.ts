@@ -7,15 +7,17 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Money } from "../../common/v1/money_pb.js";
+import { file_ordermesh_common_v1_money } from "../../common/v1/money_pb.js";
 import type { Delivery, ParkedDelivery as ParkedDelivery$1 } from "../../events/v1/delivery_pb.js";
 import { file_ordermesh_events_v1_delivery } from "../../events/v1/delivery_pb.js";
 import type { EventType } from "../../events/v1/events_pb.js";
 import { file_ordermesh_events_v1_events } from "../../events/v1/events_pb.js";
-import type { Reservation } from "../../inventory/v1/inventory_pb.js";
+import type { Reservation, ReservationLine, ReservationStatus } from "../../inventory/v1/inventory_pb.js";
 import { file_ordermesh_inventory_v1_inventory } from "../../inventory/v1/inventory_pb.js";
-import type { Order, OrderStatus, StatusReason } from "../../order/v1/order_pb.js";
+import type { Order, OrderStatus, StatusChange, StatusReason } from "../../order/v1/order_pb.js";
 import { file_ordermesh_order_v1_order } from "../../order/v1/order_pb.js";
-import type { Payment } from "../../payment/v1/payment_pb.js";
+import type { Payment, PaymentOperation } from "../../payment/v1/payment_pb.js";
 import { file_ordermesh_payment_v1_payment } from "../../payment/v1/payment_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -23,7 +25,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ordermesh/ops/v1/ops.proto.
  */
 export const file_ordermesh_ops_v1_ops: GenFile = /*@__PURE__*/
-  fileDesc("ChpvcmRlcm1lc2gvb3BzL3YxL29wcy5wcm90bxIQb3JkZXJtZXNoLm9wcy52MSLQAwoRTGlzdE9yZGVyc1JlcXVlc3QSRAoIc3RhdHVzZXMYASADKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXNCEbpIDpIBCxAGIgeCAQQQASAAEkQKB3JlYXNvbnMYAiADKA4yIC5vcmRlcm1lc2gub3JkZXIudjEuU3RhdHVzUmVhc29uQhG6SA6SAQsQBiIHggEEEAEgABIwCgxwbGFjZWRfYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXBsYWNlZF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj0KEG9wZW5fbG9uZ2VyX3RoYW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAjIAEhkKB3VzZXJfaWQYBiABKAlCCLpIBXIDGIABEjMKBHNvcnQYByABKA4yGy5vcmRlcm1lc2gub3BzLnYxLk9yZGVyU29ydEIIukgFggECEAESHQoJcGFnZV9zaXplGAggASgFQgq6SAcaBRjIASgAEhwKCnBhZ2VfdG9rZW4YCSABKAlCCLpIBXIDGIAEIm0KEkxpc3RPcmRlcnNSZXNwb25zZRIpCgZvcmRlcnMYASADKAsyGS5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhMKC3RvdGFsX2NvdW50GAMgASgDIjQKFkdldFNhZ2FUaW1lbGluZVJlcXVlc3QSGgoIb3JkZXJfaWQYASABKAlCCLpIBXIDsAEBIssCChdHZXRTYWdhVGltZWxpbmVSZXNwb25zZRIoCgVvcmRlchgBIAEoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlchI4CgtyZXNlcnZhdGlvbhgCIAEoCzIjLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb24SLgoHcGF5bWVudBgDIAEoCzIdLm9yZGVybWVzaC5wYXltZW50LnYxLlBheW1lbnQSNgoKZGVsaXZlcmllcxgEIAMoCzIiLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjZWREZWxpdmVyeRIwCgdlbnRyaWVzGAUgAygLMh8ub3JkZXJtZXNoLm9wcy52MS5UaW1lbGluZUVudHJ5EjIKC3VuYXZhaWxhYmxlGAYgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSJVChBQcm9kdWNlZERlbGl2ZXJ5EhAKCHByb2R1Y2VyGAEgASgJEi8KCGRlbGl2ZXJ5GAIgASgLMh0ub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyeSKKAQoNVGltZWxpbmVFbnRyeRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzZXJ2aWNlGAIgASgJEgwKBGtpbmQYAyABKAkSDwoHc3VtbWFyeRgEIAEoCRIOCgZkZXRhaWwYBSABKAkSDwoHcHJvYmxlbRgGIAEoCCItCgtVbmF2YWlsYWJsZRIPCgdzZXJ2aWNlGAEgASgJEg0KBWVycm9yGAIgASgJIkwKEkNhbmNlbE9yZGVyUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQESGgoGcmVhc29uGAIgASgJQgq6SAdyBRADGPQDIj8KE0NhbmNlbE9yZGVyUmVzcG9uc2USKAoFb3JkZXIYASABKAsyGS5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXIiEgoQRXhwaXJlTm93UmVxdWVzdCIkChFFeHBpcmVOb3dSZXNwb25zZRIPCgdleHBpcmVkGAEgASgFIsUBCg5EZWxpdmVyeUZpbHRlchI0Cghwcm9kdWNlchgBIAEoCUIiukgfch1SAFIFb3JkZXJSCWludmVudG9yeVIHcGF5bWVudBJFCgpzdWJzY3JpYmVyGAIgASgJQjG6SC5yLFIAUgVvcmRlclIJaW52ZW50b3J5UgdwYXltZW50UgRjYXJ0UgdjYXRhbG9nEjYKBHR5cGUYAyABKA4yHi5vcmRlcm1lc2guZXZlbnRzLnYxLkV2ZW50VHlwZUIIukgFggECEAEiWQoOUGFya2VkRGVsaXZlcnkSEAoIcHJvZHVjZXIYASABKAkSNQoIZGVsaXZlcnkYAiABKAsyIy5vcmRlcm1lc2guZXZlbnRzLnYxLlBhcmtlZERlbGl2ZXJ5IowBChtMaXN0UGFya2VkRGVsaXZlcmllc1JlcXVlc3QSMAoGZmlsdGVyGAEgASgLMiAub3JkZXJtZXNoLm9wcy52MS5EZWxpdmVyeUZpbHRlchIdCglwYWdlX3NpemUYAiABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAQioQEKHExpc3RQYXJrZWREZWxpdmVyaWVzUmVzcG9uc2USNAoKZGVsaXZlcmllcxgBIAMoCzIgLm9yZGVybWVzaC5vcHMudjEuUGFya2VkRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEjIKC3VuYXZhaWxhYmxlGAMgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSJ3Ch5SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1JlcXVlc3QSMAoGZmlsdGVyGAEgASgLMiAub3JkZXJtZXNoLm9wcy52MS5EZWxpdmVyeUZpbHRlchIjCglldmVudF9pZHMYAiADKAlCELpIDZIBChDoByIFcgOwAQEiZwofUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRIQCghyZXF1ZXVlZBgBIAEoAxIyCgt1bmF2YWlsYWJsZRgCIAMoCzIdLm9yZGVybWVzaC5vcHMudjEuVW5hdmFpbGFibGUiEwoRR2V0U3VtbWFyeVJlcXVlc3QipgIKEkdldFN1bW1hcnlSZXNwb25zZRIyCgtvcGVuX29yZGVycxgBIAMoCzIdLm9yZGVybWVzaC5vcHMudjEuU3RhdHVzQ291bnQSHAoUb2xkZXN0X29wZW5fb3JkZXJfaWQYAiABKAkSMgoPb2xkZXN0X29wZW5fYWdlGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKBnF1ZXVlcxgEIAMoCzIcLm9yZGVybWVzaC5vcHMudjEuUXVldWVTdGF0cxIyCgt1bmF2YWlsYWJsZRgFIAMoCzIdLm9yZGVybWVzaC5vcHMudjEuVW5hdmFpbGFibGUSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTQoLU3RhdHVzQ291bnQSLwoGc3RhdHVzGAEgASgOMh8ub3JkZXJtZXNoLm9yZGVyLnYxLk9yZGVyU3RhdHVzEg0KBWNvdW50GAIgASgDInsKClF1ZXVlU3RhdHMSEAoIcHJvZHVjZXIYASABKAkSEgoKc3Vic2NyaWJlchgCIAEoCRIPCgdwZW5kaW5nGAMgASgDEiYKA2xhZxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIOCgZwYXJrZWQYBSABKAMqYQoJT3JkZXJTb3J0EhoKFk9SREVSX1NPUlRfVU5TUEVDSUZJRUQQABIbChdPUkRFUl9TT1JUX05FV0VTVF9GSVJTVBABEhsKF09SREVSX1NPUlRfT0xERVNUX0ZJUlNUEAIy4wUKCk9wc1NlcnZpY2USXAoKTGlzdE9yZGVycxIjLm9yZGVybWVzaC5vcHMudjEuTGlzdE9yZGVyc1JlcXVlc3QaJC5vcmRlcm1lc2gub3BzLnYxLkxpc3RPcmRlcnNSZXNwb25zZSIDkAIBEmsKD0dldFNhZ2FUaW1lbGluZRIoLm9yZGVybWVzaC5vcHMudjEuR2V0U2FnYVRpbWVsaW5lUmVxdWVzdBopLm9yZGVybWVzaC5vcHMudjEuR2V0U2FnYVRpbWVsaW5lUmVzcG9uc2UiA5ACARJaCgtDYW5jZWxPcmRlchIkLm9yZGVybWVzaC5vcHMudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0GiUub3JkZXJtZXNoLm9wcy52MS5DYW5jZWxPcmRlclJlc3BvbnNlElQKCUV4cGlyZU5vdxIiLm9yZGVybWVzaC5vcHMudjEuRXhwaXJlTm93UmVxdWVzdBojLm9yZGVybWVzaC5vcHMudjEuRXhwaXJlTm93UmVzcG9uc2USegoUTGlzdFBhcmtlZERlbGl2ZXJpZXMSLS5vcmRlcm1lc2gub3BzLnYxLkxpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBouLm9yZGVybWVzaC5vcHMudjEuTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZSIDkAIBEn4KF1JlcXVldWVQYXJrZWREZWxpdmVyaWVzEjAub3JkZXJtZXNoLm9wcy52MS5SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1JlcXVlc3QaMS5vcmRlcm1lc2gub3BzLnYxLlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVzcG9uc2USXAoKR2V0U3VtbWFyeRIjLm9yZGVybWVzaC5vcHMudjEuR2V0U3VtbWFyeVJlcXVlc3QaJC5vcmRlcm1lc2gub3BzLnYxLkdldFN1bW1hcnlSZXNwb25zZSIDkAIBQj5aPGdpdGh1Yi5jb20vb3JkZXJtZXNoL29yZGVybWVzaC9nZW4vZ28vb3JkZXJtZXNoL29wcy92MTtvcHN2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_ordermesh_events_v1_delivery, file_ordermesh_events_v1_events, file_ordermesh_inventory_v1_inventory, file_ordermesh_order_v1_order, file_ordermesh_payment_v1_payment]);
+  fileDesc("ChpvcmRlcm1lc2gvb3BzL3YxL29wcy5wcm90bxIQb3JkZXJtZXNoLm9wcy52MSLQAwoRTGlzdE9yZGVyc1JlcXVlc3QSRAoIc3RhdHVzZXMYASADKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXNCEbpIDpIBCxAGIgeCAQQQASAAEkQKB3JlYXNvbnMYAiADKA4yIC5vcmRlcm1lc2gub3JkZXIudjEuU3RhdHVzUmVhc29uQhG6SA6SAQsQBiIHggEEEAEgABIwCgxwbGFjZWRfYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXBsYWNlZF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj0KEG9wZW5fbG9uZ2VyX3RoYW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAjIAEhkKB3VzZXJfaWQYBiABKAlCCLpIBXIDGIABEjMKBHNvcnQYByABKA4yGy5vcmRlcm1lc2gub3BzLnYxLk9yZGVyU29ydEIIukgFggECEAESHQoJcGFnZV9zaXplGAggASgFQgq6SAcaBRjIASgAEhwKCnBhZ2VfdG9rZW4YCSABKAlCCLpIBXIDGIAEIm0KEkxpc3RPcmRlcnNSZXNwb25zZRIpCgZvcmRlcnMYASADKAsyGS5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhMKC3RvdGFsX2NvdW50GAMgASgDIjQKFkdldFNhZ2FUaW1lbGluZVJlcXVlc3QSGgoIb3JkZXJfaWQYASABKAlCCLpIBXIDsAEBIssCChdHZXRTYWdhVGltZWxpbmVSZXNwb25zZRIoCgVvcmRlchgBIAEoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlchI4CgtyZXNlcnZhdGlvbhgCIAEoCzIjLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb24SLgoHcGF5bWVudBgDIAEoCzIdLm9yZGVybWVzaC5wYXltZW50LnYxLlBheW1lbnQSNgoKZGVsaXZlcmllcxgEIAMoCzIiLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjZWREZWxpdmVyeRIwCgdlbnRyaWVzGAUgAygLMh8ub3JkZXJtZXNoLm9wcy52MS5UaW1lbGluZUVudHJ5EjIKC3VuYXZhaWxhYmxlGAYgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSJVChBQcm9kdWNlZERlbGl2ZXJ5EhAKCHByb2R1Y2VyGAEgASgJEi8KCGRlbGl2ZXJ5GAIgASgLMh0ub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyeSLrAgoNVGltZWxpbmVFbnRyeRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzZXJ2aWNlGAIgASgJEg8KB3Byb2JsZW0YBiABKAgSOQoNc3RhdHVzX2NoYW5nZRgHIAEoCzIgLm9yZGVybWVzaC5vcmRlci52MS5TdGF0dXNDaGFuZ2VIABI4CgtyZXNlcnZhdGlvbhgIIAEoCzIhLm9yZGVybWVzaC5vcHMudjEuUmVzZXJ2YXRpb25TdGVwSAASMAoHcGF5bWVudBgJIAEoCzIdLm9yZGVybWVzaC5vcHMudjEuUGF5bWVudFN0ZXBIABI2CghkZWxpdmVyeRgKIAEoCzIiLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjZWREZWxpdmVyeUgAQgYKBHN0ZXBKBAgDEARKBAgEEAVKBAgFEAZSBGtpbmRSB3N1bW1hcnlSBmRldGFpbCK1AQoPUmVzZXJ2YXRpb25TdGVwEjkKBnN0YXR1cxgBIAEoDjIpLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25TdGF0dXMSNgoFbGluZXMYAiADKAsyJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidAoLUGF5bWVudFN0ZXASOQoJb3BlcmF0aW9uGAEgASgLMiYub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE9wZXJhdGlvbhIqCgZhbW91bnQYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ii0KC1VuYXZhaWxhYmxlEg8KB3NlcnZpY2UYASABKAkSDQoFZXJyb3IYAiABKAkiTAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABARIaCgZyZWFzb24YAiABKAlCCrpIB3IFEAMY9AMiPwoTQ2FuY2VsT3JkZXJSZXNwb25zZRIoCgVvcmRlchgBIAEoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlciISChBFeHBpcmVOb3dSZXF1ZXN0IiQKEUV4cGlyZU5vd1Jlc3BvbnNlEg8KB2V4cGlyZWQYASABKAUixQEKDkRlbGl2ZXJ5RmlsdGVyEjQKCHByb2R1Y2VyGAEgASgJQiK6SB9yHVIAUgVvcmRlclIJaW52ZW50b3J5UgdwYXltZW50EkUKCnN1YnNjcmliZXIYAiABKAlCMbpILnIsUgBSBW9yZGVyUglpbnZlbnRvcnlSB3BheW1lbnRSBGNhcnRSB2NhdGFsb2cSNgoEdHlwZRgDIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlQgi6SAWCAQIQASJZCg5QYXJrZWREZWxpdmVyeRIQCghwcm9kdWNlchgBIAEoCRI1CghkZWxpdmVyeRgCIAEoCzIjLm9yZGVybWVzaC5ldmVudHMudjEuUGFya2VkRGVsaXZlcnkijAEKG0xpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCKhAQocTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRI0CgpkZWxpdmVyaWVzGAEgAygLMiAub3JkZXJtZXNoLm9wcy52MS5QYXJrZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSMgoLdW5hdmFpbGFibGUYAyADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlIncKHlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEiMKCWV2ZW50X2lkcxgCIAMoCUIQukgNkgEKEOgHIgVyA7ABASJnCh9SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlEhAKCHJlcXVldWVkGAEgASgDEjIKC3VuYXZhaWxhYmxlGAIgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSITChFHZXRTdW1tYXJ5UmVxdWVzdCKmAgoSR2V0U3VtbWFyeVJlc3BvbnNlEjIKC29wZW5fb3JkZXJzGAEgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5TdGF0dXNDb3VudBIcChRvbGRlc3Rfb3Blbl9vcmRlcl9pZBgCIAEoCRIyCg9vbGRlc3Rfb3Blbl9hZ2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoGcXVldWVzGAQgAygLMhwub3JkZXJtZXNoLm9wcy52MS5RdWV1ZVN0YXRzEjIKC3VuYXZhaWxhYmxlGAUgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJNCgtTdGF0dXNDb3VudBIvCgZzdGF0dXMYASABKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXMSDQoFY291bnQYAiABKAMiewoKUXVldWVTdGF0cxIQCghwcm9kdWNlchgBIAEoCRISCgpzdWJzY3JpYmVyGAIgASgJEg8KB3BlbmRpbmcYAyABKAMSJgoDbGFnGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnBhcmtlZBgFIAEoAyphCglPcmRlclNvcnQSGgoWT1JERVJfU09SVF9VTlNQRUNJRklFRBAAEhsKF09SREVSX1NPUlRfTkVXRVNUX0ZJUlNUEAESGwoXT1JERVJfU09SVF9PTERFU1RfRklSU1QQAjLjBQoKT3BzU2VydmljZRJcCgpMaXN0T3JkZXJzEiMub3JkZXJtZXNoLm9wcy52MS5MaXN0T3JkZXJzUmVxdWVzdBokLm9yZGVybWVzaC5vcHMudjEuTGlzdE9yZGVyc1Jlc3BvbnNlIgOQAgESawoPR2V0U2FnYVRpbWVsaW5lEigub3JkZXJtZXNoLm9wcy52MS5HZXRTYWdhVGltZWxpbmVSZXF1ZXN0Gikub3JkZXJtZXNoLm9wcy52MS5HZXRTYWdhVGltZWxpbmVSZXNwb25zZSIDkAIBEloKC0NhbmNlbE9yZGVyEiQub3JkZXJtZXNoLm9wcy52MS5DYW5jZWxPcmRlclJlcXVlc3QaJS5vcmRlcm1lc2gub3BzLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2USVAoJRXhwaXJlTm93EiIub3JkZXJtZXNoLm9wcy52MS5FeHBpcmVOb3dSZXF1ZXN0GiMub3JkZXJtZXNoLm9wcy52MS5FeHBpcmVOb3dSZXNwb25zZRJ6ChRMaXN0UGFya2VkRGVsaXZlcmllcxItLm9yZGVybWVzaC5vcHMudjEuTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0Gi4ub3JkZXJtZXNoLm9wcy52MS5MaXN0UGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlIgOQAgESfgoXUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXMSMC5vcmRlcm1lc2gub3BzLnYxLlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBoxLm9yZGVybWVzaC5vcHMudjEuUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRJcCgpHZXRTdW1tYXJ5EiMub3JkZXJtZXNoLm9wcy52MS5HZXRTdW1tYXJ5UmVxdWVzdBokLm9yZGVybWVzaC5vcHMudjEuR2V0U3VtbWFyeVJlc3BvbnNlIgOQAgFCPlo8Z2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvb3BzL3YxO29wc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_ordermesh_common_v1_money, file_ordermesh_events_v1_delivery, file_ordermesh_events_v1_events, file_ordermesh_inventory_v1_inventory, file_ordermesh_order_v1_order, file_ordermesh_payment_v1_payment]);
 
 /**
  * ListOrdersRequest filters and pages the orders. Filters combine with AND;
@@ -247,7 +249,8 @@ export const ProducedDeliverySchema: GenMessage<ProducedDelivery> = /*@__PURE__*
   messageDesc(file_ordermesh_ops_v1_ops, 4);
 
 /**
- * TimelineEntry is one thing that happened in a saga.
+ * TimelineEntry is one thing that happened in a saga, as data: the
+ * console and the CLI word it for their readers.
  *
  * @generated from message ordermesh.ops.v1.TimelineEntry
  */
@@ -260,33 +263,12 @@ export type TimelineEntry = Message<"ordermesh.ops.v1.TimelineEntry"> & {
   time?: Timestamp | undefined;
 
   /**
-   * The service whose record it is: order, inventory, payment.
+   * The service whose record it is: order, inventory, payment, or the
+   * producer of a delivery.
    *
    * @generated from field: string service = 2;
    */
   service: string;
-
-  /**
-   * What kind of record: "status", "reservation", "payment", "delivery".
-   *
-   * @generated from field: string kind = 3;
-   */
-  kind: string;
-
-  /**
-   * One line for a person, for example "RESERVED" or
-   * "StockReserved inventory → order: delivered after 1 attempt".
-   *
-   * @generated from field: string summary = 4;
-   */
-  summary: string;
-
-  /**
-   * More, when there is more: a decline message, the last delivery error.
-   *
-   * @generated from field: string detail = 5;
-   */
-  detail: string;
 
   /**
    * Whether this entry is a problem an operator should look at: a parked
@@ -295,6 +277,46 @@ export type TimelineEntry = Message<"ordermesh.ops.v1.TimelineEntry"> & {
    * @generated from field: bool problem = 6;
    */
   problem: boolean;
+
+  /**
+   * What happened; exactly one is set.
+   *
+   * @generated from oneof ordermesh.ops.v1.TimelineEntry.step
+   */
+  step: {
+    /**
+     * The order entered a status.
+     *
+     * @generated from field: ordermesh.order.v1.StatusChange status_change = 7;
+     */
+    value: StatusChange;
+    case: "statusChange";
+  } | {
+    /**
+     * Inventory made the reservation (status HELD or REJECTED, with its
+     * lines) or settled it (its final status).
+     *
+     * @generated from field: ordermesh.ops.v1.ReservationStep reservation = 8;
+     */
+    value: ReservationStep;
+    case: "reservation";
+  } | {
+    /**
+     * Payment asked the gateway.
+     *
+     * @generated from field: ordermesh.ops.v1.PaymentStep payment = 9;
+     */
+    value: PaymentStep;
+    case: "payment";
+  } | {
+    /**
+     * An event about the order and where its delivery stands.
+     *
+     * @generated from field: ordermesh.ops.v1.ProducedDelivery delivery = 10;
+     */
+    value: ProducedDelivery;
+    case: "delivery";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -303,6 +325,69 @@ export type TimelineEntry = Message<"ordermesh.ops.v1.TimelineEntry"> & {
  */
 export const TimelineEntrySchema: GenMessage<TimelineEntry> = /*@__PURE__*/
   messageDesc(file_ordermesh_ops_v1_ops, 5);
+
+/**
+ * ReservationStep is a reservation made or settled.
+ *
+ * @generated from message ordermesh.ops.v1.ReservationStep
+ */
+export type ReservationStep = Message<"ordermesh.ops.v1.ReservationStep"> & {
+  /**
+   * The reservation's status after this step.
+   *
+   * @generated from field: ordermesh.inventory.v1.ReservationStatus status = 1;
+   */
+  status: ReservationStatus;
+
+  /**
+   * The lines, when the reservation was made.
+   *
+   * @generated from field: repeated ordermesh.inventory.v1.ReservationLine lines = 2;
+   */
+  lines: ReservationLine[];
+
+  /**
+   * Until when the stock is held, when the reservation was made.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.ReservationStep.
+ * Use `create(ReservationStepSchema)` to create a new message.
+ */
+export const ReservationStepSchema: GenMessage<ReservationStep> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 6);
+
+/**
+ * PaymentStep is one call to the payment gateway.
+ *
+ * @generated from message ordermesh.ops.v1.PaymentStep
+ */
+export type PaymentStep = Message<"ordermesh.ops.v1.PaymentStep"> & {
+  /**
+   * The operation and its outcome.
+   *
+   * @generated from field: ordermesh.payment.v1.PaymentOperation operation = 1;
+   */
+  operation?: PaymentOperation | undefined;
+
+  /**
+   * The payment's amount.
+   *
+   * @generated from field: ordermesh.common.v1.Money amount = 2;
+   */
+  amount?: Money | undefined;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.PaymentStep.
+ * Use `create(PaymentStepSchema)` to create a new message.
+ */
+export const PaymentStepSchema: GenMessage<PaymentStep> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 7);
 
 /**
  * Unavailable is a service a gathering call could not ask.
@@ -330,7 +415,7 @@ export type Unavailable = Message<"ordermesh.ops.v1.Unavailable"> & {
  * Use `create(UnavailableSchema)` to create a new message.
  */
 export const UnavailableSchema: GenMessage<Unavailable> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 6);
+  messageDesc(file_ordermesh_ops_v1_ops, 8);
 
 /**
  * CancelOrderRequest names the order and says why.
@@ -359,7 +444,7 @@ export type CancelOrderRequest = Message<"ordermesh.ops.v1.CancelOrderRequest"> 
  * Use `create(CancelOrderRequestSchema)` to create a new message.
  */
 export const CancelOrderRequestSchema: GenMessage<CancelOrderRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 7);
+  messageDesc(file_ordermesh_ops_v1_ops, 9);
 
 /**
  * CancelOrderResponse carries the order after the cancellation.
@@ -380,7 +465,7 @@ export type CancelOrderResponse = Message<"ordermesh.ops.v1.CancelOrderResponse"
  * Use `create(CancelOrderResponseSchema)` to create a new message.
  */
 export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 8);
+  messageDesc(file_ordermesh_ops_v1_ops, 10);
 
 /**
  * ExpireNowRequest is empty.
@@ -395,7 +480,7 @@ export type ExpireNowRequest = Message<"ordermesh.ops.v1.ExpireNowRequest"> & {
  * Use `create(ExpireNowRequestSchema)` to create a new message.
  */
 export const ExpireNowRequestSchema: GenMessage<ExpireNowRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 9);
+  messageDesc(file_ordermesh_ops_v1_ops, 11);
 
 /**
  * ExpireNowResponse says how many orders expired.
@@ -416,7 +501,7 @@ export type ExpireNowResponse = Message<"ordermesh.ops.v1.ExpireNowResponse"> & 
  * Use `create(ExpireNowResponseSchema)` to create a new message.
  */
 export const ExpireNowResponseSchema: GenMessage<ExpireNowResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 10);
+  messageDesc(file_ordermesh_ops_v1_ops, 12);
 
 /**
  * DeliveryFilter selects deliveries across the producers. Empty fields
@@ -452,7 +537,7 @@ export type DeliveryFilter = Message<"ordermesh.ops.v1.DeliveryFilter"> & {
  * Use `create(DeliveryFilterSchema)` to create a new message.
  */
 export const DeliveryFilterSchema: GenMessage<DeliveryFilter> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 11);
+  messageDesc(file_ordermesh_ops_v1_ops, 13);
 
 /**
  * ParkedDelivery is a parked delivery with the service that produced its
@@ -481,7 +566,7 @@ export type ParkedDelivery = Message<"ordermesh.ops.v1.ParkedDelivery"> & {
  * Use `create(ParkedDeliverySchema)` to create a new message.
  */
 export const ParkedDeliverySchema: GenMessage<ParkedDelivery> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 12);
+  messageDesc(file_ordermesh_ops_v1_ops, 14);
 
 /**
  * ListParkedDeliveriesRequest selects a page of parked deliveries.
@@ -516,7 +601,7 @@ export type ListParkedDeliveriesRequest = Message<"ordermesh.ops.v1.ListParkedDe
  * Use `create(ListParkedDeliveriesRequestSchema)` to create a new message.
  */
 export const ListParkedDeliveriesRequestSchema: GenMessage<ListParkedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 13);
+  messageDesc(file_ordermesh_ops_v1_ops, 15);
 
 /**
  * ListParkedDeliveriesResponse is a page of parked deliveries.
@@ -551,7 +636,7 @@ export type ListParkedDeliveriesResponse = Message<"ordermesh.ops.v1.ListParkedD
  * Use `create(ListParkedDeliveriesResponseSchema)` to create a new message.
  */
 export const ListParkedDeliveriesResponseSchema: GenMessage<ListParkedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 14);
+  messageDesc(file_ordermesh_ops_v1_ops, 16);
 
 /**
  * RequeueParkedDeliveriesRequest picks what to requeue.
@@ -580,7 +665,7 @@ export type RequeueParkedDeliveriesRequest = Message<"ordermesh.ops.v1.RequeuePa
  * Use `create(RequeueParkedDeliveriesRequestSchema)` to create a new message.
  */
 export const RequeueParkedDeliveriesRequestSchema: GenMessage<RequeueParkedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 15);
+  messageDesc(file_ordermesh_ops_v1_ops, 17);
 
 /**
  * RequeueParkedDeliveriesResponse says how many were requeued.
@@ -608,7 +693,7 @@ export type RequeueParkedDeliveriesResponse = Message<"ordermesh.ops.v1.RequeueP
  * Use `create(RequeueParkedDeliveriesResponseSchema)` to create a new message.
  */
 export const RequeueParkedDeliveriesResponseSchema: GenMessage<RequeueParkedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 16);
+  messageDesc(file_ordermesh_ops_v1_ops, 18);
 
 /**
  * GetSummaryRequest is empty.
@@ -623,7 +708,7 @@ export type GetSummaryRequest = Message<"ordermesh.ops.v1.GetSummaryRequest"> & 
  * Use `create(GetSummaryRequestSchema)` to create a new message.
  */
 export const GetSummaryRequestSchema: GenMessage<GetSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 17);
+  messageDesc(file_ordermesh_ops_v1_ops, 19);
 
 /**
  * GetSummaryResponse is the mesh at a glance.
@@ -680,7 +765,7 @@ export type GetSummaryResponse = Message<"ordermesh.ops.v1.GetSummaryResponse"> 
  * Use `create(GetSummaryResponseSchema)` to create a new message.
  */
 export const GetSummaryResponseSchema: GenMessage<GetSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 18);
+  messageDesc(file_ordermesh_ops_v1_ops, 20);
 
 /**
  * StatusCount is the number of orders in one status.
@@ -708,7 +793,7 @@ export type StatusCount = Message<"ordermesh.ops.v1.StatusCount"> & {
  * Use `create(StatusCountSchema)` to create a new message.
  */
 export const StatusCountSchema: GenMessage<StatusCount> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 19);
+  messageDesc(file_ordermesh_ops_v1_ops, 21);
 
 /**
  * QueueStats is the state of one producer's deliveries to one subscriber.
@@ -757,7 +842,7 @@ export type QueueStats = Message<"ordermesh.ops.v1.QueueStats"> & {
  * Use `create(QueueStatsSchema)` to create a new message.
  */
 export const QueueStatsSchema: GenMessage<QueueStats> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 20);
+  messageDesc(file_ordermesh_ops_v1_ops, 22);
 
 /**
  * OrderSort is the order of a list of orders.
