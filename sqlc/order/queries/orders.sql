@@ -14,12 +14,6 @@ SELECT * FROM idempotency_keys WHERE user_id = $1 AND key = $2;
 -- name: LockOrder :one
 SELECT * FROM orders WHERE id = $1 FOR UPDATE;
 
--- name: OrderLines :many
-SELECT * FROM order_lines WHERE order_id = ANY(@order_ids::uuid[]) ORDER BY order_id, position;
-
--- name: OrderHistory :many
-SELECT * FROM order_history WHERE order_id = ANY(@order_ids::uuid[]) ORDER BY order_id, id;
-
 -- name: ListOrders :many
 -- Newest first: ids are UUIDv7, so they sort by creation time.
 SELECT * FROM orders
@@ -131,8 +125,9 @@ FROM (SELECT generate_subscripts(@history_order_ids::uuid[], 1) AS n, unnest(@hi
 ORDER BY h.n;
 
 -- name: GetOrdersFull :many
--- Orders with their lines and history in one round trip: what every
--- WatchOrder stream of the changed orders is sent.
+-- Orders with their lines and history in one round trip: how an order is
+-- read whole (GetOrder, the lists, what every WatchOrder stream of the
+-- changed orders is sent).
 SELECT sqlc.embed(orders),
        (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', l.sku, 'name', l.name, 'quantity', l.quantity,
                                                      'unit_price', l.unit_price_minor) ORDER BY l.position), '[]'::jsonb)

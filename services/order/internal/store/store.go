@@ -140,7 +140,7 @@ func (s *Store) List(ctx context.Context, userID, beforeID string, limit int32) 
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}
-	return complete(ctx, s.q, rows, true)
+	return complete(ctx, s.q, rows)
 }
 
 // KeyOwner implements service.Storer.
@@ -155,38 +155,33 @@ func (s *Store) KeyOwner(ctx context.Context, userID, key string) (string, []byt
 	return k.OrderID.String(), k.RequestHash, true, nil
 }
 
-// complete loads the lines (and the history) of orders.
-func complete(ctx context.Context, q *orderdb.Queries, rows []orderdb.Order, history bool) ([]service.Order, error) {
+// complete reads the lines and history of rows, in their order, the one
+// way every order is read whole: GetOrdersFull's JSON, decoded by
+// fullOrder.
+func complete(ctx context.Context, q *orderdb.Queries, rows []orderdb.Order) ([]service.Order, error) {
 	ids := make([]uuid.UUID, len(rows))
 	for i, r := range rows {
 		ids[i] = r.ID
 	}
-	lines, err := q.OrderLines(ctx, ids)
+	full, err := q.GetOrdersFull(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("order lines: %w", err)
+		return nil, fmt.Errorf("get orders: %w", err)
 	}
-	byOrder := map[uuid.UUID][]service.Line{}
-	for _, l := range lines {
-		byOrder[l.OrderID] = append(byOrder[l.OrderID], service.Line{SKU: l.Sku, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPriceMinor})
+	byID := make(map[uuid.UUID]orderdb.GetOrdersFullRow, len(full))
+	for _, f := range full {
+		byID[f.Order.ID] = f
 	}
-	changes := map[uuid.UUID][]service.Change{}
-	if history {
-		hs, err := q.OrderHistory(ctx, ids)
-		if err != nil {
-			return nil, fmt.Errorf("order history: %w", err)
+	out := make([]service.Order, 0, len(rows))
+	for _, r := range rows {
+		f, ok := byID[r.ID]
+		if !ok {
+			continue // deleted in between: only `make reset` deletes
 		}
-		for _, h := range hs {
-			changes[h.OrderID] = append(changes[h.OrderID], service.Change{Status: service.Status(h.Status), Reason: service.Reason(h.Reason), Detail: h.Detail, At: h.CreatedAt})
-		}
-	}
-	out := make([]service.Order, len(rows))
-	for i, r := range rows {
-		o, err := toOrder(r)
+		o, err := fullOrder(f.Order, f.Lines, f.History)
 		if err != nil {
 			return nil, err
 		}
-		o.Lines, o.History = byOrder[r.ID], changes[r.ID]
-		out[i] = o
+		out = append(out, o)
 	}
 	return out, nil
 }
@@ -350,7 +345,7 @@ func (s *Store) Search(ctx context.Context, f service.Filter, afterID string, li
 	if err != nil {
 		return nil, fmt.Errorf("search orders: %w", err)
 	}
-	return complete(ctx, s.q, rows, true)
+	return complete(ctx, s.q, rows)
 }
 
 // Count implements service.Storer.

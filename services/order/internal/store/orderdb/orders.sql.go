@@ -167,8 +167,9 @@ type GetOrdersFullRow struct {
 	History []byte
 }
 
-// Orders with their lines and history in one round trip: what every
-// WatchOrder stream of the changed orders is sent.
+// Orders with their lines and history in one round trip: how an order is
+// read whole (GetOrder, the lists, what every WatchOrder stream of the
+// changed orders is sent).
 func (q *Queries) GetOrdersFull(ctx context.Context, ids []uuid.UUID) ([]GetOrdersFullRow, error) {
 	rows, err := q.db.Query(ctx, getOrdersFull, ids)
 	if err != nil {
@@ -540,68 +541,6 @@ func (q *Queries) OpenOrders(ctx context.Context) ([]OpenOrdersRow, error) {
 	for rows.Next() {
 		var i OpenOrdersRow
 		if err := rows.Scan(&i.Status, &i.Open, &i.OldestSeconds); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const orderHistory = `-- name: OrderHistory :many
-SELECT id, order_id, status, reason, detail, created_at FROM order_history WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, id
-`
-
-func (q *Queries) OrderHistory(ctx context.Context, orderIds []uuid.UUID) ([]OrderHistory, error) {
-	rows, err := q.db.Query(ctx, orderHistory, orderIds)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []OrderHistory{}
-	for rows.Next() {
-		var i OrderHistory
-		if err := rows.Scan(
-			&i.ID,
-			&i.OrderID,
-			&i.Status,
-			&i.Reason,
-			&i.Detail,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const orderLines = `-- name: OrderLines :many
-SELECT order_id, position, sku, name, quantity, unit_price_minor FROM order_lines WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, position
-`
-
-func (q *Queries) OrderLines(ctx context.Context, orderIds []uuid.UUID) ([]OrderLine, error) {
-	rows, err := q.db.Query(ctx, orderLines, orderIds)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []OrderLine{}
-	for rows.Next() {
-		var i OrderLine
-		if err := rows.Scan(
-			&i.OrderID,
-			&i.Position,
-			&i.Sku,
-			&i.Name,
-			&i.Quantity,
-			&i.UnitPriceMinor,
-		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
