@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordermesh/ordermesh/internal/meshtable"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/component"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
@@ -40,19 +41,11 @@ type Config struct {
 	DatabaseCreate   bool          `env:"DATABASE_CREATE" default:"true" usage:"create a service's database at start when it is missing"`
 	DatabaseWait     time.Duration `env:"DATABASE_WAIT" default:"60s" usage:"how long to wait at start for a database that does not answer yet"`
 
-	CatalogDatabaseURL   string `env:"CATALOG_DATABASE_URL" secret:"url" usage:"Catalog's database; overrides DATABASE_URL"`
-	CartDatabaseURL      string `env:"CART_DATABASE_URL" secret:"url" usage:"Cart's database; overrides DATABASE_URL"`
-	OrderDatabaseURL     string `env:"ORDER_DATABASE_URL" secret:"url" usage:"Order's database; overrides DATABASE_URL"`
-	InventoryDatabaseURL string `env:"INVENTORY_DATABASE_URL" secret:"url" usage:"Inventory's database; overrides DATABASE_URL"`
-	PaymentDatabaseURL   string `env:"PAYMENT_DATABASE_URL" secret:"url" usage:"Payment's database; overrides DATABASE_URL"`
+	Databases meshtable.Databases
 
-	// The endpoints double as the routing table's: the relay delivers a
+	// Endpoints double as the routing table's: the relay delivers a
 	// service's events to <URL>/<service>/ordermesh.events.v1.EventSinkService.
-	CatalogURL   string `env:"CATALOG_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Catalog service"`
-	CartURL      string `env:"CART_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Cart service"`
-	OrderURL     string `env:"ORDER_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Order service"`
-	InventoryURL string `env:"INVENTORY_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Inventory service"`
-	PaymentURL   string `env:"PAYMENT_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Payment service"`
+	Endpoints meshtable.Endpoints
 }
 
 // NewConfig returns a Config with a zero configuration of each of comps
@@ -95,39 +88,27 @@ func (c *Config) configOf(t reflect.Type) any {
 	return v
 }
 
-// perService returns, for each service by name, its base URL and its own
-// database URL: the one place Config's per-service fields are named.
-func (c *Config) perService() map[string]struct{ url, database *string } {
-	return map[string]struct{ url, database *string }{
-		"catalog":   {&c.CatalogURL, &c.CatalogDatabaseURL},
-		"cart":      {&c.CartURL, &c.CartDatabaseURL},
-		"order":     {&c.OrderURL, &c.OrderDatabaseURL},
-		"inventory": {&c.InventoryURL, &c.InventoryDatabaseURL},
-		"payment":   {&c.PaymentURL, &c.PaymentDatabaseURL},
-	}
-}
-
 // endpoint returns the base URL of a service.
-func (c Config) endpoint(service string) (string, bool) {
-	f, ok := c.perService()[service]
-	if !ok || *f.url == "" {
+func (c *Config) endpoint(service string) (string, bool) {
+	u := c.Endpoints.Of(service)
+	if u == nil || *u == "" {
 		return "", false
 	}
-	return *f.url, true
+	return *u, true
 }
 
 // SetDatabaseURL points one service at its own database.
 func (c *Config) SetDatabaseURL(service, url string) {
-	if f, ok := c.perService()[service]; ok {
-		*f.database = url
+	if d := c.Databases.Of(service); d != nil {
+		*d = url
 	}
 }
 
 // DatabaseURLOf returns the URL of service's own database: its own
 // variable, else DATABASE_URL with {service} replaced.
-func (c Config) DatabaseURLOf(service string) string {
-	if f, ok := c.perService()[service]; ok && *f.database != "" {
-		return *f.database
+func (c *Config) DatabaseURLOf(service string) string {
+	if d := c.Databases.Of(service); d != nil && *d != "" {
+		return *d
 	}
 	return strings.ReplaceAll(c.DatabaseURL, "{service}", service)
 }

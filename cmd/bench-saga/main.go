@@ -56,6 +56,7 @@ import (
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/meshtable"
 	"github.com/ordermesh/ordermesh/internal/otlpreceiver"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
@@ -147,7 +148,7 @@ func run() error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = base, base, base, base, base
+	cfg.Endpoints = allAt(base)
 	var st *staller
 	if *stallSub != "" {
 		// The services reach each other, deliveries included, through
@@ -156,7 +157,7 @@ func run() error {
 			return err
 		}
 		defer st.close()
-		cfg.CatalogURL, cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = st.URL, st.URL, st.URL, st.URL, st.URL
+		cfg.Endpoints = allAt(st.URL)
 	}
 	cfg.AdminAddr = ""
 	m, err := mesh.Build(ctx, log, cfg, components.All, tel)
@@ -481,4 +482,13 @@ func pct(sorted []float64, p float64) float64 {
 	}
 	i := int(float64(len(sorted)-1) * p / 100)
 	return sorted[i]
+}
+
+// allAt points every service's endpoint at url.
+func allAt(url string) meshtable.Endpoints {
+	var e meshtable.Endpoints
+	for _, s := range meshtable.Services {
+		*e.Of(s) = url
+	}
+	return e
 }

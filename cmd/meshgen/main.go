@@ -8,6 +8,10 @@
 //     the chart's NetworkPolicies and endpoints follow;
 //   - .golangci.yml: the depguard rules that keep each service out of the
 //     others' code;
+//   - internal/meshtable/settings.go: the variables named after each
+//     service (its URL, its database), for the mesh and the gateway;
+//   - helm/ordermesh/values.yaml and values.schema.json: the services'
+//     entries;
 //   - README.md: the diagram of calls and events.
 //
 // Usage: go run ./cmd/meshgen [-root DIR]
@@ -19,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"go/format"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,11 +63,18 @@ func run(root string) error {
 	if err != nil {
 		return err
 	}
+	settingsGo, err := settings()
+	if err != nil {
+		return err
+	}
 	return errors.Join(
 		write(filepath.Join(root, "internal/meshtable/meshtable.go"), table),
+		write(filepath.Join(root, "internal/meshtable/settings.go"), settingsGo),
 		write(filepath.Join(root, "app/mesh/contracts_gen.go"), contractsGo),
 		write(filepath.Join(root, "helm/ordermesh/templates/_mesh.tpl"), chartTable()),
 		splice(filepath.Join(root, ".golangci.yml"), "        # meshgen: services begin", "        # meshgen: services end", depguard()),
+		splice(filepath.Join(root, "helm/ordermesh/values.yaml"), "  # meshgen: services begin", "  # meshgen: services end", chartValues()),
+		splice(filepath.Join(root, "helm/ordermesh/values.schema.json"), schemaServicesBegin, schemaServicesEnd, chartSchema()),
 		splice(filepath.Join(root, "README.md"), "<!-- meshgen: diagram begin -->", "<!-- meshgen: diagram end -->", diagram()),
 	)
 }
@@ -74,7 +86,8 @@ func goTable() ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "// %s\n\n", header)
 	b.WriteString("// Package meshtable is what the services' components say, as data, for\n")
-	b.WriteString("// the programs that must not link the services: the gateway.\n")
+	b.WriteString("// the programs that must not link the services (the gateway) and the\n")
+	b.WriteString("// settings named after each service.\n")
 	b.WriteString("package meshtable\n\n")
 	b.WriteString("// Services lists every service, in start order.\n")
 	fmt.Fprintf(&b, "var Services = %#v\n\n", services)
@@ -133,6 +146,67 @@ func types(ts []eventsv1.EventType) string {
 	return "[]eventsv1.EventType{" + strings.Join(names, ", ") + "}"
 }
 
+// settings is package meshtable's settings.go: the variables named after
+// each service (its base URL, its own database), as struct fields the
+// configuration loader reads, and a lookup by service name.
+func settings() ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// %s\n\n", header)
+	b.WriteString("package meshtable\n\n")
+	kinds := []struct {
+		typ, doc, env, tag, usage string
+	}{
+		{"Endpoints", "Endpoints are every service's base URL, one variable each: where the\n// services call each other and deliver their events (<URL>/<service>/\n// ordermesh.events.v1.EventSinkService). The default is the all-in-one\n// process's own port.", "_URL",
+			`default:"http://127.0.0.1:8080" `, "base URL of the %s service"},
+		{"Backends", "Backends are the gateway's: the same variables as Endpoints, each\n// required.", "_URL", "", "base URL of the %s service (required)"},
+		{"Databases", "Databases are every service's own database URL, one variable each;\n// empty means DATABASE_URL with {service} replaced.", "_DATABASE_URL",
+			`secret:"url" `, "%s's database; overrides DATABASE_URL"},
+	}
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "// %s\ntype %s struct {\n", k.doc, k.typ)
+		for _, s := range services {
+			fmt.Fprintf(&b, "\t%s string `env:%q %susage:%q`\n", title(s), strings.ToUpper(s)+k.env, k.tag, fmt.Sprintf(k.usage, title(s)))
+		}
+		b.WriteString("}\n\n")
+		fmt.Fprintf(&b, "// Of returns the field of service; nil for a name that is no service.\nfunc (x *%s) Of(service string) *string {\n\tswitch service {\n", k.typ)
+		for _, s := range services {
+			fmt.Fprintf(&b, "\tcase %q:\n\t\treturn &x.%s\n", s, title(s))
+		}
+		b.WriteString("\t}\n\treturn nil\n}\n\n")
+	}
+	return format.Source(b.Bytes())
+}
+
+// title is a service's name as a Go identifier and in prose: Catalog.
+func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+// The chart's values.yaml lists every service under services:, and its
+// schema accepts those names only, so a misspelt one is refused.
+const (
+	schemaServicesBegin = `    "services": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {`
+	schemaServicesEnd = `      }
+    },`
+)
+
+func chartValues() string {
+	var b strings.Builder
+	for _, s := range services {
+		fmt.Fprintf(&b, "  %s: {}\n", s)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func chartSchema() string {
+	parts := make([]string, len(services))
+	for i, s := range services {
+		parts[i] = fmt.Sprintf("        %q: {\n          \"$ref\": \"#/$defs/service\"\n        }", s)
+	}
+	return strings.Join(parts, ",\n")
+}
+
 // chartTable is the chart's _mesh.tpl.
 func chartTable() []byte {
 	var b bytes.Buffer
@@ -144,6 +218,13 @@ func chartTable() []byte {
 	b.WriteString("{{- define \"ordermesh.calls\" -}}\n")
 	for _, s := range services {
 		fmt.Fprintf(&b, "%s: [%s]\n", s, strings.Join(mesh.Calls[s], ", "))
+	}
+	b.WriteString("{{- end -}}\n\n")
+	b.WriteString("{{/* The public APIs and the service that serves each: the Ingress's routes,\nas internal/meshtable has them for the gateway. */}}\n")
+	b.WriteString("{{- define \"ordermesh.routes\" -}}\n")
+	apis := slices.Sorted(maps.Keys(mesh.Owners))
+	for _, api := range apis {
+		fmt.Fprintf(&b, "%s: %s\n", api, mesh.Owners[api])
 	}
 	b.WriteString("{{- end -}}\n")
 	return b.Bytes()
@@ -176,7 +257,7 @@ func diagram() string {
 	b.WriteString("  client([clients: grpcurl, buf curl, Go, TypeScript, console])\n")
 	b.WriteString("  subgraph mesh [ordermesh]\n")
 	for _, s := range services {
-		fmt.Fprintf(&b, "    %s[%s]\n", s, strings.ToUpper(s[:1])+s[1:])
+		fmt.Fprintf(&b, "    %s[%s]\n", s, title(s))
 	}
 	b.WriteString("  end\n")
 	fmt.Fprintf(&b, "  client --> %s\n", strings.Join(services, " & "))
@@ -231,10 +312,15 @@ func splice(path, begin, end, content string) error {
 		return err
 	}
 	s := string(raw)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
+	i := strings.Index(s, begin)
+	j := -1
+	if i >= 0 {
+		j = strings.Index(s[i+len(begin):], end)
+	}
+	if i < 0 || j < 0 {
 		return fmt.Errorf("%s: no %q ... %q markers", path, begin, end)
 	}
+	j += i + len(begin)
 	s = s[:i+len(begin)] + "\n" + content + "\n" + s[j:]
 	return write(path, []byte(s))
 }

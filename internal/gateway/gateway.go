@@ -40,11 +40,7 @@ type Config struct {
 
 	ResolveInterval time.Duration `env:"GATEWAY_RESOLVE_INTERVAL" default:"1s" usage:"how old a backend name's addresses may get before it is resolved again; a name with several addresses (a headless Service) has its requests spread over all of them, and one with none (no ready pod) is answered unavailable at once"`
 
-	CatalogURL   string `env:"CATALOG_URL" usage:"base URL of the Catalog service (required)"`
-	CartURL      string `env:"CART_URL" usage:"base URL of the Cart service (required)"`
-	OrderURL     string `env:"ORDER_URL" usage:"base URL of the Order service (required)"`
-	InventoryURL string `env:"INVENTORY_URL" usage:"base URL of the Inventory service (required)"`
-	PaymentURL   string `env:"PAYMENT_URL" usage:"base URL of the Payment service (required)"`
+	Backends meshtable.Backends
 }
 
 // PublicServices maps each public RPC service to the ordermesh service that
@@ -54,11 +50,12 @@ type Config struct {
 // are reachable only inside the cluster.
 var PublicServices = meshtable.Owners
 
-func (c Config) backends() map[string]string {
-	return map[string]string{
-		"catalog": c.CatalogURL, "cart": c.CartURL, "order": c.OrderURL,
-		"inventory": c.InventoryURL, "payment": c.PaymentURL,
+func (c *Config) backends() map[string]string {
+	out := make(map[string]string, len(meshtable.Services))
+	for _, s := range meshtable.Services {
+		out[s] = *c.Backends.Of(s)
 	}
+	return out
 }
 
 // Gateway is the gateway's server.

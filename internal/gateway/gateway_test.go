@@ -30,6 +30,7 @@ import (
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
 	"github.com/ordermesh/ordermesh/internal/gateway"
+	"github.com/ordermesh/ordermesh/internal/meshtable"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
@@ -86,7 +87,9 @@ func scrape(t *testing.T, g *gateway.Gateway) string {
 
 func allAt(url string) func(*gateway.Config) {
 	return func(c *gateway.Config) {
-		c.CatalogURL, c.CartURL, c.OrderURL, c.InventoryURL, c.PaymentURL = url, url, url, url, url
+		for _, s := range meshtable.Services {
+			*c.Backends.Of(s) = url
+		}
 	}
 }
 
@@ -260,12 +263,12 @@ func TestGatewayDoesNotExposeInternalPaths(t *testing.T) {
 func TestGatewayRefusesMissingBackends(t *testing.T) {
 	t.Parallel()
 	var cfg gateway.Config
-	cfg.CatalogURL = "http://catalog:8080"
+	cfg.Backends.Catalog = "http://catalog:8080"
 	_, err := gateway.New(cfg, logging.New(io.Discard, "gateway", slog.LevelError))
 	if err == nil {
 		t.Fatal("gateway.New with only CATALOG_URL set succeeded")
 	}
-	cfg.CartURL, cfg.OrderURL, cfg.InventoryURL, cfg.PaymentURL = "http://cart:8080", "http://order:8080", "ftp://inventory", "http://payment:8080"
+	cfg.Backends.Cart, cfg.Backends.Order, cfg.Backends.Inventory, cfg.Backends.Payment = "http://cart:8080", "http://order:8080", "ftp://inventory", "http://payment:8080"
 	if _, err := gateway.New(cfg, logging.New(io.Discard, "gateway", slog.LevelError)); err == nil || !strings.Contains(err.Error(), "INVENTORY_URL") {
 		t.Errorf("gateway.New with an ftp:// URL = %v, want an error naming INVENTORY_URL", err)
 	}

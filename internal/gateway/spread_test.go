@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ordermesh/ordermesh/internal/meshtable"
 	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
@@ -47,8 +48,8 @@ func TestBalancerSpreadsOverResolvedAddresses(t *testing.T) {
 	current.Store(pods)
 	lookup := func(context.Context, string) ([]string, error) { return current.Load().([]string), nil }
 	cfg := Config{ResolveInterval: 10 * time.Millisecond}
-	for _, env := range []*string{&cfg.CatalogURL, &cfg.CartURL, &cfg.OrderURL, &cfg.InventoryURL, &cfg.PaymentURL} {
-		*env = "http://catalog-headless.shop.svc:" + port
+	for _, s := range meshtable.Services {
+		*cfg.Backends.Of(s) = "http://catalog-headless.shop.svc:" + port
 	}
 	g, err := newGateway(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), lookup)
 	if err != nil {

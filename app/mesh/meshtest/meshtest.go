@@ -100,8 +100,9 @@ func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts
 	for _, s := range mesh.Services {
 		m.Gates[s] = startGate(t, s, url)
 	}
-	cfg.CatalogURL, cfg.CartURL, cfg.OrderURL = m.Gates["catalog"].URL, m.Gates["cart"].URL, m.Gates["order"].URL
-	cfg.InventoryURL, cfg.PaymentURL = m.Gates["inventory"].URL, m.Gates["payment"].URL
+	for s, g := range m.Gates {
+		*cfg.Endpoints.Of(s) = g.URL
+	}
 	for _, c := range comps {
 		d := dbtest.New(t, mesh.Migrations(c)...)
 		m.Databases[c.Name] = d

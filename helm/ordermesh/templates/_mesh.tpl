@@ -16,3 +16,14 @@ order: [cart, catalog, inventory, payment]
 inventory: [order, payment]
 payment: [order]
 {{- end -}}
+
+{{/* The public APIs and the service that serves each: the Ingress's routes,
+as internal/meshtable has them for the gateway. */}}
+{{- define "ordermesh.routes" -}}
+ordermesh.cart.v1.CartService: cart
+ordermesh.catalog.v1.CatalogService: catalog
+ordermesh.inventory.v1.InventoryService: inventory
+ordermesh.ops.v1.OpsService: order
+ordermesh.order.v1.OrderService: order
+ordermesh.payment.v1.PaymentService: payment
+{{- end -}}
