@@ -363,7 +363,7 @@ func TestPricesComeFromCatalog(t *testing.T) {
 func TestCatalogDownIsUnavailable(t *testing.T) {
 	t.Parallel()
 	// Cart alone, pointed at a Catalog that is not there.
-	m := meshtest.Start(t, []string{"cart"}, func(c *mesh.Config) { c.CatalogURL = "http://127.0.0.1:1" })
+	m := meshtest.Start(t, []string{"cart"}, func(c *mesh.Config) { c.Endpoints.Catalog = "http://127.0.0.1:1" })
 	c := cartv1connect.NewCartServiceClient(m.HTTP, m.URL)
 	_, err := c.AddItem(context.Background(), meshtest.WithToken(&cartv1.AddItemRequest{UserId: "alice", Sku: "TEA-1", Quantity: 1}, m.Token(t, "alice", auth.RoleCustomer)))
 	meshtest.WantCode(t, err, connect.CodeUnavailable, "catalog is unavailable")
