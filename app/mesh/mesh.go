@@ -188,7 +188,7 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, comps []component.
 			policies[proc] = p
 		}
 	}
-	reg := metrics.New(buildinfo.Get().Version)
+	reg := metrics.New(buildinfo.Get().Version, log)
 	authInterceptor := auth.NewInterceptor(verifier, policies)
 	// A sink checks each event of a delivery itself, refusing only the bad
 	// ones: checked whole, one bad event would fail the batch it came in.

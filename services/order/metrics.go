@@ -32,7 +32,7 @@ func newOrderMetrics(reg *metrics.Registry, deadline time.Duration, read func(co
 		deadline: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ordermesh_order_deadline_seconds", Help: "ORDER_DEADLINE: how long an order may stay open before it expires.",
 		}),
-		open: &openOrders{read: read, failed: func() { reg.ReadFailed(Name, "orders") }},
+		open: &openOrders{read: read, failed: func(err error) { reg.ReadFailed(Name, "orders", err) }},
 	}
 	m.deadline.Set(deadline.Seconds())
 	reg.ReadsFrom(Name, "orders")
@@ -55,7 +55,7 @@ var (
 // read instead.
 type openOrders struct {
 	read   func(context.Context) ([]service.OpenOrders, error)
-	failed func()
+	failed func(error)
 }
 
 // Describe implements prometheus.Collector.
@@ -66,11 +66,11 @@ func (o *openOrders) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (o *openOrders) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), metrics.ReadTimeout)
 	defer cancel()
 	open, err := o.read(ctx)
 	if err != nil {
-		o.failed()
+		o.failed(err)
 		return
 	}
 	counts := map[service.Status]int64{service.StatusPending: 0, service.StatusReserved: 0}

@@ -2,6 +2,9 @@ package metrics
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -24,12 +27,29 @@ type databases struct {
 	subs    map[string][]string // producer → its subscribers
 	serving atomic.Pointer[func(context.Context) map[string]bool]
 
+	log    *slog.Logger
 	errMu  sync.Mutex
 	errors map[[2]string]float64 // service, source → failed reads
+	logged map[[2]string]logged  // service, source → when its failure was last logged
 }
 
-func newDatabases() *databases {
-	return &databases{pools: map[string]*pgxpool.Pool{}, subs: map[string][]string{}, errors: map[[2]string]float64{}}
+// logged is when a source's failure was last logged and how many failed
+// since, unlogged.
+type logged struct {
+	at     time.Time
+	silent int
+}
+
+// ReadTimeout bounds each scrape-time database read: a scrape that waits
+// longer than Prometheus's own timeout reports nothing at all.
+const ReadTimeout = 2 * time.Second
+
+// failureLogEvery is how often one source's failing reads are logged.
+const failureLogEvery = time.Minute
+
+func newDatabases(log *slog.Logger) *databases {
+	return &databases{pools: map[string]*pgxpool.Pool{}, subs: map[string][]string{}, log: log,
+		errors: map[[2]string]float64{}, logged: map[[2]string]logged{}}
 }
 
 func (d *databases) add(service string, pool *pgxpool.Pool, subscribers []string) {
@@ -69,7 +89,7 @@ func (d *databases) Collect(ch chan<- prometheus.Metric) {
 	d.mu.Lock()
 	pools, subs := maps.Clone(d.pools), maps.Clone(d.subs)
 	d.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
 	defer cancel()
 	for service, pool := range pools {
 		s := pool.Stat()
@@ -81,7 +101,7 @@ func (d *databases) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(roundTrips, prometheus.CounterValue, float64(db.RoundTrips(pool)), service)
 		rows, err := eventsdb.New(pool).OutboxBySubscriber(ctx)
 		if err != nil {
-			d.failed(service, "outbox")
+			d.failed(service, "outbox", err)
 			continue
 		}
 		// Every subscriber of the producer has its series, at 0 when
@@ -123,8 +143,23 @@ func (d *databases) countFailures(service, source string) {
 	d.errors[[2]string{service, source}] += 0
 }
 
-func (d *databases) failed(service, source string) {
+// failed counts a failed read of service's source and logs why, at most
+// once a minute per source, with how many failed since the last line.
+func (d *databases) failed(service, source string, err error) {
 	d.errMu.Lock()
 	defer d.errMu.Unlock()
-	d.errors[[2]string{service, source}]++
+	k := [2]string{service, source}
+	d.errors[k]++
+	l := d.logged[k]
+	if now := time.Now(); now.Sub(l.at) >= failureLogEvery {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s: %w", ReadTimeout, err)
+		}
+		d.log.Warn("metrics read failed; its samples are missing from this scrape", slog.String("service", service),
+			slog.String("source", source), slog.Any("error", err), slog.Int("failed_unlogged", l.silent))
+		d.logged[k] = logged{at: now}
+		return
+	}
+	l.silent++
+	d.logged[k] = l
 }

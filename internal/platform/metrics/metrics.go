@@ -51,9 +51,10 @@ type Registry struct {
 }
 
 // New returns a registry with the Go runtime and process collectors and
-// every ordermesh metric; version is the build's.
-func New(version string) *Registry {
-	r := &Registry{reg: NewProcessRegistry(version), dbs: newDatabases()}
+// every ordermesh metric; version is the build's. A scrape-time read that
+// fails is logged to log (at most once a minute per source).
+func New(version string, log *slog.Logger) *Registry {
+	r := &Registry{reg: NewProcessRegistry(version), dbs: newDatabases(log)}
 	r.RPCRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ordermesh_rpc_requests_total", Help: "Unary RPCs handled, by service, procedure and Connect code.",
 	}, []string{"service", "procedure", "code"})
@@ -115,8 +116,9 @@ func (r *Registry) Register(cs ...prometheus.Collector) error {
 }
 
 // ReadFailed counts a scrape-time read of a service's source that failed,
-// so its samples are missing (ordermesh_metrics_collection_errors_total).
-func (r *Registry) ReadFailed(service, source string) { r.dbs.failed(service, source) }
+// so its samples are missing (ordermesh_metrics_collection_errors_total),
+// and logs which read failed and why, at most once a minute per source.
+func (r *Registry) ReadFailed(service, source string, err error) { r.dbs.failed(service, source, err) }
 
 // ReadsFrom starts the failed-read count of a service's scrape-time
 // source at 0, so that its first failure is an increase.

@@ -1,7 +1,9 @@
 package metrics_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,7 +32,7 @@ func get(t *testing.T, h http.Handler, accept string) string {
 // in the OpenMetrics exposition, so a dashboard links a spike to a trace.
 func TestHistogramsCarryTraceExemplars(t *testing.T) {
 	t.Parallel()
-	reg := metrics.New("test")
+	reg := metrics.New("test", slog.New(slog.DiscardHandler))
 	latency := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "test_latency_seconds", Help: "A latency.", Buckets: []float64{.001, .005, .01}})
 	if err := reg.Register(latency); err != nil {
 		t.Fatal(err)
@@ -51,21 +53,29 @@ func TestHistogramsCarryTraceExemplars(t *testing.T) {
 }
 
 // A database that cannot be read reports no outbox samples, never a
-// misleading 0, and counts the failed read.
+// misleading 0, counts the failed read, and logs which read failed and
+// why, once for two scrapes in a row.
 func TestUnreadableOutboxReportsNoSample(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t, eventssql.Migrations)
-	reg := metrics.New("test")
+	var logs bytes.Buffer
+	reg := metrics.New("test", slog.New(slog.NewJSONHandler(&logs, nil)))
 	reg.AddDatabase("order", d.Pool, []string{"inventory"})
 	d.Pool.Close()
+	get(t, reg.Handler(), "")
 	out := get(t, reg.Handler(), "")
 	for _, name := range []string{"ordermesh_outbox_pending{", "ordermesh_outbox_oldest_pending_seconds{", "ordermesh_outbox_parked{"} {
 		if strings.Contains(out, name) {
 			t.Errorf("%s has samples for an unreadable database:\n%s", name, grep(out, name))
 		}
 	}
-	if want := `ordermesh_metrics_collection_errors_total{service="order",source="outbox"} 1`; !strings.Contains(out, want) {
+	if want := `ordermesh_metrics_collection_errors_total{service="order",source="outbox"} 2`; !strings.Contains(out, want) {
 		t.Errorf("no %s in:\n%s", want, grep(out, "collection_errors"))
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"msg":"metrics read failed`) || !strings.Contains(lines[0], `"service":"order","source":"outbox"`) ||
+		!strings.Contains(lines[0], "closed pool") {
+		t.Errorf("log after two failed scrapes, want one line naming the read and its cause:\n%s", logs.String())
 	}
 }
 
