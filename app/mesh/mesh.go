@@ -189,6 +189,9 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, comps []component.
 		}
 	}
 	reg := metrics.New(buildinfo.Get().Version, log)
+	if err := reg.Register(tel.Collectors()...); err != nil {
+		return nil, err
+	}
 	authInterceptor := auth.NewInterceptor(verifier, policies)
 	// A sink checks each event of a delivery itself, refusing only the bad
 	// ones: checked whole, one bad event would fail the batch it came in.

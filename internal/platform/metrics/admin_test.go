@@ -26,7 +26,9 @@ func TestAdminPprof(t *testing.T) {
 		_ = ln.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- metrics.New("test", slog.New(slog.DiscardHandler)).Serve(ctx, addr, pprof, slog.New(slog.DiscardHandler)) }()
+		go func() {
+			done <- metrics.New("test", slog.New(slog.DiscardHandler)).Serve(ctx, addr, pprof, slog.New(slog.DiscardHandler))
+		}()
 		get := func(path string) (int, string) {
 			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 				req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+path, nil)

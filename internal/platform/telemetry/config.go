@@ -18,6 +18,9 @@ type Config struct {
 	ResourceAttributes string `env:"OTEL_RESOURCE_ATTRIBUTES" usage:"extra resource attributes, key=value,...; service.name here overrides ordermesh-<service>"`
 	ServiceName        string `env:"OTEL_SERVICE_NAME" usage:"overrides the service.name ordermesh-<service>; leave unset where one process runs several services"`
 
+	// Queue sizes each service's span queue.
+	Queue QueueConfig
+
 	PyroscopeAddress  string `env:"PYROSCOPE_SERVER_ADDRESS" secret:"url" usage:"Pyroscope server URL; continuous profiling is on when set"`
 	PyroscopeUser     string `env:"PYROSCOPE_BASIC_AUTH_USER" usage:"Pyroscope basic-auth user"`
 	PyroscopePassword string `env:"PYROSCOPE_BASIC_AUTH_PASSWORD" secret:"true" usage:"Pyroscope basic-auth password"`

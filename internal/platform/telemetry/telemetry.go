@@ -24,6 +24,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ordermesh/ordermesh/internal/platform/buildinfo"
 )
 
@@ -36,6 +38,7 @@ type Telemetry struct {
 	providers map[string]*sdktrace.TracerProvider
 	wrapped   map[string]trace.TracerProvider
 	profiler  *profiler
+	metrics   *queueMetrics
 }
 
 // Setup installs the global propagator and, when cfg is Enabled, a tracer
@@ -46,12 +49,13 @@ type Telemetry struct {
 // stops everything.
 func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string) (*Telemetry, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	// An exporter that cannot reach its collector says so in our log, not
-	// through the standard library's default logger.
+	// The SDK's own errors go to our log, not through the standard
+	// library's default logger. Failed exports are the span queues' to
+	// count and log (queue.go).
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		log.Warn("telemetry export failed", slog.Any("error", err))
+		log.Warn("telemetry error", slog.Any("error", err))
 	}))
-	t := &Telemetry{providers: map[string]*sdktrace.TracerProvider{}, wrapped: map[string]trace.TracerProvider{}}
+	t := &Telemetry{providers: map[string]*sdktrace.TracerProvider{}, wrapped: map[string]trace.TracerProvider{}, metrics: newQueueMetrics()}
 	p, err := startProfiling(cfg, services)
 	if err != nil {
 		return nil, err
@@ -66,7 +70,8 @@ func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string
 			t.wrapped[svc] = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 			continue
 		}
-		tp, err := newProvider(ctx, ServiceName(svc))
+		t.metrics.start(svc)
+		tp, err := newProvider(ctx, svc, cfg.Queue, t.metrics, log)
 		if err != nil {
 			return nil, errors.Join(err, t.Shutdown(ctx))
 		}
@@ -81,10 +86,12 @@ func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string
 	return t, nil
 }
 
-// newProvider returns a tracer provider with its own exporter, reporting as
-// name unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise
-// (the variables win, as the specification says).
-func newProvider(ctx context.Context, name string) (*sdktrace.TracerProvider, error) {
+// newProvider returns a tracer provider with its own exporter behind its
+// own queue, reporting as ordermesh-<service> unless OTEL_SERVICE_NAME or
+// OTEL_RESOURCE_ATTRIBUTES say otherwise (the variables win, as the
+// specification says).
+func newProvider(ctx context.Context, service string, qc QueueConfig, stats QueueStats, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+	name := ServiceName(service)
 	exporter, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: span exporter: %w", err)
@@ -99,7 +106,10 @@ func newProvider(ctx context.Context, name string) (*sdktrace.TracerProvider, er
 			res = merged
 		}
 	}
-	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)), nil
+	// The queue exports for the provider's whole life, past ctx, which only
+	// sets it up.
+	q := newQueue(service, exporter, qc, stats, log) //nolint:contextcheck // see above
+	return sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(q), sdktrace.WithResource(res)), nil
 }
 
 // TracerProvider returns the tracer provider of service; for a nil
@@ -112,6 +122,15 @@ func (t *Telemetry) TracerProvider(service string) trace.TracerProvider {
 		}
 	}
 	return otel.GetTracerProvider()
+}
+
+// Collectors are the metrics of the span queues, for the process's
+// registry; none for a nil Telemetry.
+func (t *Telemetry) Collectors() []prometheus.Collector {
+	if t == nil {
+		return nil
+	}
+	return t.metrics.collectors()
 }
 
 // Shutdown flushes every provider's spans and stops profiling.
