@@ -169,6 +169,13 @@ func TestConcurrentCheckoutsEachHaveTheirOwnTrace(t *testing.T) {
 // the real OTLP exporter to an in-process receiver.
 func startExported(t *testing.T, opts ...meshtest.Option) (*meshtest.Mesh, *otlpreceiver.Receiver, *telemetry.Telemetry) {
 	t.Helper()
+	return startExportedQueue(t, 65536, opts...) // keep every span of a burst
+}
+
+// startExportedQueue is startExported with each service's span queue
+// holding queue spans.
+func startExportedQueue(t *testing.T, queue int, opts ...meshtest.Option) (*meshtest.Mesh, *otlpreceiver.Receiver, *telemetry.Telemetry) {
+	t.Helper()
 	rcv, err := otlpreceiver.Start(context.Background(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +184,7 @@ func startExported(t *testing.T, opts ...meshtest.Option) (*meshtest.Mesh, *otlp
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
-	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "65536") // keep every span of a burst
+	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", fmt.Sprint(queue))
 	var tcfg telemetry.Config
 	if err := config.Load(&tcfg); err != nil {
 		t.Fatal(err)

@@ -57,7 +57,12 @@ type Receiver struct {
 	requests atomic.Int64
 	bytes    atomic.Int64
 	failed   atomic.Int64
+	delay    atomic.Int64 // nanoseconds each export is held
 }
+
+// SetDelay holds every export request this long before answering it, as
+// a collector that cannot keep up does; 0 answers at once.
+func (r *Receiver) SetDelay(d time.Duration) { r.delay.Store(int64(d)) }
 
 // Start listens on a loopback port. With keep, every span is decoded and
 // kept for Spans; without, requests and bytes are only counted.
@@ -91,6 +96,13 @@ func (r *Receiver) Stats() (requests, spans, bytes, failed int64) {
 }
 
 func (r *Receiver) export(w http.ResponseWriter, req *http.Request) {
+	if d := time.Duration(r.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-req.Context().Done():
+			return
+		}
+	}
 	body, err := readBody(req)
 	if err != nil {
 		r.failed.Add(1)

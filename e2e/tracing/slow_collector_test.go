@@ -1,0 +1,151 @@
+package tracing_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordermesh/ordermesh/app/shopper"
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
+)
+
+// TestSlowCollectorShedsDetailNotRoots exports to a collector that takes a
+// second per request, through queues of 128 spans. The queues overflow;
+// what they give up is detail: every order keeps its PlaceOrder root and
+// the span that carries its terminal status, and every span not exported
+// is counted in ordermesh_telemetry_spans_dropped_total.
+func TestSlowCollectorShedsDetailNotRoots(t *testing.T) {
+	const orders = 24
+	ctx := context.Background()
+	m, rcv, tel := startExportedQueue(t, 128)
+	rcv.SetDelay(time.Second)
+	c := shopper.NewClients(m.URL)
+	merchant := m.Token(t, "mia", auth.RoleMerchant)
+	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
+		Sku: "SLOW-1", Name: "Slow beans", Category: "coffee", WeightGrams: 250, Price: &commonv1.Money{AmountMinor: 500, Currency: "EUR"},
+	}, merchant)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: "SLOW-1", Available: 1000}, merchant)); err != nil {
+		t.Fatal(err)
+	}
+	address := &commonv1.PostalAddress{Recipient: "A", Line1: "B", City: "Berlin", PostalCode: "10115", CountryCode: "DE"}
+	var (
+		mu  sync.Mutex
+		ids []string
+		wg  sync.WaitGroup
+	)
+	for i := range orders {
+		wg.Go(func() {
+			user := fmt.Sprintf("slow-%d", i)
+			cust, err := c.NewCustomer(ctx, m.Config.Auth, user, shopper.GoodCard)
+			if err != nil {
+				t.Errorf("%s: %v", user, err)
+				return
+			}
+			q, err := c.Orders.QuoteShipping(ctx, shopper.With(&orderv1.QuoteShippingRequest{
+				ShippingAddress: address, Lines: []*orderv1.LineRequest{{Sku: "SLOW-1", Quantity: 1}}}, cust.Token))
+			if err != nil {
+				t.Errorf("%s: quote: %v", user, err)
+				return
+			}
+			last, err := c.Checkout(ctx, cust.Token, &orderv1.PlaceOrderRequest{
+				UserId: user, IdempotencyKey: "slow-" + user,
+				Source:          &orderv1.PlaceOrderRequest_Lines{Lines: &orderv1.ExplicitLines{Lines: []*orderv1.LineRequest{{Sku: "SLOW-1", Quantity: 1}}}},
+				ShippingAddress: address, Email: user + "@example.com", PaymentMethodId: cust.Card,
+				ExpectedTotal: &commonv1.Money{AmountMinor: 500 + q.Msg.GetAmount().GetAmountMinor(), Currency: "EUR"},
+			}, time.Minute)
+			if err != nil {
+				t.Errorf("%s: checkout: %v", user, err)
+				return
+			}
+			if last.GetStatus() != orderv1.OrderStatus_ORDER_STATUS_CONFIRMED {
+				t.Errorf("%s: order ended %v", user, last.GetStatus())
+			}
+			mu.Lock()
+			ids = append(ids, last.GetId())
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	m.WaitQuiet(t)
+	if err := tel.Shutdown(ctx); err != nil { // flushes what the queues kept
+		t.Fatalf("telemetry shutdown: %v", err)
+	}
+
+	roots, terminal := map[string]bool{}, map[string]bool{}
+	spans := rcv.Spans()
+	for _, s := range spans {
+		id := s.Attributes["ordermesh.order_id"]
+		if strings.HasSuffix(s.Name, "OrderService/PlaceOrder") && s.ParentID == "" {
+			roots[id] = true
+		}
+		if s.Attributes["ordermesh.order.status"] == "confirmed" {
+			terminal[id] = true
+		}
+	}
+	for _, id := range ids {
+		if !roots[id] || !terminal[id] {
+			t.Errorf("order %s: PlaceOrder root exported %v, terminal status exported %v; want both", id, roots[id], terminal[id])
+		}
+	}
+
+	dropped := counters(t, m.Metrics, "ordermesh_telemetry_spans_dropped_total")
+	exported := counters(t, m.Metrics, "ordermesh_telemetry_spans_exported_total")
+	var detail, root, sent float64
+	for labels, v := range dropped {
+		switch {
+		case strings.Contains(labels, `class="detail"`):
+			detail += v
+		case strings.Contains(labels, `class="root"`):
+			root += v
+		}
+	}
+	for _, v := range exported {
+		sent += v
+	}
+	if detail == 0 || root != 0 {
+		t.Errorf("dropped %v detail and %v root spans; want detail shed and no root lost:\n%v", detail, root, dropped)
+	}
+	if int(sent) != len(spans) {
+		t.Errorf("the queues counted %v spans exported; the collector received %d", sent, len(spans))
+	}
+	t.Logf("%d orders; %d spans exported, %v detail spans dropped", len(ids), len(spans), detail)
+}
+
+// counters reads every series of a counter from a /metrics handler, by
+// its labels as written.
+func counters(t *testing.T, h http.Handler, name string) map[string]float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	out := map[string]float64{}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		i := strings.LastIndex(line, " ")
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		out[line[len(name):i]] = v
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s series in /metrics", name)
+	}
+	return out
+}
