@@ -15,7 +15,7 @@ import (
 // mesh's own peak (see docs/operations.md, "Telemetry"): the SDK's 2,048
 // spans overflowed within a second when the collector slowed down.
 type QueueConfig struct {
-	MaxQueue  int           `env:"OTEL_BSP_MAX_QUEUE_SIZE" default:"32768" usage:"spans each service holds for export; past it, detail spans are dropped first (counted in ordermesh_telemetry_spans_dropped_total)"`
+	MaxQueue  int           `env:"OTEL_BSP_MAX_QUEUE_SIZE" default:"16384" usage:"spans each service holds for export; past it, detail spans are dropped first (counted in ordermesh_telemetry_spans_dropped_total)"`
 	MaxBatch  int           `env:"OTEL_BSP_MAX_EXPORT_BATCH_SIZE" default:"2048" usage:"spans sent in one export request"`
 	Delay     time.Duration `env:"OTEL_BSP_SCHEDULE_DELAY" default:"1s" usage:"longest a span waits before its export starts, when fewer than a batch are queued"`
 	Timeout   time.Duration `env:"OTEL_BSP_EXPORT_TIMEOUT" default:"10s" usage:"how long one export request may take before it is abandoned and its spans counted as failed"`
