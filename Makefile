@@ -92,7 +92,7 @@ gen/ts/node_modules: gen/ts/package.json gen/ts/package-lock.json
 	@touch $@
 
 .PHONY: bench-saga
-bench-saga: ## Drive concurrent shoppers through the whole saga; prints a "saga ..." line and one per service (BENCH_FLAGS="-stall cart": a stalled subscriber, a "stall ..." line; "-warmup 5s": tables with rows and statistics)
+bench-saga: ## Drive concurrent shoppers through the whole saga; prints a "saga ..." line and one per service (BENCH_FLAGS="-stall cart": a stalled subscriber, a "stall ..." line; "-warmup 5s": tables with rows and statistics; "-otlp": every span exported to a local endpoint, "saga_telemetry" lines)
 	@$(PG_ENV); go run ./cmd/bench-saga $(BENCH_FLAGS)
 
 .PHONY: bench-hotpath

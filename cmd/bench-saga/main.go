@@ -62,6 +62,7 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/logging"
+	"github.com/ordermesh/ordermesh/internal/platform/metrics"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
 
@@ -202,6 +203,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	spansBefore, droppedBefore, err := spanCounts(m.Metrics)
+	if err != nil {
+		return err
+	}
 	cpuBefore, err := machineBusy()
 	if err != nil {
 		return err
@@ -246,6 +251,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	spansAfter, droppedAfter, err := spanCounts(m.Metrics)
+	if err != nil {
+		return err
+	}
 	// A backend sends its commit counts to the statistics when it exits
 	// (or at most once a second while busy): stop the mesh and close its
 	// pools before reading them.
@@ -272,10 +281,32 @@ func run() error {
 		fmt.Printf("saga_service service=%s commits_per_order=%.2f round_trips_per_order=%.2f\n",
 			s, float64(commitsAfter[s]-commitsBefore[s])/orders, (tripsAfter[s]-tripsBefore[s])/orders)
 	}
+	if *otlp {
+		// What tracing exported, so that its cost can be put per span.
+		var spans, dropped float64
+		for _, s := range mesh.Services {
+			spans += spansAfter[s] - spansBefore[s]
+			dropped += droppedAfter[s] - droppedBefore[s]
+		}
+		fmt.Printf("saga_telemetry spans_per_order=%.1f dropped_per_order=%.2f\n", spans/orders, dropped/orders)
+		for _, s := range mesh.Services {
+			fmt.Printf("saga_telemetry_service service=%s spans_per_order=%.1f spans_per_s=%.0f\n",
+				s, (spansAfter[s]-spansBefore[s])/orders, (spansAfter[s]-spansBefore[s])/res.elapsed.Seconds())
+		}
+	}
 	if verdict != "ok" {
 		return fmt.Errorf("invariants %s", verdict)
 	}
 	return nil
+}
+
+// spanCounts reads how many spans each service has exported and dropped.
+func spanCounts(reg *metrics.Registry) (exported, dropped map[string]float64, err error) {
+	if exported, err = reg.ByService("ordermesh_telemetry_spans_exported_total"); err != nil {
+		return nil, nil, err
+	}
+	dropped, err = reg.ByService("ordermesh_telemetry_spans_dropped_total")
+	return exported, dropped, err
 }
 
 type bench struct {

@@ -149,13 +149,18 @@ func (r *Registry) RPCs() (float64, error) {
 // RoundTrips is how many round trips each of the process's services has
 // made to its database so far, by service.
 func (r *Registry) RoundTrips() (map[string]float64, error) {
+	return r.ByService("ordermesh_db_round_trips_total")
+}
+
+// ByService adds up the counter name's series by their service label.
+func (r *Registry) ByService(name string) (map[string]float64, error) {
 	families, err := r.reg.Gather()
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]float64{}
 	for _, f := range families {
-		if f.GetName() != "ordermesh_db_round_trips_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
