@@ -20,7 +20,9 @@ import (
 
 // An order that expires, which no request does, is cancelled in its own
 // trace: the expiry, the terminal status and the compensations it starts
-// are seen with the order's placement.
+// are seen with the order's placement, and so are the deliveries to
+// Inventory that failed while it was down, each an error that names the
+// order, linked to the delivery batch it was part of.
 func TestExpiredOrderStaysInItsTrace(t *testing.T) {
 	ctx := context.Background()
 	m, rcv, tel := startExported(t, func(c *mesh.Config) { c.Saga.OrderDeadline = time.Second })
@@ -69,17 +71,29 @@ func TestExpiredOrderStaysInItsTrace(t *testing.T) {
 	}
 	var names []string
 	expired := false
+	failedDeliveries := 0
 	for _, s := range rcv.Spans() {
 		if s.TraceID != traceID {
 			continue
 		}
 		names = append(names, s.Service+" "+s.Name)
+		if s.Name == "deliver inventory" {
+			failedDeliveries++
+			if !s.Error || s.Attributes["ordermesh.order_id"] != last.GetId() || s.Attributes["ordermesh.delivery.outcome"] != "retry" ||
+				s.Attributes["ordermesh.event.type"] != "EVENT_TYPE_ORDER_PLACED" || len(s.Links) != 1 {
+				t.Errorf("failed delivery span: error %v, attributes %v, %d links; want an error naming the order, its OrderPlaced, a retry, linked to its batch",
+					s.Error, s.Attributes, len(s.Links))
+			}
+		}
 		expired = expired || (s.Attributes["ordermesh.order.status"] == "cancelled" && s.Attributes["ordermesh.order.reason"] == "expired")
 	}
 	for _, want := range []string{"ordermesh-order order.expire", "ordermesh-inventory consume EVENT_TYPE_ORDER_CANCELLED", "ordermesh-payment consume EVENT_TYPE_ORDER_CANCELLED"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("the order's trace has no %q; it has %v", want, names)
 		}
+	}
+	if failedDeliveries == 0 {
+		t.Errorf("the order's trace has no failed delivery to Inventory: %v", names)
 	}
 	if !expired {
 		t.Errorf("the order's trace does not record its expiry as its terminal status: %v", names)

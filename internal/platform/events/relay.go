@@ -359,6 +359,32 @@ func endDelivery(span trace.Span, size int, failed map[string]failure, err error
 	span.End()
 }
 
+// traceFailure records a failed delivery of c in its order's own trace: a
+// span there, an error, linked to the delivery's batch span, so that the
+// order's trace shows the attempt and a search by order id finds it
+// (the batch span is a root of its own, which only links to orders).
+func (r *Relay) traceFailure(ctx context.Context, sub string, c claimed, attempt int, msg string, parked bool) {
+	outcome := "retry"
+	if parked {
+		outcome = "parked"
+	}
+	_, span := r.tracer.Start(ContextFrom(ctx, c.env), "deliver "+sub, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithLinks(trace.LinkFromContext(ctx)), trace.WithAttributes(
+			attribute.String("messaging.system", "ordermesh"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", sub),
+			attribute.String("messaging.message.id", c.env.GetId()),
+			attribute.String("ordermesh.order_id", c.env.GetOrderId()),
+			attribute.String("ordermesh.event.type", c.env.GetType().String()),
+			attribute.String("ordermesh.producer", r.producer),
+			attribute.String("ordermesh.subscriber", sub),
+			attribute.Int("ordermesh.delivery.attempt", attempt),
+			attribute.String("ordermesh.delivery.outcome", outcome),
+		))
+	span.SetStatus(codes.Error, msg)
+	span.End()
+}
+
 // failure is why a subscriber did not apply an event; a permanent one is
 // parked at once, since retrying cannot help.
 type failure struct {
@@ -425,7 +451,9 @@ func (r *Relay) judge(ctx context.Context, sub string, batch []claimed, failed m
 		}
 		msg := f.message
 		attempt := int(c.attempts) + 1
-		if f.permanent || attempt >= r.cfg.MaxAttempts {
+		parked := f.permanent || attempt >= r.cfg.MaxAttempts
+		r.traceFailure(ctx, sub, c, attempt, msg, parked)
+		if parked {
 			r.observe(sub, "parked", 1)
 			trace.SpanFromContext(ctx).AddEvent("delivery parked", trace.WithAttributes(
 				attribute.String("messaging.message.id", c.env.GetId()), attribute.String("error", msg)))
