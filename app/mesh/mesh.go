@@ -277,6 +277,11 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, comps []component.
 		relay := events.NewRelay(n, pool, sinkClients(cfg, svcClients), cfg.Relay, svcLog, tp)
 		relay.Observe = func(sub, result string, k int) { reg.DeliveryAttempts.WithLabelValues(n, sub, result).Add(float64(k)) }
 		relay.Subscribers = Routing.Subscribers(n)
+		for _, sub := range relay.Subscribers {
+			for _, result := range []string{"delivered", "failed", "parked"} {
+				reg.DeliveryAttempts.WithLabelValues(n, sub, result) // at 0 from the start
+			}
+		}
 		workers := append([]component.Worker{relay.Run}, parts.Workers...)
 		if tel.Profiling() {
 			_, label := telemetry.ProfileLabels(n)

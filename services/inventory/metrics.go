@@ -32,6 +32,9 @@ func observeHotPath(reg *metrics.Registry, b *service.Batcher, queueMax int) err
 		Name: "ordermesh_inventory_reservations_total", Help: "Reservation requests answered, by outcome: reserved, rejected, error.",
 	}, []string{"outcome"})
 	bound.Set(float64(queueMax))
+	for _, outcome := range []string{"reserved", "rejected", "error"} {
+		answered.WithLabelValues(outcome) // at 0 from the start, so a dashboard's rate reads 0
+	}
 	b.Observer = func(ctx context.Context, n int, took time.Duration) {
 		size.Observe(float64(n))
 		metrics.Observe(ctx, seconds, took.Seconds())

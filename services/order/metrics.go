@@ -35,6 +35,13 @@ func newOrderMetrics(reg *metrics.Registry, deadline time.Duration, read func(co
 		open: &openOrders{read: read, failed: func(err error) { reg.ReadFailed(Name, "orders", err) }},
 	}
 	m.deadline.Set(deadline.Seconds())
+	// Every way a saga ends has its series at 0 from the start, so that a
+	// dashboard's rate of it reads 0 rather than nothing.
+	m.terminal.WithLabelValues(string(service.StatusConfirmed), "")
+	m.terminal.WithLabelValues(string(service.StatusRejected), string(service.ReasonOutOfStock))
+	for _, r := range []service.Reason{service.ReasonPaymentDeclined, service.ReasonShippingFailed, service.ReasonCustomer, service.ReasonExpired, service.ReasonOperator} {
+		m.terminal.WithLabelValues(string(service.StatusCancelled), string(r))
+	}
 	reg.ReadsFrom(Name, "orders")
 	return m, reg.Register(m.terminal, m.completion, m.deadline, m.open)
 }

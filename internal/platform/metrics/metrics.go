@@ -82,6 +82,9 @@ func New(version string, log *slog.Logger) *Registry {
 		Name: "ordermesh_event_deliveries_refused_total",
 		Help: "Event deliveries a sink refused whole because the caller may not speak for their events, by consuming service, caller and reason: not_publisher, producer_mismatch, not_a_service.",
 	}, []string{"service", "caller", "reason"})
+	for _, kind := range []string{"stock_released", "payment_voided", "payment_refunded"} {
+		r.Compensations.WithLabelValues(kind) // at 0 from the start, so a dashboard's rate reads 0
+	}
 	r.reg.MustRegister(r.RPCRequests, r.RPCDuration, r.StreamRequests, r.StreamDuration, r.StreamsActive,
 		r.Compensations, r.DeliveryAttempts, r.EventsRefused, r.dbs)
 	return r

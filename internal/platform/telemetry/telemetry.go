@@ -62,6 +62,10 @@ func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string
 	}
 	t.profiler = p
 	for _, svc := range services {
+		// The queue's series exist from the start, at 0 with tracing
+		// off too: nothing is dropped then, and the alert on drops has
+		// a series to read.
+		t.metrics.start(svc)
 		if !cfg.Enabled() {
 			// Nothing is exported, but every request still gets a trace
 			// id, so that log lines of one checkout can be joined across
@@ -70,7 +74,6 @@ func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string
 			t.wrapped[svc] = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 			continue
 		}
-		t.metrics.start(svc)
 		tp, err := newProvider(ctx, svc, cfg.Queue, t.metrics, log)
 		if err != nil {
 			return nil, errors.Join(err, t.Shutdown(ctx))
