@@ -15,7 +15,11 @@ type profiler struct {
 }
 
 // ProfileLabel is the pprof label that names the service whose code a
-// sample ran, when several services share a process and so one profile.
+// sample ran (catalog, order, ...), when several services share a process
+// and so one profile. Pyroscope keeps it as a label of its own beside
+// service_name, which it takes from the application name; dashboards
+// select a service's samples with {ordermesh_service="order"}, in a
+// per-service binary as in the all-in-one one.
 const ProfileLabel = "ordermesh_service"
 
 // startProfiling starts pyroscope-go when PYROSCOPE_SERVER_ADDRESS is set;
@@ -64,7 +68,7 @@ func (t *Telemetry) Profiling() bool { return t != nil && t.profiler != nil }
 // one process's profile splits by service. Goroutines a labelled one
 // starts inherit its labels.
 func ProfileLabels(service string) (connect.Interceptor, func(func(context.Context) error) func(context.Context) error) {
-	labels := pprof.Labels(ProfileLabel, ServiceName(service))
+	labels := pprof.Labels(ProfileLabel, service)
 	wrap := func(fn func(context.Context) error) func(context.Context) error {
 		return func(ctx context.Context) error {
 			var err error

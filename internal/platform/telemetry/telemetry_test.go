@@ -37,7 +37,7 @@ func TestProfileLabelsNameTheService(t *testing.T) {
 		got, _ = pprof.Label(ctx, telemetry.ProfileLabel)
 		return nil
 	})(context.Background())
-	if err != nil || got != "ordermesh-inventory" {
-		t.Errorf("label %s = %q (%v), want ordermesh-inventory", telemetry.ProfileLabel, got, err)
+	if err != nil || got != "inventory" {
+		t.Errorf("label %s = %q (%v), want inventory", telemetry.ProfileLabel, got, err)
 	}
 }
