@@ -52,7 +52,7 @@ var metricName = regexp.MustCompile(`\b(ordermesh_[a-z0-9_]+|go_[a-z0-9_]+|proce
 // dashboard is valid JSON with the fields Grafana requires.
 func TestDashboardsQueryExportedMetrics(t *testing.T) {
 	t.Parallel()
-	s := newShop(t)
+	s := newShopUntraced(t)
 	ok, no := s.customer(t, "dash-ok", cardOK), s.customer(t, "dash-no", cardDeclined)
 	s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1))).GetId())
 	s.settle(t, no, s.place(t, no, s.request(t, no, "DE", lines("BEAN-1", 1))).GetId())

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,7 +26,6 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1/eventsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
-	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
@@ -47,13 +45,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		}
 		t.Skip("prometheus is not installed; `make test` installs it")
 	}
-	// Tracing is set up as a process without a collector has it: nothing
-	// is exported, and the span queues' series are there, at 0.
-	tel, err := telemetry.Setup(context.Background(), slog.New(slog.DiscardHandler), telemetry.Config{}, mesh.Services...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newShopTraced(t, tel, func(c *mesh.Config) {
+	s := newShopUntraced(t, func(c *mesh.Config) {
 		c.Relay.MaxAttempts = 2
 		c.Saga.OrderDeadline = 3 * time.Second
 	})
@@ -170,7 +162,7 @@ func TestDashboardsAfterOneCheckout(t *testing.T) {
 		}
 		t.Skip("prometheus is not installed; `make test` installs it")
 	}
-	s := newShop(t)
+	s := newShopUntraced(t)
 	metricsSrv := httptest.NewServer(s.m.Metrics)
 	t.Cleanup(metricsSrv.Close)
 	prom := startPrometheus(t, prometheus, metricsSrv.Listener.Addr().String())

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
@@ -50,6 +52,18 @@ type shop struct {
 func newShop(t testing.TB, opts ...meshtest.Option) *shop {
 	t.Helper()
 	return newShopTraced(t, nil, opts...)
+}
+
+// newShopUntraced is newShop with telemetry set up as a process without a
+// collector has it: nothing is exported, and the span queues' metrics are
+// there, at 0, for the dashboards and alerts that read them.
+func newShopUntraced(t testing.TB, opts ...meshtest.Option) *shop {
+	t.Helper()
+	tel, err := telemetry.Setup(context.Background(), slog.New(slog.DiscardHandler), telemetry.Config{}, mesh.Services...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newShopTraced(t, tel, opts...)
 }
 
 // newShopTraced is newShop with the services tracing through tel.
