@@ -30,13 +30,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -88,8 +91,12 @@ func run() error {
 	flag.DurationVar(&o.warmup, "warmup", 0, "drive shoppers this long first, settle, then VACUUM ANALYZE the five databases before measuring (as pgbench vacuums before a run): the tables then have rows and statistics, as a running system's do, where a fresh database's plans are made for empty tables")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	stallSub := flag.String("stall", "", "stall this subscriber's deliveries (cart, say) from a third of the run to its end, then let go: prints a \"stall ...\" line with the backlog's drain rate and the other subscribers' delivery p99 before and during the stall")
-	otlp := flag.Bool("otlp", false, "trace everything and export over OTLP/HTTP to a local endpoint (one this command runs), to measure telemetry's cost")
+	otlp := flag.Bool("otlp", false, "trace everything and export over OTLP/HTTP to a local endpoint, which this command runs in a child process (a collector's work is the machine's, not the mesh's go_cpu), to measure telemetry's cost")
+	sink := flag.Bool("otlp-sink", false, "be that endpoint: print its URL, count what arrives until stdin closes, then print the counts (used by -otlp)")
 	flag.Parse()
+	if *sink {
+		return runSink()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -105,16 +112,12 @@ func run() error {
 	ctx := context.Background()
 	log := logging.New(os.Stderr, "bench-saga", slog.LevelWarn)
 	if *otlp {
-		rcv, err := otlpreceiver.Start(ctx, false)
+		url, stop, err := startSink(ctx)
 		if err != nil {
 			return err
 		}
-		defer func() {
-			_ = rcv.Close()
-			requests, _, bytes, failed := rcv.Stats()
-			fmt.Fprintf(os.Stderr, "otlp: received %d export requests, %d bytes, %d refused\n", requests, bytes, failed)
-		}()
-		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)         //nolint:errcheck,gosec // read by telemetry.Setup below
+		defer stop()
+		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)             //nolint:errcheck,gosec // read by telemetry.Setup below
 		os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") //nolint:errcheck,gosec // ditto
 		os.Setenv("OTEL_TRACES_EXPORTER", "otlp")                 //nolint:errcheck,gosec // ditto
 	}
@@ -522,4 +525,48 @@ func allAt(url string) meshtable.Endpoints {
 		*e.Of(s) = url
 	}
 	return e
+}
+
+// startSink runs this command as the OTLP endpoint in a child process and
+// returns its URL, and a stop that closes it and copies its counts to
+// stderr.
+func startSink(ctx context.Context) (string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "-otlp-sink") //nolint:gosec // this very binary
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return "", nil, fmt.Errorf("otlp sink: %w", err)
+	}
+	return strings.TrimSpace(line), func() { _ = in.Close(); _ = cmd.Wait() }, nil
+}
+
+// runSink is the endpoint startSink runs: it counts what arrives until its
+// stdin closes.
+func runSink() error {
+	rcv, err := otlpreceiver.Start(context.Background(), false)
+	if err != nil {
+		return err
+	}
+	fmt.Println(rcv.URL)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = rcv.Close()
+	requests, _, bytes, failed := rcv.Stats()
+	fmt.Fprintf(os.Stderr, "otlp: received %d export requests, %d bytes, %d refused\n", requests, bytes, failed)
+	return nil
 }
