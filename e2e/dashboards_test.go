@@ -33,7 +33,12 @@ type dashboard struct {
 			Type string `json:"type"`
 			UID  string `json:"uid"`
 		} `json:"datasource"`
-		GridPos *struct{ X, Y, W, H int } `json:"gridPos"`
+		GridPos     *struct{ X, Y, W, H int } `json:"gridPos"`
+		FieldConfig struct {
+			Defaults struct {
+				NoValue string `json:"noValue"`
+			} `json:"defaults"`
+		} `json:"fieldConfig"`
 		Targets []struct {
 			RefID      string `json:"refId"`
 			Expr       string `json:"expr"`
@@ -111,6 +116,11 @@ func TestDashboardsQueryExportedMetrics(t *testing.T) {
 				}
 				if len(p.Targets) == 0 {
 					t.Errorf("panel %q has no query", p.Title)
+				}
+				// A panel with nothing to show yet (a just-started mesh,
+				// a backend with no data) says so instead of "No data".
+				if p.FieldConfig.Defaults.NoValue == "" {
+					t.Errorf("panel %q has no noValue text for when there is no data yet", p.Title)
 				}
 				for _, q := range p.Targets {
 					if q.RefID == "" || (q.Expr == "" && q.Query == "" && p.Type != "flamegraph") {
