@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 	"github.com/ordermesh/ordermesh/internal/platform/events/eventsdb"
+	"github.com/ordermesh/ordermesh/internal/platform/logging"
 )
 
 // databases collects, at scrape time, every service's pool statistics and
@@ -29,15 +30,8 @@ type databases struct {
 
 	log    *slog.Logger
 	errMu  sync.Mutex
-	errors map[[2]string]float64 // service, source → failed reads
-	logged map[[2]string]logged  // service, source → when its failure was last logged
-}
-
-// logged is when a source's failure was last logged and how many failed
-// since, unlogged.
-type logged struct {
-	at     time.Time
-	silent int
+	errors map[[2]string]float64           // service, source → failed reads
+	logged map[[2]string]*logging.Throttle // service, source → its failures' log lines
 }
 
 // ReadTimeout bounds each scrape-time database read: a scrape that waits
@@ -49,7 +43,7 @@ const failureLogEvery = time.Minute
 
 func newDatabases(log *slog.Logger) *databases {
 	return &databases{pools: map[string]*pgxpool.Pool{}, subs: map[string][]string{}, log: log,
-		errors: map[[2]string]float64{}, logged: map[[2]string]logged{}}
+		errors: map[[2]string]float64{}, logged: map[[2]string]*logging.Throttle{}}
 }
 
 func (d *databases) add(service string, pool *pgxpool.Pool, subscribers []string) {
@@ -151,15 +145,17 @@ func (d *databases) failed(service, source string, err error) {
 	k := [2]string{service, source}
 	d.errors[k]++
 	l := d.logged[k]
-	if now := time.Now(); now.Sub(l.at) >= failureLogEvery {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s: %w", ReadTimeout, err)
-		}
-		d.log.Warn("metrics read failed; its samples are missing from this scrape", slog.String("service", service),
-			slog.String("source", source), slog.Any("error", err), slog.Int("failed_unlogged", l.silent))
-		d.logged[k] = logged{at: now}
+	if l == nil {
+		l = &logging.Throttle{Every: failureLogEvery}
+		d.logged[k] = l
+	}
+	skipped, ok := l.Allow(time.Now())
+	if !ok {
 		return
 	}
-	l.silent++
-	d.logged[k] = l
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %s: %w", ReadTimeout, err)
+	}
+	d.log.Warn("metrics read failed; its samples are missing from this scrape", slog.String("service", service),
+		slog.String("source", source), slog.Any("error", err), slog.Int("failed_unlogged", skipped))
 }

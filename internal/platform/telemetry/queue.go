@@ -9,6 +9,8 @@ import (
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/ordermesh/ordermesh/internal/platform/logging"
 )
 
 // QueueConfig sizes each service's span queue. The defaults hold the
@@ -67,11 +69,15 @@ type queue struct {
 	detail []sdktrace.ReadOnlySpan
 	closed bool
 
-	wake     chan struct{}
-	flush    chan chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
-	failures failureLog
+	wake  chan struct{}
+	flush chan chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+
+	// Failed exports are logged once a minute, with the spans lost
+	// meanwhile; only run's goroutine touches these.
+	failures     logging.Throttle
+	unloggedLost int
 }
 
 var _ sdktrace.SpanProcessor = (*queue)(nil)
@@ -80,7 +86,7 @@ func newQueue(service string, exporter sdktrace.SpanExporter, cfg QueueConfig, s
 	cfg.MaxQueue = max(cfg.MaxQueue, 1)
 	cfg.MaxBatch = min(max(cfg.MaxBatch, 1), cfg.MaxQueue)
 	q := &queue{
-		service: service, exporter: exporter, cfg: cfg, stats: stats, log: log,
+		service: service, exporter: exporter, cfg: cfg, stats: stats, log: log, failures: logging.Throttle{Every: time.Minute},
 		wake: make(chan struct{}, 1), flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go q.run()
@@ -210,15 +216,10 @@ func (q *queue) exportBatch() bool {
 	switch {
 	case err != nil:
 		q.stats.Export(q.service, "failed", took)
-		roots := 0
-		for _, s := range batch {
-			if isRoot(s) {
-				roots++
-			}
-		}
-		q.stats.Dropped(q.service, ClassRoot, DroppedExportFailed, roots)
-		q.stats.Dropped(q.service, ClassDetail, DroppedExportFailed, len(batch)-roots)
-		q.failures.note(q.log, q.service, len(batch), err)
+		// The batch is its roots first, then its detail.
+		q.stats.Dropped(q.service, ClassRoot, DroppedExportFailed, take)
+		q.stats.Dropped(q.service, ClassDetail, DroppedExportFailed, rest)
+		q.logFailure(len(batch), err)
 	case took > q.cfg.SlowAfter:
 		q.stats.Export(q.service, "slow", took)
 		q.stats.Exported(q.service, len(batch))
@@ -276,21 +277,15 @@ func (q *queue) Shutdown(ctx context.Context) error {
 	return q.exporter.Shutdown(ctx)
 }
 
-// failureLog logs failed exports at most once a minute per queue, with
-// how many failed in between.
-type failureLog struct {
-	at     time.Time
-	silent int
-	spans  int
-}
-
-func (f *failureLog) note(log *slog.Logger, service string, spans int, err error) {
-	if now := time.Now(); now.Sub(f.at) >= time.Minute {
-		log.Warn("telemetry export failed; its spans are lost", slog.String("service", service), slog.Int("spans", spans),
-			slog.Any("error", err), slog.Int("failed_unlogged", f.silent), slog.Int("spans_unlogged", f.spans))
-		*f = failureLog{at: now}
+// logFailure logs a failed export of n spans, at most once a minute, with
+// the failures and spans held back since the last line.
+func (q *queue) logFailure(n int, err error) {
+	skipped, ok := q.failures.Allow(time.Now())
+	if !ok {
+		q.unloggedLost += n
 		return
 	}
-	f.silent++
-	f.spans += spans
+	q.log.Warn("telemetry export failed; its spans are lost", slog.String("service", q.service), slog.Int("spans", n),
+		slog.Any("error", err), slog.Int("failed_unlogged", skipped), slog.Int("spans_unlogged", q.unloggedLost))
+	q.unloggedLost = 0
 }
