@@ -142,14 +142,14 @@ func TestSinksAcceptOnlyThePublisher(t *testing.T) {
 	if p := s.payment(t, alice, o.GetId()); p.GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_CAPTURED {
 		t.Errorf("the confirmed order's payment is %v, want still CAPTURED", p.GetStatus())
 	}
-	fams := scrape(t, s.m.Metrics)
+	fams := meshtest.Scrape(t, s.m.Metrics)
 	for _, want := range []map[string]string{
 		{"service": "cart", "caller": "payment", "reason": "not_publisher"},
 		{"service": "payment", "caller": "order", "reason": "not_publisher"},
 		{"service": "inventory", "caller": "order", "reason": "producer_mismatch"},
 		{"service": "order", "caller": "inventory", "reason": "not_publisher"},
 	} {
-		if v, ok := sample(fams, "ordermesh_event_deliveries_refused_total", want); !ok || v < 1 {
+		if v, ok := meshtest.Sample(fams, "ordermesh_event_deliveries_refused_total", want); !ok || v < 1 {
 			t.Errorf("ordermesh_event_deliveries_refused_total%v = %v (found %v), want at least 1", want, v, ok)
 		}
 	}

@@ -38,23 +38,12 @@ import (
 // alert reads a series that does not exist.
 func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	t.Parallel()
-	prometheus, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("ORDERMESH_REQUIRE_PROMETHEUS") != "" {
-			t.Fatal("prometheus is not installed; `make prometheus` installs it")
-		}
-		t.Skip("prometheus is not installed; `make test` installs it")
-	}
+	prometheus := prometheusBinary(t)
 	s := newShopUntraced(t, func(c *mesh.Config) {
 		c.Relay.MaxAttempts = 2
 		c.Saga.OrderDeadline = 3 * time.Second
 	})
-	metricsSrv := httptest.NewServer(s.m.Metrics)
-	t.Cleanup(metricsSrv.Close)
-	prom := startPrometheus(t, prometheus, metricsSrv.Listener.Addr().String())
-	// Prometheus hands new targets to its scrapers every 5 s: wait for the
-	// first scrape, so that the scenario's counters are seen rising.
-	prom.waitFor("up", 30*time.Second)
+	prom := scraping(t, prometheus, s)
 
 	// The scenario: a checkout, a declined card, a carrier refusal and an
 	// order out of stock.
@@ -121,17 +110,68 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 			}
 		}
 	}
-	// Rates need two scrapes after the scenario and recorded series a rule
-	// evaluation after that: ask again until everything answers, or 30 s.
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("rule health: %s", prom.get("/api/v1/rules"))
 		}
 	})
+	prom.allAnswer(t, queries)
+	t.Logf("%d dashboard and rule queries and %d alerts ran against Prometheus", len(queries), alerts)
+}
+
+// TestDashboardsAfterOneCheckout: on a mesh that has just started and
+// served one checkout, every dashboard panel has data. Counters the
+// panels divide or rate start at 0, so a quiet series reads 0, not
+// nothing.
+func TestDashboardsAfterOneCheckout(t *testing.T) {
+	t.Parallel()
+	prometheus := prometheusBinary(t)
+	s := newShopUntraced(t)
+	prom := scraping(t, prometheus, s)
+	ok := s.customer(t, "prom-one", cardOK)
+	if o := s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1))).GetId()); o.GetStatus() != confirmed {
+		t.Fatalf("checkout: %v, want CONFIRMED", o.GetStatus())
+	}
+	queries := dashboardQueries(t)
+	prom.allAnswer(t, queries)
+	t.Logf("%d dashboard queries answered after one checkout", len(queries))
+}
+
+// prometheusBinary is the prometheus on PATH; without one the test is
+// skipped, or fails where ORDERMESH_REQUIRE_PROMETHEUS says it must run.
+func prometheusBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("ORDERMESH_REQUIRE_PROMETHEUS") != "" {
+			t.Fatal("prometheus is not installed; `make prometheus` installs it")
+		}
+		t.Skip("prometheus is not installed; `make test` installs it")
+	}
+	return bin
+}
+
+// scraping starts a Prometheus that scrapes s's /metrics and waits for its
+// first scrape: Prometheus hands new targets to its scrapers every 5 s, and
+// a scenario's counters must be seen rising from it.
+func scraping(t *testing.T, bin string, s *shop) *promServer {
+	t.Helper()
+	metricsSrv := httptest.NewServer(s.m.Metrics)
+	t.Cleanup(metricsSrv.Close)
+	prom := startPrometheus(t, bin, metricsSrv.Listener.Addr().String())
+	prom.waitFor("up", 30*time.Second)
+	return prom
+}
+
+// allAnswer asks every query (what → PromQL) until each runs and returns
+// data, or fails after 30 s with those that do not: rates need two scrapes
+// after a scenario, and recorded series a rule evaluation after that.
+func (p *promServer) allAnswer(t *testing.T, queries map[string]string) {
+	t.Helper()
 	wait.Until(t, 30*time.Second, 500*time.Millisecond, func() error {
 		var failures []string
 		for what, q := range queries {
-			n, err := prom.query(q)
+			n, err := p.query(q)
 			switch {
 			case err != nil:
 				failures = append(failures, fmt.Sprintf("%s: %v\n  %s", what, err, q))
@@ -145,53 +185,9 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("%d dashboard and rule queries and %d alerts ran against Prometheus", len(queries), alerts)
 }
 
 // get returns the body of a GET of path, for diagnosis.
-// TestDashboardsAfterOneCheckout: on a mesh that has just started and
-// served one checkout, every dashboard panel has data. Counters the
-// panels divide or rate start at 0, so a quiet series reads 0, not
-// nothing.
-func TestDashboardsAfterOneCheckout(t *testing.T) {
-	t.Parallel()
-	prometheus, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("ORDERMESH_REQUIRE_PROMETHEUS") != "" {
-			t.Fatal("prometheus is not installed; `make prometheus` installs it")
-		}
-		t.Skip("prometheus is not installed; `make test` installs it")
-	}
-	s := newShopUntraced(t)
-	metricsSrv := httptest.NewServer(s.m.Metrics)
-	t.Cleanup(metricsSrv.Close)
-	prom := startPrometheus(t, prometheus, metricsSrv.Listener.Addr().String())
-	prom.waitFor("up", 30*time.Second)
-	ok := s.customer(t, "prom-one", cardOK)
-	if o := s.settle(t, ok, s.place(t, ok, s.request(t, ok, "DE", lines("BEAN-1", 1))).GetId()); o.GetStatus() != confirmed {
-		t.Fatalf("checkout: %v, want CONFIRMED", o.GetStatus())
-	}
-	queries := dashboardQueries(t)
-	wait.Until(t, 30*time.Second, 500*time.Millisecond, func() error {
-		var failures []string
-		for what, q := range queries {
-			n, err := prom.query(q)
-			switch {
-			case err != nil:
-				failures = append(failures, fmt.Sprintf("%s: %v\n  %s", what, err, q))
-			case n == 0:
-				failures = append(failures, fmt.Sprintf("%s returns no data\n  %s", what, q))
-			}
-		}
-		if len(failures) > 0 {
-			slices.Sort(failures)
-			return fmt.Errorf("%d of %d dashboard queries fail after one checkout:\n%s", len(failures), len(queries), strings.Join(failures, "\n"))
-		}
-		return nil
-	})
-	t.Logf("%d dashboard queries answered after one checkout", len(queries))
-}
-
 func (p *promServer) get(path string) string {
 	res, err := http.Get(p.url + path)
 	if err != nil {

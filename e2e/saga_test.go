@@ -500,7 +500,7 @@ func TestPlaceOrderChecksThePaymentMethod(t *testing.T) {
 	for range 2 {
 		s.settle(t, alice, s.place(t, alice, s.request(t, alice, "DE", lines("BEAN-1", 1))).GetId())
 	}
-	asked, _ := sample(scrape(t, s.m.Metrics), "ordermesh_rpc_requests_total",
+	asked, _ := meshtest.Sample(meshtest.Scrape(t, s.m.Metrics), "ordermesh_rpc_requests_total",
 		map[string]string{"service": "payment", "procedure": "/ordermesh.payment.v1.PaymentService/GetPaymentMethod", "code": "ok"})
 	if asked != 1 {
 		t.Errorf("Payment was asked about alice's card %v times for two checkouts, want once", asked)

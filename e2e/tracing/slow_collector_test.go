@@ -3,14 +3,12 @@ package tracing_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
 	"github.com/ordermesh/ordermesh/app/shopper"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -106,25 +104,19 @@ func TestSlowCollectorShedsDetailNotRoots(t *testing.T) {
 		}
 	}
 
-	dropped := counters(t, m.Metrics, "ordermesh_telemetry_spans_dropped_total")
-	exported := counters(t, m.Metrics, "ordermesh_telemetry_spans_exported_total")
-	var detail, root, sent float64
-	for labels, v := range dropped {
-		switch {
-		case strings.Contains(labels, `class="detail"`):
-			detail += v
-		case strings.Contains(labels, `class="root"`):
-			root += v
-		}
+	fams := meshtest.Scrape(t, m.Metrics)
+	const droppedName = "ordermesh_telemetry_spans_dropped_total"
+	if _, ok := fams[droppedName]; !ok {
+		t.Fatalf("no %s in /metrics", droppedName)
 	}
-	for _, v := range exported {
-		sent += v
-	}
+	detail := meshtest.Sum(fams, droppedName, map[string]string{"class": "detail"})
+	root := meshtest.Sum(fams, droppedName, map[string]string{"class": "root"})
+	sent := meshtest.Sum(fams, "ordermesh_telemetry_spans_exported_total", nil)
 	// The stall must have made the queues shed, or the test tested
 	// nothing; what they shed is detail, and a root is lost only when no
 	// detail was left to make room for it, and then it is counted.
 	if detail == 0 {
-		t.Errorf("dropped %v detail and %v root spans; the stalled collector made no queue shed detail:\n%v", detail, root, dropped)
+		t.Errorf("dropped %v detail and %v root spans; the stalled collector made no queue shed detail", detail, root)
 	}
 	if len(missing) > 0 && int(root) < len(missing) {
 		t.Errorf("%d orders lack their root or terminal span, but %v root spans were counted as dropped: %v", len(missing), root, missing)
@@ -136,28 +128,4 @@ func TestSlowCollectorShedsDetailNotRoots(t *testing.T) {
 		t.Errorf("the queues counted %v spans exported; the collector received %d", sent, len(spans))
 	}
 	t.Logf("%d orders; %d spans exported, %v detail spans dropped", len(ids), len(spans), detail)
-}
-
-// counters reads every series of a counter from a /metrics handler, by
-// its labels as written.
-func counters(t *testing.T, h http.Handler, name string) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	out := map[string]float64{}
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		i := strings.LastIndex(line, " ")
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		out[line[len(name):i]] = v
-	}
-	if len(out) == 0 {
-		t.Fatalf("no %s series in /metrics", name)
-	}
-	return out
 }
