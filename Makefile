@@ -18,15 +18,38 @@ GO_LDFLAGS := -X github.com/ordermesh/ordermesh/internal/platform/buildinfo.Revi
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@scripts/make-help.sh $(MAKEFILE_LIST)
+
+# The ordermesh binary `make run`, `make reset` and `make token` use, built
+# when a source it embeds changed (make's own check takes milliseconds;
+# `go run` relinks every time) or the commit it reports did.
+BIN := .build/bin
+ORDERMESH_SOURCES := $(shell find app cmd/ordermesh internal services gen/go -type f \( -name '*.go' -o -name '*.sql' \) -not -name '*_test.go' -not -path '*/node_modules/*' 2>/dev/null) \
+  $(wildcard internal/console/dist/*) go.mod go.sum
+
+$(BIN)/ordermesh: $(ORDERMESH_SOURCES) $(BIN)/.revision
+	@if [[ -e $@ ]]; then echo "building $@ (the code changed; seconds)" >&2; \
+	  else echo "building $@ for the first time: downloading the Go modules and compiling every package, about 3 minutes on a cold 2-core machine (later builds take seconds)" >&2; fi
+	@start=$$SECONDS; go build -ldflags "$(GO_LDFLAGS)" -o $@ ./cmd/ordermesh; \
+	  echo "built $@ in $$((SECONDS - start)) s" >&2
+
+$(BIN)/.revision: FORCE
+	@mkdir -p $(@D); [[ "$$(cat $@ 2>/dev/null)" == "$(REVISION)" ]] || echo "$(REVISION)" > $@
+
+.PHONY: FORCE
+FORCE:
 
 .PHONY: run
-run: ## Run all five services in one process on :8080 (finds or starts PostgreSQL)
-	@$(PG_ENV); DEV_BANNER=true go run -ldflags "$(GO_LDFLAGS)" ./cmd/ordermesh
+run: $(BIN)/ordermesh ## Run all five services in one process on ADDR (default :8080; every service's URL follows it; finds or starts PostgreSQL)
+	@$(PG_ENV); DEV_BANNER=true $(BIN)/ordermesh
 
 .PHONY: reset
-reset: ## Drop the five databases `make run` uses, so the next start is fresh (refused while the mesh runs)
-	@$(PG_ENV); go run ./cmd/ordermesh reset
+reset: $(BIN)/ordermesh ## Drop the five databases `make run` uses, so the next start is fresh (refused while the mesh runs)
+	@$(PG_ENV); $(BIN)/ordermesh reset
+
+.PHONY: tools
+tools: ## Build the development tools pinned in tools/go.mod once (buf, grpcurl, sqlc, golangci-lint, the protoc plugins) into .build/tools, with progress; scripts/tool runs them
+	@scripts/tool --build-all
 
 .PHONY: build
 build: ## Build every binary into ./bin
@@ -37,7 +60,7 @@ test: test-go test-ts ## Run every test (Go with -race, and the TypeScript clien
 
 .PHONY: test-go
 test-go: prometheus ## Run the Go tests with -race against the real PostgreSQL (and a real Prometheus for the rules and dashboards)
-	@$(PG_ENV); ORDERMESH_REQUIRE_PROMETHEUS=1 go test -race -count=1 $(GO_TEST_FLAGS) ./...
+	@$(PG_ENV); ORDERMESH_REQUIRE_PROMETHEUS=1 go test -race -count=1 $(GO_TEST_FLAGS) ./... ./gen/go/...
 
 # package:target of every fuzz target; `make fuzz` runs each for FUZZTIME,
 # a count of inputs by default: a duration (10s) races Go's fuzzing engine
@@ -77,10 +100,10 @@ chromium: ## Install headless Chromium (Debian's package) when missing, for the 
 	@scripts/chromium.sh
 
 .PHONY: checkout-ts
-checkout-ts: ts ## Place one checkout through the TypeScript client against `make run` on :8080
+checkout-ts: ts $(BIN)/ordermesh ## Place one checkout through the TypeScript client against a running `make run` at ORDERMESH_URL (default http://localhost:8080)
 	@cd gen/ts && ORDERMESH_URL=$${ORDERMESH_URL:-http://localhost:8080} \
-	  ORDERMESH_MERCHANT_TOKEN=$$(cd ../.. && go run ./cmd/ordermesh token -role merchant -user ts-merchant) \
-	  ORDERMESH_CUSTOMER_TOKEN=$$(cd ../.. && go run ./cmd/ordermesh token -role customer -user ts-shopper) \
+	  ORDERMESH_MERCHANT_TOKEN=$$(../../$(BIN)/ordermesh token -role merchant -user ts-merchant) \
+	  ORDERMESH_CUSTOMER_TOKEN=$$(../../$(BIN)/ordermesh token -role customer -user ts-shopper) \
 	  ORDERMESH_CUSTOMER_ID=ts-shopper node --test --test-reporter=spec test/checkout.test.mjs
 
 .PHONY: ts
@@ -101,16 +124,17 @@ bench-hotpath: ## Batched vs naive reservations: in process (BenchmarkReserve li
 	@$(PG_ENV); go run ./cmd/bench-hotpath $(BENCH_FLAGS)
 
 .PHONY: flash-sale
-flash-sale: ## Race 2,000 buyers for 10,000 units through the saga of a running `make run` (FLASH_FLAGS=-addr ...)
+flash-sale: ## Race 2,000 buyers for 10,000 units through the saga of a running `make run` at ORDERMESH_URL (default http://localhost:8080)
 	@$(PG_ENV); go run ./cmd/flash-sale $(FLASH_FLAGS)
 
 # k6 is AGPL-licensed, so this repository neither pins nor installs it;
-# `make k6` runs the k6 on PATH (or K6=/path/to/k6).
+# `make k6` runs the k6 on PATH (or K6=/path/to/k6). Where k6 cannot be
+# had, `make flash-sale` is the same scenario in Go.
 K6 ?= k6
 K6_FLAGS ?=
 .PHONY: k6
-k6: ## Run k6/flash-sale.js against a running `make run` (K6_FLAGS="--vus 20 --duration 10s"; needs k6 installed)
-	@command -v $(K6) >/dev/null 2>&1 || { echo "k6 is not installed; see https://grafana.com/docs/k6/latest/set-up/install-k6/ (this repository does not pin it: k6 is AGPL-licensed)" >&2; exit 1; }
+k6: ## Run k6/flash-sale.js against a running `make run` at ORDERMESH_URL (K6_FLAGS="--vus 20 --duration 10s"; needs k6 on PATH; `make flash-sale` is the same without it)
+	@command -v $(K6) >/dev/null 2>&1 || { echo "k6 is not installed: get it from your package manager or https://grafana.com/docs/k6/latest/set-up/install-k6/ (this repository does not pin it: k6 is AGPL-licensed). Without it, \`make flash-sale\` runs the same flash sale in Go." >&2; exit 1; }
 	$(K6) run -e JWT_SIGNING_KEY -e BASE_URL=$${ORDERMESH_URL:-http://localhost:8080} $(K6_FLAGS) k6/flash-sale.js
 
 # Images are named $(IMAGE_REPO)/<service>:$(IMAGE_TAG); the chart, kind-up
@@ -148,8 +172,8 @@ k8s-e2e: images ## On any cluster (KUBECONFIG=...): load images, install the cha
 	@KUBECONFIG="$(KUBECONFIG)" IMAGE_TAG=$(IMAGE_TAG) IMAGES_DIR=$(IMAGES_DIR) scripts/k8s-e2e.sh
 
 .PHONY: token
-token: ## Print a development token: make token ROLE=merchant USER=alice, or a service's own: make token SERVICE=order
-	@go run ./cmd/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)" $(if $(SERVICE),-service "$(SERVICE)")
+token: $(BIN)/ordermesh ## Print a development token: make token ROLE=merchant USER=alice, or a service's own: make token SERVICE=order
+	@$(BIN)/ordermesh token -role "$(or $(ROLE),customer)" -user "$(TOKEN_USER)" $(if $(SERVICE),-service "$(SERVICE)")
 
 # USER is also the login name in the environment; only a USER given on the
 # command line names the token's subject.
@@ -165,9 +189,10 @@ third_party/protovalidate/buf/validate/validate.proto: Makefile
 	mkdir -p $(@D) && install -m 0644 "$$dir/proto/protovalidate/buf/validate/validate.proto" $@
 
 .PHONY: generate
-generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript) and sqlc code, the tables that follow from the services' components (cmd/meshgen), the console's bundle and docs/configuration.md
+generate: protodeps gen/ts/node_modules ## Regenerate Protobuf (Go, TypeScript, the schema with comments in gen/go/schema) and sqlc code, the tables that follow from the services' components (cmd/meshgen), the console's bundle and docs/configuration.md
 	scripts/tool buf format -w
 	scripts/tool buf generate
+	scripts/tool buf build --as-file-descriptor-set -o gen/go/schema/ordermesh.binpb
 	scripts/tool sqlc generate
 	cd gen/go && go mod tidy
 	go run ./cmd/meshgen

@@ -2,14 +2,24 @@ package e2e_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/gen/go/bearer"
+	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
+	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
+	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
 
@@ -58,6 +68,89 @@ func TestGoClientExample(t *testing.T) {
 	}
 }
 
+// TestGoClientFromDocs follows docs/clients.md as a Go user outside this
+// repository: a new module, the documented replace to this clone's gen/go
+// (with GOWORK=off, as outside), the documented main.go, go mod tidy and
+// go run, after the README's "A taste"; the program must print the
+// product that made.
+func TestGoClientFromDocs(t *testing.T) {
+	t.Parallel()
+	genGo, err := filepath.Abs("../gen/go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/clients.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := fenced(t, string(doc), "<!-- go-setup", "sh")
+	program := fenced(t, string(doc), "<!-- go-snippet", "go")
+	var cmds []string
+	for line := range strings.SplitSeq(setup, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "git clone") {
+			continue // this checkout is the clone
+		}
+		cmds = append(cmds, strings.ReplaceAll(line, "=../ordermesh/gen/go", "="+genGo))
+	}
+	if !slices.Contains(cmds, "go mod tidy") || !slices.Contains(cmds, "go run .") {
+		t.Fatalf("docs/clients.md's Go setup lost go mod tidy or go run .:\n%s", setup)
+	}
+	shop := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shop, "main.go"), []byte(program), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := meshtest.Start(t, nil)
+	aTaste(t, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", strings.Join(cmds, "\n"))
+	cmd.Dir = shop
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "ORDERMESH_URL="+m.URL, "ORDERMESH_TOKEN="+m.Token(t, "alice", auth.RoleCustomer))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the documented steps failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "BEAN-1 Yirgacheffe whole beans") {
+		t.Errorf("the documented program printed %q; want the product \"A taste\" created", out)
+	}
+	t.Logf("docs/clients.md's Go program: %s", strings.TrimSpace(string(out)))
+}
+
+// aTaste does what the README's "A taste" does: a merchant creates
+// BEAN-1, and Alice puts two in her cart.
+func aTaste(t *testing.T, m *meshtest.Mesh) {
+	t.Helper()
+	ctx := context.Background()
+	catalog := catalogv1connect.NewCatalogServiceClient(http.DefaultClient, m.URL, connect.WithInterceptors(bearer.New(m.Token(t, "mia", auth.RoleMerchant))))
+	if _, err := catalog.CreateProduct(ctx, connect.NewRequest(&catalogv1.CreateProductRequest{
+		Sku: "BEAN-1", Name: "Yirgacheffe whole beans", Category: "coffee-beans", WeightGrams: 250,
+		Price: &commonv1.Money{AmountMinor: 1450, Currency: "EUR"},
+	})); err != nil {
+		t.Fatal(err)
+	}
+	cart := cartv1connect.NewCartServiceClient(http.DefaultClient, m.URL, connect.WithInterceptors(bearer.New(m.Token(t, "alice", auth.RoleCustomer))))
+	if _, err := cart.AddItem(ctx, connect.NewRequest(&cartv1.AddItemRequest{UserId: "alice", Sku: "BEAN-1", Quantity: 2})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fenced is the body of the first code block of language lang after
+// marker in doc.
+func fenced(t *testing.T, doc, marker, lang string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(doc, marker)
+	if ok {
+		_, rest, ok = strings.Cut(rest, "```"+lang+"\n")
+	}
+	body, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatalf("no ```%s block after %q", lang, marker)
+	}
+	return body
+}
+
 // clientEnv is the environment the client examples and tests read: the
 // mesh's URL, a merchant's and a customer's token, and the customer's id.
 func clientEnv(t *testing.T, m *meshtest.Mesh, merchant, customer string) []string {
@@ -67,5 +160,34 @@ func clientEnv(t *testing.T, m *meshtest.Mesh, merchant, customer string) []stri
 		"ORDERMESH_MERCHANT_TOKEN=" + m.Token(t, merchant, auth.RoleMerchant),
 		"ORDERMESH_CUSTOMER_TOKEN=" + m.Token(t, customer, auth.RoleCustomer),
 		"ORDERMESH_CUSTOMER_ID=" + customer,
+	}
+}
+
+// copyTracked copies the files git tracks under src to dst, as a fresh
+// clone has them: no node_modules, no build output.
+func copyTracked(t *testing.T, src, dst string) {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), "git", "-C", src, "ls-files", "--cached", "--others", "--exclude-standard", ".").Output()
+	if err != nil {
+		t.Fatalf("git ls-files %s: %v", src, err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		info, err := os.Lstat(filepath.Join(src, f))
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue // deleted in the working tree, not yet in the index
+			}
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), data, info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

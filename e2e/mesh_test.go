@@ -94,6 +94,23 @@ func TestReflectionListsEveryService(t *testing.T) {
 			t.Errorf("reflection under /inventory lists %v, not %s", innerNames, svc)
 		}
 	}
+	// The descriptors carry the .proto comments, as `grpcurl describe`
+	// shows them: PlaceOrder's, in OrderService's file.
+	withComments := grpcreflect.NewClient(m.HTTP, m.URL).NewStream(context.Background())
+	fds, err := withComments.FileContainingSymbol("ordermesh.order.v1.OrderService")
+	_, _ = withComments.Close()
+	if err != nil || len(fds) == 0 {
+		t.Fatalf("FileContainingSymbol(OrderService): %v", err)
+	}
+	var comment string
+	for _, loc := range fds[0].GetSourceCodeInfo().GetLocation() {
+		if strings.Contains(loc.GetLeadingComments(), "PlaceOrder") {
+			comment = loc.GetLeadingComments()
+		}
+	}
+	if comment == "" {
+		t.Errorf("reflection serves %s without its comments (%d source locations)", fds[0].GetName(), len(fds[0].GetSourceCodeInfo().GetLocation()))
+	}
 	// v1alpha is what older grpcurl releases ask for.
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost,
 		m.URL+"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", strings.NewReader(""))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
 
 // TestTypeScriptClient runs gen/ts/test with node's test runner against
@@ -48,12 +49,14 @@ func TestTypeScriptClient(t *testing.T) {
 }
 
 // TestTypeScriptPackage installs @ordermesh/client as a user outside this
-// repository would, into a scratch copy of examples/ts-client with the
-// newest Connect-ES, @bufbuild/protobuf and TypeScript from the registry:
-// from the tarball `npm pack` makes, and from a folder fresh from a clone
-// (no node_modules, no dist) with --install-links. Each time it
-// type-checks the example and the README's snippet under --strict, then
-// runs both against a real mesh.
+// repository would. The README's snippet runs in a project set up exactly
+// as docs/clients.md says (its commands and its tsconfig.json, with the
+// registry's latest TypeScript, @types/node and Connect-ES), after what
+// the README's "A taste" does, and must print what that created. The
+// checkout example is installed into scratch copies of examples/ts-client
+// from the tarball `npm pack` makes and from a folder fresh from a clone
+// (no node_modules, no dist) with --install-links, type-checked under
+// --strict and run. Everything runs against a real mesh.
 func TestTypeScriptPackage(t *testing.T) {
 	t.Parallel()
 	pkg, err := filepath.Abs("../gen/ts")
@@ -82,24 +85,44 @@ func TestTypeScriptPackage(t *testing.T) {
 	fresh := filepath.Join(tmp, "clone")
 	copyTracked(t, pkg, fresh)
 
-	snippet := readmeSnippet(t)
 	m := meshtest.Start(t, nil)
 	env := clientEnv(t, m, "ts-merchant", "ts-buyer")
+	t.Run("readme", func(t *testing.T) {
+		shop := filepath.Join(tmp, "docs")
+		if err := os.MkdirAll(shop, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		setup, tsconfig := docsSetup(t, filepath.Base(tarball))
+		run(shop, nil, "bash", "-euo", "pipefail", "-c", strings.ReplaceAll(setup, "../ordermesh/gen/"+filepath.Base(tarball), tarball))
+		shop = filepath.Join(shop, "shop")
+		if err := os.WriteFile(filepath.Join(shop, "tsconfig.json"), []byte(tsconfig), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shop, "first.ts"), []byte(readmeSnippet(t)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("docs: installed typescript %s, @types/node %s, @connectrpc/connect %s", version(t, shop, "typescript"), version(t, shop, "@types/node"), version(t, shop, "@connectrpc/connect"))
+		aTaste(t, m)
+		run(shop, nil, "npx", "tsc")
+		alice := []string{"ORDERMESH_URL=" + m.URL, "ORDERMESH_TOKEN=" + m.Token(t, "alice", auth.RoleCustomer)}
+		got := run(shop, alice, "node", "dist/first.js")
+		if !strings.Contains(got, "BEAN-1 Yirgacheffe whole beans") || !strings.Contains(got, "alice's cart: 2 x BEAN-1") {
+			t.Errorf("the README snippet printed %q; want the product and the cart \"A taste\" made", got)
+		}
+		t.Logf("docs: %s", strings.TrimSpace(got))
+	})
 	for _, c := range []struct{ name, spec, flag string }{
 		{"tarball", tarball, ""},
 		{"folder", fresh, "--install-links"},
 	} {
 		app := filepath.Join(tmp, c.name)
 		copyTracked(t, "../examples/ts-client", app)
-		if err := os.WriteFile(filepath.Join(app, "readme.ts"), []byte(snippet), 0o644); err != nil {
-			t.Fatal(err)
-		}
 		args := []string{"install", "--no-audit", "--no-fund", "--loglevel=error"}
 		if c.flag != "" {
 			args = append(args, c.flag)
 		}
 		args = append(args, c.spec, "@connectrpc/connect@latest", "@connectrpc/connect-node@latest",
-			"@bufbuild/protobuf@latest", "typescript@latest", "@types/node@20")
+			"@bufbuild/protobuf@latest", "typescript@latest", "@types/node@latest")
 		run(app, nil, npm, args...)
 		t.Logf("%s: installed @ordermesh/client %s with @connectrpc/connect %s, @bufbuild/protobuf %s, typescript %s", c.name,
 			version(t, app, "@ordermesh/client"), version(t, app, "@connectrpc/connect"), version(t, app, "@bufbuild/protobuf"), version(t, app, "typescript"))
@@ -108,13 +131,34 @@ func TestTypeScriptPackage(t *testing.T) {
 		if !strings.Contains(got, "status=CONFIRMED") || !strings.Contains(got, "total changed: expected_total: the order comes to") {
 			t.Errorf("%s: the example printed %q, want a changed total read from the error detail, then a CONFIRMED checkout", c.name, got)
 		}
-		t.Logf("%s: %s", c.name, strings.TrimSpace(got))
-		got = run(app, env, "node", "dist/readme.js")
-		if !strings.Contains(got, "orders") {
-			t.Errorf("%s: the README snippet printed %q", c.name, got)
-		}
 		t.Logf("%s: tsc --strict passed; %s", c.name, strings.TrimSpace(got))
 	}
+}
+
+// docsSetup is docs/clients.md's setup for a TypeScript project: the
+// commands after the first (which packs the client: the test has packed
+// it) and its tsconfig.json. The tarball the commands name must be the
+// one `npm pack` makes now.
+func docsSetup(t *testing.T, tarball string) (setup, tsconfig string) {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/clients.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := fenced(t, string(doc), "<!-- ts-setup", "sh")
+	tsconfig = fenced(t, string(doc), "<!-- ts-config", "json")
+	if !strings.Contains(sh, tarball) {
+		t.Fatalf("docs/clients.md installs a tarball other than %s, the one npm pack makes:\n%s", tarball, sh)
+	}
+	var cmds []string
+	for i, line := range strings.Split(strings.TrimSpace(sh), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if i == 0 || strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "npx tsc") {
+			continue // the pack; comments; the build, which the test runs itself
+		}
+		cmds = append(cmds, strings.TrimSpace(line))
+	}
+	return strings.Join(cmds, "\n"), tsconfig
 }
 
 // readmeSnippet is the TypeScript block that follows the ts-snippet
@@ -125,41 +169,7 @@ func readmeSnippet(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(readme), "<!-- ts-snippet")
-	if ok {
-		_, rest, ok = strings.Cut(rest, "```ts\n")
-	}
-	code, _, ok2 := strings.Cut(rest, "```")
-	if !ok || !ok2 {
-		t.Fatal("the README has no ```ts block after its ts-snippet marker")
-	}
-	var b strings.Builder
-	for line := range strings.SplitSeq(code, "\n") {
-		b.WriteString(strings.TrimPrefix(line, "  ") + "\n") // the block is indented in a list
-	}
-	return b.String()
-}
-
-// copyTracked copies the files git tracks under src to dst, as a fresh
-// clone has them: no node_modules, no build output.
-func copyTracked(t *testing.T, src, dst string) {
-	t.Helper()
-	out, err := exec.CommandContext(context.Background(), "git", "-C", src, "ls-files", "--cached", "--others", "--exclude-standard", ".").Output()
-	if err != nil {
-		t.Fatalf("git ls-files %s: %v", src, err)
-	}
-	for _, f := range strings.Fields(string(out)) {
-		data, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, f)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, f), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return fenced(t, string(readme), "<!-- ts-snippet", "ts")
 }
 
 func version(t *testing.T, app, pkg string) string {

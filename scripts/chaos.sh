@@ -19,9 +19,8 @@ go build -o "$dir/chaos" ./cmd/chaos
 
 port=${CHAOS_PORT:-18080}
 base=http://127.0.0.1:$port
-export ADDR=127.0.0.1:$port ADMIN_ADDR= LOG_LEVEL=warn
+export ADDR=127.0.0.1:$port ADMIN_ADDR= LOG_LEVEL=warn # every service's URL follows ADDR
 export JWT_SIGNING_KEY=${JWT_SIGNING_KEY:-chaos-signing-key-not-for-production}
-export CATALOG_URL=$base CART_URL=$base ORDER_URL=$base INVENTORY_URL=$base PAYMENT_URL=$base
 # Orders the kills interrupt finish by expiry at the latest: keep it short.
 export ORDER_DEADLINE=20s ORDER_EXPIRY_INTERVAL=1s RELAY_BACKOFF_MAX=2s
 

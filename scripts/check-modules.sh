@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOWORK=off
 status=0
-for mod in . gen/go tools tools/kube tools/vuln; do
+for mod in . gen/go examples/go-client tools tools/kube tools/vuln; do
   echo "== $mod: go mod tidy -diff"
   (cd "$mod" && go mod tidy -diff) || { echo "check-modules: $mod is not tidy; run (cd $mod && GOWORK=off go mod tidy)" >&2; status=1; }
 done

@@ -24,6 +24,7 @@ import (
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1/inventoryv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
+	"github.com/ordermesh/ordermesh/internal/platform/clientenv"
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
@@ -31,16 +32,13 @@ import (
 var Commands = []string{"orders", "events", "stock", "summary", "version"}
 
 // DefaultURL is where the mesh listens under `make run`.
-const DefaultURL = "http://localhost:8080"
+const DefaultURL = clientenv.DefaultURL
 
 // Run runs one command line (without the program name) and returns the
 // exit code: 0, 1 when the call failed, 2 when the command line is wrong.
 // getenv supplies ORDERMESH_URL and ORDERMESH_TOKEN.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &app{out: stdout, url: getenv("ORDERMESH_URL"), token: getenv("ORDERMESH_TOKEN")}
-	if a.url == "" {
-		a.url = DefaultURL
-	}
+	a := &app{out: stdout, url: clientenv.URL(getenv), token: clientenv.Token(getenv)}
 	root := a.root() //nolint:contextcheck // the commands get ctx from ExecuteContext, through cmd.Context()
 	root.SetArgs(args)
 	root.SetOut(stdout)

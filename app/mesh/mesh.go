@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,6 +174,13 @@ func Build(ctx context.Context, log *slog.Logger, cfg Config, comps []component.
 			return nil, err
 		}
 		names[i], byName[c.Name] = c.Name, c
+	}
+	warnings, err := cfg.resolveEndpoints(names)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		log.Warn("service URL: " + w)
 	}
 	verifier, err := auth.NewVerifier(cfg.Auth, Services...)
 	if err != nil {
@@ -473,6 +481,21 @@ func devBanner(log *slog.Logger, cfg Config, addr net.Addr) {
 		log.Warn("no console token: set JWT_SIGNING_KEY to mint one", slog.Any("error", err))
 		return
 	}
-	fmt.Fprintf(os.Stderr, "\nordermesh is serving at %s\n\n  Console  %s/console/#token=%s\n\n  CLI      export ORDERMESH_URL=%s ORDERMESH_TOKEN=%s\n           go run ./cmd/ordermesh summary\n\n(a merchant's token, valid 12 hours)\n\n",
-		base, base, tok, base, tok)
+	fmt.Fprintf(os.Stderr, "\nordermesh is serving at %s\n\n  Console  %s/console/#token=%s\n\n  CLI      export ORDERMESH_URL=%s ORDERMESH_TOKEN=%s\n           %s summary\n\n(a merchant's token, valid 12 hours)\n\n",
+		base, base, tok, base, tok, selfCommand())
+}
+
+// selfCommand is how to run this binary again from the working directory:
+// its relative path (.build/bin/ordermesh under `make run`), else go run.
+func selfCommand() string {
+	exe, err := os.Executable()
+	wd, werr := os.Getwd()
+	if err != nil || werr != nil {
+		return "go run ./cmd/ordermesh"
+	}
+	rel, err := filepath.Rel(wd, exe)
+	if err != nil || strings.HasPrefix(rel, "..") || strings.Contains(exe, "go-build") {
+		return "go run ./cmd/ordermesh"
+	}
+	return rel
 }

@@ -32,6 +32,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/clientenv"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 	"github.com/ordermesh/ordermesh/internal/platform/db"
 )
@@ -44,7 +45,7 @@ func main() {
 }
 
 func run() error {
-	addr := flag.String("addr", "http://localhost:8080", "base URL of the mesh")
+	addr := flag.String("addr", clientenv.URL(nil), "base URL of the mesh; ORDERMESH_URL sets the default")
 	buyers := flag.Int("buyers", 2000, "concurrent buyers")
 	units := flag.Int64("units", 10000, "units on sale")
 	maxQty := flag.Int("max-quantity", 10, "each buyer wants 1 to this many units")
@@ -154,9 +155,12 @@ func run() error {
 		sellout = lastConfirmed.Sub(begin).Seconds()
 	}
 
-	oversold, err := balance(ctx, cfg, sku)
+	oversold, committed, err := balance(ctx, cfg, sku)
 	if err != nil {
 		return err
+	}
+	if committed != sold.Load() {
+		return fmt.Errorf("inventory counts %d units sold, but the confirmed orders hold %d", committed, sold.Load())
 	}
 	fmt.Printf("flashsale buyers=%d units=%d sold=%d rejected=%d errors=%d sellout_s=%.2f p99_ms=%.0f oversold=%d\n",
 		*buyers, *units, sold.Load(), rejected.Load(), errs.Load(), sellout, latencies[int(float64(len(latencies)-1)*0.99)], oversold)
@@ -204,25 +208,34 @@ func progress(sold, done *atomic.Int64, units, buyers int64) func() {
 	return func() { close(stop); <-finished }
 }
 
-// balance waits for the saga to settle, runs the ledger checks on
-// Inventory's database and returns how many units of sku were oversold.
-func balance(ctx context.Context, cfg mesh.Config, sku string) (int64, error) {
-	pool, err := db.Open(ctx, cfg.DatabaseURLOf("inventory"), 2, nil)
-	if err != nil {
-		return 0, fmt.Errorf("balance check: %w", err)
+// balance waits for the saga to settle in every service's database (the
+// last OrderConfirmed events are still in Order's outbox when the last
+// buyer sees CONFIRMED), runs the ledger checks and returns how many
+// units of sku were oversold and how many Inventory counts as sold.
+func balance(ctx context.Context, cfg mesh.Config, sku string) (oversold, sold int64, err error) {
+	pools := map[string]*pgxpool.Pool{}
+	defer func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}()
+	for _, s := range mesh.Services {
+		pool, err := db.Open(ctx, cfg.DatabaseURLOf(s), 2, nil)
+		if err != nil {
+			return 0, 0, fmt.Errorf("balance check: %w", err)
+		}
+		pools[s] = pool
 	}
-	defer pool.Close()
-	pools := map[string]*pgxpool.Pool{"inventory": pool}
 	if err := invariants.Settle(ctx, pools, time.Minute); err != nil {
-		return 0, fmt.Errorf("balance check: %w", err)
+		return 0, 0, fmt.Errorf("balance check: %w", err)
 	}
 	if err := invariants.Check(ctx, pools); err != nil {
-		return 0, fmt.Errorf("balance check: %w", err)
+		return 0, 0, fmt.Errorf("balance check: %w", err)
 	}
-	var received, available, reserved, sold int64
-	if err := pool.QueryRow(ctx, "SELECT received, available, reserved, sold FROM stock WHERE sku = $1", sku).Scan(&received, &available, &reserved, &sold); err != nil {
-		return 0, err
+	var received, available, reserved int64
+	if err := pools["inventory"].QueryRow(ctx, "SELECT received, available, reserved, sold FROM stock WHERE sku = $1", sku).Scan(&received, &available, &reserved, &sold); err != nil {
+		return 0, 0, err
 	}
 	fmt.Fprintf(os.Stderr, "balance %s: received=%d = available=%d + reserved=%d + sold=%d: ok\n", sku, received, available, reserved, sold)
-	return max(reserved+sold-received, 0) + max(-available, 0), nil
+	return max(reserved+sold-received, 0) + max(-available, 0), sold, nil
 }

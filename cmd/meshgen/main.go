@@ -156,8 +156,8 @@ func settings() ([]byte, error) {
 	kinds := []struct {
 		typ, doc, env, tag, usage string
 	}{
-		{"Endpoints", "Endpoints are every service's base URL, one variable each: where the\n// services call each other and deliver their events (<URL>/<service>/\n// ordermesh.events.v1.EventSinkService). The default is the all-in-one\n// process's own port.", "_URL",
-			`default:"http://127.0.0.1:8080" `, "base URL of the %s service"},
+		{"Endpoints", "Endpoints are every service's base URL, one variable each: where the\n// services call each other and deliver their events (<URL>/<service>/\n// ordermesh.events.v1.EventSinkService). Empty means this process's own\n// address (ADDR) for a service it serves; a service it calls but does not\n// serve must be set.", "_URL",
+			"", "base URL of the %s service; empty: this process's own address (ADDR) when it serves %[1]s"},
 		{"Backends", "Backends are the gateway's: the same variables as Endpoints, each\n// required.", "_URL", "", "base URL of the %s service (required)"},
 		{"Databases", "Databases are every service's own database URL, one variable each;\n// empty means DATABASE_URL with {service} replaced.", "_DATABASE_URL",
 			`secret:"url" `, "%s's database; overrides DATABASE_URL"},

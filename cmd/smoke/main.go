@@ -24,6 +24,7 @@ import (
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/clientenv"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 )
 
@@ -40,7 +41,7 @@ func main() {
 }
 
 func run() error {
-	addr := flag.String("addr", "http://localhost:8080", "base URL of the mesh's entry point")
+	addr := flag.String("addr", clientenv.URL(nil), "base URL of the mesh's entry point; ORDERMESH_URL sets the default")
 	protocol := flag.String("protocol", "grpc", "connect, grpc or grpcweb")
 	timeout := flag.Duration("timeout", 2*time.Minute, "time each order gets to settle")
 	flag.Parse()

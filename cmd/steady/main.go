@@ -46,6 +46,7 @@ import (
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/clientenv"
 	"github.com/ordermesh/ordermesh/internal/platform/config"
 )
 
@@ -65,7 +66,7 @@ type options struct {
 }
 
 func run() error {
-	addr := flag.String("addr", "http://localhost:8080", "base URL of the mesh's entry point")
+	addr := flag.String("addr", clientenv.URL(nil), "base URL of the mesh's entry point; ORDERMESH_URL sets the default")
 	var o options
 	flag.StringVar(&o.scenario, "scenario", "steady", "name printed on the line")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent shoppers")

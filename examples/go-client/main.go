@@ -5,9 +5,11 @@
 // once over Connect (HTTP/1.1 or HTTP/2) and once over gRPC on cleartext
 // HTTP/2 (h2c), with a bearer token on every call.
 //
-//	ORDERMESH_URL=http://localhost:8080 \
-//	ORDERMESH_MERCHANT_TOKEN=$(make -s token ROLE=merchant USER=mia) \
-//	ORDERMESH_CUSTOMER_TOKEN=$(make -s token ROLE=customer USER=cleo) \
+// From this folder, with the mesh at ORDERMESH_URL (default
+// http://localhost:8080):
+//
+//	ORDERMESH_MERCHANT_TOKEN=$(make -s -C ../.. token ROLE=merchant USER=mia) \
+//	ORDERMESH_CUSTOMER_TOKEN=$(make -s -C ../.. token ROLE=customer USER=cleo) \
 //	ORDERMESH_CUSTOMER_ID=cleo go run .
 package main
 
@@ -21,6 +23,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/ordermesh/ordermesh/gen/go/bearer"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
@@ -64,7 +67,7 @@ func run(ctx context.Context) error {
 		}
 		settings[i] = v
 	}
-	merchant, customer, userID := bearer(settings[0]), bearer(settings[1]), settings[2]
+	merchant, customer, userID := bearer.New(settings[0]), bearer.New(settings[1]), settings[2]
 
 	// gRPC needs HTTP/2 end to end; on a plaintext URL that is h2c, with
 	// prior knowledge. Connect speaks HTTP/1.1 or HTTP/2, whichever the

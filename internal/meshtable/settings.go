@@ -4,14 +4,15 @@ package meshtable
 
 // Endpoints are every service's base URL, one variable each: where the
 // services call each other and deliver their events (<URL>/<service>/
-// ordermesh.events.v1.EventSinkService). The default is the all-in-one
-// process's own port.
+// ordermesh.events.v1.EventSinkService). Empty means this process's own
+// address (ADDR) for a service it serves; a service it calls but does not
+// serve must be set.
 type Endpoints struct {
-	Catalog   string `env:"CATALOG_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Catalog service"`
-	Cart      string `env:"CART_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Cart service"`
-	Order     string `env:"ORDER_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Order service"`
-	Inventory string `env:"INVENTORY_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Inventory service"`
-	Payment   string `env:"PAYMENT_URL" default:"http://127.0.0.1:8080" usage:"base URL of the Payment service"`
+	Catalog   string `env:"CATALOG_URL" usage:"base URL of the Catalog service; empty: this process's own address (ADDR) when it serves Catalog"`
+	Cart      string `env:"CART_URL" usage:"base URL of the Cart service; empty: this process's own address (ADDR) when it serves Cart"`
+	Order     string `env:"ORDER_URL" usage:"base URL of the Order service; empty: this process's own address (ADDR) when it serves Order"`
+	Inventory string `env:"INVENTORY_URL" usage:"base URL of the Inventory service; empty: this process's own address (ADDR) when it serves Inventory"`
+	Payment   string `env:"PAYMENT_URL" usage:"base URL of the Payment service; empty: this process's own address (ADDR) when it serves Payment"`
 }
 
 // Of returns the field of service; nil for a name that is no service.

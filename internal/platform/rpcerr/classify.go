@@ -65,23 +65,25 @@ func Classify(err error) (Kind, string, bool) {
 // retry policy works through every hop; the caller's own cancellation or
 // deadline as a context error. Anything else is deliberately not wrapped:
 // the other service's error must not reach our caller as if we had said
-// it, so it becomes Internal, logged.
+// it, so it becomes Internal, logged. The dependency's own error stays
+// with ours for the log (Logged), so "connection refused" to which address
+// is in the server's log line even though the client sees only our message.
 func Dependency(what string, err error) error {
 	if Interrupted(err) {
-		return Errorf(errDependency, "%s stopped answering mid-call; try again shortly", what)
+		return Wrapf(errDependency, err, "%s stopped answering mid-call; try again shortly", what)
 	}
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable:
-		return Errorf(errDependency, "%s is unavailable; try again shortly", what)
+		return Wrapf(errDependency, err, "%s is unavailable; try again shortly", what)
 	case connect.CodeDeadlineExceeded:
 		if errors.Is(err, context.DeadlineExceeded) {
 			return context.DeadlineExceeded
 		}
-		return Errorf(errDependency, "%s did not answer in time; try again shortly", what)
+		return Wrapf(errDependency, err, "%s did not answer in time; try again shortly", what)
 	case connect.CodeAborted:
-		return Errorf(errDependencyAborted, "%s refused the request as conflicting; try again", what)
+		return Wrapf(errDependencyAborted, err, "%s refused the request as conflicting; try again", what)
 	case connect.CodeResourceExhausted:
-		return Errorf(errDependencyBusy, "%s is overloaded; try again shortly", what)
+		return Wrapf(errDependencyBusy, err, "%s is overloaded; try again shortly", what)
 	case connect.CodeCanceled:
 		return context.Canceled
 	}

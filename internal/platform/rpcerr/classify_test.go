@@ -129,3 +129,21 @@ func TestInterrupted(t *testing.T) {
 		t.Error("Interrupted(nil) = true")
 	}
 }
+
+// TestDependencyKeepsItsCauseForTheLog: the client reads only our
+// message; the server's log line has the dependency's own error, so a
+// refused connection says to which address.
+func TestDependencyKeepsItsCauseForTheLog(t *testing.T) {
+	cause := connect.NewError(connect.CodeUnavailable, errors.New("dial tcp 127.0.0.1:8080: connect: connection refused"))
+	err := rpcerr.Dependency("the catalog", cause)
+	ce := rpcerr.ToConnect(context.Background(), slog.New(slog.DiscardHandler), "/x", err)
+	if connect.CodeOf(ce) != connect.CodeUnavailable || strings.Contains(ce.Error(), "refused") {
+		t.Errorf("the client sees %v; want unavailable without the cause", ce)
+	}
+	if got := rpcerr.Logged(err); !strings.Contains(got, "the catalog is unavailable") || !strings.Contains(got, "connection refused") || !strings.Contains(got, "127.0.0.1:8080") {
+		t.Errorf("the log reads %q; want our message and the cause", got)
+	}
+	if got := rpcerr.Logged(errors.New("plain")); got != "plain" {
+		t.Errorf("Logged(plain) = %q", got)
+	}
+}

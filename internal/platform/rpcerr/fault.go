@@ -45,10 +45,12 @@ func (s *Sentinel) Error() string { return s.msg }
 // Kind reports the sentinel's kind.
 func (s *Sentinel) Kind() Kind { return s.kind }
 
-// detailed is a sentinel with a message for this occurrence.
+// detailed is a sentinel with a message for this occurrence and, for the
+// server's log only, what caused it.
 type detailed struct {
 	sentinel *Sentinel
 	msg      string
+	cause    error
 }
 
 func (d *detailed) Error() string { return d.msg }
@@ -60,6 +62,25 @@ func (d *detailed) Unwrap() error { return d.sentinel }
 // text: format values, not errors.
 func Errorf(s *Sentinel, format string, args ...any) error {
 	return &detailed{sentinel: s, msg: fmt.Sprintf(format, args...)}
+}
+
+// Wrapf is Errorf for a failure with a foreign cause, such as another
+// service's or the network's error: the client sees only the message, and
+// the server's log line for the call reads "message: cause" (see Logged).
+func Wrapf(s *Sentinel, cause error, format string, args ...any) error {
+	return &detailed{sentinel: s, msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
+// Logged is how err reads in the server's log: its text and, when a
+// sentinel was made with Wrapf, the cause the client never sees, for
+// example "the catalog is unavailable; try again shortly: unavailable:
+// dial tcp 127.0.0.1:8080: connect: connection refused".
+func Logged(err error) string {
+	var d *detailed
+	if errors.As(err, &d) && d.cause != nil {
+		return err.Error() + ": " + d.cause.Error()
+	}
+	return err.Error()
 }
 
 // kindOf finds the sentinel kind of err and the message meant for the

@@ -125,7 +125,7 @@ func (i *interceptor) logCall(ctx context.Context, procedure string, start time.
 	}
 	if serverSide[connect.CodeOf(err)] && err != nil {
 		i.log.WarnContext(ctx, "rpc failed", slog.String("procedure", procedure), slog.String("code", code),
-			slog.String("error", cause.Error()), slog.Duration("duration_seconds", time.Since(start)))
+			slog.String("error", Logged(cause)), slog.Duration("duration_seconds", time.Since(start)))
 		return
 	}
 	if i.log.Enabled(ctx, slog.LevelDebug) {

@@ -18,7 +18,10 @@ import (
 	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpcreflect"
 	"github.com/rs/cors"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/ordermesh/ordermesh/gen/go/schema"
 	"github.com/ordermesh/ordermesh/internal/platform/health"
 )
 
@@ -85,7 +88,8 @@ func New(cfg Config, log *slog.Logger, checker *health.Checker, routes []Route) 
 		prefixes = append(prefixes, "")
 	}
 	for _, p := range prefixes {
-		reflector := grpcreflect.NewStaticReflector(names[p]...)
+		reflector := grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return names[p] }),
+			grpcreflect.WithDescriptorResolver(commented{}))
 		for _, newHandler := range []func(*grpcreflect.Reflector, ...connect.HandlerOption) (string, http.Handler){grpcreflect.NewHandlerV1, grpcreflect.NewHandlerV1Alpha} {
 			path, h := newHandler(reflector)
 			if p != "" {
@@ -168,4 +172,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// commented resolves descriptors from the API's schema with its .proto
+// comments (gen/go/schema), so reflection clients such as `grpcurl
+// describe` show them; what the schema lacks (health, reflection itself)
+// comes from the generated code's registry, which has no comments.
+type commented struct{}
+
+func (commented) FindFileByPath(path string) (protoreflect.FileDescriptor, error) {
+	if files, err := schema.Files(); err == nil {
+		if fd, err := files.FindFileByPath(path); err == nil {
+			return fd, nil
+		}
+	}
+	return protoregistry.GlobalFiles.FindFileByPath(path)
+}
+
+func (commented) FindDescriptorByName(name protoreflect.FullName) (protoreflect.Descriptor, error) {
+	if files, err := schema.Files(); err == nil {
+		if d, err := files.FindDescriptorByName(name); err == nil {
+			return d, nil
+		}
+	}
+	return protoregistry.GlobalFiles.FindDescriptorByName(name)
 }
