@@ -93,7 +93,9 @@ func TestTypeScriptPackage(t *testing.T) {
 			t.Fatal(err)
 		}
 		setup, tsconfig := docsSetup(t, filepath.Base(tarball))
-		run(shop, nil, "bash", "-euo", "pipefail", "-c", strings.ReplaceAll(setup, "../ordermesh/gen/"+filepath.Base(tarball), tarball))
+		// prefer-online: the registry's latest releases, not what npm's
+		// cache last saw.
+		run(shop, []string{"npm_config_prefer_online=true"}, "bash", "-euo", "pipefail", "-c", strings.ReplaceAll(setup, "../ordermesh/gen/"+filepath.Base(tarball), tarball))
 		shop = filepath.Join(shop, "shop")
 		if err := os.WriteFile(filepath.Join(shop, "tsconfig.json"), []byte(tsconfig), 0o644); err != nil {
 			t.Fatal(err)
@@ -117,7 +119,7 @@ func TestTypeScriptPackage(t *testing.T) {
 	} {
 		app := filepath.Join(tmp, c.name)
 		copyTracked(t, "../examples/ts-client", app)
-		args := []string{"install", "--no-audit", "--no-fund", "--loglevel=error"}
+		args := []string{"install", "--no-audit", "--no-fund", "--loglevel=error", "--prefer-online"}
 		if c.flag != "" {
 			args = append(args, c.flag)
 		}

@@ -219,6 +219,15 @@ func overRPC(ctx context.Context, cfg mesh.Config, url string) (reserver, func()
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Server.Addr = ln.Addr().String()
+	// Inventory alone: the events it writes are for Order and Payment,
+	// which are not here; their deliveries go to a port nothing listens
+	// on and wait in the outbox, never to a mesh that runs on this machine.
+	nowhere, err := closedPort(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Endpoints.Order, cfg.Endpoints.Payment = nowhere, nowhere
 	m, err := mesh.Build(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, []component.Component{inventory.Component}, nil)
 	if err != nil {
 		return nil, nil, err
@@ -253,4 +262,14 @@ func pct(sorted []float64, p float64) float64 {
 		return 0
 	}
 	return sorted[int(float64(len(sorted)-1)*p/100)]
+}
+
+// closedPort is the URL of a loopback port that was free a moment ago.
+func closedPort(ctx context.Context) (string, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = ln.Close() }()
+	return "http://" + ln.Addr().String(), nil
 }

@@ -152,6 +152,7 @@ func run() error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
+	cfg.Server.Addr = ln.Addr().String()
 	cfg.Endpoints = allAt(base)
 	var st *staller
 	if *stallSub != "" {

@@ -86,6 +86,9 @@ func StartTraced(t testing.TB, services []string, tel *telemetry.Telemetry, opts
 		t.Fatalf("meshtest: listen: %v", err)
 	}
 	url := "http://" + ln.Addr().String()
+	// Served on ln, and each service reached through its gate, a port of
+	// its own: no service is at ADDR, so none is set.
+	cfg.Server.Addr = ""
 	cfg.Auth.SigningKey = SigningKey
 	cfg.AdminAddr = "" // tests read Metrics directly
 	cfg.DatabaseCreate = false
