@@ -83,9 +83,11 @@ if [[ ${#as_owner[@]} -gt 0 ]]; then
   while [[ $d != / ]] && ! "${as_owner[@]}" test -x "$d"; do chmod o+x "$d"; d=$(dirname "$d"); done
 fi
 if [[ ! -f "$data/PG_VERSION" ]]; then
+  echo "scripts/postgres.sh: no PostgreSQL on 127.0.0.1:5432; creating a throwaway cluster in $data (seconds)" >&2
   "${as_owner[@]}" "$initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 >/dev/null
 fi
 if ! "${as_owner[@]}" "$pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  echo "scripts/postgres.sh: starting PostgreSQL on 127.0.0.1:$port from $data" >&2
   "${as_owner[@]}" "$pg_ctl" -D "$data" -l "$data/server.log" -w \
     -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
 fi
