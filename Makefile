@@ -29,7 +29,7 @@ ORDERMESH_SOURCES := $(shell find app cmd/ordermesh internal services gen/go -ty
 
 $(BIN)/ordermesh: $(ORDERMESH_SOURCES) $(BIN)/.revision
 	@if [[ -e $@ ]]; then echo "building $@ (the code changed; seconds)" >&2; \
-	  else echo "building $@ for the first time: downloading the Go modules and compiling every package, about 3 minutes on a cold 2-core machine (later builds take seconds)" >&2; fi
+	  else echo "building $@ for the first time: downloading the Go modules and compiling every package: about 2 minutes on a 2-core machine with empty Go caches, more on a slow network (later builds take seconds)" >&2; fi
 	@start=$$SECONDS; go build -ldflags "$(GO_LDFLAGS)" -o $@ ./cmd/ordermesh; \
 	  echo "built $@ in $$((SECONDS - start)) s" >&2
 
@@ -135,7 +135,7 @@ K6_FLAGS ?=
 .PHONY: k6
 k6: ## Run k6/flash-sale.js against a running `make run` at ORDERMESH_URL (K6_FLAGS="--vus 20 --duration 10s"; needs k6 on PATH; `make flash-sale` is the same without it)
 	@command -v $(K6) >/dev/null 2>&1 || { echo "k6 is not installed: get it from your package manager or https://grafana.com/docs/k6/latest/set-up/install-k6/ (this repository does not pin it: k6 is AGPL-licensed). Without it, \`make flash-sale\` runs the same flash sale in Go." >&2; exit 1; }
-	$(K6) run -e JWT_SIGNING_KEY -e BASE_URL=$${ORDERMESH_URL:-http://localhost:8080} $(K6_FLAGS) k6/flash-sale.js
+	$(K6) run -e JWT_SIGNING_KEY -e ORDERMESH_URL=$${ORDERMESH_URL:-http://localhost:8080} $(K6_FLAGS) k6/flash-sale.js
 
 # Images are named $(IMAGE_REPO)/<service>:$(IMAGE_TAG); the chart, kind-up
 # and k8s-e2e use the same names.

@@ -12,7 +12,8 @@
 // idempotency key, so the script's own scenario and k6's --vus/--duration
 // and --iterations modes all work, and several runs can share a mesh.
 //
-// Options (-e): BASE_URL (http://localhost:8080), BUYERS (2000: the
+// Options (-e, or the environment): ORDERMESH_URL, as every ordermesh
+// tool reads it (BASE_URL also works; default http://localhost:8080), BUYERS (2000: the
 // iterations of the script's scenario), VUS (200: how many buy at once),
 // UNITS (10000), MAX_QUANTITY (10), POLL_MS (100), JWT_SIGNING_KEY (the
 // mesh's HS256 key; tokens are minted here, with the issuer and audience
@@ -36,7 +37,7 @@ import exec from "k6/execution";
 import { check, sleep } from "k6";
 import { Counter, Trend } from "k6/metrics";
 
-const BASE = __ENV.BASE_URL || "http://localhost:8080";
+const BASE = __ENV.ORDERMESH_URL || __ENV.BASE_URL || "http://localhost:8080";
 const BUYERS = parseInt(__ENV.BUYERS || "2000", 10);
 const VUS = Math.min(parseInt(__ENV.VUS || "200", 10), BUYERS);
 const UNITS = parseInt(__ENV.UNITS || "10000", 10);
