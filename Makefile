@@ -24,7 +24,7 @@ help: ## Show this help
 # when a source it embeds changed (make's own check takes milliseconds;
 # `go run` relinks every time) or the commit it reports did.
 BIN := .build/bin
-ORDERMESH_SOURCES := $(shell find app cmd/ordermesh internal services gen/go -type f \( -name '*.go' -o -name '*.sql' \) -not -name '*_test.go' -not -path '*/node_modules/*' 2>/dev/null) \
+ORDERMESH_SOURCES := $(shell find app cmd/ordermesh internal services sqlc gen/go -type f \( -name '*.go' -o -name '*.sql' -o -name '*.binpb' \) -not -name '*_test.go' -not -path '*/node_modules/*' 2>/dev/null) \
   $(wildcard internal/console/dist/*) go.mod go.sum
 
 $(BIN)/ordermesh: $(ORDERMESH_SOURCES) $(BIN)/.revision
