@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,14 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-
 	"github.com/ordermesh/ordermesh/app/mesh/meshtest"
-	"github.com/ordermesh/ordermesh/gen/go/bearer"
+	"github.com/ordermesh/ordermesh/app/shopper"
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
-	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
@@ -86,13 +81,10 @@ func TestGoClientFromDocs(t *testing.T) {
 	setup := fenced(t, string(doc), "<!-- go-setup", "sh")
 	program := fenced(t, string(doc), "<!-- go-snippet", "go")
 	var cmds []string
-	for line := range strings.SplitSeq(setup, "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "git clone") {
-			continue // this checkout is the clone
+	for _, line := range shellLines(setup) {
+		if !strings.HasPrefix(line, "git clone") { // this checkout is the clone
+			cmds = append(cmds, strings.ReplaceAll(line, "=../ordermesh/gen/go", "="+genGo))
 		}
-		cmds = append(cmds, strings.ReplaceAll(line, "=../ordermesh/gen/go", "="+genGo))
 	}
 	if !slices.Contains(cmds, "go mod tidy") || !slices.Contains(cmds, "go run .") {
 		t.Fatalf("docs/clients.md's Go setup lost go mod tidy or go run .:\n%s", setup)
@@ -103,19 +95,12 @@ func TestGoClientFromDocs(t *testing.T) {
 	}
 	m := meshtest.Start(t, nil)
 	aTaste(t, m)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", strings.Join(cmds, "\n"))
-	cmd.Dir = shop
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "ORDERMESH_URL="+m.URL, "ORDERMESH_TOKEN="+m.Token(t, "alice", auth.RoleCustomer))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the documented steps failed: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "BEAN-1 Yirgacheffe whole beans") {
+	out := bash(t, shop, append(os.Environ(), "GOWORK=off", "GOFLAGS=", "ORDERMESH_URL="+m.URL, "ORDERMESH_TOKEN="+m.Token(t, "alice", auth.RoleCustomer)),
+		strings.Join(cmds, "\n"))
+	if !strings.Contains(out, "BEAN-1 Yirgacheffe whole beans") {
 		t.Errorf("the documented program printed %q; want the product \"A taste\" created", out)
 	}
-	t.Logf("docs/clients.md's Go program: %s", strings.TrimSpace(string(out)))
+	t.Logf("docs/clients.md's Go program: %s", strings.TrimSpace(out))
 }
 
 // aTaste does what the README's "A taste" does: a merchant creates
@@ -123,15 +108,14 @@ func TestGoClientFromDocs(t *testing.T) {
 func aTaste(t *testing.T, m *meshtest.Mesh) {
 	t.Helper()
 	ctx := context.Background()
-	catalog := catalogv1connect.NewCatalogServiceClient(http.DefaultClient, m.URL, connect.WithInterceptors(bearer.New(m.Token(t, "mia", auth.RoleMerchant))))
-	if _, err := catalog.CreateProduct(ctx, connect.NewRequest(&catalogv1.CreateProductRequest{
+	c := shopper.NewClients(m.URL)
+	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
 		Sku: "BEAN-1", Name: "Yirgacheffe whole beans", Category: "coffee-beans", WeightGrams: 250,
 		Price: &commonv1.Money{AmountMinor: 1450, Currency: "EUR"},
-	})); err != nil {
+	}, m.Token(t, "mia", auth.RoleMerchant))); err != nil {
 		t.Fatal(err)
 	}
-	cart := cartv1connect.NewCartServiceClient(http.DefaultClient, m.URL, connect.WithInterceptors(bearer.New(m.Token(t, "alice", auth.RoleCustomer))))
-	if _, err := cart.AddItem(ctx, connect.NewRequest(&cartv1.AddItemRequest{UserId: "alice", Sku: "BEAN-1", Quantity: 2})); err != nil {
+	if _, err := c.Carts.AddItem(ctx, shopper.With(&cartv1.AddItemRequest{UserId: "alice", Sku: "BEAN-1", Quantity: 2}, m.Token(t, "alice", auth.RoleCustomer))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -141,14 +125,42 @@ func aTaste(t *testing.T, m *meshtest.Mesh) {
 func fenced(t *testing.T, doc, marker, lang string) string {
 	t.Helper()
 	_, rest, ok := strings.Cut(doc, marker)
-	if ok {
-		_, rest, ok = strings.Cut(rest, "```"+lang+"\n")
+	if blocks := codeBlocks(rest, lang); ok && len(blocks) > 0 {
+		return blocks[0]
 	}
-	body, _, ok2 := strings.Cut(rest, "```")
-	if !ok || !ok2 {
-		t.Fatalf("no ```%s block after %q", lang, marker)
+	t.Fatalf("no ```%s block after %q", lang, marker)
+	return ""
+}
+
+// codeBlocks are the bodies of the code blocks of language lang in text,
+// in order.
+func codeBlocks(text, lang string) []string {
+	var blocks []string
+	for {
+		_, after, ok := strings.Cut(text, "```"+lang+"\n")
+		if !ok {
+			return blocks
+		}
+		body, rest, closed := strings.Cut(after, "```")
+		if !closed {
+			return blocks
+		}
+		blocks = append(blocks, body)
+		text = rest
 	}
-	return body
+}
+
+// shellLines are a documented shell block's commands, one a line, without
+// comments and blank lines.
+func shellLines(block string) []string {
+	var lines []string
+	for line := range strings.SplitSeq(block, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // clientEnv is the environment the client examples and tests read: the

@@ -2,8 +2,8 @@ package e2e_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,7 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermesh/ordermesh/app/mesh"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
 )
 
 // TestReadmeWalk is a new user's first hour, from a fresh copy of this
@@ -47,20 +51,21 @@ func TestReadmeWalk(t *testing.T) {
 	if err := probe.Pool.QueryRow(context.Background(), "SELECT current_database()").Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	base := strings.Replace(probe.URL, "/"+name, "/walk_"+strings.TrimPrefix(name, "omtest_")+"_{service}", 1)
-	t.Cleanup(func() { dropWalkDatabases(t, probe, base) })
+	pattern := "walk_" + strings.TrimPrefix(name, "omtest_") + "_{service}"
+	t.Cleanup(func() { dropWalkDatabases(t, probe, pattern) })
 	port, admin := freePort(t), freePort(t)
-	env := append(os.Environ(), "DATABASE_URL="+base, "ADDR=127.0.0.1:"+port, "ADMIN_ADDR=127.0.0.1:"+admin, "ORDERMESH_URL=", "ORDERMESH_TOKEN=")
-	for _, v := range []string{"CATALOG_URL", "CART_URL", "ORDER_URL", "INVENTORY_URL", "PAYMENT_URL"} {
-		env = append(env, v+"=") // empty is unset to the configuration: what a fresh shell has
+	env := append(os.Environ(), "DATABASE_URL="+strings.Replace(probe.URL, "/"+name, "/"+pattern, 1),
+		"ADDR=127.0.0.1:"+port, "ADMIN_ADDR=127.0.0.1:"+admin, "ORDERMESH_URL=", "ORDERMESH_TOKEN=")
+	for _, s := range mesh.Services {
+		env = append(env, mesh.EndpointEnv(s)+"=") // empty is unset to the configuration: what a fresh shell has
 	}
 
 	var results [2]string
 	for run := range 2 {
-		banner := startMakeRun(t, clone, env, port)
-		exports := regexp.MustCompile(`export ORDERMESH_URL=\S+ ORDERMESH_TOKEN=\S+`).FindString(banner)
+		made := startMakeRun(t, clone, env, port)
+		exports := regexp.MustCompile(`export ORDERMESH_URL=\S+ ORDERMESH_TOKEN=\S+`).FindString(made.banner)
 		if !strings.Contains(exports, "http://localhost:"+port) {
-			t.Fatalf("run %d: the banner has no exports for port %s:\n%s", run+1, port, banner)
+			t.Fatalf("run %d: the banner has no exports for port %s:\n%s", run+1, port, made.banner)
 		}
 		script := strings.Join([]string{
 			exports, // pasted from the banner first, as a user would
@@ -74,7 +79,7 @@ func TestReadmeWalk(t *testing.T) {
 				t.Errorf("run %d: the README's commands printed no %q", run+1, want)
 			}
 		}
-		stopMakeRun(t)
+		made.stop(t)
 		bash(t, clone, env, "make -s reset")
 	}
 	if results[0] != results[1] {
@@ -95,16 +100,7 @@ func readmeTaste(t *testing.T) string {
 	if !ok || !ok2 {
 		t.Fatal("the README has no A taste section before Clients")
 	}
-	var blocks []string
-	for {
-		_, after, ok := strings.Cut(section, "```sh\n")
-		if !ok {
-			break
-		}
-		body, after2, _ := strings.Cut(after, "```")
-		blocks = append(blocks, body)
-		section = after2
-	}
+	blocks := codeBlocks(section, "sh")
 	if len(blocks) < 3 {
 		t.Fatalf("A taste has %d shell blocks; want the calls, the checkout and the operator's", len(blocks))
 	}
@@ -114,15 +110,18 @@ func readmeTaste(t *testing.T) string {
 	return strings.ReplaceAll(script, "<order id>", `"$ORDER"`)
 }
 
-var makeRun struct {
-	sync.Mutex
-	cmd  *exec.Cmd
-	done chan error
+// madeRun is a `make run` in its own process group, and what it printed
+// up to serving.
+type madeRun struct {
+	cmd    *exec.Cmd
+	done   chan error
+	banner string
+	once   sync.Once
 }
 
-// startMakeRun starts `make run` in dir and returns its output up to the
-// banner's end, once the mesh answers on port.
-func startMakeRun(t *testing.T, dir string, env []string, port string) string {
+// startMakeRun starts `make run` in dir and returns once the mesh answers
+// on port; the test's end stops it if the test has not.
+func startMakeRun(t *testing.T, dir string, env []string, port string) *madeRun {
 	t.Helper()
 	cmd := exec.CommandContext(context.Background(), "make", "run")
 	cmd.Dir, cmd.Env = dir, env
@@ -132,77 +131,66 @@ func startMakeRun(t *testing.T, dir string, env []string, port string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); _ = pw.Close() }()
-	makeRun.Lock()
-	makeRun.cmd, makeRun.done = cmd, done
-	makeRun.Unlock()
-	t.Cleanup(func() { stopMakeRun(t) })
+	r := &madeRun{cmd: cmd, done: make(chan error, 1)}
+	go func() { r.done <- cmd.Wait(); _ = pw.Close() }()
+	t.Cleanup(func() { r.stop(t) })
 
-	var seen bytes.Buffer
-	lines := make(chan string)
-	go func() {
+	serving := make(chan struct{})
+	var mu sync.Mutex
+	var seen strings.Builder
+	go func() { // reads the whole log, so make never blocks on a full pipe
 		s := bufio.NewScanner(pr)
 		s.Buffer(make([]byte, 1<<20), 1<<20)
+		served := false
 		for s.Scan() {
-			lines <- s.Text()
+			mu.Lock()
+			if seen.Len() < 1<<20 {
+				seen.WriteString(s.Text() + "\n")
+			}
+			mu.Unlock()
+			if !served && strings.Contains(s.Text(), `"msg":"serving"`) {
+				served = true
+				close(serving)
+			}
 		}
-		close(lines)
 	}()
-	deadline := time.After(10 * time.Minute) // a cold build takes minutes
-	for {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("make run stopped:\n%s", seen.String())
-			}
-			seen.WriteString(line + "\n")
-			if strings.Contains(line, `"msg":"serving"`) {
-				go func() { // drain the rest of the log
-					for range lines {
-					}
-				}()
-				waitReady(t, "http://127.0.0.1:"+port)
-				return seen.String()
-			}
-		case <-deadline:
-			t.Fatalf("make run did not serve within 10 minutes:\n%s", seen.String())
-		}
-	}
-}
-
-func stopMakeRun(t *testing.T) {
-	t.Helper()
-	makeRun.Lock()
-	defer makeRun.Unlock()
-	if makeRun.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-makeRun.cmd.Process.Pid, syscall.SIGINT)
+	log := func() string { mu.Lock(); defer mu.Unlock(); return seen.String() }
 	select {
-	case err := <-makeRun.done:
-		t.Logf("make run stopped: %v", err) // interrupted: make reports the signal
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-makeRun.cmd.Process.Pid, syscall.SIGKILL)
-		t.Errorf("make run did not stop within 30 s of SIGINT: %v", <-makeRun.done)
+	case <-serving:
+	case err := <-r.done:
+		t.Fatalf("make run stopped (%v):\n%s", err, log())
+	case <-time.After(10 * time.Minute): // a cold build takes minutes
+		t.Fatalf("make run did not serve within 10 minutes:\n%s", log())
 	}
-	makeRun.cmd = nil
+	wait.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.0.0.1:"+port+"/readyz", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", res.Status)
+		}
+		return nil
+	})
+	r.banner = log()
+	return r
 }
 
-func waitReady(t *testing.T, url string) {
+// stop interrupts make and the mesh, as ^C does, and waits for them.
+func (r *madeRun) stop(t *testing.T) {
 	t.Helper()
-	for range 300 {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url+"/readyz", nil)
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
+	r.once.Do(func() {
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case err := <-r.done:
+			t.Logf("make run stopped: %v", err) // interrupted: make reports the signal
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+			t.Errorf("make run did not stop within 30 s of SIGINT: %v", <-r.done)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s never became ready", url)
+	})
 }
 
 func bash(t *testing.T, dir string, env []string, script string) string {
@@ -218,30 +206,29 @@ func bash(t *testing.T, dir string, env []string, script string) string {
 	return string(out)
 }
 
-// normalise drops what differs between two runs by nature: ids, times,
-// the tools' one-time build lines, and the order of lines (a saga's steps
-// interleave differently each time).
+// varying is what differs between two runs by nature: ids, times,
+// durations, booking references.
+var varying = []*regexp.Regexp{
+	regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`),
+	regexp.MustCompile(`\d{4}-\d\d-\d\dT[\d:.]+Z|\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?`),
+	regexp.MustCompile(`"(id|etag|updateTime|createTime)": "[^"]*"`),
+	regexp.MustCompile(`\b\d\d:\d\d:\d\d(\.\d+)?\b|\bbk_[0-9a-f]+`),
+	regexp.MustCompile(`\b\d+(s|m|h|ms) ago\b|\b\d+(\.\d+)?(s|m|h|ms)\b`),
+}
+
+// normalise drops what differs between two runs by nature: the varying
+// values, the tools' one-time build lines, column widths and the order of
+// lines (a saga's steps interleave differently each time).
 func normalise(out string) string {
-	var keep []string
+	var lines []string
 	for line := range strings.SplitSeq(out, "\n") {
 		if strings.HasPrefix(line, "tools: ") || strings.HasPrefix(line, "building ") || strings.HasPrefix(line, "built ") {
 			continue
 		}
-		keep = append(keep, line)
-	}
-	s := strings.Join(keep, "\n")
-	for _, re := range []*regexp.Regexp{
-		regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`),
-		regexp.MustCompile(`\d{4}-\d\d-\d\dT[\d:.]+Z|\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?`),
-		regexp.MustCompile(`"(id|etag|updateTime|createTime)": "[^"]*"`),
-		regexp.MustCompile(`\b\d\d:\d\d:\d\d(\.\d+)?\b|\bbk_[0-9a-f]+`),
-		regexp.MustCompile(`\b\d+(s|m|h|ms) ago\b|\b\d+(\.\d+)?(s|m|h|ms)\b`),
-	} {
-		s = re.ReplaceAllString(s, "…")
-	}
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = strings.Join(strings.Fields(l), " ") // columns are as wide as their widest value
+		for _, re := range varying {
+			line = re.ReplaceAllString(line, "…")
+		}
+		lines = append(lines, strings.Join(strings.Fields(line), " ")) // columns are as wide as their widest value
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
@@ -258,13 +245,12 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-func dropWalkDatabases(t *testing.T, probe *dbtest.Database, base string) {
+// dropWalkDatabases drops each service's database named by pattern.
+func dropWalkDatabases(t *testing.T, probe *dbtest.Database, pattern string) {
 	t.Helper()
-	for _, s := range []string{"catalog", "cart", "order", "inventory", "payment"} {
-		u := strings.ReplaceAll(base, "{service}", s)
-		name := u[strings.LastIndex(u, "/")+1:]
-		name, _, _ = strings.Cut(name, "?")
-		if _, err := probe.Pool.Exec(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+	for _, s := range mesh.Services {
+		name := pgx.Identifier{strings.ReplaceAll(pattern, "{service}", s)}.Sanitize()
+		if _, err := probe.Pool.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("drop %s: %v", name, err)
 		}
 	}

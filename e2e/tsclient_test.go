@@ -152,13 +152,15 @@ func docsSetup(t *testing.T, tarball string) (setup, tsconfig string) {
 	if !strings.Contains(sh, tarball) {
 		t.Fatalf("docs/clients.md installs a tarball other than %s, the one npm pack makes:\n%s", tarball, sh)
 	}
+	lines := shellLines(sh)
+	if len(lines) < 2 {
+		t.Fatalf("docs/clients.md's TypeScript setup has no commands after the pack:\n%s", sh)
+	}
 	var cmds []string
-	for i, line := range strings.Split(strings.TrimSpace(sh), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		if i == 0 || strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "npx tsc") {
-			continue // the pack; comments; the build, which the test runs itself
+	for _, line := range lines[1:] { // the first packs the client, which the test has done
+		if !strings.HasPrefix(line, "npx tsc") { // the test builds and runs it itself
+			cmds = append(cmds, line)
 		}
-		cmds = append(cmds, strings.TrimSpace(line))
 	}
 	return strings.Join(cmds, "\n"), tsconfig
 }

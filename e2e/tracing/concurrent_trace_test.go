@@ -20,7 +20,6 @@ import (
 	cartv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/otlpreceiver"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
@@ -52,12 +51,9 @@ func TestConcurrentCheckoutsEachHaveTheirOwnTrace(t *testing.T) {
 	c := shopper.NewClients(m.URL)
 	merchant := m.Token(t, "mia", auth.RoleMerchant)
 	const price = 700
-	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
+	if err := c.NewProduct(ctx, merchant, &catalogv1.CreateProductRequest{
 		Sku: "TR-1", Name: "Traced beans", Category: "coffee", WeightGrams: 250, Price: &commonv1.Money{AmountMinor: price, Currency: "EUR"},
-	}, merchant)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: "TR-1", Available: 100_000}, merchant)); err != nil {
+	}, 100_000); err != nil {
 		t.Fatal(err)
 	}
 	addresses := map[string]*commonv1.PostalAddress{

@@ -13,7 +13,6 @@ import (
 	"github.com/ordermesh/ordermesh/app/shopper"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
@@ -28,12 +27,9 @@ func TestExpiredOrderStaysInItsTrace(t *testing.T) {
 	m, rcv, tel := startExported(t, func(c *mesh.Config) { c.Saga.OrderDeadline = time.Second })
 	c := shopper.NewClients(m.URL)
 	merchant := m.Token(t, "mia", auth.RoleMerchant)
-	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
+	if err := c.NewProduct(ctx, merchant, &catalogv1.CreateProductRequest{
 		Sku: "EX-1", Name: "Expiring tea", Category: "tea", WeightGrams: 100, Price: &commonv1.Money{AmountMinor: 500, Currency: "EUR"},
-	}, merchant)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: "EX-1", Available: 5}, merchant)); err != nil {
+	}, 5); err != nil {
 		t.Fatal(err)
 	}
 	cust, err := c.NewCustomer(ctx, m.Config.Auth, "late", shopper.GoodCard)

@@ -12,7 +12,6 @@ import (
 	"github.com/ordermesh/ordermesh/app/shopper"
 	catalogv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1"
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 )
@@ -31,12 +30,9 @@ func TestSlowCollectorShedsDetailNotRoots(t *testing.T) {
 	rcv.SetDelay(time.Second)
 	c := shopper.NewClients(m.URL)
 	merchant := m.Token(t, "mia", auth.RoleMerchant)
-	if _, err := c.Catalog.CreateProduct(ctx, shopper.With(&catalogv1.CreateProductRequest{
+	if err := c.NewProduct(ctx, merchant, &catalogv1.CreateProductRequest{
 		Sku: "SLOW-1", Name: "Slow beans", Category: "coffee", WeightGrams: 250, Price: &commonv1.Money{AmountMinor: 500, Currency: "EUR"},
-	}, merchant)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Stock.SetStock(ctx, shopper.With(&inventoryv1.SetStockRequest{Sku: "SLOW-1", Available: 1000}, merchant)); err != nil {
+	}, 1000); err != nil {
 		t.Fatal(err)
 	}
 	address := &commonv1.PostalAddress{Recipient: "A", Line1: "B", City: "Berlin", PostalCode: "10115", CountryCode: "DE"}

@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/ordermesh/ordermesh/gen/go/schema"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1/orderv1connect"
+	"github.com/ordermesh/ordermesh/gen/go/schema"
 )
 
 // TestSchemaHasEveryServiceWithComments: the embedded set describes the
