@@ -115,7 +115,7 @@ gen/ts/node_modules: gen/ts/package.json gen/ts/package-lock.json
 	@touch $@
 
 .PHONY: bench-saga
-bench-saga: ## Drive concurrent shoppers through the whole saga; prints a "saga ..." line and one per service (BENCH_FLAGS="-stall cart": a stalled subscriber, a "stall ..." line; "-warmup 5s": tables with rows and statistics; "-otlp": every span exported to a local endpoint, "saga_telemetry" lines)
+bench-saga: ## Drive concurrent shoppers through the whole saga; prints a "saga ..." line and one per service (BENCH_FLAGS="-stall cart": a stalled subscriber, a "stall ..." line; "-warmup 5s": tables with rows and statistics; "-otlp": every span exported to a local endpoint, "saga_telemetry" lines; "-duration 120s -otlp-alternate 10s": tracing on and off in turn, "saga_alternate" compares adjacent windows)
 	@$(PG_ENV); go run ./cmd/bench-saga $(BENCH_FLAGS)
 
 .PHONY: bench-hotpath

@@ -19,6 +19,16 @@
 // "saga_service service=... commits_per_order=... round_trips_per_order=..."
 // line per service follows: where the counts go.
 //
+// With -otlp-alternate D (and -otlp implied), tracing is switched on and
+// off every D within the one run, ABBA (off, on, on, off, ...), and each
+// window is measured after a guard of 2 s, in which the previous window's
+// orders finish and its spans leave: on a machine whose speed drifts over
+// minutes, adjacent windows of one process compare better than separate
+// runs. A line per window and one for the run follow the saga line:
+//
+//	saga_window n=... tracing=on|off orders=... cpu_ms_per_order=... go_cpu_ms_per_order=...
+//	saga_alternate pairs=... cpu_ratio_median=... go_cpu_ratio_median=... cpu_ratios=...,...
+//
 // With -stall SUB, the services reach each other through a proxy that
 // holds SUB's deliveries from a third of the run to its end; it then lets
 // go and prints one more line, with the backlog's drain rate, the other
@@ -51,6 +61,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/ordermesh/ordermesh/app/components"
 	"github.com/ordermesh/ordermesh/app/mesh"
@@ -92,6 +103,7 @@ func run() error {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	stallSub := flag.String("stall", "", "stall this subscriber's deliveries (cart, say) from a third of the run to its end, then let go: prints a \"stall ...\" line with the backlog's drain rate and the other subscribers' delivery p99 before and during the stall")
 	otlp := flag.Bool("otlp", false, "trace everything and export over OTLP/HTTP to a local endpoint, which this command runs in a child process (a collector's work is the machine's, not the mesh's go_cpu), to measure telemetry's cost")
+	alternate := flag.Duration("otlp-alternate", 0, "switch tracing (-otlp) on and off every this long within the run, and compare adjacent windows (see the package comment); the run should last several of these")
 	sink := flag.Bool("otlp-sink", false, "be that endpoint: print its URL, count what arrives until stdin closes, then print the counts (used by -otlp)")
 	flag.Parse()
 	if *sink {
@@ -111,6 +123,9 @@ func run() error {
 
 	ctx := context.Background()
 	log := logging.New(os.Stderr, "bench-saga", slog.LevelWarn)
+	if *alternate > 0 {
+		*otlp = true
+	}
 	if *otlp {
 		url, stop, err := startSink(ctx)
 		if err != nil {
@@ -126,6 +141,11 @@ func run() error {
 	var tcfg telemetry.Config
 	if err := config.Load(&tcfg); err != nil {
 		return err
+	}
+	tracing := &switchSampler{}
+	tracing.on.Store(true)
+	if *alternate > 0 {
+		tcfg = tcfg.WithRootSampler(tracing)
 	}
 	tel, err := telemetry.Setup(ctx, log, tcfg, mesh.Services...)
 	if err != nil {
@@ -219,6 +239,11 @@ func run() error {
 	if st != nil {
 		time.AfterFunc(o.duration/3, st.stall)
 	}
+	var windows chan []window
+	if *alternate > 0 {
+		windows = make(chan []window, 1)
+		go func() { windows <- b.alternate(tracing, *alternate, time.Now().Add(o.duration)) }()
+	}
 	res := b.drive(ctx, log, o)
 	if st != nil {
 		stalledFor := st.letGo()
@@ -298,10 +323,103 @@ func run() error {
 				s, (spansAfter[s]-spansBefore[s])/orders, (spansAfter[s]-spansBefore[s])/res.elapsed.Seconds())
 		}
 	}
+	if windows != nil {
+		printWindows(<-windows)
+	}
 	if verdict != "ok" {
 		return fmt.Errorf("invariants %s", verdict)
 	}
 	return nil
+}
+
+// switchSampler records every trace while on, and none while off.
+type switchSampler struct{ on atomic.Bool }
+
+func (s *switchSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	if s.on.Load() {
+		return sdktrace.AlwaysSample().ShouldSample(p)
+	}
+	return sdktrace.NeverSample().ShouldSample(p)
+}
+
+func (s *switchSampler) Description() string { return "bench-saga's on/off switch" }
+
+// window is what one stretch of the run with tracing on or off cost.
+type window struct {
+	on            bool
+	orders        int64
+	busy, process time.Duration
+}
+
+// alternateGuard is the start of each window that is not measured: the
+// orders of the window before finish (p99 is about 0.2 s) and their spans
+// are exported (the queue sends at least every second).
+const alternateGuard = 2 * time.Second
+
+// alternate switches tracing every `every` until stopAt, in the order off,
+// on, on, off, off, on, ... (so that a drift cancels within two pairs),
+// and measures each window after its guard.
+func (b *bench) alternate(s *switchSampler, every time.Duration, stopAt time.Time) []window {
+	var out []window
+	for i := 0; time.Until(stopAt) >= every; i++ {
+		on := i%4 == 1 || i%4 == 2
+		s.on.Store(on)
+		time.Sleep(min(alternateGuard, every/2))
+		w := window{on: on, orders: -b.done.Load(), busy: -mustBusy(), process: -processCPU()}
+		time.Sleep(every - min(alternateGuard, every/2))
+		w.orders += b.done.Load()
+		w.busy += mustBusy()
+		w.process += processCPU()
+		out = append(out, w)
+	}
+	s.on.Store(true)
+	return out
+}
+
+func mustBusy() time.Duration {
+	d, err := machineBusy()
+	if err != nil {
+		panic(err) // read once already before the run
+	}
+	return d
+}
+
+// printWindows prints a line per window and the median ratios of the
+// pairs (on over off, each pair two adjacent windows).
+func printWindows(ws []window) {
+	perOrder := func(d time.Duration, n int64) float64 { return float64(d.Microseconds()) / 1000 / float64(max(n, 1)) }
+	for i, w := range ws {
+		fmt.Printf("saga_window n=%d tracing=%s orders=%d cpu_ms_per_order=%.3f go_cpu_ms_per_order=%.3f\n",
+			i, map[bool]string{true: "on", false: "off"}[w.on], w.orders, perOrder(w.busy, w.orders), perOrder(w.process, w.orders))
+	}
+	var cpu, goCPU []float64
+	for i := 0; i+1 < len(ws); i += 2 {
+		on, off := ws[i], ws[i+1]
+		if off.on {
+			on, off = off, on
+		}
+		cpu = append(cpu, perOrder(on.busy, on.orders)/perOrder(off.busy, off.orders))
+		goCPU = append(goCPU, perOrder(on.process, on.orders)/perOrder(off.process, off.orders))
+	}
+	if len(cpu) == 0 {
+		fmt.Println("saga_alternate pairs=0: run longer than two windows")
+		return
+	}
+	ratios := make([]string, len(cpu))
+	for i, r := range cpu {
+		ratios[i] = strconv.FormatFloat(r, 'f', 3, 64)
+	}
+	fmt.Printf("saga_alternate pairs=%d cpu_ratio_median=%.3f go_cpu_ratio_median=%.3f cpu_ratios=%s\n",
+		len(cpu), median(cpu), median(goCPU), strings.Join(ratios, ","))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // spanCounts reads how many spans each service has exported and dropped.
@@ -318,6 +436,7 @@ type bench struct {
 	shoppers []shopper.Customer
 	baskets  []basket
 	seq      atomic.Int64 // numbers the idempotency keys, warm-up included
+	done     atomic.Int64 // orders confirmed, warm-up included
 }
 
 type basket struct {
@@ -409,6 +528,7 @@ func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 					}
 				} else {
 					confirmed.Add(1)
+					b.done.Add(1)
 				}
 				mu.Lock()
 				res.latencies = append(res.latencies, ms)

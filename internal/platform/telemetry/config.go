@@ -1,5 +1,7 @@
 package telemetry
 
+import sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 // Config lists the OpenTelemetry and Pyroscope variables a binary reads,
 // so that `help` documents them and the start-up line shows them, secrets
 // masked. The exporter and sampler variables are read by the
@@ -25,6 +27,19 @@ type Config struct {
 	PyroscopeUser     string `env:"PYROSCOPE_BASIC_AUTH_USER" usage:"Pyroscope basic-auth user"`
 	PyroscopePassword string `env:"PYROSCOPE_BASIC_AUTH_PASSWORD" secret:"true" usage:"Pyroscope basic-auth password"`
 	PyroscopeTenant   string `env:"PYROSCOPE_TENANT_ID" usage:"Pyroscope tenant, for a multi-tenant server"`
+
+	// rootSampler, when set, decides for the roots of traces in place
+	// of OTEL_TRACES_SAMPLER; a span with a parent follows its parent.
+	rootSampler sdktrace.Sampler
+}
+
+// WithRootSampler returns c deciding with s whether a trace is recorded;
+// a span with a parent follows its parent. It is for measurements that
+// switch recording at run time (bench-saga -otlp-alternate); deployments
+// choose with OTEL_TRACES_SAMPLER.
+func (c Config) WithRootSampler(s sdktrace.Sampler) Config {
+	c.rootSampler = s
+	return c
 }
 
 // Enabled reports whether cfg asks for trace export.

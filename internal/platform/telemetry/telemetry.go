@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
@@ -74,7 +75,7 @@ func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string
 			t.wrapped[svc] = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 			continue
 		}
-		tp, err := newProvider(ctx, svc, cfg.Queue, t.metrics, log)
+		tp, err := newProvider(ctx, svc, cfg, t.metrics, log)
 		if err != nil {
 			return nil, errors.Join(err, t.Shutdown(ctx))
 		}
@@ -93,9 +94,9 @@ func Setup(ctx context.Context, log *slog.Logger, cfg Config, services ...string
 // own queue, reporting as ordermesh-<service> unless OTEL_SERVICE_NAME or
 // OTEL_RESOURCE_ATTRIBUTES say otherwise (the variables win, as the
 // specification says).
-func newProvider(ctx context.Context, service string, qc QueueConfig, stats QueueStats, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+func newProvider(ctx context.Context, service string, cfg Config, stats QueueStats, log *slog.Logger) (*sdktrace.TracerProvider, error) {
 	name := ServiceName(service)
-	exporter, err := autoexport.NewSpanExporter(ctx)
+	exporter, err := newExporter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: span exporter: %w", err)
 	}
@@ -111,8 +112,27 @@ func newProvider(ctx context.Context, service string, qc QueueConfig, stats Queu
 	}
 	// The queue exports for the provider's whole life, past ctx, which only
 	// sets it up.
-	q := newQueue(service, exporter, qc, stats, log) //nolint:contextcheck // see above
-	return sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(q), sdktrace.WithResource(res)), nil
+	q := newQueue(service, exporter, cfg.Queue, stats, log) //nolint:contextcheck // see above
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(q), sdktrace.WithResource(res)}
+	if cfg.rootSampler != nil {
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(cfg.rootSampler)))
+	}
+	return sdktrace.NewTracerProvider(opts...), nil
+}
+
+// newExporter returns the mesh's own OTLP/HTTP exporter for what the
+// OTEL_* variables ask of it (OTLP over HTTP with protobuf, the SDK's
+// default), and the SDK's exporter for anything else.
+func newExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
+	x, err := newOTLPHTTP(os.Getenv)
+	switch {
+	case err != nil:
+		return nil, err
+	case x != nil:
+		return x, nil
+	default:
+		return autoexport.NewSpanExporter(ctx)
+	}
 }
 
 // TracerProvider returns the tracer provider of service; for a nil

@@ -4,8 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"runtime/pprof"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 )
@@ -39,5 +44,33 @@ func TestProfileLabelsNameTheService(t *testing.T) {
 	})(context.Background())
 	if err != nil || got != "inventory" {
 		t.Errorf("label %s = %q (%v), want inventory", telemetry.ProfileLabel, got, err)
+	}
+}
+
+// A root sampler decides for the roots of traces; a span whose parent was
+// sampled elsewhere is recorded whatever it says, so a trace is never
+// recorded in part.
+func TestRootSamplerDecidesRootsAndChildrenFollow(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	ctx := context.Background()
+	cfg := telemetry.Config{Endpoint: srv.URL}.WithRootSampler(sdktrace.NeverSample())
+	tel, err := telemetry.Setup(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, "order")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(ctx) }()
+	tracer := tel.TracerProvider("order").Tracer("t")
+	_, root := tracer.Start(ctx, "PlaceOrder")
+	root.End()
+	if root.IsRecording() || root.SpanContext().IsSampled() {
+		t.Error("a root was recorded although the root sampler never samples")
+	}
+	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled, Remote: true})
+	_, child := tracer.Start(trace.ContextWithRemoteSpanContext(ctx, parent), "consume")
+	defer child.End()
+	if !child.IsRecording() {
+		t.Error("a span whose remote parent was sampled was not recorded")
 	}
 }
