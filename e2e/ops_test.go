@@ -323,6 +323,19 @@ func TestOpsService(t *testing.T) {
 		}
 		_, err = ops.CancelOrder(ctx, meshtest.WithToken(&opsv1.CancelOrderRequest{OrderId: good.GetId(), Reason: "too late"}, ok.token))
 		meshtest.WantCode(t, err, connect.CodePermissionDenied, "")
+		// Again: refused, saying when and why it was cancelled, and the
+		// history keeps the first reason only.
+		_, err = ops.CancelOrder(ctx, meshtest.WithToken(&opsv1.CancelOrderRequest{OrderId: o.GetId(), Reason: "second thoughts"}, s.merchant))
+		meshtest.WantCode(t, err, connect.CodeFailedPrecondition, "was already cancelled (operator) at ")
+		tl, err := ops.GetSagaTimeline(ctx, meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: o.GetId()}, s.merchant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range tl.Msg.GetOrder().GetHistory() {
+			if strings.Contains(c.GetDetail(), "second thoughts") {
+				t.Errorf("the refused cancellation is in the history: %q", c.GetDetail())
+			}
+		}
 	})
 }
 

@@ -12,12 +12,14 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -29,7 +31,32 @@ import (
 )
 
 // Commands are the names Run answers to; anything else is the server's.
-var Commands = []string{"orders", "events", "stock", "summary", "version"}
+// completion prints a shell's completion script, which calls the hidden
+// __complete commands.
+var Commands = []string{"orders", "events", "stock", "summary", "version", "completion", "__complete", "__completeNoDesc"}
+
+// globalsWithValue are the global flags that take a value, as separate
+// words ("--token X") or joined ("--token=X").
+var globalsWithValue = []string{"--url", "--token", "-o", "--output", "--timeout"}
+
+// IsCommand reports whether args (without the program name) are a command
+// line of Run's: its first word that is not a global flag or a global
+// flag's value is one of Commands. Global flags may come first:
+// `ordermesh --token X orders list`, `ordermesh -o json summary`.
+func IsCommand(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case slices.Contains(globalsWithValue, a):
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+			// --token=X, -ojson, or a flag Run will reject.
+		default:
+			return slices.Contains(Commands, a)
+		}
+	}
+	return false
+}
 
 // DefaultURL is where the mesh listens under `make run`.
 const DefaultURL = clientenv.DefaultURL
@@ -38,9 +65,9 @@ const DefaultURL = clientenv.DefaultURL
 // exit code: 0, 1 when the call failed, 2 when the command line is wrong.
 // getenv supplies ORDERMESH_URL and ORDERMESH_TOKEN.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &app{out: stdout, url: clientenv.URL(getenv), token: clientenv.Token(getenv)}
+	a := &app{out: stdout, url: clientenv.URL(getenv), envToken: clientenv.Token(getenv)}
 	root := a.root() //nolint:contextcheck // the commands get ctx from ExecuteContext, through cmd.Context()
-	root.SetArgs(args)
+	root.SetArgs(negativesAsArguments(root, args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
@@ -66,11 +93,13 @@ func Usage() string {
 }
 
 type app struct {
-	out     io.Writer
-	url     string
-	token   string
-	output  string
-	timeout time.Duration
+	out io.Writer
+	url string
+	// token is --token's, else envToken, ORDERMESH_TOKEN's; the flag's
+	// default is empty so that help never prints a token.
+	token, envToken string
+	output          string
+	timeout         time.Duration
 	// called is set once a command starts calling the mesh: an error after
 	// that is the call's, not the command line's.
 	called bool
@@ -91,18 +120,19 @@ bearer token in $ORDERMESH_TOKEN: a merchant's token for everything here.
 ` + "`make run`" + ` prints both. Errors print their Connect code and exit 1.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		CompletionOptions: cobra.CompletionOptions{
-			DisableDefaultCmd: true,
-		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.url, "url", a.url, "base URL of the mesh or gateway (env ORDERMESH_URL)")
-	pf.StringVar(&a.token, "token", a.token, "bearer token (env ORDERMESH_TOKEN)")
-	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&a.token, "token", "", "bearer token (default: env ORDERMESH_TOKEN)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json (one document) or jsonl (one compact object per line)")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "time allowed for the whole command")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if a.output != "table" && a.output != "json" {
-			return usagef("-o %q: want table or json", a.output)
+		if !slices.Contains([]string{"table", "json", "jsonl"}, a.output) {
+			return usagef("-o %q: want table, json or jsonl", a.output)
+		}
+		if !cmd.Flags().Changed("token") {
+			a.token = a.envToken
 		}
 		return nil
 	}
@@ -170,6 +200,104 @@ func (a *app) describe(err error) string {
 	return msg
 }
 
+// negativesAsArguments returns args with the negative numbers among the
+// command's arguments ("stock set BEAN-1 -5") moved after a "--", where
+// they are arguments and not flags, in their place among the arguments.
+// Command lines without one are returned as they are.
+func negativesAsArguments(root *cobra.Command, args []string) []string {
+	if !slices.ContainsFunc(args, isNegativeNumber) {
+		return args
+	}
+	cmd, _, err := root.Find(args)
+	if err != nil {
+		return args
+	}
+	flags := cmd.Flags() // its own and the inherited ones
+	var path, opts, positional []string
+	depth := 0 // the command path's words still to see
+	for c := cmd; c != root; c = c.Parent() {
+		depth++
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case isNegativeNumber(a):
+			positional = append(positional, a)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			opts = append(opts, a)
+			if takesValue(flags, a) && i+1 < len(args) {
+				i++
+				opts = append(opts, args[i])
+			}
+		case depth > 0:
+			path = append(path, a)
+			depth--
+		default:
+			positional = append(positional, a)
+		}
+	}
+	return slices.Concat(path, opts, []string{"--"}, positional)
+}
+
+func isNegativeNumber(s string) bool {
+	if len(s) < 2 || s[0] != '-' {
+		return false
+	}
+	_, err := strconv.ParseFloat(s[1:], 64)
+	return err == nil
+}
+
+// takesValue reports whether the flag word a ("--reason", "-o") is
+// followed by its value as a separate word.
+func takesValue(flags *pflag.FlagSet, a string) bool {
+	if strings.Contains(a, "=") {
+		return false
+	}
+	var f *pflag.Flag
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		f = flags.Lookup(name)
+	} else if len(a) == 2 {
+		f = flags.ShorthandLookup(a[1:])
+	}
+	return f != nil && f.NoOptDefVal == ""
+}
+
+// machine reports whether output is for programs: json or jsonl.
+func (a *app) machine() bool { return a.output != "table" }
+
+// emit prints doc as one JSON document (-o json), or items one compact
+// JSON object a line (-o jsonl), doc itself when there are none.
+func (a *app) emit(doc proto.Message, items ...proto.Message) error {
+	if a.output == "json" {
+		return a.printJSON(doc)
+	}
+	if len(items) == 0 {
+		items = []proto.Message{doc}
+	}
+	for _, m := range items {
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintln(a.out, string(b)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// each returns ms as messages, for emit.
+func each[M proto.Message](ms []M) []proto.Message {
+	out := make([]proto.Message, len(ms))
+	for i, m := range ms {
+		out[i] = m
+	}
+	return out
+}
+
 // printJSON writes messages as JSON, one document: a single message, or
 // an array of them.
 func (a *app) printJSON(msgs ...proto.Message) error {
@@ -232,9 +360,11 @@ func (a *app) table(headers ...string) *tabwriter.Writer {
 	return w
 }
 
-// printPlainJSON writes a Go value as indented JSON.
-func printPlainJSON(w io.Writer, v any) error {
+// printPlainJSON writes a Go value as indented JSON, or on one line.
+func printPlainJSON(w io.Writer, v any, compact bool) error {
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if !compact {
+		enc.SetIndent("", "  ")
+	}
 	return enc.Encode(v)
 }

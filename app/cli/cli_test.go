@@ -147,9 +147,11 @@ func TestCommandLine(t *testing.T) {
 
 	t.Run("orders cancel", func(t *testing.T) {
 		op.fails(2, "--reason is required", "orders", "cancel", good.GetId())
-		// Cancelling a cancelled order changes nothing.
-		if out := op.ok("orders", "cancel", declined.GetId(), "--reason", "double check"); !strings.HasPrefix(out, "order "+declined.GetId()+" cancelled: ") {
-			t.Errorf("orders cancel of a cancelled order: %q", out)
+		// Cancelling a cancelled order is refused, saying why, and the
+		// reason given is not silently dropped.
+		op.fails(1, "failed_precondition: order "+declined.GetId()+" was already cancelled (payment_declined) at ", "orders", "cancel", declined.GetId(), "--reason", "double check")
+		if out := op.ok("orders", "show", declined.GetId()); strings.Contains(out, "double check") {
+			t.Errorf("the refused cancellation's reason is in the history:\n%s", out)
 		}
 		op.fails(1, "not_found: order", "orders", "cancel", uuid.NewString(), "--reason", "gone")
 		op.fails(1, "invalid_argument", "orders", "cancel", good.GetId(), "--reason", "x")
@@ -165,6 +167,10 @@ func TestCommandLine(t *testing.T) {
 		}
 		op.fails(2, "AVAILABLE \"many\"", "stock", "set", "BEAN-1", "many")
 		op.fails(1, "invalid_argument", "stock", "set", "--", "BEAN-1", "-1")
+		// A negative number is an argument, not a flag, wherever the
+		// global flags are.
+		op.fails(1, "invalid_argument", "stock", "set", "BEAN-1", "-5")
+		op.fails(1, "invalid_argument", "-o", "json", "stock", "set", "BEAN-1", "-5", "--timeout", "10s")
 		out = op.ok("summary")
 		if !strings.Contains(out, "Open orders  pending 0  reserved 0") || !strings.Contains(out, "Oldest open  none") ||
 			!regexpLine(out, `order\s+inventory\s+0\s+-\s+0`) {
@@ -193,6 +199,68 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("summary with --url and --token:\n%s", out)
 		}
 		op.fails(2, "unknown flag: --colour", "summary", "--colour")
+	})
+
+	t.Run("output, flags, help, completion", func(t *testing.T) {
+		// Global flags before the command.
+		if out := op.ok("-o", "json", "summary"); !strings.HasPrefix(out, "{") {
+			t.Errorf("-o json summary: %q", out)
+		}
+		if out := runner.ok(runner{t, map[string]string{"ORDERMESH_URL": m.URL}}, "--token", merchant, "orders", "list"); !strings.HasSuffix(out, "2 of 2 orders\n") {
+			t.Errorf("--token X orders list:\n%s", out)
+		}
+		// One compact object a line.
+		out := op.ok("orders", "list", "-o", "jsonl")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("orders list -o jsonl: %d lines, want 2:\n%s", len(lines), out)
+		}
+		for i, want := range []string{declined.GetId(), good.GetId()} {
+			var o struct{ ID string }
+			if err := json.Unmarshal([]byte(lines[i]), &o); err != nil || o.ID != want {
+				t.Errorf("line %d = %q (%v), want order %s", i+1, lines[i], err, want)
+			}
+		}
+		// The token is never printed, not even as a default in help.
+		for _, args := range [][]string{{"--help"}, {"orders", "list", "--help"}, {"summary", "-h"}} {
+			if out := op.ok(args...); strings.Contains(out, merchant) || !strings.Contains(out, "--token") {
+				t.Errorf("ordermesh %s prints the token, or no --token flag:\n%s", strings.Join(args, " "), out)
+			}
+		}
+		if out := op.ok("completion", "bash"); !strings.Contains(out, "__start_ordermesh") {
+			t.Errorf("completion bash is not a bash completion script:\n%.300s", out)
+		}
+		if out := op.ok("__complete", "orders", "list", "--status", ""); !strings.Contains(out, "pending\n") || !strings.Contains(out, "cancelled\n") {
+			t.Errorf("completing --status:\n%s", out)
+		}
+		if out := op.ok("__complete", "orders", ""); !strings.Contains(out, "list\t") || !strings.Contains(out, "show\t") {
+			t.Errorf("completing orders' commands:\n%s", out)
+		}
+	})
+
+	t.Run("orders show --follow", func(t *testing.T) {
+		out := op.ok("orders", "show", "--follow", good.GetId())
+		for _, want := range []string{"Order     " + good.GetId(), "order      PENDING", "order      CONFIRMED", "payment    authorize"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("orders show --follow lacks %q:\n%s", want, out)
+			}
+		}
+		out = op.ok("orders", "show", "-f", declined.GetId(), "-o", "jsonl")
+		steps := strings.Split(strings.TrimSpace(out), "\n")
+		var last struct {
+			StatusChange struct{ Status, Reason string }
+		}
+		for _, l := range steps {
+			if err := json.Unmarshal([]byte(l), &last); err != nil {
+				t.Fatalf("orders show -f -o jsonl: %v in %q", err, l)
+			}
+			if last.StatusChange.Status == "ORDER_STATUS_CANCELLED" {
+				break
+			}
+		}
+		if last.StatusChange.Reason != "STATUS_REASON_PAYMENT_DECLINED" {
+			t.Errorf("orders show -f -o jsonl never shows the cancellation:\n%s", out)
+		}
 	})
 
 	t.Run("version", func(t *testing.T) {
@@ -261,4 +329,29 @@ func regexpLine(out, pattern string) bool {
 		}
 	}
 	return false
+}
+
+// A command line whose first word after the global flags is a command is
+// the CLI's; anything else is the server binary's.
+func TestIsCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"orders", "list"}, true},
+		{[]string{"--token", "X", "orders", "list"}, true},
+		{[]string{"--token=X", "-o", "json", "summary"}, true},
+		{[]string{"-ojson", "summary"}, true},
+		{[]string{"--url", "http://localhost:8080", "--timeout", "5s", "events", "parked"}, true},
+		{[]string{"completion", "zsh"}, true},
+		{[]string{"__complete", "orders", ""}, true},
+		{[]string{"token", "-role", "merchant"}, false},
+		{[]string{"--token", "orders"}, false},
+		{[]string{"reset"}, false},
+		{nil, false},
+	} {
+		if got := cli.IsCommand(tc.args); got != tc.want {
+			t.Errorf("IsCommand(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
 }

@@ -75,8 +75,8 @@ func (a *app) eventsParked() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(res)
+			if a.machine() {
+				return a.emit(res, each(res.GetDeliveries())...)
 			}
 			w := a.table("PRODUCER", "SUBSCRIBER", "TYPE", "EVENT", "ORDER", "ATTEMPTS", "PARKED", "LAST ERROR")
 			for _, p := range res.GetDeliveries() {
@@ -129,8 +129,8 @@ no filter, every parked delivery of every producer. Fix the cause first.`,
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(res)
+			if a.machine() {
+				return a.emit(res)
 			}
 			a.printUnavailable(res.GetUnavailable())
 			_, err = fmt.Fprintf(a.out, "requeued %s\n", strconv.FormatInt(res.GetRequeued(), 10))

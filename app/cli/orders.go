@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	eventsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/money"
@@ -89,8 +91,8 @@ func (a *app) ordersList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(&opsv1.ListOrdersResponse{Orders: orders, TotalCount: total})
+			if a.machine() {
+				return a.emit(&opsv1.ListOrdersResponse{Orders: orders, TotalCount: total}, each(orders)...)
 			}
 			w := a.table("ID", "STATUS", "REASON", "CUSTOMER", "TOTAL", "PLACED", "AGE")
 			now := time.Now()
@@ -119,7 +121,22 @@ func (a *app) ordersList() *cobra.Command {
 	f.StringVar(&before, "placed-before", "", "only orders placed before this RFC 3339 time")
 	f.BoolVar(&oldest, "oldest-first", false, "oldest first (default newest first)")
 	f.IntVar(&limit, "limit", 50, "most orders to print")
+	_ = cmd.RegisterFlagCompletionFunc("status", enumCompletion(orderv1.OrderStatus_value, "ORDER_STATUS_"))
+	_ = cmd.RegisterFlagCompletionFunc("reason", enumCompletion(orderv1.StatusReason_value, "STATUS_REASON_"))
 	return cmd
+}
+
+// enumCompletion completes a flag with an enum's names as the flags take
+// them ("pending"), the unspecified value left out.
+func enumCompletion(values map[string]int32, prefix string) cobra.CompletionFunc {
+	var names []string
+	for name, v := range values {
+		if v != 0 {
+			names = append(names, enumLabel(name, prefix))
+		}
+	}
+	slices.Sort(names)
+	return cobra.FixedCompletions(names, cobra.ShellCompDirectiveNoFileComp)
 }
 
 func timeFlag(name, raw string) (*timestamppb.Timestamp, error) {
@@ -134,11 +151,17 @@ func timeFlag(name, raw string) (*timestamppb.Timestamp, error) {
 }
 
 func (a *app) ordersShow() *cobra.Command {
-	return &cobra.Command{
+	var follow bool
+	cmd := &cobra.Command{
 		Use:   "show ORDER_ID",
 		Short: "Show one order's saga across the services: status history, reservation, payment and event deliveries",
-		Args:  cobra.ExactArgs(1),
+		Example: `  ordermesh orders show 0193a0c4-7f1e-7b7e-9a43-2f9d1c6b5e01
+  ordermesh orders show --follow 0193a0c4-7f1e-7b7e-9a43-2f9d1c6b5e01`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if follow {
+				return a.follow(cmd, args[0])
+			}
 			var tl *opsv1.GetSagaTimelineResponse
 			err := a.call(cmd, func(ctx context.Context) error {
 				res, err := a.ops().GetSagaTimeline(ctx, connect.NewRequest(&opsv1.GetSagaTimelineRequest{OrderId: args[0]}))
@@ -150,11 +173,105 @@ func (a *app) ordersShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(tl)
+			if a.machine() {
+				return a.emit(tl)
 			}
 			return a.printTimeline(tl)
 		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "print the saga's steps as they happen, until the order's saga is over (a final status, and no delivery about it pending); --timeout, if given, still applies; -o jsonl prints each step as it comes")
+	return cmd
+}
+
+// followEvery is how often --follow reads the saga.
+const followEvery = 500 * time.Millisecond
+
+// follow prints an order's saga step by step until it is over: the order
+// has a final status for the checkout (confirmed, rejected, cancelled,
+// shipped) and no delivery about it is pending. A delivery is printed
+// again when its state changes.
+func (a *app) follow(cmd *cobra.Command, id string) error {
+	ctx := cmd.Context()
+	if cmd.Flags().Changed("timeout") {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	a.called = true
+	seen := map[string]bool{}
+	var placed time.Time
+	for first := true; ; first = false {
+		res, err := a.ops().GetSagaTimeline(ctx, connect.NewRequest(&opsv1.GetSagaTimelineRequest{OrderId: id}))
+		if err != nil {
+			return err
+		}
+		tl := res.Msg
+		if first && !a.machine() {
+			placed = tl.GetOrder().GetCreateTime().AsTime()
+			fmt.Fprintf(a.out, "Order     %s\nCustomer  %s\nTotal     %s\nPlaced    %s\n\n%-12s  %-9s  %-9s  %s\n",
+				tl.GetOrder().GetId(), tl.GetOrder().GetUserId(), amount(tl.GetOrder().GetTotal()), placed.UTC().Format(time.RFC3339Nano),
+				"TIME", "AFTER", "SERVICE", "WHAT")
+		}
+		over := sagaOver(tl.GetOrder().GetStatus())
+		for _, e := range tl.GetEntries() {
+			if d := e.GetDelivery().GetDelivery(); d != nil && d.GetState() == eventsv1.DeliveryState_DELIVERY_STATE_PENDING {
+				over = false
+			}
+			key, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if seen[string(key)] {
+				continue
+			}
+			seen[string(key)] = true
+			if err := a.printStep(e, placed); err != nil {
+				return err
+			}
+		}
+		if over {
+			if a.output == "json" {
+				return a.emit(tl)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped following order %s: %w", id, context.Cause(ctx))
+		case <-time.After(followEvery):
+		}
+	}
+}
+
+// printStep prints one step of a followed saga: a line, or a JSON object
+// with -o jsonl (nothing with -o json, which prints the saga at its end).
+func (a *app) printStep(e *opsv1.TimelineEntry, placed time.Time) error {
+	switch a.output {
+	case "json":
+		return nil
+	case "jsonl":
+		return a.emit(e)
+	}
+	what, detail := describe(e)
+	if e.GetProblem() {
+		what = "! " + what
+	}
+	if detail != "" {
+		what += ": " + detail
+	}
+	t := e.GetTime().AsTime()
+	_, err := fmt.Fprintf(a.out, "%-12s  %-9s  %-9s  %s\n", t.UTC().Format("15:04:05.000"), "+"+t.Sub(placed).Round(time.Millisecond).String(), e.GetService(), what)
+	return err
+}
+
+// sagaOver reports whether an order's checkout saga has ended.
+func sagaOver(s orderv1.OrderStatus) bool {
+	switch s {
+	case orderv1.OrderStatus_ORDER_STATUS_CONFIRMED, orderv1.OrderStatus_ORDER_STATUS_REJECTED,
+		orderv1.OrderStatus_ORDER_STATUS_CANCELLED, orderv1.OrderStatus_ORDER_STATUS_SHIPPED:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -214,8 +331,8 @@ func (a *app) ordersCancel() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(o)
+			if a.machine() {
+				return a.emit(o)
 			}
 			last := o.GetHistory()[len(o.GetHistory())-1]
 			_, err = fmt.Fprintf(a.out, "order %s %s: %s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"), last.GetDetail())
@@ -250,8 +367,8 @@ func (a *app) ordersExpire() *cobra.Command {
 
 // printOr prints msg as JSON, or the formatted line as a table would.
 func (a *app) printOr(msg proto.Message, format string, args ...any) error {
-	if a.output == "json" {
-		return a.printJSON(msg)
+	if a.machine() {
+		return a.emit(msg)
 	}
 	_, err := fmt.Fprintf(a.out, format, args...)
 	return err

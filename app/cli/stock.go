@@ -44,8 +44,8 @@ func (a *app) stockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(res)
+			if a.machine() {
+				return a.emit(res, each(res.GetStocks())...)
 			}
 			w := a.table("SKU", "AVAILABLE", "RESERVED", "SOLD", "UPDATED")
 			for _, s := range res.GetStocks() {
@@ -121,8 +121,8 @@ func (a *app) summaryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(sum)
+			if a.machine() {
+				return a.emit(sum)
 			}
 			fmt.Fprint(a.out, "Open orders")
 			for _, c := range sum.GetOpenOrders() {
@@ -166,8 +166,8 @@ func (a *app) versionCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			info := buildinfo.Get()
-			if a.output == "json" {
-				return printPlainJSON(a.out, info)
+			if a.machine() {
+				return printPlainJSON(a.out, info, a.output == "jsonl")
 			}
 			modified := ""
 			if info.Modified {

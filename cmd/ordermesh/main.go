@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/ordermesh/ordermesh/app/cli"
 	"github.com/ordermesh/ordermesh/app/components"
@@ -18,7 +17,7 @@ import (
 
 func main() {
 	args := os.Args[1:]
-	if len(args) > 0 && slices.Contains(cli.Commands, args[0]) {
+	if cli.IsCommand(args) {
 		os.Exit(cli.Run(context.Background(), args, os.Stdout, os.Stderr, os.Getenv))
 	}
 	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {

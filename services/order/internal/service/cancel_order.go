@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -20,9 +21,18 @@ func (s *Service) CancelOrder(ctx context.Context, id string, check func(Order) 
 }
 
 // OperatorCancel cancels an order on an operator's word, like
-// CancelOrder, and records who and why in its history.
+// CancelOrder, and records who and why in its history. Unlike a
+// customer's, an operator's cancellation of a cancelled order is an
+// error: the reason given would otherwise be dropped in silence.
 func (s *Service) OperatorCancel(ctx context.Context, id, operator, why string) (Order, error) {
-	return s.cancelOrder(ctx, id, func(Order) error { return nil }, ReasonOperator,
+	notYet := func(o Order) error {
+		if o.Status == StatusCancelled {
+			return rpcerr.Errorf(ErrState, "order %s was already cancelled (%s) at %s; nothing changed and your reason was not recorded",
+				id, o.Reason, o.UpdatedAt.UTC().Format(time.RFC3339))
+		}
+		return nil
+	}
+	return s.cancelOrder(ctx, id, notYet, ReasonOperator,
 		func(Order) string { return "cancelled by operator " + operator + ": " + why })
 }
 

@@ -64,7 +64,9 @@ type OpsServiceClient interface {
 	// CancelOrder cancels an order that has not shipped, with the same
 	// compensations as a customer's cancellation (stock released, payment
 	// voided or refunded). The reason and the operator are recorded in the
-	// order's history. Cancelling a cancelled order returns it unchanged.
+	// order's history. Cancelling an order that is already cancelled,
+	// shipped or rejected fails with FAILED_PRECONDITION, saying why; nothing
+	// changes.
 	CancelOrder(context.Context, *connect.Request[v1.CancelOrderRequest]) (*connect.Response[v1.CancelOrderResponse], error)
 	// ExpireNow runs the expiry sweep now instead of at its next interval:
 	// every open order past its deadline is cancelled as expired.
@@ -199,7 +201,9 @@ type OpsServiceHandler interface {
 	// CancelOrder cancels an order that has not shipped, with the same
 	// compensations as a customer's cancellation (stock released, payment
 	// voided or refunded). The reason and the operator are recorded in the
-	// order's history. Cancelling a cancelled order returns it unchanged.
+	// order's history. Cancelling an order that is already cancelled,
+	// shipped or rejected fails with FAILED_PRECONDITION, saying why; nothing
+	// changes.
 	CancelOrder(context.Context, *connect.Request[v1.CancelOrderRequest]) (*connect.Response[v1.CancelOrderResponse], error)
 	// ExpireNow runs the expiry sweep now instead of at its next interval:
 	// every open order past its deadline is cancelled as expired.

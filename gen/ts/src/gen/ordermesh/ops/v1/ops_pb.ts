@@ -918,7 +918,9 @@ export const OpsService: GenService<{
    * CancelOrder cancels an order that has not shipped, with the same
    * compensations as a customer's cancellation (stock released, payment
    * voided or refunded). The reason and the operator are recorded in the
-   * order's history. Cancelling a cancelled order returns it unchanged.
+   * order's history. Cancelling an order that is already cancelled,
+   * shipped or rejected fails with FAILED_PRECONDITION, saying why; nothing
+   * changes.
    *
    * @generated from rpc ordermesh.ops.v1.OpsService.CancelOrder
    */
