@@ -111,13 +111,48 @@ func TestCommandLine(t *testing.T) {
 			rows[2] != "1 of 1 orders" {
 			t.Errorf("orders list --status CANCELLED --reason payment-declined:\n%s", table)
 		}
-		if out := op.ok("orders", "list", "--limit", "1"); !strings.HasSuffix(out, "1 of 2 orders; raise --limit for more\n") || !strings.Contains(out, declined.GetId()) {
-			t.Errorf("orders list --limit 1 (newest first):\n%s", out)
+		out = op.ok("orders", "list", "--limit", "1")
+		next := regexp.MustCompile(`1 of 2 orders; the next: --page-token (\S+) \(or --all\)\n$`).FindStringSubmatch(out)
+		if next == nil || !strings.Contains(out, declined.GetId()) {
+			t.Fatalf("orders list --limit 1 (newest first):\n%s", out)
 		}
+		if out := op.ok("orders", "list", "--limit", "1", "--page-token", next[1]); !strings.Contains(out, good.GetId()) || !strings.HasSuffix(out, "1 of 2 orders\n") {
+			t.Errorf("orders list --page-token (the second page):\n%s", out)
+		}
+		if out := op.ok("orders", "list", "--all", "-o", "jsonl"); strings.Count(out, "\n") != 2 {
+			t.Errorf("orders list --all -o jsonl:\n%s", out)
+		}
+		op.fails(2, "--all lists every order", "orders", "list", "--all", "--limit", "5")
 		if out := op.ok("orders", "list", "--older-than", "1h"); !strings.HasSuffix(out, "0 of 0 orders\n") {
 			t.Errorf("orders list --older-than 1h:\n%s", out)
 		}
 		op.fails(2, `unknown status "lost": one of cancelled, confirmed`, "orders", "list", "--status", "lost")
+
+		// Search: by the start of an id (with or without its dash, any
+		// case), a SKU, a total range.
+		only := func(want string, args ...string) {
+			t.Helper()
+			out := op.ok(append([]string{"orders", "list"}, args...)...)
+			n := strings.Count(out, "\n") - 2 // the header and the count
+			if want == "" && n != 0 || want != "" && (n != 1 || !strings.Contains(out, want)) {
+				t.Errorf("orders list %s: want %q only:\n%s", strings.Join(args, " "), want, out)
+			}
+		}
+		only(good.GetId(), "--id", good.GetId()[:13])
+		only(good.GetId(), "--id", strings.ToUpper(strings.ReplaceAll(good.GetId()[:18], "-", "")))
+		only(good.GetId(), "--id", good.GetId())
+		only("", "--id", strings.ReplaceAll(good.GetId(), "-", "")+"0") // longer than any id
+		only(declined.GetId(), "--sku", "BEAN-1", "--status", "cancelled")
+		only("", "--sku", "BEAN-2")
+		only("", "--min-total", "1000 EUR")
+		only(good.GetId(), "--max-total", "1000 EUR", "--user", "cli-ok")
+		only("", "--min-total", "0.01 USD")
+		if out := op.ok("orders", "list", "--sku", "BEAN-1", "--min-total", "1 EUR", "--max-total", "99.99 EUR"); !strings.HasSuffix(out, "2 of 2 orders\n") {
+			t.Errorf("orders list by SKU and total range:\n%s", out)
+		}
+		op.fails(1, "invalid_argument: validation error: min_total and max_total must be in the same currency", "orders", "list", "--min-total", "1 EUR", "--max-total", "9 USD")
+		op.fails(1, "invalid_argument: validation error: order_id_prefix", "orders", "list", "--id", "xyz")
+		op.fails(2, `--min-total "5 euros"`, "orders", "list", "--min-total", "5 euros")
 		op.fails(2, "--placed-after", "orders", "list", "--placed-after", "yesterday")
 		op.fails(2, "-o \"yaml\"", "orders", "list", "-o", "yaml")
 	})

@@ -29,17 +29,32 @@ func (a *app) ordersCmd() *cobra.Command {
 func (a *app) ordersList() *cobra.Command {
 	var statuses, reasons []string
 	var olderThan time.Duration
-	var user, after, before string
-	var oldest bool
+	var user, after, before, idPrefix, sku, minTotal, maxTotal, pageToken string
+	var oldest, all bool
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List orders by status, reason, placement time and age",
+		Short: "List and search orders by status, reason, id, customer, SKU, total, placement time and age",
 		Example: `  ordermesh orders list --status pending,reserved --older-than 10m --oldest-first
-  ordermesh orders list --status cancelled --reason payment_declined -o json`,
+  ordermesh orders list --status cancelled --reason payment_declined -o json
+  ordermesh orders list --id 01a23c3c
+  ordermesh orders list --sku BEAN-1 --min-total "50 EUR" --all -o jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := &opsv1.ListOrdersRequest{UserId: user}
+			req := &opsv1.ListOrdersRequest{UserId: user, OrderIdPrefix: idPrefix, Sku: sku, PageToken: pageToken}
+			for _, bound := range []struct {
+				flag, raw string
+				into      **commonv1.Money
+			}{{"--min-total", minTotal, &req.MinTotal}, {"--max-total", maxTotal, &req.MaxTotal}} {
+				if bound.raw == "" {
+					continue
+				}
+				amount, code, err := money.Parse(bound.raw)
+				if err != nil {
+					return usagef("%s %v", bound.flag, err)
+				}
+				*bound.into = &commonv1.Money{AmountMinor: amount, Currency: code}
+			}
 			for _, s := range statuses {
 				v, err := enumValue[orderv1.OrderStatus]("status", "ORDER_STATUS_", s, orderv1.OrderStatus_value)
 				if err != nil {
@@ -73,17 +88,23 @@ func (a *app) ordersList() *cobra.Command {
 			if limit < 1 {
 				return usagef("--limit %d: want at least 1", limit)
 			}
+			if all && (cmd.Flags().Changed("limit") || pageToken != "") {
+				return usagef("--all lists every order the filter matches: leave out --limit and --page-token")
+			}
 			var orders []*orderv1.Order
 			var total int64
 			err = a.call(cmd, func(ctx context.Context) error {
 				for {
-					req.PageSize = int32(min(limit-len(orders), 200))
+					req.PageSize = 200
+					if !all {
+						req.PageSize = int32(min(limit-len(orders), 200))
+					}
 					res, err := a.ops().ListOrders(ctx, connect.NewRequest(req))
 					if err != nil {
 						return err
 					}
 					orders, total = append(orders, res.Msg.GetOrders()...), res.Msg.GetTotalCount()
-					if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" || len(orders) >= limit {
+					if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" || !all && len(orders) >= limit {
 						return nil
 					}
 				}
@@ -92,7 +113,7 @@ func (a *app) ordersList() *cobra.Command {
 				return err
 			}
 			if a.machine() {
-				return a.emit(&opsv1.ListOrdersResponse{Orders: orders, TotalCount: total}, each(orders)...)
+				return a.emit(&opsv1.ListOrdersResponse{Orders: orders, TotalCount: total, NextPageToken: req.GetPageToken()}, each(orders)...)
 			}
 			w := a.table("ID", "STATUS", "REASON", "CUSTOMER", "TOTAL", "PLACED", "AGE")
 			now := time.Now()
@@ -105,8 +126,8 @@ func (a *app) ordersList() *cobra.Command {
 				return err
 			}
 			more := ""
-			if int64(len(orders)) < total {
-				more = "; raise --limit for more"
+			if req.GetPageToken() != "" {
+				more = "; the next: --page-token " + req.GetPageToken() + " (or --all)"
 			}
 			_, err = fmt.Fprintf(a.out, "%d of %d orders%s\n", len(orders), total, more)
 			return err
@@ -120,7 +141,13 @@ func (a *app) ordersList() *cobra.Command {
 	f.StringVar(&after, "placed-after", "", "only orders placed at or after this RFC 3339 time")
 	f.StringVar(&before, "placed-before", "", "only orders placed before this RFC 3339 time")
 	f.BoolVar(&oldest, "oldest-first", false, "oldest first (default newest first)")
+	f.StringVar(&idPrefix, "id", "", "only orders whose id starts with this (hexadecimal digits, dashes optional), e.g. 01a23c3c")
+	f.StringVar(&sku, "sku", "", "only orders with a line of this SKU")
+	f.StringVar(&minTotal, "min-total", "", `only orders totalling at least this, with its currency, e.g. "50 EUR"`)
+	f.StringVar(&maxTotal, "max-total", "", `only orders totalling at most this, with its currency, e.g. "99.90 EUR"`)
 	f.IntVar(&limit, "limit", 50, "most orders to print")
+	f.BoolVar(&all, "all", false, "every order the filter matches, page after page")
+	f.StringVar(&pageToken, "page-token", "", "start at this page: the token the last page printed (same filter)")
 	_ = cmd.RegisterFlagCompletionFunc("status", enumCompletion(orderv1.OrderStatus_value, "ORDER_STATUS_"))
 	_ = cmd.RegisterFlagCompletionFunc("reason", enumCompletion(orderv1.StatusReason_value, "STATUS_REASON_"))
 	return cmd

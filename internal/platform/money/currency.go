@@ -4,6 +4,7 @@ package money
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"golang.org/x/text/currency"
@@ -52,4 +53,33 @@ func Format(amountMinor int64, code string) string {
 		div *= 10
 	}
 	return fmt.Sprintf("%s%d.%0*d %s", sign, n/div, scale, n%div, code)
+}
+
+// Parse reads an amount as people write it, in its currency's major unit
+// with the code after it ("12.50 EUR", "12.5EUR", "1500 JPY"), and returns
+// it in minor units with the code. A negative amount, an unknown currency
+// or more decimals than the currency has are errors.
+func Parse(s string) (amountMinor int64, code string, err error) {
+	s = strings.TrimSpace(s)
+	if len(s) < 4 {
+		return 0, "", fmt.Errorf("%q: want an amount and a currency, such as 12.50 EUR", s)
+	}
+	number, code := strings.TrimSpace(s[:len(s)-3]), strings.ToUpper(s[len(s)-3:])
+	if !IsCurrency(code) {
+		return 0, "", fmt.Errorf("%q: %s is not an ISO 4217 currency; want an amount and a currency, such as 12.50 EUR", s, code)
+	}
+	scale := 2
+	if u, err := currency.ParseISO(code); err == nil {
+		scale, _ = currency.Standard.Rounding(u)
+	}
+	whole, frac, _ := strings.Cut(number, ".")
+	if whole == "" || len(frac) > scale || strings.Trim(whole+frac, "0123456789") != "" {
+		return 0, "", fmt.Errorf("%q: want a positive amount with at most %d decimals before the currency, such as %s", s, scale, Format(1250, code))
+	}
+	frac += strings.Repeat("0", scale-len(frac))
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("%q: the amount is too large", s)
+	}
+	return n, code, nil
 }

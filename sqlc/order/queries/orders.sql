@@ -51,9 +51,10 @@ GROUP BY status;
 
 -- name: SearchOrders :many
 -- Every customer's orders, for operators. Filters that are empty (an empty
--- array, a NULL time, an empty user) match everything; a page starts after
--- the cursor id in the chosen direction (ids are UUIDv7, so they sort by
--- placement).
+-- array, a NULL time or bound, an empty user, SKU or currency) match
+-- everything; an id prefix is the range of ids that start with it, read
+-- from the primary key. A page starts after the cursor id in the chosen
+-- direction (ids are UUIDv7, so they sort by placement).
 SELECT * FROM orders
 WHERE (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
   AND (cardinality(@reasons::text[]) = 0 OR reason = ANY(@reasons::text[]))
@@ -62,6 +63,11 @@ WHERE (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
   AND (sqlc.narg(open_before)::timestamptz IS NULL
        OR (status IN ('pending', 'reserved') AND created_at < sqlc.narg(open_before)::timestamptz))
   AND (@user_id::text = '' OR user_id = @user_id::text)
+  AND (sqlc.narg(id_from)::uuid IS NULL OR id BETWEEN sqlc.narg(id_from)::uuid AND sqlc.narg(id_to)::uuid)
+  AND (@sku::text = '' OR EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = orders.id AND l.sku = @sku::text))
+  AND (@total_currency::text = '' OR currency = @total_currency::text)
+  AND (sqlc.narg(min_total)::bigint IS NULL OR total_minor >= sqlc.narg(min_total)::bigint)
+  AND (sqlc.narg(max_total)::bigint IS NULL OR total_minor <= sqlc.narg(max_total)::bigint)
   AND (CASE WHEN @oldest_first::boolean THEN id > @cursor::uuid ELSE id < @cursor::uuid END)
 ORDER BY (CASE WHEN @oldest_first::boolean THEN id END) ASC, id DESC
 LIMIT @page_limit;
@@ -75,7 +81,12 @@ WHERE (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
   AND (sqlc.narg(placed_before)::timestamptz IS NULL OR created_at < sqlc.narg(placed_before)::timestamptz)
   AND (sqlc.narg(open_before)::timestamptz IS NULL
        OR (status IN ('pending', 'reserved') AND created_at < sqlc.narg(open_before)::timestamptz))
-  AND (@user_id::text = '' OR user_id = @user_id::text);
+  AND (@user_id::text = '' OR user_id = @user_id::text)
+  AND (sqlc.narg(id_from)::uuid IS NULL OR id BETWEEN sqlc.narg(id_from)::uuid AND sqlc.narg(id_to)::uuid)
+  AND (@sku::text = '' OR EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = orders.id AND l.sku = @sku::text))
+  AND (@total_currency::text = '' OR currency = @total_currency::text)
+  AND (sqlc.narg(min_total)::bigint IS NULL OR total_minor >= sqlc.narg(min_total)::bigint)
+  AND (sqlc.narg(max_total)::bigint IS NULL OR total_minor <= sqlc.narg(max_total)::bigint);
 
 -- name: OldestOpenOrder :one
 -- The open order placed longest ago; the partial index on open orders

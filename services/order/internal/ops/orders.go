@@ -6,6 +6,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
@@ -16,7 +17,19 @@ import (
 // ListOrders implements opsv1connect.OpsServiceHandler.
 func (o *Server) ListOrders(ctx context.Context, req *connect.Request[opsv1.ListOrdersRequest]) (*connect.Response[opsv1.ListOrdersResponse], error) {
 	m := req.Msg
-	f := service.Filter{UserID: m.GetUserId(), OldestFirst: m.GetSort() == opsv1.OrderSort_ORDER_SORT_OLDEST_FIRST}
+	f := service.Filter{
+		UserID: m.GetUserId(), IDPrefix: m.GetOrderIdPrefix(), SKU: m.GetSku(),
+		OldestFirst: m.GetSort() == opsv1.OrderSort_ORDER_SORT_OLDEST_FIRST,
+	}
+	for _, bound := range []struct {
+		money *commonv1.Money
+		into  **int64
+	}{{m.GetMinTotal(), &f.MinTotal}, {m.GetMaxTotal(), &f.MaxTotal}} {
+		if bound.money != nil {
+			amount := bound.money.GetAmountMinor()
+			*bound.into, f.Currency = &amount, bound.money.GetCurrency()
+		}
+	}
 	for _, s := range m.GetStatuses() {
 		f.Statuses = append(f.Statuses, handler.StatusOf(s))
 	}

@@ -14,9 +14,18 @@ type Filter struct {
 	// and before.
 	PlacedAfter, PlacedBefore *time.Time
 	// OpenBefore keeps only open orders placed before this time.
-	OpenBefore  *time.Time
-	UserID      string
-	OldestFirst bool
+	OpenBefore *time.Time
+	UserID     string
+	// IDPrefix keeps the orders whose id starts with it: hexadecimal
+	// digits, dashes ignored.
+	IDPrefix string
+	// SKU keeps the orders with a line of it.
+	SKU string
+	// MinTotal and MaxTotal bound the total, in minor units of Currency,
+	// which they require when either is set.
+	MinTotal, MaxTotal *int64
+	Currency           string
+	OldestFirst        bool
 }
 
 // SearchOrders returns a page of the orders f selects, after afterID in

@@ -4,13 +4,16 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
@@ -338,9 +341,12 @@ func (s *Store) Search(ctx context.Context, f service.Filter, afterID string, li
 			return nil, err
 		}
 	}
+	from, to := idRange(f.IDPrefix)
 	rows, err := s.q.SearchOrders(ctx, orderdb.SearchOrdersParams{
 		Statuses: strs(f.Statuses), Reasons: strs(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
-		OpenBefore: f.OpenBefore, UserID: f.UserID, OldestFirst: f.OldestFirst, Cursor: cursor, PageLimit: limit,
+		OpenBefore: f.OpenBefore, UserID: f.UserID, IDFrom: from, IDTo: to, Sku: f.SKU,
+		TotalCurrency: f.Currency, MinTotal: f.MinTotal, MaxTotal: f.MaxTotal,
+		OldestFirst: f.OldestFirst, Cursor: cursor, PageLimit: limit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("search orders: %w", err)
@@ -350,9 +356,11 @@ func (s *Store) Search(ctx context.Context, f service.Filter, afterID string, li
 
 // Count implements service.Storer.
 func (s *Store) Count(ctx context.Context, f service.Filter) (int64, error) {
+	from, to := idRange(f.IDPrefix)
 	n, err := s.q.CountOrders(ctx, orderdb.CountOrdersParams{
 		Statuses: strs(f.Statuses), Reasons: strs(f.Reasons), PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
-		OpenBefore: f.OpenBefore, UserID: f.UserID,
+		OpenBefore: f.OpenBefore, UserID: f.UserID, IDFrom: from, IDTo: to, Sku: f.SKU,
+		TotalCurrency: f.Currency, MinTotal: f.MinTotal, MaxTotal: f.MaxTotal,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count orders: %w", err)
@@ -370,6 +378,24 @@ func (s *Store) OldestOpen(ctx context.Context) (string, time.Time, bool, error)
 		return "", time.Time{}, false, fmt.Errorf("oldest open order: %w", err)
 	}
 	return row.ID.String(), row.CreatedAt, true, nil
+}
+
+// idRange is the range of ids that start with prefix (at most 32
+// hexadecimal digits, dashes ignored, as the API validates): the prefix
+// padded with zeros, and with fs. No prefix is no range (NULL: every id).
+func idRange(prefix string) (from, to pgtype.UUID) {
+	digits := strings.ReplaceAll(strings.ToLower(prefix), "-", "")
+	if digits == "" {
+		return from, to
+	}
+	pad := max(32-len(digits), 0)
+	lo, errLo := hex.DecodeString(digits + strings.Repeat("0", pad))
+	hi, errHi := hex.DecodeString(digits + strings.Repeat("f", pad))
+	if errLo != nil || errHi != nil || len(lo) != 16 {
+		// Not an id's start: a range that holds no id.
+		return pgtype.UUID{Bytes: uuid.Max, Valid: true}, pgtype.UUID{Bytes: uuid.Nil, Valid: true}
+	}
+	return pgtype.UUID{Bytes: [16]byte(lo), Valid: true}, pgtype.UUID{Bytes: [16]byte(hi), Valid: true}
 }
 
 // strs converts a filter of typed strings for a query's text[] parameter,

@@ -8,11 +8,11 @@ package opsv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v14 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
-	v13 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
-	v11 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
+	v11 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
+	v14 "github.com/ordermesh/ordermesh/gen/go/ordermesh/events/v1"
+	v12 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	v1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
-	v12 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	v13 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -104,7 +104,17 @@ type ListOrdersRequest struct {
 	// The largest number of orders to return, 1 to 200. 0 means 50.
 	PageSize int32 `protobuf:"varint,8,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call with the same filter.
-	PageToken     string `protobuf:"bytes,9,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,9,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only orders whose id starts with this: hexadecimal digits, dashes
+	// anywhere or nowhere ("01a23c3c", "01a23c3c-b4d5"), as an operator
+	// reads the start of an id off a log line or an email.
+	OrderIdPrefix string `protobuf:"bytes,10,opt,name=order_id_prefix,json=orderIdPrefix,proto3" json:"order_id_prefix,omitempty"`
+	// Only orders with a line of this SKU.
+	Sku string `protobuf:"bytes,11,opt,name=sku,proto3" json:"sku,omitempty"`
+	// Only orders in this total's currency totalling at least this much.
+	MinTotal *v11.Money `protobuf:"bytes,12,opt,name=min_total,json=minTotal,proto3" json:"min_total,omitempty"`
+	// Only orders in this total's currency totalling at most this much.
+	MaxTotal      *v11.Money `protobuf:"bytes,13,opt,name=max_total,json=maxTotal,proto3" json:"max_total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -200,6 +210,34 @@ func (x *ListOrdersRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListOrdersRequest) GetOrderIdPrefix() string {
+	if x != nil {
+		return x.OrderIdPrefix
+	}
+	return ""
+}
+
+func (x *ListOrdersRequest) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *ListOrdersRequest) GetMinTotal() *v11.Money {
+	if x != nil {
+		return x.MinTotal
+	}
+	return nil
+}
+
+func (x *ListOrdersRequest) GetMaxTotal() *v11.Money {
+	if x != nil {
+		return x.MaxTotal
+	}
+	return nil
 }
 
 // ListOrdersResponse is a page of orders.
@@ -319,10 +357,10 @@ type GetSagaTimelineResponse struct {
 	Order *v1.Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
 	// Inventory's reservation for it; absent when Inventory has none (yet)
 	// or could not be reached.
-	Reservation *v11.Reservation `protobuf:"bytes,2,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	Reservation *v12.Reservation `protobuf:"bytes,2,opt,name=reservation,proto3" json:"reservation,omitempty"`
 	// Payment's payment for it, with its operations; absent when there is
 	// none (yet) or Payment could not be reached.
-	Payment *v12.Payment `protobuf:"bytes,3,opt,name=payment,proto3" json:"payment,omitempty"`
+	Payment *v13.Payment `protobuf:"bytes,3,opt,name=payment,proto3" json:"payment,omitempty"`
 	// Every delivery of every event about the order, by producer.
 	Deliveries []*ProducedDelivery `protobuf:"bytes,4,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	// All of the above as one list, oldest first.
@@ -370,14 +408,14 @@ func (x *GetSagaTimelineResponse) GetOrder() *v1.Order {
 	return nil
 }
 
-func (x *GetSagaTimelineResponse) GetReservation() *v11.Reservation {
+func (x *GetSagaTimelineResponse) GetReservation() *v12.Reservation {
 	if x != nil {
 		return x.Reservation
 	}
 	return nil
 }
 
-func (x *GetSagaTimelineResponse) GetPayment() *v12.Payment {
+func (x *GetSagaTimelineResponse) GetPayment() *v13.Payment {
 	if x != nil {
 		return x.Payment
 	}
@@ -411,7 +449,7 @@ type ProducedDelivery struct {
 	// The producing service.
 	Producer string `protobuf:"bytes,1,opt,name=producer,proto3" json:"producer,omitempty"`
 	// The delivery.
-	Delivery      *v13.Delivery `protobuf:"bytes,2,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Delivery      *v14.Delivery `protobuf:"bytes,2,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -453,7 +491,7 @@ func (x *ProducedDelivery) GetProducer() string {
 	return ""
 }
 
-func (x *ProducedDelivery) GetDelivery() *v13.Delivery {
+func (x *ProducedDelivery) GetDelivery() *v14.Delivery {
 	if x != nil {
 		return x.Delivery
 	}
@@ -616,9 +654,9 @@ func (*TimelineEntry_Delivery) isTimelineEntry_Step() {}
 type ReservationStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The reservation's status after this step.
-	Status v11.ReservationStatus `protobuf:"varint,1,opt,name=status,proto3,enum=ordermesh.inventory.v1.ReservationStatus" json:"status,omitempty"`
+	Status v12.ReservationStatus `protobuf:"varint,1,opt,name=status,proto3,enum=ordermesh.inventory.v1.ReservationStatus" json:"status,omitempty"`
 	// The lines, when the reservation was made.
-	Lines []*v11.ReservationLine `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
+	Lines []*v12.ReservationLine `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
 	// Until when the stock is held, when the reservation was made.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -655,14 +693,14 @@ func (*ReservationStep) Descriptor() ([]byte, []int) {
 	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *ReservationStep) GetStatus() v11.ReservationStatus {
+func (x *ReservationStep) GetStatus() v12.ReservationStatus {
 	if x != nil {
 		return x.Status
 	}
-	return v11.ReservationStatus(0)
+	return v12.ReservationStatus(0)
 }
 
-func (x *ReservationStep) GetLines() []*v11.ReservationLine {
+func (x *ReservationStep) GetLines() []*v12.ReservationLine {
 	if x != nil {
 		return x.Lines
 	}
@@ -680,9 +718,9 @@ func (x *ReservationStep) GetExpireTime() *timestamppb.Timestamp {
 type PaymentStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The operation and its outcome.
-	Operation *v12.PaymentOperation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	Operation *v13.PaymentOperation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
 	// The payment's amount.
-	Amount        *v14.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	Amount        *v11.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -717,14 +755,14 @@ func (*PaymentStep) Descriptor() ([]byte, []int) {
 	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *PaymentStep) GetOperation() *v12.PaymentOperation {
+func (x *PaymentStep) GetOperation() *v13.PaymentOperation {
 	if x != nil {
 		return x.Operation
 	}
 	return nil
 }
 
-func (x *PaymentStep) GetAmount() *v14.Money {
+func (x *PaymentStep) GetAmount() *v11.Money {
 	if x != nil {
 		return x.Amount
 	}
@@ -980,7 +1018,7 @@ type DeliveryFilter struct {
 	// Only deliveries to this subscriber.
 	Subscriber string `protobuf:"bytes,2,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
 	// Only events of this type.
-	Type          v13.EventType `protobuf:"varint,3,opt,name=type,proto3,enum=ordermesh.events.v1.EventType" json:"type,omitempty"`
+	Type          v14.EventType `protobuf:"varint,3,opt,name=type,proto3,enum=ordermesh.events.v1.EventType" json:"type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1029,11 +1067,11 @@ func (x *DeliveryFilter) GetSubscriber() string {
 	return ""
 }
 
-func (x *DeliveryFilter) GetType() v13.EventType {
+func (x *DeliveryFilter) GetType() v14.EventType {
 	if x != nil {
 		return x.Type
 	}
-	return v13.EventType(0)
+	return v14.EventType(0)
 }
 
 // ParkedDelivery is a parked delivery with the service that produced its
@@ -1043,7 +1081,7 @@ type ParkedDelivery struct {
 	// The producing service.
 	Producer string `protobuf:"bytes,1,opt,name=producer,proto3" json:"producer,omitempty"`
 	// The delivery.
-	Delivery      *v13.ParkedDelivery `protobuf:"bytes,2,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Delivery      *v14.ParkedDelivery `protobuf:"bytes,2,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1085,7 +1123,7 @@ func (x *ParkedDelivery) GetProducer() string {
 	return ""
 }
 
-func (x *ParkedDelivery) GetDelivery() *v13.ParkedDelivery {
+func (x *ParkedDelivery) GetDelivery() *v14.ParkedDelivery {
 	if x != nil {
 		return x.Delivery
 	}
@@ -1601,7 +1639,7 @@ var File_ordermesh_ops_v1_ops_proto protoreflect.FileDescriptor
 
 const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\n" +
-	"\x1aordermesh/ops/v1/ops.proto\x12\x10ordermesh.ops.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fordermesh/common/v1/money.proto\x1a\"ordermesh/events/v1/delivery.proto\x1a ordermesh/events/v1/events.proto\x1a&ordermesh/inventory/v1/inventory.proto\x1a\x1eordermesh/order/v1/order.proto\x1a\"ordermesh/payment/v1/payment.proto\"\xb1\x04\n" +
+	"\x1aordermesh/ops/v1/ops.proto\x12\x10ordermesh.ops.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fordermesh/common/v1/money.proto\x1a\"ordermesh/events/v1/delivery.proto\x1a ordermesh/events/v1/events.proto\x1a&ordermesh/inventory/v1/inventory.proto\x1a\x1eordermesh/order/v1/order.proto\x1a\"ordermesh/payment/v1/payment.proto\"\xba\a\n" +
 	"\x11ListOrdersRequest\x12N\n" +
 	"\bstatuses\x18\x01 \x03(\x0e2\x1f.ordermesh.order.v1.OrderStatusB\x11\xbaH\x0e\x92\x01\v\x10\x06\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x12M\n" +
 	"\areasons\x18\x02 \x03(\x0e2 .ordermesh.order.v1.StatusReasonB\x11\xbaH\x0e\x92\x01\v\x10\x06\"\a\x82\x01\x04\x10\x01 \x00R\areasons\x12=\n" +
@@ -1613,7 +1651,13 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\tpage_size\x18\b \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xc8\x01(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x90\x01\n" +
+	"page_token\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12@\n" +
+	"\x0forder_id_prefix\x18\n" +
+	" \x01(\tB\x18\xbaH\x15r\x13\x18$2\x0f^[0-9a-fA-F-]*$R\rorderIdPrefix\x12\x19\n" +
+	"\x03sku\x18\v \x01(\tB\a\xbaH\x04r\x02\x18@R\x03sku\x127\n" +
+	"\tmin_total\x18\f \x01(\v2\x1a.ordermesh.common.v1.MoneyR\bminTotal\x127\n" +
+	"\tmax_total\x18\r \x01(\v2\x1a.ordermesh.common.v1.MoneyR\bmaxTotal:\xb7\x01\xbaH\xb3\x01\x1a\xb0\x01\n" +
+	"\x14total_range_currency\x124min_total and max_total must be in the same currency\x1ab!has(this.min_total) || !has(this.max_total) || this.min_total.currency == this.max_total.currency\"\x90\x01\n" +
 	"\x12ListOrdersResponse\x121\n" +
 	"\x06orders\x18\x01 \x03(\v2\x19.ordermesh.order.v1.OrderR\x06orders\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1f\n" +
@@ -1771,17 +1815,17 @@ var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(v1.StatusReason)(0),                    // 25: ordermesh.order.v1.StatusReason
 	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),             // 27: google.protobuf.Duration
-	(*v1.Order)(nil),                        // 28: ordermesh.order.v1.Order
-	(*v11.Reservation)(nil),                 // 29: ordermesh.inventory.v1.Reservation
-	(*v12.Payment)(nil),                     // 30: ordermesh.payment.v1.Payment
-	(*v13.Delivery)(nil),                    // 31: ordermesh.events.v1.Delivery
-	(*v1.StatusChange)(nil),                 // 32: ordermesh.order.v1.StatusChange
-	(v11.ReservationStatus)(0),              // 33: ordermesh.inventory.v1.ReservationStatus
-	(*v11.ReservationLine)(nil),             // 34: ordermesh.inventory.v1.ReservationLine
-	(*v12.PaymentOperation)(nil),            // 35: ordermesh.payment.v1.PaymentOperation
-	(*v14.Money)(nil),                       // 36: ordermesh.common.v1.Money
-	(v13.EventType)(0),                      // 37: ordermesh.events.v1.EventType
-	(*v13.ParkedDelivery)(nil),              // 38: ordermesh.events.v1.ParkedDelivery
+	(*v11.Money)(nil),                       // 28: ordermesh.common.v1.Money
+	(*v1.Order)(nil),                        // 29: ordermesh.order.v1.Order
+	(*v12.Reservation)(nil),                 // 30: ordermesh.inventory.v1.Reservation
+	(*v13.Payment)(nil),                     // 31: ordermesh.payment.v1.Payment
+	(*v14.Delivery)(nil),                    // 32: ordermesh.events.v1.Delivery
+	(*v1.StatusChange)(nil),                 // 33: ordermesh.order.v1.StatusChange
+	(v12.ReservationStatus)(0),              // 34: ordermesh.inventory.v1.ReservationStatus
+	(*v12.ReservationLine)(nil),             // 35: ordermesh.inventory.v1.ReservationLine
+	(*v13.PaymentOperation)(nil),            // 36: ordermesh.payment.v1.PaymentOperation
+	(v14.EventType)(0),                      // 37: ordermesh.events.v1.EventType
+	(*v14.ParkedDelivery)(nil),              // 38: ordermesh.events.v1.ParkedDelivery
 }
 var file_ordermesh_ops_v1_ops_proto_depIdxs = []int32{
 	24, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
@@ -1790,58 +1834,60 @@ var file_ordermesh_ops_v1_ops_proto_depIdxs = []int32{
 	26, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
 	27, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
 	0,  // 5: ordermesh.ops.v1.ListOrdersRequest.sort:type_name -> ordermesh.ops.v1.OrderSort
-	28, // 6: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
-	28, // 7: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
-	29, // 8: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
-	30, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
-	5,  // 10: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
-	6,  // 11: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
-	9,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	31, // 13: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
-	26, // 14: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
-	32, // 15: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
-	7,  // 16: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
-	8,  // 17: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
-	5,  // 18: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
-	33, // 19: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
-	34, // 20: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
-	26, // 21: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
-	35, // 22: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
-	36, // 23: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
-	28, // 24: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	37, // 25: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
-	38, // 26: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
-	14, // 27: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
-	15, // 28: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
-	9,  // 29: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	14, // 30: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
-	9,  // 31: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	22, // 32: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
-	27, // 33: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
-	23, // 34: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
-	9,  // 35: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	26, // 36: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
-	24, // 37: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
-	27, // 38: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
-	1,  // 39: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
-	3,  // 40: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
-	10, // 41: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
-	12, // 42: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
-	16, // 43: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
-	18, // 44: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	20, // 45: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
-	2,  // 46: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
-	4,  // 47: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
-	11, // 48: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
-	13, // 49: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
-	17, // 50: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
-	19, // 51: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	21, // 52: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
-	46, // [46:53] is the sub-list for method output_type
-	39, // [39:46] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	28, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
+	28, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
+	29, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
+	29, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
+	30, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
+	31, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
+	5,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
+	6,  // 13: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
+	9,  // 14: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	32, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
+	26, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
+	33, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
+	7,  // 18: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
+	8,  // 19: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
+	5,  // 20: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
+	34, // 21: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
+	35, // 22: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
+	26, // 23: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
+	36, // 24: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
+	28, // 25: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
+	29, // 26: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	37, // 27: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
+	38, // 28: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
+	14, // 29: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
+	15, // 30: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
+	9,  // 31: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	14, // 32: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
+	9,  // 33: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	22, // 34: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
+	27, // 35: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
+	23, // 36: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
+	9,  // 37: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	26, // 38: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
+	24, // 39: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
+	27, // 40: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
+	1,  // 41: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
+	3,  // 42: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
+	10, // 43: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
+	12, // 44: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
+	16, // 45: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
+	18, // 46: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	20, // 47: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
+	2,  // 48: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
+	4,  // 49: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
+	11, // 50: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
+	13, // 51: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
+	17, // 52: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
+	19, // 53: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	21, // 54: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
+	48, // [48:55] is the sub-list for method output_type
+	41, // [41:48] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_ops_v1_ops_proto_init() }

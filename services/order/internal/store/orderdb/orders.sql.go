@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const applyChanges = `-- name: ApplyChanges :exec
@@ -71,15 +72,26 @@ WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
   AND ($5::timestamptz IS NULL
        OR (status IN ('pending', 'reserved') AND created_at < $5::timestamptz))
   AND ($6::text = '' OR user_id = $6::text)
+  AND ($7::uuid IS NULL OR id BETWEEN $7::uuid AND $8::uuid)
+  AND ($9::text = '' OR EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = orders.id AND l.sku = $9::text))
+  AND ($10::text = '' OR currency = $10::text)
+  AND ($11::bigint IS NULL OR total_minor >= $11::bigint)
+  AND ($12::bigint IS NULL OR total_minor <= $12::bigint)
 `
 
 type CountOrdersParams struct {
-	Statuses     []string
-	Reasons      []string
-	PlacedAfter  *time.Time
-	PlacedBefore *time.Time
-	OpenBefore   *time.Time
-	UserID       string
+	Statuses      []string
+	Reasons       []string
+	PlacedAfter   *time.Time
+	PlacedBefore  *time.Time
+	OpenBefore    *time.Time
+	UserID        string
+	IDFrom        pgtype.UUID
+	IDTo          pgtype.UUID
+	Sku           string
+	TotalCurrency string
+	MinTotal      *int64
+	MaxTotal      *int64
 }
 
 // How many orders SearchOrders' filters match, on every page.
@@ -91,6 +103,12 @@ func (q *Queries) CountOrders(ctx context.Context, arg CountOrdersParams) (int64
 		arg.PlacedBefore,
 		arg.OpenBefore,
 		arg.UserID,
+		arg.IDFrom,
+		arg.IDTo,
+		arg.Sku,
+		arg.TotalCurrency,
+		arg.MinTotal,
+		arg.MaxTotal,
 	)
 	var column_1 int64
 	err := row.Scan(&column_1)
@@ -571,27 +589,39 @@ WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
   AND ($5::timestamptz IS NULL
        OR (status IN ('pending', 'reserved') AND created_at < $5::timestamptz))
   AND ($6::text = '' OR user_id = $6::text)
-  AND (CASE WHEN $7::boolean THEN id > $8::uuid ELSE id < $8::uuid END)
-ORDER BY (CASE WHEN $7::boolean THEN id END) ASC, id DESC
-LIMIT $9
+  AND ($7::uuid IS NULL OR id BETWEEN $7::uuid AND $8::uuid)
+  AND ($9::text = '' OR EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = orders.id AND l.sku = $9::text))
+  AND ($10::text = '' OR currency = $10::text)
+  AND ($11::bigint IS NULL OR total_minor >= $11::bigint)
+  AND ($12::bigint IS NULL OR total_minor <= $12::bigint)
+  AND (CASE WHEN $13::boolean THEN id > $14::uuid ELSE id < $14::uuid END)
+ORDER BY (CASE WHEN $13::boolean THEN id END) ASC, id DESC
+LIMIT $15
 `
 
 type SearchOrdersParams struct {
-	Statuses     []string
-	Reasons      []string
-	PlacedAfter  *time.Time
-	PlacedBefore *time.Time
-	OpenBefore   *time.Time
-	UserID       string
-	OldestFirst  bool
-	Cursor       uuid.UUID
-	PageLimit    int32
+	Statuses      []string
+	Reasons       []string
+	PlacedAfter   *time.Time
+	PlacedBefore  *time.Time
+	OpenBefore    *time.Time
+	UserID        string
+	IDFrom        pgtype.UUID
+	IDTo          pgtype.UUID
+	Sku           string
+	TotalCurrency string
+	MinTotal      *int64
+	MaxTotal      *int64
+	OldestFirst   bool
+	Cursor        uuid.UUID
+	PageLimit     int32
 }
 
 // Every customer's orders, for operators. Filters that are empty (an empty
-// array, a NULL time, an empty user) match everything; a page starts after
-// the cursor id in the chosen direction (ids are UUIDv7, so they sort by
-// placement).
+// array, a NULL time or bound, an empty user, SKU or currency) match
+// everything; an id prefix is the range of ids that start with it, read
+// from the primary key. A page starts after the cursor id in the chosen
+// direction (ids are UUIDv7, so they sort by placement).
 func (q *Queries) SearchOrders(ctx context.Context, arg SearchOrdersParams) ([]Order, error) {
 	rows, err := q.db.Query(ctx, searchOrders,
 		arg.Statuses,
@@ -600,6 +630,12 @@ func (q *Queries) SearchOrders(ctx context.Context, arg SearchOrdersParams) ([]O
 		arg.PlacedBefore,
 		arg.OpenBefore,
 		arg.UserID,
+		arg.IDFrom,
+		arg.IDTo,
+		arg.Sku,
+		arg.TotalCurrency,
+		arg.MinTotal,
+		arg.MaxTotal,
 		arg.OldestFirst,
 		arg.Cursor,
 		arg.PageLimit,
