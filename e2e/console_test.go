@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordermesh/ordermesh/app/mesh"
@@ -18,23 +20,31 @@ import (
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1/opsv1connect"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/services/order"
 )
 
 // TestConsole drives the operator's web console, as the mesh serves it at
 // /console/, in real headless Chromium:
 //   - sign in by pasting a merchant's token;
 //   - watch an order go PENDING → CONFIRMED on its timeline without a
-//     reload (Inventory's deliveries are held, then let through);
+//     reload (Inventory's deliveries are held, then let through), with a
+//     link to its trace;
 //   - with Inventory down, see the order's OrderPlaced parked after its two
 //     attempts, requeue it with the button once Inventory is back, and see
 //     the order confirmed in the orders list;
+//   - requeue a parked delivery from its order's timeline;
+//   - page through the orders ten at a time, and search them by the start
+//     of an id, a SKU and a customer;
 //   - read the summary and the stock.
 //
 // It saves a screenshot of each view under .build/console/.
 func TestConsole(t *testing.T) {
 	t.Parallel()
 	browser := startBrowser(t, findChromium(t))
-	s := newShop(t, func(c *mesh.Config) { c.Relay.MaxAttempts = 2 })
+	s := newShopUntraced(t, func(c *mesh.Config) {
+		c.Relay.MaxAttempts = 2
+		mesh.ServiceConfig[order.Config](c).TraceURL = "http://grafana.example/explore?trace={trace_id}"
+	})
 	buyer := s.customer(t, "console-buyer", cardOK)
 	shots := filepath.Join("..", ".build", "console")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
@@ -97,6 +107,11 @@ func TestConsole(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#timeline tr")].some(r => r.textContent.includes("capture"))`),
 	)
 	shot("timeline")
+	traceID := text(`#timeline-trace code`)
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("open-trace").href`))
+	if err != nil || len(traceID) != 32 || href != "http://grafana.example/explore?trace="+traceID {
+		t.Errorf("trace %q links to %q (%v); want the configured template with the order's trace id", traceID, href, err)
+	}
 	entries := text(`#timeline`)
 	for _, want := range []string{"PENDING", "RESERVED", "CONFIRMED", "reservation 1 × BEAN-1", "authorize", "capture",
 		"ORDER_PLACED order → inventory: delivered"} {
@@ -134,6 +149,114 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q][data-status="confirmed"]`, stuck.GetId()))),
 	)
 	shot("orders")
+
+	// A parked delivery requeued from its order's timeline.
+	s.m.WaitQuiet(t)
+	s.m.Gates["inventory"].Down()
+	stuck2 := s.place(t, buyer, s.request(t, buyer, "DE", lines("BEAN-1", 1)))
+	waitParked(t, ops, s.merchant, &opsv1.DeliveryFilter{}, 1)
+	parkedStep := chromedp.CSS(`#timeline tr.problem button.requeue`)
+	step("see it parked on the timeline",
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = "#/orders/%s"`, stuck2.GetId())),
+		chromedp.WaitVisible(parkedStep),
+	)
+	shot("timeline-parked")
+	s.m.Gates["inventory"].Up()
+	step("requeue it from there",
+		chromedp.Click(parkedStep),
+		chromedp.Poll[chromedp.Void](`document.getElementById("timeline-result").textContent === "Requeued the order_placed delivery to inventory."`),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline-status[data-status="confirmed"]`)),
+	)
+	if err := chromedp.Do(ctx, chromedp.WaitNotPresent(parkedStep)); err != nil {
+		t.Errorf("the requeued delivery still has its button: %v", err)
+	}
+	step("back to the list", chromedp.Click(chromedp.ID("nav-orders")), chromedp.WaitVisible(chromedp.ID("orders-table")))
+
+	// Paging and search: ten more orders, ten a page.
+	for range 10 {
+		s.place(t, buyer, s.request(t, buyer, "DE", lines("BEAN-1", 1)))
+	}
+	s.m.WaitQuiet(t)
+	count := func(want string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.getElementById("orders-count").textContent === %q`, want))
+	}
+	step("ten a page",
+		chromedp.SetValue(chromedp.ID("page-size"), "10"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("page-size").dispatchEvent(new Event("change"))`),
+		count("1–10 of 13 orders"),
+	)
+	if n := text(`#orders-table tbody`); strings.Count(n, "console-buyer") != 10 {
+		t.Errorf("the first page shows %d orders, want 10", strings.Count(n, "console-buyer"))
+	}
+	step("the next page",
+		chromedp.Click(chromedp.ID("orders-next")),
+		count("11–13 of 13 orders"),
+		// The oldest three, newest first: the second stuck one, the stuck
+		// one, the live one.
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q]`, live.GetId()))),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q]`, stuck.GetId()))),
+	)
+	shot("orders-page-2")
+	if next, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("orders-next").disabled`)); err != nil || !next {
+		t.Errorf("Next is enabled on the last page (%v)", err)
+	}
+	step("back to the first",
+		chromedp.Click(chromedp.ID("orders-prev")),
+		count("1–10 of 13 orders"),
+	)
+	step("search by the start of an id",
+		chromedp.SendKeys(chromedp.ID("filter-id"), stuck.GetId()[:13]),
+		count("1–1 of 1 orders"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q]`, stuck.GetId()))),
+	)
+	shot("orders-search")
+	step("search by SKU",
+		chromedp.SetValue(chromedp.ID("filter-id"), ""),
+		chromedp.SendKeys(chromedp.ID("filter-sku"), "BEAN-1"),
+		count("1–10 of 12 orders"),
+	)
+	step("a search that matches nothing",
+		chromedp.SendKeys(chromedp.ID("filter-customer"), "nobody"),
+		count("0 of 0 orders"),
+		chromedp.WaitVisible(chromedp.CSS(`p#orders-table.empty`)),
+	)
+
+	// One time zone throughout: UTC, or the operator's own.
+	step("times in the operator's zone",
+		chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tgt, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Kolkata"})
+			return err
+		}),
+		chromedp.SetValue(chromedp.ID("filter-customer"), ""),
+		chromedp.SetValue(chromedp.ID("filter-sku"), ""),
+		chromedp.SetValue(chromedp.ID("zone"), "local"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("zone").dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q]`, stuck.GetId()))),
+	)
+	// The stuck order's placement, in the one zone and then the other:
+	// five and a half hours apart.
+	placed := func() time.Time {
+		t.Helper()
+		cell := text(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q] td:nth-child(6)`, stuck.GetId())))
+		at, err := time.Parse("2006-01-02 15:04:05.000", cell)
+		if err != nil {
+			t.Fatalf("placed: %v", err)
+		}
+		return at
+	}
+	inKolkata := placed()
+	if head, clock := text(`#orders-table thead`), text(`#live`); !strings.Contains(head, "Placed (Asia/Kolkata)") || !strings.HasSuffix(clock, "Asia/Kolkata") {
+		t.Errorf("with local time chosen, the orders' header reads %q and the clock %q; want Asia/Kolkata in both", head, clock)
+	}
+	shot("orders-local-time")
+	step("and back to UTC",
+		chromedp.SetValue(chromedp.ID("zone"), "utc"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("zone").dispatchEvent(new Event("change"))`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#orders-table thead").textContent.includes("Placed (UTC)")`),
+	)
+	if d := inKolkata.Sub(placed()); d != 5*time.Hour+30*time.Minute {
+		t.Errorf("the stuck order was placed %v apart in Kolkata and UTC, want 5h30m", d)
+	}
 	got, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: stuck.GetId()}, buyer.token))
 	if err != nil || got.Msg.GetOrder().GetStatus() != confirmed {
 		t.Errorf("the requeued order is %v (%v), want CONFIRMED", got.Msg.GetOrder().GetStatus(), err)

@@ -114,7 +114,12 @@ func TestOperatorReadsOfOneOrder(t *testing.T) {
 // requeue it and watch the order complete, and cancel a stuck order.
 func TestOpsService(t *testing.T) {
 	t.Parallel()
-	s := newShop(t, func(c *mesh.Config) { c.Relay.MaxAttempts = 2 })
+	// Untraced as a process without a collector is: every order still has
+	// a trace id, for the link to its trace.
+	s := newShopUntraced(t, func(c *mesh.Config) {
+		c.Relay.MaxAttempts = 2
+		mesh.ServiceConfig[order.Config](c).TraceURL = "http://jaeger.example:16686/trace/{trace_id}?uiFind={trace_id}"
+	})
 	ctx := context.Background()
 	ops := opsv1connect.NewOpsServiceClient(s.m.HTTP, s.m.URL)
 	ok, declined := s.customer(t, "ops-ok", cardOK), s.customer(t, "ops-no", cardDeclined)
@@ -197,6 +202,10 @@ func TestOpsService(t *testing.T) {
 			tl.GetPayment().GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_CAPTURED || len(tl.GetUnavailable()) != 0 {
 			t.Fatalf("timeline: order %s, reservation %v, payment %v, unavailable %v; want the order, SOLD, CAPTURED, none",
 				tl.GetOrder().GetId(), tl.GetReservation().GetStatus(), tl.GetPayment().GetStatus(), tl.GetUnavailable())
+		}
+		// The order's trace: its id, and the link the template makes.
+		if id := tl.GetTraceId(); len(id) != 32 || tl.GetTraceUrl() != "http://jaeger.example:16686/trace/"+id+"?uiFind="+id {
+			t.Errorf("trace id %q, url %q; want 32 hex digits in the configured template", id, tl.GetTraceUrl())
 		}
 		var steps []string
 		for i, e := range tl.GetEntries() {

@@ -315,6 +315,9 @@ func (a *app) printTimeline(tl *opsv1.GetSagaTimelineResponse) error {
 	}
 	fmt.Fprintf(a.out, "Order     %s\nStatus    %s\nCustomer  %s\nTotal     %s (%s)\nPlaced    %s\n",
 		o.GetId(), status, o.GetUserId(), amount(o.GetTotal()), strings.Join(lines, ", "), placed.UTC().Format(time.RFC3339Nano))
+	if id := tl.GetTraceId(); id != "" {
+		fmt.Fprintf(a.out, "Trace     %s\n", strings.TrimSpace(id+" "+tl.GetTraceUrl()))
+	}
 	if p := tl.GetPayment(); p != nil {
 		fmt.Fprintf(a.out, "Payment   %s\n", strings.TrimSpace(enumLabel(p.GetStatus().String(), "PAYMENT_STATUS_")+" "+p.GetDeclineCode()))
 	}

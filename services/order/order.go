@@ -7,8 +7,10 @@ package order
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/cart/v1/cartv1connect"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/catalog/v1/catalogv1connect"
@@ -92,6 +94,9 @@ type Clients struct {
 func build(d component.Deps) (component.Parts, error) {
 	cfg, log, tp, pool, outbox := *d.Config.(*Config), d.Log, d.Tracing, d.Pool, d.Outbox
 	cfg.Deadline = d.Saga.OrderDeadline
+	if cfg.TraceURL != "" && !strings.Contains(cfg.TraceURL, "{trace_id}") {
+		return component.Parts{}, fmt.Errorf("OPS_TRACE_URL=%q has no {trace_id} for the trace's id to go in", cfg.TraceURL)
+	}
 	clients := Clients{
 		Catalog:   rpcclient.New(d.Clients, catalogv1connect.NewCatalogServiceClient, d.Serving(catalogv1connect.CatalogServiceName)),
 		Cart:      rpcclient.New(d.Clients, cartv1connect.NewCartServiceClient, d.Serving(cartv1connect.CartServiceName)),
@@ -123,7 +128,10 @@ func build(d component.Deps) (component.Parts, error) {
 	path, h := orderv1connect.NewOrderServiceHandler(handler.New(svc, watchers), d.Handler...)
 	outboxes := map[string]eventsv1connect.EventAdminServiceClient{Name: events.NewAdmin(pool, log)}
 	maps.Copy(outboxes, clients.Outboxes)
-	opsServer := ops.New(svc, ops.Deps{Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, Routing: outbox.Routing(), OpenOrders: st.OpenOrders})
+	opsServer := ops.New(svc, ops.Deps{
+		Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, Routing: outbox.Routing(), OpenOrders: st.OpenOrders,
+		TraceURL: cfg.TraceURL,
+	})
 	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(opsServer, d.Handler...)
 	return component.Parts{
 		Routes: []server.Route{

@@ -17,6 +17,8 @@ import { bearerAuth, catalogv1, commonv1, deliveryv1, eventsv1, inventoryv1, ops
 
 const TOKEN_KEY = "ordermesh.token";
 const REFRESH_MS = 2000;
+// PAGE_SIZES are the orders list's page sizes; the first is the default.
+const PAGE_SIZES = [50, 10, 25, 100];
 
 const transport = createConnectTransport({
   baseUrl: location.origin,
@@ -123,7 +125,7 @@ function describe(e: opsv1.TimelineEntry): [what: string, detail: string] {
       }
       const lines = r.lines.map((l) => `${l.quantity} × ${l.sku}`).join(", ");
       const what = r.status === inventoryv1.ReservationStatus.REJECTED ? `reservation REJECTED: ${lines}` : `reservation ${lines}`;
-      return [what, r.expireTime ? `held until ${when(r.expireTime)} UTC` : ""];
+      return [what, r.expireTime ? `held until ${when(r.expireTime)} ${zone()}` : ""];
     }
     case "payment": {
       const op = step.value.operation;
@@ -146,7 +148,7 @@ function describe(e: opsv1.TimelineEntry): [what: string, detail: string] {
             what += `, ${plural(d.attempts, "attempt")} failed`;
           }
           if (d.nextAttemptTime) {
-            what += `, next at ${when(d.nextAttemptTime)} UTC`;
+            what += `, next at ${when(d.nextAttemptTime)} ${zone()}`;
           }
           return [what, d.lastError];
         }
@@ -161,8 +163,27 @@ function date(t: Timestamp | undefined): Date {
   return t ? new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)) : new Date(0);
 }
 
+// Every time the console shows is in one zone, UTC unless the operator
+// chose their own (the header's switch, kept in localStorage).
+const ZONE_KEY = "ordermesh.zone";
+let local = localStorage.getItem(ZONE_KEY) === "local";
+
+// zone names the zone times are shown in: "UTC", or the browser's zone.
+function zone(): string {
+  return local ? Intl.DateTimeFormat().resolvedOptions().timeZone : "UTC";
+}
+
+// clock formats a moment as "2026-12-06 18:20:36.123" in the chosen zone.
+function clock(d: Date): string {
+  if (!local) {
+    return d.toISOString().replace("T", " ").replace("Z", "");
+  }
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
 function when(t: Timestamp | undefined): string {
-  return t ? date(t).toISOString().replace("T", " ").replace("Z", "") : "";
+  return t ? clock(date(t)) : "";
 }
 
 function age(ms: number): string {
@@ -211,31 +232,47 @@ function clearError(): void {
 type View = (main: HTMLElement, arg: string) => () => void;
 
 // every runs fn now and then every REFRESH_MS, one call at a time, until
-// stopped; it shows the time of the last good refresh.
-function every(fn: () => Promise<void>): () => void {
+// stopped; it shows the time of the last good refresh. now() runs it again
+// at once (after the call in flight, if any), for a changed filter or page.
+function every(fn: () => Promise<void>): (() => void) & { now: () => void } {
   let stopped = false;
+  let running = false;
+  let again = false;
   let timer: number | undefined;
   const tick = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    window.clearTimeout(timer);
     try {
       await fn();
       if (!stopped) {
         clearError();
-        byId("live").textContent = `updated ${new Date().toLocaleTimeString()}`;
+        byId("live").textContent = `updated ${clock(new Date()).slice(11, 19)} ${zone()}`;
       }
     } catch (err) {
       if (!stopped) {
         showError(err);
       }
     }
+    running = false;
     if (!stopped) {
-      timer = window.setTimeout(tick, REFRESH_MS);
+      if (again) {
+        again = false;
+        void tick();
+      } else {
+        timer = window.setTimeout(tick, REFRESH_MS);
+      }
     }
   };
   void tick();
-  return () => {
+  const stop = () => {
     stopped = true;
     window.clearTimeout(timer);
   };
+  return Object.assign(stop, { now: () => { if (!stopped) void tick(); } });
 }
 
 const summaryView: View = (main) => {
@@ -271,13 +308,53 @@ const ordersView: View = (main) => {
     ...reasons.map((r) => h("option", { value: String(r) }, reasonName(r))));
   const older = h("input", { id: "filter-older", placeholder: "open longer than, e.g. 10m", size: "22" });
   const sort = h("select", { id: "filter-sort" }, h("option", { value: "1" }, "newest first"), h("option", { value: "2" }, "oldest first"));
+  const id = h("input", { id: "filter-id", placeholder: "order id starts with", size: "20", spellcheck: "false" });
+  const customer = h("input", { id: "filter-customer", placeholder: "customer", size: "14", spellcheck: "false" });
+  const sku = h("input", { id: "filter-sku", placeholder: "SKU", size: "10", spellcheck: "false" });
+  // Paging: the tokens of the pages before this one, and this one's ("" is
+  // the first). Changing the filter starts again at the first page.
+  const before: string[] = [];
+  let current = "";
+  let next = "";
+  const prev = h("button", { type: "button", id: "orders-prev", disabled: true }, "← Previous");
+  const more = h("button", { type: "button", id: "orders-next", disabled: true }, "Next →");
+  const count = h("span", { id: "orders-count" });
+  const size = h("select", { id: "page-size" }, ...PAGE_SIZES.map((n) => h("option", { value: String(n) }, `${n} a page`)));
   const body = h("div", {});
-  main.replaceChildren(h("h1", {}, "Orders"), h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, status, reason, older, sort), body);
-  return every(async () => {
-    const req = create(opsv1.ListOrdersRequestSchema, { pageSize: 100, sort: Number(sort.value) as opsv1.OrderSort });
+  const form = h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, id, customer, sku, status, reason, older, sort);
+  main.replaceChildren(h("h1", {}, "Orders"), form, h("p", { class: "pager" }, prev, more, size, count), body);
+  let refresh = () => {};
+  const restart = () => {
+    before.length = 0;
+    current = "";
+    refresh();
+  };
+  form.addEventListener("input", restart);
+  form.addEventListener("change", restart);
+  size.addEventListener("change", restart);
+  prev.addEventListener("click", () => {
+    current = before.pop() ?? "";
+    refresh();
+  });
+  more.addEventListener("click", () => {
+    if (next) {
+      before.push(current);
+      current = next;
+      refresh();
+    }
+  });
+  const stop = every(async () => {
+    const req = create(opsv1.ListOrdersRequestSchema, {
+      pageSize: Number(size.value), pageToken: current, sort: Number(sort.value) as opsv1.OrderSort,
+      orderIdPrefix: id.value.trim(), userId: customer.value.trim(), sku: sku.value.trim(),
+    });
     if (status.value) req.statuses = [Number(status.value) as orderv1.OrderStatus];
     if (reason.value) req.reasons = [Number(reason.value) as orderv1.StatusReason];
     older.classList.remove("invalid");
+    id.classList.toggle("invalid", !/^[0-9a-fA-F-]*$/.test(req.orderIdPrefix));
+    if (id.classList.contains("invalid")) {
+      return;
+    }
     if (older.value.trim()) {
       const ms = parseDuration(older.value);
       if (ms === undefined) {
@@ -287,6 +364,16 @@ const ordersView: View = (main) => {
       req.openLongerThan = { $typeName: "google.protobuf.Duration", seconds: BigInt(Math.floor(ms / 1000)), nanos: 0 };
     }
     const res = await ops.listOrders(req);
+    if (req.pageToken !== current) {
+      return; // the operator paged or filtered meanwhile; that answer comes next
+    }
+    next = res.nextPageToken;
+    prev.disabled = before.length === 0;
+    more.disabled = next === "";
+    const first = before.length * req.pageSize;
+    count.textContent = res.orders.length === 0
+      ? `0 of ${res.totalCount} orders`
+      : `${first + 1}–${first + res.orders.length} of ${res.totalCount} orders`;
     const now = Date.now();
     const rows = res.orders.map((o) => {
       const r = row(h("a", { href: `#/orders/${o.id}` }, o.id), statusName(o.status), reasonName(o.reason), o.userId, money(o.total),
@@ -296,10 +383,11 @@ const ordersView: View = (main) => {
       return r;
     });
     body.replaceChildren(
-      h("p", { id: "orders-count" }, `${res.orders.length} of ${res.totalCount} orders`),
-      table(["Order", "Status", "Reason", "Customer", "Total", "Placed (UTC)", "Age"], rows, "orders-table", "No order matches."),
+      table(["Order", "Status", "Reason", "Customer", "Total", `Placed (${zone()})`, "Age"], rows, "orders-table", "No order matches."),
     );
   });
+  refresh = stop.now;
+  return stop;
 };
 
 const TERMINAL = new Set([orderv1.OrderStatus.CONFIRMED, orderv1.OrderStatus.SHIPPED, orderv1.OrderStatus.REJECTED, orderv1.OrderStatus.CANCELLED]);
@@ -308,7 +396,7 @@ const timelineView: View = (main, id) => {
   const head = h("div", { id: "timeline-head" });
   const body = h("div", {});
   const cancel = h("form", { id: "cancel-form", class: "filters" });
-  main.replaceChildren(h("h1", {}, "Order ", h("code", {}, id)), head, cancel, body);
+  main.replaceChildren(h("h1", {}, "Order ", h("code", {}, id)), head, cancel, h("p", { id: "timeline-result", role: "status" }), body);
   let stopped = false;
   const controller = new AbortController();
 
@@ -321,20 +409,51 @@ const timelineView: View = (main, id) => {
     const status = statusName(o.status) + (o.reason ? ` (${reasonName(o.reason)})` : "");
     head.replaceChildren(
       h("p", {}, "Status: ", h("b", { id: "timeline-status", "data-status": statusName(o.status) }, status)),
-      h("p", {}, `Customer ${o.userId} · ${money(o.total)} · placed ${when(o.createTime)} UTC · `,
+      h("p", {}, `Customer ${o.userId} · ${money(o.total)} · placed ${when(o.createTime)} ${zone()} · `,
         o.lines.map((l) => `${l.quantity} × ${l.sku}`).join(", ")),
+      ...(tl.traceId
+        ? [h("p", { id: "timeline-trace" }, "Trace ", h("code", {}, tl.traceId),
+          tl.traceUrl ? h("span", {}, " · ", h("a", { href: tl.traceUrl, target: "_blank", rel: "noopener noreferrer", id: "open-trace" }, "open trace")) : null)]
+        : []),
       ...tl.unavailable.map((u) => h("p", { class: "problem" }, `${u.service} could not be asked; its part is missing: ${u.error}`)),
     );
     const placed = date(o.createTime).getTime();
     const rows = tl.entries.map((e) => {
       const [what, detail] = describe(e);
-      const r = row(when(e.time), `+${((date(e.time).getTime() - placed) / 1000).toFixed(3)}s`, e.service, what, detail);
+      const r = row(when(e.time), `+${((date(e.time).getTime() - placed) / 1000).toFixed(3)}s`, e.service, what, detail, requeueButton(e));
       r.dataset.kind = e.step.case ?? "";
       if (e.problem) r.classList.add("problem");
       return r;
     });
-    body.replaceChildren(table(["Time (UTC)", "After", "Service", "What", "Detail"], rows, "timeline", "Nothing yet."));
+    body.replaceChildren(table([`Time (${zone()})`, "After", "Service", "What", "Detail", ""], rows, "timeline", "Nothing yet."));
     cancel.hidden = TERMINAL.has(o.status) && o.status !== orderv1.OrderStatus.CONFIRMED;
+  };
+
+  // A parked delivery gets a button that requeues it, and only it; the
+  // timeline then shows it pending again, and delivered.
+  const requeueButton = (e: opsv1.TimelineEntry): HTMLElement | null => {
+    if (e.step.case !== "delivery") {
+      return null;
+    }
+    const producer = e.step.value.producer;
+    const d = e.step.value.delivery;
+    if (!d || d.state !== deliveryv1.DeliveryState.PARKED) {
+      return null;
+    }
+    return h("button", {
+      type: "button", class: "requeue", "data-event": d.eventId,
+      click: async () => {
+        try {
+          const res = await ops.requeueParkedDeliveries({ filter: { producer, subscriber: d.subscriber }, eventIds: [d.eventId] });
+          byId("timeline-result").textContent = res.requeued > 0n
+            ? `Requeued the ${typeName(d.type)} delivery to ${d.subscriber}.`
+            : "Nothing was requeued: it is no longer parked.";
+          await render();
+        } catch (err) {
+          showError(err);
+        }
+      },
+    }, "Requeue");
   };
 
   const why = h("input", { id: "cancel-reason", placeholder: "why (recorded with your name)", size: "40" });
@@ -415,7 +534,7 @@ const parkedView: View = (main) => {
     });
     all.hidden = rows.length === 0;
     body.replaceChildren(
-      table(["Producer", "Subscriber", "Event", "Order", "Attempts", "Parked (UTC)", "Last error", ""], rows, "parked-table", "Nothing is parked."),
+      table(["Producer", "Subscriber", "Event", "Order", "Attempts", `Parked (${zone()})`, "Last error", ""], rows, "parked-table", "Nothing is parked."),
       ...res.unavailable.map((u) => h("p", { class: "problem" }, `${u.service} could not be asked: ${u.error}`)),
     );
   };
@@ -444,7 +563,7 @@ const stockView: View = (main) => {
       r.dataset.sku = p.sku;
       return r;
     });
-    body.replaceChildren(table(["SKU", "Name", "Available", "Reserved", "Sold", "Updated (UTC)"], rows, "stock-table", "The catalog is empty."));
+    body.replaceChildren(table(["SKU", "Name", "Available", "Reserved", "Sold", `Updated (${zone()})`], rows, "stock-table", "The catalog is empty."));
   });
 };
 
@@ -500,6 +619,13 @@ function start(): void {
   byId("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     signIn();
+  });
+  const zones = byId<HTMLSelectElement>("zone");
+  zones.value = local ? "local" : "utc";
+  zones.addEventListener("change", () => {
+    local = zones.value === "local";
+    localStorage.setItem(ZONE_KEY, zones.value);
+    route(); // the view again, in the new zone
   });
   window.addEventListener("hashchange", route);
   route();

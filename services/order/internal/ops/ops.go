@@ -31,6 +31,9 @@ type Deps struct {
 	Routing events.Routing
 	// OpenOrders counts the open orders by status.
 	OpenOrders func(context.Context) ([]service.OpenOrders, error)
+	// TraceURL links an order to its trace: {trace_id} is replaced with
+	// the trace's id. Empty: no link.
+	TraceURL string
 }
 
 // Server implements opsv1connect.OpsServiceHandler.

@@ -232,6 +232,7 @@ type Config struct {
 	MethodCache    int           `env:"ORDER_PAYMENT_METHOD_CACHE" default:"100000" usage:"payment methods whose owner Order remembers, so a returning customer's checkout asks Payment nothing"`
 	ExpiryInterval time.Duration `env:"ORDER_EXPIRY_INTERVAL" default:"5s" usage:"how often expired orders are looked for"`
 	ShipFrom       string        `env:"ORDER_SHIP_FROM" default:"DE" usage:"ISO country the shop ships from; shipping is cheapest there"`
+	TraceURL       string        `env:"OPS_TRACE_URL" usage:"link from an order's saga to its trace: a URL with {trace_id} in it, such as Jaeger's http://localhost:16686/trace/{trace_id} or a Grafana Explore URL on Tempo; the console and ordermesh orders show print it"`
 }
 
 // Service implements Order's use cases.

@@ -366,7 +366,15 @@ type GetSagaTimelineResponse struct {
 	// All of the above as one list, oldest first.
 	Entries []*TimelineEntry `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
 	// The services that could not be asked, and why.
-	Unavailable   []*Unavailable `protobuf:"bytes,6,rep,name=unavailable,proto3" json:"unavailable,omitempty"`
+	Unavailable []*Unavailable `protobuf:"bytes,6,rep,name=unavailable,proto3" json:"unavailable,omitempty"`
+	// The W3C trace id of the request that placed the order: the saga's
+	// spans, if it was traced, are under it. Empty for orders placed before
+	// the mesh stored it.
+	TraceId string `protobuf:"bytes,7,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// The trace in the operator's trace backend: OPS_TRACE_URL with
+	// {trace_id} replaced. Empty when OPS_TRACE_URL is not set or there is
+	// no trace id.
+	TraceUrl      string `protobuf:"bytes,8,opt,name=trace_url,json=traceUrl,proto3" json:"trace_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +449,20 @@ func (x *GetSagaTimelineResponse) GetUnavailable() []*Unavailable {
 		return x.Unavailable
 	}
 	return nil
+}
+
+func (x *GetSagaTimelineResponse) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *GetSagaTimelineResponse) GetTraceUrl() string {
+	if x != nil {
+		return x.TraceUrl
+	}
+	return ""
 }
 
 // ProducedDelivery is a delivery with the service that produced its event.
@@ -1664,7 +1686,7 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\vtotal_count\x18\x03 \x01(\x03R\n" +
 	"totalCount\"=\n" +
 	"\x16GetSagaTimelineRequest\x12#\n" +
-	"\border_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\"\x8a\x03\n" +
+	"\border_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aorderId\"\xc2\x03\n" +
 	"\x17GetSagaTimelineResponse\x12/\n" +
 	"\x05order\x18\x01 \x01(\v2\x19.ordermesh.order.v1.OrderR\x05order\x12E\n" +
 	"\vreservation\x18\x02 \x01(\v2#.ordermesh.inventory.v1.ReservationR\vreservation\x127\n" +
@@ -1673,7 +1695,9 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"deliveries\x18\x04 \x03(\v2\".ordermesh.ops.v1.ProducedDeliveryR\n" +
 	"deliveries\x129\n" +
 	"\aentries\x18\x05 \x03(\v2\x1f.ordermesh.ops.v1.TimelineEntryR\aentries\x12?\n" +
-	"\vunavailable\x18\x06 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\"i\n" +
+	"\vunavailable\x18\x06 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\x12\x19\n" +
+	"\btrace_id\x18\a \x01(\tR\atraceId\x12\x1b\n" +
+	"\ttrace_url\x18\b \x01(\tR\btraceUrl\"i\n" +
 	"\x10ProducedDelivery\x12\x1a\n" +
 	"\bproducer\x18\x01 \x01(\tR\bproducer\x129\n" +
 	"\bdelivery\x18\x02 \x01(\v2\x1d.ordermesh.events.v1.DeliveryR\bdelivery\"\xb1\x03\n" +
