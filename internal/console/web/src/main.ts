@@ -512,13 +512,31 @@ const parkedView: View = (main) => {
       showError(err);
     }
   };
-  const all = h("button", { type: "button", id: "requeue-all", click: () => requeue(create(opsv1.RequeueParkedDeliveriesRequestSchema, { filter: filter() })) },
-    "Requeue all shown");
+  // Requeueing everything the filter matches is done by the server on the
+  // filter, and asked about first: how many, and which.
+  let shown = 0;
+  let more = false;
+  const confirmBox = h("div", { id: "requeue-confirm", class: "confirm", role: "alertdialog", hidden: true });
+  const ask = () => {
+    const which = [producer.value && `from ${producer.value}`, subscriber.value && `to ${subscriber.value}`].filter(Boolean).join(" ") || "of every producer and subscriber";
+    const sent = filter();
+    confirmBox.replaceChildren(
+      h("p", {}, `Requeue every parked delivery ${which}: ${more ? "more than " : ""}${shown === 1 ? "1 delivery" : `${shown} deliveries`}? Their attempts start again.`),
+      h("button", { type: "button", id: "requeue-confirm-yes", click: () => { confirmBox.hidden = true; void requeue(create(opsv1.RequeueParkedDeliveriesRequestSchema, { filter: sent })); } }, "Requeue them"),
+      h("button", { type: "button", id: "requeue-confirm-no", click: () => { confirmBox.hidden = true; } }, "Keep them parked"),
+    );
+    confirmBox.hidden = false;
+  };
+  const all = h("button", { type: "button", id: "requeue-all", click: ask }, "Requeue all matching…");
+  const filters = h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, producer, subscriber, all);
+  filters.addEventListener("change", () => { confirmBox.hidden = true; });
   main.replaceChildren(h("h1", {}, "Parked events"),
     h("p", { class: "hint" }, "Deliveries the relays gave up on after their attempts. Fix the cause, then requeue: their attempts start again."),
-    h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, producer, subscriber, all), result, body);
+    filters, confirmBox, result, body);
   refresh = async () => {
     const res = await ops.listParkedDeliveries({ filter: filter(), pageSize: 200 });
+    shown = res.deliveries.length;
+    more = res.nextPageToken !== "";
     const rows = res.deliveries.map((p) => {
       const d = p.delivery as deliveryv1.ParkedDelivery;
       const button = h("button", {
@@ -625,7 +643,14 @@ function start(): void {
   zones.addEventListener("change", () => {
     local = zones.value === "local";
     localStorage.setItem(ZONE_KEY, zones.value);
-    route(); // the view again, in the new zone
+    // The view again in the new zone: refreshed in place where it can be
+    // (its filters and page kept), else drawn anew.
+    const refresh = (stopView as { now?: () => void }).now;
+    if (refresh) {
+      refresh();
+    } else {
+      route();
+    }
   });
   window.addEventListener("hashchange", route);
   route();
