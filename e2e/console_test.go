@@ -35,7 +35,7 @@ import (
 //   - requeue a parked delivery from its order's timeline;
 //   - page through the orders ten at a time, and search them by the start
 //     of an id, a SKU and a customer;
-//   - read the summary and the stock.
+//   - read the summary, the stock and the sales.
 //
 // It saves a screenshot of each view under .build/console/.
 func TestConsole(t *testing.T) {
@@ -291,6 +291,24 @@ func TestConsole(t *testing.T) {
 	shot("stock")
 	if r := text(`#stock-table tr[data-sku="MUG-1"]`); !strings.Contains(r, "MUG-1Product MUG-1401") {
 		t.Errorf("MUG-1's row reads %q, want 4 available, 0 reserved, 1 sold", r)
+	}
+	// 4. Sales: the thirteen confirmed orders, a bar per day, the top
+	// sellers.
+	today := live.GetCreateTime().AsTime().UTC().Format(time.DateOnly)
+	step("read the sales",
+		chromedp.Click(chromedp.ID("nav-sales")),
+		chromedp.WaitVisible(chromedp.CSS(`#sales-top tr[data-sku="BEAN-1"]`)),
+	)
+	shot("sales")
+	if total := text(`#sales-total`); !strings.HasPrefix(total, "13 orders, 13 units, €") {
+		t.Errorf("the sales total reads %q, want 13 orders and 13 units", total)
+	}
+	if r := text(`#sales-top tr[data-sku="BEAN-1"]`); !strings.HasPrefix(r, "BEAN-1Product BEAN-11212") {
+		t.Errorf("BEAN-1's top-seller row reads %q, want 12 units in 12 orders", r)
+	}
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#sales-days-table tr[data-day=%q] .bar').style.width`, today)))
+	if err != nil || width != "100%" {
+		t.Errorf("today's bar is %q wide (%v), want 100%%: the only day with sales", width, err)
 	}
 	step("back to the summary",
 		chromedp.Click(chromedp.ID("nav-summary")),

@@ -1,5 +1,5 @@
 // Package cli is the operator's command line: the `ordermesh orders`,
-// `events`, `stock`, `summary` and `version` commands, built on the
+// `events`, `stock`, `summary`, `sales` and `version` commands, built on the
 // generated Go clients and OpsService. They talk to a running mesh or
 // gateway at ORDERMESH_URL with the bearer token in ORDERMESH_TOKEN.
 package cli
@@ -33,7 +33,7 @@ import (
 // Commands are the names Run answers to; anything else is the server's.
 // completion prints a shell's completion script, which calls the hidden
 // __complete commands.
-var Commands = []string{"orders", "events", "stock", "summary", "version", "completion", "__complete", "__completeNoDesc"}
+var Commands = []string{"orders", "events", "stock", "summary", "sales", "version", "completion", "__complete", "__completeNoDesc"}
 
 // globalsWithValue are the global flags that take a value, as separate
 // words ("--token X") or joined ("--token=X").
@@ -136,7 +136,7 @@ bearer token in $ORDERMESH_TOKEN: a merchant's token for everything here.
 		}
 		return nil
 	}
-	root.AddCommand(a.ordersCmd(), a.eventsCmd(), a.stockCmd(), a.summaryCmd(), a.versionCmd())
+	root.AddCommand(a.ordersCmd(), a.eventsCmd(), a.stockCmd(), a.summaryCmd(), a.salesCmd(), a.versionCmd())
 	return root
 }
 

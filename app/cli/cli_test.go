@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1/paymentv1connect"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
 )
 
 // result is one run of the command line.
@@ -234,6 +236,37 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("summary with --url and --token:\n%s", out)
 		}
 		op.fails(2, "unknown flag: --colour", "summary", "--colour")
+	})
+
+	t.Run("sales", func(t *testing.T) {
+		// The confirmed order sold; the declined one did not.
+		out := op.ok("sales")
+		total := money.Format(good.GetTotal().GetAmountMinor(), "EUR")
+		if !strings.Contains(out, "1 order, 1 unit, "+total+"\n") || !regexpLine(out, `BEAN-1\s+Beans\s+1\s+1\s+14\.50 EUR`) ||
+			!regexpLine(out, good.GetCreateTime().AsTime().UTC().Format(time.DateOnly)+`\s+1\s+1\s+`+regexp.QuoteMeta(total)+`\s+█{30}`) {
+			t.Errorf("sales:\n%s", out)
+		}
+		if days := strings.Count(out, " 0.00 EUR"); days != 7 {
+			t.Errorf("sales shows %d days without sales, want 7 (a 7-day window touches 8 days):\n%s", days, out)
+		}
+		var figures struct {
+			Orders     string
+			TopSellers []struct{ Sku, Units string }
+			Revenue    []struct{ AmountMinor, Currency string }
+		}
+		if err := json.Unmarshal([]byte(op.ok("sales", "--days", "1", "-o", "json")), &figures); err != nil {
+			t.Fatal(err)
+		}
+		if figures.Orders != "1" || len(figures.TopSellers) != 1 || figures.TopSellers[0].Sku != "BEAN-1" || figures.TopSellers[0].Units != "1" ||
+			len(figures.Revenue) != 1 || figures.Revenue[0].AmountMinor != strconv.FormatInt(good.GetTotal().GetAmountMinor(), 10) {
+			t.Errorf("sales -o json = %+v", figures)
+		}
+		if out := op.ok("sales", "--to", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--days", "1"); !strings.Contains(out, "0 orders, 0 units, no revenue") {
+			t.Errorf("sales of a window before the orders:\n%s", out)
+		}
+		op.fails(2, "--days 0: want 1 to 366", "sales", "--days", "0")
+		op.fails(1, "invalid_argument: validation error: from must be before to", "sales", "--from", "2026-12-02T00:00:00Z", "--to", "2026-12-01T00:00:00Z")
+		op.fails(1, "invalid_argument: the window is", "sales", "--from", "2024-01-01T00:00:00Z", "--to", "2026-01-01T00:00:00Z")
 	})
 
 	t.Run("output, flags, help, completion", func(t *testing.T) {

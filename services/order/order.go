@@ -71,6 +71,7 @@ var Component = component.Component{
 		opsv1connect.OpsServiceListParkedDeliveriesProcedure:    operators,
 		opsv1connect.OpsServiceRequeueParkedDeliveriesProcedure: operators,
 		opsv1connect.OpsServiceGetSummaryProcedure:              operators,
+		opsv1connect.OpsServiceGetSalesFiguresProcedure:         operators,
 	},
 	Config: &Config{},
 	Build:  build,

@@ -185,3 +185,27 @@ SELECT unnest(@order_ids::uuid[]), unnest(@positions::integer[]), unnest(@skus::
 -- The first history entry of each order of a batch.
 INSERT INTO order_history (order_id, status, detail)
 SELECT unnest(@order_ids::uuid[]), 'pending', 'placed';
+
+-- name: SalesByDay :many
+-- What sold in a window, by UTC day of placement and currency: the orders
+-- confirmed or shipped, their totals (shipping included) and their units.
+SELECT date_trunc('day', o.created_at, 'UTC')::timestamptz AS day, o.currency,
+       sum(o.total_minor)::bigint AS revenue_minor, count(*)::bigint AS orders, sum(u.units)::bigint AS units
+FROM orders o
+CROSS JOIN LATERAL (SELECT coalesce(sum(l.quantity), 0)::bigint AS units FROM order_lines l WHERE l.order_id = o.id) u
+WHERE o.status IN ('confirmed', 'shipped') AND o.created_at >= @from_time AND o.created_at < @to_time
+GROUP BY 1, 2
+ORDER BY 1, 2;
+
+-- name: TopSellers :many
+-- The products that sold most units in a window, per currency: their
+-- lines' units and revenue (unit price times quantity) and the orders
+-- they were in.
+SELECT l.sku, max(l.name)::text AS name, o.currency, sum(l.quantity)::bigint AS units,
+       sum(l.quantity::bigint * l.unit_price_minor)::bigint AS revenue_minor, count(DISTINCT o.id)::bigint AS orders
+FROM order_lines l
+JOIN orders o ON o.id = l.order_id
+WHERE o.status IN ('confirmed', 'shipped') AND o.created_at >= @from_time AND o.created_at < @to_time
+GROUP BY l.sku, o.currency
+ORDER BY units DESC, revenue_minor DESC, l.sku
+LIMIT @top;

@@ -585,6 +585,54 @@ const stockView: View = (main) => {
   });
 };
 
+// salesView draws what sold: a bar per UTC day of the window (per
+// currency), the window's totals, and the top sellers.
+const salesView: View = (main) => {
+  const window = h("select", { id: "sales-days" }, ...[7, 30, 90].map((d) => h("option", { value: String(d) }, `last ${d} days`)));
+  const body = h("div", {});
+  main.replaceChildren(h("h1", {}, "Sales"),
+    h("p", { class: "hint" }, "Confirmed and shipped orders, by the UTC day they were placed; revenue is the orders' totals, shipping included."),
+    h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, window), body);
+  const ticker = every(async () => {
+    const to = new Date();
+    const from = new Date(to.getTime() - Number(window.value) * 86_400_000);
+    const stamp = (d: Date) => ({ $typeName: "google.protobuf.Timestamp" as const, seconds: BigInt(Math.floor(d.getTime() / 1000)), nanos: 0 });
+    const res = await ops.getSalesFigures({ from: stamp(from), to: stamp(to), top: 10 });
+    // Bars compare within a currency only.
+    const most = new Map<string, bigint>();
+    for (const d of res.days) {
+      const c = d.revenue?.currency ?? "";
+      const a = d.revenue?.amountMinor ?? 0n;
+      if (a > (most.get(c) ?? 0n)) most.set(c, a);
+    }
+    const bars = res.days.map((d) => {
+      const c = d.revenue?.currency ?? "";
+      const a = d.revenue?.amountMinor ?? 0n;
+      const top = most.get(c) ?? 0n;
+      const pct = top > 0n ? Number((a * 1000n) / top) / 10 : 0;
+      const bar = h("div", { class: "bar", title: money(d.revenue) });
+      bar.style.width = `${pct}%`; // through the CSSOM: the CSP allows no inline style attribute
+      const r = row(date(d.day).toISOString().slice(0, 10), String(d.orders), String(d.units), money(d.revenue), bar);
+      r.dataset.day = date(d.day).toISOString().slice(0, 10);
+      return r;
+    });
+    const sellers = res.topSellers.map((p) => {
+      const r = row(p.sku, p.name, String(p.units), String(p.orders), money(p.revenue));
+      r.dataset.sku = p.sku;
+      return r;
+    });
+    body.replaceChildren(
+      h("p", { id: "sales-total" }, `${plural(Number(res.orders), "order")}, ${plural(Number(res.units), "unit")}, `,
+        res.revenue.length ? res.revenue.map(money).join(" + ") : "no revenue"),
+      table(["Day (UTC)", "Orders", "Units", "Revenue", ""], bars, "sales-days-table", "Nothing sold."),
+      h("h2", {}, "Top sellers"),
+      table(["SKU", "Name", "Units", "Orders", "Revenue"], sellers, "sales-top", "Nothing sold."),
+    );
+  });
+  window.addEventListener("change", () => ticker.now());
+  return ticker;
+};
+
 // --- Sign-in and routing.
 
 function signIn(message = ""): void {
@@ -618,7 +666,7 @@ function route(): void {
   }
   byId("nav").hidden = false;
   const [, name = "summary", arg = ""] = location.hash.split("/");
-  const views: Record<string, View> = { summary: summaryView, orders: arg ? timelineView : ordersView, parked: parkedView, stock: stockView };
+  const views: Record<string, View> = { summary: summaryView, orders: arg ? timelineView : ordersView, parked: parkedView, stock: stockView, sales: salesView };
   const view = views[name] ?? summaryView;
   for (const a of document.querySelectorAll("nav a")) {
     a.classList.toggle("current", a.id === `nav-${name}`);

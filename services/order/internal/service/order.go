@@ -130,6 +130,7 @@ var (
 	ErrKeyReused      = rpcerr.New(rpcerr.KindExists, "the idempotency key was used for another request")
 	ErrBadLines       = rpcerr.New(rpcerr.KindInvalid, "the lines are not valid")
 	ErrState          = rpcerr.New(rpcerr.KindPrecondition, "the order is not in a state that allows this")
+	ErrBadWindow      = rpcerr.New(rpcerr.KindInvalid, "the time window is not valid")
 )
 
 // Tx is the store inside one transaction.
@@ -175,6 +176,10 @@ type Storer interface {
 	Search(ctx context.Context, f Filter, afterID string, limit int32) ([]Order, error)
 	// Count returns how many orders match f.
 	Count(ctx context.Context, f Filter) (int64, error)
+	// SalesByDay returns the days of [from, to) with sales, by currency.
+	SalesByDay(ctx context.Context, from, to time.Time) ([]SalesDay, error)
+	// TopSellers returns the top products of [from, to) by units.
+	TopSellers(ctx context.Context, from, to time.Time, top int32) ([]ProductSales, error)
 	// OldestOpen returns the open order placed longest ago, and false when
 	// none is open.
 	OldestOpen(ctx context.Context) (id string, placed time.Time, found bool, err error)

@@ -368,6 +368,32 @@ func (s *Store) Count(ctx context.Context, f service.Filter) (int64, error) {
 	return n, nil
 }
 
+// SalesByDay implements service.Storer.
+func (s *Store) SalesByDay(ctx context.Context, from, to time.Time) ([]service.SalesDay, error) {
+	rows, err := s.q.SalesByDay(ctx, orderdb.SalesByDayParams{FromTime: from, ToTime: to})
+	if err != nil {
+		return nil, fmt.Errorf("sales by day: %w", err)
+	}
+	out := make([]service.SalesDay, len(rows))
+	for i, r := range rows {
+		out[i] = service.SalesDay{Day: r.Day.UTC(), Currency: r.Currency, Revenue: r.RevenueMinor, Orders: r.Orders, Units: r.Units}
+	}
+	return out, nil
+}
+
+// TopSellers implements service.Storer.
+func (s *Store) TopSellers(ctx context.Context, from, to time.Time, top int32) ([]service.ProductSales, error) {
+	rows, err := s.q.TopSellers(ctx, orderdb.TopSellersParams{FromTime: from, ToTime: to, Top: top})
+	if err != nil {
+		return nil, fmt.Errorf("top sellers: %w", err)
+	}
+	out := make([]service.ProductSales, len(rows))
+	for i, r := range rows {
+		out[i] = service.ProductSales{SKU: r.Sku, Name: r.Name, Currency: r.Currency, Units: r.Units, Revenue: r.RevenueMinor, Orders: r.Orders}
+	}
+	return out, nil
+}
+
 // OldestOpen implements service.Storer.
 func (s *Store) OldestOpen(ctx context.Context) (string, time.Time, bool, error) {
 	row, err := s.q.OldestOpenOrder(ctx)

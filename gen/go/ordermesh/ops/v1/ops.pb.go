@@ -1657,6 +1657,323 @@ func (x *QueueStats) GetParked() int64 {
 	return 0
 }
 
+// GetSalesFiguresRequest is the window and how many top sellers.
+type GetSalesFiguresRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The window's start, inclusive. Unset: seven days before its end.
+	From *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// The window's end, exclusive. Unset: now.
+	To *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// How many top sellers, 1 to 100. 0 means 10.
+	Top           int32 `protobuf:"varint,3,opt,name=top,proto3" json:"top,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSalesFiguresRequest) Reset() {
+	*x = GetSalesFiguresRequest{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSalesFiguresRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSalesFiguresRequest) ProtoMessage() {}
+
+func (x *GetSalesFiguresRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSalesFiguresRequest.ProtoReflect.Descriptor instead.
+func (*GetSalesFiguresRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetSalesFiguresRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *GetSalesFiguresRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *GetSalesFiguresRequest) GetTop() int32 {
+	if x != nil {
+		return x.Top
+	}
+	return 0
+}
+
+// GetSalesFiguresResponse is the sales of a window.
+type GetSalesFiguresResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The window: its start, inclusive, and its end, exclusive.
+	From *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// Every UTC day the window touches, oldest first, once per currency
+	// sold in: a day without sales is there with zeros.
+	Days []*SalesDay `protobuf:"bytes,3,rep,name=days,proto3" json:"days,omitempty"`
+	// The products that sold most units, most first; a product sold in two
+	// currencies is there once for each.
+	TopSellers []*ProductSales `protobuf:"bytes,4,rep,name=top_sellers,json=topSellers,proto3" json:"top_sellers,omitempty"`
+	// The window's revenue, one amount per currency.
+	Revenue []*v11.Money `protobuf:"bytes,5,rep,name=revenue,proto3" json:"revenue,omitempty"`
+	// The window's orders and units.
+	Orders        int64 `protobuf:"varint,6,opt,name=orders,proto3" json:"orders,omitempty"`
+	Units         int64 `protobuf:"varint,7,opt,name=units,proto3" json:"units,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSalesFiguresResponse) Reset() {
+	*x = GetSalesFiguresResponse{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSalesFiguresResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSalesFiguresResponse) ProtoMessage() {}
+
+func (x *GetSalesFiguresResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSalesFiguresResponse.ProtoReflect.Descriptor instead.
+func (*GetSalesFiguresResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetSalesFiguresResponse) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *GetSalesFiguresResponse) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *GetSalesFiguresResponse) GetDays() []*SalesDay {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
+func (x *GetSalesFiguresResponse) GetTopSellers() []*ProductSales {
+	if x != nil {
+		return x.TopSellers
+	}
+	return nil
+}
+
+func (x *GetSalesFiguresResponse) GetRevenue() []*v11.Money {
+	if x != nil {
+		return x.Revenue
+	}
+	return nil
+}
+
+func (x *GetSalesFiguresResponse) GetOrders() int64 {
+	if x != nil {
+		return x.Orders
+	}
+	return 0
+}
+
+func (x *GetSalesFiguresResponse) GetUnits() int64 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+// SalesDay is one UTC day's sales in one currency.
+type SalesDay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The day's start, midnight UTC.
+	Day *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=day,proto3" json:"day,omitempty"`
+	// The orders' totals, shipping included.
+	Revenue *v11.Money `protobuf:"bytes,2,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	// How many orders, and how many units they held.
+	Orders        int64 `protobuf:"varint,3,opt,name=orders,proto3" json:"orders,omitempty"`
+	Units         int64 `protobuf:"varint,4,opt,name=units,proto3" json:"units,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SalesDay) Reset() {
+	*x = SalesDay{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SalesDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SalesDay) ProtoMessage() {}
+
+func (x *SalesDay) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SalesDay.ProtoReflect.Descriptor instead.
+func (*SalesDay) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SalesDay) GetDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Day
+	}
+	return nil
+}
+
+func (x *SalesDay) GetRevenue() *v11.Money {
+	if x != nil {
+		return x.Revenue
+	}
+	return nil
+}
+
+func (x *SalesDay) GetOrders() int64 {
+	if x != nil {
+		return x.Orders
+	}
+	return 0
+}
+
+func (x *SalesDay) GetUnits() int64 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+// ProductSales is one product's sales in one currency.
+type ProductSales struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sku   string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	// The product's name on its order lines.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Units sold.
+	Units int64 `protobuf:"varint,3,opt,name=units,proto3" json:"units,omitempty"`
+	// Unit price times quantity over its lines, shipping not included.
+	Revenue *v11.Money `protobuf:"bytes,4,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	// The orders it was in.
+	Orders        int64 `protobuf:"varint,5,opt,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProductSales) Reset() {
+	*x = ProductSales{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProductSales) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProductSales) ProtoMessage() {}
+
+func (x *ProductSales) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProductSales.ProtoReflect.Descriptor instead.
+func (*ProductSales) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ProductSales) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *ProductSales) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProductSales) GetUnits() int64 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+func (x *ProductSales) GetRevenue() *v11.Money {
+	if x != nil {
+		return x.Revenue
+	}
+	return nil
+}
+
+func (x *ProductSales) GetOrders() int64 {
+	if x != nil {
+		return x.Orders
+	}
+	return 0
+}
+
 var File_ordermesh_ops_v1_ops_proto protoreflect.FileDescriptor
 
 const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
@@ -1779,11 +2096,36 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"subscriber\x12\x18\n" +
 	"\apending\x18\x03 \x01(\x03R\apending\x12+\n" +
 	"\x03lag\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03lag\x12\x16\n" +
-	"\x06parked\x18\x05 \x01(\x03R\x06parked*a\n" +
+	"\x06parked\x18\x05 \x01(\x03R\x06parked\"\xf7\x01\n" +
+	"\x16GetSalesFiguresRequest\x12.\n" +
+	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1b\n" +
+	"\x03top\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x03top:d\xbaHa\x1a_\n" +
+	"\fsales_window\x12\x16from must be before to\x1a7!has(this.from) || !has(this.to) || this.from < this.to\"\xca\x02\n" +
+	"\x17GetSalesFiguresResponse\x12.\n" +
+	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12.\n" +
+	"\x04days\x18\x03 \x03(\v2\x1a.ordermesh.ops.v1.SalesDayR\x04days\x12?\n" +
+	"\vtop_sellers\x18\x04 \x03(\v2\x1e.ordermesh.ops.v1.ProductSalesR\n" +
+	"topSellers\x124\n" +
+	"\arevenue\x18\x05 \x03(\v2\x1a.ordermesh.common.v1.MoneyR\arevenue\x12\x16\n" +
+	"\x06orders\x18\x06 \x01(\x03R\x06orders\x12\x14\n" +
+	"\x05units\x18\a \x01(\x03R\x05units\"\x9c\x01\n" +
+	"\bSalesDay\x12,\n" +
+	"\x03day\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x03day\x124\n" +
+	"\arevenue\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\arevenue\x12\x16\n" +
+	"\x06orders\x18\x03 \x01(\x03R\x06orders\x12\x14\n" +
+	"\x05units\x18\x04 \x01(\x03R\x05units\"\x98\x01\n" +
+	"\fProductSales\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05units\x18\x03 \x01(\x03R\x05units\x124\n" +
+	"\arevenue\x18\x04 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\arevenue\x12\x16\n" +
+	"\x06orders\x18\x05 \x01(\x03R\x06orders*a\n" +
 	"\tOrderSort\x12\x1a\n" +
 	"\x16ORDER_SORT_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ORDER_SORT_NEWEST_FIRST\x10\x01\x12\x1b\n" +
-	"\x17ORDER_SORT_OLDEST_FIRST\x10\x022\xe3\x05\n" +
+	"\x17ORDER_SORT_OLDEST_FIRST\x10\x022\xd0\x06\n" +
 	"\n" +
 	"OpsService\x12\\\n" +
 	"\n" +
@@ -1794,7 +2136,8 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\x14ListParkedDeliveries\x12-.ordermesh.ops.v1.ListParkedDeliveriesRequest\x1a..ordermesh.ops.v1.ListParkedDeliveriesResponse\"\x03\x90\x02\x01\x12~\n" +
 	"\x17RequeueParkedDeliveries\x120.ordermesh.ops.v1.RequeueParkedDeliveriesRequest\x1a1.ordermesh.ops.v1.RequeueParkedDeliveriesResponse\x12\\\n" +
 	"\n" +
-	"GetSummary\x12#.ordermesh.ops.v1.GetSummaryRequest\x1a$.ordermesh.ops.v1.GetSummaryResponse\"\x03\x90\x02\x01B>Z<github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1;opsv1b\x06proto3"
+	"GetSummary\x12#.ordermesh.ops.v1.GetSummaryRequest\x1a$.ordermesh.ops.v1.GetSummaryResponse\"\x03\x90\x02\x01\x12k\n" +
+	"\x0fGetSalesFigures\x12(.ordermesh.ops.v1.GetSalesFiguresRequest\x1a).ordermesh.ops.v1.GetSalesFiguresResponse\"\x03\x90\x02\x01B>Z<github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1;opsv1b\x06proto3"
 
 var (
 	file_ordermesh_ops_v1_ops_proto_rawDescOnce sync.Once
@@ -1809,7 +2152,7 @@ func file_ordermesh_ops_v1_ops_proto_rawDescGZIP() []byte {
 }
 
 var file_ordermesh_ops_v1_ops_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(OrderSort)(0),                          // 0: ordermesh.ops.v1.OrderSort
 	(*ListOrdersRequest)(nil),               // 1: ordermesh.ops.v1.ListOrdersRequest
@@ -1835,83 +2178,99 @@ var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(*GetSummaryResponse)(nil),              // 21: ordermesh.ops.v1.GetSummaryResponse
 	(*StatusCount)(nil),                     // 22: ordermesh.ops.v1.StatusCount
 	(*QueueStats)(nil),                      // 23: ordermesh.ops.v1.QueueStats
-	(v1.OrderStatus)(0),                     // 24: ordermesh.order.v1.OrderStatus
-	(v1.StatusReason)(0),                    // 25: ordermesh.order.v1.StatusReason
-	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 27: google.protobuf.Duration
-	(*v11.Money)(nil),                       // 28: ordermesh.common.v1.Money
-	(*v1.Order)(nil),                        // 29: ordermesh.order.v1.Order
-	(*v12.Reservation)(nil),                 // 30: ordermesh.inventory.v1.Reservation
-	(*v13.Payment)(nil),                     // 31: ordermesh.payment.v1.Payment
-	(*v14.Delivery)(nil),                    // 32: ordermesh.events.v1.Delivery
-	(*v1.StatusChange)(nil),                 // 33: ordermesh.order.v1.StatusChange
-	(v12.ReservationStatus)(0),              // 34: ordermesh.inventory.v1.ReservationStatus
-	(*v12.ReservationLine)(nil),             // 35: ordermesh.inventory.v1.ReservationLine
-	(*v13.PaymentOperation)(nil),            // 36: ordermesh.payment.v1.PaymentOperation
-	(v14.EventType)(0),                      // 37: ordermesh.events.v1.EventType
-	(*v14.ParkedDelivery)(nil),              // 38: ordermesh.events.v1.ParkedDelivery
+	(*GetSalesFiguresRequest)(nil),          // 24: ordermesh.ops.v1.GetSalesFiguresRequest
+	(*GetSalesFiguresResponse)(nil),         // 25: ordermesh.ops.v1.GetSalesFiguresResponse
+	(*SalesDay)(nil),                        // 26: ordermesh.ops.v1.SalesDay
+	(*ProductSales)(nil),                    // 27: ordermesh.ops.v1.ProductSales
+	(v1.OrderStatus)(0),                     // 28: ordermesh.order.v1.OrderStatus
+	(v1.StatusReason)(0),                    // 29: ordermesh.order.v1.StatusReason
+	(*timestamppb.Timestamp)(nil),           // 30: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 31: google.protobuf.Duration
+	(*v11.Money)(nil),                       // 32: ordermesh.common.v1.Money
+	(*v1.Order)(nil),                        // 33: ordermesh.order.v1.Order
+	(*v12.Reservation)(nil),                 // 34: ordermesh.inventory.v1.Reservation
+	(*v13.Payment)(nil),                     // 35: ordermesh.payment.v1.Payment
+	(*v14.Delivery)(nil),                    // 36: ordermesh.events.v1.Delivery
+	(*v1.StatusChange)(nil),                 // 37: ordermesh.order.v1.StatusChange
+	(v12.ReservationStatus)(0),              // 38: ordermesh.inventory.v1.ReservationStatus
+	(*v12.ReservationLine)(nil),             // 39: ordermesh.inventory.v1.ReservationLine
+	(*v13.PaymentOperation)(nil),            // 40: ordermesh.payment.v1.PaymentOperation
+	(v14.EventType)(0),                      // 41: ordermesh.events.v1.EventType
+	(*v14.ParkedDelivery)(nil),              // 42: ordermesh.events.v1.ParkedDelivery
 }
 var file_ordermesh_ops_v1_ops_proto_depIdxs = []int32{
-	24, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
-	25, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
-	26, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
-	26, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
-	27, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
+	28, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	29, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
+	30, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
+	30, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
+	31, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
 	0,  // 5: ordermesh.ops.v1.ListOrdersRequest.sort:type_name -> ordermesh.ops.v1.OrderSort
-	28, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
-	28, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
-	29, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
-	29, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
-	30, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
-	31, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
+	32, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
+	32, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
+	33, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
+	33, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
+	34, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
+	35, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
 	5,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
 	6,  // 13: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
 	9,  // 14: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	32, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
-	26, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
-	33, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
+	36, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
+	30, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
+	37, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
 	7,  // 18: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
 	8,  // 19: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
 	5,  // 20: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
-	34, // 21: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
-	35, // 22: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
-	26, // 23: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
-	36, // 24: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
-	28, // 25: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
-	29, // 26: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	37, // 27: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
-	38, // 28: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
+	38, // 21: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
+	39, // 22: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
+	30, // 23: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 24: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
+	32, // 25: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
+	33, // 26: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	41, // 27: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
+	42, // 28: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
 	14, // 29: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
 	15, // 30: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
 	9,  // 31: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
 	14, // 32: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
 	9,  // 33: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
 	22, // 34: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
-	27, // 35: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
+	31, // 35: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
 	23, // 36: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
 	9,  // 37: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	26, // 38: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
-	24, // 39: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
-	27, // 40: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
-	1,  // 41: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
-	3,  // 42: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
-	10, // 43: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
-	12, // 44: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
-	16, // 45: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
-	18, // 46: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	20, // 47: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
-	2,  // 48: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
-	4,  // 49: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
-	11, // 50: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
-	13, // 51: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
-	17, // 52: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
-	19, // 53: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	21, // 54: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
-	48, // [48:55] is the sub-list for method output_type
-	41, // [41:48] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	30, // 38: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
+	28, // 39: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
+	31, // 40: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
+	30, // 41: ordermesh.ops.v1.GetSalesFiguresRequest.from:type_name -> google.protobuf.Timestamp
+	30, // 42: ordermesh.ops.v1.GetSalesFiguresRequest.to:type_name -> google.protobuf.Timestamp
+	30, // 43: ordermesh.ops.v1.GetSalesFiguresResponse.from:type_name -> google.protobuf.Timestamp
+	30, // 44: ordermesh.ops.v1.GetSalesFiguresResponse.to:type_name -> google.protobuf.Timestamp
+	26, // 45: ordermesh.ops.v1.GetSalesFiguresResponse.days:type_name -> ordermesh.ops.v1.SalesDay
+	27, // 46: ordermesh.ops.v1.GetSalesFiguresResponse.top_sellers:type_name -> ordermesh.ops.v1.ProductSales
+	32, // 47: ordermesh.ops.v1.GetSalesFiguresResponse.revenue:type_name -> ordermesh.common.v1.Money
+	30, // 48: ordermesh.ops.v1.SalesDay.day:type_name -> google.protobuf.Timestamp
+	32, // 49: ordermesh.ops.v1.SalesDay.revenue:type_name -> ordermesh.common.v1.Money
+	32, // 50: ordermesh.ops.v1.ProductSales.revenue:type_name -> ordermesh.common.v1.Money
+	1,  // 51: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
+	3,  // 52: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
+	10, // 53: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
+	12, // 54: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
+	16, // 55: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
+	18, // 56: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	20, // 57: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
+	24, // 58: ordermesh.ops.v1.OpsService.GetSalesFigures:input_type -> ordermesh.ops.v1.GetSalesFiguresRequest
+	2,  // 59: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
+	4,  // 60: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
+	11, // 61: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
+	13, // 62: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
+	17, // 63: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
+	19, // 64: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	21, // 65: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
+	25, // 66: ordermesh.ops.v1.OpsService.GetSalesFigures:output_type -> ordermesh.ops.v1.GetSalesFiguresResponse
+	59, // [59:67] is the sub-list for method output_type
+	51, // [51:59] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_ops_v1_ops_proto_init() }
@@ -1931,7 +2290,7 @@ func file_ordermesh_ops_v1_ops_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_ops_v1_ops_proto_rawDesc), len(file_ordermesh_ops_v1_ops_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -580,6 +580,57 @@ func (q *Queries) RecordPlacedMany(ctx context.Context, orderIds []uuid.UUID) er
 	return err
 }
 
+const salesByDay = `-- name: SalesByDay :many
+SELECT date_trunc('day', o.created_at, 'UTC')::timestamptz AS day, o.currency,
+       sum(o.total_minor)::bigint AS revenue_minor, count(*)::bigint AS orders, sum(u.units)::bigint AS units
+FROM orders o
+CROSS JOIN LATERAL (SELECT coalesce(sum(l.quantity), 0)::bigint AS units FROM order_lines l WHERE l.order_id = o.id) u
+WHERE o.status IN ('confirmed', 'shipped') AND o.created_at >= $1 AND o.created_at < $2
+GROUP BY 1, 2
+ORDER BY 1, 2
+`
+
+type SalesByDayParams struct {
+	FromTime time.Time
+	ToTime   time.Time
+}
+
+type SalesByDayRow struct {
+	Day          time.Time
+	Currency     string
+	RevenueMinor int64
+	Orders       int64
+	Units        int64
+}
+
+// What sold in a window, by UTC day of placement and currency: the orders
+// confirmed or shipped, their totals (shipping included) and their units.
+func (q *Queries) SalesByDay(ctx context.Context, arg SalesByDayParams) ([]SalesByDayRow, error) {
+	rows, err := q.db.Query(ctx, salesByDay, arg.FromTime, arg.ToTime)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SalesByDayRow{}
+	for rows.Next() {
+		var i SalesByDayRow
+		if err := rows.Scan(
+			&i.Day,
+			&i.Currency,
+			&i.RevenueMinor,
+			&i.Orders,
+			&i.Units,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const searchOrders = `-- name: SearchOrders :many
 SELECT id, user_id, status, reason, currency, subtotal_minor, shipping_minor, total_minor, shipping_address, email, payment_method_id, from_cart, carrier, service_level, booking_id, tracking_number, shipped_at, short_lines, expires_at, created_at, updated_at, traceparent FROM orders
 WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
@@ -721,6 +772,62 @@ type SetShortLinesParams struct {
 func (q *Queries) SetShortLines(ctx context.Context, arg SetShortLinesParams) error {
 	_, err := q.db.Exec(ctx, setShortLines, arg.ID, arg.ShortLines)
 	return err
+}
+
+const topSellers = `-- name: TopSellers :many
+SELECT l.sku, max(l.name)::text AS name, o.currency, sum(l.quantity)::bigint AS units,
+       sum(l.quantity::bigint * l.unit_price_minor)::bigint AS revenue_minor, count(DISTINCT o.id)::bigint AS orders
+FROM order_lines l
+JOIN orders o ON o.id = l.order_id
+WHERE o.status IN ('confirmed', 'shipped') AND o.created_at >= $1 AND o.created_at < $2
+GROUP BY l.sku, o.currency
+ORDER BY units DESC, revenue_minor DESC, l.sku
+LIMIT $3
+`
+
+type TopSellersParams struct {
+	FromTime time.Time
+	ToTime   time.Time
+	Top      int32
+}
+
+type TopSellersRow struct {
+	Sku          string
+	Name         string
+	Currency     string
+	Units        int64
+	RevenueMinor int64
+	Orders       int64
+}
+
+// The products that sold most units in a window, per currency: their
+// lines' units and revenue (unit price times quantity) and the orders
+// they were in.
+func (q *Queries) TopSellers(ctx context.Context, arg TopSellersParams) ([]TopSellersRow, error) {
+	rows, err := q.db.Query(ctx, topSellers, arg.FromTime, arg.ToTime, arg.Top)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TopSellersRow{}
+	for rows.Next() {
+		var i TopSellersRow
+		if err := rows.Scan(
+			&i.Sku,
+			&i.Name,
+			&i.Currency,
+			&i.Units,
+			&i.RevenueMinor,
+			&i.Orders,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const transition = `-- name: Transition :exec

@@ -50,6 +50,9 @@ const (
 	OpsServiceRequeueParkedDeliveriesProcedure = "/ordermesh.ops.v1.OpsService/RequeueParkedDeliveries"
 	// OpsServiceGetSummaryProcedure is the fully-qualified name of the OpsService's GetSummary RPC.
 	OpsServiceGetSummaryProcedure = "/ordermesh.ops.v1.OpsService/GetSummary"
+	// OpsServiceGetSalesFiguresProcedure is the fully-qualified name of the OpsService's
+	// GetSalesFigures RPC.
+	OpsServiceGetSalesFiguresProcedure = "/ordermesh.ops.v1.OpsService/GetSalesFigures"
 )
 
 // OpsServiceClient is a client for the ordermesh.ops.v1.OpsService service.
@@ -81,6 +84,10 @@ type OpsServiceClient interface {
 	// GetSummary is the state of the mesh at a glance: open orders by
 	// status, the oldest open order, and every event queue.
 	GetSummary(context.Context, *connect.Request[v1.GetSummaryRequest]) (*connect.Response[v1.GetSummaryResponse], error)
+	// GetSalesFigures is what the shop sold in a window of placement time:
+	// revenue, orders and units by UTC day, and the top sellers. Confirmed
+	// and shipped orders count; cancelled and rejected ones do not.
+	GetSalesFigures(context.Context, *connect.Request[v1.GetSalesFiguresRequest]) (*connect.Response[v1.GetSalesFiguresResponse], error)
 }
 
 // NewOpsServiceClient constructs a client for the ordermesh.ops.v1.OpsService service. By default,
@@ -140,6 +147,13 @@ func NewOpsServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getSalesFigures: connect.NewClient[v1.GetSalesFiguresRequest, v1.GetSalesFiguresResponse](
+			httpClient,
+			baseURL+OpsServiceGetSalesFiguresProcedure,
+			connect.WithSchema(opsServiceMethods.ByName("GetSalesFigures")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -152,6 +166,7 @@ type opsServiceClient struct {
 	listParkedDeliveries    *connect.Client[v1.ListParkedDeliveriesRequest, v1.ListParkedDeliveriesResponse]
 	requeueParkedDeliveries *connect.Client[v1.RequeueParkedDeliveriesRequest, v1.RequeueParkedDeliveriesResponse]
 	getSummary              *connect.Client[v1.GetSummaryRequest, v1.GetSummaryResponse]
+	getSalesFigures         *connect.Client[v1.GetSalesFiguresRequest, v1.GetSalesFiguresResponse]
 }
 
 // ListOrders calls ordermesh.ops.v1.OpsService.ListOrders.
@@ -189,6 +204,11 @@ func (c *opsServiceClient) GetSummary(ctx context.Context, req *connect.Request[
 	return c.getSummary.CallUnary(ctx, req)
 }
 
+// GetSalesFigures calls ordermesh.ops.v1.OpsService.GetSalesFigures.
+func (c *opsServiceClient) GetSalesFigures(ctx context.Context, req *connect.Request[v1.GetSalesFiguresRequest]) (*connect.Response[v1.GetSalesFiguresResponse], error) {
+	return c.getSalesFigures.CallUnary(ctx, req)
+}
+
 // OpsServiceHandler is an implementation of the ordermesh.ops.v1.OpsService service.
 type OpsServiceHandler interface {
 	// ListOrders lists every customer's orders, filtered and paged, with the
@@ -218,6 +238,10 @@ type OpsServiceHandler interface {
 	// GetSummary is the state of the mesh at a glance: open orders by
 	// status, the oldest open order, and every event queue.
 	GetSummary(context.Context, *connect.Request[v1.GetSummaryRequest]) (*connect.Response[v1.GetSummaryResponse], error)
+	// GetSalesFigures is what the shop sold in a window of placement time:
+	// revenue, orders and units by UTC day, and the top sellers. Confirmed
+	// and shipped orders count; cancelled and rejected ones do not.
+	GetSalesFigures(context.Context, *connect.Request[v1.GetSalesFiguresRequest]) (*connect.Response[v1.GetSalesFiguresResponse], error)
 }
 
 // NewOpsServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -273,6 +297,13 @@ func NewOpsServiceHandler(svc OpsServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	opsServiceGetSalesFiguresHandler := connect.NewUnaryHandler(
+		OpsServiceGetSalesFiguresProcedure,
+		svc.GetSalesFigures,
+		connect.WithSchema(opsServiceMethods.ByName("GetSalesFigures")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ordermesh.ops.v1.OpsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OpsServiceListOrdersProcedure:
@@ -289,6 +320,8 @@ func NewOpsServiceHandler(svc OpsServiceHandler, opts ...connect.HandlerOption) 
 			opsServiceRequeueParkedDeliveriesHandler.ServeHTTP(w, r)
 		case OpsServiceGetSummaryProcedure:
 			opsServiceGetSummaryHandler.ServeHTTP(w, r)
+		case OpsServiceGetSalesFiguresProcedure:
+			opsServiceGetSalesFiguresHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -324,4 +357,8 @@ func (UnimplementedOpsServiceHandler) RequeueParkedDeliveries(context.Context, *
 
 func (UnimplementedOpsServiceHandler) GetSummary(context.Context, *connect.Request[v1.GetSummaryRequest]) (*connect.Response[v1.GetSummaryResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.GetSummary is not implemented"))
+}
+
+func (UnimplementedOpsServiceHandler) GetSalesFigures(context.Context, *connect.Request[v1.GetSalesFiguresRequest]) (*connect.Response[v1.GetSalesFiguresResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.GetSalesFigures is not implemented"))
 }

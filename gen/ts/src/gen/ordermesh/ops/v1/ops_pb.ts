@@ -25,7 +25,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ordermesh/ops/v1/ops.proto.
  */
 export const file_ordermesh_ops_v1_ops: GenFile = /*@__PURE__*/
-  fileDesc("ChpvcmRlcm1lc2gvb3BzL3YxL29wcy5wcm90bxIQb3JkZXJtZXNoLm9wcy52MSKxBgoRTGlzdE9yZGVyc1JlcXVlc3QSRAoIc3RhdHVzZXMYASADKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXNCEbpIDpIBCxAGIgeCAQQQASAAEkQKB3JlYXNvbnMYAiADKA4yIC5vcmRlcm1lc2gub3JkZXIudjEuU3RhdHVzUmVhc29uQhG6SA6SAQsQBiIHggEEEAEgABIwCgxwbGFjZWRfYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXBsYWNlZF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj0KEG9wZW5fbG9uZ2VyX3RoYW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAjIAEhkKB3VzZXJfaWQYBiABKAlCCLpIBXIDGIABEjMKBHNvcnQYByABKA4yGy5vcmRlcm1lc2gub3BzLnYxLk9yZGVyU29ydEIIukgFggECEAESHQoJcGFnZV9zaXplGAggASgFQgq6SAcaBRjIASgAEhwKCnBhZ2VfdG9rZW4YCSABKAlCCLpIBXIDGIAEEjEKD29yZGVyX2lkX3ByZWZpeBgKIAEoCUIYukgVchMYJDIPXlswLTlhLWZBLUYtXSokEhQKA3NrdRgLIAEoCUIHukgEcgIYQBItCgltaW5fdG90YWwYDCABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ei0KCW1heF90b3RhbBgNIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXk6twG6SLMBGrABChR0b3RhbF9yYW5nZV9jdXJyZW5jeRI0bWluX3RvdGFsIGFuZCBtYXhfdG90YWwgbXVzdCBiZSBpbiB0aGUgc2FtZSBjdXJyZW5jeRpiIWhhcyh0aGlzLm1pbl90b3RhbCkgfHwgIWhhcyh0aGlzLm1heF90b3RhbCkgfHwgdGhpcy5taW5fdG90YWwuY3VycmVuY3kgPT0gdGhpcy5tYXhfdG90YWwuY3VycmVuY3kibQoSTGlzdE9yZGVyc1Jlc3BvbnNlEikKBm9yZGVycxgBIAMoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEwoLdG90YWxfY291bnQYAyABKAMiNAoWR2V0U2FnYVRpbWVsaW5lUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQEi8AIKF0dldFNhZ2FUaW1lbGluZVJlc3BvbnNlEigKBW9yZGVyGAEgASgLMhkub3JkZXJtZXNoLm9yZGVyLnYxLk9yZGVyEjgKC3Jlc2VydmF0aW9uGAIgASgLMiMub3JkZXJtZXNoLmludmVudG9yeS52MS5SZXNlcnZhdGlvbhIuCgdwYXltZW50GAMgASgLMh0ub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudBI2CgpkZWxpdmVyaWVzGAQgAygLMiIub3JkZXJtZXNoLm9wcy52MS5Qcm9kdWNlZERlbGl2ZXJ5EjAKB2VudHJpZXMYBSADKAsyHy5vcmRlcm1lc2gub3BzLnYxLlRpbWVsaW5lRW50cnkSMgoLdW5hdmFpbGFibGUYBiADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlEhAKCHRyYWNlX2lkGAcgASgJEhEKCXRyYWNlX3VybBgIIAEoCSJVChBQcm9kdWNlZERlbGl2ZXJ5EhAKCHByb2R1Y2VyGAEgASgJEi8KCGRlbGl2ZXJ5GAIgASgLMh0ub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyeSLrAgoNVGltZWxpbmVFbnRyeRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzZXJ2aWNlGAIgASgJEg8KB3Byb2JsZW0YBiABKAgSOQoNc3RhdHVzX2NoYW5nZRgHIAEoCzIgLm9yZGVybWVzaC5vcmRlci52MS5TdGF0dXNDaGFuZ2VIABI4CgtyZXNlcnZhdGlvbhgIIAEoCzIhLm9yZGVybWVzaC5vcHMudjEuUmVzZXJ2YXRpb25TdGVwSAASMAoHcGF5bWVudBgJIAEoCzIdLm9yZGVybWVzaC5vcHMudjEuUGF5bWVudFN0ZXBIABI2CghkZWxpdmVyeRgKIAEoCzIiLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjZWREZWxpdmVyeUgAQgYKBHN0ZXBKBAgDEARKBAgEEAVKBAgFEAZSBGtpbmRSB3N1bW1hcnlSBmRldGFpbCK1AQoPUmVzZXJ2YXRpb25TdGVwEjkKBnN0YXR1cxgBIAEoDjIpLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25TdGF0dXMSNgoFbGluZXMYAiADKAsyJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidAoLUGF5bWVudFN0ZXASOQoJb3BlcmF0aW9uGAEgASgLMiYub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE9wZXJhdGlvbhIqCgZhbW91bnQYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ii0KC1VuYXZhaWxhYmxlEg8KB3NlcnZpY2UYASABKAkSDQoFZXJyb3IYAiABKAkiTAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABARIaCgZyZWFzb24YAiABKAlCCrpIB3IFEAMY9AMiPwoTQ2FuY2VsT3JkZXJSZXNwb25zZRIoCgVvcmRlchgBIAEoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlciISChBFeHBpcmVOb3dSZXF1ZXN0IiQKEUV4cGlyZU5vd1Jlc3BvbnNlEg8KB2V4cGlyZWQYASABKAUixQEKDkRlbGl2ZXJ5RmlsdGVyEjQKCHByb2R1Y2VyGAEgASgJQiK6SB9yHVIAUgVvcmRlclIJaW52ZW50b3J5UgdwYXltZW50EkUKCnN1YnNjcmliZXIYAiABKAlCMbpILnIsUgBSBW9yZGVyUglpbnZlbnRvcnlSB3BheW1lbnRSBGNhcnRSB2NhdGFsb2cSNgoEdHlwZRgDIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlQgi6SAWCAQIQASJZCg5QYXJrZWREZWxpdmVyeRIQCghwcm9kdWNlchgBIAEoCRI1CghkZWxpdmVyeRgCIAEoCzIjLm9yZGVybWVzaC5ldmVudHMudjEuUGFya2VkRGVsaXZlcnkijAEKG0xpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCKhAQocTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRI0CgpkZWxpdmVyaWVzGAEgAygLMiAub3JkZXJtZXNoLm9wcy52MS5QYXJrZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSMgoLdW5hdmFpbGFibGUYAyADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlIncKHlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEiMKCWV2ZW50X2lkcxgCIAMoCUIQukgNkgEKEOgHIgVyA7ABASJnCh9SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlEhAKCHJlcXVldWVkGAEgASgDEjIKC3VuYXZhaWxhYmxlGAIgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSITChFHZXRTdW1tYXJ5UmVxdWVzdCKmAgoSR2V0U3VtbWFyeVJlc3BvbnNlEjIKC29wZW5fb3JkZXJzGAEgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5TdGF0dXNDb3VudBIcChRvbGRlc3Rfb3Blbl9vcmRlcl9pZBgCIAEoCRIyCg9vbGRlc3Rfb3Blbl9hZ2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoGcXVldWVzGAQgAygLMhwub3JkZXJtZXNoLm9wcy52MS5RdWV1ZVN0YXRzEjIKC3VuYXZhaWxhYmxlGAUgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJNCgtTdGF0dXNDb3VudBIvCgZzdGF0dXMYASABKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXMSDQoFY291bnQYAiABKAMiewoKUXVldWVTdGF0cxIQCghwcm9kdWNlchgBIAEoCRISCgpzdWJzY3JpYmVyGAIgASgJEg8KB3BlbmRpbmcYAyABKAMSJgoDbGFnGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnBhcmtlZBgFIAEoAyphCglPcmRlclNvcnQSGgoWT1JERVJfU09SVF9VTlNQRUNJRklFRBAAEhsKF09SREVSX1NPUlRfTkVXRVNUX0ZJUlNUEAESGwoXT1JERVJfU09SVF9PTERFU1RfRklSU1QQAjLjBQoKT3BzU2VydmljZRJcCgpMaXN0T3JkZXJzEiMub3JkZXJtZXNoLm9wcy52MS5MaXN0T3JkZXJzUmVxdWVzdBokLm9yZGVybWVzaC5vcHMudjEuTGlzdE9yZGVyc1Jlc3BvbnNlIgOQAgESawoPR2V0U2FnYVRpbWVsaW5lEigub3JkZXJtZXNoLm9wcy52MS5HZXRTYWdhVGltZWxpbmVSZXF1ZXN0Gikub3JkZXJtZXNoLm9wcy52MS5HZXRTYWdhVGltZWxpbmVSZXNwb25zZSIDkAIBEloKC0NhbmNlbE9yZGVyEiQub3JkZXJtZXNoLm9wcy52MS5DYW5jZWxPcmRlclJlcXVlc3QaJS5vcmRlcm1lc2gub3BzLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2USVAoJRXhwaXJlTm93EiIub3JkZXJtZXNoLm9wcy52MS5FeHBpcmVOb3dSZXF1ZXN0GiMub3JkZXJtZXNoLm9wcy52MS5FeHBpcmVOb3dSZXNwb25zZRJ6ChRMaXN0UGFya2VkRGVsaXZlcmllcxItLm9yZGVybWVzaC5vcHMudjEuTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0Gi4ub3JkZXJtZXNoLm9wcy52MS5MaXN0UGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlIgOQAgESfgoXUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXMSMC5vcmRlcm1lc2gub3BzLnYxLlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBoxLm9yZGVybWVzaC5vcHMudjEuUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRJcCgpHZXRTdW1tYXJ5EiMub3JkZXJtZXNoLm9wcy52MS5HZXRTdW1tYXJ5UmVxdWVzdBokLm9yZGVybWVzaC5vcHMudjEuR2V0U3VtbWFyeVJlc3BvbnNlIgOQAgFCPlo8Z2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvb3BzL3YxO29wc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_ordermesh_common_v1_money, file_ordermesh_events_v1_delivery, file_ordermesh_events_v1_events, file_ordermesh_inventory_v1_inventory, file_ordermesh_order_v1_order, file_ordermesh_payment_v1_payment]);
+  fileDesc("ChpvcmRlcm1lc2gvb3BzL3YxL29wcy5wcm90bxIQb3JkZXJtZXNoLm9wcy52MSKxBgoRTGlzdE9yZGVyc1JlcXVlc3QSRAoIc3RhdHVzZXMYASADKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXNCEbpIDpIBCxAGIgeCAQQQASAAEkQKB3JlYXNvbnMYAiADKA4yIC5vcmRlcm1lc2gub3JkZXIudjEuU3RhdHVzUmVhc29uQhG6SA6SAQsQBiIHggEEEAEgABIwCgxwbGFjZWRfYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXBsYWNlZF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj0KEG9wZW5fbG9uZ2VyX3RoYW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAjIAEhkKB3VzZXJfaWQYBiABKAlCCLpIBXIDGIABEjMKBHNvcnQYByABKA4yGy5vcmRlcm1lc2gub3BzLnYxLk9yZGVyU29ydEIIukgFggECEAESHQoJcGFnZV9zaXplGAggASgFQgq6SAcaBRjIASgAEhwKCnBhZ2VfdG9rZW4YCSABKAlCCLpIBXIDGIAEEjEKD29yZGVyX2lkX3ByZWZpeBgKIAEoCUIYukgVchMYJDIPXlswLTlhLWZBLUYtXSokEhQKA3NrdRgLIAEoCUIHukgEcgIYQBItCgltaW5fdG90YWwYDCABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ei0KCW1heF90b3RhbBgNIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXk6twG6SLMBGrABChR0b3RhbF9yYW5nZV9jdXJyZW5jeRI0bWluX3RvdGFsIGFuZCBtYXhfdG90YWwgbXVzdCBiZSBpbiB0aGUgc2FtZSBjdXJyZW5jeRpiIWhhcyh0aGlzLm1pbl90b3RhbCkgfHwgIWhhcyh0aGlzLm1heF90b3RhbCkgfHwgdGhpcy5taW5fdG90YWwuY3VycmVuY3kgPT0gdGhpcy5tYXhfdG90YWwuY3VycmVuY3kibQoSTGlzdE9yZGVyc1Jlc3BvbnNlEikKBm9yZGVycxgBIAMoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEwoLdG90YWxfY291bnQYAyABKAMiNAoWR2V0U2FnYVRpbWVsaW5lUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQEi8AIKF0dldFNhZ2FUaW1lbGluZVJlc3BvbnNlEigKBW9yZGVyGAEgASgLMhkub3JkZXJtZXNoLm9yZGVyLnYxLk9yZGVyEjgKC3Jlc2VydmF0aW9uGAIgASgLMiMub3JkZXJtZXNoLmludmVudG9yeS52MS5SZXNlcnZhdGlvbhIuCgdwYXltZW50GAMgASgLMh0ub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudBI2CgpkZWxpdmVyaWVzGAQgAygLMiIub3JkZXJtZXNoLm9wcy52MS5Qcm9kdWNlZERlbGl2ZXJ5EjAKB2VudHJpZXMYBSADKAsyHy5vcmRlcm1lc2gub3BzLnYxLlRpbWVsaW5lRW50cnkSMgoLdW5hdmFpbGFibGUYBiADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlEhAKCHRyYWNlX2lkGAcgASgJEhEKCXRyYWNlX3VybBgIIAEoCSJVChBQcm9kdWNlZERlbGl2ZXJ5EhAKCHByb2R1Y2VyGAEgASgJEi8KCGRlbGl2ZXJ5GAIgASgLMh0ub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyeSLrAgoNVGltZWxpbmVFbnRyeRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzZXJ2aWNlGAIgASgJEg8KB3Byb2JsZW0YBiABKAgSOQoNc3RhdHVzX2NoYW5nZRgHIAEoCzIgLm9yZGVybWVzaC5vcmRlci52MS5TdGF0dXNDaGFuZ2VIABI4CgtyZXNlcnZhdGlvbhgIIAEoCzIhLm9yZGVybWVzaC5vcHMudjEuUmVzZXJ2YXRpb25TdGVwSAASMAoHcGF5bWVudBgJIAEoCzIdLm9yZGVybWVzaC5vcHMudjEuUGF5bWVudFN0ZXBIABI2CghkZWxpdmVyeRgKIAEoCzIiLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjZWREZWxpdmVyeUgAQgYKBHN0ZXBKBAgDEARKBAgEEAVKBAgFEAZSBGtpbmRSB3N1bW1hcnlSBmRldGFpbCK1AQoPUmVzZXJ2YXRpb25TdGVwEjkKBnN0YXR1cxgBIAEoDjIpLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25TdGF0dXMSNgoFbGluZXMYAiADKAsyJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidAoLUGF5bWVudFN0ZXASOQoJb3BlcmF0aW9uGAEgASgLMiYub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE9wZXJhdGlvbhIqCgZhbW91bnQYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ii0KC1VuYXZhaWxhYmxlEg8KB3NlcnZpY2UYASABKAkSDQoFZXJyb3IYAiABKAkiTAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABARIaCgZyZWFzb24YAiABKAlCCrpIB3IFEAMY9AMiPwoTQ2FuY2VsT3JkZXJSZXNwb25zZRIoCgVvcmRlchgBIAEoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlciISChBFeHBpcmVOb3dSZXF1ZXN0IiQKEUV4cGlyZU5vd1Jlc3BvbnNlEg8KB2V4cGlyZWQYASABKAUixQEKDkRlbGl2ZXJ5RmlsdGVyEjQKCHByb2R1Y2VyGAEgASgJQiK6SB9yHVIAUgVvcmRlclIJaW52ZW50b3J5UgdwYXltZW50EkUKCnN1YnNjcmliZXIYAiABKAlCMbpILnIsUgBSBW9yZGVyUglpbnZlbnRvcnlSB3BheW1lbnRSBGNhcnRSB2NhdGFsb2cSNgoEdHlwZRgDIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlQgi6SAWCAQIQASJZCg5QYXJrZWREZWxpdmVyeRIQCghwcm9kdWNlchgBIAEoCRI1CghkZWxpdmVyeRgCIAEoCzIjLm9yZGVybWVzaC5ldmVudHMudjEuUGFya2VkRGVsaXZlcnkijAEKG0xpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCKhAQocTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRI0CgpkZWxpdmVyaWVzGAEgAygLMiAub3JkZXJtZXNoLm9wcy52MS5QYXJrZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSMgoLdW5hdmFpbGFibGUYAyADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlIncKHlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEiMKCWV2ZW50X2lkcxgCIAMoCUIQukgNkgEKEOgHIgVyA7ABASJnCh9SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlEhAKCHJlcXVldWVkGAEgASgDEjIKC3VuYXZhaWxhYmxlGAIgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSITChFHZXRTdW1tYXJ5UmVxdWVzdCKmAgoSR2V0U3VtbWFyeVJlc3BvbnNlEjIKC29wZW5fb3JkZXJzGAEgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5TdGF0dXNDb3VudBIcChRvbGRlc3Rfb3Blbl9vcmRlcl9pZBgCIAEoCRIyCg9vbGRlc3Rfb3Blbl9hZ2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoGcXVldWVzGAQgAygLMhwub3JkZXJtZXNoLm9wcy52MS5RdWV1ZVN0YXRzEjIKC3VuYXZhaWxhYmxlGAUgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJNCgtTdGF0dXNDb3VudBIvCgZzdGF0dXMYASABKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXMSDQoFY291bnQYAiABKAMiewoKUXVldWVTdGF0cxIQCghwcm9kdWNlchgBIAEoCRISCgpzdWJzY3JpYmVyGAIgASgJEg8KB3BlbmRpbmcYAyABKAMSJgoDbGFnGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnBhcmtlZBgFIAEoAyLoAQoWR2V0U2FsZXNGaWd1cmVzUmVxdWVzdBIoCgRmcm9tGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoDdG9wGAMgASgFQgm6SAYaBBhkKAA6ZLpIYRpfCgxzYWxlc193aW5kb3cSFmZyb20gbXVzdCBiZSBiZWZvcmUgdG8aNyFoYXModGhpcy5mcm9tKSB8fCAhaGFzKHRoaXMudG8pIHx8IHRoaXMuZnJvbSA8IHRoaXMudG8ilgIKF0dldFNhbGVzRmlndXJlc1Jlc3BvbnNlEigKBGZyb20YASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgRkYXlzGAMgAygLMhoub3JkZXJtZXNoLm9wcy52MS5TYWxlc0RheRIzCgt0b3Bfc2VsbGVycxgEIAMoCzIeLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjdFNhbGVzEisKB3JldmVudWUYBSADKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Eg4KBm9yZGVycxgGIAEoAxINCgV1bml0cxgHIAEoAyJ/CghTYWxlc0RheRInCgNkYXkYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JldmVudWUYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Eg4KBm9yZGVycxgDIAEoAxINCgV1bml0cxgEIAEoAyJ1CgxQcm9kdWN0U2FsZXMSCwoDc2t1GAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdW5pdHMYAyABKAMSKwoHcmV2ZW51ZRgEIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXkSDgoGb3JkZXJzGAUgASgDKmEKCU9yZGVyU29ydBIaChZPUkRFUl9TT1JUX1VOU1BFQ0lGSUVEEAASGwoXT1JERVJfU09SVF9ORVdFU1RfRklSU1QQARIbChdPUkRFUl9TT1JUX09MREVTVF9GSVJTVBACMtAGCgpPcHNTZXJ2aWNlElwKCkxpc3RPcmRlcnMSIy5vcmRlcm1lc2gub3BzLnYxLkxpc3RPcmRlcnNSZXF1ZXN0GiQub3JkZXJtZXNoLm9wcy52MS5MaXN0T3JkZXJzUmVzcG9uc2UiA5ACARJrCg9HZXRTYWdhVGltZWxpbmUSKC5vcmRlcm1lc2gub3BzLnYxLkdldFNhZ2FUaW1lbGluZVJlcXVlc3QaKS5vcmRlcm1lc2gub3BzLnYxLkdldFNhZ2FUaW1lbGluZVJlc3BvbnNlIgOQAgESWgoLQ2FuY2VsT3JkZXISJC5vcmRlcm1lc2gub3BzLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBolLm9yZGVybWVzaC5vcHMudjEuQ2FuY2VsT3JkZXJSZXNwb25zZRJUCglFeHBpcmVOb3cSIi5vcmRlcm1lc2gub3BzLnYxLkV4cGlyZU5vd1JlcXVlc3QaIy5vcmRlcm1lc2gub3BzLnYxLkV4cGlyZU5vd1Jlc3BvbnNlEnoKFExpc3RQYXJrZWREZWxpdmVyaWVzEi0ub3JkZXJtZXNoLm9wcy52MS5MaXN0UGFya2VkRGVsaXZlcmllc1JlcXVlc3QaLi5vcmRlcm1lc2gub3BzLnYxLkxpc3RQYXJrZWREZWxpdmVyaWVzUmVzcG9uc2UiA5ACARJ+ChdSZXF1ZXVlUGFya2VkRGVsaXZlcmllcxIwLm9yZGVybWVzaC5vcHMudjEuUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0GjEub3JkZXJtZXNoLm9wcy52MS5SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlElwKCkdldFN1bW1hcnkSIy5vcmRlcm1lc2gub3BzLnYxLkdldFN1bW1hcnlSZXF1ZXN0GiQub3JkZXJtZXNoLm9wcy52MS5HZXRTdW1tYXJ5UmVzcG9uc2UiA5ACARJrCg9HZXRTYWxlc0ZpZ3VyZXMSKC5vcmRlcm1lc2gub3BzLnYxLkdldFNhbGVzRmlndXJlc1JlcXVlc3QaKS5vcmRlcm1lc2gub3BzLnYxLkdldFNhbGVzRmlndXJlc1Jlc3BvbnNlIgOQAgFCPlo8Z2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvb3BzL3YxO29wc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_ordermesh_common_v1_money, file_ordermesh_events_v1_delivery, file_ordermesh_events_v1_events, file_ordermesh_inventory_v1_inventory, file_ordermesh_order_v1_order, file_ordermesh_payment_v1_payment]);
 
 /**
  * ListOrdersRequest filters and pages the orders. Filters combine with AND;
@@ -893,6 +893,189 @@ export const QueueStatsSchema: GenMessage<QueueStats> = /*@__PURE__*/
   messageDesc(file_ordermesh_ops_v1_ops, 22);
 
 /**
+ * GetSalesFiguresRequest is the window and how many top sellers.
+ *
+ * @generated from message ordermesh.ops.v1.GetSalesFiguresRequest
+ */
+export type GetSalesFiguresRequest = Message<"ordermesh.ops.v1.GetSalesFiguresRequest"> & {
+  /**
+   * The window's start, inclusive. Unset: seven days before its end.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 1;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * The window's end, exclusive. Unset: now.
+   *
+   * @generated from field: google.protobuf.Timestamp to = 2;
+   */
+  to?: Timestamp | undefined;
+
+  /**
+   * How many top sellers, 1 to 100. 0 means 10.
+   *
+   * @generated from field: int32 top = 3;
+   */
+  top: number;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.GetSalesFiguresRequest.
+ * Use `create(GetSalesFiguresRequestSchema)` to create a new message.
+ */
+export const GetSalesFiguresRequestSchema: GenMessage<GetSalesFiguresRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 23);
+
+/**
+ * GetSalesFiguresResponse is the sales of a window.
+ *
+ * @generated from message ordermesh.ops.v1.GetSalesFiguresResponse
+ */
+export type GetSalesFiguresResponse = Message<"ordermesh.ops.v1.GetSalesFiguresResponse"> & {
+  /**
+   * The window: its start, inclusive, and its end, exclusive.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 1;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp to = 2;
+   */
+  to?: Timestamp | undefined;
+
+  /**
+   * Every UTC day the window touches, oldest first, once per currency
+   * sold in: a day without sales is there with zeros.
+   *
+   * @generated from field: repeated ordermesh.ops.v1.SalesDay days = 3;
+   */
+  days: SalesDay[];
+
+  /**
+   * The products that sold most units, most first; a product sold in two
+   * currencies is there once for each.
+   *
+   * @generated from field: repeated ordermesh.ops.v1.ProductSales top_sellers = 4;
+   */
+  topSellers: ProductSales[];
+
+  /**
+   * The window's revenue, one amount per currency.
+   *
+   * @generated from field: repeated ordermesh.common.v1.Money revenue = 5;
+   */
+  revenue: Money[];
+
+  /**
+   * The window's orders and units.
+   *
+   * @generated from field: int64 orders = 6;
+   */
+  orders: bigint;
+
+  /**
+   * @generated from field: int64 units = 7;
+   */
+  units: bigint;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.GetSalesFiguresResponse.
+ * Use `create(GetSalesFiguresResponseSchema)` to create a new message.
+ */
+export const GetSalesFiguresResponseSchema: GenMessage<GetSalesFiguresResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 24);
+
+/**
+ * SalesDay is one UTC day's sales in one currency.
+ *
+ * @generated from message ordermesh.ops.v1.SalesDay
+ */
+export type SalesDay = Message<"ordermesh.ops.v1.SalesDay"> & {
+  /**
+   * The day's start, midnight UTC.
+   *
+   * @generated from field: google.protobuf.Timestamp day = 1;
+   */
+  day?: Timestamp | undefined;
+
+  /**
+   * The orders' totals, shipping included.
+   *
+   * @generated from field: ordermesh.common.v1.Money revenue = 2;
+   */
+  revenue?: Money | undefined;
+
+  /**
+   * How many orders, and how many units they held.
+   *
+   * @generated from field: int64 orders = 3;
+   */
+  orders: bigint;
+
+  /**
+   * @generated from field: int64 units = 4;
+   */
+  units: bigint;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.SalesDay.
+ * Use `create(SalesDaySchema)` to create a new message.
+ */
+export const SalesDaySchema: GenMessage<SalesDay> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 25);
+
+/**
+ * ProductSales is one product's sales in one currency.
+ *
+ * @generated from message ordermesh.ops.v1.ProductSales
+ */
+export type ProductSales = Message<"ordermesh.ops.v1.ProductSales"> & {
+  /**
+   * @generated from field: string sku = 1;
+   */
+  sku: string;
+
+  /**
+   * The product's name on its order lines.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Units sold.
+   *
+   * @generated from field: int64 units = 3;
+   */
+  units: bigint;
+
+  /**
+   * Unit price times quantity over its lines, shipping not included.
+   *
+   * @generated from field: ordermesh.common.v1.Money revenue = 4;
+   */
+  revenue?: Money | undefined;
+
+  /**
+   * The orders it was in.
+   *
+   * @generated from field: int64 orders = 5;
+   */
+  orders: bigint;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.ProductSales.
+ * Use `create(ProductSalesSchema)` to create a new message.
+ */
+export const ProductSalesSchema: GenMessage<ProductSales> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 26);
+
+/**
  * OrderSort is the order of a list of orders.
  *
  * @generated from enum ordermesh.ops.v1.OrderSort
@@ -1021,6 +1204,18 @@ export const OpsService: GenService<{
     methodKind: "unary";
     input: typeof GetSummaryRequestSchema;
     output: typeof GetSummaryResponseSchema;
+  },
+  /**
+   * GetSalesFigures is what the shop sold in a window of placement time:
+   * revenue, orders and units by UTC day, and the top sellers. Confirmed
+   * and shipped orders count; cancelled and rejected ones do not.
+   *
+   * @generated from rpc ordermesh.ops.v1.OpsService.GetSalesFigures
+   */
+  getSalesFigures: {
+    methodKind: "unary";
+    input: typeof GetSalesFiguresRequestSchema;
+    output: typeof GetSalesFiguresResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ordermesh_ops_v1_ops, 0);
