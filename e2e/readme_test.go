@@ -206,10 +206,11 @@ func bash(t *testing.T, dir string, env []string, script string) string {
 	return string(out)
 }
 
-// varying is what differs between two runs by nature: ids, times,
-// durations, booking references.
+// varying is what differs between two runs by nature: ids, trace ids,
+// times, durations, booking references.
 var varying = []*regexp.Regexp{
 	regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`),
+	regexp.MustCompile(`\b[0-9a-f]{32}\b`),
 	regexp.MustCompile(`\d{4}-\d\d-\d\dT[\d:.]+Z|\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?`),
 	regexp.MustCompile(`"(id|etag|updateTime|createTime)": "[^"]*"`),
 	regexp.MustCompile(`\b\d\d:\d\d:\d\d(\.\d+)?\b|\bbk_[0-9a-f]+`),
