@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +28,8 @@ import (
 // /console/, in real headless Chromium:
 //   - sign in by pasting a merchant's token;
 //   - watch an order go PENDING → CONFIRMED on its timeline without a
-//     reload (Inventory's deliveries are held, then let through), with a
-//     link to its trace;
+//     reload (Inventory's deliveries are held, then let through), drawn
+//     as a waterfall, with a link to its trace;
 //   - with Inventory down, see the order's OrderPlaced parked after its two
 //     attempts, requeue it with the button once Inventory is back, and see
 //     the order confirmed in the orders list;
@@ -107,6 +108,17 @@ func TestConsole(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#timeline tr")].some(r => r.textContent.includes("capture"))`),
 	)
 	shot("timeline")
+	// The waterfall: a lane per service, a bar per step, none failed.
+	// Order: three statuses and the two events it took in; Inventory: the
+	// reservation held and sold, and its two events; Payment: authorise,
+	// capture and its two events; Cart: OrderConfirmed.
+	lanes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#waterfall .lane[data-lane]")].map(l => l.dataset.lane + ":" + l.querySelectorAll(".span").length)`))
+	if want := []string{"order:5", "inventory:4", "payment:4", "cart:1"}; err != nil || !slices.Equal(lanes, want) {
+		t.Errorf("the waterfall's lanes and bars are %q (%v), want %q", lanes, err, want)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#waterfall .span.failed").length`)); err != nil || n != 0 {
+		t.Errorf("a clean saga's waterfall marks %d steps failed (%v)", n, err)
+	}
 	traceID := text(`#timeline-trace code`)
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("open-trace").href`))
 	if err != nil || len(traceID) != 32 || href != "http://grafana.example/explore?trace="+traceID {
@@ -174,6 +186,9 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(parkedStep),
 	)
 	shot("timeline-parked")
+	if lane, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#waterfall .span.failed")?.closest(".lane").dataset.lane ?? ""`)); err != nil || lane != "inventory" {
+		t.Errorf("the parked delivery is marked failed in lane %q (%v), want inventory's", lane, err)
+	}
 	s.m.Gates["inventory"].Up()
 	step("requeue it from there",
 		chromedp.Click(parkedStep),

@@ -390,6 +390,77 @@ const ordersView: View = (main) => {
   return stop;
 };
 
+// waterfall draws a saga over time: a lane per service, a bar per step
+// from its start to its end (a status until the next one, a reservation
+// until it is settled, a delivery from its event's production until it was
+// taken or parked, a payment call at its moment), failed steps marked.
+function waterfall(tl: opsv1.GetSagaTimelineResponse, now: number): HTMLElement {
+  const o = tl.order;
+  const start = date(o?.createTime).getTime();
+  type Bar = { lane: string; from: number; to: number; label: string; failed: boolean };
+  const bars: Bar[] = [];
+  const ms = (t: Timestamp | undefined) => (t ? date(t).getTime() : undefined);
+  const over = o !== undefined && TERMINAL.has(o.status);
+  const entries = tl.entries;
+  let end = start;
+  for (const e of entries) {
+    end = Math.max(end, ms(e.time) ?? start);
+    if (e.step.case === "delivery") {
+      const d = e.step.value.delivery;
+      end = Math.max(end, ms(d?.deliverTime) ?? 0, ms(d?.parkTime) ?? 0);
+    }
+  }
+  if (!over) end = Math.max(end, now);
+  const next = (i: number, same: (e: opsv1.TimelineEntry) => boolean) => {
+    const later = entries.slice(i + 1).find(same);
+    return later ? ms(later.time) ?? end : end;
+  };
+  entries.forEach((e, i) => {
+    const at = ms(e.time) ?? start;
+    const [what] = describe(e);
+    switch (e.step.case) {
+      case "statusChange":
+        bars.push({ lane: "order", from: at, to: next(i, (x) => x.step.case === "statusChange"), label: what, failed: e.problem });
+        break;
+      case "reservation":
+        bars.push({ lane: "inventory", from: at, to: next(i, (x) => x.step.case === "reservation"), label: what, failed: e.problem });
+        break;
+      case "payment":
+        bars.push({ lane: "payment", from: at, to: at, label: what, failed: !e.step.value.operation?.succeeded });
+        break;
+      case "delivery": {
+        const d = e.step.value.delivery;
+        if (d) {
+          const done = ms(d.deliverTime) ?? ms(d.parkTime) ?? end;
+          bars.push({ lane: d.subscriber, from: ms(d.createTime) ?? at, to: done, label: what, failed: e.problem });
+        }
+        break;
+      }
+    }
+  });
+  const span = Math.max(end - start, 1);
+  const lanes = ["order", "inventory", "payment", "cart"].filter((l) => bars.some((b) => b.lane === l));
+  for (const b of bars) {
+    if (!lanes.includes(b.lane)) lanes.push(b.lane);
+  }
+  return h("div", { id: "waterfall", class: "waterfall" },
+    h("div", { class: "lane axis" }, h("span", { class: "lane-name" }, ""),
+      h("div", { class: "track" }, h("span", {}, "+0s"), h("span", { class: "axis-end" }, `+${(span / 1000).toFixed(3)}s`))),
+    ...lanes.map((lane) => {
+      const track = h("div", { class: "track" });
+      for (const b of bars.filter((x) => x.lane === lane)) {
+        const el = h("div", { class: b.failed ? "span failed" : "span", title: `${b.label} (${((b.to - b.from) / 1000).toFixed(3)}s)` });
+        // Positioned through the CSSOM: the CSP allows no inline styles.
+        el.style.left = `${((b.from - start) / span) * 100}%`;
+        el.style.width = `${((b.to - b.from) / span) * 100}%`;
+        track.append(el);
+      }
+      const r = h("div", { class: "lane" }, h("span", { class: "lane-name" }, lane), track);
+      r.dataset.lane = lane;
+      return r;
+    }));
+}
+
 const TERMINAL = new Set([orderv1.OrderStatus.CONFIRMED, orderv1.OrderStatus.SHIPPED, orderv1.OrderStatus.REJECTED, orderv1.OrderStatus.CANCELLED]);
 
 const timelineView: View = (main, id) => {
@@ -425,7 +496,7 @@ const timelineView: View = (main, id) => {
       if (e.problem) r.classList.add("problem");
       return r;
     });
-    body.replaceChildren(table([`Time (${zone()})`, "After", "Service", "What", "Detail", ""], rows, "timeline", "Nothing yet."));
+    body.replaceChildren(waterfall(tl, Date.now()), table([`Time (${zone()})`, "After", "Service", "What", "Detail", ""], rows, "timeline", "Nothing yet."));
     cancel.hidden = TERMINAL.has(o.status) && o.status !== orderv1.OrderStatus.CONFIRMED;
   };
 
