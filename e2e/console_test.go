@@ -65,6 +65,17 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	text := func(sel chromedp.CSS) string { t.Helper(); return textOf(ctx, t, sel) }
+	// now reads an element's text in one go: views redraw themselves every
+	// two seconds, and a node found can be gone before a second call
+	// reads it.
+	now := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.textContent ?? "(none)"`, sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return v
+	}
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 makes a PNG
@@ -119,7 +130,7 @@ func TestConsole(t *testing.T) {
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#waterfall .span.failed").length`)); err != nil || n != 0 {
 		t.Errorf("a clean saga's waterfall marks %d steps failed (%v)", n, err)
 	}
-	traceID := text(`#timeline-trace code`)
+	traceID := now(`#timeline-trace code`)
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("open-trace").href`))
 	if err != nil || len(traceID) != 32 || href != "http://grafana.example/explore?trace="+traceID {
 		t.Errorf("trace %q links to %q (%v); want the configured template with the order's trace id", traceID, href, err)
@@ -268,13 +279,15 @@ func TestConsole(t *testing.T) {
 		set("page-size", "50"),
 		count("1–13 of 13 orders"),
 		set("zone", "local"),
+		// The table is drawn again in the new zone: its header says so.
+		chromedp.Poll[chromedp.Void](`document.querySelector("#orders-table thead")?.textContent.includes("Placed (Asia/Tokyo)")`),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q]`, stuck.GetId()))),
 	)
 	// The stuck order's placement, in the one zone and then the other:
 	// nine hours apart.
 	placed := func() time.Time {
 		t.Helper()
-		cell := text(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q] td:nth-child(6)`, stuck.GetId())))
+		cell := now(fmt.Sprintf(`#orders-table tr[data-order=%q] td:nth-child(6)`, stuck.GetId()))
 		at, err := time.Parse("2006-01-02 15:04:05.000", cell)
 		if err != nil {
 			t.Fatalf("placed: %v", err)
@@ -282,7 +295,7 @@ func TestConsole(t *testing.T) {
 		return at
 	}
 	inTokyo := placed()
-	if head, clock := text(`#orders-table thead`), text(`#live`); !strings.Contains(head, "Placed (Asia/Tokyo)") || !strings.HasSuffix(clock, "Asia/Tokyo") {
+	if head, clock := now(`#orders-table thead`), now(`#live`); !strings.Contains(head, "Placed (Asia/Tokyo)") || !strings.HasSuffix(clock, "Asia/Tokyo") {
 		t.Errorf("with local time chosen, the orders' header reads %q and the clock %q; want Asia/Tokyo in both", head, clock)
 	}
 	shot("orders-local-time")
@@ -315,10 +328,10 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#sales-top tr[data-sku="BEAN-1"]`)),
 	)
 	shot("sales")
-	if total := text(`#sales-total`); !strings.HasPrefix(total, "13 orders, 13 units, €") {
+	if total := now(`#sales-total`); !strings.HasPrefix(total, "13 orders, 13 units, €") {
 		t.Errorf("the sales total reads %q, want 13 orders and 13 units", total)
 	}
-	if r := text(`#sales-top tr[data-sku="BEAN-1"]`); !strings.HasPrefix(r, "BEAN-1Product BEAN-11212") {
+	if r := now(`#sales-top tr[data-sku="BEAN-1"]`); !strings.HasPrefix(r, "BEAN-1Product BEAN-11212") {
 		t.Errorf("BEAN-1's top-seller row reads %q, want 12 units in 12 orders", r)
 	}
 	width, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#sales-days-table tr[data-day=%q] .bar').style.width`, today)))
