@@ -30,30 +30,29 @@ import (
 	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 )
 
-// Commands are the names Run answers to; anything else is the server's.
-// completion prints a shell's completion script, which calls the hidden
-// __complete commands.
-var Commands = []string{"orders", "events", "stock", "summary", "sales", "version", "completion", "__complete", "__completeNoDesc"}
-
-// globalsWithValue are the global flags that take a value, as separate
-// words ("--token X") or joined ("--token=X").
-var globalsWithValue = []string{"--url", "--token", "-o", "--output", "--timeout"}
-
 // IsCommand reports whether args (without the program name) are a command
 // line of Run's: its first word that is not a global flag or a global
-// flag's value is one of Commands. Global flags may come first:
-// `ordermesh --token X orders list`, `ordermesh -o json summary`.
+// flag's value names one of its commands, or cobra's completion commands.
+// Global flags may come first: `ordermesh --token X orders list`,
+// `ordermesh -o json summary`. Anything else is the server binary's.
 func IsCommand(args []string) bool {
+	root := (&app{}).root()
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		switch {
-		case slices.Contains(globalsWithValue, a):
-			i++ // its value
-		case strings.HasPrefix(a, "-"):
-			// --token=X, -ojson, or a flag Run will reject.
-		default:
-			return slices.Contains(Commands, a)
+		if strings.HasPrefix(a, "-") {
+			// --token X, --token=X, -ojson, or a flag Run will reject.
+			if takesValue(root.PersistentFlags(), a) {
+				i++
+			}
+			continue
 		}
+		switch a {
+		case "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			// Cobra adds these when it runs.
+			return true
+		}
+		cmd, _, err := root.Find([]string{a})
+		return err == nil && cmd != root
 	}
 	return false
 }
@@ -92,6 +91,9 @@ func Usage() string {
 	return b.String()
 }
 
+// outputs are -o's formats.
+var outputs = []string{"table", "json", "jsonl"}
+
 type app struct {
 	out io.Writer
 	url string
@@ -126,9 +128,9 @@ bearer token in $ORDERMESH_TOKEN: a merchant's token for everything here.
 	pf.StringVar(&a.token, "token", "", "bearer token (default: env ORDERMESH_TOKEN)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json (one document) or jsonl (one compact object per line)")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "time allowed for the whole command")
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputs, cobra.ShellCompDirectiveNoFileComp))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if !slices.Contains([]string{"table", "json", "jsonl"}, a.output) {
+		if !slices.Contains(outputs, a.output) {
 			return usagef("-o %q: want table, json or jsonl", a.output)
 		}
 		if !cmd.Flags().Changed("token") {

@@ -280,9 +280,6 @@ func (a *app) printStep(e *opsv1.TimelineEntry, placed time.Time) error {
 		return a.emit(e)
 	}
 	what, detail := describe(e)
-	if e.GetProblem() {
-		what = "! " + what
-	}
 	if detail != "" {
 		what += ": " + detail
 	}
@@ -331,9 +328,6 @@ func (a *app) printTimeline(tl *opsv1.GetSagaTimelineResponse) error {
 	w := a.table("TIME", "AFTER", "SERVICE", "WHAT", "DETAIL")
 	for _, e := range tl.GetEntries() {
 		what, detail := describe(e)
-		if e.GetProblem() {
-			what = "! " + what
-		}
 		fmt.Fprintf(w, "%s\t+%s\t%s\t%s\t%s\n", e.GetTime().AsTime().UTC().Format("15:04:05.000"),
 			e.GetTime().AsTime().Sub(placed).Round(time.Millisecond), e.GetService(), what, detail)
 	}

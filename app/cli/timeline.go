@@ -11,9 +11,19 @@ import (
 )
 
 // describe words one step of a saga's timeline for the table: what
-// happened, and more when there is more (a decline message, the last
-// delivery error, how long stock is held).
+// happened, marked "! " when it is a problem to look at, and more when
+// there is more (a decline message, the last delivery error, how long
+// stock is held).
 func describe(e *opsv1.TimelineEntry) (what, detail string) {
+	what, detail = wording(e)
+	if e.GetProblem() {
+		what = "! " + what
+	}
+	return what, detail
+}
+
+// wording is describe's words, unmarked.
+func wording(e *opsv1.TimelineEntry) (what, detail string) {
 	switch s := e.GetStep().(type) {
 	case *opsv1.TimelineEntry_StatusChange:
 		c := s.StatusChange

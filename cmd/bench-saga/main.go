@@ -506,12 +506,12 @@ type result struct {
 // order and waiting for its end before placing the next.
 func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 	var (
-		mu        sync.Mutex
-		res       result
-		confirmed atomic.Int64
-		failed    atomic.Int64
-		wg        sync.WaitGroup
+		mu     sync.Mutex
+		res    result
+		failed atomic.Int64
+		wg     sync.WaitGroup
 	)
+	before := b.done.Load()
 	start := time.Now()
 	stopAt := start.Add(o.duration)
 	for _, s := range b.shoppers {
@@ -527,7 +527,6 @@ func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 						log.Warn("checkout failed", slog.Any("error", err))
 					}
 				} else {
-					confirmed.Add(1)
 					b.done.Add(1)
 				}
 				mu.Lock()
@@ -538,7 +537,7 @@ func (b *bench) drive(ctx context.Context, log *slog.Logger, o options) result {
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
-	res.confirmed, res.failed = confirmed.Load(), failed.Load()
+	res.confirmed, res.failed = b.done.Load()-before, failed.Load()
 	return res
 }
 

@@ -37,10 +37,7 @@ func IsCurrency(code string) bool {
 // people read prices: 2040 EUR is "20.40 EUR", 1500 JPY is "1500 JPY" and
 // 1250 KWD is "1.250 KWD", with ISO 4217's number of decimals for each.
 func Format(amountMinor int64, code string) string {
-	scale := 2
-	if u, err := currency.ParseISO(code); err == nil {
-		scale, _ = currency.Standard.Rounding(u)
-	}
+	scale := decimals(code)
 	sign, n := "", amountMinor
 	if n < 0 {
 		sign, n = "-", -n
@@ -68,10 +65,7 @@ func Parse(s string) (amountMinor int64, code string, err error) {
 	if !IsCurrency(code) {
 		return 0, "", fmt.Errorf("%q: %s is not an ISO 4217 currency; want an amount and a currency, such as 12.50 EUR", s, code)
 	}
-	scale := 2
-	if u, err := currency.ParseISO(code); err == nil {
-		scale, _ = currency.Standard.Rounding(u)
-	}
+	scale := decimals(code)
 	whole, frac, _ := strings.Cut(number, ".")
 	if whole == "" || len(frac) > scale || strings.Trim(whole+frac, "0123456789") != "" {
 		return 0, "", fmt.Errorf("%q: want a positive amount with at most %d decimals before the currency, such as %s", s, scale, Format(1250, code))
@@ -82,4 +76,15 @@ func Parse(s string) (amountMinor int64, code string, err error) {
 		return 0, "", fmt.Errorf("%q: the amount is too large", s)
 	}
 	return n, code, nil
+}
+
+// decimals is how many decimals code's minor unit has: ISO 4217's figure,
+// 2 for a code it does not know.
+func decimals(code string) int {
+	u, err := currency.ParseISO(code)
+	if err != nil {
+		return 2
+	}
+	scale, _ := currency.Standard.Rounding(u)
+	return scale
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -92,9 +93,7 @@ func newOTLPHTTP(getenv func(string) string) (*otlpHTTP, error) {
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: %s: %w", name, err)
 		}
-		for k, v := range h {
-			x.header[k] = v
-		}
+		maps.Copy(x.header, h)
 	}
 	switch v, name := either("COMPRESSION"); v {
 	case "", "none":

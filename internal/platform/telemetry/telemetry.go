@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
@@ -198,4 +199,19 @@ func ContextWithTraceParent(ctx context.Context, traceparent string) context.Con
 		return ctx
 	}
 	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+}
+
+// TraceIDOf returns the trace id of a W3C traceparent
+// ("00-<trace id>-<span id>-<flags>") as 32 hex digits, "" when
+// traceparent holds none.
+func TraceIDOf(traceparent string) string {
+	fields := strings.Split(traceparent, "-")
+	if len(fields) != 4 {
+		return ""
+	}
+	id, err := trace.TraceIDFromHex(fields[1]) // refuses a wrong length, non-hex and all zeros
+	if err != nil {
+		return ""
+	}
+	return id.String()
 }

@@ -74,3 +74,18 @@ func TestRootSamplerDecidesRootsAndChildrenFollow(t *testing.T) {
 		t.Error("a span whose remote parent was sampled was not recorded")
 	}
 }
+
+// A stored traceparent gives its trace id; anything else gives none.
+func TestTraceIDOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": "4bf92f3577b34da6a3ce929d0e0e4736",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00": "4bf92f3577b34da6a3ce929d0e0e4736",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01": "",
+		"not a traceparent": "",
+		"":                  "",
+	} {
+		if got := telemetry.TraceIDOf(in); got != want {
+			t.Errorf("TraceIDOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -10,7 +10,7 @@
 // and removed from the address at once.
 import "./console.css";
 import { create } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { bearerAuth, catalogv1, commonv1, deliveryv1, eventsv1, inventoryv1, opsv1, orderv1 } from "@ordermesh/client";
@@ -659,16 +659,15 @@ const stockView: View = (main) => {
 // salesView draws what sold: a bar per UTC day of the window (per
 // currency), the window's totals, and the top sellers.
 const salesView: View = (main) => {
-  const window = h("select", { id: "sales-days" }, ...[7, 30, 90].map((d) => h("option", { value: String(d) }, `last ${d} days`)));
+  const days = h("select", { id: "sales-days" }, ...[7, 30, 90].map((d) => h("option", { value: String(d) }, `last ${d} days`)));
   const body = h("div", {});
   main.replaceChildren(h("h1", {}, "Sales"),
     h("p", { class: "hint" }, "Confirmed and shipped orders, by the UTC day they were placed; revenue is the orders' totals, shipping included."),
-    h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, window), body);
+    h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, days), body);
   const ticker = every(async () => {
     const to = new Date();
-    const from = new Date(to.getTime() - Number(window.value) * 86_400_000);
-    const stamp = (d: Date) => ({ $typeName: "google.protobuf.Timestamp" as const, seconds: BigInt(Math.floor(d.getTime() / 1000)), nanos: 0 });
-    const res = await ops.getSalesFigures({ from: stamp(from), to: stamp(to), top: 10 });
+    const from = new Date(to.getTime() - Number(days.value) * 86_400_000);
+    const res = await ops.getSalesFigures({ from: timestampFromDate(from), to: timestampFromDate(to), top: 10 });
     // Bars compare within a currency only.
     const most = new Map<string, bigint>();
     for (const d of res.days) {
@@ -700,7 +699,7 @@ const salesView: View = (main) => {
       table(["SKU", "Name", "Units", "Orders", "Revenue"], sellers, "sales-top", "Nothing sold."),
     );
   });
-  window.addEventListener("change", () => ticker.now());
+  days.addEventListener("change", () => ticker.now());
   return ticker;
 };
 

@@ -13,6 +13,7 @@ import (
 	inventoryv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/inventory/v1"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 	"github.com/ordermesh/ordermesh/services/order/internal/handler"
 )
 
@@ -25,7 +26,7 @@ func (o *Server) GetSagaTimeline(ctx context.Context, req *connect.Request[opsv1
 	if err != nil {
 		return nil, err
 	}
-	res := &opsv1.GetSagaTimelineResponse{Order: handler.ToProto(ord), TraceId: traceID(ord.TraceParent)}
+	res := &opsv1.GetSagaTimelineResponse{Order: handler.ToProto(ord), TraceId: telemetry.TraceIDOf(ord.TraceParent)}
 	if res.TraceId != "" && o.deps.TraceURL != "" {
 		res.TraceUrl = strings.ReplaceAll(o.deps.TraceURL, "{trace_id}", res.TraceId)
 	}
@@ -139,13 +140,3 @@ func timeline(res *opsv1.GetSagaTimelineResponse) []*opsv1.TimelineEntry {
 }
 
 func compareTime(a, b *timestamppb.Timestamp) int { return a.AsTime().Compare(b.AsTime()) }
-
-// traceID is the trace id of a W3C traceparent
-// ("00-<32 hex>-<16 hex>-<flags>"), or "" for anything else.
-func traceID(traceparent string) string {
-	parts := strings.Split(traceparent, "-")
-	if len(parts) != 4 || len(parts[1]) != 32 || strings.Trim(parts[1], "0123456789abcdef") != "" || strings.Trim(parts[1], "0") == "" {
-		return ""
-	}
-	return parts[1]
-}
