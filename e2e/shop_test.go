@@ -237,3 +237,13 @@ func orderv1connectClient(s *shop, opts ...connect.ClientOption) orderv1connect.
 }
 
 func cmpProto() cmp.Option { return cmp.Comparer(proto.Equal) }
+
+// order reads one of c's orders as it is now.
+func (s *shop) order(t *testing.T, c customer, id string) *orderv1.Order {
+	t.Helper()
+	res, err := s.orders.GetOrder(context.Background(), meshtest.WithToken(&orderv1.GetOrderRequest{OrderId: id}, c.token))
+	if err != nil {
+		t.Fatalf("GetOrder %s: %v", id, err)
+	}
+	return res.Msg.GetOrder()
+}

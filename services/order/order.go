@@ -72,6 +72,9 @@ var Component = component.Component{
 		opsv1connect.OpsServiceRequeueParkedDeliveriesProcedure: operators,
 		opsv1connect.OpsServiceGetSummaryProcedure:              operators,
 		opsv1connect.OpsServiceGetSalesFiguresProcedure:         operators,
+		opsv1connect.OpsServiceStartBulkActionProcedure:         operators,
+		opsv1connect.OpsServiceGetBulkActionProcedure:           operators,
+		opsv1connect.OpsServiceListBulkActionsProcedure:         operators,
 	},
 	Config: &Config{},
 	Build:  build,
@@ -131,7 +134,7 @@ func build(d component.Deps) (component.Parts, error) {
 	maps.Copy(outboxes, clients.Outboxes)
 	opsServer := ops.New(svc, ops.Deps{
 		Inventory: clients.Inventory, Payments: clients.Payments, Outboxes: outboxes, Routing: outbox.Routing(), OpenOrders: st.OpenOrders,
-		TraceURL: cfg.TraceURL,
+		TraceURL: cfg.TraceURL, Log: log,
 	})
 	opsPath, opsHandler := opsv1connect.NewOpsServiceHandler(opsServer, d.Handler...)
 	return component.Parts{
@@ -142,6 +145,7 @@ func build(d component.Deps) (component.Parts, error) {
 		Consumer: Consumer(st, svc),
 		Workers: []component.Worker{
 			watchers.Run,
+			opsServer.RunBulkActions,
 			component.Every(log, "expired orders cancelled", cfg.ExpiryInterval, func(ctx context.Context) (int, error) {
 				return svc.ExpireOrders(ctx, 100)
 			}),

@@ -69,6 +69,9 @@ func (a *Admin) ListParkedDeliveries(ctx context.Context, req *connect.Request[e
 		return nil, err
 	}
 	res := &eventsv1.ListParkedDeliveriesResponse{}
+	if res.TotalCount, err = a.q.CountParked(ctx, eventsdb.CountParkedParams{Subscriber: sub, Type: typeFilter(req.Msg.GetType())}); err != nil {
+		return nil, err
+	}
 	for i, r := range rows {
 		if i == int(size) {
 			last := rows[i-1]
@@ -105,16 +108,20 @@ func (a *Admin) RequeueParkedDeliveries(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
+	res := &eventsv1.RequeueParkedDeliveriesResponse{Requeued: int64(len(rows))}
 	for _, r := range rows {
 		env := &eventsv1.Envelope{}
 		_ = proto.Unmarshal(r.Envelope, env) // a broken envelope still logs its ids
 		a.log.InfoContext(ContextFrom(ctx, env), "delivery requeued", slog.String("event_id", r.EventID.String()),
 			slog.String("subscriber", r.Subscriber), slog.String("type", env.GetType().String()), slog.String("order_id", env.GetOrderId()))
+		res.Deliveries = append(res.Deliveries, &eventsv1.RequeuedDelivery{
+			EventId: r.EventID.String(), Type: env.GetType(), OrderId: env.GetOrderId(), Subscriber: r.Subscriber,
+		})
 	}
 	if len(rows) > 0 {
 		_, _ = a.q.Notify(ctx)
 	}
-	return connect.NewResponse(&eventsv1.RequeueParkedDeliveriesResponse{Requeued: int64(len(rows))}), nil
+	return connect.NewResponse(res), nil
 }
 
 // ListOrderDeliveries implements eventsv1connect.EventAdminServiceHandler.

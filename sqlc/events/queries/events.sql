@@ -152,3 +152,12 @@ DELETE FROM inbox WHERE event_id = ANY(@event_ids::uuid[]);
 -- without waiting for the lease to end.
 UPDATE outbox_deliveries SET leased_until = NULL
 WHERE event_id = ANY(@event_ids::uuid[]) AND subscriber = @subscriber AND state NOT IN ('delivered', 'parked');
+
+-- name: CountParked :one
+-- How many parked deliveries ListParked's filters select.
+SELECT count(*)::bigint
+FROM outbox_deliveries d
+JOIN outbox o ON o.id = d.event_id
+WHERE d.state = 'parked'
+  AND (sqlc.narg(subscriber)::text IS NULL OR d.subscriber = sqlc.narg(subscriber)::text)
+  AND (sqlc.narg(type)::integer IS NULL OR o.type = sqlc.narg(type)::integer);

@@ -209,3 +209,68 @@ WHERE o.status IN ('confirmed', 'shipped') AND o.created_at >= @from_time AND o.
 GROUP BY l.sku, o.currency
 ORDER BY units DESC, revenue_minor DESC, l.sku
 LIMIT @top;
+
+-- name: CreateBulkAction :one
+-- A new bulk action; none when its request id is taken (a retry), which
+-- GetBulkActionByRequest then reads.
+INSERT INTO bulk_actions (id, request_id, kind, operator, reason, filter, filter_text, matched, state, finished_at)
+VALUES (@id, sqlc.narg(request_id), @kind, @operator, @reason, @filter, @filter_text, @matched,
+        CASE WHEN @matched::bigint = 0 THEN 'done' ELSE 'running' END,
+        CASE WHEN @matched::bigint = 0 THEN now() END)
+ON CONFLICT (request_id) DO NOTHING
+RETURNING *;
+
+-- name: GetBulkAction :one
+SELECT * FROM bulk_actions WHERE id = @id;
+
+-- name: GetBulkActionByRequest :one
+SELECT * FROM bulk_actions WHERE request_id = @request_id;
+
+-- name: ListBulkActions :many
+-- Newest first (ids are UUIDv7), after the cursor.
+SELECT * FROM bulk_actions WHERE id < @cursor ORDER BY id DESC LIMIT @page_limit;
+
+-- name: ClaimBulkAction :one
+-- A running action whose next step is due, locked for this step; another
+-- runner skips it and takes the next.
+SELECT * FROM bulk_actions
+WHERE state = 'running' AND next_step_at <= now()
+ORDER BY next_step_at, id
+LIMIT 1
+FOR UPDATE SKIP LOCKED;
+
+-- name: AdvanceBulkAction :one
+-- A step's progress, committed with its work: the new cursor, the counts,
+-- and the end when finished.
+UPDATE bulk_actions
+SET cursor = @cursor, done = done + @done, skipped = skipped + @skipped, failures = 0, error = '',
+    state = CASE WHEN @finished::boolean THEN 'done' ELSE 'running' END,
+    finished_at = CASE WHEN @finished::boolean THEN now() END,
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: FailBulkStep :one
+-- A step that failed: its error, and the next try after a backoff, or
+-- the action's end after too many failures in a row.
+UPDATE bulk_actions
+SET failures = failures + 1, error = @error,
+    next_step_at = now() + make_interval(secs => least(power(2, failures), 60)),
+    state = CASE WHEN failures + 1 >= @give_up::integer THEN 'failed' ELSE 'running' END,
+    finished_at = CASE WHEN failures + 1 >= @give_up::integer THEN now() END,
+    updated_at = now()
+WHERE id = @id AND state = 'running'
+RETURNING *;
+
+-- name: RecordBulkOutcomes :exec
+-- What a step did to each order.
+INSERT INTO bulk_action_orders (action_id, order_id, outcome)
+SELECT @action_id, unnest(@order_ids::uuid[]), unnest(@outcomes::text[]);
+
+-- name: OrderBulkActions :many
+-- The bulk actions that touched an order, with what each did to it.
+SELECT sqlc.embed(a), r.outcome, r.created_at AS acted_at
+FROM bulk_action_orders r
+JOIN bulk_actions a ON a.id = r.action_id
+WHERE r.order_id = @order_id
+ORDER BY r.id;

@@ -173,6 +173,28 @@ func (q *Queries) ClaimDeliveries(ctx context.Context, arg ClaimDeliveriesParams
 	return items, nil
 }
 
+const countParked = `-- name: CountParked :one
+SELECT count(*)::bigint
+FROM outbox_deliveries d
+JOIN outbox o ON o.id = d.event_id
+WHERE d.state = 'parked'
+  AND ($1::text IS NULL OR d.subscriber = $1::text)
+  AND ($2::integer IS NULL OR o.type = $2::integer)
+`
+
+type CountParkedParams struct {
+	Subscriber *string
+	Type       *int32
+}
+
+// How many parked deliveries ListParked's filters select.
+func (q *Queries) CountParked(ctx context.Context, arg CountParkedParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countParked, arg.Subscriber, arg.Type)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const deleteInbox = `-- name: DeleteInbox :exec
 DELETE FROM inbox WHERE event_id = ANY($1::uuid[])
 `

@@ -6,6 +6,7 @@ package ops
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -34,6 +35,8 @@ type Deps struct {
 	// TraceURL links an order to its trace: {trace_id} is replaced with
 	// the trace's id. Empty: no link.
 	TraceURL string
+	// Log takes each bulk action's line.
+	Log *slog.Logger
 }
 
 // Server implements opsv1connect.OpsServiceHandler.
@@ -41,6 +44,8 @@ type Server struct {
 	svc       *service.Service
 	deps      Deps
 	producers []string
+	// wake tells RunBulkActions that an action was started.
+	wake chan struct{}
 }
 
 var _ opsv1connect.OpsServiceHandler = (*Server)(nil)
@@ -52,7 +57,10 @@ func New(svc *service.Service, deps Deps) *Server {
 		producers = append(producers, p)
 	}
 	slices.Sort(producers)
-	return &Server{svc: svc, deps: deps, producers: producers}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{svc: svc, deps: deps, producers: producers, wake: make(chan struct{}, 1)}
 }
 
 // gather is the operator API's one fan-out: it calls call for each of in

@@ -2,13 +2,20 @@ package ops
 
 import (
 	"context"
+	"strconv"
+	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/common/v1"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/auth"
+	"github.com/ordermesh/ordermesh/internal/platform/money"
 	"github.com/ordermesh/ordermesh/internal/platform/pagetoken"
 	"github.com/ordermesh/ordermesh/services/order/internal/handler"
 	"github.com/ordermesh/ordermesh/services/order/internal/service"
@@ -17,37 +24,8 @@ import (
 // ListOrders implements opsv1connect.OpsServiceHandler.
 func (o *Server) ListOrders(ctx context.Context, req *connect.Request[opsv1.ListOrdersRequest]) (*connect.Response[opsv1.ListOrdersResponse], error) {
 	m := req.Msg
-	f := service.Filter{
-		UserID: m.GetUserId(), IDPrefix: m.GetOrderIdPrefix(), SKU: m.GetSku(),
-		OldestFirst: m.GetSort() == opsv1.OrderSort_ORDER_SORT_OLDEST_FIRST,
-	}
-	for _, bound := range []struct {
-		money *commonv1.Money
-		into  **int64
-	}{{m.GetMinTotal(), &f.MinTotal}, {m.GetMaxTotal(), &f.MaxTotal}} {
-		if bound.money != nil {
-			amount := bound.money.GetAmountMinor()
-			*bound.into, f.Currency = &amount, bound.money.GetCurrency()
-		}
-	}
-	for _, s := range m.GetStatuses() {
-		f.Statuses = append(f.Statuses, handler.StatusOf(s))
-	}
-	for _, r := range m.GetReasons() {
-		f.Reasons = append(f.Reasons, handler.ReasonOf(r))
-	}
-	if t := m.GetPlacedAfter(); t != nil {
-		at := t.AsTime()
-		f.PlacedAfter = &at
-	}
-	if t := m.GetPlacedBefore(); t != nil {
-		at := t.AsTime()
-		f.PlacedBefore = &at
-	}
-	if d := m.GetOpenLongerThan(); d != nil {
-		at := o.svc.Now().Add(-d.AsDuration())
-		f.OpenBefore = &at
-	}
+	f := filterOf(m, o.svc.Now())
+	f.OldestFirst = m.GetSort() == opsv1.OrderSort_ORDER_SORT_OLDEST_FIRST
 	// A token is good only for the filter it was made with.
 	filter := proto.CloneOf(m)
 	filter.PageSize, filter.PageToken = 0, ""
@@ -72,6 +50,101 @@ func (o *Server) ListOrders(ctx context.Context, req *connect.Request[opsv1.List
 		res.Orders = append(res.Orders, handler.ToProto(ord))
 	}
 	return connect.NewResponse(res), nil
+}
+
+// orderFilter is the filter of ListOrdersRequest and of OrderFilter.
+type orderFilter interface {
+	GetStatuses() []orderv1.OrderStatus
+	GetReasons() []orderv1.StatusReason
+	GetPlacedAfter() *timestamppb.Timestamp
+	GetPlacedBefore() *timestamppb.Timestamp
+	GetOpenLongerThan() *durationpb.Duration
+	GetUserId() string
+	GetOrderIdPrefix() string
+	GetSku() string
+	GetMinTotal() *commonv1.Money
+	GetMaxTotal() *commonv1.Money
+}
+
+var (
+	_ orderFilter = (*opsv1.ListOrdersRequest)(nil)
+	_ orderFilter = (*opsv1.OrderFilter)(nil)
+)
+
+// filterOf is the service's filter for m, with open_longer_than counted
+// back from now.
+func filterOf(m orderFilter, now time.Time) service.Filter {
+	f := service.Filter{UserID: m.GetUserId(), IDPrefix: m.GetOrderIdPrefix(), SKU: m.GetSku()}
+	for _, bound := range []struct {
+		money *commonv1.Money
+		into  **int64
+	}{{m.GetMinTotal(), &f.MinTotal}, {m.GetMaxTotal(), &f.MaxTotal}} {
+		if bound.money != nil {
+			amount := bound.money.GetAmountMinor()
+			*bound.into, f.Currency = &amount, bound.money.GetCurrency()
+		}
+	}
+	for _, s := range m.GetStatuses() {
+		f.Statuses = append(f.Statuses, handler.StatusOf(s))
+	}
+	for _, r := range m.GetReasons() {
+		f.Reasons = append(f.Reasons, handler.ReasonOf(r))
+	}
+	if t := m.GetPlacedAfter(); t != nil {
+		at := t.AsTime()
+		f.PlacedAfter = &at
+	}
+	if t := m.GetPlacedBefore(); t != nil {
+		at := t.AsTime()
+		f.PlacedBefore = &at
+	}
+	if d := m.GetOpenLongerThan(); d != nil {
+		at := now.Add(-d.AsDuration())
+		f.OpenBefore = &at
+	}
+	return f
+}
+
+// describeFilter writes m as an operator would: "status=pending,reserved
+// sku=BEAN-1". It is empty when m selects everything.
+func describeFilter(m orderFilter) string {
+	var parts []string
+	add := func(key, value string) {
+		if strings.ContainsAny(value, " \"") {
+			value = strconv.Quote(value)
+		}
+		if value != "" {
+			parts = append(parts, key+"="+value)
+		}
+	}
+	var statuses, reasons []string
+	for _, s := range m.GetStatuses() {
+		statuses = append(statuses, string(handler.StatusOf(s)))
+	}
+	for _, r := range m.GetReasons() {
+		reasons = append(reasons, string(handler.ReasonOf(r)))
+	}
+	add("status", strings.Join(statuses, ","))
+	add("reason", strings.Join(reasons, ","))
+	if t := m.GetPlacedAfter(); t != nil {
+		add("placed_after", t.AsTime().UTC().Format(time.RFC3339))
+	}
+	if t := m.GetPlacedBefore(); t != nil {
+		add("placed_before", t.AsTime().UTC().Format(time.RFC3339))
+	}
+	if d := m.GetOpenLongerThan(); d != nil {
+		add("open_longer_than", d.AsDuration().String())
+	}
+	add("customer", m.GetUserId())
+	add("id", m.GetOrderIdPrefix())
+	add("sku", m.GetSku())
+	if t := m.GetMinTotal(); t != nil {
+		add("min_total", money.Format(t.GetAmountMinor(), t.GetCurrency()))
+	}
+	if t := m.GetMaxTotal(); t != nil {
+		add("max_total", money.Format(t.GetAmountMinor(), t.GetCurrency()))
+	}
+	return strings.Join(parts, " ")
 }
 
 // CancelOrder implements opsv1connect.OpsServiceHandler.

@@ -15,6 +15,7 @@ import (
 	paymentv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/payment/v1"
 	"github.com/ordermesh/ordermesh/internal/platform/telemetry"
 	"github.com/ordermesh/ordermesh/services/order/internal/handler"
+	"github.com/ordermesh/ordermesh/services/order/internal/service"
 )
 
 // GetSagaTimeline implements opsv1connect.OpsServiceHandler. The order
@@ -23,6 +24,10 @@ import (
 func (o *Server) GetSagaTimeline(ctx context.Context, req *connect.Request[opsv1.GetSagaTimelineRequest]) (*connect.Response[opsv1.GetSagaTimelineResponse], error) {
 	id := req.Msg.GetOrderId()
 	ord, err := o.svc.GetOrder(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	records, err := o.svc.OrderBulkActions(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +88,15 @@ func (o *Server) GetSagaTimeline(ctx context.Context, req *connect.Request[opsv1
 		}
 	}
 	slices.SortFunc(res.Unavailable, func(a, b *opsv1.Unavailable) int { return strings.Compare(a.GetService(), b.GetService()) })
-	res.Entries = timeline(res)
+	res.Entries = timeline(res, records)
 	return connect.NewResponse(res), nil
 }
 
 // timeline merges the parts of a saga into one list of steps, oldest
 // first, each marked when it is a problem for an operator: a failed
-// payment operation, a delivery that failed or was parked.
-func timeline(res *opsv1.GetSagaTimelineResponse) []*opsv1.TimelineEntry {
+// payment operation, a delivery that failed or was parked. The bulk
+// actions that touched the order are steps of the operator's.
+func timeline(res *opsv1.GetSagaTimelineResponse, records []service.BulkRecord) []*opsv1.TimelineEntry {
 	var out []*opsv1.TimelineEntry
 	add := func(e *opsv1.TimelineEntry) {
 		if e.GetTime() != nil {
@@ -134,6 +140,11 @@ func timeline(res *opsv1.GetSagaTimelineResponse) []*opsv1.TimelineEntry {
 			at, problem = d.GetCreateTime(), d.GetAttempts() > 0 // failing, not yet given up
 		}
 		add(&opsv1.TimelineEntry{Time: at, Service: pd.GetProducer(), Problem: problem, Step: &opsv1.TimelineEntry_Delivery{Delivery: pd}})
+	}
+	for _, r := range records {
+		add(&opsv1.TimelineEntry{Time: timestamppb.New(r.At), Service: "operator", Step: &opsv1.TimelineEntry_BulkAction{
+			BulkAction: &opsv1.BulkActionStep{Action: bulkActionProto(r.Action), Outcome: r.Outcome},
+		}})
 	}
 	slices.SortStableFunc(out, func(a, b *opsv1.TimelineEntry) int { return compareTime(a.GetTime(), b.GetTime()) })
 	return out

@@ -131,16 +131,22 @@ func (s *Service) ExpireAll(ctx context.Context) (int, error) {
 	}
 }
 
-// expire cancels o as expired in a span of the order's own trace, so that
-// the expiry and the compensations it starts are seen with the order.
+// expire cancels o as expired in a span of the order's own trace.
 func (s *Service) expire(ctx context.Context, tx Tx, o Order) error {
-	ctx, span := s.Tracer.Start(telemetry.ContextWithTraceParent(ctx, o.TraceParent), "order.expire",
+	return s.cancelTraced(ctx, tx, o, "order.expire", ReasonExpired, "not confirmed before "+o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"))
+}
+
+// cancelTraced cancels o in a span of the order's own trace, linked to
+// the work that decided it, so that the cancellation and the
+// compensations it starts are seen with the order.
+func (s *Service) cancelTraced(ctx context.Context, tx Tx, o Order, spanName string, reason Reason, detail string) error {
+	ctx, span := s.Tracer.Start(telemetry.ContextWithTraceParent(ctx, o.TraceParent), spanName,
 		trace.WithLinks(trace.LinkFromContext(ctx)), trace.WithAttributes(attribute.String("ordermesh.order_id", o.ID)))
 	defer span.End()
-	err := s.cancel(ctx, tx, o, ReasonExpired, "not confirmed before "+o.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"))
+	err := s.cancel(ctx, tx, o, reason, detail)
 	if err != nil {
 		span.RecordError(err)
-		span.SetStatus(codes.Error, "expiry failed")
+		span.SetStatus(codes.Error, spanName+" failed")
 	}
 	return err
 }

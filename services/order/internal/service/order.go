@@ -159,6 +159,7 @@ type OrderRead struct {
 
 // Storer is the persistence Order needs.
 type Storer interface {
+	BulkStore
 	InTx(ctx context.Context, fn func(context.Context, Tx) error) error
 	// Place stores a new PENDING order under the idempotency key, with its
 	// OrderPlaced event, and returns it as stored; concurrent placements

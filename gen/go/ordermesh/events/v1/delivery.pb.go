@@ -832,6 +832,9 @@ type ListParkedDeliveriesResponse struct {
 	Deliveries []*ParkedDelivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	// A token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many parked deliveries the request's subscriber and type select,
+	// on every page.
+	TotalCount    int64 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -878,6 +881,13 @@ func (x *ListParkedDeliveriesResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListParkedDeliveriesResponse) GetTotalCount() int64 {
+	if x != nil {
+		return x.TotalCount
+	}
+	return 0
 }
 
 // RequeueParkedDeliveriesRequest picks what to requeue.
@@ -949,7 +959,9 @@ func (x *RequeueParkedDeliveriesRequest) GetType() EventType {
 type RequeueParkedDeliveriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The number of deliveries requeued.
-	Requeued      int64 `protobuf:"varint,1,opt,name=requeued,proto3" json:"requeued,omitempty"`
+	Requeued int64 `protobuf:"varint,1,opt,name=requeued,proto3" json:"requeued,omitempty"`
+	// The deliveries requeued.
+	Deliveries    []*RequeuedDelivery `protobuf:"bytes,2,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -989,6 +1001,83 @@ func (x *RequeueParkedDeliveriesResponse) GetRequeued() int64 {
 		return x.Requeued
 	}
 	return 0
+}
+
+func (x *RequeueParkedDeliveriesResponse) GetDeliveries() []*RequeuedDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// RequeuedDelivery is a delivery put back in its queue.
+type RequeuedDelivery struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Type    EventType              `protobuf:"varint,2,opt,name=type,proto3,enum=ordermesh.events.v1.EventType" json:"type,omitempty"`
+	// The order the event is about.
+	OrderId       string `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Subscriber    string `protobuf:"bytes,4,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequeuedDelivery) Reset() {
+	*x = RequeuedDelivery{}
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequeuedDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequeuedDelivery) ProtoMessage() {}
+
+func (x *RequeuedDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_events_v1_delivery_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequeuedDelivery.ProtoReflect.Descriptor instead.
+func (*RequeuedDelivery) Descriptor() ([]byte, []int) {
+	return file_ordermesh_events_v1_delivery_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RequeuedDelivery) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *RequeuedDelivery) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *RequeuedDelivery) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *RequeuedDelivery) GetSubscriber() string {
+	if x != nil {
+		return x.Subscriber
+	}
+	return ""
 }
 
 var File_ordermesh_events_v1_delivery_proto protoreflect.FileDescriptor
@@ -1060,21 +1149,33 @@ const file_ordermesh_events_v1_delivery_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12<\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12B\n" +
 	"\x0fafter_park_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rafterParkTime\x121\n" +
-	"\x0eafter_event_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\fafterEventId\"\x8b\x01\n" +
+	"\x0eafter_event_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\fafterEventId\"\xac\x01\n" +
 	"\x1cListParkedDeliveriesResponse\x12C\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2#.ordermesh.events.v1.ParkedDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb6\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1f\n" +
+	"\vtotal_count\x18\x03 \x01(\x03R\n" +
+	"totalCount\"\xb6\x01\n" +
 	"\x1eRequeueParkedDeliveriesRequest\x12-\n" +
 	"\tevent_ids\x18\x01 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\beventIds\x12'\n" +
 	"\n" +
 	"subscriber\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
 	"subscriber\x12<\n" +
-	"\x04type\x18\x03 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\"=\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\"\x84\x01\n" +
 	"\x1fRequeueParkedDeliveriesResponse\x12\x1a\n" +
-	"\brequeued\x18\x01 \x01(\x03R\brequeued*\x84\x01\n" +
+	"\brequeued\x18\x01 \x01(\x03R\brequeued\x12E\n" +
+	"\n" +
+	"deliveries\x18\x02 \x03(\v2%.ordermesh.events.v1.RequeuedDeliveryR\n" +
+	"deliveries\"\x9c\x01\n" +
+	"\x10RequeuedDelivery\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x122\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1e.ordermesh.events.v1.EventTypeR\x04type\x12\x19\n" +
+	"\border_id\x18\x03 \x01(\tR\aorderId\x12\x1e\n" +
+	"\n" +
+	"subscriber\x18\x04 \x01(\tR\n" +
+	"subscriber*\x84\x01\n" +
 	"\rDeliveryState\x12\x1e\n" +
 	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x1c\n" +
@@ -1101,7 +1202,7 @@ func file_ordermesh_events_v1_delivery_proto_rawDescGZIP() []byte {
 }
 
 var file_ordermesh_events_v1_delivery_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ordermesh_events_v1_delivery_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_ordermesh_events_v1_delivery_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ordermesh_events_v1_delivery_proto_goTypes = []any{
 	(DeliveryState)(0),                      // 0: ordermesh.events.v1.DeliveryState
 	(*DeliverRequest)(nil),                  // 1: ordermesh.events.v1.DeliverRequest
@@ -1118,44 +1219,47 @@ var file_ordermesh_events_v1_delivery_proto_goTypes = []any{
 	(*ListParkedDeliveriesResponse)(nil),    // 12: ordermesh.events.v1.ListParkedDeliveriesResponse
 	(*RequeueParkedDeliveriesRequest)(nil),  // 13: ordermesh.events.v1.RequeueParkedDeliveriesRequest
 	(*RequeueParkedDeliveriesResponse)(nil), // 14: ordermesh.events.v1.RequeueParkedDeliveriesResponse
-	(*Envelope)(nil),                        // 15: ordermesh.events.v1.Envelope
-	(EventType)(0),                          // 16: ordermesh.events.v1.EventType
-	(*timestamppb.Timestamp)(nil),           // 17: google.protobuf.Timestamp
+	(*RequeuedDelivery)(nil),                // 15: ordermesh.events.v1.RequeuedDelivery
+	(*Envelope)(nil),                        // 16: ordermesh.events.v1.Envelope
+	(EventType)(0),                          // 17: ordermesh.events.v1.EventType
+	(*timestamppb.Timestamp)(nil),           // 18: google.protobuf.Timestamp
 }
 var file_ordermesh_events_v1_delivery_proto_depIdxs = []int32{
-	15, // 0: ordermesh.events.v1.DeliverRequest.events:type_name -> ordermesh.events.v1.Envelope
+	16, // 0: ordermesh.events.v1.DeliverRequest.events:type_name -> ordermesh.events.v1.Envelope
 	3,  // 1: ordermesh.events.v1.DeliverResponse.failures:type_name -> ordermesh.events.v1.DeliveryFailure
-	16, // 2: ordermesh.events.v1.Delivery.type:type_name -> ordermesh.events.v1.EventType
+	17, // 2: ordermesh.events.v1.Delivery.type:type_name -> ordermesh.events.v1.EventType
 	0,  // 3: ordermesh.events.v1.Delivery.state:type_name -> ordermesh.events.v1.DeliveryState
-	17, // 4: ordermesh.events.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
-	17, // 5: ordermesh.events.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	17, // 6: ordermesh.events.v1.Delivery.deliver_time:type_name -> google.protobuf.Timestamp
-	17, // 7: ordermesh.events.v1.Delivery.park_time:type_name -> google.protobuf.Timestamp
+	18, // 4: ordermesh.events.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
+	18, // 5: ordermesh.events.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	18, // 6: ordermesh.events.v1.Delivery.deliver_time:type_name -> google.protobuf.Timestamp
+	18, // 7: ordermesh.events.v1.Delivery.park_time:type_name -> google.protobuf.Timestamp
 	4,  // 8: ordermesh.events.v1.ListOrderDeliveriesResponse.deliveries:type_name -> ordermesh.events.v1.Delivery
 	9,  // 9: ordermesh.events.v1.GetOutboxStatsResponse.subscribers:type_name -> ordermesh.events.v1.SubscriberStats
-	17, // 10: ordermesh.events.v1.SubscriberStats.oldest_pending_create_time:type_name -> google.protobuf.Timestamp
-	16, // 11: ordermesh.events.v1.ParkedDelivery.type:type_name -> ordermesh.events.v1.EventType
-	17, // 12: ordermesh.events.v1.ParkedDelivery.park_time:type_name -> google.protobuf.Timestamp
-	17, // 13: ordermesh.events.v1.ParkedDelivery.create_time:type_name -> google.protobuf.Timestamp
-	16, // 14: ordermesh.events.v1.ListParkedDeliveriesRequest.type:type_name -> ordermesh.events.v1.EventType
-	17, // 15: ordermesh.events.v1.ListParkedDeliveriesRequest.after_park_time:type_name -> google.protobuf.Timestamp
+	18, // 10: ordermesh.events.v1.SubscriberStats.oldest_pending_create_time:type_name -> google.protobuf.Timestamp
+	17, // 11: ordermesh.events.v1.ParkedDelivery.type:type_name -> ordermesh.events.v1.EventType
+	18, // 12: ordermesh.events.v1.ParkedDelivery.park_time:type_name -> google.protobuf.Timestamp
+	18, // 13: ordermesh.events.v1.ParkedDelivery.create_time:type_name -> google.protobuf.Timestamp
+	17, // 14: ordermesh.events.v1.ListParkedDeliveriesRequest.type:type_name -> ordermesh.events.v1.EventType
+	18, // 15: ordermesh.events.v1.ListParkedDeliveriesRequest.after_park_time:type_name -> google.protobuf.Timestamp
 	10, // 16: ordermesh.events.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.events.v1.ParkedDelivery
-	16, // 17: ordermesh.events.v1.RequeueParkedDeliveriesRequest.type:type_name -> ordermesh.events.v1.EventType
-	1,  // 18: ordermesh.events.v1.EventSinkService.Deliver:input_type -> ordermesh.events.v1.DeliverRequest
-	11, // 19: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:input_type -> ordermesh.events.v1.ListParkedDeliveriesRequest
-	13, // 20: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:input_type -> ordermesh.events.v1.RequeueParkedDeliveriesRequest
-	5,  // 21: ordermesh.events.v1.EventAdminService.ListOrderDeliveries:input_type -> ordermesh.events.v1.ListOrderDeliveriesRequest
-	7,  // 22: ordermesh.events.v1.EventAdminService.GetOutboxStats:input_type -> ordermesh.events.v1.GetOutboxStatsRequest
-	2,  // 23: ordermesh.events.v1.EventSinkService.Deliver:output_type -> ordermesh.events.v1.DeliverResponse
-	12, // 24: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:output_type -> ordermesh.events.v1.ListParkedDeliveriesResponse
-	14, // 25: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:output_type -> ordermesh.events.v1.RequeueParkedDeliveriesResponse
-	6,  // 26: ordermesh.events.v1.EventAdminService.ListOrderDeliveries:output_type -> ordermesh.events.v1.ListOrderDeliveriesResponse
-	8,  // 27: ordermesh.events.v1.EventAdminService.GetOutboxStats:output_type -> ordermesh.events.v1.GetOutboxStatsResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	17, // 17: ordermesh.events.v1.RequeueParkedDeliveriesRequest.type:type_name -> ordermesh.events.v1.EventType
+	15, // 18: ordermesh.events.v1.RequeueParkedDeliveriesResponse.deliveries:type_name -> ordermesh.events.v1.RequeuedDelivery
+	17, // 19: ordermesh.events.v1.RequeuedDelivery.type:type_name -> ordermesh.events.v1.EventType
+	1,  // 20: ordermesh.events.v1.EventSinkService.Deliver:input_type -> ordermesh.events.v1.DeliverRequest
+	11, // 21: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:input_type -> ordermesh.events.v1.ListParkedDeliveriesRequest
+	13, // 22: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:input_type -> ordermesh.events.v1.RequeueParkedDeliveriesRequest
+	5,  // 23: ordermesh.events.v1.EventAdminService.ListOrderDeliveries:input_type -> ordermesh.events.v1.ListOrderDeliveriesRequest
+	7,  // 24: ordermesh.events.v1.EventAdminService.GetOutboxStats:input_type -> ordermesh.events.v1.GetOutboxStatsRequest
+	2,  // 25: ordermesh.events.v1.EventSinkService.Deliver:output_type -> ordermesh.events.v1.DeliverResponse
+	12, // 26: ordermesh.events.v1.EventAdminService.ListParkedDeliveries:output_type -> ordermesh.events.v1.ListParkedDeliveriesResponse
+	14, // 27: ordermesh.events.v1.EventAdminService.RequeueParkedDeliveries:output_type -> ordermesh.events.v1.RequeueParkedDeliveriesResponse
+	6,  // 28: ordermesh.events.v1.EventAdminService.ListOrderDeliveries:output_type -> ordermesh.events.v1.ListOrderDeliveriesResponse
+	8,  // 29: ordermesh.events.v1.EventAdminService.GetOutboxStats:output_type -> ordermesh.events.v1.GetOutboxStatsResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_events_v1_delivery_proto_init() }
@@ -1170,7 +1274,7 @@ func file_ordermesh_events_v1_delivery_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_events_v1_delivery_proto_rawDesc), len(file_ordermesh_events_v1_delivery_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

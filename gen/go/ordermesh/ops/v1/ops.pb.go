@@ -82,6 +82,115 @@ func (OrderSort) EnumDescriptor() ([]byte, []int) {
 	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{0}
 }
 
+// BulkActionKind is what a bulk action does.
+type BulkActionKind int32
+
+const (
+	BulkActionKind_BULK_ACTION_KIND_UNSPECIFIED BulkActionKind = 0
+	// Cancel the orders, with the compensations of an operator's cancel.
+	BulkActionKind_BULK_ACTION_KIND_CANCEL_ORDERS BulkActionKind = 1
+	// Put the parked deliveries back in their queues.
+	BulkActionKind_BULK_ACTION_KIND_REQUEUE_DELIVERIES BulkActionKind = 2
+)
+
+// Enum value maps for BulkActionKind.
+var (
+	BulkActionKind_name = map[int32]string{
+		0: "BULK_ACTION_KIND_UNSPECIFIED",
+		1: "BULK_ACTION_KIND_CANCEL_ORDERS",
+		2: "BULK_ACTION_KIND_REQUEUE_DELIVERIES",
+	}
+	BulkActionKind_value = map[string]int32{
+		"BULK_ACTION_KIND_UNSPECIFIED":        0,
+		"BULK_ACTION_KIND_CANCEL_ORDERS":      1,
+		"BULK_ACTION_KIND_REQUEUE_DELIVERIES": 2,
+	}
+)
+
+func (x BulkActionKind) Enum() *BulkActionKind {
+	p := new(BulkActionKind)
+	*p = x
+	return p
+}
+
+func (x BulkActionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BulkActionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_ordermesh_ops_v1_ops_proto_enumTypes[1].Descriptor()
+}
+
+func (BulkActionKind) Type() protoreflect.EnumType {
+	return &file_ordermesh_ops_v1_ops_proto_enumTypes[1]
+}
+
+func (x BulkActionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BulkActionKind.Descriptor instead.
+func (BulkActionKind) EnumDescriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{1}
+}
+
+// BulkActionState is where a bulk action stands.
+type BulkActionState int32
+
+const (
+	BulkActionState_BULK_ACTION_STATE_UNSPECIFIED BulkActionState = 0
+	// Working through what its filter selected.
+	BulkActionState_BULK_ACTION_STATE_RUNNING BulkActionState = 1
+	// Finished: everything selected was acted on or skipped.
+	BulkActionState_BULK_ACTION_STATE_DONE BulkActionState = 2
+	// Stopped after repeated errors; error says which. What it did before
+	// stays done.
+	BulkActionState_BULK_ACTION_STATE_FAILED BulkActionState = 3
+)
+
+// Enum value maps for BulkActionState.
+var (
+	BulkActionState_name = map[int32]string{
+		0: "BULK_ACTION_STATE_UNSPECIFIED",
+		1: "BULK_ACTION_STATE_RUNNING",
+		2: "BULK_ACTION_STATE_DONE",
+		3: "BULK_ACTION_STATE_FAILED",
+	}
+	BulkActionState_value = map[string]int32{
+		"BULK_ACTION_STATE_UNSPECIFIED": 0,
+		"BULK_ACTION_STATE_RUNNING":     1,
+		"BULK_ACTION_STATE_DONE":        2,
+		"BULK_ACTION_STATE_FAILED":      3,
+	}
+)
+
+func (x BulkActionState) Enum() *BulkActionState {
+	p := new(BulkActionState)
+	*p = x
+	return p
+}
+
+func (x BulkActionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BulkActionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_ordermesh_ops_v1_ops_proto_enumTypes[2].Descriptor()
+}
+
+func (BulkActionState) Type() protoreflect.EnumType {
+	return &file_ordermesh_ops_v1_ops_proto_enumTypes[2]
+}
+
+func (x BulkActionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BulkActionState.Descriptor instead.
+func (BulkActionState) EnumDescriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{2}
+}
+
 // ListOrdersRequest filters and pages the orders. Filters combine with AND;
 // a repeated filter matches any of its values.
 type ListOrdersRequest struct {
@@ -540,6 +649,7 @@ type TimelineEntry struct {
 	//	*TimelineEntry_Reservation
 	//	*TimelineEntry_Payment
 	//	*TimelineEntry_Delivery
+	//	*TimelineEntry_BulkAction
 	Step          isTimelineEntry_Step `protobuf_oneof:"step"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -639,6 +749,15 @@ func (x *TimelineEntry) GetDelivery() *ProducedDelivery {
 	return nil
 }
 
+func (x *TimelineEntry) GetBulkAction() *BulkActionStep {
+	if x != nil {
+		if x, ok := x.Step.(*TimelineEntry_BulkAction); ok {
+			return x.BulkAction
+		}
+	}
+	return nil
+}
+
 type isTimelineEntry_Step interface {
 	isTimelineEntry_Step()
 }
@@ -664,6 +783,11 @@ type TimelineEntry_Delivery struct {
 	Delivery *ProducedDelivery `protobuf:"bytes,10,opt,name=delivery,proto3,oneof"`
 }
 
+type TimelineEntry_BulkAction struct {
+	// A bulk action acted on the order.
+	BulkAction *BulkActionStep `protobuf:"bytes,11,opt,name=bulk_action,json=bulkAction,proto3,oneof"`
+}
+
 func (*TimelineEntry_StatusChange) isTimelineEntry_Step() {}
 
 func (*TimelineEntry_Reservation) isTimelineEntry_Step() {}
@@ -671,6 +795,8 @@ func (*TimelineEntry_Reservation) isTimelineEntry_Step() {}
 func (*TimelineEntry_Payment) isTimelineEntry_Step() {}
 
 func (*TimelineEntry_Delivery) isTimelineEntry_Step() {}
+
+func (*TimelineEntry_BulkAction) isTimelineEntry_Step() {}
 
 // ReservationStep is a reservation made or settled.
 type ReservationStep struct {
@@ -791,6 +917,62 @@ func (x *PaymentStep) GetAmount() *v11.Money {
 	return nil
 }
 
+// BulkActionStep is what a bulk action did to one order.
+type BulkActionStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The action: who, why, the filter and the count.
+	Action *BulkAction `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// What it did to this order: "cancelled", "skipped: already shipped",
+	// "requeued ORDER_PLACED to inventory".
+	Outcome       string `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkActionStep) Reset() {
+	*x = BulkActionStep{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkActionStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkActionStep) ProtoMessage() {}
+
+func (x *BulkActionStep) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkActionStep.ProtoReflect.Descriptor instead.
+func (*BulkActionStep) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BulkActionStep) GetAction() *BulkAction {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+func (x *BulkActionStep) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
 // Unavailable is a service a gathering call could not ask.
 type Unavailable struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -804,7 +986,7 @@ type Unavailable struct {
 
 func (x *Unavailable) Reset() {
 	*x = Unavailable{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +998,7 @@ func (x *Unavailable) String() string {
 func (*Unavailable) ProtoMessage() {}
 
 func (x *Unavailable) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[8]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1011,7 @@ func (x *Unavailable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unavailable.ProtoReflect.Descriptor instead.
 func (*Unavailable) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{8}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Unavailable) GetService() string {
@@ -860,7 +1042,7 @@ type CancelOrderRequest struct {
 
 func (x *CancelOrderRequest) Reset() {
 	*x = CancelOrderRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1054,7 @@ func (x *CancelOrderRequest) String() string {
 func (*CancelOrderRequest) ProtoMessage() {}
 
 func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[9]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1067,7 @@ func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderRequest.ProtoReflect.Descriptor instead.
 func (*CancelOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{9}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelOrderRequest) GetOrderId() string {
@@ -913,7 +1095,7 @@ type CancelOrderResponse struct {
 
 func (x *CancelOrderResponse) Reset() {
 	*x = CancelOrderResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1107,7 @@ func (x *CancelOrderResponse) String() string {
 func (*CancelOrderResponse) ProtoMessage() {}
 
 func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[10]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1120,7 @@ func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderResponse.ProtoReflect.Descriptor instead.
 func (*CancelOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{10}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelOrderResponse) GetOrder() *v1.Order {
@@ -957,7 +1139,7 @@ type ExpireNowRequest struct {
 
 func (x *ExpireNowRequest) Reset() {
 	*x = ExpireNowRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1151,7 @@ func (x *ExpireNowRequest) String() string {
 func (*ExpireNowRequest) ProtoMessage() {}
 
 func (x *ExpireNowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[11]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1164,7 @@ func (x *ExpireNowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireNowRequest.ProtoReflect.Descriptor instead.
 func (*ExpireNowRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{11}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{12}
 }
 
 // ExpireNowResponse says how many orders expired.
@@ -996,7 +1178,7 @@ type ExpireNowResponse struct {
 
 func (x *ExpireNowResponse) Reset() {
 	*x = ExpireNowResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1190,7 @@ func (x *ExpireNowResponse) String() string {
 func (*ExpireNowResponse) ProtoMessage() {}
 
 func (x *ExpireNowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[12]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1203,7 @@ func (x *ExpireNowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireNowResponse.ProtoReflect.Descriptor instead.
 func (*ExpireNowResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{12}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExpireNowResponse) GetExpired() int32 {
@@ -1047,7 +1229,7 @@ type DeliveryFilter struct {
 
 func (x *DeliveryFilter) Reset() {
 	*x = DeliveryFilter{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1241,7 @@ func (x *DeliveryFilter) String() string {
 func (*DeliveryFilter) ProtoMessage() {}
 
 func (x *DeliveryFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[13]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1254,7 @@ func (x *DeliveryFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryFilter.ProtoReflect.Descriptor instead.
 func (*DeliveryFilter) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{13}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeliveryFilter) GetProducer() string {
@@ -1110,7 +1292,7 @@ type ParkedDelivery struct {
 
 func (x *ParkedDelivery) Reset() {
 	*x = ParkedDelivery{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1304,7 @@ func (x *ParkedDelivery) String() string {
 func (*ParkedDelivery) ProtoMessage() {}
 
 func (x *ParkedDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[14]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1317,7 @@ func (x *ParkedDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParkedDelivery.ProtoReflect.Descriptor instead.
 func (*ParkedDelivery) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{14}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ParkedDelivery) GetProducer() string {
@@ -1167,7 +1349,7 @@ type ListParkedDeliveriesRequest struct {
 
 func (x *ListParkedDeliveriesRequest) Reset() {
 	*x = ListParkedDeliveriesRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +1361,7 @@ func (x *ListParkedDeliveriesRequest) String() string {
 func (*ListParkedDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[15]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1192,7 +1374,7 @@ func (x *ListParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListParkedDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{15}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListParkedDeliveriesRequest) GetFilter() *DeliveryFilter {
@@ -1231,7 +1413,7 @@ type ListParkedDeliveriesResponse struct {
 
 func (x *ListParkedDeliveriesResponse) Reset() {
 	*x = ListParkedDeliveriesResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1425,7 @@ func (x *ListParkedDeliveriesResponse) String() string {
 func (*ListParkedDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[16]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1438,7 @@ func (x *ListParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParkedDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListParkedDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{16}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListParkedDeliveriesResponse) GetDeliveries() []*ParkedDelivery {
@@ -1294,7 +1476,7 @@ type RequeueParkedDeliveriesRequest struct {
 
 func (x *RequeueParkedDeliveriesRequest) Reset() {
 	*x = RequeueParkedDeliveriesRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1488,7 @@ func (x *RequeueParkedDeliveriesRequest) String() string {
 func (*RequeueParkedDeliveriesRequest) ProtoMessage() {}
 
 func (x *RequeueParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[17]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1501,7 @@ func (x *RequeueParkedDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueParkedDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*RequeueParkedDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{17}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RequeueParkedDeliveriesRequest) GetFilter() *DeliveryFilter {
@@ -1349,7 +1531,7 @@ type RequeueParkedDeliveriesResponse struct {
 
 func (x *RequeueParkedDeliveriesResponse) Reset() {
 	*x = RequeueParkedDeliveriesResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1543,7 @@ func (x *RequeueParkedDeliveriesResponse) String() string {
 func (*RequeueParkedDeliveriesResponse) ProtoMessage() {}
 
 func (x *RequeueParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[18]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1556,7 @@ func (x *RequeueParkedDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueParkedDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*RequeueParkedDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{18}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RequeueParkedDeliveriesResponse) GetRequeued() int64 {
@@ -1400,7 +1582,7 @@ type GetSummaryRequest struct {
 
 func (x *GetSummaryRequest) Reset() {
 	*x = GetSummaryRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1594,7 @@ func (x *GetSummaryRequest) String() string {
 func (*GetSummaryRequest) ProtoMessage() {}
 
 func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[19]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1607,7 @@ func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{19}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{20}
 }
 
 // GetSummaryResponse is the mesh at a glance.
@@ -1450,7 +1632,7 @@ type GetSummaryResponse struct {
 
 func (x *GetSummaryResponse) Reset() {
 	*x = GetSummaryResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1644,7 @@ func (x *GetSummaryResponse) String() string {
 func (*GetSummaryResponse) ProtoMessage() {}
 
 func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[20]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1657,7 @@ func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{20}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSummaryResponse) GetOpenOrders() []*StatusCount {
@@ -1533,7 +1715,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[21]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1727,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[21]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1740,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{21}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StatusCount) GetStatus() v1.OrderStatus {
@@ -1594,7 +1776,7 @@ type QueueStats struct {
 
 func (x *QueueStats) Reset() {
 	*x = QueueStats{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1788,7 @@ func (x *QueueStats) String() string {
 func (*QueueStats) ProtoMessage() {}
 
 func (x *QueueStats) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1801,7 @@ func (x *QueueStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStats.ProtoReflect.Descriptor instead.
 func (*QueueStats) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{22}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *QueueStats) GetProducer() string {
@@ -1672,7 +1854,7 @@ type GetSalesFiguresRequest struct {
 
 func (x *GetSalesFiguresRequest) Reset() {
 	*x = GetSalesFiguresRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1866,7 @@ func (x *GetSalesFiguresRequest) String() string {
 func (*GetSalesFiguresRequest) ProtoMessage() {}
 
 func (x *GetSalesFiguresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1879,7 @@ func (x *GetSalesFiguresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSalesFiguresRequest.ProtoReflect.Descriptor instead.
 func (*GetSalesFiguresRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{23}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetSalesFiguresRequest) GetFrom() *timestamppb.Timestamp {
@@ -1744,7 +1926,7 @@ type GetSalesFiguresResponse struct {
 
 func (x *GetSalesFiguresResponse) Reset() {
 	*x = GetSalesFiguresResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1938,7 @@ func (x *GetSalesFiguresResponse) String() string {
 func (*GetSalesFiguresResponse) ProtoMessage() {}
 
 func (x *GetSalesFiguresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1951,7 @@ func (x *GetSalesFiguresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSalesFiguresResponse.ProtoReflect.Descriptor instead.
 func (*GetSalesFiguresResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{24}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetSalesFiguresResponse) GetFrom() *timestamppb.Timestamp {
@@ -1837,7 +2019,7 @@ type SalesDay struct {
 
 func (x *SalesDay) Reset() {
 	*x = SalesDay{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2031,7 @@ func (x *SalesDay) String() string {
 func (*SalesDay) ProtoMessage() {}
 
 func (x *SalesDay) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2044,7 @@ func (x *SalesDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SalesDay.ProtoReflect.Descriptor instead.
 func (*SalesDay) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{25}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SalesDay) GetDay() *timestamppb.Timestamp {
@@ -1911,7 +2093,7 @@ type ProductSales struct {
 
 func (x *ProductSales) Reset() {
 	*x = ProductSales{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2105,7 @@ func (x *ProductSales) String() string {
 func (*ProductSales) ProtoMessage() {}
 
 func (x *ProductSales) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2118,7 @@ func (x *ProductSales) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProductSales.ProtoReflect.Descriptor instead.
 func (*ProductSales) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{26}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProductSales) GetSku() string {
@@ -1972,6 +2154,704 @@ func (x *ProductSales) GetOrders() int64 {
 		return x.Orders
 	}
 	return 0
+}
+
+// OrderFilter selects orders, as ListOrdersRequest's filter fields do.
+// Fields combine with AND; a repeated field matches any of its values.
+type OrderFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only orders in one of these statuses.
+	Statuses []v1.OrderStatus `protobuf:"varint,1,rep,packed,name=statuses,proto3,enum=ordermesh.order.v1.OrderStatus" json:"statuses,omitempty"`
+	// Only orders that ended for one of these reasons.
+	Reasons []v1.StatusReason `protobuf:"varint,2,rep,packed,name=reasons,proto3,enum=ordermesh.order.v1.StatusReason" json:"reasons,omitempty"`
+	// Only orders placed at or after this time.
+	PlacedAfter *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=placed_after,json=placedAfter,proto3" json:"placed_after,omitempty"`
+	// Only orders placed before this time.
+	PlacedBefore *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=placed_before,json=placedBefore,proto3" json:"placed_before,omitempty"`
+	// Only open orders placed longer ago than this, counted from when the
+	// action starts.
+	OpenLongerThan *durationpb.Duration `protobuf:"bytes,5,opt,name=open_longer_than,json=openLongerThan,proto3" json:"open_longer_than,omitempty"`
+	// Only this customer's orders.
+	UserId string `protobuf:"bytes,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Only orders whose id starts with this (hexadecimal digits and dashes).
+	OrderIdPrefix string `protobuf:"bytes,7,opt,name=order_id_prefix,json=orderIdPrefix,proto3" json:"order_id_prefix,omitempty"`
+	// Only orders with a line of this SKU.
+	Sku string `protobuf:"bytes,8,opt,name=sku,proto3" json:"sku,omitempty"`
+	// Only orders in this total's currency totalling at least this much.
+	MinTotal *v11.Money `protobuf:"bytes,9,opt,name=min_total,json=minTotal,proto3" json:"min_total,omitempty"`
+	// Only orders in this total's currency totalling at most this much.
+	MaxTotal      *v11.Money `protobuf:"bytes,10,opt,name=max_total,json=maxTotal,proto3" json:"max_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderFilter) Reset() {
+	*x = OrderFilter{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderFilter) ProtoMessage() {}
+
+func (x *OrderFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderFilter.ProtoReflect.Descriptor instead.
+func (*OrderFilter) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *OrderFilter) GetStatuses() []v1.OrderStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *OrderFilter) GetReasons() []v1.StatusReason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *OrderFilter) GetPlacedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PlacedAfter
+	}
+	return nil
+}
+
+func (x *OrderFilter) GetPlacedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PlacedBefore
+	}
+	return nil
+}
+
+func (x *OrderFilter) GetOpenLongerThan() *durationpb.Duration {
+	if x != nil {
+		return x.OpenLongerThan
+	}
+	return nil
+}
+
+func (x *OrderFilter) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *OrderFilter) GetOrderIdPrefix() string {
+	if x != nil {
+		return x.OrderIdPrefix
+	}
+	return ""
+}
+
+func (x *OrderFilter) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *OrderFilter) GetMinTotal() *v11.Money {
+	if x != nil {
+		return x.MinTotal
+	}
+	return nil
+}
+
+func (x *OrderFilter) GetMaxTotal() *v11.Money {
+	if x != nil {
+		return x.MaxTotal
+	}
+	return nil
+}
+
+// BulkAction is an operator's action on everything a filter selected, and
+// its progress.
+type BulkAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind  BulkActionKind         `protobuf:"varint,2,opt,name=kind,proto3,enum=ordermesh.ops.v1.BulkActionKind" json:"kind,omitempty"`
+	State BulkActionState        `protobuf:"varint,3,opt,name=state,proto3,enum=ordermesh.ops.v1.BulkActionState" json:"state,omitempty"`
+	// Who started it: the subject of the caller's token.
+	Operator string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
+	// Why, in the operator's words.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The filter as an operator writes it: "status=pending sku=BEAN-1".
+	Filter string `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
+	// How many the filter selected when the action started.
+	Matched int64 `protobuf:"varint,7,opt,name=matched,proto3" json:"matched,omitempty"`
+	// How many it acted on: orders cancelled, deliveries requeued.
+	Done int64 `protobuf:"varint,8,opt,name=done,proto3" json:"done,omitempty"`
+	// How many it passed over because they had changed since: an order that
+	// was no longer open when its turn came.
+	Skipped int64 `protobuf:"varint,9,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// When it started, when it last moved, and when it ended.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	FinishTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
+	// The last error a batch met; a running action retries it with backoff.
+	Error string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	// The caller's request id, if it gave one.
+	RequestId     string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkAction) Reset() {
+	*x = BulkAction{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkAction) ProtoMessage() {}
+
+func (x *BulkAction) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkAction.ProtoReflect.Descriptor instead.
+func (*BulkAction) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *BulkAction) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BulkAction) GetKind() BulkActionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return BulkActionKind_BULK_ACTION_KIND_UNSPECIFIED
+}
+
+func (x *BulkAction) GetState() BulkActionState {
+	if x != nil {
+		return x.State
+	}
+	return BulkActionState_BULK_ACTION_STATE_UNSPECIFIED
+}
+
+func (x *BulkAction) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *BulkAction) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BulkAction) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *BulkAction) GetMatched() int64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *BulkAction) GetDone() int64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *BulkAction) GetSkipped() int64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *BulkAction) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *BulkAction) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *BulkAction) GetFinishTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishTime
+	}
+	return nil
+}
+
+func (x *BulkAction) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *BulkAction) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// StartBulkActionRequest is the action, the filter and why.
+type StartBulkActionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What to do, to what.
+	//
+	// Types that are valid to be assigned to Action:
+	//
+	//	*StartBulkActionRequest_CancelOrders
+	//	*StartBulkActionRequest_RequeueDeliveries
+	Action isStartBulkActionRequest_Action `protobuf_oneof:"action"`
+	// Why, recorded with the action and in each order's timeline; 3 to 500
+	// characters. A dry run needs none.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Change nothing: answer the count and a sample.
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// A UUID the caller makes once per action: a retry with the same one
+	// returns the first call's action.
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// How many of the selected the answer shows, 0 to 50. 0 means 10.
+	SampleSize    int32 `protobuf:"varint,6,opt,name=sample_size,json=sampleSize,proto3" json:"sample_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartBulkActionRequest) Reset() {
+	*x = StartBulkActionRequest{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartBulkActionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartBulkActionRequest) ProtoMessage() {}
+
+func (x *StartBulkActionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartBulkActionRequest.ProtoReflect.Descriptor instead.
+func (*StartBulkActionRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *StartBulkActionRequest) GetAction() isStartBulkActionRequest_Action {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+func (x *StartBulkActionRequest) GetCancelOrders() *OrderFilter {
+	if x != nil {
+		if x, ok := x.Action.(*StartBulkActionRequest_CancelOrders); ok {
+			return x.CancelOrders
+		}
+	}
+	return nil
+}
+
+func (x *StartBulkActionRequest) GetRequeueDeliveries() *DeliveryFilter {
+	if x != nil {
+		if x, ok := x.Action.(*StartBulkActionRequest_RequeueDeliveries); ok {
+			return x.RequeueDeliveries
+		}
+	}
+	return nil
+}
+
+func (x *StartBulkActionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *StartBulkActionRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *StartBulkActionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *StartBulkActionRequest) GetSampleSize() int32 {
+	if x != nil {
+		return x.SampleSize
+	}
+	return 0
+}
+
+type isStartBulkActionRequest_Action interface {
+	isStartBulkActionRequest_Action()
+}
+
+type StartBulkActionRequest_CancelOrders struct {
+	// Cancel the orders this selects that are still open or confirmed;
+	// shipped, rejected and cancelled ones are left as they are. At least
+	// one field must be set.
+	CancelOrders *OrderFilter `protobuf:"bytes,1,opt,name=cancel_orders,json=cancelOrders,proto3,oneof"`
+}
+
+type StartBulkActionRequest_RequeueDeliveries struct {
+	// Requeue the parked deliveries this selects.
+	RequeueDeliveries *DeliveryFilter `protobuf:"bytes,2,opt,name=requeue_deliveries,json=requeueDeliveries,proto3,oneof"`
+}
+
+func (*StartBulkActionRequest_CancelOrders) isStartBulkActionRequest_Action() {}
+
+func (*StartBulkActionRequest_RequeueDeliveries) isStartBulkActionRequest_Action() {}
+
+// StartBulkActionResponse is the count, a sample, and the action started.
+type StartBulkActionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The action; absent on a dry run.
+	Action *BulkAction `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// How many the filter selects: the orders that can be cancelled, or the
+	// parked deliveries.
+	Count int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// The first of the orders to cancel, oldest first.
+	SampleOrders []*v1.Order `protobuf:"bytes,3,rep,name=sample_orders,json=sampleOrders,proto3" json:"sample_orders,omitempty"`
+	// The first of the deliveries to requeue, oldest parked first.
+	SampleDeliveries []*ParkedDelivery `protobuf:"bytes,4,rep,name=sample_deliveries,json=sampleDeliveries,proto3" json:"sample_deliveries,omitempty"`
+	// The producers that could not be asked: the count leaves theirs out.
+	Unavailable   []*Unavailable `protobuf:"bytes,5,rep,name=unavailable,proto3" json:"unavailable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartBulkActionResponse) Reset() {
+	*x = StartBulkActionResponse{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartBulkActionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartBulkActionResponse) ProtoMessage() {}
+
+func (x *StartBulkActionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartBulkActionResponse.ProtoReflect.Descriptor instead.
+func (*StartBulkActionResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *StartBulkActionResponse) GetAction() *BulkAction {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+func (x *StartBulkActionResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *StartBulkActionResponse) GetSampleOrders() []*v1.Order {
+	if x != nil {
+		return x.SampleOrders
+	}
+	return nil
+}
+
+func (x *StartBulkActionResponse) GetSampleDeliveries() []*ParkedDelivery {
+	if x != nil {
+		return x.SampleDeliveries
+	}
+	return nil
+}
+
+func (x *StartBulkActionResponse) GetUnavailable() []*Unavailable {
+	if x != nil {
+		return x.Unavailable
+	}
+	return nil
+}
+
+// GetBulkActionRequest names the action.
+type GetBulkActionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBulkActionRequest) Reset() {
+	*x = GetBulkActionRequest{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBulkActionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBulkActionRequest) ProtoMessage() {}
+
+func (x *GetBulkActionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBulkActionRequest.ProtoReflect.Descriptor instead.
+func (*GetBulkActionRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetBulkActionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// GetBulkActionResponse is the action.
+type GetBulkActionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Action        *BulkAction            `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBulkActionResponse) Reset() {
+	*x = GetBulkActionResponse{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBulkActionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBulkActionResponse) ProtoMessage() {}
+
+func (x *GetBulkActionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBulkActionResponse.ProtoReflect.Descriptor instead.
+func (*GetBulkActionResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetBulkActionResponse) GetAction() *BulkAction {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+// ListBulkActionsRequest pages the actions.
+type ListBulkActionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The largest number to return, 1 to 100. 0 means 20.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBulkActionsRequest) Reset() {
+	*x = ListBulkActionsRequest{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBulkActionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBulkActionsRequest) ProtoMessage() {}
+
+func (x *ListBulkActionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBulkActionsRequest.ProtoReflect.Descriptor instead.
+func (*ListBulkActionsRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListBulkActionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBulkActionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListBulkActionsResponse is a page of actions, newest first.
+type ListBulkActionsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Actions []*BulkAction          `protobuf:"bytes,1,rep,name=actions,proto3" json:"actions,omitempty"`
+	// A token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBulkActionsResponse) Reset() {
+	*x = ListBulkActionsResponse{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBulkActionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBulkActionsResponse) ProtoMessage() {}
+
+func (x *ListBulkActionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBulkActionsResponse.ProtoReflect.Descriptor instead.
+func (*ListBulkActionsResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListBulkActionsResponse) GetActions() []*BulkAction {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *ListBulkActionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_ordermesh_ops_v1_ops_proto protoreflect.FileDescriptor
@@ -2017,7 +2897,7 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\ttrace_url\x18\b \x01(\tR\btraceUrl\"i\n" +
 	"\x10ProducedDelivery\x12\x1a\n" +
 	"\bproducer\x18\x01 \x01(\tR\bproducer\x129\n" +
-	"\bdelivery\x18\x02 \x01(\v2\x1d.ordermesh.events.v1.DeliveryR\bdelivery\"\xb1\x03\n" +
+	"\bdelivery\x18\x02 \x01(\v2\x1d.ordermesh.events.v1.DeliveryR\bdelivery\"\xf6\x03\n" +
 	"\rTimelineEntry\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x18\n" +
@@ -2026,7 +2906,9 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\vreservation\x18\b \x01(\v2!.ordermesh.ops.v1.ReservationStepH\x00R\vreservation\x129\n" +
 	"\apayment\x18\t \x01(\v2\x1d.ordermesh.ops.v1.PaymentStepH\x00R\apayment\x12@\n" +
 	"\bdelivery\x18\n" +
-	" \x01(\v2\".ordermesh.ops.v1.ProducedDeliveryH\x00R\bdeliveryB\x06\n" +
+	" \x01(\v2\".ordermesh.ops.v1.ProducedDeliveryH\x00R\bdelivery\x12C\n" +
+	"\vbulk_action\x18\v \x01(\v2 .ordermesh.ops.v1.BulkActionStepH\x00R\n" +
+	"bulkActionB\x06\n" +
 	"\x04stepJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06R\x04kindR\asummaryR\x06detail\"\xd0\x01\n" +
 	"\x0fReservationStep\x12A\n" +
 	"\x06status\x18\x01 \x01(\x0e2).ordermesh.inventory.v1.ReservationStatusR\x06status\x12=\n" +
@@ -2035,7 +2917,10 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"expireTime\"\x87\x01\n" +
 	"\vPaymentStep\x12D\n" +
 	"\toperation\x18\x01 \x01(\v2&.ordermesh.payment.v1.PaymentOperationR\toperation\x122\n" +
-	"\x06amount\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\x06amount\"=\n" +
+	"\x06amount\x18\x02 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\x06amount\"`\n" +
+	"\x0eBulkActionStep\x124\n" +
+	"\x06action\x18\x01 \x01(\v2\x1c.ordermesh.ops.v1.BulkActionR\x06action\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\tR\aoutcome\"=\n" +
 	"\vUnavailable\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"]\n" +
@@ -2121,11 +3006,82 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05units\x18\x03 \x01(\x03R\x05units\x124\n" +
 	"\arevenue\x18\x04 \x01(\v2\x1a.ordermesh.common.v1.MoneyR\arevenue\x12\x16\n" +
-	"\x06orders\x18\x05 \x01(\x03R\x06orders*a\n" +
+	"\x06orders\x18\x05 \x01(\x03R\x06orders\"\xae\x06\n" +
+	"\vOrderFilter\x12N\n" +
+	"\bstatuses\x18\x01 \x03(\x0e2\x1f.ordermesh.order.v1.OrderStatusB\x11\xbaH\x0e\x92\x01\v\x10\x06\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x12M\n" +
+	"\areasons\x18\x02 \x03(\x0e2 .ordermesh.order.v1.StatusReasonB\x11\xbaH\x0e\x92\x01\v\x10\x06\"\a\x82\x01\x04\x10\x01 \x00R\areasons\x12=\n" +
+	"\fplaced_after\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vplacedAfter\x12?\n" +
+	"\rplaced_before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fplacedBefore\x12M\n" +
+	"\x10open_longer_than\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\x0eopenLongerThan\x12!\n" +
+	"\auser_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06userId\x12@\n" +
+	"\x0forder_id_prefix\x18\a \x01(\tB\x18\xbaH\x15r\x13\x18$2\x0f^[0-9a-fA-F-]*$R\rorderIdPrefix\x12\x19\n" +
+	"\x03sku\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\x03sku\x127\n" +
+	"\tmin_total\x18\t \x01(\v2\x1a.ordermesh.common.v1.MoneyR\bminTotal\x127\n" +
+	"\tmax_total\x18\n" +
+	" \x01(\v2\x1a.ordermesh.common.v1.MoneyR\bmaxTotal:\xbe\x01\xbaH\xba\x01\x1a\xb7\x01\n" +
+	"\x1border_filter_total_currency\x124min_total and max_total must be in the same currency\x1ab!has(this.min_total) || !has(this.max_total) || this.min_total.currency == this.max_total.currency\"\x8b\x04\n" +
+	"\n" +
+	"BulkAction\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
+	"\x04kind\x18\x02 \x01(\x0e2 .ordermesh.ops.v1.BulkActionKindR\x04kind\x127\n" +
+	"\x05state\x18\x03 \x01(\x0e2!.ordermesh.ops.v1.BulkActionStateR\x05state\x12\x1a\n" +
+	"\boperator\x18\x04 \x01(\tR\boperator\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06filter\x18\x06 \x01(\tR\x06filter\x12\x18\n" +
+	"\amatched\x18\a \x01(\x03R\amatched\x12\x12\n" +
+	"\x04done\x18\b \x01(\x03R\x04done\x12\x18\n" +
+	"\askipped\x18\t \x01(\x03R\askipped\x12;\n" +
+	"\vcreate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12;\n" +
+	"\vfinish_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishTime\x12\x14\n" +
+	"\x05error\x18\r \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x0e \x01(\tR\trequestId\"\xc5\x03\n" +
+	"\x16StartBulkActionRequest\x12D\n" +
+	"\rcancel_orders\x18\x01 \x01(\v2\x1d.ordermesh.ops.v1.OrderFilterH\x00R\fcancelOrders\x12Q\n" +
+	"\x12requeue_deliveries\x18\x02 \x01(\v2 .ordermesh.ops.v1.DeliveryFilterH\x00R\x11requeueDeliveries\x12 \n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12*\n" +
+	"\vsample_size\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x182(\x00R\n" +
+	"sampleSize:n\xbaHk\x1ai\n" +
+	"\x12bulk_action_reason\x12+reason must say why, in 3 to 500 characters\x1a&this.dry_run || size(this.reason) >= 3B\x0f\n" +
+	"\x06action\x12\x05\xbaH\x02\b\x01\"\xb5\x02\n" +
+	"\x17StartBulkActionResponse\x124\n" +
+	"\x06action\x18\x01 \x01(\v2\x1c.ordermesh.ops.v1.BulkActionR\x06action\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12>\n" +
+	"\rsample_orders\x18\x03 \x03(\v2\x19.ordermesh.order.v1.OrderR\fsampleOrders\x12M\n" +
+	"\x11sample_deliveries\x18\x04 \x03(\v2 .ordermesh.ops.v1.ParkedDeliveryR\x10sampleDeliveries\x12?\n" +
+	"\vunavailable\x18\x05 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\"0\n" +
+	"\x14GetBulkActionRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n" +
+	"\x15GetBulkActionResponse\x124\n" +
+	"\x06action\x18\x01 \x01(\v2\x1c.ordermesh.ops.v1.BulkActionR\x06action\"i\n" +
+	"\x16ListBulkActionsRequest\x12&\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"y\n" +
+	"\x17ListBulkActionsResponse\x126\n" +
+	"\aactions\x18\x01 \x03(\v2\x1c.ordermesh.ops.v1.BulkActionR\aactions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*a\n" +
 	"\tOrderSort\x12\x1a\n" +
 	"\x16ORDER_SORT_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ORDER_SORT_NEWEST_FIRST\x10\x01\x12\x1b\n" +
-	"\x17ORDER_SORT_OLDEST_FIRST\x10\x022\xd0\x06\n" +
+	"\x17ORDER_SORT_OLDEST_FIRST\x10\x02*\x7f\n" +
+	"\x0eBulkActionKind\x12 \n" +
+	"\x1cBULK_ACTION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eBULK_ACTION_KIND_CANCEL_ORDERS\x10\x01\x12'\n" +
+	"#BULK_ACTION_KIND_REQUEUE_DELIVERIES\x10\x02*\x8d\x01\n" +
+	"\x0fBulkActionState\x12!\n" +
+	"\x1dBULK_ACTION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19BULK_ACTION_STATE_RUNNING\x10\x01\x12\x1a\n" +
+	"\x16BULK_ACTION_STATE_DONE\x10\x02\x12\x1c\n" +
+	"\x18BULK_ACTION_STATE_FAILED\x10\x032\x8c\t\n" +
 	"\n" +
 	"OpsService\x12\\\n" +
 	"\n" +
@@ -2137,7 +3093,10 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\x17RequeueParkedDeliveries\x120.ordermesh.ops.v1.RequeueParkedDeliveriesRequest\x1a1.ordermesh.ops.v1.RequeueParkedDeliveriesResponse\x12\\\n" +
 	"\n" +
 	"GetSummary\x12#.ordermesh.ops.v1.GetSummaryRequest\x1a$.ordermesh.ops.v1.GetSummaryResponse\"\x03\x90\x02\x01\x12k\n" +
-	"\x0fGetSalesFigures\x12(.ordermesh.ops.v1.GetSalesFiguresRequest\x1a).ordermesh.ops.v1.GetSalesFiguresResponse\"\x03\x90\x02\x01B>Z<github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1;opsv1b\x06proto3"
+	"\x0fGetSalesFigures\x12(.ordermesh.ops.v1.GetSalesFiguresRequest\x1a).ordermesh.ops.v1.GetSalesFiguresResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\x0fStartBulkAction\x12(.ordermesh.ops.v1.StartBulkActionRequest\x1a).ordermesh.ops.v1.StartBulkActionResponse\x12e\n" +
+	"\rGetBulkAction\x12&.ordermesh.ops.v1.GetBulkActionRequest\x1a'.ordermesh.ops.v1.GetBulkActionResponse\"\x03\x90\x02\x01\x12k\n" +
+	"\x0fListBulkActions\x12(.ordermesh.ops.v1.ListBulkActionsRequest\x1a).ordermesh.ops.v1.ListBulkActionsResponse\"\x03\x90\x02\x01B>Z<github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1;opsv1b\x06proto3"
 
 var (
 	file_ordermesh_ops_v1_ops_proto_rawDescOnce sync.Once
@@ -2151,126 +3110,165 @@ func file_ordermesh_ops_v1_ops_proto_rawDescGZIP() []byte {
 	return file_ordermesh_ops_v1_ops_proto_rawDescData
 }
 
-var file_ordermesh_ops_v1_ops_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ordermesh_ops_v1_ops_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(OrderSort)(0),                          // 0: ordermesh.ops.v1.OrderSort
-	(*ListOrdersRequest)(nil),               // 1: ordermesh.ops.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),              // 2: ordermesh.ops.v1.ListOrdersResponse
-	(*GetSagaTimelineRequest)(nil),          // 3: ordermesh.ops.v1.GetSagaTimelineRequest
-	(*GetSagaTimelineResponse)(nil),         // 4: ordermesh.ops.v1.GetSagaTimelineResponse
-	(*ProducedDelivery)(nil),                // 5: ordermesh.ops.v1.ProducedDelivery
-	(*TimelineEntry)(nil),                   // 6: ordermesh.ops.v1.TimelineEntry
-	(*ReservationStep)(nil),                 // 7: ordermesh.ops.v1.ReservationStep
-	(*PaymentStep)(nil),                     // 8: ordermesh.ops.v1.PaymentStep
-	(*Unavailable)(nil),                     // 9: ordermesh.ops.v1.Unavailable
-	(*CancelOrderRequest)(nil),              // 10: ordermesh.ops.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),             // 11: ordermesh.ops.v1.CancelOrderResponse
-	(*ExpireNowRequest)(nil),                // 12: ordermesh.ops.v1.ExpireNowRequest
-	(*ExpireNowResponse)(nil),               // 13: ordermesh.ops.v1.ExpireNowResponse
-	(*DeliveryFilter)(nil),                  // 14: ordermesh.ops.v1.DeliveryFilter
-	(*ParkedDelivery)(nil),                  // 15: ordermesh.ops.v1.ParkedDelivery
-	(*ListParkedDeliveriesRequest)(nil),     // 16: ordermesh.ops.v1.ListParkedDeliveriesRequest
-	(*ListParkedDeliveriesResponse)(nil),    // 17: ordermesh.ops.v1.ListParkedDeliveriesResponse
-	(*RequeueParkedDeliveriesRequest)(nil),  // 18: ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	(*RequeueParkedDeliveriesResponse)(nil), // 19: ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	(*GetSummaryRequest)(nil),               // 20: ordermesh.ops.v1.GetSummaryRequest
-	(*GetSummaryResponse)(nil),              // 21: ordermesh.ops.v1.GetSummaryResponse
-	(*StatusCount)(nil),                     // 22: ordermesh.ops.v1.StatusCount
-	(*QueueStats)(nil),                      // 23: ordermesh.ops.v1.QueueStats
-	(*GetSalesFiguresRequest)(nil),          // 24: ordermesh.ops.v1.GetSalesFiguresRequest
-	(*GetSalesFiguresResponse)(nil),         // 25: ordermesh.ops.v1.GetSalesFiguresResponse
-	(*SalesDay)(nil),                        // 26: ordermesh.ops.v1.SalesDay
-	(*ProductSales)(nil),                    // 27: ordermesh.ops.v1.ProductSales
-	(v1.OrderStatus)(0),                     // 28: ordermesh.order.v1.OrderStatus
-	(v1.StatusReason)(0),                    // 29: ordermesh.order.v1.StatusReason
-	(*timestamppb.Timestamp)(nil),           // 30: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 31: google.protobuf.Duration
-	(*v11.Money)(nil),                       // 32: ordermesh.common.v1.Money
-	(*v1.Order)(nil),                        // 33: ordermesh.order.v1.Order
-	(*v12.Reservation)(nil),                 // 34: ordermesh.inventory.v1.Reservation
-	(*v13.Payment)(nil),                     // 35: ordermesh.payment.v1.Payment
-	(*v14.Delivery)(nil),                    // 36: ordermesh.events.v1.Delivery
-	(*v1.StatusChange)(nil),                 // 37: ordermesh.order.v1.StatusChange
-	(v12.ReservationStatus)(0),              // 38: ordermesh.inventory.v1.ReservationStatus
-	(*v12.ReservationLine)(nil),             // 39: ordermesh.inventory.v1.ReservationLine
-	(*v13.PaymentOperation)(nil),            // 40: ordermesh.payment.v1.PaymentOperation
-	(v14.EventType)(0),                      // 41: ordermesh.events.v1.EventType
-	(*v14.ParkedDelivery)(nil),              // 42: ordermesh.events.v1.ParkedDelivery
+	(BulkActionKind)(0),                     // 1: ordermesh.ops.v1.BulkActionKind
+	(BulkActionState)(0),                    // 2: ordermesh.ops.v1.BulkActionState
+	(*ListOrdersRequest)(nil),               // 3: ordermesh.ops.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),              // 4: ordermesh.ops.v1.ListOrdersResponse
+	(*GetSagaTimelineRequest)(nil),          // 5: ordermesh.ops.v1.GetSagaTimelineRequest
+	(*GetSagaTimelineResponse)(nil),         // 6: ordermesh.ops.v1.GetSagaTimelineResponse
+	(*ProducedDelivery)(nil),                // 7: ordermesh.ops.v1.ProducedDelivery
+	(*TimelineEntry)(nil),                   // 8: ordermesh.ops.v1.TimelineEntry
+	(*ReservationStep)(nil),                 // 9: ordermesh.ops.v1.ReservationStep
+	(*PaymentStep)(nil),                     // 10: ordermesh.ops.v1.PaymentStep
+	(*BulkActionStep)(nil),                  // 11: ordermesh.ops.v1.BulkActionStep
+	(*Unavailable)(nil),                     // 12: ordermesh.ops.v1.Unavailable
+	(*CancelOrderRequest)(nil),              // 13: ordermesh.ops.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),             // 14: ordermesh.ops.v1.CancelOrderResponse
+	(*ExpireNowRequest)(nil),                // 15: ordermesh.ops.v1.ExpireNowRequest
+	(*ExpireNowResponse)(nil),               // 16: ordermesh.ops.v1.ExpireNowResponse
+	(*DeliveryFilter)(nil),                  // 17: ordermesh.ops.v1.DeliveryFilter
+	(*ParkedDelivery)(nil),                  // 18: ordermesh.ops.v1.ParkedDelivery
+	(*ListParkedDeliveriesRequest)(nil),     // 19: ordermesh.ops.v1.ListParkedDeliveriesRequest
+	(*ListParkedDeliveriesResponse)(nil),    // 20: ordermesh.ops.v1.ListParkedDeliveriesResponse
+	(*RequeueParkedDeliveriesRequest)(nil),  // 21: ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	(*RequeueParkedDeliveriesResponse)(nil), // 22: ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	(*GetSummaryRequest)(nil),               // 23: ordermesh.ops.v1.GetSummaryRequest
+	(*GetSummaryResponse)(nil),              // 24: ordermesh.ops.v1.GetSummaryResponse
+	(*StatusCount)(nil),                     // 25: ordermesh.ops.v1.StatusCount
+	(*QueueStats)(nil),                      // 26: ordermesh.ops.v1.QueueStats
+	(*GetSalesFiguresRequest)(nil),          // 27: ordermesh.ops.v1.GetSalesFiguresRequest
+	(*GetSalesFiguresResponse)(nil),         // 28: ordermesh.ops.v1.GetSalesFiguresResponse
+	(*SalesDay)(nil),                        // 29: ordermesh.ops.v1.SalesDay
+	(*ProductSales)(nil),                    // 30: ordermesh.ops.v1.ProductSales
+	(*OrderFilter)(nil),                     // 31: ordermesh.ops.v1.OrderFilter
+	(*BulkAction)(nil),                      // 32: ordermesh.ops.v1.BulkAction
+	(*StartBulkActionRequest)(nil),          // 33: ordermesh.ops.v1.StartBulkActionRequest
+	(*StartBulkActionResponse)(nil),         // 34: ordermesh.ops.v1.StartBulkActionResponse
+	(*GetBulkActionRequest)(nil),            // 35: ordermesh.ops.v1.GetBulkActionRequest
+	(*GetBulkActionResponse)(nil),           // 36: ordermesh.ops.v1.GetBulkActionResponse
+	(*ListBulkActionsRequest)(nil),          // 37: ordermesh.ops.v1.ListBulkActionsRequest
+	(*ListBulkActionsResponse)(nil),         // 38: ordermesh.ops.v1.ListBulkActionsResponse
+	(v1.OrderStatus)(0),                     // 39: ordermesh.order.v1.OrderStatus
+	(v1.StatusReason)(0),                    // 40: ordermesh.order.v1.StatusReason
+	(*timestamppb.Timestamp)(nil),           // 41: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 42: google.protobuf.Duration
+	(*v11.Money)(nil),                       // 43: ordermesh.common.v1.Money
+	(*v1.Order)(nil),                        // 44: ordermesh.order.v1.Order
+	(*v12.Reservation)(nil),                 // 45: ordermesh.inventory.v1.Reservation
+	(*v13.Payment)(nil),                     // 46: ordermesh.payment.v1.Payment
+	(*v14.Delivery)(nil),                    // 47: ordermesh.events.v1.Delivery
+	(*v1.StatusChange)(nil),                 // 48: ordermesh.order.v1.StatusChange
+	(v12.ReservationStatus)(0),              // 49: ordermesh.inventory.v1.ReservationStatus
+	(*v12.ReservationLine)(nil),             // 50: ordermesh.inventory.v1.ReservationLine
+	(*v13.PaymentOperation)(nil),            // 51: ordermesh.payment.v1.PaymentOperation
+	(v14.EventType)(0),                      // 52: ordermesh.events.v1.EventType
+	(*v14.ParkedDelivery)(nil),              // 53: ordermesh.events.v1.ParkedDelivery
 }
 var file_ordermesh_ops_v1_ops_proto_depIdxs = []int32{
-	28, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
-	29, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
-	30, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
-	30, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
-	31, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
+	39, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	40, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
+	41, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
+	41, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
+	42, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
 	0,  // 5: ordermesh.ops.v1.ListOrdersRequest.sort:type_name -> ordermesh.ops.v1.OrderSort
-	32, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
-	32, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
-	33, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
-	33, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
-	34, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
-	35, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
-	5,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
-	6,  // 13: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
-	9,  // 14: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	36, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
-	30, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
-	37, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
-	7,  // 18: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
-	8,  // 19: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
-	5,  // 20: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
-	38, // 21: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
-	39, // 22: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
-	30, // 23: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
-	40, // 24: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
-	32, // 25: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
-	33, // 26: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	41, // 27: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
-	42, // 28: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
-	14, // 29: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
-	15, // 30: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
-	9,  // 31: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	14, // 32: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
-	9,  // 33: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	22, // 34: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
-	31, // 35: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
-	23, // 36: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
-	9,  // 37: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	30, // 38: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
-	28, // 39: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
-	31, // 40: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
-	30, // 41: ordermesh.ops.v1.GetSalesFiguresRequest.from:type_name -> google.protobuf.Timestamp
-	30, // 42: ordermesh.ops.v1.GetSalesFiguresRequest.to:type_name -> google.protobuf.Timestamp
-	30, // 43: ordermesh.ops.v1.GetSalesFiguresResponse.from:type_name -> google.protobuf.Timestamp
-	30, // 44: ordermesh.ops.v1.GetSalesFiguresResponse.to:type_name -> google.protobuf.Timestamp
-	26, // 45: ordermesh.ops.v1.GetSalesFiguresResponse.days:type_name -> ordermesh.ops.v1.SalesDay
-	27, // 46: ordermesh.ops.v1.GetSalesFiguresResponse.top_sellers:type_name -> ordermesh.ops.v1.ProductSales
-	32, // 47: ordermesh.ops.v1.GetSalesFiguresResponse.revenue:type_name -> ordermesh.common.v1.Money
-	30, // 48: ordermesh.ops.v1.SalesDay.day:type_name -> google.protobuf.Timestamp
-	32, // 49: ordermesh.ops.v1.SalesDay.revenue:type_name -> ordermesh.common.v1.Money
-	32, // 50: ordermesh.ops.v1.ProductSales.revenue:type_name -> ordermesh.common.v1.Money
-	1,  // 51: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
-	3,  // 52: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
-	10, // 53: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
-	12, // 54: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
-	16, // 55: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
-	18, // 56: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	20, // 57: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
-	24, // 58: ordermesh.ops.v1.OpsService.GetSalesFigures:input_type -> ordermesh.ops.v1.GetSalesFiguresRequest
-	2,  // 59: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
-	4,  // 60: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
-	11, // 61: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
-	13, // 62: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
-	17, // 63: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
-	19, // 64: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	21, // 65: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
-	25, // 66: ordermesh.ops.v1.OpsService.GetSalesFigures:output_type -> ordermesh.ops.v1.GetSalesFiguresResponse
-	59, // [59:67] is the sub-list for method output_type
-	51, // [51:59] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	43, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
+	43, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
+	44, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
+	44, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
+	45, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
+	46, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
+	7,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
+	8,  // 13: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
+	12, // 14: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	47, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
+	41, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
+	48, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
+	9,  // 18: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
+	10, // 19: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
+	7,  // 20: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
+	11, // 21: ordermesh.ops.v1.TimelineEntry.bulk_action:type_name -> ordermesh.ops.v1.BulkActionStep
+	49, // 22: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
+	50, // 23: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
+	41, // 24: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 25: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
+	43, // 26: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
+	32, // 27: ordermesh.ops.v1.BulkActionStep.action:type_name -> ordermesh.ops.v1.BulkAction
+	44, // 28: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	52, // 29: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
+	53, // 30: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
+	17, // 31: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
+	18, // 32: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
+	12, // 33: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	17, // 34: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
+	12, // 35: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	25, // 36: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
+	42, // 37: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
+	26, // 38: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
+	12, // 39: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	41, // 40: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
+	39, // 41: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
+	42, // 42: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
+	41, // 43: ordermesh.ops.v1.GetSalesFiguresRequest.from:type_name -> google.protobuf.Timestamp
+	41, // 44: ordermesh.ops.v1.GetSalesFiguresRequest.to:type_name -> google.protobuf.Timestamp
+	41, // 45: ordermesh.ops.v1.GetSalesFiguresResponse.from:type_name -> google.protobuf.Timestamp
+	41, // 46: ordermesh.ops.v1.GetSalesFiguresResponse.to:type_name -> google.protobuf.Timestamp
+	29, // 47: ordermesh.ops.v1.GetSalesFiguresResponse.days:type_name -> ordermesh.ops.v1.SalesDay
+	30, // 48: ordermesh.ops.v1.GetSalesFiguresResponse.top_sellers:type_name -> ordermesh.ops.v1.ProductSales
+	43, // 49: ordermesh.ops.v1.GetSalesFiguresResponse.revenue:type_name -> ordermesh.common.v1.Money
+	41, // 50: ordermesh.ops.v1.SalesDay.day:type_name -> google.protobuf.Timestamp
+	43, // 51: ordermesh.ops.v1.SalesDay.revenue:type_name -> ordermesh.common.v1.Money
+	43, // 52: ordermesh.ops.v1.ProductSales.revenue:type_name -> ordermesh.common.v1.Money
+	39, // 53: ordermesh.ops.v1.OrderFilter.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	40, // 54: ordermesh.ops.v1.OrderFilter.reasons:type_name -> ordermesh.order.v1.StatusReason
+	41, // 55: ordermesh.ops.v1.OrderFilter.placed_after:type_name -> google.protobuf.Timestamp
+	41, // 56: ordermesh.ops.v1.OrderFilter.placed_before:type_name -> google.protobuf.Timestamp
+	42, // 57: ordermesh.ops.v1.OrderFilter.open_longer_than:type_name -> google.protobuf.Duration
+	43, // 58: ordermesh.ops.v1.OrderFilter.min_total:type_name -> ordermesh.common.v1.Money
+	43, // 59: ordermesh.ops.v1.OrderFilter.max_total:type_name -> ordermesh.common.v1.Money
+	1,  // 60: ordermesh.ops.v1.BulkAction.kind:type_name -> ordermesh.ops.v1.BulkActionKind
+	2,  // 61: ordermesh.ops.v1.BulkAction.state:type_name -> ordermesh.ops.v1.BulkActionState
+	41, // 62: ordermesh.ops.v1.BulkAction.create_time:type_name -> google.protobuf.Timestamp
+	41, // 63: ordermesh.ops.v1.BulkAction.update_time:type_name -> google.protobuf.Timestamp
+	41, // 64: ordermesh.ops.v1.BulkAction.finish_time:type_name -> google.protobuf.Timestamp
+	31, // 65: ordermesh.ops.v1.StartBulkActionRequest.cancel_orders:type_name -> ordermesh.ops.v1.OrderFilter
+	17, // 66: ordermesh.ops.v1.StartBulkActionRequest.requeue_deliveries:type_name -> ordermesh.ops.v1.DeliveryFilter
+	32, // 67: ordermesh.ops.v1.StartBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
+	44, // 68: ordermesh.ops.v1.StartBulkActionResponse.sample_orders:type_name -> ordermesh.order.v1.Order
+	18, // 69: ordermesh.ops.v1.StartBulkActionResponse.sample_deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
+	12, // 70: ordermesh.ops.v1.StartBulkActionResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	32, // 71: ordermesh.ops.v1.GetBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
+	32, // 72: ordermesh.ops.v1.ListBulkActionsResponse.actions:type_name -> ordermesh.ops.v1.BulkAction
+	3,  // 73: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
+	5,  // 74: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
+	13, // 75: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
+	15, // 76: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
+	19, // 77: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
+	21, // 78: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	23, // 79: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
+	27, // 80: ordermesh.ops.v1.OpsService.GetSalesFigures:input_type -> ordermesh.ops.v1.GetSalesFiguresRequest
+	33, // 81: ordermesh.ops.v1.OpsService.StartBulkAction:input_type -> ordermesh.ops.v1.StartBulkActionRequest
+	35, // 82: ordermesh.ops.v1.OpsService.GetBulkAction:input_type -> ordermesh.ops.v1.GetBulkActionRequest
+	37, // 83: ordermesh.ops.v1.OpsService.ListBulkActions:input_type -> ordermesh.ops.v1.ListBulkActionsRequest
+	4,  // 84: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
+	6,  // 85: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
+	14, // 86: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
+	16, // 87: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
+	20, // 88: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
+	22, // 89: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	24, // 90: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
+	28, // 91: ordermesh.ops.v1.OpsService.GetSalesFigures:output_type -> ordermesh.ops.v1.GetSalesFiguresResponse
+	34, // 92: ordermesh.ops.v1.OpsService.StartBulkAction:output_type -> ordermesh.ops.v1.StartBulkActionResponse
+	36, // 93: ordermesh.ops.v1.OpsService.GetBulkAction:output_type -> ordermesh.ops.v1.GetBulkActionResponse
+	38, // 94: ordermesh.ops.v1.OpsService.ListBulkActions:output_type -> ordermesh.ops.v1.ListBulkActionsResponse
+	84, // [84:95] is the sub-list for method output_type
+	73, // [73:84] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_ops_v1_ops_proto_init() }
@@ -2283,14 +3281,19 @@ func file_ordermesh_ops_v1_ops_proto_init() {
 		(*TimelineEntry_Reservation)(nil),
 		(*TimelineEntry_Payment)(nil),
 		(*TimelineEntry_Delivery)(nil),
+		(*TimelineEntry_BulkAction)(nil),
+	}
+	file_ordermesh_ops_v1_ops_proto_msgTypes[30].OneofWrappers = []any{
+		(*StartBulkActionRequest_CancelOrders)(nil),
+		(*StartBulkActionRequest_RequeueDeliveries)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_ops_v1_ops_proto_rawDesc), len(file_ordermesh_ops_v1_ops_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   27,
+			NumEnums:      3,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,7 +8,37 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type BulkAction struct {
+	ID         uuid.UUID
+	RequestID  pgtype.UUID
+	Kind       string
+	Operator   string
+	Reason     string
+	Filter     []byte
+	FilterText string
+	State      string
+	Matched    int64
+	Done       int64
+	Skipped    int64
+	Cursor     string
+	Failures   int32
+	Error      string
+	NextStepAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+type BulkActionOrder struct {
+	ID        int64
+	ActionID  uuid.UUID
+	OrderID   uuid.UUID
+	Outcome   string
+	CreatedAt time.Time
+}
 
 type IdempotencyKey struct {
 	UserID      string

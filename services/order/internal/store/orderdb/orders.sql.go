@@ -13,6 +13,58 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const advanceBulkAction = `-- name: AdvanceBulkAction :one
+UPDATE bulk_actions
+SET cursor = $1, done = done + $2, skipped = skipped + $3, failures = 0, error = '',
+    state = CASE WHEN $4::boolean THEN 'done' ELSE 'running' END,
+    finished_at = CASE WHEN $4::boolean THEN now() END,
+    updated_at = now()
+WHERE id = $5
+RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at
+`
+
+type AdvanceBulkActionParams struct {
+	Cursor   string
+	Done     int64
+	Skipped  int64
+	Finished bool
+	ID       uuid.UUID
+}
+
+// A step's progress, committed with its work: the new cursor, the counts,
+// and the end when finished.
+func (q *Queries) AdvanceBulkAction(ctx context.Context, arg AdvanceBulkActionParams) (BulkAction, error) {
+	row := q.db.QueryRow(ctx, advanceBulkAction,
+		arg.Cursor,
+		arg.Done,
+		arg.Skipped,
+		arg.Finished,
+		arg.ID,
+	)
+	var i BulkAction
+	err := row.Scan(
+		&i.ID,
+		&i.RequestID,
+		&i.Kind,
+		&i.Operator,
+		&i.Reason,
+		&i.Filter,
+		&i.FilterText,
+		&i.State,
+		&i.Matched,
+		&i.Done,
+		&i.Skipped,
+		&i.Cursor,
+		&i.Failures,
+		&i.Error,
+		&i.NextStepAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
 const applyChanges = `-- name: ApplyChanges :exec
 WITH moved AS (
     UPDATE orders o
@@ -61,6 +113,42 @@ func (q *Queries) ApplyChanges(ctx context.Context, arg ApplyChangesParams) erro
 		arg.BookingIds,
 	)
 	return err
+}
+
+const claimBulkAction = `-- name: ClaimBulkAction :one
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions
+WHERE state = 'running' AND next_step_at <= now()
+ORDER BY next_step_at, id
+LIMIT 1
+FOR UPDATE SKIP LOCKED
+`
+
+// A running action whose next step is due, locked for this step; another
+// runner skips it and takes the next.
+func (q *Queries) ClaimBulkAction(ctx context.Context) (BulkAction, error) {
+	row := q.db.QueryRow(ctx, claimBulkAction)
+	var i BulkAction
+	err := row.Scan(
+		&i.ID,
+		&i.RequestID,
+		&i.Kind,
+		&i.Operator,
+		&i.Reason,
+		&i.Filter,
+		&i.FilterText,
+		&i.State,
+		&i.Matched,
+		&i.Done,
+		&i.Skipped,
+		&i.Cursor,
+		&i.Failures,
+		&i.Error,
+		&i.NextStepAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
 }
 
 const countOrders = `-- name: CountOrders :one
@@ -115,6 +203,63 @@ func (q *Queries) CountOrders(ctx context.Context, arg CountOrdersParams) (int64
 	return column_1, err
 }
 
+const createBulkAction = `-- name: CreateBulkAction :one
+INSERT INTO bulk_actions (id, request_id, kind, operator, reason, filter, filter_text, matched, state, finished_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+        CASE WHEN $8::bigint = 0 THEN 'done' ELSE 'running' END,
+        CASE WHEN $8::bigint = 0 THEN now() END)
+ON CONFLICT (request_id) DO NOTHING
+RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at
+`
+
+type CreateBulkActionParams struct {
+	ID         uuid.UUID
+	RequestID  pgtype.UUID
+	Kind       string
+	Operator   string
+	Reason     string
+	Filter     []byte
+	FilterText string
+	Matched    int64
+}
+
+// A new bulk action; none when its request id is taken (a retry), which
+// GetBulkActionByRequest then reads.
+func (q *Queries) CreateBulkAction(ctx context.Context, arg CreateBulkActionParams) (BulkAction, error) {
+	row := q.db.QueryRow(ctx, createBulkAction,
+		arg.ID,
+		arg.RequestID,
+		arg.Kind,
+		arg.Operator,
+		arg.Reason,
+		arg.Filter,
+		arg.FilterText,
+		arg.Matched,
+	)
+	var i BulkAction
+	err := row.Scan(
+		&i.ID,
+		&i.RequestID,
+		&i.Kind,
+		&i.Operator,
+		&i.Reason,
+		&i.Filter,
+		&i.FilterText,
+		&i.State,
+		&i.Matched,
+		&i.Done,
+		&i.Skipped,
+		&i.Cursor,
+		&i.Failures,
+		&i.Error,
+		&i.NextStepAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
 const expiredOrders = `-- name: ExpiredOrders :many
 SELECT id FROM orders
 WHERE status IN ('pending', 'reserved') AND expires_at < now()
@@ -143,6 +288,111 @@ func (q *Queries) ExpiredOrders(ctx context.Context, batch int32) ([]uuid.UUID, 
 		return nil, err
 	}
 	return items, nil
+}
+
+const failBulkStep = `-- name: FailBulkStep :one
+UPDATE bulk_actions
+SET failures = failures + 1, error = $1,
+    next_step_at = now() + make_interval(secs => least(power(2, failures), 60)),
+    state = CASE WHEN failures + 1 >= $2::integer THEN 'failed' ELSE 'running' END,
+    finished_at = CASE WHEN failures + 1 >= $2::integer THEN now() END,
+    updated_at = now()
+WHERE id = $3 AND state = 'running'
+RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at
+`
+
+type FailBulkStepParams struct {
+	Error  string
+	GiveUp int32
+	ID     uuid.UUID
+}
+
+// A step that failed: its error, and the next try after a backoff, or
+// the action's end after too many failures in a row.
+func (q *Queries) FailBulkStep(ctx context.Context, arg FailBulkStepParams) (BulkAction, error) {
+	row := q.db.QueryRow(ctx, failBulkStep, arg.Error, arg.GiveUp, arg.ID)
+	var i BulkAction
+	err := row.Scan(
+		&i.ID,
+		&i.RequestID,
+		&i.Kind,
+		&i.Operator,
+		&i.Reason,
+		&i.Filter,
+		&i.FilterText,
+		&i.State,
+		&i.Matched,
+		&i.Done,
+		&i.Skipped,
+		&i.Cursor,
+		&i.Failures,
+		&i.Error,
+		&i.NextStepAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
+const getBulkAction = `-- name: GetBulkAction :one
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions WHERE id = $1
+`
+
+func (q *Queries) GetBulkAction(ctx context.Context, id uuid.UUID) (BulkAction, error) {
+	row := q.db.QueryRow(ctx, getBulkAction, id)
+	var i BulkAction
+	err := row.Scan(
+		&i.ID,
+		&i.RequestID,
+		&i.Kind,
+		&i.Operator,
+		&i.Reason,
+		&i.Filter,
+		&i.FilterText,
+		&i.State,
+		&i.Matched,
+		&i.Done,
+		&i.Skipped,
+		&i.Cursor,
+		&i.Failures,
+		&i.Error,
+		&i.NextStepAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
+const getBulkActionByRequest = `-- name: GetBulkActionByRequest :one
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions WHERE request_id = $1
+`
+
+func (q *Queries) GetBulkActionByRequest(ctx context.Context, requestID pgtype.UUID) (BulkAction, error) {
+	row := q.db.QueryRow(ctx, getBulkActionByRequest, requestID)
+	var i BulkAction
+	err := row.Scan(
+		&i.ID,
+		&i.RequestID,
+		&i.Kind,
+		&i.Operator,
+		&i.Reason,
+		&i.Filter,
+		&i.FilterText,
+		&i.State,
+		&i.Matched,
+		&i.Done,
+		&i.Skipped,
+		&i.Cursor,
+		&i.Failures,
+		&i.Error,
+		&i.NextStepAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
 }
 
 const getIdempotencyKey = `-- name: GetIdempotencyKey :one
@@ -347,6 +597,55 @@ func (q *Queries) InsertOrdersLines(ctx context.Context, arg InsertOrdersLinesPa
 		arg.UnitPrices,
 	)
 	return err
+}
+
+const listBulkActions = `-- name: ListBulkActions :many
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions WHERE id < $1 ORDER BY id DESC LIMIT $2
+`
+
+type ListBulkActionsParams struct {
+	Cursor    uuid.UUID
+	PageLimit int32
+}
+
+// Newest first (ids are UUIDv7), after the cursor.
+func (q *Queries) ListBulkActions(ctx context.Context, arg ListBulkActionsParams) ([]BulkAction, error) {
+	rows, err := q.db.Query(ctx, listBulkActions, arg.Cursor, arg.PageLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []BulkAction{}
+	for rows.Next() {
+		var i BulkAction
+		if err := rows.Scan(
+			&i.ID,
+			&i.RequestID,
+			&i.Kind,
+			&i.Operator,
+			&i.Reason,
+			&i.Filter,
+			&i.FilterText,
+			&i.State,
+			&i.Matched,
+			&i.Done,
+			&i.Skipped,
+			&i.Cursor,
+			&i.Failures,
+			&i.Error,
+			&i.NextStepAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.FinishedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listOrders = `-- name: ListOrders :many
@@ -567,6 +866,79 @@ func (q *Queries) OpenOrders(ctx context.Context) ([]OpenOrdersRow, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const orderBulkActions = `-- name: OrderBulkActions :many
+SELECT a.id, a.request_id, a.kind, a.operator, a.reason, a.filter, a.filter_text, a.state, a.matched, a.done, a.skipped, a.cursor, a.failures, a.error, a.next_step_at, a.created_at, a.updated_at, a.finished_at, r.outcome, r.created_at AS acted_at
+FROM bulk_action_orders r
+JOIN bulk_actions a ON a.id = r.action_id
+WHERE r.order_id = $1
+ORDER BY r.id
+`
+
+type OrderBulkActionsRow struct {
+	BulkAction BulkAction
+	Outcome    string
+	ActedAt    time.Time
+}
+
+// The bulk actions that touched an order, with what each did to it.
+func (q *Queries) OrderBulkActions(ctx context.Context, orderID uuid.UUID) ([]OrderBulkActionsRow, error) {
+	rows, err := q.db.Query(ctx, orderBulkActions, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OrderBulkActionsRow{}
+	for rows.Next() {
+		var i OrderBulkActionsRow
+		if err := rows.Scan(
+			&i.BulkAction.ID,
+			&i.BulkAction.RequestID,
+			&i.BulkAction.Kind,
+			&i.BulkAction.Operator,
+			&i.BulkAction.Reason,
+			&i.BulkAction.Filter,
+			&i.BulkAction.FilterText,
+			&i.BulkAction.State,
+			&i.BulkAction.Matched,
+			&i.BulkAction.Done,
+			&i.BulkAction.Skipped,
+			&i.BulkAction.Cursor,
+			&i.BulkAction.Failures,
+			&i.BulkAction.Error,
+			&i.BulkAction.NextStepAt,
+			&i.BulkAction.CreatedAt,
+			&i.BulkAction.UpdatedAt,
+			&i.BulkAction.FinishedAt,
+			&i.Outcome,
+			&i.ActedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recordBulkOutcomes = `-- name: RecordBulkOutcomes :exec
+INSERT INTO bulk_action_orders (action_id, order_id, outcome)
+SELECT $1, unnest($2::uuid[]), unnest($3::text[])
+`
+
+type RecordBulkOutcomesParams struct {
+	ActionID uuid.UUID
+	OrderIds []uuid.UUID
+	Outcomes []string
+}
+
+// What a step did to each order.
+func (q *Queries) RecordBulkOutcomes(ctx context.Context, arg RecordBulkOutcomesParams) error {
+	_, err := q.db.Exec(ctx, recordBulkOutcomes, arg.ActionID, arg.OrderIds, arg.Outcomes)
+	return err
 }
 
 const recordPlacedMany = `-- name: RecordPlacedMany :exec

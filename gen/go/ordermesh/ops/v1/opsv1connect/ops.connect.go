@@ -53,6 +53,15 @@ const (
 	// OpsServiceGetSalesFiguresProcedure is the fully-qualified name of the OpsService's
 	// GetSalesFigures RPC.
 	OpsServiceGetSalesFiguresProcedure = "/ordermesh.ops.v1.OpsService/GetSalesFigures"
+	// OpsServiceStartBulkActionProcedure is the fully-qualified name of the OpsService's
+	// StartBulkAction RPC.
+	OpsServiceStartBulkActionProcedure = "/ordermesh.ops.v1.OpsService/StartBulkAction"
+	// OpsServiceGetBulkActionProcedure is the fully-qualified name of the OpsService's GetBulkAction
+	// RPC.
+	OpsServiceGetBulkActionProcedure = "/ordermesh.ops.v1.OpsService/GetBulkAction"
+	// OpsServiceListBulkActionsProcedure is the fully-qualified name of the OpsService's
+	// ListBulkActions RPC.
+	OpsServiceListBulkActionsProcedure = "/ordermesh.ops.v1.OpsService/ListBulkActions"
 )
 
 // OpsServiceClient is a client for the ordermesh.ops.v1.OpsService service.
@@ -88,6 +97,26 @@ type OpsServiceClient interface {
 	// revenue, orders and units by UTC day, and the top sellers. Confirmed
 	// and shipped orders count; cancelled and rejected ones do not.
 	GetSalesFigures(context.Context, *connect.Request[v1.GetSalesFiguresRequest]) (*connect.Response[v1.GetSalesFiguresResponse], error)
+	// StartBulkAction acts on everything a filter matches, on the server:
+	// it cancels the orders, or requeues the parked deliveries, that the
+	// filter selects when the action starts.
+	//
+	// With dry_run it changes nothing and answers how many the filter
+	// selects now, with a sample. Without it, the action is recorded (who,
+	// when, why, the filter and the count) and runs in the background, one
+	// batch a transaction; GetBulkAction reports its progress. Each affected
+	// order's timeline shows the action, and Order logs one line when it
+	// ends.
+	//
+	// It is safe to run twice: an order that is no longer open is skipped
+	// and a requeued delivery is no longer parked, so nothing is done twice;
+	// a retried call with the same request_id returns the first call's
+	// action and starts nothing.
+	StartBulkAction(context.Context, *connect.Request[v1.StartBulkActionRequest]) (*connect.Response[v1.StartBulkActionResponse], error)
+	// GetBulkAction is one bulk action and its progress.
+	GetBulkAction(context.Context, *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error)
+	// ListBulkActions lists the bulk actions, newest first.
+	ListBulkActions(context.Context, *connect.Request[v1.ListBulkActionsRequest]) (*connect.Response[v1.ListBulkActionsResponse], error)
 }
 
 // NewOpsServiceClient constructs a client for the ordermesh.ops.v1.OpsService service. By default,
@@ -154,6 +183,26 @@ func NewOpsServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		startBulkAction: connect.NewClient[v1.StartBulkActionRequest, v1.StartBulkActionResponse](
+			httpClient,
+			baseURL+OpsServiceStartBulkActionProcedure,
+			connect.WithSchema(opsServiceMethods.ByName("StartBulkAction")),
+			connect.WithClientOptions(opts...),
+		),
+		getBulkAction: connect.NewClient[v1.GetBulkActionRequest, v1.GetBulkActionResponse](
+			httpClient,
+			baseURL+OpsServiceGetBulkActionProcedure,
+			connect.WithSchema(opsServiceMethods.ByName("GetBulkAction")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listBulkActions: connect.NewClient[v1.ListBulkActionsRequest, v1.ListBulkActionsResponse](
+			httpClient,
+			baseURL+OpsServiceListBulkActionsProcedure,
+			connect.WithSchema(opsServiceMethods.ByName("ListBulkActions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -167,6 +216,9 @@ type opsServiceClient struct {
 	requeueParkedDeliveries *connect.Client[v1.RequeueParkedDeliveriesRequest, v1.RequeueParkedDeliveriesResponse]
 	getSummary              *connect.Client[v1.GetSummaryRequest, v1.GetSummaryResponse]
 	getSalesFigures         *connect.Client[v1.GetSalesFiguresRequest, v1.GetSalesFiguresResponse]
+	startBulkAction         *connect.Client[v1.StartBulkActionRequest, v1.StartBulkActionResponse]
+	getBulkAction           *connect.Client[v1.GetBulkActionRequest, v1.GetBulkActionResponse]
+	listBulkActions         *connect.Client[v1.ListBulkActionsRequest, v1.ListBulkActionsResponse]
 }
 
 // ListOrders calls ordermesh.ops.v1.OpsService.ListOrders.
@@ -209,6 +261,21 @@ func (c *opsServiceClient) GetSalesFigures(ctx context.Context, req *connect.Req
 	return c.getSalesFigures.CallUnary(ctx, req)
 }
 
+// StartBulkAction calls ordermesh.ops.v1.OpsService.StartBulkAction.
+func (c *opsServiceClient) StartBulkAction(ctx context.Context, req *connect.Request[v1.StartBulkActionRequest]) (*connect.Response[v1.StartBulkActionResponse], error) {
+	return c.startBulkAction.CallUnary(ctx, req)
+}
+
+// GetBulkAction calls ordermesh.ops.v1.OpsService.GetBulkAction.
+func (c *opsServiceClient) GetBulkAction(ctx context.Context, req *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error) {
+	return c.getBulkAction.CallUnary(ctx, req)
+}
+
+// ListBulkActions calls ordermesh.ops.v1.OpsService.ListBulkActions.
+func (c *opsServiceClient) ListBulkActions(ctx context.Context, req *connect.Request[v1.ListBulkActionsRequest]) (*connect.Response[v1.ListBulkActionsResponse], error) {
+	return c.listBulkActions.CallUnary(ctx, req)
+}
+
 // OpsServiceHandler is an implementation of the ordermesh.ops.v1.OpsService service.
 type OpsServiceHandler interface {
 	// ListOrders lists every customer's orders, filtered and paged, with the
@@ -242,6 +309,26 @@ type OpsServiceHandler interface {
 	// revenue, orders and units by UTC day, and the top sellers. Confirmed
 	// and shipped orders count; cancelled and rejected ones do not.
 	GetSalesFigures(context.Context, *connect.Request[v1.GetSalesFiguresRequest]) (*connect.Response[v1.GetSalesFiguresResponse], error)
+	// StartBulkAction acts on everything a filter matches, on the server:
+	// it cancels the orders, or requeues the parked deliveries, that the
+	// filter selects when the action starts.
+	//
+	// With dry_run it changes nothing and answers how many the filter
+	// selects now, with a sample. Without it, the action is recorded (who,
+	// when, why, the filter and the count) and runs in the background, one
+	// batch a transaction; GetBulkAction reports its progress. Each affected
+	// order's timeline shows the action, and Order logs one line when it
+	// ends.
+	//
+	// It is safe to run twice: an order that is no longer open is skipped
+	// and a requeued delivery is no longer parked, so nothing is done twice;
+	// a retried call with the same request_id returns the first call's
+	// action and starts nothing.
+	StartBulkAction(context.Context, *connect.Request[v1.StartBulkActionRequest]) (*connect.Response[v1.StartBulkActionResponse], error)
+	// GetBulkAction is one bulk action and its progress.
+	GetBulkAction(context.Context, *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error)
+	// ListBulkActions lists the bulk actions, newest first.
+	ListBulkActions(context.Context, *connect.Request[v1.ListBulkActionsRequest]) (*connect.Response[v1.ListBulkActionsResponse], error)
 }
 
 // NewOpsServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -304,6 +391,26 @@ func NewOpsServiceHandler(svc OpsServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	opsServiceStartBulkActionHandler := connect.NewUnaryHandler(
+		OpsServiceStartBulkActionProcedure,
+		svc.StartBulkAction,
+		connect.WithSchema(opsServiceMethods.ByName("StartBulkAction")),
+		connect.WithHandlerOptions(opts...),
+	)
+	opsServiceGetBulkActionHandler := connect.NewUnaryHandler(
+		OpsServiceGetBulkActionProcedure,
+		svc.GetBulkAction,
+		connect.WithSchema(opsServiceMethods.ByName("GetBulkAction")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	opsServiceListBulkActionsHandler := connect.NewUnaryHandler(
+		OpsServiceListBulkActionsProcedure,
+		svc.ListBulkActions,
+		connect.WithSchema(opsServiceMethods.ByName("ListBulkActions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/ordermesh.ops.v1.OpsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OpsServiceListOrdersProcedure:
@@ -322,6 +429,12 @@ func NewOpsServiceHandler(svc OpsServiceHandler, opts ...connect.HandlerOption) 
 			opsServiceGetSummaryHandler.ServeHTTP(w, r)
 		case OpsServiceGetSalesFiguresProcedure:
 			opsServiceGetSalesFiguresHandler.ServeHTTP(w, r)
+		case OpsServiceStartBulkActionProcedure:
+			opsServiceStartBulkActionHandler.ServeHTTP(w, r)
+		case OpsServiceGetBulkActionProcedure:
+			opsServiceGetBulkActionHandler.ServeHTTP(w, r)
+		case OpsServiceListBulkActionsProcedure:
+			opsServiceListBulkActionsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -361,4 +474,16 @@ func (UnimplementedOpsServiceHandler) GetSummary(context.Context, *connect.Reque
 
 func (UnimplementedOpsServiceHandler) GetSalesFigures(context.Context, *connect.Request[v1.GetSalesFiguresRequest]) (*connect.Response[v1.GetSalesFiguresResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.GetSalesFigures is not implemented"))
+}
+
+func (UnimplementedOpsServiceHandler) StartBulkAction(context.Context, *connect.Request[v1.StartBulkActionRequest]) (*connect.Response[v1.StartBulkActionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.StartBulkAction is not implemented"))
+}
+
+func (UnimplementedOpsServiceHandler) GetBulkAction(context.Context, *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.GetBulkAction is not implemented"))
+}
+
+func (UnimplementedOpsServiceHandler) ListBulkActions(context.Context, *connect.Request[v1.ListBulkActionsRequest]) (*connect.Response[v1.ListBulkActionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.ListBulkActions is not implemented"))
 }

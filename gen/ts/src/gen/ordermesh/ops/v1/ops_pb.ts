@@ -25,7 +25,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ordermesh/ops/v1/ops.proto.
  */
 export const file_ordermesh_ops_v1_ops: GenFile = /*@__PURE__*/
-  fileDesc("ChpvcmRlcm1lc2gvb3BzL3YxL29wcy5wcm90bxIQb3JkZXJtZXNoLm9wcy52MSKxBgoRTGlzdE9yZGVyc1JlcXVlc3QSRAoIc3RhdHVzZXMYASADKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXNCEbpIDpIBCxAGIgeCAQQQASAAEkQKB3JlYXNvbnMYAiADKA4yIC5vcmRlcm1lc2gub3JkZXIudjEuU3RhdHVzUmVhc29uQhG6SA6SAQsQBiIHggEEEAEgABIwCgxwbGFjZWRfYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXBsYWNlZF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj0KEG9wZW5fbG9uZ2VyX3RoYW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAjIAEhkKB3VzZXJfaWQYBiABKAlCCLpIBXIDGIABEjMKBHNvcnQYByABKA4yGy5vcmRlcm1lc2gub3BzLnYxLk9yZGVyU29ydEIIukgFggECEAESHQoJcGFnZV9zaXplGAggASgFQgq6SAcaBRjIASgAEhwKCnBhZ2VfdG9rZW4YCSABKAlCCLpIBXIDGIAEEjEKD29yZGVyX2lkX3ByZWZpeBgKIAEoCUIYukgVchMYJDIPXlswLTlhLWZBLUYtXSokEhQKA3NrdRgLIAEoCUIHukgEcgIYQBItCgltaW5fdG90YWwYDCABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ei0KCW1heF90b3RhbBgNIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXk6twG6SLMBGrABChR0b3RhbF9yYW5nZV9jdXJyZW5jeRI0bWluX3RvdGFsIGFuZCBtYXhfdG90YWwgbXVzdCBiZSBpbiB0aGUgc2FtZSBjdXJyZW5jeRpiIWhhcyh0aGlzLm1pbl90b3RhbCkgfHwgIWhhcyh0aGlzLm1heF90b3RhbCkgfHwgdGhpcy5taW5fdG90YWwuY3VycmVuY3kgPT0gdGhpcy5tYXhfdG90YWwuY3VycmVuY3kibQoSTGlzdE9yZGVyc1Jlc3BvbnNlEikKBm9yZGVycxgBIAMoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEwoLdG90YWxfY291bnQYAyABKAMiNAoWR2V0U2FnYVRpbWVsaW5lUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQEi8AIKF0dldFNhZ2FUaW1lbGluZVJlc3BvbnNlEigKBW9yZGVyGAEgASgLMhkub3JkZXJtZXNoLm9yZGVyLnYxLk9yZGVyEjgKC3Jlc2VydmF0aW9uGAIgASgLMiMub3JkZXJtZXNoLmludmVudG9yeS52MS5SZXNlcnZhdGlvbhIuCgdwYXltZW50GAMgASgLMh0ub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudBI2CgpkZWxpdmVyaWVzGAQgAygLMiIub3JkZXJtZXNoLm9wcy52MS5Qcm9kdWNlZERlbGl2ZXJ5EjAKB2VudHJpZXMYBSADKAsyHy5vcmRlcm1lc2gub3BzLnYxLlRpbWVsaW5lRW50cnkSMgoLdW5hdmFpbGFibGUYBiADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlEhAKCHRyYWNlX2lkGAcgASgJEhEKCXRyYWNlX3VybBgIIAEoCSJVChBQcm9kdWNlZERlbGl2ZXJ5EhAKCHByb2R1Y2VyGAEgASgJEi8KCGRlbGl2ZXJ5GAIgASgLMh0ub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyeSLrAgoNVGltZWxpbmVFbnRyeRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzZXJ2aWNlGAIgASgJEg8KB3Byb2JsZW0YBiABKAgSOQoNc3RhdHVzX2NoYW5nZRgHIAEoCzIgLm9yZGVybWVzaC5vcmRlci52MS5TdGF0dXNDaGFuZ2VIABI4CgtyZXNlcnZhdGlvbhgIIAEoCzIhLm9yZGVybWVzaC5vcHMudjEuUmVzZXJ2YXRpb25TdGVwSAASMAoHcGF5bWVudBgJIAEoCzIdLm9yZGVybWVzaC5vcHMudjEuUGF5bWVudFN0ZXBIABI2CghkZWxpdmVyeRgKIAEoCzIiLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjZWREZWxpdmVyeUgAQgYKBHN0ZXBKBAgDEARKBAgEEAVKBAgFEAZSBGtpbmRSB3N1bW1hcnlSBmRldGFpbCK1AQoPUmVzZXJ2YXRpb25TdGVwEjkKBnN0YXR1cxgBIAEoDjIpLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25TdGF0dXMSNgoFbGluZXMYAiADKAsyJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidAoLUGF5bWVudFN0ZXASOQoJb3BlcmF0aW9uGAEgASgLMiYub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE9wZXJhdGlvbhIqCgZhbW91bnQYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ii0KC1VuYXZhaWxhYmxlEg8KB3NlcnZpY2UYASABKAkSDQoFZXJyb3IYAiABKAkiTAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABARIaCgZyZWFzb24YAiABKAlCCrpIB3IFEAMY9AMiPwoTQ2FuY2VsT3JkZXJSZXNwb25zZRIoCgVvcmRlchgBIAEoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlciISChBFeHBpcmVOb3dSZXF1ZXN0IiQKEUV4cGlyZU5vd1Jlc3BvbnNlEg8KB2V4cGlyZWQYASABKAUixQEKDkRlbGl2ZXJ5RmlsdGVyEjQKCHByb2R1Y2VyGAEgASgJQiK6SB9yHVIAUgVvcmRlclIJaW52ZW50b3J5UgdwYXltZW50EkUKCnN1YnNjcmliZXIYAiABKAlCMbpILnIsUgBSBW9yZGVyUglpbnZlbnRvcnlSB3BheW1lbnRSBGNhcnRSB2NhdGFsb2cSNgoEdHlwZRgDIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlQgi6SAWCAQIQASJZCg5QYXJrZWREZWxpdmVyeRIQCghwcm9kdWNlchgBIAEoCRI1CghkZWxpdmVyeRgCIAEoCzIjLm9yZGVybWVzaC5ldmVudHMudjEuUGFya2VkRGVsaXZlcnkijAEKG0xpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCKhAQocTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRI0CgpkZWxpdmVyaWVzGAEgAygLMiAub3JkZXJtZXNoLm9wcy52MS5QYXJrZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSMgoLdW5hdmFpbGFibGUYAyADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlIncKHlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEiMKCWV2ZW50X2lkcxgCIAMoCUIQukgNkgEKEOgHIgVyA7ABASJnCh9SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlEhAKCHJlcXVldWVkGAEgASgDEjIKC3VuYXZhaWxhYmxlGAIgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSITChFHZXRTdW1tYXJ5UmVxdWVzdCKmAgoSR2V0U3VtbWFyeVJlc3BvbnNlEjIKC29wZW5fb3JkZXJzGAEgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5TdGF0dXNDb3VudBIcChRvbGRlc3Rfb3Blbl9vcmRlcl9pZBgCIAEoCRIyCg9vbGRlc3Rfb3Blbl9hZ2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoGcXVldWVzGAQgAygLMhwub3JkZXJtZXNoLm9wcy52MS5RdWV1ZVN0YXRzEjIKC3VuYXZhaWxhYmxlGAUgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJNCgtTdGF0dXNDb3VudBIvCgZzdGF0dXMYASABKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXMSDQoFY291bnQYAiABKAMiewoKUXVldWVTdGF0cxIQCghwcm9kdWNlchgBIAEoCRISCgpzdWJzY3JpYmVyGAIgASgJEg8KB3BlbmRpbmcYAyABKAMSJgoDbGFnGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnBhcmtlZBgFIAEoAyLoAQoWR2V0U2FsZXNGaWd1cmVzUmVxdWVzdBIoCgRmcm9tGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoDdG9wGAMgASgFQgm6SAYaBBhkKAA6ZLpIYRpfCgxzYWxlc193aW5kb3cSFmZyb20gbXVzdCBiZSBiZWZvcmUgdG8aNyFoYXModGhpcy5mcm9tKSB8fCAhaGFzKHRoaXMudG8pIHx8IHRoaXMuZnJvbSA8IHRoaXMudG8ilgIKF0dldFNhbGVzRmlndXJlc1Jlc3BvbnNlEigKBGZyb20YASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgRkYXlzGAMgAygLMhoub3JkZXJtZXNoLm9wcy52MS5TYWxlc0RheRIzCgt0b3Bfc2VsbGVycxgEIAMoCzIeLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjdFNhbGVzEisKB3JldmVudWUYBSADKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Eg4KBm9yZGVycxgGIAEoAxINCgV1bml0cxgHIAEoAyJ/CghTYWxlc0RheRInCgNkYXkYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JldmVudWUYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Eg4KBm9yZGVycxgDIAEoAxINCgV1bml0cxgEIAEoAyJ1CgxQcm9kdWN0U2FsZXMSCwoDc2t1GAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdW5pdHMYAyABKAMSKwoHcmV2ZW51ZRgEIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXkSDgoGb3JkZXJzGAUgASgDKmEKCU9yZGVyU29ydBIaChZPUkRFUl9TT1JUX1VOU1BFQ0lGSUVEEAASGwoXT1JERVJfU09SVF9ORVdFU1RfRklSU1QQARIbChdPUkRFUl9TT1JUX09MREVTVF9GSVJTVBACMtAGCgpPcHNTZXJ2aWNlElwKCkxpc3RPcmRlcnMSIy5vcmRlcm1lc2gub3BzLnYxLkxpc3RPcmRlcnNSZXF1ZXN0GiQub3JkZXJtZXNoLm9wcy52MS5MaXN0T3JkZXJzUmVzcG9uc2UiA5ACARJrCg9HZXRTYWdhVGltZWxpbmUSKC5vcmRlcm1lc2gub3BzLnYxLkdldFNhZ2FUaW1lbGluZVJlcXVlc3QaKS5vcmRlcm1lc2gub3BzLnYxLkdldFNhZ2FUaW1lbGluZVJlc3BvbnNlIgOQAgESWgoLQ2FuY2VsT3JkZXISJC5vcmRlcm1lc2gub3BzLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBolLm9yZGVybWVzaC5vcHMudjEuQ2FuY2VsT3JkZXJSZXNwb25zZRJUCglFeHBpcmVOb3cSIi5vcmRlcm1lc2gub3BzLnYxLkV4cGlyZU5vd1JlcXVlc3QaIy5vcmRlcm1lc2gub3BzLnYxLkV4cGlyZU5vd1Jlc3BvbnNlEnoKFExpc3RQYXJrZWREZWxpdmVyaWVzEi0ub3JkZXJtZXNoLm9wcy52MS5MaXN0UGFya2VkRGVsaXZlcmllc1JlcXVlc3QaLi5vcmRlcm1lc2gub3BzLnYxLkxpc3RQYXJrZWREZWxpdmVyaWVzUmVzcG9uc2UiA5ACARJ+ChdSZXF1ZXVlUGFya2VkRGVsaXZlcmllcxIwLm9yZGVybWVzaC5vcHMudjEuUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0GjEub3JkZXJtZXNoLm9wcy52MS5SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlElwKCkdldFN1bW1hcnkSIy5vcmRlcm1lc2gub3BzLnYxLkdldFN1bW1hcnlSZXF1ZXN0GiQub3JkZXJtZXNoLm9wcy52MS5HZXRTdW1tYXJ5UmVzcG9uc2UiA5ACARJrCg9HZXRTYWxlc0ZpZ3VyZXMSKC5vcmRlcm1lc2gub3BzLnYxLkdldFNhbGVzRmlndXJlc1JlcXVlc3QaKS5vcmRlcm1lc2gub3BzLnYxLkdldFNhbGVzRmlndXJlc1Jlc3BvbnNlIgOQAgFCPlo8Z2l0aHViLmNvbS9vcmRlcm1lc2gvb3JkZXJtZXNoL2dlbi9nby9vcmRlcm1lc2gvb3BzL3YxO29wc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_ordermesh_common_v1_money, file_ordermesh_events_v1_delivery, file_ordermesh_events_v1_events, file_ordermesh_inventory_v1_inventory, file_ordermesh_order_v1_order, file_ordermesh_payment_v1_payment]);
+  fileDesc("ChpvcmRlcm1lc2gvb3BzL3YxL29wcy5wcm90bxIQb3JkZXJtZXNoLm9wcy52MSKxBgoRTGlzdE9yZGVyc1JlcXVlc3QSRAoIc3RhdHVzZXMYASADKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXNCEbpIDpIBCxAGIgeCAQQQASAAEkQKB3JlYXNvbnMYAiADKA4yIC5vcmRlcm1lc2gub3JkZXIudjEuU3RhdHVzUmVhc29uQhG6SA6SAQsQBiIHggEEEAEgABIwCgxwbGFjZWRfYWZ0ZXIYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXBsYWNlZF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj0KEG9wZW5fbG9uZ2VyX3RoYW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAjIAEhkKB3VzZXJfaWQYBiABKAlCCLpIBXIDGIABEjMKBHNvcnQYByABKA4yGy5vcmRlcm1lc2gub3BzLnYxLk9yZGVyU29ydEIIukgFggECEAESHQoJcGFnZV9zaXplGAggASgFQgq6SAcaBRjIASgAEhwKCnBhZ2VfdG9rZW4YCSABKAlCCLpIBXIDGIAEEjEKD29yZGVyX2lkX3ByZWZpeBgKIAEoCUIYukgVchMYJDIPXlswLTlhLWZBLUYtXSokEhQKA3NrdRgLIAEoCUIHukgEcgIYQBItCgltaW5fdG90YWwYDCABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ei0KCW1heF90b3RhbBgNIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXk6twG6SLMBGrABChR0b3RhbF9yYW5nZV9jdXJyZW5jeRI0bWluX3RvdGFsIGFuZCBtYXhfdG90YWwgbXVzdCBiZSBpbiB0aGUgc2FtZSBjdXJyZW5jeRpiIWhhcyh0aGlzLm1pbl90b3RhbCkgfHwgIWhhcyh0aGlzLm1heF90b3RhbCkgfHwgdGhpcy5taW5fdG90YWwuY3VycmVuY3kgPT0gdGhpcy5tYXhfdG90YWwuY3VycmVuY3kibQoSTGlzdE9yZGVyc1Jlc3BvbnNlEikKBm9yZGVycxgBIAMoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEwoLdG90YWxfY291bnQYAyABKAMiNAoWR2V0U2FnYVRpbWVsaW5lUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgOwAQEi8AIKF0dldFNhZ2FUaW1lbGluZVJlc3BvbnNlEigKBW9yZGVyGAEgASgLMhkub3JkZXJtZXNoLm9yZGVyLnYxLk9yZGVyEjgKC3Jlc2VydmF0aW9uGAIgASgLMiMub3JkZXJtZXNoLmludmVudG9yeS52MS5SZXNlcnZhdGlvbhIuCgdwYXltZW50GAMgASgLMh0ub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudBI2CgpkZWxpdmVyaWVzGAQgAygLMiIub3JkZXJtZXNoLm9wcy52MS5Qcm9kdWNlZERlbGl2ZXJ5EjAKB2VudHJpZXMYBSADKAsyHy5vcmRlcm1lc2gub3BzLnYxLlRpbWVsaW5lRW50cnkSMgoLdW5hdmFpbGFibGUYBiADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlEhAKCHRyYWNlX2lkGAcgASgJEhEKCXRyYWNlX3VybBgIIAEoCSJVChBQcm9kdWNlZERlbGl2ZXJ5EhAKCHByb2R1Y2VyGAEgASgJEi8KCGRlbGl2ZXJ5GAIgASgLMh0ub3JkZXJtZXNoLmV2ZW50cy52MS5EZWxpdmVyeSKkAwoNVGltZWxpbmVFbnRyeRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzZXJ2aWNlGAIgASgJEg8KB3Byb2JsZW0YBiABKAgSOQoNc3RhdHVzX2NoYW5nZRgHIAEoCzIgLm9yZGVybWVzaC5vcmRlci52MS5TdGF0dXNDaGFuZ2VIABI4CgtyZXNlcnZhdGlvbhgIIAEoCzIhLm9yZGVybWVzaC5vcHMudjEuUmVzZXJ2YXRpb25TdGVwSAASMAoHcGF5bWVudBgJIAEoCzIdLm9yZGVybWVzaC5vcHMudjEuUGF5bWVudFN0ZXBIABI2CghkZWxpdmVyeRgKIAEoCzIiLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjZWREZWxpdmVyeUgAEjcKC2J1bGtfYWN0aW9uGAsgASgLMiAub3JkZXJtZXNoLm9wcy52MS5CdWxrQWN0aW9uU3RlcEgAQgYKBHN0ZXBKBAgDEARKBAgEEAVKBAgFEAZSBGtpbmRSB3N1bW1hcnlSBmRldGFpbCK1AQoPUmVzZXJ2YXRpb25TdGVwEjkKBnN0YXR1cxgBIAEoDjIpLm9yZGVybWVzaC5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25TdGF0dXMSNgoFbGluZXMYAiADKAsyJy5vcmRlcm1lc2guaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidAoLUGF5bWVudFN0ZXASOQoJb3BlcmF0aW9uGAEgASgLMiYub3JkZXJtZXNoLnBheW1lbnQudjEuUGF5bWVudE9wZXJhdGlvbhIqCgZhbW91bnQYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Ik8KDkJ1bGtBY3Rpb25TdGVwEiwKBmFjdGlvbhgBIAEoCzIcLm9yZGVybWVzaC5vcHMudjEuQnVsa0FjdGlvbhIPCgdvdXRjb21lGAIgASgJIi0KC1VuYXZhaWxhYmxlEg8KB3NlcnZpY2UYASABKAkSDQoFZXJyb3IYAiABKAkiTAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EhoKCG9yZGVyX2lkGAEgASgJQgi6SAVyA7ABARIaCgZyZWFzb24YAiABKAlCCrpIB3IFEAMY9AMiPwoTQ2FuY2VsT3JkZXJSZXNwb25zZRIoCgVvcmRlchgBIAEoCzIZLm9yZGVybWVzaC5vcmRlci52MS5PcmRlciISChBFeHBpcmVOb3dSZXF1ZXN0IiQKEUV4cGlyZU5vd1Jlc3BvbnNlEg8KB2V4cGlyZWQYASABKAUixQEKDkRlbGl2ZXJ5RmlsdGVyEjQKCHByb2R1Y2VyGAEgASgJQiK6SB9yHVIAUgVvcmRlclIJaW52ZW50b3J5UgdwYXltZW50EkUKCnN1YnNjcmliZXIYAiABKAlCMbpILnIsUgBSBW9yZGVyUglpbnZlbnRvcnlSB3BheW1lbnRSBGNhcnRSB2NhdGFsb2cSNgoEdHlwZRgDIAEoDjIeLm9yZGVybWVzaC5ldmVudHMudjEuRXZlbnRUeXBlQgi6SAWCAQIQASJZCg5QYXJrZWREZWxpdmVyeRIQCghwcm9kdWNlchgBIAEoCRI1CghkZWxpdmVyeRgCIAEoCzIjLm9yZGVybWVzaC5ldmVudHMudjEuUGFya2VkRGVsaXZlcnkijAEKG0xpc3RQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCKhAQocTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRI0CgpkZWxpdmVyaWVzGAEgAygLMiAub3JkZXJtZXNoLm9wcy52MS5QYXJrZWREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSMgoLdW5hdmFpbGFibGUYAyADKAsyHS5vcmRlcm1lc2gub3BzLnYxLlVuYXZhaWxhYmxlIncKHlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBIwCgZmaWx0ZXIYASABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVyEiMKCWV2ZW50X2lkcxgCIAMoCUIQukgNkgEKEOgHIgVyA7ABASJnCh9SZXF1ZXVlUGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlEhAKCHJlcXVldWVkGAEgASgDEjIKC3VuYXZhaWxhYmxlGAIgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZSITChFHZXRTdW1tYXJ5UmVxdWVzdCKmAgoSR2V0U3VtbWFyeVJlc3BvbnNlEjIKC29wZW5fb3JkZXJzGAEgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5TdGF0dXNDb3VudBIcChRvbGRlc3Rfb3Blbl9vcmRlcl9pZBgCIAEoCRIyCg9vbGRlc3Rfb3Blbl9hZ2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoGcXVldWVzGAQgAygLMhwub3JkZXJtZXNoLm9wcy52MS5RdWV1ZVN0YXRzEjIKC3VuYXZhaWxhYmxlGAUgAygLMh0ub3JkZXJtZXNoLm9wcy52MS5VbmF2YWlsYWJsZRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJNCgtTdGF0dXNDb3VudBIvCgZzdGF0dXMYASABKA4yHy5vcmRlcm1lc2gub3JkZXIudjEuT3JkZXJTdGF0dXMSDQoFY291bnQYAiABKAMiewoKUXVldWVTdGF0cxIQCghwcm9kdWNlchgBIAEoCRISCgpzdWJzY3JpYmVyGAIgASgJEg8KB3BlbmRpbmcYAyABKAMSJgoDbGFnGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnBhcmtlZBgFIAEoAyLoAQoWR2V0U2FsZXNGaWd1cmVzUmVxdWVzdBIoCgRmcm9tGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoDdG9wGAMgASgFQgm6SAYaBBhkKAA6ZLpIYRpfCgxzYWxlc193aW5kb3cSFmZyb20gbXVzdCBiZSBiZWZvcmUgdG8aNyFoYXModGhpcy5mcm9tKSB8fCAhaGFzKHRoaXMudG8pIHx8IHRoaXMuZnJvbSA8IHRoaXMudG8ilgIKF0dldFNhbGVzRmlndXJlc1Jlc3BvbnNlEigKBGZyb20YASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgRkYXlzGAMgAygLMhoub3JkZXJtZXNoLm9wcy52MS5TYWxlc0RheRIzCgt0b3Bfc2VsbGVycxgEIAMoCzIeLm9yZGVybWVzaC5vcHMudjEuUHJvZHVjdFNhbGVzEisKB3JldmVudWUYBSADKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Eg4KBm9yZGVycxgGIAEoAxINCgV1bml0cxgHIAEoAyJ/CghTYWxlc0RheRInCgNkYXkYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JldmVudWUYAiABKAsyGi5vcmRlcm1lc2guY29tbW9uLnYxLk1vbmV5Eg4KBm9yZGVycxgDIAEoAxINCgV1bml0cxgEIAEoAyJ1CgxQcm9kdWN0U2FsZXMSCwoDc2t1GAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdW5pdHMYAyABKAMSKwoHcmV2ZW51ZRgEIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXkSDgoGb3JkZXJzGAUgASgDIsAFCgtPcmRlckZpbHRlchJECghzdGF0dXNlcxgBIAMoDjIfLm9yZGVybWVzaC5vcmRlci52MS5PcmRlclN0YXR1c0IRukgOkgELEAYiB4IBBBABIAASRAoHcmVhc29ucxgCIAMoDjIgLm9yZGVybWVzaC5vcmRlci52MS5TdGF0dXNSZWFzb25CEbpIDpIBCxAGIgeCAQQQASAAEjAKDHBsYWNlZF9hZnRlchgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcGxhY2VkX2JlZm9yZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoQb3Blbl9sb25nZXJfdGhhbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECMgASGQoHdXNlcl9pZBgGIAEoCUIIukgFcgMYgAESMQoPb3JkZXJfaWRfcHJlZml4GAcgASgJQhi6SBVyExgkMg9eWzAtOWEtZkEtRi1dKiQSFAoDc2t1GAggASgJQge6SARyAhhAEi0KCW1pbl90b3RhbBgJIAEoCzIaLm9yZGVybWVzaC5jb21tb24udjEuTW9uZXkSLQoJbWF4X3RvdGFsGAogASgLMhoub3JkZXJtZXNoLmNvbW1vbi52MS5Nb25leTq+AbpIugEatwEKG29yZGVyX2ZpbHRlcl90b3RhbF9jdXJyZW5jeRI0bWluX3RvdGFsIGFuZCBtYXhfdG90YWwgbXVzdCBiZSBpbiB0aGUgc2FtZSBjdXJyZW5jeRpiIWhhcyh0aGlzLm1pbl90b3RhbCkgfHwgIWhhcyh0aGlzLm1heF90b3RhbCkgfHwgdGhpcy5taW5fdG90YWwuY3VycmVuY3kgPT0gdGhpcy5tYXhfdG90YWwuY3VycmVuY3kikgMKCkJ1bGtBY3Rpb24SCgoCaWQYASABKAkSLgoEa2luZBgCIAEoDjIgLm9yZGVybWVzaC5vcHMudjEuQnVsa0FjdGlvbktpbmQSMAoFc3RhdGUYAyABKA4yIS5vcmRlcm1lc2gub3BzLnYxLkJ1bGtBY3Rpb25TdGF0ZRIQCghvcGVyYXRvchgEIAEoCRIOCgZyZWFzb24YBSABKAkSDgoGZmlsdGVyGAYgASgJEg8KB21hdGNoZWQYByABKAMSDAoEZG9uZRgIIAEoAxIPCgdza2lwcGVkGAkgASgDEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGA0gASgJEhIKCnJlcXVlc3RfaWQYDiABKAki/QIKFlN0YXJ0QnVsa0FjdGlvblJlcXVlc3QSNgoNY2FuY2VsX29yZGVycxgBIAEoCzIdLm9yZGVybWVzaC5vcHMudjEuT3JkZXJGaWx0ZXJIABI+ChJyZXF1ZXVlX2RlbGl2ZXJpZXMYAiABKAsyIC5vcmRlcm1lc2gub3BzLnYxLkRlbGl2ZXJ5RmlsdGVySAASGAoGcmVhc29uGAMgASgJQgi6SAVyAxj0AxIPCgdkcnlfcnVuGAQgASgIEh8KCnJlcXVlc3RfaWQYBSABKAlCC7pICNgBAXIDsAEBEh4KC3NhbXBsZV9zaXplGAYgASgFQgm6SAYaBBgyKAA6brpIaxppChJidWxrX2FjdGlvbl9yZWFzb24SK3JlYXNvbiBtdXN0IHNheSB3aHksIGluIDMgdG8gNTAwIGNoYXJhY3RlcnMaJnRoaXMuZHJ5X3J1biB8fCBzaXplKHRoaXMucmVhc29uKSA+PSAzQg8KBmFjdGlvbhIFukgCCAEi+QEKF1N0YXJ0QnVsa0FjdGlvblJlc3BvbnNlEiwKBmFjdGlvbhgBIAEoCzIcLm9yZGVybWVzaC5vcHMudjEuQnVsa0FjdGlvbhINCgVjb3VudBgCIAEoAxIwCg1zYW1wbGVfb3JkZXJzGAMgAygLMhkub3JkZXJtZXNoLm9yZGVyLnYxLk9yZGVyEjsKEXNhbXBsZV9kZWxpdmVyaWVzGAQgAygLMiAub3JkZXJtZXNoLm9wcy52MS5QYXJrZWREZWxpdmVyeRIyCgt1bmF2YWlsYWJsZRgFIAMoCzIdLm9yZGVybWVzaC5vcHMudjEuVW5hdmFpbGFibGUiLAoUR2V0QnVsa0FjdGlvblJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIkUKFUdldEJ1bGtBY3Rpb25SZXNwb25zZRIsCgZhY3Rpb24YASABKAsyHC5vcmRlcm1lc2gub3BzLnYxLkJ1bGtBY3Rpb24iVAoWTGlzdEJ1bGtBY3Rpb25zUmVxdWVzdBIcCglwYWdlX3NpemUYASABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJhChdMaXN0QnVsa0FjdGlvbnNSZXNwb25zZRItCgdhY3Rpb25zGAEgAygLMhwub3JkZXJtZXNoLm9wcy52MS5CdWxrQWN0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSphCglPcmRlclNvcnQSGgoWT1JERVJfU09SVF9VTlNQRUNJRklFRBAAEhsKF09SREVSX1NPUlRfTkVXRVNUX0ZJUlNUEAESGwoXT1JERVJfU09SVF9PTERFU1RfRklSU1QQAip/Cg5CdWxrQWN0aW9uS2luZBIgChxCVUxLX0FDVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASIgoeQlVMS19BQ1RJT05fS0lORF9DQU5DRUxfT1JERVJTEAESJwojQlVMS19BQ1RJT05fS0lORF9SRVFVRVVFX0RFTElWRVJJRVMQAiqNAQoPQnVsa0FjdGlvblN0YXRlEiEKHUJVTEtfQUNUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZQlVMS19BQ1RJT05fU1RBVEVfUlVOTklORxABEhoKFkJVTEtfQUNUSU9OX1NUQVRFX0RPTkUQAhIcChhCVUxLX0FDVElPTl9TVEFURV9GQUlMRUQQAzKMCQoKT3BzU2VydmljZRJcCgpMaXN0T3JkZXJzEiMub3JkZXJtZXNoLm9wcy52MS5MaXN0T3JkZXJzUmVxdWVzdBokLm9yZGVybWVzaC5vcHMudjEuTGlzdE9yZGVyc1Jlc3BvbnNlIgOQAgESawoPR2V0U2FnYVRpbWVsaW5lEigub3JkZXJtZXNoLm9wcy52MS5HZXRTYWdhVGltZWxpbmVSZXF1ZXN0Gikub3JkZXJtZXNoLm9wcy52MS5HZXRTYWdhVGltZWxpbmVSZXNwb25zZSIDkAIBEloKC0NhbmNlbE9yZGVyEiQub3JkZXJtZXNoLm9wcy52MS5DYW5jZWxPcmRlclJlcXVlc3QaJS5vcmRlcm1lc2gub3BzLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2USVAoJRXhwaXJlTm93EiIub3JkZXJtZXNoLm9wcy52MS5FeHBpcmVOb3dSZXF1ZXN0GiMub3JkZXJtZXNoLm9wcy52MS5FeHBpcmVOb3dSZXNwb25zZRJ6ChRMaXN0UGFya2VkRGVsaXZlcmllcxItLm9yZGVybWVzaC5vcHMudjEuTGlzdFBhcmtlZERlbGl2ZXJpZXNSZXF1ZXN0Gi4ub3JkZXJtZXNoLm9wcy52MS5MaXN0UGFya2VkRGVsaXZlcmllc1Jlc3BvbnNlIgOQAgESfgoXUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXMSMC5vcmRlcm1lc2gub3BzLnYxLlJlcXVldWVQYXJrZWREZWxpdmVyaWVzUmVxdWVzdBoxLm9yZGVybWVzaC5vcHMudjEuUmVxdWV1ZVBhcmtlZERlbGl2ZXJpZXNSZXNwb25zZRJcCgpHZXRTdW1tYXJ5EiMub3JkZXJtZXNoLm9wcy52MS5HZXRTdW1tYXJ5UmVxdWVzdBokLm9yZGVybWVzaC5vcHMudjEuR2V0U3VtbWFyeVJlc3BvbnNlIgOQAgESawoPR2V0U2FsZXNGaWd1cmVzEigub3JkZXJtZXNoLm9wcy52MS5HZXRTYWxlc0ZpZ3VyZXNSZXF1ZXN0Gikub3JkZXJtZXNoLm9wcy52MS5HZXRTYWxlc0ZpZ3VyZXNSZXNwb25zZSIDkAIBEmYKD1N0YXJ0QnVsa0FjdGlvbhIoLm9yZGVybWVzaC5vcHMudjEuU3RhcnRCdWxrQWN0aW9uUmVxdWVzdBopLm9yZGVybWVzaC5vcHMudjEuU3RhcnRCdWxrQWN0aW9uUmVzcG9uc2USZQoNR2V0QnVsa0FjdGlvbhImLm9yZGVybWVzaC5vcHMudjEuR2V0QnVsa0FjdGlvblJlcXVlc3QaJy5vcmRlcm1lc2gub3BzLnYxLkdldEJ1bGtBY3Rpb25SZXNwb25zZSIDkAIBEmsKD0xpc3RCdWxrQWN0aW9ucxIoLm9yZGVybWVzaC5vcHMudjEuTGlzdEJ1bGtBY3Rpb25zUmVxdWVzdBopLm9yZGVybWVzaC5vcHMudjEuTGlzdEJ1bGtBY3Rpb25zUmVzcG9uc2UiA5ACAUI+WjxnaXRodWIuY29tL29yZGVybWVzaC9vcmRlcm1lc2gvZ2VuL2dvL29yZGVybWVzaC9vcHMvdjE7b3BzdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_ordermesh_common_v1_money, file_ordermesh_events_v1_delivery, file_ordermesh_events_v1_events, file_ordermesh_inventory_v1_inventory, file_ordermesh_order_v1_order, file_ordermesh_payment_v1_payment]);
 
 /**
  * ListOrdersRequest filters and pages the orders. Filters combine with AND;
@@ -364,6 +364,14 @@ export type TimelineEntry = Message<"ordermesh.ops.v1.TimelineEntry"> & {
      */
     value: ProducedDelivery;
     case: "delivery";
+  } | {
+    /**
+     * A bulk action acted on the order.
+     *
+     * @generated from field: ordermesh.ops.v1.BulkActionStep bulk_action = 11;
+     */
+    value: BulkActionStep;
+    case: "bulkAction";
   } | { case: undefined; value?: undefined };
 };
 
@@ -438,6 +446,35 @@ export const PaymentStepSchema: GenMessage<PaymentStep> = /*@__PURE__*/
   messageDesc(file_ordermesh_ops_v1_ops, 7);
 
 /**
+ * BulkActionStep is what a bulk action did to one order.
+ *
+ * @generated from message ordermesh.ops.v1.BulkActionStep
+ */
+export type BulkActionStep = Message<"ordermesh.ops.v1.BulkActionStep"> & {
+  /**
+   * The action: who, why, the filter and the count.
+   *
+   * @generated from field: ordermesh.ops.v1.BulkAction action = 1;
+   */
+  action?: BulkAction | undefined;
+
+  /**
+   * What it did to this order: "cancelled", "skipped: already shipped",
+   * "requeued ORDER_PLACED to inventory".
+   *
+   * @generated from field: string outcome = 2;
+   */
+  outcome: string;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.BulkActionStep.
+ * Use `create(BulkActionStepSchema)` to create a new message.
+ */
+export const BulkActionStepSchema: GenMessage<BulkActionStep> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 8);
+
+/**
  * Unavailable is a service a gathering call could not ask.
  *
  * @generated from message ordermesh.ops.v1.Unavailable
@@ -463,7 +500,7 @@ export type Unavailable = Message<"ordermesh.ops.v1.Unavailable"> & {
  * Use `create(UnavailableSchema)` to create a new message.
  */
 export const UnavailableSchema: GenMessage<Unavailable> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 8);
+  messageDesc(file_ordermesh_ops_v1_ops, 9);
 
 /**
  * CancelOrderRequest names the order and says why.
@@ -492,7 +529,7 @@ export type CancelOrderRequest = Message<"ordermesh.ops.v1.CancelOrderRequest"> 
  * Use `create(CancelOrderRequestSchema)` to create a new message.
  */
 export const CancelOrderRequestSchema: GenMessage<CancelOrderRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 9);
+  messageDesc(file_ordermesh_ops_v1_ops, 10);
 
 /**
  * CancelOrderResponse carries the order after the cancellation.
@@ -513,7 +550,7 @@ export type CancelOrderResponse = Message<"ordermesh.ops.v1.CancelOrderResponse"
  * Use `create(CancelOrderResponseSchema)` to create a new message.
  */
 export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 10);
+  messageDesc(file_ordermesh_ops_v1_ops, 11);
 
 /**
  * ExpireNowRequest is empty.
@@ -528,7 +565,7 @@ export type ExpireNowRequest = Message<"ordermesh.ops.v1.ExpireNowRequest"> & {
  * Use `create(ExpireNowRequestSchema)` to create a new message.
  */
 export const ExpireNowRequestSchema: GenMessage<ExpireNowRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 11);
+  messageDesc(file_ordermesh_ops_v1_ops, 12);
 
 /**
  * ExpireNowResponse says how many orders expired.
@@ -549,7 +586,7 @@ export type ExpireNowResponse = Message<"ordermesh.ops.v1.ExpireNowResponse"> & 
  * Use `create(ExpireNowResponseSchema)` to create a new message.
  */
 export const ExpireNowResponseSchema: GenMessage<ExpireNowResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 12);
+  messageDesc(file_ordermesh_ops_v1_ops, 13);
 
 /**
  * DeliveryFilter selects deliveries across the producers. Empty fields
@@ -585,7 +622,7 @@ export type DeliveryFilter = Message<"ordermesh.ops.v1.DeliveryFilter"> & {
  * Use `create(DeliveryFilterSchema)` to create a new message.
  */
 export const DeliveryFilterSchema: GenMessage<DeliveryFilter> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 13);
+  messageDesc(file_ordermesh_ops_v1_ops, 14);
 
 /**
  * ParkedDelivery is a parked delivery with the service that produced its
@@ -614,7 +651,7 @@ export type ParkedDelivery = Message<"ordermesh.ops.v1.ParkedDelivery"> & {
  * Use `create(ParkedDeliverySchema)` to create a new message.
  */
 export const ParkedDeliverySchema: GenMessage<ParkedDelivery> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 14);
+  messageDesc(file_ordermesh_ops_v1_ops, 15);
 
 /**
  * ListParkedDeliveriesRequest selects a page of parked deliveries.
@@ -649,7 +686,7 @@ export type ListParkedDeliveriesRequest = Message<"ordermesh.ops.v1.ListParkedDe
  * Use `create(ListParkedDeliveriesRequestSchema)` to create a new message.
  */
 export const ListParkedDeliveriesRequestSchema: GenMessage<ListParkedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 15);
+  messageDesc(file_ordermesh_ops_v1_ops, 16);
 
 /**
  * ListParkedDeliveriesResponse is a page of parked deliveries.
@@ -684,7 +721,7 @@ export type ListParkedDeliveriesResponse = Message<"ordermesh.ops.v1.ListParkedD
  * Use `create(ListParkedDeliveriesResponseSchema)` to create a new message.
  */
 export const ListParkedDeliveriesResponseSchema: GenMessage<ListParkedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 16);
+  messageDesc(file_ordermesh_ops_v1_ops, 17);
 
 /**
  * RequeueParkedDeliveriesRequest picks what to requeue.
@@ -713,7 +750,7 @@ export type RequeueParkedDeliveriesRequest = Message<"ordermesh.ops.v1.RequeuePa
  * Use `create(RequeueParkedDeliveriesRequestSchema)` to create a new message.
  */
 export const RequeueParkedDeliveriesRequestSchema: GenMessage<RequeueParkedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 17);
+  messageDesc(file_ordermesh_ops_v1_ops, 18);
 
 /**
  * RequeueParkedDeliveriesResponse says how many were requeued.
@@ -741,7 +778,7 @@ export type RequeueParkedDeliveriesResponse = Message<"ordermesh.ops.v1.RequeueP
  * Use `create(RequeueParkedDeliveriesResponseSchema)` to create a new message.
  */
 export const RequeueParkedDeliveriesResponseSchema: GenMessage<RequeueParkedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 18);
+  messageDesc(file_ordermesh_ops_v1_ops, 19);
 
 /**
  * GetSummaryRequest is empty.
@@ -756,7 +793,7 @@ export type GetSummaryRequest = Message<"ordermesh.ops.v1.GetSummaryRequest"> & 
  * Use `create(GetSummaryRequestSchema)` to create a new message.
  */
 export const GetSummaryRequestSchema: GenMessage<GetSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 19);
+  messageDesc(file_ordermesh_ops_v1_ops, 20);
 
 /**
  * GetSummaryResponse is the mesh at a glance.
@@ -813,7 +850,7 @@ export type GetSummaryResponse = Message<"ordermesh.ops.v1.GetSummaryResponse"> 
  * Use `create(GetSummaryResponseSchema)` to create a new message.
  */
 export const GetSummaryResponseSchema: GenMessage<GetSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 20);
+  messageDesc(file_ordermesh_ops_v1_ops, 21);
 
 /**
  * StatusCount is the number of orders in one status.
@@ -841,7 +878,7 @@ export type StatusCount = Message<"ordermesh.ops.v1.StatusCount"> & {
  * Use `create(StatusCountSchema)` to create a new message.
  */
 export const StatusCountSchema: GenMessage<StatusCount> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 21);
+  messageDesc(file_ordermesh_ops_v1_ops, 22);
 
 /**
  * QueueStats is the state of one producer's deliveries to one subscriber.
@@ -890,7 +927,7 @@ export type QueueStats = Message<"ordermesh.ops.v1.QueueStats"> & {
  * Use `create(QueueStatsSchema)` to create a new message.
  */
 export const QueueStatsSchema: GenMessage<QueueStats> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 22);
+  messageDesc(file_ordermesh_ops_v1_ops, 23);
 
 /**
  * GetSalesFiguresRequest is the window and how many top sellers.
@@ -925,7 +962,7 @@ export type GetSalesFiguresRequest = Message<"ordermesh.ops.v1.GetSalesFiguresRe
  * Use `create(GetSalesFiguresRequestSchema)` to create a new message.
  */
 export const GetSalesFiguresRequestSchema: GenMessage<GetSalesFiguresRequest> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 23);
+  messageDesc(file_ordermesh_ops_v1_ops, 24);
 
 /**
  * GetSalesFiguresResponse is the sales of a window.
@@ -986,7 +1023,7 @@ export type GetSalesFiguresResponse = Message<"ordermesh.ops.v1.GetSalesFiguresR
  * Use `create(GetSalesFiguresResponseSchema)` to create a new message.
  */
 export const GetSalesFiguresResponseSchema: GenMessage<GetSalesFiguresResponse> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 24);
+  messageDesc(file_ordermesh_ops_v1_ops, 25);
 
 /**
  * SalesDay is one UTC day's sales in one currency.
@@ -1026,7 +1063,7 @@ export type SalesDay = Message<"ordermesh.ops.v1.SalesDay"> & {
  * Use `create(SalesDaySchema)` to create a new message.
  */
 export const SalesDaySchema: GenMessage<SalesDay> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 25);
+  messageDesc(file_ordermesh_ops_v1_ops, 26);
 
 /**
  * ProductSales is one product's sales in one currency.
@@ -1073,7 +1110,408 @@ export type ProductSales = Message<"ordermesh.ops.v1.ProductSales"> & {
  * Use `create(ProductSalesSchema)` to create a new message.
  */
 export const ProductSalesSchema: GenMessage<ProductSales> = /*@__PURE__*/
-  messageDesc(file_ordermesh_ops_v1_ops, 26);
+  messageDesc(file_ordermesh_ops_v1_ops, 27);
+
+/**
+ * OrderFilter selects orders, as ListOrdersRequest's filter fields do.
+ * Fields combine with AND; a repeated field matches any of its values.
+ *
+ * @generated from message ordermesh.ops.v1.OrderFilter
+ */
+export type OrderFilter = Message<"ordermesh.ops.v1.OrderFilter"> & {
+  /**
+   * Only orders in one of these statuses.
+   *
+   * @generated from field: repeated ordermesh.order.v1.OrderStatus statuses = 1;
+   */
+  statuses: OrderStatus[];
+
+  /**
+   * Only orders that ended for one of these reasons.
+   *
+   * @generated from field: repeated ordermesh.order.v1.StatusReason reasons = 2;
+   */
+  reasons: StatusReason[];
+
+  /**
+   * Only orders placed at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp placed_after = 3;
+   */
+  placedAfter?: Timestamp | undefined;
+
+  /**
+   * Only orders placed before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp placed_before = 4;
+   */
+  placedBefore?: Timestamp | undefined;
+
+  /**
+   * Only open orders placed longer ago than this, counted from when the
+   * action starts.
+   *
+   * @generated from field: google.protobuf.Duration open_longer_than = 5;
+   */
+  openLongerThan?: Duration | undefined;
+
+  /**
+   * Only this customer's orders.
+   *
+   * @generated from field: string user_id = 6;
+   */
+  userId: string;
+
+  /**
+   * Only orders whose id starts with this (hexadecimal digits and dashes).
+   *
+   * @generated from field: string order_id_prefix = 7;
+   */
+  orderIdPrefix: string;
+
+  /**
+   * Only orders with a line of this SKU.
+   *
+   * @generated from field: string sku = 8;
+   */
+  sku: string;
+
+  /**
+   * Only orders in this total's currency totalling at least this much.
+   *
+   * @generated from field: ordermesh.common.v1.Money min_total = 9;
+   */
+  minTotal?: Money | undefined;
+
+  /**
+   * Only orders in this total's currency totalling at most this much.
+   *
+   * @generated from field: ordermesh.common.v1.Money max_total = 10;
+   */
+  maxTotal?: Money | undefined;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.OrderFilter.
+ * Use `create(OrderFilterSchema)` to create a new message.
+ */
+export const OrderFilterSchema: GenMessage<OrderFilter> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 28);
+
+/**
+ * BulkAction is an operator's action on everything a filter selected, and
+ * its progress.
+ *
+ * @generated from message ordermesh.ops.v1.BulkAction
+ */
+export type BulkAction = Message<"ordermesh.ops.v1.BulkAction"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: ordermesh.ops.v1.BulkActionKind kind = 2;
+   */
+  kind: BulkActionKind;
+
+  /**
+   * @generated from field: ordermesh.ops.v1.BulkActionState state = 3;
+   */
+  state: BulkActionState;
+
+  /**
+   * Who started it: the subject of the caller's token.
+   *
+   * @generated from field: string operator = 4;
+   */
+  operator: string;
+
+  /**
+   * Why, in the operator's words.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * The filter as an operator writes it: "status=pending sku=BEAN-1".
+   *
+   * @generated from field: string filter = 6;
+   */
+  filter: string;
+
+  /**
+   * How many the filter selected when the action started.
+   *
+   * @generated from field: int64 matched = 7;
+   */
+  matched: bigint;
+
+  /**
+   * How many it acted on: orders cancelled, deliveries requeued.
+   *
+   * @generated from field: int64 done = 8;
+   */
+  done: bigint;
+
+  /**
+   * How many it passed over because they had changed since: an order that
+   * was no longer open when its turn came.
+   *
+   * @generated from field: int64 skipped = 9;
+   */
+  skipped: bigint;
+
+  /**
+   * When it started, when it last moved, and when it ended.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 10;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 11;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finish_time = 12;
+   */
+  finishTime?: Timestamp | undefined;
+
+  /**
+   * The last error a batch met; a running action retries it with backoff.
+   *
+   * @generated from field: string error = 13;
+   */
+  error: string;
+
+  /**
+   * The caller's request id, if it gave one.
+   *
+   * @generated from field: string request_id = 14;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.BulkAction.
+ * Use `create(BulkActionSchema)` to create a new message.
+ */
+export const BulkActionSchema: GenMessage<BulkAction> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 29);
+
+/**
+ * StartBulkActionRequest is the action, the filter and why.
+ *
+ * @generated from message ordermesh.ops.v1.StartBulkActionRequest
+ */
+export type StartBulkActionRequest = Message<"ordermesh.ops.v1.StartBulkActionRequest"> & {
+  /**
+   * What to do, to what.
+   *
+   * @generated from oneof ordermesh.ops.v1.StartBulkActionRequest.action
+   */
+  action: {
+    /**
+     * Cancel the orders this selects that are still open or confirmed;
+     * shipped, rejected and cancelled ones are left as they are. At least
+     * one field must be set.
+     *
+     * @generated from field: ordermesh.ops.v1.OrderFilter cancel_orders = 1;
+     */
+    value: OrderFilter;
+    case: "cancelOrders";
+  } | {
+    /**
+     * Requeue the parked deliveries this selects.
+     *
+     * @generated from field: ordermesh.ops.v1.DeliveryFilter requeue_deliveries = 2;
+     */
+    value: DeliveryFilter;
+    case: "requeueDeliveries";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Why, recorded with the action and in each order's timeline; 3 to 500
+   * characters. A dry run needs none.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * Change nothing: answer the count and a sample.
+   *
+   * @generated from field: bool dry_run = 4;
+   */
+  dryRun: boolean;
+
+  /**
+   * A UUID the caller makes once per action: a retry with the same one
+   * returns the first call's action.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+
+  /**
+   * How many of the selected the answer shows, 0 to 50. 0 means 10.
+   *
+   * @generated from field: int32 sample_size = 6;
+   */
+  sampleSize: number;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.StartBulkActionRequest.
+ * Use `create(StartBulkActionRequestSchema)` to create a new message.
+ */
+export const StartBulkActionRequestSchema: GenMessage<StartBulkActionRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 30);
+
+/**
+ * StartBulkActionResponse is the count, a sample, and the action started.
+ *
+ * @generated from message ordermesh.ops.v1.StartBulkActionResponse
+ */
+export type StartBulkActionResponse = Message<"ordermesh.ops.v1.StartBulkActionResponse"> & {
+  /**
+   * The action; absent on a dry run.
+   *
+   * @generated from field: ordermesh.ops.v1.BulkAction action = 1;
+   */
+  action?: BulkAction | undefined;
+
+  /**
+   * How many the filter selects: the orders that can be cancelled, or the
+   * parked deliveries.
+   *
+   * @generated from field: int64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * The first of the orders to cancel, oldest first.
+   *
+   * @generated from field: repeated ordermesh.order.v1.Order sample_orders = 3;
+   */
+  sampleOrders: Order[];
+
+  /**
+   * The first of the deliveries to requeue, oldest parked first.
+   *
+   * @generated from field: repeated ordermesh.ops.v1.ParkedDelivery sample_deliveries = 4;
+   */
+  sampleDeliveries: ParkedDelivery[];
+
+  /**
+   * The producers that could not be asked: the count leaves theirs out.
+   *
+   * @generated from field: repeated ordermesh.ops.v1.Unavailable unavailable = 5;
+   */
+  unavailable: Unavailable[];
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.StartBulkActionResponse.
+ * Use `create(StartBulkActionResponseSchema)` to create a new message.
+ */
+export const StartBulkActionResponseSchema: GenMessage<StartBulkActionResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 31);
+
+/**
+ * GetBulkActionRequest names the action.
+ *
+ * @generated from message ordermesh.ops.v1.GetBulkActionRequest
+ */
+export type GetBulkActionRequest = Message<"ordermesh.ops.v1.GetBulkActionRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.GetBulkActionRequest.
+ * Use `create(GetBulkActionRequestSchema)` to create a new message.
+ */
+export const GetBulkActionRequestSchema: GenMessage<GetBulkActionRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 32);
+
+/**
+ * GetBulkActionResponse is the action.
+ *
+ * @generated from message ordermesh.ops.v1.GetBulkActionResponse
+ */
+export type GetBulkActionResponse = Message<"ordermesh.ops.v1.GetBulkActionResponse"> & {
+  /**
+   * @generated from field: ordermesh.ops.v1.BulkAction action = 1;
+   */
+  action?: BulkAction | undefined;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.GetBulkActionResponse.
+ * Use `create(GetBulkActionResponseSchema)` to create a new message.
+ */
+export const GetBulkActionResponseSchema: GenMessage<GetBulkActionResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 33);
+
+/**
+ * ListBulkActionsRequest pages the actions.
+ *
+ * @generated from message ordermesh.ops.v1.ListBulkActionsRequest
+ */
+export type ListBulkActionsRequest = Message<"ordermesh.ops.v1.ListBulkActionsRequest"> & {
+  /**
+   * The largest number to return, 1 to 100. 0 means 20.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of a previous call.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.ListBulkActionsRequest.
+ * Use `create(ListBulkActionsRequestSchema)` to create a new message.
+ */
+export const ListBulkActionsRequestSchema: GenMessage<ListBulkActionsRequest> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 34);
+
+/**
+ * ListBulkActionsResponse is a page of actions, newest first.
+ *
+ * @generated from message ordermesh.ops.v1.ListBulkActionsResponse
+ */
+export type ListBulkActionsResponse = Message<"ordermesh.ops.v1.ListBulkActionsResponse"> & {
+  /**
+   * @generated from field: repeated ordermesh.ops.v1.BulkAction actions = 1;
+   */
+  actions: BulkAction[];
+
+  /**
+   * A token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message ordermesh.ops.v1.ListBulkActionsResponse.
+ * Use `create(ListBulkActionsResponseSchema)` to create a new message.
+ */
+export const ListBulkActionsResponseSchema: GenMessage<ListBulkActionsResponse> = /*@__PURE__*/
+  messageDesc(file_ordermesh_ops_v1_ops, 35);
 
 /**
  * OrderSort is the order of a list of orders.
@@ -1108,6 +1546,78 @@ export enum OrderSort {
  */
 export const OrderSortSchema: GenEnum<OrderSort> = /*@__PURE__*/
   enumDesc(file_ordermesh_ops_v1_ops, 0);
+
+/**
+ * BulkActionKind is what a bulk action does.
+ *
+ * @generated from enum ordermesh.ops.v1.BulkActionKind
+ */
+export enum BulkActionKind {
+  /**
+   * @generated from enum value: BULK_ACTION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Cancel the orders, with the compensations of an operator's cancel.
+   *
+   * @generated from enum value: BULK_ACTION_KIND_CANCEL_ORDERS = 1;
+   */
+  CANCEL_ORDERS = 1,
+
+  /**
+   * Put the parked deliveries back in their queues.
+   *
+   * @generated from enum value: BULK_ACTION_KIND_REQUEUE_DELIVERIES = 2;
+   */
+  REQUEUE_DELIVERIES = 2,
+}
+
+/**
+ * Describes the enum ordermesh.ops.v1.BulkActionKind.
+ */
+export const BulkActionKindSchema: GenEnum<BulkActionKind> = /*@__PURE__*/
+  enumDesc(file_ordermesh_ops_v1_ops, 1);
+
+/**
+ * BulkActionState is where a bulk action stands.
+ *
+ * @generated from enum ordermesh.ops.v1.BulkActionState
+ */
+export enum BulkActionState {
+  /**
+   * @generated from enum value: BULK_ACTION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Working through what its filter selected.
+   *
+   * @generated from enum value: BULK_ACTION_STATE_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * Finished: everything selected was acted on or skipped.
+   *
+   * @generated from enum value: BULK_ACTION_STATE_DONE = 2;
+   */
+  DONE = 2,
+
+  /**
+   * Stopped after repeated errors; error says which. What it did before
+   * stays done.
+   *
+   * @generated from enum value: BULK_ACTION_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum ordermesh.ops.v1.BulkActionState.
+ */
+export const BulkActionStateSchema: GenEnum<BulkActionState> = /*@__PURE__*/
+  enumDesc(file_ordermesh_ops_v1_ops, 2);
 
 /**
  * OpsService is the operator's view of every saga: find the orders that
@@ -1216,6 +1726,50 @@ export const OpsService: GenService<{
     methodKind: "unary";
     input: typeof GetSalesFiguresRequestSchema;
     output: typeof GetSalesFiguresResponseSchema;
+  },
+  /**
+   * StartBulkAction acts on everything a filter matches, on the server:
+   * it cancels the orders, or requeues the parked deliveries, that the
+   * filter selects when the action starts.
+   *
+   * With dry_run it changes nothing and answers how many the filter
+   * selects now, with a sample. Without it, the action is recorded (who,
+   * when, why, the filter and the count) and runs in the background, one
+   * batch a transaction; GetBulkAction reports its progress. Each affected
+   * order's timeline shows the action, and Order logs one line when it
+   * ends.
+   *
+   * It is safe to run twice: an order that is no longer open is skipped
+   * and a requeued delivery is no longer parked, so nothing is done twice;
+   * a retried call with the same request_id returns the first call's
+   * action and starts nothing.
+   *
+   * @generated from rpc ordermesh.ops.v1.OpsService.StartBulkAction
+   */
+  startBulkAction: {
+    methodKind: "unary";
+    input: typeof StartBulkActionRequestSchema;
+    output: typeof StartBulkActionResponseSchema;
+  },
+  /**
+   * GetBulkAction is one bulk action and its progress.
+   *
+   * @generated from rpc ordermesh.ops.v1.OpsService.GetBulkAction
+   */
+  getBulkAction: {
+    methodKind: "unary";
+    input: typeof GetBulkActionRequestSchema;
+    output: typeof GetBulkActionResponseSchema;
+  },
+  /**
+   * ListBulkActions lists the bulk actions, newest first.
+   *
+   * @generated from rpc ordermesh.ops.v1.OpsService.ListBulkActions
+   */
+  listBulkActions: {
+    methodKind: "unary";
+    input: typeof ListBulkActionsRequestSchema;
+    output: typeof ListBulkActionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ordermesh_ops_v1_ops, 0);
