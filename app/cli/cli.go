@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ const DefaultURL = clientenv.DefaultURL
 // exit code: 0, 1 when the call failed, 2 when the command line is wrong.
 // getenv supplies ORDERMESH_URL and ORDERMESH_TOKEN.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &app{out: stdout, url: clientenv.URL(getenv), envToken: clientenv.Token(getenv)}
+	a := &app{out: stdout, url: clientenv.URL(getenv), envToken: clientenv.Token(getenv), confirm: terminalConfirm(os.Stdin, stderr)}
 	root := a.root() //nolint:contextcheck // the commands get ctx from ExecuteContext, through cmd.Context()
 	root.SetArgs(negativesAsArguments(root, args))
 	root.SetOut(stdout)
@@ -105,6 +106,8 @@ type app struct {
 	// called is set once a command starts calling the mesh: an error after
 	// that is the call's, not the command line's.
 	called bool
+	// confirm asks before a bulk action without --yes; nil refuses.
+	confirm confirmer
 }
 
 // usageError is a mistake on the command line.
@@ -138,7 +141,7 @@ bearer token in $ORDERMESH_TOKEN: a merchant's token for everything here.
 		}
 		return nil
 	}
-	root.AddCommand(a.ordersCmd(), a.eventsCmd(), a.stockCmd(), a.summaryCmd(), a.salesCmd(), a.versionCmd())
+	root.AddCommand(a.ordersCmd(), a.eventsCmd(), a.bulkCmd(), a.stockCmd(), a.summaryCmd(), a.salesCmd(), a.versionCmd())
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -216,10 +217,11 @@ func TestCommandLine(t *testing.T) {
 		if out := op.ok("events", "parked"); !strings.HasSuffix(out, "0 parked\n") {
 			t.Errorf("events parked:\n%s", out)
 		}
-		if out := op.ok("events", "requeue", "--subscriber", "inventory", "--type", "order_placed"); out != "requeued 0\n" {
+		if out := op.ok("events", "requeue", "--subscriber", "inventory", "--type", "order_placed", "--reason", "inventory is back"); out != "no parked deliveries to requeue: the filter (subscriber=inventory type=ORDER_PLACED) selects none\n" {
 			t.Errorf("events requeue: %q", out)
 		}
-		op.fails(1, "invalid_argument", "events", "requeue", "--producer", "cart")
+		op.fails(2, "--reason is required", "events", "requeue")
+		op.fails(1, "invalid_argument", "events", "requeue", "--producer", "cart", "--dry-run")
 		op.fails(2, `unknown event type "lost"`, "events", "parked", "--type", "lost")
 	})
 
@@ -329,6 +331,60 @@ func TestCommandLine(t *testing.T) {
 		if last.StatusChange.Reason != "STATUS_REASON_PAYMENT_DECLINED" {
 			t.Errorf("orders show -f -o jsonl never shows the cancellation:\n%s", out)
 		}
+	})
+
+	t.Run("bulk cancel", func(t *testing.T) {
+		// Two new customers' orders, placed after a whole second that no
+		// earlier order was placed in.
+		after := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+		time.Sleep(time.Until(after))
+		var ids []string
+		for _, user := range []string{"cli-bulk-1", "cli-bulk-2"} {
+			ids = append(ids, checkout(t, m, user, "4242424242424242").GetId())
+		}
+		filter := []string{"orders", "bulk-cancel", "--status", "confirmed", "--placed-after", after.Format(time.RFC3339)}
+		args := func(more ...string) []string { return append(slices.Clone(filter), more...) }
+		dry := op.ok(args("--dry-run")...)
+		if !strings.HasPrefix(dry, "2 orders to cancel (status=confirmed placed_after="+after.Format(time.RFC3339)+"); the first 2:\nID") ||
+			!strings.Contains(dry, ids[0]) || !strings.Contains(dry, ids[1]) {
+			t.Errorf("bulk-cancel --dry-run:\n%s", dry)
+		}
+		op.fails(2, "--reason is required", args()...)
+		op.fails(2, "nothing done: say --yes to cancel these 2 orders (stdin is not a terminal to ask)", args("--reason", "fraud ring")...)
+		if out := op.ok("orders", "list", "--status", "confirmed", "--placed-after", after.Format(time.RFC3339)); !strings.HasSuffix(out, "2 of 2 orders\n") {
+			t.Fatalf("refused bulk-cancel changed the orders:\n%s", out)
+		}
+		out := op.ok(args("--reason", "fraud ring", "--yes")...)
+		done := regexp.MustCompile(`(?m)^\S+  2 of 2 cancelled, 0 skipped\nbulk action (\S+) done\n$`).FindStringSubmatch(out)
+		if done == nil || !strings.HasPrefix(out, "2 orders to cancel") {
+			t.Fatalf("bulk-cancel --yes:\n%s", out)
+		}
+		if out := op.ok("orders", "list", "--status", "cancelled", "--reason", "operator", "--placed-after", after.Format(time.RFC3339)); !strings.HasSuffix(out, "2 of 2 orders\n") {
+			t.Errorf("after bulk-cancel, the orders cancelled by an operator:\n%s", out)
+		}
+		// Again: nothing left to cancel.
+		if out := op.ok(args("--reason", "fraud ring", "--yes")...); !strings.HasPrefix(out, "no orders to cancel: the filter") {
+			t.Errorf("second bulk-cancel:\n%s", out)
+		}
+		if out := op.ok("orders", "show", ids[0]); !strings.Contains(out, "cancelled by olga: fraud ring") || !strings.Contains(out, "bulk action "+done[1]+" on 2 (status=confirmed") {
+			t.Errorf("orders show of a cancelled order has no bulk step:\n%s", out)
+		}
+		if out := op.ok("bulk", "show", done[1]); !strings.Contains(out, "State     done\nOperator  olga\nReason    fraud ring\n") || !strings.HasSuffix(out, "Progress  2 of 2 cancelled, 0 skipped\n") {
+			t.Errorf("bulk show:\n%s", out)
+		}
+		var shown struct {
+			State string `json:"state"`
+			Done  string `json:"done"`
+		}
+		if err := json.Unmarshal([]byte(op.ok("bulk", "show", done[1], "-o", "json")), &shown); err != nil || shown.State != "BULK_ACTION_STATE_DONE" || shown.Done != "2" {
+			t.Errorf("bulk show -o json = %+v, %v", shown, err)
+		}
+		list := strings.Split(op.ok("bulk", "list", "--limit", "2"), "\n")
+		if len(list) != 4 || !strings.HasPrefix(list[0], "ID") || !strings.Contains(list[1], done[1]) || !strings.Contains(list[1], "cancel_orders") ||
+			!strings.Contains(list[1], "fraud ring") || list[2] != "1 bulk actions" {
+			t.Errorf("bulk list:\n%s", strings.Join(list, "\n"))
+		}
+		op.fails(1, "not_found: bulk action", "bulk", "show", "0193a2b4-0000-7000-8000-000000000000")
 	})
 
 	t.Run("version", func(t *testing.T) {

@@ -78,13 +78,7 @@ func (a *app) eventsParked() *cobra.Command {
 			if a.machine() {
 				return a.emit(res, each(res.GetDeliveries())...)
 			}
-			w := a.table("PRODUCER", "SUBSCRIBER", "TYPE", "EVENT", "ORDER", "ATTEMPTS", "PARKED", "LAST ERROR")
-			for _, p := range res.GetDeliveries() {
-				d := p.GetDelivery()
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.GetProducer(), d.GetSubscriber(), enumLabel(d.GetType().String(), "EVENT_TYPE_"),
-					d.GetEventId(), d.GetOrderId(), d.GetAttempts(), d.GetParkTime().AsTime().UTC().Format(time.DateTime), d.GetLastError())
-			}
-			if err := w.Flush(); err != nil {
+			if err := a.printParked(res.GetDeliveries()); err != nil {
 				return err
 			}
 			a.printUnavailable(res.GetUnavailable())
@@ -104,19 +98,29 @@ func (a *app) eventsParked() *cobra.Command {
 func (a *app) eventsRequeue() *cobra.Command {
 	var f deliveryFilter
 	var ids []string
+	b := bulkFlags{verb: "requeue", noun: "parked deliveries", to: "requeued"}
 	cmd := &cobra.Command{
-		Use:   "requeue",
+		Use:   "requeue [--event ID…]",
 		Short: "Put parked deliveries back in their queues, with their attempts reset",
 		Long: `Put parked deliveries back in their queues, with their attempts reset.
-Without --event, every parked delivery the filter selects is requeued; with
-no filter, every parked delivery of every producer. Fix the cause first.`,
-		Example: `  ordermesh events requeue --subscriber inventory
+Fix the cause first.
+
+With --event, those events' parked deliveries are requeued at once.
+Without it, every parked delivery the filter selects is (every one of
+every producer with no filter), as a bulk action on the server: it prints
+how many and the first of them, asks (or takes --yes), then runs and
+prints its progress; each order's timeline records it with --reason.`,
+		Example: `  ordermesh events requeue --subscriber inventory --dry-run
+  ordermesh events requeue --subscriber inventory --reason "inventory is back" --yes
   ordermesh events requeue --event 01a2…`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			filter, err := f.proto()
 			if err != nil {
 				return err
+			}
+			if len(ids) == 0 {
+				return a.runBulk(cmd, &opsv1.StartBulkActionRequest{Action: &opsv1.StartBulkActionRequest_RequeueDeliveries{RequeueDeliveries: filter}}, b)
 			}
 			var res *opsv1.RequeueParkedDeliveriesResponse
 			err = a.call(cmd, func(ctx context.Context) error {
@@ -138,8 +142,20 @@ no filter, every parked delivery of every producer. Fix the cause first.`,
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringSliceVar(&ids, "event", nil, "only these event ids; repeat or separate with commas")
+	b.register(cmd)
+	cmd.Flags().StringSliceVar(&ids, "event", nil, "only these event ids, requeued at once; repeat or separate with commas")
 	return cmd
+}
+
+// printParked prints parked deliveries as a table.
+func (a *app) printParked(ds []*opsv1.ParkedDelivery) error {
+	w := a.table("PRODUCER", "SUBSCRIBER", "TYPE", "EVENT", "ORDER", "ATTEMPTS", "PARKED", "LAST ERROR")
+	for _, p := range ds {
+		d := p.GetDelivery()
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.GetProducer(), d.GetSubscriber(), enumLabel(d.GetType().String(), "EVENT_TYPE_"),
+			d.GetEventId(), d.GetOrderId(), d.GetAttempts(), d.GetParkTime().AsTime().UTC().Format(time.DateTime), d.GetLastError())
+	}
+	return w.Flush()
 }
 
 // printUnavailable warns of the services a gathering call could not ask.

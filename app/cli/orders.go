@@ -22,14 +22,87 @@ import (
 
 func (a *app) ordersCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "orders", Short: "Find, read and cancel orders across customers"}
-	cmd.AddCommand(a.ordersList(), a.ordersShow(), a.ordersCancel(), a.ordersExpire())
+	cmd.AddCommand(a.ordersList(), a.ordersShow(), a.ordersCancel(), a.ordersBulkCancel(), a.ordersExpire())
 	return cmd
 }
 
+// orderFlags are the filter flags of `orders list` and `orders
+// bulk-cancel`.
+type orderFlags struct {
+	statuses, reasons                                      []string
+	olderThan                                              time.Duration
+	user, after, before, idPrefix, sku, minTotal, maxTotal string
+}
+
+// register adds the flags to cmd; --reason only with reasons (the orders
+// a bulk cancel can cancel have none, and its --reason is why).
+func (o *orderFlags) register(cmd *cobra.Command, reasons bool) {
+	f := cmd.Flags()
+	f.StringSliceVar(&o.statuses, "status", nil, "only these statuses (pending, reserved, confirmed, shipped, rejected, cancelled); repeat or separate with commas")
+	if reasons {
+		f.StringSliceVar(&o.reasons, "reason", nil, "only these reasons (out_of_stock, payment_declined, shipping_failed, customer, expired, operator)")
+		_ = cmd.RegisterFlagCompletionFunc("reason", enumCompletion(orderv1.StatusReason_value, "STATUS_REASON_"))
+	}
+	f.DurationVar(&o.olderThan, "older-than", 0, "only open orders (pending, reserved) placed longer ago than this, e.g. 10m: the stuck ones")
+	f.StringVar(&o.user, "user", "", "only this customer's orders")
+	f.StringVar(&o.after, "placed-after", "", "only orders placed at or after this RFC 3339 time")
+	f.StringVar(&o.before, "placed-before", "", "only orders placed before this RFC 3339 time")
+	f.StringVar(&o.idPrefix, "id", "", "only orders whose id starts with this (hexadecimal digits, dashes optional), e.g. 01a23c3c")
+	f.StringVar(&o.sku, "sku", "", "only orders with a line of this SKU")
+	f.StringVar(&o.minTotal, "min-total", "", `only orders totalling at least this, with its currency, e.g. "50 EUR"`)
+	f.StringVar(&o.maxTotal, "max-total", "", `only orders totalling at most this, with its currency, e.g. "99.90 EUR"`)
+	_ = cmd.RegisterFlagCompletionFunc("status", enumCompletion(orderv1.OrderStatus_value, "ORDER_STATUS_"))
+}
+
+// filter is the flags as OpsService's filter.
+func (o *orderFlags) filter(cmd *cobra.Command) (*opsv1.OrderFilter, error) {
+	out := &opsv1.OrderFilter{UserId: o.user, OrderIdPrefix: o.idPrefix, Sku: o.sku}
+	for _, bound := range []struct {
+		flag, raw string
+		into      **commonv1.Money
+	}{{"--min-total", o.minTotal, &out.MinTotal}, {"--max-total", o.maxTotal, &out.MaxTotal}} {
+		if bound.raw == "" {
+			continue
+		}
+		amount, code, err := money.Parse(bound.raw)
+		if err != nil {
+			return nil, usagef("%s %v", bound.flag, err)
+		}
+		*bound.into = &commonv1.Money{AmountMinor: amount, Currency: code}
+	}
+	for _, s := range o.statuses {
+		v, err := enumValue[orderv1.OrderStatus]("status", "ORDER_STATUS_", s, orderv1.OrderStatus_value)
+		if err != nil {
+			return nil, err
+		}
+		out.Statuses = append(out.Statuses, v)
+	}
+	for _, r := range o.reasons {
+		v, err := enumValue[orderv1.StatusReason]("reason", "STATUS_REASON_", r, orderv1.StatusReason_value)
+		if err != nil {
+			return nil, err
+		}
+		out.Reasons = append(out.Reasons, v)
+	}
+	if cmd.Flags().Changed("older-than") {
+		if o.olderThan < 0 {
+			return nil, usagef("--older-than %v: want a positive duration such as 10m", o.olderThan)
+		}
+		out.OpenLongerThan = durationpb.New(o.olderThan)
+	}
+	var err error
+	if out.PlacedAfter, err = timeFlag("--placed-after", o.after); err != nil {
+		return nil, err
+	}
+	if out.PlacedBefore, err = timeFlag("--placed-before", o.before); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (a *app) ordersList() *cobra.Command {
-	var statuses, reasons []string
-	var olderThan time.Duration
-	var user, after, before, idPrefix, sku, minTotal, maxTotal, pageToken string
+	var of orderFlags
+	var pageToken string
 	var oldest, all bool
 	var limit int
 	cmd := &cobra.Command{
@@ -41,46 +114,14 @@ func (a *app) ordersList() *cobra.Command {
   ordermesh orders list --sku BEAN-1 --min-total "50 EUR" --all -o jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := &opsv1.ListOrdersRequest{UserId: user, OrderIdPrefix: idPrefix, Sku: sku, PageToken: pageToken}
-			for _, bound := range []struct {
-				flag, raw string
-				into      **commonv1.Money
-			}{{"--min-total", minTotal, &req.MinTotal}, {"--max-total", maxTotal, &req.MaxTotal}} {
-				if bound.raw == "" {
-					continue
-				}
-				amount, code, err := money.Parse(bound.raw)
-				if err != nil {
-					return usagef("%s %v", bound.flag, err)
-				}
-				*bound.into = &commonv1.Money{AmountMinor: amount, Currency: code}
-			}
-			for _, s := range statuses {
-				v, err := enumValue[orderv1.OrderStatus]("status", "ORDER_STATUS_", s, orderv1.OrderStatus_value)
-				if err != nil {
-					return err
-				}
-				req.Statuses = append(req.Statuses, v)
-			}
-			for _, r := range reasons {
-				v, err := enumValue[orderv1.StatusReason]("reason", "STATUS_REASON_", r, orderv1.StatusReason_value)
-				if err != nil {
-					return err
-				}
-				req.Reasons = append(req.Reasons, v)
-			}
-			if cmd.Flags().Changed("older-than") {
-				if olderThan < 0 {
-					return usagef("--older-than %v: want a positive duration such as 10m", olderThan)
-				}
-				req.OpenLongerThan = durationpb.New(olderThan)
-			}
-			var err error
-			if req.PlacedAfter, err = timeFlag("--placed-after", after); err != nil {
+			f, err := of.filter(cmd)
+			if err != nil {
 				return err
 			}
-			if req.PlacedBefore, err = timeFlag("--placed-before", before); err != nil {
-				return err
+			req := &opsv1.ListOrdersRequest{
+				Statuses: f.Statuses, Reasons: f.Reasons, PlacedAfter: f.PlacedAfter, PlacedBefore: f.PlacedBefore,
+				OpenLongerThan: f.OpenLongerThan, UserId: f.UserId, OrderIdPrefix: f.OrderIdPrefix, Sku: f.Sku,
+				MinTotal: f.MinTotal, MaxTotal: f.MaxTotal, PageToken: pageToken,
 			}
 			if oldest {
 				req.Sort = opsv1.OrderSort_ORDER_SORT_OLDEST_FIRST
@@ -115,14 +156,7 @@ func (a *app) ordersList() *cobra.Command {
 			if a.machine() {
 				return a.emit(&opsv1.ListOrdersResponse{Orders: orders, TotalCount: total, NextPageToken: req.GetPageToken()}, each(orders)...)
 			}
-			w := a.table("ID", "STATUS", "REASON", "CUSTOMER", "TOTAL", "PLACED", "AGE")
-			now := time.Now()
-			for _, o := range orders {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"),
-					dash(enumLabel(o.GetReason().String(), "STATUS_REASON_")), o.GetUserId(), amount(o.GetTotal()),
-					o.GetCreateTime().AsTime().UTC().Format(time.DateTime), age(now.Sub(o.GetCreateTime().AsTime())))
-			}
-			if err := w.Flush(); err != nil {
+			if err := a.printOrders(orders); err != nil {
 				return err
 			}
 			more := ""
@@ -133,24 +167,25 @@ func (a *app) ordersList() *cobra.Command {
 			return err
 		},
 	}
+	of.register(cmd, true)
 	f := cmd.Flags()
-	f.StringSliceVar(&statuses, "status", nil, "only these statuses (pending, reserved, confirmed, shipped, rejected, cancelled); repeat or separate with commas")
-	f.StringSliceVar(&reasons, "reason", nil, "only these reasons (out_of_stock, payment_declined, shipping_failed, customer, expired, operator)")
-	f.DurationVar(&olderThan, "older-than", 0, "only open orders (pending, reserved) placed longer ago than this, e.g. 10m: the stuck ones")
-	f.StringVar(&user, "user", "", "only this customer's orders")
-	f.StringVar(&after, "placed-after", "", "only orders placed at or after this RFC 3339 time")
-	f.StringVar(&before, "placed-before", "", "only orders placed before this RFC 3339 time")
 	f.BoolVar(&oldest, "oldest-first", false, "oldest first (default newest first)")
-	f.StringVar(&idPrefix, "id", "", "only orders whose id starts with this (hexadecimal digits, dashes optional), e.g. 01a23c3c")
-	f.StringVar(&sku, "sku", "", "only orders with a line of this SKU")
-	f.StringVar(&minTotal, "min-total", "", `only orders totalling at least this, with its currency, e.g. "50 EUR"`)
-	f.StringVar(&maxTotal, "max-total", "", `only orders totalling at most this, with its currency, e.g. "99.90 EUR"`)
 	f.IntVar(&limit, "limit", 50, "most orders to print")
 	f.BoolVar(&all, "all", false, "every order the filter matches, page after page")
 	f.StringVar(&pageToken, "page-token", "", "start at this page: the token the last page printed (same filter)")
-	_ = cmd.RegisterFlagCompletionFunc("status", enumCompletion(orderv1.OrderStatus_value, "ORDER_STATUS_"))
-	_ = cmd.RegisterFlagCompletionFunc("reason", enumCompletion(orderv1.StatusReason_value, "STATUS_REASON_"))
 	return cmd
+}
+
+// printOrders prints orders as a table.
+func (a *app) printOrders(orders []*orderv1.Order) error {
+	w := a.table("ID", "STATUS", "REASON", "CUSTOMER", "TOTAL", "PLACED", "AGE")
+	now := time.Now()
+	for _, o := range orders {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"),
+			dash(enumLabel(o.GetReason().String(), "STATUS_REASON_")), o.GetUserId(), amount(o.GetTotal()),
+			o.GetCreateTime().AsTime().UTC().Format(time.DateTime), age(now.Sub(o.GetCreateTime().AsTime())))
+	}
+	return w.Flush()
 }
 
 // enumCompletion completes a flag with an enum's names as the flags take

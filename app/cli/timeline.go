@@ -75,6 +75,10 @@ func wording(e *opsv1.TimelineEntry) (what, detail string) {
 			}
 			return what, d.GetLastError()
 		}
+	case *opsv1.TimelineEntry_BulkAction:
+		act := s.BulkAction.GetAction()
+		return s.BulkAction.GetOutcome() + " by " + act.GetOperator() + ": " + act.GetReason(),
+			fmt.Sprintf("bulk action %s on %d (%s)", act.GetId(), act.GetMatched(), act.GetFilter())
 	}
 	return "(a step this CLI does not know; upgrade it)", ""
 }

@@ -54,8 +54,12 @@ func (o *Server) StartBulkAction(ctx context.Context, req *connect.Request[opsv1
 	default:
 		err = rpcerr.Errorf(errBulkAction, "say which bulk action: cancel_orders or requeue_deliveries")
 	}
-	if err != nil || m.GetDryRun() {
-		return connect.NewResponse(res), err
+	if err != nil {
+		return nil, err
+	}
+	res.Filter = a.FilterText
+	if m.GetDryRun() {
+		return connect.NewResponse(res), nil
 	}
 	a.Matched = res.GetCount()
 	started, created, err := o.svc.StartBulkAction(ctx, a)

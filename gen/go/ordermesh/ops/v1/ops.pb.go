@@ -2585,7 +2585,9 @@ type StartBulkActionResponse struct {
 	// The first of the deliveries to requeue, oldest parked first.
 	SampleDeliveries []*ParkedDelivery `protobuf:"bytes,4,rep,name=sample_deliveries,json=sampleDeliveries,proto3" json:"sample_deliveries,omitempty"`
 	// The producers that could not be asked: the count leaves theirs out.
-	Unavailable   []*Unavailable `protobuf:"bytes,5,rep,name=unavailable,proto3" json:"unavailable,omitempty"`
+	Unavailable []*Unavailable `protobuf:"bytes,5,rep,name=unavailable,proto3" json:"unavailable,omitempty"`
+	// The filter as the action records it: "status=pending sku=BEAN-1".
+	Filter        string `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2653,6 +2655,13 @@ func (x *StartBulkActionResponse) GetUnavailable() []*Unavailable {
 		return x.Unavailable
 	}
 	return nil
+}
+
+func (x *StartBulkActionResponse) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
 }
 
 // GetBulkActionRequest names the action.
@@ -3051,13 +3060,14 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\vsample_size\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x182(\x00R\n" +
 	"sampleSize:n\xbaHk\x1ai\n" +
 	"\x12bulk_action_reason\x12+reason must say why, in 3 to 500 characters\x1a&this.dry_run || size(this.reason) >= 3B\x0f\n" +
-	"\x06action\x12\x05\xbaH\x02\b\x01\"\xb5\x02\n" +
+	"\x06action\x12\x05\xbaH\x02\b\x01\"\xcd\x02\n" +
 	"\x17StartBulkActionResponse\x124\n" +
 	"\x06action\x18\x01 \x01(\v2\x1c.ordermesh.ops.v1.BulkActionR\x06action\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12>\n" +
 	"\rsample_orders\x18\x03 \x03(\v2\x19.ordermesh.order.v1.OrderR\fsampleOrders\x12M\n" +
 	"\x11sample_deliveries\x18\x04 \x03(\v2 .ordermesh.ops.v1.ParkedDeliveryR\x10sampleDeliveries\x12?\n" +
-	"\vunavailable\x18\x05 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\"0\n" +
+	"\vunavailable\x18\x05 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\x12\x16\n" +
+	"\x06filter\x18\x06 \x01(\tR\x06filter\"0\n" +
 	"\x14GetBulkActionRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n" +
 	"\x15GetBulkActionResponse\x124\n" +
