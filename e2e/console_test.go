@@ -130,6 +130,15 @@ func TestConsole(t *testing.T) {
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#waterfall .span.failed").length`)); err != nil || n != 0 {
 		t.Errorf("a clean saga's waterfall marks %d steps failed (%v)", n, err)
 	}
+	// Steps of a lane that overlap in time are drawn on rows of their own:
+	// no two bars of a row cover each other.
+	overlaps, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#waterfall .lane[data-lane] .track")].flatMap(track => {
+		const bars = [...track.querySelectorAll(".span")].map(b => b.getBoundingClientRect()).sort((a, b) => a.left - b.left);
+		return bars.slice(1).filter((b, i) => b.left < bars[i].right - 0.5).map(() => track.closest(".lane").dataset.lane);
+	})`))
+	if err != nil || len(overlaps) != 0 {
+		t.Errorf("bars overlap in the lanes %q (%v)", overlaps, err)
+	}
 	traceID := now(`#timeline-trace code`)
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("open-trace").href`))
 	if err != nil || len(traceID) != 32 || href != "http://grafana.example/explore?trace="+traceID {
@@ -164,22 +173,33 @@ func TestConsole(t *testing.T) {
 	step("requeueing all that match asks first",
 		chromedp.Click(chromedp.ID("requeue-all")),
 		chromedp.WaitVisible(chromedp.ID("requeue-confirm")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#requeue-sample a[href="#/orders/%s"]`, stuck.GetId()))),
 	)
 	shot("parked-confirm")
-	if q := text(`#requeue-confirm p`); q != "Requeue every parked delivery of every producer and subscriber: 1 delivery? Their attempts start again." {
+	if q := now(`#requeue-count`); q != "1 parked delivery to requeue (every parked delivery):" {
 		t.Errorf("the confirmation asks %q", q)
 	}
 	step("and keeping them parked changes nothing",
-		chromedp.Click(chromedp.ID("requeue-confirm-no")),
+		chromedp.Click(chromedp.ID("requeue-no")),
 		chromedp.WaitNotVisible(chromedp.ID("requeue-confirm")),
 		chromedp.WaitVisible(row),
 	)
 	s.m.Gates["inventory"].Up()
-	step("requeue it",
-		chromedp.Click(row+" button.requeue"),
-		chromedp.Poll[chromedp.Void](`document.getElementById("requeue-result").textContent === "Requeued 1."`),
+	step("requeue it, with a reason",
+		chromedp.Click(chromedp.ID("requeue-all")),
+		chromedp.WaitVisible(chromedp.ID("requeue-yes")),
+		chromedp.Click(chromedp.ID("requeue-yes")),
+		// No reason: the field is marked and nothing starts.
+		chromedp.WaitVisible(chromedp.CSS(`#requeue-reason.invalid`)),
+		chromedp.SendKeys(chromedp.ID("requeue-reason"), "inventory is back"),
+		chromedp.Click(chromedp.ID("requeue-yes")),
+		chromedp.WaitVisible(chromedp.CSS(`#requeue-progress[data-state="done"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p#parked-table.empty`)),
 	)
+	shot("parked-requeued")
+	if p := now(`#requeue-progress`); p != "1 of 1 requeued, 0 skipped: done" {
+		t.Errorf("the requeue's progress reads %q", p)
+	}
 	step("see the order confirmed in the list",
 		chromedp.Click(chromedp.ID("nav-orders")),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q][data-status="confirmed"]`, stuck.GetId()))),
@@ -328,6 +348,7 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#sales-top tr[data-sku="BEAN-1"]`)),
 	)
 	shot("sales")
+
 	if total := now(`#sales-total`); !strings.HasPrefix(total, "13 orders, 13 units, €") {
 		t.Errorf("the sales total reads %q, want 13 orders and 13 units", total)
 	}
@@ -337,6 +358,58 @@ func TestConsole(t *testing.T) {
 	width, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('#sales-days-table tr[data-day=%q] .bar').style.width`, today)))
 	if err != nil || width != "100%" {
 		t.Errorf("today's bar is %q wide (%v), want 100%%: the only day with sales", width, err)
+	}
+	// 5. A bulk cancel from the orders list: a customer's two orders, a dry
+	// run, a reason, the progress, and the record on each order.
+	fraud := s.customer(t, "console-fraud", cardOK)
+	var frauds []string
+	for range 2 {
+		frauds = append(frauds, s.settle(t, fraud, s.place(t, fraud, s.request(t, fraud, "DE", lines("MUG-1", 1))).GetId()).GetId())
+	}
+	step("select a customer's orders",
+		chromedp.Click(chromedp.ID("nav-orders")),
+		chromedp.WaitVisible(chromedp.ID("orders-table")),
+		chromedp.SendKeys(chromedp.ID("filter-customer"), "console-fraud"),
+		count("1–2 of 2 orders"),
+	)
+	step("cancelling all that match asks first",
+		chromedp.Click(chromedp.ID("orders-cancel-all")),
+		chromedp.WaitVisible(chromedp.ID("bulk-cancel-yes")),
+	)
+	shot("bulk-cancel-confirm")
+	if q, sample := now(`#bulk-cancel-count`), now(`#bulk-cancel-sample`); q != "2 orders to cancel (customer=console-fraud):" ||
+		!strings.Contains(sample, frauds[0]) || !strings.Contains(sample, frauds[1]) {
+		t.Errorf("the bulk cancel asks %q about %q", q, sample)
+	}
+	step("cancel them, with a reason",
+		chromedp.SendKeys(chromedp.ID("bulk-cancel-reason"), "fraud ring"),
+		chromedp.Click(chromedp.ID("bulk-cancel-yes")),
+		chromedp.WaitVisible(chromedp.CSS(`#bulk-cancel-progress[data-state="done"]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders-table tr[data-order=%q][data-status="cancelled"]`, frauds[1]))),
+	)
+	shot("bulk-cancel-done")
+	if p := now(`#bulk-cancel-progress`); p != "2 of 2 cancelled, 0 skipped: done" {
+		t.Errorf("the bulk cancel's progress reads %q", p)
+	}
+	step("the action on the order's timeline",
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = "#/orders/%s"`, frauds[0])),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline tr[data-kind="bulkAction"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#waterfall .lane[data-lane="operator"] .span`)),
+		// A cancelled order offers no cancel form.
+		chromedp.WaitNotVisible(chromedp.ID("cancel-form")),
+	)
+	shot("timeline-bulk")
+	if r := now(`#timeline tr[data-kind="bulkAction"]`); !strings.Contains(r, "cancelled by mia: fraud ring") || !strings.Contains(r, "on 2 (customer=console-fraud)") {
+		t.Errorf("the timeline's bulk step reads %q", r)
+	}
+	step("and among the bulk actions",
+		chromedp.Click(chromedp.ID("nav-bulk")),
+		chromedp.WaitVisible(chromedp.CSS(`#bulk-table tbody tr[data-state="done"]`)),
+	)
+	shot("bulk")
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#bulk-table tbody tr")].map(r => r.cells[1].textContent + "|" + r.cells[4].textContent + "|" + r.cells[7].textContent)`)); err != nil ||
+		!slices.Equal(n, []string{"cancel orders| 2 of 2|fraud ring", "requeue deliveries| 1 of 1|inventory is back"}) {
+		t.Errorf("the bulk actions read %q (%v)", n, err)
 	}
 	step("back to the summary",
 		chromedp.Click(chromedp.ID("nav-summary")),

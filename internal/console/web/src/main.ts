@@ -154,6 +154,10 @@ function describe(e: opsv1.TimelineEntry): [what: string, detail: string] {
         }
       }
     }
+    case "bulkAction": {
+      const a = step.value.action;
+      return [`${step.value.outcome} by ${a?.operator ?? "?"}: ${a?.reason ?? ""}`, `bulk action ${a?.id ?? ""} on ${a?.matched ?? 0n} (${a?.filter ?? ""})`];
+    }
     default:
       return ["(a step this console does not know; reload it)", ""];
   }
@@ -275,6 +279,99 @@ function every(fn: () => Promise<void>): (() => void) & { now: () => void } {
   return Object.assign(stop, { now: () => { if (!stopped) void tick(); } });
 }
 
+// newRequestId makes a UUID for a bulk action's request id, from
+// getRandomValues, which (unlike randomUUID) a console served over plain
+// HTTP has too.
+function newRequestId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// BulkWords word a bulk action: "cancel", "order", "orders", "cancelled".
+type BulkWords = { verb: string; one: string; many: string; did: string };
+
+const counted = (n: bigint, w: BulkWords) => `${n} ${n === 1n ? w.one : w.many}`;
+
+// bulkDialog asks before a bulk action on everything a filter selects:
+// it shows the server's dry run (how many, and the first of them), takes
+// a reason, starts the action under a request id of its own, and shows
+// its progress until it ends. open() reads the filter as it is then.
+function bulkDialog(id: string, words: BulkWords, action: () => opsv1.StartBulkActionRequest["action"] | undefined, done: () => void): { box: HTMLElement; open: () => Promise<void>; close: () => void } {
+  const box = h("div", { id: `${id}-confirm`, class: "confirm bulk", role: "alertdialog", hidden: true });
+  let generation = 0;
+  const close = () => {
+    generation++;
+    box.hidden = true;
+  };
+  const follow = async (started: opsv1.BulkAction, mine: number) => {
+    const bar = h("progress", { id: `${id}-bar`, max: String(Number(started.matched) || 1), value: "0" });
+    const text = h("p", { id: `${id}-progress`, role: "status" });
+    box.replaceChildren(h("p", {}, `Bulk action `, h("a", { href: "#/bulk" }, started.id), ` (${started.filter}):`), bar, text,
+      h("button", { type: "button", id: `${id}-close`, click: close }, "Close"));
+    let a = started;
+    for (;;) {
+      bar.value = Number(a.done + a.skipped);
+      const state = label(opsv1.BulkActionState[a.state], "BULK_ACTION_STATE_");
+      text.textContent = `${a.done} of ${a.matched} ${words.did}, ${a.skipped} skipped: ${state}${a.error ? ` (${a.error})` : ""}`;
+      text.dataset.state = state;
+      if (a.state !== opsv1.BulkActionState.RUNNING || mine !== generation) {
+        break;
+      }
+      await new Promise((r) => window.setTimeout(r, 500));
+      a = (await ops.getBulkAction({ id: a.id })).action ?? a;
+    }
+    done();
+  };
+  const open = async () => {
+    const chosen = action();
+    if (!chosen) {
+      return;
+    }
+    const mine = ++generation;
+    const preview = await ops.startBulkAction({ action: chosen, dryRun: true, sampleSize: 5 });
+    if (mine !== generation) {
+      return;
+    }
+    const no = h("button", { type: "button", id: `${id}-no`, click: close }, preview.count > 0n ? (preview.count === 1n ? "Keep it" : "Keep them") : "Close");
+    if (preview.count === 0n) {
+      box.replaceChildren(h("p", { id: `${id}-count` }, `No ${words.many} to ${words.verb}: the filter (${preview.filter}) selects none.`), no);
+      box.hidden = false;
+      return;
+    }
+    const sample = [
+      ...preview.sampleOrders.map((o) => h("li", {}, h("a", { href: `#/orders/${o.id}` }, o.id), ` ${statusName(o.status)}, ${o.userId}, ${money(o.total)}`)),
+      ...preview.sampleDeliveries.map((p) => h("li", {}, `${typeName(p.delivery?.type ?? 0)} ${p.producer} → ${p.delivery?.subscriber ?? ""} of `,
+        h("a", { href: `#/orders/${p.delivery?.orderId ?? ""}` }, p.delivery?.orderId ?? ""))),
+    ];
+    const rest = preview.count - BigInt(sample.length);
+    const why = h("input", { id: `${id}-reason`, placeholder: "why (recorded with your name in each order's timeline)", size: "48" });
+    const yes = h("button", { type: "button", id: `${id}-yes` }, `${words.verb[0].toUpperCase()}${words.verb.slice(1)} ${counted(preview.count, words)}`);
+    yes.addEventListener("click", async () => {
+      why.classList.toggle("invalid", why.value.trim().length < 3);
+      if (why.classList.contains("invalid")) {
+        return;
+      }
+      try {
+        const res = await ops.startBulkAction({ action: chosen, reason: why.value.trim(), requestId: newRequestId() });
+        if (res.action) await follow(res.action, mine);
+      } catch (err) {
+        showError(err);
+      }
+    });
+    box.replaceChildren(
+      h("p", { id: `${id}-count` }, `${counted(preview.count, words)} to ${words.verb} (${preview.filter}):`),
+      h("ul", { id: `${id}-sample` }, ...sample, rest > 0n ? h("li", {}, `… and ${rest} more`) : null),
+      ...preview.unavailable.map((u) => h("p", { class: "problem" }, `${u.service} could not be asked; its part is not counted: ${u.error}`)),
+      h("p", {}, why, " ", yes, " ", no),
+    );
+    box.hidden = false;
+  };
+  return { box, open, close };
+}
+
 const summaryView: View = (main) => {
   const body = h("div", { id: "summary" });
   main.replaceChildren(h("h1", {}, "Summary"), body);
@@ -322,11 +419,40 @@ const ordersView: View = (main) => {
   const size = h("select", { id: "page-size" }, ...PAGE_SIZES.map((n) => h("option", { value: String(n) }, `${n} a page`)));
   const body = h("div", {});
   const form = h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, id, customer, sku, status, reason, older, sort);
-  main.replaceChildren(h("h1", {}, "Orders"), form, h("p", { class: "pager" }, prev, more, size, count), body);
+  // filter is the form as a filter; undefined, with the field marked,
+  // when a field cannot be read.
+  const filter = (): opsv1.OrderFilter | undefined => {
+    const f = create(opsv1.OrderFilterSchema, { orderIdPrefix: id.value.trim(), userId: customer.value.trim(), sku: sku.value.trim() });
+    if (status.value) f.statuses = [Number(status.value) as orderv1.OrderStatus];
+    if (reason.value) f.reasons = [Number(reason.value) as orderv1.StatusReason];
+    older.classList.remove("invalid");
+    id.classList.toggle("invalid", !/^[0-9a-fA-F-]*$/.test(f.orderIdPrefix));
+    if (id.classList.contains("invalid")) {
+      return undefined;
+    }
+    if (older.value.trim()) {
+      const ms = parseDuration(older.value);
+      if (ms === undefined) {
+        older.classList.add("invalid");
+        return undefined;
+      }
+      f.openLongerThan = { $typeName: "google.protobuf.Duration", seconds: BigInt(Math.floor(ms / 1000)), nanos: 0 };
+    }
+    return f;
+  };
   let refresh = () => {};
+  // Cancelling everything the filter selects is done by the server on the
+  // filter, after a dry run and a confirmation.
+  const bulk = bulkDialog("bulk-cancel", { verb: "cancel", one: "order", many: "orders", did: "cancelled" }, () => {
+    const f = filter();
+    return f ? { case: "cancelOrders", value: f } : undefined;
+  }, () => refresh());
+  const cancelAll = h("button", { type: "button", id: "orders-cancel-all", click: () => { void bulk.open().catch(showError); } }, "Cancel all matching…");
+  main.replaceChildren(h("h1", {}, "Orders"), form, h("p", { class: "pager" }, prev, more, size, count, cancelAll), bulk.box, body);
   const restart = () => {
     before.length = 0;
     current = "";
+    bulk.close();
     refresh();
   };
   form.addEventListener("input", restart);
@@ -344,25 +470,14 @@ const ordersView: View = (main) => {
     }
   });
   const stop = every(async () => {
-    const req = create(opsv1.ListOrdersRequestSchema, {
-      pageSize: Number(size.value), pageToken: current, sort: Number(sort.value) as opsv1.OrderSort,
-      orderIdPrefix: id.value.trim(), userId: customer.value.trim(), sku: sku.value.trim(),
-    });
-    if (status.value) req.statuses = [Number(status.value) as orderv1.OrderStatus];
-    if (reason.value) req.reasons = [Number(reason.value) as orderv1.StatusReason];
-    older.classList.remove("invalid");
-    id.classList.toggle("invalid", !/^[0-9a-fA-F-]*$/.test(req.orderIdPrefix));
-    if (id.classList.contains("invalid")) {
+    const f = filter();
+    if (!f) {
       return;
     }
-    if (older.value.trim()) {
-      const ms = parseDuration(older.value);
-      if (ms === undefined) {
-        older.classList.add("invalid");
-        return;
-      }
-      req.openLongerThan = { $typeName: "google.protobuf.Duration", seconds: BigInt(Math.floor(ms / 1000)), nanos: 0 };
-    }
+    const req = create(opsv1.ListOrdersRequestSchema, {
+      pageSize: Number(size.value), pageToken: current, sort: Number(sort.value) as opsv1.OrderSort,
+      orderIdPrefix: f.orderIdPrefix, userId: f.userId, sku: f.sku, statuses: f.statuses, reasons: f.reasons, openLongerThan: f.openLongerThan,
+    });
     const res = await ops.listOrders(req);
     if (req.pageToken !== current) {
       return; // the operator paged or filtered meanwhile; that answer comes next
@@ -428,6 +543,9 @@ function waterfall(tl: opsv1.GetSagaTimelineResponse, now: number): HTMLElement 
       case "payment":
         bars.push({ lane: "payment", from: at, to: at, label: what, failed: !e.step.value.operation?.succeeded });
         break;
+      case "bulkAction":
+        bars.push({ lane: e.service, from: at, to: at, label: what, failed: false });
+        break;
       case "delivery": {
         const d = e.step.value.delivery;
         if (d) {
@@ -439,7 +557,7 @@ function waterfall(tl: opsv1.GetSagaTimelineResponse, now: number): HTMLElement 
     }
   });
   const span = Math.max(end - start, 1);
-  const lanes = ["order", "inventory", "payment", "cart"].filter((l) => bars.some((b) => b.lane === l));
+  const lanes = ["order", "inventory", "payment", "cart", "operator"].filter((l) => bars.some((b) => b.lane === l));
   for (const b of bars) {
     if (!lanes.includes(b.lane)) lanes.push(b.lane);
   }
@@ -447,15 +565,24 @@ function waterfall(tl: opsv1.GetSagaTimelineResponse, now: number): HTMLElement 
     h("div", { class: "lane axis" }, h("span", { class: "lane-name" }, ""),
       h("div", { class: "track" }, h("span", {}, "+0s"), h("span", { class: "axis-end" }, `+${(span / 1000).toFixed(3)}s`))),
     ...lanes.map((lane) => {
-      const track = h("div", { class: "track" });
-      for (const b of bars.filter((x) => x.lane === lane)) {
+      // Steps of a lane that overlap in time go on rows of their own, each
+      // on the first row free at its start (a bar is at least 1% wide).
+      const rows: { end: number; track: HTMLElement }[] = [];
+      const minimum = span / 100;
+      for (const b of bars.filter((x) => x.lane === lane).sort((x, y) => x.from - y.from)) {
+        let free = rows.find((r) => r.end <= b.from);
+        if (!free) {
+          free = { end: 0, track: h("div", { class: "track" }) };
+          rows.push(free);
+        }
+        free.end = Math.max(b.to, b.from + minimum);
         const el = h("div", { class: b.failed ? "span failed" : "span", title: `${b.label} (${((b.to - b.from) / 1000).toFixed(3)}s)` });
         // Positioned through the CSSOM: the CSP allows no inline styles.
         el.style.left = `${((b.from - start) / span) * 100}%`;
         el.style.width = `${((b.to - b.from) / span) * 100}%`;
-        track.append(el);
+        free.track.append(el);
       }
-      const r = h("div", { class: "lane" }, h("span", { class: "lane-name" }, lane), track);
+      const r = h("div", { class: "lane" }, h("span", { class: "lane-name" }, lane), h("div", { class: "tracks" }, ...rows.map((x) => x.track)));
       r.dataset.lane = lane;
       return r;
     }));
@@ -583,31 +710,19 @@ const parkedView: View = (main) => {
       showError(err);
     }
   };
-  // Requeueing everything the filter matches is done by the server on the
-  // filter, and asked about first: how many, and which.
-  let shown = 0;
-  let more = false;
-  const confirmBox = h("div", { id: "requeue-confirm", class: "confirm", role: "alertdialog", hidden: true });
-  const ask = () => {
-    const which = [producer.value && `from ${producer.value}`, subscriber.value && `to ${subscriber.value}`].filter(Boolean).join(" ") || "of every producer and subscriber";
-    const sent = filter();
-    confirmBox.replaceChildren(
-      h("p", {}, `Requeue every parked delivery ${which}: ${more ? "more than " : ""}${shown === 1 ? "1 delivery" : `${shown} deliveries`}? Their attempts start again.`),
-      h("button", { type: "button", id: "requeue-confirm-yes", click: () => { confirmBox.hidden = true; void requeue(create(opsv1.RequeueParkedDeliveriesRequestSchema, { filter: sent })); } }, "Requeue them"),
-      h("button", { type: "button", id: "requeue-confirm-no", click: () => { confirmBox.hidden = true; } }, "Keep them parked"),
-    );
-    confirmBox.hidden = false;
-  };
-  const all = h("button", { type: "button", id: "requeue-all", click: ask }, "Requeue all matching…");
+  // Requeueing everything the filter selects is done by the server on the
+  // filter, as a bulk action: asked about first, how many and which.
+  const bulk = bulkDialog("requeue", { verb: "requeue", one: "parked delivery", many: "parked deliveries", did: "requeued" },
+    () => ({ case: "requeueDeliveries", value: filter() }), () => { void refresh().catch(showError); });
+  const confirmBox = bulk.box;
+  const all = h("button", { type: "button", id: "requeue-all", click: () => { void bulk.open().catch(showError); } }, "Requeue all matching…");
   const filters = h("form", { class: "filters", submit: (e: Event) => e.preventDefault() }, producer, subscriber, all);
-  filters.addEventListener("change", () => { confirmBox.hidden = true; });
+  filters.addEventListener("change", bulk.close);
   main.replaceChildren(h("h1", {}, "Parked events"),
     h("p", { class: "hint" }, "Deliveries the relays gave up on after their attempts. Fix the cause, then requeue: their attempts start again."),
     filters, confirmBox, result, body);
   refresh = async () => {
     const res = await ops.listParkedDeliveries({ filter: filter(), pageSize: 200 });
-    shown = res.deliveries.length;
-    more = res.nextPageToken !== "";
     const rows = res.deliveries.map((p) => {
       const d = p.delivery as deliveryv1.ParkedDelivery;
       const button = h("button", {
@@ -628,6 +743,28 @@ const parkedView: View = (main) => {
     );
   };
   return every(() => refresh());
+};
+
+// bulkView lists the bulk actions, newest first, with their progress.
+const bulkView: View = (main) => {
+  const body = h("div", {});
+  main.replaceChildren(h("h1", {}, "Bulk actions"),
+    h("p", { class: "hint" }, "Cancels and requeues of everything a filter selected: who, why, the filter, and how far each got. Start one from the Orders or Parked events view."),
+    body);
+  return every(async () => {
+    const res = await ops.listBulkActions({ pageSize: 50 });
+    const rows = res.actions.map((a) => {
+      const bar = h("progress", { max: String(Number(a.matched) || 1), value: String(Number(a.done + a.skipped)) });
+      const state = label(opsv1.BulkActionState[a.state], "BULK_ACTION_STATE_");
+      const r = row(when(a.createTime), label(opsv1.BulkActionKind[a.kind], "BULK_ACTION_KIND_").replace("_", " "), state, a.operator,
+        h("span", {}, bar, ` ${a.done} of ${a.matched}`), String(a.skipped), a.filter, a.reason, a.error);
+      r.dataset.action = a.id;
+      r.dataset.state = state;
+      if (a.state === opsv1.BulkActionState.FAILED) r.classList.add("problem");
+      return r;
+    });
+    body.replaceChildren(table([`Started (${zone()})`, "Action", "State", "Operator", "Done", "Skipped", "Filter", "Reason", "Error"], rows, "bulk-table", "No bulk action yet."));
+  });
 };
 
 const stockView: View = (main) => {
@@ -736,7 +873,7 @@ function route(): void {
   }
   byId("nav").hidden = false;
   const [, name = "summary", arg = ""] = location.hash.split("/");
-  const views: Record<string, View> = { summary: summaryView, orders: arg ? timelineView : ordersView, parked: parkedView, stock: stockView, sales: salesView };
+  const views: Record<string, View> = { summary: summaryView, orders: arg ? timelineView : ordersView, parked: parkedView, bulk: bulkView, stock: stockView, sales: salesView };
   const view = views[name] ?? summaryView;
   for (const a of document.querySelectorAll("nav a")) {
     a.classList.toggle("current", a.id === `nav-${name}`);
