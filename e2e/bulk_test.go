@@ -211,6 +211,29 @@ func TestOpsBulkActions(t *testing.T) {
 		}
 	})
 
+	t.Run("summary", func(t *testing.T) {
+		// Five placed, the three recalled cancelled from PENDING, two
+		// confirmed: none open at the end, and none ever below zero.
+		res, err := ops.GetSummary(ctx, meshtest.WithToken(&opsv1.GetSummaryRequest{Minutes: 5, TopSkus: 1}, s.merchant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var placed, confirmed, cancelled int64
+		for _, m := range res.Msg.GetMinutes() {
+			placed, confirmed, cancelled = placed+m.GetPlaced(), confirmed+m.GetConfirmed(), cancelled+m.GetCancelled()
+			if m.GetOpen() < 0 || m.GetOpen() > 4 {
+				t.Errorf("minute %v: %d open, want 0 to 4", m.GetMinute().AsTime(), m.GetOpen())
+			}
+		}
+		minutes := res.Msg.GetMinutes()
+		if len(minutes) != 5 || placed != 5 || confirmed != 2 || cancelled != 3 || minutes[4].GetOpen() != 0 {
+			t.Errorf("%d minutes: %d placed, %d confirmed, %d cancelled, %d open at the end; want 5: 5, 2, 3, 0", len(minutes), placed, confirmed, cancelled, minutes[len(minutes)-1].GetOpen())
+		}
+		if b := res.Msg.GetBusiestSkus(); len(b) != 1 || b[0].GetSku() != "BEAN-1" || b[0].GetUnits() != 4 || b[0].GetStock().GetSku() != "BEAN-1" {
+			t.Errorf("busiest SKU %v, want BEAN-1's 4 units with its stock", b)
+		}
+	})
+
 	t.Run("list", func(t *testing.T) {
 		res, err := ops.ListBulkActions(ctx, meshtest.WithToken(&opsv1.ListBulkActionsRequest{PageSize: 2}, s.merchant))
 		if err != nil {

@@ -292,6 +292,23 @@ func TestOpsService(t *testing.T) {
 		if q := queues["inventory→payment"]; q == nil || q.GetParked() != 0 {
 			t.Errorf("inventory→payment %v, want listed, none parked", q)
 		}
+		// The last hour a minute at a time: three placed, one confirmed,
+		// one cancelled, and the stuck one open at the end.
+		minutes := sum.GetMinutes()
+		var placed, confirmed, cancelled, rejected int64
+		for _, m := range minutes {
+			placed, confirmed, cancelled, rejected = placed+m.GetPlaced(), confirmed+m.GetConfirmed(), cancelled+m.GetCancelled(), rejected+m.GetRejected()
+		}
+		if len(minutes) != 60 || placed != 3 || confirmed != 1 || cancelled != 1 || rejected != 0 ||
+			minutes[0].GetOpen() != 0 || minutes[59].GetOpen() != 1 || minutes[59].GetMinute().AsTime().After(time.Now()) {
+			t.Errorf("%d minutes with %d placed, %d confirmed, %d cancelled, %d rejected, open %d then %d; want 60: 3, 1, 1, 0, open 0 then 1",
+				len(minutes), placed, confirmed, cancelled, rejected, minutes[0].GetOpen(), minutes[len(minutes)-1].GetOpen())
+		}
+		// BEAN-1's four units, without stock while Inventory is down.
+		if b := sum.GetBusiestSkus(); len(b) != 1 || b[0].GetSku() != "BEAN-1" || b[0].GetUnits() != 4 || b[0].GetStock() != nil ||
+			!slices.ContainsFunc(sum.GetUnavailable(), func(u *opsv1.Unavailable) bool { return u.GetService() == "inventory" }) {
+			t.Errorf("busiest SKUs %v (unavailable %v), want BEAN-1's 4 units and Inventory named unavailable", b, sum.GetUnavailable())
+		}
 	})
 
 	t.Run("requeue", func(t *testing.T) {

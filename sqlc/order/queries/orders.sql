@@ -274,3 +274,31 @@ FROM bulk_action_orders r
 JOIN bulk_actions a ON a.id = r.action_id
 WHERE r.order_id = @order_id
 ORDER BY r.id;
+
+-- name: MinutesSince :many
+-- The summary's activity, a minute at a time: orders placed (their first
+-- history entry), checkouts ended by outcome, and how many of the
+-- cancellations followed a confirmation (they close no open order).
+SELECT date_trunc('minute', h.created_at)::timestamptz AS minute,
+       count(*) FILTER (WHERE h.status = 'pending')::bigint AS placed,
+       count(*) FILTER (WHERE h.status = 'confirmed')::bigint AS confirmed,
+       count(*) FILTER (WHERE h.status = 'rejected')::bigint AS rejected,
+       count(*) FILTER (WHERE h.status = 'cancelled')::bigint AS cancelled,
+       count(*) FILTER (WHERE h.status = 'cancelled' AND EXISTS (
+         SELECT 1 FROM order_history c WHERE c.order_id = h.order_id AND c.id < h.id AND c.status = 'confirmed'))::bigint AS cancelled_confirmed
+FROM order_history h
+WHERE h.created_at >= @since
+GROUP BY 1
+ORDER BY 1;
+
+-- name: BusiestSKUs :many
+-- The SKUs with most units on the orders placed since a time, read from
+-- the orders' primary key (ids are UUIDv7: since_id is the first id of
+-- that time).
+SELECT l.sku, sum(l.quantity)::bigint AS units
+FROM orders o
+JOIN order_lines l ON l.order_id = o.id
+WHERE o.id >= @since_id
+GROUP BY l.sku
+ORDER BY units DESC, l.sku
+LIMIT @top;

@@ -181,6 +181,11 @@ type Storer interface {
 	SalesByDay(ctx context.Context, from, to time.Time) ([]SalesDay, error)
 	// TopSellers returns the top products of [from, to) by units.
 	TopSellers(ctx context.Context, from, to time.Time, top int32) ([]ProductSales, error)
+	// MinutesSince returns the minutes since a time that had activity.
+	MinutesSince(ctx context.Context, since time.Time) ([]Minute, error)
+	// BusiestSKUs returns the top SKUs by units on the orders placed since
+	// a time.
+	BusiestSKUs(ctx context.Context, since time.Time, top int32) ([]SKUUnits, error)
 	// OldestOpen returns the open order placed longest ago, and false when
 	// none is open.
 	OldestOpen(ctx context.Context) (id string, placed time.Time, found bool, err error)

@@ -394,6 +394,46 @@ func (s *Store) TopSellers(ctx context.Context, from, to time.Time, top int32) (
 	return out, nil
 }
 
+// MinutesSince implements service.Storer.
+func (s *Store) MinutesSince(ctx context.Context, since time.Time) ([]service.Minute, error) {
+	rows, err := s.q.MinutesSince(ctx, since)
+	if err != nil {
+		return nil, fmt.Errorf("activity by minute: %w", err)
+	}
+	out := make([]service.Minute, len(rows))
+	for i, r := range rows {
+		out[i] = service.Minute{Start: r.Minute, Placed: r.Placed, Confirmed: r.Confirmed, Rejected: r.Rejected,
+			Cancelled: r.Cancelled, CancelledConfirmed: r.CancelledConfirmed}
+	}
+	return out, nil
+}
+
+// BusiestSKUs implements service.Storer.
+func (s *Store) BusiestSKUs(ctx context.Context, since time.Time, top int32) ([]service.SKUUnits, error) {
+	rows, err := s.q.BusiestSKUs(ctx, orderdb.BusiestSKUsParams{SinceID: firstIDAt(since), Top: top})
+	if err != nil {
+		return nil, fmt.Errorf("busiest SKUs: %w", err)
+	}
+	out := make([]service.SKUUnits, len(rows))
+	for i, r := range rows {
+		out[i] = service.SKUUnits{SKU: r.Sku, Units: r.Units}
+	}
+	return out, nil
+}
+
+// firstIDAt is the smallest UUIDv7 of a time: its milliseconds, the
+// version, and zeros. Every order id made at or after t sorts at or after
+// it.
+func firstIDAt(t time.Time) uuid.UUID {
+	var id uuid.UUID
+	ms := uint64(max(t.UnixMilli(), 0))
+	for i := range 6 {
+		id[i] = byte(ms >> (40 - 8*i))
+	}
+	id[6], id[8] = 0x70, 0x80
+	return id
+}
+
 // OldestOpen implements service.Storer.
 func (s *Store) OldestOpen(ctx context.Context) (string, time.Time, bool, error) {
 	row, err := s.q.OldestOpenOrder(ctx)

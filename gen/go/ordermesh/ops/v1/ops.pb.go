@@ -1573,9 +1573,13 @@ func (x *RequeueParkedDeliveriesResponse) GetUnavailable() []*Unavailable {
 	return nil
 }
 
-// GetSummaryRequest is empty.
+// GetSummaryRequest says how far back the summary's charts go.
 type GetSummaryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The minutes of activity to return, 1 to 1440. 0 means 60.
+	Minutes int32 `protobuf:"varint,1,opt,name=minutes,proto3" json:"minutes,omitempty"`
+	// How many of the busiest SKUs, 1 to 20. 0 means 5.
+	TopSkus       int32 `protobuf:"varint,2,opt,name=top_skus,json=topSkus,proto3" json:"top_skus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1610,6 +1614,20 @@ func (*GetSummaryRequest) Descriptor() ([]byte, []int) {
 	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{20}
 }
 
+func (x *GetSummaryRequest) GetMinutes() int32 {
+	if x != nil {
+		return x.Minutes
+	}
+	return 0
+}
+
+func (x *GetSummaryRequest) GetTopSkus() int32 {
+	if x != nil {
+		return x.TopSkus
+	}
+	return 0
+}
+
 // GetSummaryResponse is the mesh at a glance.
 type GetSummaryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1625,7 +1643,15 @@ type GetSummaryResponse struct {
 	// The services that could not be asked.
 	Unavailable []*Unavailable `protobuf:"bytes,5,rep,name=unavailable,proto3" json:"unavailable,omitempty"`
 	// When the summary was taken.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
+	// The last minutes (GetSummaryRequest.minutes), oldest first, every
+	// minute there with zeros where nothing happened: the orders placed, the
+	// checkouts that ended by outcome, and the open orders at each minute's
+	// end.
+	Minutes []*SummaryMinute `protobuf:"bytes,7,rep,name=minutes,proto3" json:"minutes,omitempty"`
+	// The SKUs ordered most (units) over the same minutes, with their stock;
+	// without stock when Inventory could not be asked.
+	BusiestSkus   []*SkuActivity `protobuf:"bytes,8,rep,name=busiest_skus,json=busiestSkus,proto3" json:"busiest_skus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1702,6 +1728,177 @@ func (x *GetSummaryResponse) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetSummaryResponse) GetMinutes() []*SummaryMinute {
+	if x != nil {
+		return x.Minutes
+	}
+	return nil
+}
+
+func (x *GetSummaryResponse) GetBusiestSkus() []*SkuActivity {
+	if x != nil {
+		return x.BusiestSkus
+	}
+	return nil
+}
+
+// SummaryMinute is one minute of the mesh's activity.
+type SummaryMinute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The minute's start.
+	Minute *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=minute,proto3" json:"minute,omitempty"`
+	// Orders placed in it.
+	Placed int64 `protobuf:"varint,2,opt,name=placed,proto3" json:"placed,omitempty"`
+	// Checkouts that ended in it, by outcome. A confirmed order cancelled
+	// later counts as confirmed in its minute and as cancelled in the
+	// cancellation's.
+	Confirmed int64 `protobuf:"varint,3,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	Rejected  int64 `protobuf:"varint,4,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Cancelled int64 `protobuf:"varint,5,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	// Open orders (PENDING, RESERVED) at the minute's end, or now for the
+	// current minute.
+	Open          int64 `protobuf:"varint,6,opt,name=open,proto3" json:"open,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SummaryMinute) Reset() {
+	*x = SummaryMinute{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SummaryMinute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SummaryMinute) ProtoMessage() {}
+
+func (x *SummaryMinute) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SummaryMinute.ProtoReflect.Descriptor instead.
+func (*SummaryMinute) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SummaryMinute) GetMinute() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Minute
+	}
+	return nil
+}
+
+func (x *SummaryMinute) GetPlaced() int64 {
+	if x != nil {
+		return x.Placed
+	}
+	return 0
+}
+
+func (x *SummaryMinute) GetConfirmed() int64 {
+	if x != nil {
+		return x.Confirmed
+	}
+	return 0
+}
+
+func (x *SummaryMinute) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *SummaryMinute) GetCancelled() int64 {
+	if x != nil {
+		return x.Cancelled
+	}
+	return 0
+}
+
+func (x *SummaryMinute) GetOpen() int64 {
+	if x != nil {
+		return x.Open
+	}
+	return 0
+}
+
+// SkuActivity is a SKU's units ordered in the summary's minutes and its
+// stock now.
+type SkuActivity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sku   string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	// Units on orders placed in the summary's minutes, whatever became of
+	// them.
+	Units int64 `protobuf:"varint,2,opt,name=units,proto3" json:"units,omitempty"`
+	// The stock now; absent when Inventory could not be asked.
+	Stock         *v12.Stock `protobuf:"bytes,3,opt,name=stock,proto3" json:"stock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkuActivity) Reset() {
+	*x = SkuActivity{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkuActivity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkuActivity) ProtoMessage() {}
+
+func (x *SkuActivity) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkuActivity.ProtoReflect.Descriptor instead.
+func (*SkuActivity) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SkuActivity) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *SkuActivity) GetUnits() int64 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+func (x *SkuActivity) GetStock() *v12.Stock {
+	if x != nil {
+		return x.Stock
+	}
+	return nil
+}
+
 // StatusCount is the number of orders in one status.
 type StatusCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1715,7 +1912,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1924,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[22]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1937,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{22}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StatusCount) GetStatus() v1.OrderStatus {
@@ -1776,7 +1973,7 @@ type QueueStats struct {
 
 func (x *QueueStats) Reset() {
 	*x = QueueStats{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1985,7 @@ func (x *QueueStats) String() string {
 func (*QueueStats) ProtoMessage() {}
 
 func (x *QueueStats) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[23]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1998,7 @@ func (x *QueueStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStats.ProtoReflect.Descriptor instead.
 func (*QueueStats) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{23}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QueueStats) GetProducer() string {
@@ -1854,7 +2051,7 @@ type GetSalesFiguresRequest struct {
 
 func (x *GetSalesFiguresRequest) Reset() {
 	*x = GetSalesFiguresRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2063,7 @@ func (x *GetSalesFiguresRequest) String() string {
 func (*GetSalesFiguresRequest) ProtoMessage() {}
 
 func (x *GetSalesFiguresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[24]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2076,7 @@ func (x *GetSalesFiguresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSalesFiguresRequest.ProtoReflect.Descriptor instead.
 func (*GetSalesFiguresRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{24}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSalesFiguresRequest) GetFrom() *timestamppb.Timestamp {
@@ -1926,7 +2123,7 @@ type GetSalesFiguresResponse struct {
 
 func (x *GetSalesFiguresResponse) Reset() {
 	*x = GetSalesFiguresResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2135,7 @@ func (x *GetSalesFiguresResponse) String() string {
 func (*GetSalesFiguresResponse) ProtoMessage() {}
 
 func (x *GetSalesFiguresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[25]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2148,7 @@ func (x *GetSalesFiguresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSalesFiguresResponse.ProtoReflect.Descriptor instead.
 func (*GetSalesFiguresResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{25}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetSalesFiguresResponse) GetFrom() *timestamppb.Timestamp {
@@ -2019,7 +2216,7 @@ type SalesDay struct {
 
 func (x *SalesDay) Reset() {
 	*x = SalesDay{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2228,7 @@ func (x *SalesDay) String() string {
 func (*SalesDay) ProtoMessage() {}
 
 func (x *SalesDay) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[26]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2241,7 @@ func (x *SalesDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SalesDay.ProtoReflect.Descriptor instead.
 func (*SalesDay) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{26}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SalesDay) GetDay() *timestamppb.Timestamp {
@@ -2093,7 +2290,7 @@ type ProductSales struct {
 
 func (x *ProductSales) Reset() {
 	*x = ProductSales{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[27]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2302,7 @@ func (x *ProductSales) String() string {
 func (*ProductSales) ProtoMessage() {}
 
 func (x *ProductSales) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[27]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2315,7 @@ func (x *ProductSales) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProductSales.ProtoReflect.Descriptor instead.
 func (*ProductSales) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{27}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ProductSales) GetSku() string {
@@ -2187,7 +2384,7 @@ type OrderFilter struct {
 
 func (x *OrderFilter) Reset() {
 	*x = OrderFilter{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[28]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2396,7 @@ func (x *OrderFilter) String() string {
 func (*OrderFilter) ProtoMessage() {}
 
 func (x *OrderFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[28]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2409,7 @@ func (x *OrderFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderFilter.ProtoReflect.Descriptor instead.
 func (*OrderFilter) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{28}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OrderFilter) GetStatuses() []v1.OrderStatus {
@@ -2319,7 +2516,7 @@ type BulkAction struct {
 
 func (x *BulkAction) Reset() {
 	*x = BulkAction{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[29]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2528,7 @@ func (x *BulkAction) String() string {
 func (*BulkAction) ProtoMessage() {}
 
 func (x *BulkAction) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[29]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2541,7 @@ func (x *BulkAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BulkAction.ProtoReflect.Descriptor instead.
 func (*BulkAction) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{29}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BulkAction) GetId() string {
@@ -2471,7 +2668,7 @@ type StartBulkActionRequest struct {
 
 func (x *StartBulkActionRequest) Reset() {
 	*x = StartBulkActionRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[30]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2680,7 @@ func (x *StartBulkActionRequest) String() string {
 func (*StartBulkActionRequest) ProtoMessage() {}
 
 func (x *StartBulkActionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[30]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2693,7 @@ func (x *StartBulkActionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartBulkActionRequest.ProtoReflect.Descriptor instead.
 func (*StartBulkActionRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{30}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StartBulkActionRequest) GetAction() isStartBulkActionRequest_Action {
@@ -2594,7 +2791,7 @@ type StartBulkActionResponse struct {
 
 func (x *StartBulkActionResponse) Reset() {
 	*x = StartBulkActionResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[31]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2606,7 +2803,7 @@ func (x *StartBulkActionResponse) String() string {
 func (*StartBulkActionResponse) ProtoMessage() {}
 
 func (x *StartBulkActionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[31]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2619,7 +2816,7 @@ func (x *StartBulkActionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartBulkActionResponse.ProtoReflect.Descriptor instead.
 func (*StartBulkActionResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{31}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StartBulkActionResponse) GetAction() *BulkAction {
@@ -2674,7 +2871,7 @@ type GetBulkActionRequest struct {
 
 func (x *GetBulkActionRequest) Reset() {
 	*x = GetBulkActionRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[32]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2883,7 @@ func (x *GetBulkActionRequest) String() string {
 func (*GetBulkActionRequest) ProtoMessage() {}
 
 func (x *GetBulkActionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[32]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +2896,7 @@ func (x *GetBulkActionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBulkActionRequest.ProtoReflect.Descriptor instead.
 func (*GetBulkActionRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{32}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetBulkActionRequest) GetId() string {
@@ -2719,7 +2916,7 @@ type GetBulkActionResponse struct {
 
 func (x *GetBulkActionResponse) Reset() {
 	*x = GetBulkActionResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[33]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +2928,7 @@ func (x *GetBulkActionResponse) String() string {
 func (*GetBulkActionResponse) ProtoMessage() {}
 
 func (x *GetBulkActionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[33]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +2941,7 @@ func (x *GetBulkActionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBulkActionResponse.ProtoReflect.Descriptor instead.
 func (*GetBulkActionResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{33}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetBulkActionResponse) GetAction() *BulkAction {
@@ -2767,7 +2964,7 @@ type ListBulkActionsRequest struct {
 
 func (x *ListBulkActionsRequest) Reset() {
 	*x = ListBulkActionsRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[34]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +2976,7 @@ func (x *ListBulkActionsRequest) String() string {
 func (*ListBulkActionsRequest) ProtoMessage() {}
 
 func (x *ListBulkActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[34]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +2989,7 @@ func (x *ListBulkActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBulkActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListBulkActionsRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{34}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListBulkActionsRequest) GetPageSize() int32 {
@@ -2821,7 +3018,7 @@ type ListBulkActionsResponse struct {
 
 func (x *ListBulkActionsResponse) Reset() {
 	*x = ListBulkActionsResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[35]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2833,7 +3030,7 @@ func (x *ListBulkActionsResponse) String() string {
 func (*ListBulkActionsResponse) ProtoMessage() {}
 
 func (x *ListBulkActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[35]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +3043,7 @@ func (x *ListBulkActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBulkActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListBulkActionsResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{35}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListBulkActionsResponse) GetActions() []*BulkAction {
@@ -2969,8 +3166,11 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\beventIds\"~\n" +
 	"\x1fRequeueParkedDeliveriesResponse\x12\x1a\n" +
 	"\brequeued\x18\x01 \x01(\x03R\brequeued\x12?\n" +
-	"\vunavailable\x18\x02 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\"\x13\n" +
-	"\x11GetSummaryRequest\"\xef\x02\n" +
+	"\vunavailable\x18\x02 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\"_\n" +
+	"\x11GetSummaryRequest\x12$\n" +
+	"\aminutes\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xa0\v(\x00R\aminutes\x12$\n" +
+	"\btop_skus\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x14(\x00R\atopSkus\"\xec\x03\n" +
 	"\x12GetSummaryResponse\x12>\n" +
 	"\vopen_orders\x18\x01 \x03(\v2\x1d.ordermesh.ops.v1.StatusCountR\n" +
 	"openOrders\x12/\n" +
@@ -2978,7 +3178,20 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\x0foldest_open_age\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\roldestOpenAge\x124\n" +
 	"\x06queues\x18\x04 \x03(\v2\x1c.ordermesh.ops.v1.QueueStatsR\x06queues\x12?\n" +
 	"\vunavailable\x18\x05 \x03(\v2\x1d.ordermesh.ops.v1.UnavailableR\vunavailable\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\\\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x129\n" +
+	"\aminutes\x18\a \x03(\v2\x1f.ordermesh.ops.v1.SummaryMinuteR\aminutes\x12@\n" +
+	"\fbusiest_skus\x18\b \x03(\v2\x1d.ordermesh.ops.v1.SkuActivityR\vbusiestSkus\"\xc7\x01\n" +
+	"\rSummaryMinute\x122\n" +
+	"\x06minute\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06minute\x12\x16\n" +
+	"\x06placed\x18\x02 \x01(\x03R\x06placed\x12\x1c\n" +
+	"\tconfirmed\x18\x03 \x01(\x03R\tconfirmed\x12\x1a\n" +
+	"\brejected\x18\x04 \x01(\x03R\brejected\x12\x1c\n" +
+	"\tcancelled\x18\x05 \x01(\x03R\tcancelled\x12\x12\n" +
+	"\x04open\x18\x06 \x01(\x03R\x04open\"j\n" +
+	"\vSkuActivity\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x14\n" +
+	"\x05units\x18\x02 \x01(\x03R\x05units\x123\n" +
+	"\x05stock\x18\x03 \x01(\v2\x1d.ordermesh.inventory.v1.StockR\x05stock\"\\\n" +
 	"\vStatusCount\x127\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1f.ordermesh.order.v1.OrderStatusR\x06status\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"\xa7\x01\n" +
@@ -3121,7 +3334,7 @@ func file_ordermesh_ops_v1_ops_proto_rawDescGZIP() []byte {
 }
 
 var file_ordermesh_ops_v1_ops_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(OrderSort)(0),                          // 0: ordermesh.ops.v1.OrderSort
 	(BulkActionKind)(0),                     // 1: ordermesh.ops.v1.BulkActionKind
@@ -3148,137 +3361,144 @@ var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(*RequeueParkedDeliveriesResponse)(nil), // 22: ordermesh.ops.v1.RequeueParkedDeliveriesResponse
 	(*GetSummaryRequest)(nil),               // 23: ordermesh.ops.v1.GetSummaryRequest
 	(*GetSummaryResponse)(nil),              // 24: ordermesh.ops.v1.GetSummaryResponse
-	(*StatusCount)(nil),                     // 25: ordermesh.ops.v1.StatusCount
-	(*QueueStats)(nil),                      // 26: ordermesh.ops.v1.QueueStats
-	(*GetSalesFiguresRequest)(nil),          // 27: ordermesh.ops.v1.GetSalesFiguresRequest
-	(*GetSalesFiguresResponse)(nil),         // 28: ordermesh.ops.v1.GetSalesFiguresResponse
-	(*SalesDay)(nil),                        // 29: ordermesh.ops.v1.SalesDay
-	(*ProductSales)(nil),                    // 30: ordermesh.ops.v1.ProductSales
-	(*OrderFilter)(nil),                     // 31: ordermesh.ops.v1.OrderFilter
-	(*BulkAction)(nil),                      // 32: ordermesh.ops.v1.BulkAction
-	(*StartBulkActionRequest)(nil),          // 33: ordermesh.ops.v1.StartBulkActionRequest
-	(*StartBulkActionResponse)(nil),         // 34: ordermesh.ops.v1.StartBulkActionResponse
-	(*GetBulkActionRequest)(nil),            // 35: ordermesh.ops.v1.GetBulkActionRequest
-	(*GetBulkActionResponse)(nil),           // 36: ordermesh.ops.v1.GetBulkActionResponse
-	(*ListBulkActionsRequest)(nil),          // 37: ordermesh.ops.v1.ListBulkActionsRequest
-	(*ListBulkActionsResponse)(nil),         // 38: ordermesh.ops.v1.ListBulkActionsResponse
-	(v1.OrderStatus)(0),                     // 39: ordermesh.order.v1.OrderStatus
-	(v1.StatusReason)(0),                    // 40: ordermesh.order.v1.StatusReason
-	(*timestamppb.Timestamp)(nil),           // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 42: google.protobuf.Duration
-	(*v11.Money)(nil),                       // 43: ordermesh.common.v1.Money
-	(*v1.Order)(nil),                        // 44: ordermesh.order.v1.Order
-	(*v12.Reservation)(nil),                 // 45: ordermesh.inventory.v1.Reservation
-	(*v13.Payment)(nil),                     // 46: ordermesh.payment.v1.Payment
-	(*v14.Delivery)(nil),                    // 47: ordermesh.events.v1.Delivery
-	(*v1.StatusChange)(nil),                 // 48: ordermesh.order.v1.StatusChange
-	(v12.ReservationStatus)(0),              // 49: ordermesh.inventory.v1.ReservationStatus
-	(*v12.ReservationLine)(nil),             // 50: ordermesh.inventory.v1.ReservationLine
-	(*v13.PaymentOperation)(nil),            // 51: ordermesh.payment.v1.PaymentOperation
-	(v14.EventType)(0),                      // 52: ordermesh.events.v1.EventType
-	(*v14.ParkedDelivery)(nil),              // 53: ordermesh.events.v1.ParkedDelivery
+	(*SummaryMinute)(nil),                   // 25: ordermesh.ops.v1.SummaryMinute
+	(*SkuActivity)(nil),                     // 26: ordermesh.ops.v1.SkuActivity
+	(*StatusCount)(nil),                     // 27: ordermesh.ops.v1.StatusCount
+	(*QueueStats)(nil),                      // 28: ordermesh.ops.v1.QueueStats
+	(*GetSalesFiguresRequest)(nil),          // 29: ordermesh.ops.v1.GetSalesFiguresRequest
+	(*GetSalesFiguresResponse)(nil),         // 30: ordermesh.ops.v1.GetSalesFiguresResponse
+	(*SalesDay)(nil),                        // 31: ordermesh.ops.v1.SalesDay
+	(*ProductSales)(nil),                    // 32: ordermesh.ops.v1.ProductSales
+	(*OrderFilter)(nil),                     // 33: ordermesh.ops.v1.OrderFilter
+	(*BulkAction)(nil),                      // 34: ordermesh.ops.v1.BulkAction
+	(*StartBulkActionRequest)(nil),          // 35: ordermesh.ops.v1.StartBulkActionRequest
+	(*StartBulkActionResponse)(nil),         // 36: ordermesh.ops.v1.StartBulkActionResponse
+	(*GetBulkActionRequest)(nil),            // 37: ordermesh.ops.v1.GetBulkActionRequest
+	(*GetBulkActionResponse)(nil),           // 38: ordermesh.ops.v1.GetBulkActionResponse
+	(*ListBulkActionsRequest)(nil),          // 39: ordermesh.ops.v1.ListBulkActionsRequest
+	(*ListBulkActionsResponse)(nil),         // 40: ordermesh.ops.v1.ListBulkActionsResponse
+	(v1.OrderStatus)(0),                     // 41: ordermesh.order.v1.OrderStatus
+	(v1.StatusReason)(0),                    // 42: ordermesh.order.v1.StatusReason
+	(*timestamppb.Timestamp)(nil),           // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 44: google.protobuf.Duration
+	(*v11.Money)(nil),                       // 45: ordermesh.common.v1.Money
+	(*v1.Order)(nil),                        // 46: ordermesh.order.v1.Order
+	(*v12.Reservation)(nil),                 // 47: ordermesh.inventory.v1.Reservation
+	(*v13.Payment)(nil),                     // 48: ordermesh.payment.v1.Payment
+	(*v14.Delivery)(nil),                    // 49: ordermesh.events.v1.Delivery
+	(*v1.StatusChange)(nil),                 // 50: ordermesh.order.v1.StatusChange
+	(v12.ReservationStatus)(0),              // 51: ordermesh.inventory.v1.ReservationStatus
+	(*v12.ReservationLine)(nil),             // 52: ordermesh.inventory.v1.ReservationLine
+	(*v13.PaymentOperation)(nil),            // 53: ordermesh.payment.v1.PaymentOperation
+	(v14.EventType)(0),                      // 54: ordermesh.events.v1.EventType
+	(*v14.ParkedDelivery)(nil),              // 55: ordermesh.events.v1.ParkedDelivery
+	(*v12.Stock)(nil),                       // 56: ordermesh.inventory.v1.Stock
 }
 var file_ordermesh_ops_v1_ops_proto_depIdxs = []int32{
-	39, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
-	40, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
-	41, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
-	41, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
-	42, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
+	41, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	42, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
+	43, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
+	43, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
+	44, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
 	0,  // 5: ordermesh.ops.v1.ListOrdersRequest.sort:type_name -> ordermesh.ops.v1.OrderSort
-	43, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
-	43, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
-	44, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
-	44, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
-	45, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
-	46, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
+	45, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
+	45, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
+	46, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
+	46, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
+	47, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
+	48, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
 	7,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
 	8,  // 13: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
 	12, // 14: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	47, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
-	41, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
-	48, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
+	49, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
+	43, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
+	50, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
 	9,  // 18: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
 	10, // 19: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
 	7,  // 20: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
 	11, // 21: ordermesh.ops.v1.TimelineEntry.bulk_action:type_name -> ordermesh.ops.v1.BulkActionStep
-	49, // 22: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
-	50, // 23: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
-	41, // 24: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
-	51, // 25: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
-	43, // 26: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
-	32, // 27: ordermesh.ops.v1.BulkActionStep.action:type_name -> ordermesh.ops.v1.BulkAction
-	44, // 28: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	52, // 29: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
-	53, // 30: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
+	51, // 22: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
+	52, // 23: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
+	43, // 24: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
+	53, // 25: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
+	45, // 26: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
+	34, // 27: ordermesh.ops.v1.BulkActionStep.action:type_name -> ordermesh.ops.v1.BulkAction
+	46, // 28: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	54, // 29: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
+	55, // 30: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
 	17, // 31: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
 	18, // 32: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
 	12, // 33: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
 	17, // 34: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
 	12, // 35: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	25, // 36: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
-	42, // 37: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
-	26, // 38: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
+	27, // 36: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
+	44, // 37: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
+	28, // 38: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
 	12, // 39: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	41, // 40: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
-	39, // 41: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
-	42, // 42: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
-	41, // 43: ordermesh.ops.v1.GetSalesFiguresRequest.from:type_name -> google.protobuf.Timestamp
-	41, // 44: ordermesh.ops.v1.GetSalesFiguresRequest.to:type_name -> google.protobuf.Timestamp
-	41, // 45: ordermesh.ops.v1.GetSalesFiguresResponse.from:type_name -> google.protobuf.Timestamp
-	41, // 46: ordermesh.ops.v1.GetSalesFiguresResponse.to:type_name -> google.protobuf.Timestamp
-	29, // 47: ordermesh.ops.v1.GetSalesFiguresResponse.days:type_name -> ordermesh.ops.v1.SalesDay
-	30, // 48: ordermesh.ops.v1.GetSalesFiguresResponse.top_sellers:type_name -> ordermesh.ops.v1.ProductSales
-	43, // 49: ordermesh.ops.v1.GetSalesFiguresResponse.revenue:type_name -> ordermesh.common.v1.Money
-	41, // 50: ordermesh.ops.v1.SalesDay.day:type_name -> google.protobuf.Timestamp
-	43, // 51: ordermesh.ops.v1.SalesDay.revenue:type_name -> ordermesh.common.v1.Money
-	43, // 52: ordermesh.ops.v1.ProductSales.revenue:type_name -> ordermesh.common.v1.Money
-	39, // 53: ordermesh.ops.v1.OrderFilter.statuses:type_name -> ordermesh.order.v1.OrderStatus
-	40, // 54: ordermesh.ops.v1.OrderFilter.reasons:type_name -> ordermesh.order.v1.StatusReason
-	41, // 55: ordermesh.ops.v1.OrderFilter.placed_after:type_name -> google.protobuf.Timestamp
-	41, // 56: ordermesh.ops.v1.OrderFilter.placed_before:type_name -> google.protobuf.Timestamp
-	42, // 57: ordermesh.ops.v1.OrderFilter.open_longer_than:type_name -> google.protobuf.Duration
-	43, // 58: ordermesh.ops.v1.OrderFilter.min_total:type_name -> ordermesh.common.v1.Money
-	43, // 59: ordermesh.ops.v1.OrderFilter.max_total:type_name -> ordermesh.common.v1.Money
-	1,  // 60: ordermesh.ops.v1.BulkAction.kind:type_name -> ordermesh.ops.v1.BulkActionKind
-	2,  // 61: ordermesh.ops.v1.BulkAction.state:type_name -> ordermesh.ops.v1.BulkActionState
-	41, // 62: ordermesh.ops.v1.BulkAction.create_time:type_name -> google.protobuf.Timestamp
-	41, // 63: ordermesh.ops.v1.BulkAction.update_time:type_name -> google.protobuf.Timestamp
-	41, // 64: ordermesh.ops.v1.BulkAction.finish_time:type_name -> google.protobuf.Timestamp
-	31, // 65: ordermesh.ops.v1.StartBulkActionRequest.cancel_orders:type_name -> ordermesh.ops.v1.OrderFilter
-	17, // 66: ordermesh.ops.v1.StartBulkActionRequest.requeue_deliveries:type_name -> ordermesh.ops.v1.DeliveryFilter
-	32, // 67: ordermesh.ops.v1.StartBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
-	44, // 68: ordermesh.ops.v1.StartBulkActionResponse.sample_orders:type_name -> ordermesh.order.v1.Order
-	18, // 69: ordermesh.ops.v1.StartBulkActionResponse.sample_deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
-	12, // 70: ordermesh.ops.v1.StartBulkActionResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	32, // 71: ordermesh.ops.v1.GetBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
-	32, // 72: ordermesh.ops.v1.ListBulkActionsResponse.actions:type_name -> ordermesh.ops.v1.BulkAction
-	3,  // 73: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
-	5,  // 74: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
-	13, // 75: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
-	15, // 76: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
-	19, // 77: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
-	21, // 78: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	23, // 79: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
-	27, // 80: ordermesh.ops.v1.OpsService.GetSalesFigures:input_type -> ordermesh.ops.v1.GetSalesFiguresRequest
-	33, // 81: ordermesh.ops.v1.OpsService.StartBulkAction:input_type -> ordermesh.ops.v1.StartBulkActionRequest
-	35, // 82: ordermesh.ops.v1.OpsService.GetBulkAction:input_type -> ordermesh.ops.v1.GetBulkActionRequest
-	37, // 83: ordermesh.ops.v1.OpsService.ListBulkActions:input_type -> ordermesh.ops.v1.ListBulkActionsRequest
-	4,  // 84: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
-	6,  // 85: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
-	14, // 86: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
-	16, // 87: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
-	20, // 88: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
-	22, // 89: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	24, // 90: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
-	28, // 91: ordermesh.ops.v1.OpsService.GetSalesFigures:output_type -> ordermesh.ops.v1.GetSalesFiguresResponse
-	34, // 92: ordermesh.ops.v1.OpsService.StartBulkAction:output_type -> ordermesh.ops.v1.StartBulkActionResponse
-	36, // 93: ordermesh.ops.v1.OpsService.GetBulkAction:output_type -> ordermesh.ops.v1.GetBulkActionResponse
-	38, // 94: ordermesh.ops.v1.OpsService.ListBulkActions:output_type -> ordermesh.ops.v1.ListBulkActionsResponse
-	84, // [84:95] is the sub-list for method output_type
-	73, // [73:84] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	43, // 40: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
+	25, // 41: ordermesh.ops.v1.GetSummaryResponse.minutes:type_name -> ordermesh.ops.v1.SummaryMinute
+	26, // 42: ordermesh.ops.v1.GetSummaryResponse.busiest_skus:type_name -> ordermesh.ops.v1.SkuActivity
+	43, // 43: ordermesh.ops.v1.SummaryMinute.minute:type_name -> google.protobuf.Timestamp
+	56, // 44: ordermesh.ops.v1.SkuActivity.stock:type_name -> ordermesh.inventory.v1.Stock
+	41, // 45: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
+	44, // 46: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
+	43, // 47: ordermesh.ops.v1.GetSalesFiguresRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 48: ordermesh.ops.v1.GetSalesFiguresRequest.to:type_name -> google.protobuf.Timestamp
+	43, // 49: ordermesh.ops.v1.GetSalesFiguresResponse.from:type_name -> google.protobuf.Timestamp
+	43, // 50: ordermesh.ops.v1.GetSalesFiguresResponse.to:type_name -> google.protobuf.Timestamp
+	31, // 51: ordermesh.ops.v1.GetSalesFiguresResponse.days:type_name -> ordermesh.ops.v1.SalesDay
+	32, // 52: ordermesh.ops.v1.GetSalesFiguresResponse.top_sellers:type_name -> ordermesh.ops.v1.ProductSales
+	45, // 53: ordermesh.ops.v1.GetSalesFiguresResponse.revenue:type_name -> ordermesh.common.v1.Money
+	43, // 54: ordermesh.ops.v1.SalesDay.day:type_name -> google.protobuf.Timestamp
+	45, // 55: ordermesh.ops.v1.SalesDay.revenue:type_name -> ordermesh.common.v1.Money
+	45, // 56: ordermesh.ops.v1.ProductSales.revenue:type_name -> ordermesh.common.v1.Money
+	41, // 57: ordermesh.ops.v1.OrderFilter.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	42, // 58: ordermesh.ops.v1.OrderFilter.reasons:type_name -> ordermesh.order.v1.StatusReason
+	43, // 59: ordermesh.ops.v1.OrderFilter.placed_after:type_name -> google.protobuf.Timestamp
+	43, // 60: ordermesh.ops.v1.OrderFilter.placed_before:type_name -> google.protobuf.Timestamp
+	44, // 61: ordermesh.ops.v1.OrderFilter.open_longer_than:type_name -> google.protobuf.Duration
+	45, // 62: ordermesh.ops.v1.OrderFilter.min_total:type_name -> ordermesh.common.v1.Money
+	45, // 63: ordermesh.ops.v1.OrderFilter.max_total:type_name -> ordermesh.common.v1.Money
+	1,  // 64: ordermesh.ops.v1.BulkAction.kind:type_name -> ordermesh.ops.v1.BulkActionKind
+	2,  // 65: ordermesh.ops.v1.BulkAction.state:type_name -> ordermesh.ops.v1.BulkActionState
+	43, // 66: ordermesh.ops.v1.BulkAction.create_time:type_name -> google.protobuf.Timestamp
+	43, // 67: ordermesh.ops.v1.BulkAction.update_time:type_name -> google.protobuf.Timestamp
+	43, // 68: ordermesh.ops.v1.BulkAction.finish_time:type_name -> google.protobuf.Timestamp
+	33, // 69: ordermesh.ops.v1.StartBulkActionRequest.cancel_orders:type_name -> ordermesh.ops.v1.OrderFilter
+	17, // 70: ordermesh.ops.v1.StartBulkActionRequest.requeue_deliveries:type_name -> ordermesh.ops.v1.DeliveryFilter
+	34, // 71: ordermesh.ops.v1.StartBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
+	46, // 72: ordermesh.ops.v1.StartBulkActionResponse.sample_orders:type_name -> ordermesh.order.v1.Order
+	18, // 73: ordermesh.ops.v1.StartBulkActionResponse.sample_deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
+	12, // 74: ordermesh.ops.v1.StartBulkActionResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
+	34, // 75: ordermesh.ops.v1.GetBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
+	34, // 76: ordermesh.ops.v1.ListBulkActionsResponse.actions:type_name -> ordermesh.ops.v1.BulkAction
+	3,  // 77: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
+	5,  // 78: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
+	13, // 79: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
+	15, // 80: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
+	19, // 81: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
+	21, // 82: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	23, // 83: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
+	29, // 84: ordermesh.ops.v1.OpsService.GetSalesFigures:input_type -> ordermesh.ops.v1.GetSalesFiguresRequest
+	35, // 85: ordermesh.ops.v1.OpsService.StartBulkAction:input_type -> ordermesh.ops.v1.StartBulkActionRequest
+	37, // 86: ordermesh.ops.v1.OpsService.GetBulkAction:input_type -> ordermesh.ops.v1.GetBulkActionRequest
+	39, // 87: ordermesh.ops.v1.OpsService.ListBulkActions:input_type -> ordermesh.ops.v1.ListBulkActionsRequest
+	4,  // 88: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
+	6,  // 89: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
+	14, // 90: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
+	16, // 91: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
+	20, // 92: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
+	22, // 93: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	24, // 94: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
+	30, // 95: ordermesh.ops.v1.OpsService.GetSalesFigures:output_type -> ordermesh.ops.v1.GetSalesFiguresResponse
+	36, // 96: ordermesh.ops.v1.OpsService.StartBulkAction:output_type -> ordermesh.ops.v1.StartBulkActionResponse
+	38, // 97: ordermesh.ops.v1.OpsService.GetBulkAction:output_type -> ordermesh.ops.v1.GetBulkActionResponse
+	40, // 98: ordermesh.ops.v1.OpsService.ListBulkActions:output_type -> ordermesh.ops.v1.ListBulkActionsResponse
+	88, // [88:99] is the sub-list for method output_type
+	77, // [77:88] is the sub-list for method input_type
+	77, // [77:77] is the sub-list for extension type_name
+	77, // [77:77] is the sub-list for extension extendee
+	0,  // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_ops_v1_ops_proto_init() }
@@ -3293,7 +3513,7 @@ func file_ordermesh_ops_v1_ops_proto_init() {
 		(*TimelineEntry_Delivery)(nil),
 		(*TimelineEntry_BulkAction)(nil),
 	}
-	file_ordermesh_ops_v1_ops_proto_msgTypes[30].OneofWrappers = []any{
+	file_ordermesh_ops_v1_ops_proto_msgTypes[32].OneofWrappers = []any{
 		(*StartBulkActionRequest_CancelOrders)(nil),
 		(*StartBulkActionRequest_RequeueDeliveries)(nil),
 	}
@@ -3303,7 +3523,7 @@ func file_ordermesh_ops_v1_ops_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_ops_v1_ops_proto_rawDesc), len(file_ordermesh_ops_v1_ops_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -115,6 +115,49 @@ func (q *Queries) ApplyChanges(ctx context.Context, arg ApplyChangesParams) erro
 	return err
 }
 
+const busiestSKUs = `-- name: BusiestSKUs :many
+SELECT l.sku, sum(l.quantity)::bigint AS units
+FROM orders o
+JOIN order_lines l ON l.order_id = o.id
+WHERE o.id >= $1
+GROUP BY l.sku
+ORDER BY units DESC, l.sku
+LIMIT $2
+`
+
+type BusiestSKUsParams struct {
+	SinceID uuid.UUID
+	Top     int32
+}
+
+type BusiestSKUsRow struct {
+	Sku   string
+	Units int64
+}
+
+// The SKUs with most units on the orders placed since a time, read from
+// the orders' primary key (ids are UUIDv7: since_id is the first id of
+// that time).
+func (q *Queries) BusiestSKUs(ctx context.Context, arg BusiestSKUsParams) ([]BusiestSKUsRow, error) {
+	rows, err := q.db.Query(ctx, busiestSKUs, arg.SinceID, arg.Top)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []BusiestSKUsRow{}
+	for rows.Next() {
+		var i BusiestSKUsRow
+		if err := rows.Scan(&i.Sku, &i.Units); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const claimBulkAction = `-- name: ClaimBulkAction :one
 SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions
 WHERE state = 'running' AND next_step_at <= now()
@@ -799,6 +842,59 @@ func (q *Queries) LockOrdersWithLines(ctx context.Context, ids []uuid.UUID) ([]L
 			&i.Lines,
 			&i.HistoryLen,
 			&i.TxNow,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const minutesSince = `-- name: MinutesSince :many
+SELECT date_trunc('minute', h.created_at)::timestamptz AS minute,
+       count(*) FILTER (WHERE h.status = 'pending')::bigint AS placed,
+       count(*) FILTER (WHERE h.status = 'confirmed')::bigint AS confirmed,
+       count(*) FILTER (WHERE h.status = 'rejected')::bigint AS rejected,
+       count(*) FILTER (WHERE h.status = 'cancelled')::bigint AS cancelled,
+       count(*) FILTER (WHERE h.status = 'cancelled' AND EXISTS (
+         SELECT 1 FROM order_history c WHERE c.order_id = h.order_id AND c.id < h.id AND c.status = 'confirmed'))::bigint AS cancelled_confirmed
+FROM order_history h
+WHERE h.created_at >= $1
+GROUP BY 1
+ORDER BY 1
+`
+
+type MinutesSinceRow struct {
+	Minute             time.Time
+	Placed             int64
+	Confirmed          int64
+	Rejected           int64
+	Cancelled          int64
+	CancelledConfirmed int64
+}
+
+// The summary's activity, a minute at a time: orders placed (their first
+// history entry), checkouts ended by outcome, and how many of the
+// cancellations followed a confirmation (they close no open order).
+func (q *Queries) MinutesSince(ctx context.Context, since time.Time) ([]MinutesSinceRow, error) {
+	rows, err := q.db.Query(ctx, minutesSince, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MinutesSinceRow{}
+	for rows.Next() {
+		var i MinutesSinceRow
+		if err := rows.Scan(
+			&i.Minute,
+			&i.Placed,
+			&i.Confirmed,
+			&i.Rejected,
+			&i.Cancelled,
+			&i.CancelledConfirmed,
 		); err != nil {
 			return nil, err
 		}
