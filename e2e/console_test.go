@@ -418,6 +418,28 @@ func TestConsole(t *testing.T) {
 	if q := text(`#summary-queues tr[data-queue="order-inventory"]`); q != "orderinventory0–0" {
 		t.Errorf("order → inventory reads %q in the summary, want nothing pending or parked", q)
 	}
+	// The charts: fifteen orders placed and confirmed in the last hour, the
+	// two of them cancelled later; none open now; a bar per queue; the
+	// busiest SKUs with their stock.
+	shot("summary-charts")
+	type tally struct{ Minutes, Placed, Confirmed, Rejected, Cancelled, Open int }
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[tally](`(() => {
+		const groups = [...document.querySelectorAll("#chart-outcomes g[data-minute]")];
+		const sum = (o) => [...document.querySelectorAll("#chart-outcomes rect[data-outcome=" + o + "]")].reduce((a, r) => a + Number(r.dataset.count), 0);
+		return {Minutes: groups.length, Placed: groups.reduce((a, g) => a + Number(g.dataset.placed), 0),
+			Confirmed: sum("confirmed"), Rejected: sum("rejected"), Cancelled: sum("cancelled"),
+			Open: Number(document.getElementById("chart-open").dataset.last)};
+	})()`))
+	if want := (tally{60, 15, 15, 0, 2, 0}); err != nil || charts != want {
+		t.Errorf("the charts read %+v (%v), want %+v", charts, err, want)
+	}
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#chart-skus .hbar")].map(r => r.dataset.key + ": " + r.querySelector(".hbar-note").textContent)`))
+	if want := []string{"BEAN-1: 12 units ordered; 88 available, 0 reserved", "MUG-1: 3 units ordered; 4 available, 0 reserved"}; err != nil || !slices.Equal(bars, want) {
+		t.Errorf("the busiest SKUs read %q (%v), want %q", bars, err, want)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#chart-queues .hbar").length`)); err != nil || n != int(len(queuesOf(t, ops, s.merchant))) {
+		t.Errorf("the queue chart has %d bars (%v), want one per queue", n, err)
+	}
 
 	same, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stillTheSamePage === true`))
 	if err != nil || !same {
@@ -455,4 +477,14 @@ func TestConsole(t *testing.T) {
 	); err != nil {
 		t.Fatalf("a refused token: %v", err)
 	}
+}
+
+// queuesOf is the summary's queues, as the API gives them.
+func queuesOf(t *testing.T, ops opsv1connect.OpsServiceClient, token string) []*opsv1.QueueStats {
+	t.Helper()
+	res, err := ops.GetSummary(context.Background(), meshtest.WithToken(&opsv1.GetSummaryRequest{}, token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Msg.GetQueues()
 }

@@ -372,11 +372,104 @@ function bulkDialog(id: string, words: BulkWords, action: () => opsv1.StartBulkA
   return { box, open, close };
 }
 
+// --- Charts, drawn as SVG and divs through the DOM (the CSP allows no
+// inline styles; sizes go through the CSSOM).
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, ...children: (Node | string)[]): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  el.append(...children);
+  return el;
+}
+
+const minuteLabel = (m: opsv1.SummaryMinute) => clock(date(m.minute)).slice(11, 16);
+
+// outcomesChart draws orders per minute: the checkouts that ended, stacked
+// by outcome, and the orders placed as a line over them.
+function outcomesChart(minutes: opsv1.SummaryMinute[]): SVGSVGElement {
+  const W = 720, H = 150, left = 34, bottom = 18, n = Math.max(minutes.length, 1);
+  const top = Math.max(1, ...minutes.map((m) => Math.max(Number(m.placed), Number(m.confirmed + m.rejected + m.cancelled))));
+  const x = (i: number) => left + (i * (W - left)) / n;
+  const y = (v: number) => H - bottom - (v / top) * (H - bottom - 8);
+  const bw = Math.max((W - left) / n - 1, 1);
+  const chart = svg("svg", { id: "chart-outcomes", class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "orders per minute by outcome" });
+  chart.append(svg("line", { x1: left, y1: y(0), x2: W, y2: y(0), class: "axis" }),
+    svg("text", { x: left - 4, y: y(top) + 4, class: "tick", "text-anchor": "end" }, String(top)),
+    svg("text", { x: left - 4, y: y(0), class: "tick", "text-anchor": "end" }, "0"));
+  minutes.forEach((m, i) => {
+    const g = svg("g", { "data-minute": minuteLabel(m) });
+    let base = 0;
+    for (const [outcome, count] of [["confirmed", m.confirmed], ["rejected", m.rejected], ["cancelled", m.cancelled]] as const) {
+      const v = Number(count);
+      if (v > 0) {
+        g.append(svg("rect", { x: x(i), y: y(base + v), width: bw, height: y(base) - y(base + v), class: outcome, "data-outcome": outcome, "data-count": v }));
+      }
+      base += v;
+    }
+    g.dataset.placed = String(m.placed);
+    g.append(svg("title", {}, `${minuteLabel(m)} ${zone()}: ${m.placed} placed, ${m.confirmed} confirmed, ${m.rejected} rejected, ${m.cancelled} cancelled`));
+    chart.append(g);
+  });
+  chart.append(svg("polyline", { class: "placed", points: minutes.map((m, i) => `${x(i) + bw / 2},${y(Number(m.placed))}`).join(" ") }));
+  if (minutes.length > 0) {
+    chart.append(svg("text", { x: left, y: H - 4, class: "tick" }, minuteLabel(minutes[0])),
+      svg("text", { x: W, y: H - 4, class: "tick", "text-anchor": "end" }, `${minuteLabel(minutes[minutes.length - 1])} ${zone()}`));
+  }
+  return chart;
+}
+
+// openChart draws the open orders at each minute's end as an area.
+function openChart(minutes: opsv1.SummaryMinute[]): SVGSVGElement {
+  const W = 720, H = 110, left = 34, bottom = 18, n = Math.max(minutes.length - 1, 1);
+  const top = Math.max(1, ...minutes.map((m) => Number(m.open)));
+  const x = (i: number) => left + (i * (W - left)) / n;
+  const y = (v: number) => H - bottom - (v / top) * (H - bottom - 8);
+  const points = minutes.map((m, i) => `${x(i)},${y(Number(m.open))}`);
+  const chart = svg("svg", { id: "chart-open", class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "open orders" });
+  chart.append(svg("line", { x1: left, y1: y(0), x2: W, y2: y(0), class: "axis" }),
+    svg("text", { x: left - 4, y: y(top) + 4, class: "tick", "text-anchor": "end" }, String(top)),
+    svg("text", { x: left - 4, y: y(0), class: "tick", "text-anchor": "end" }, "0"));
+  if (minutes.length > 0) {
+    chart.append(svg("polygon", { class: "open-area", points: [`${x(0)},${y(0)}`, ...points, `${x(minutes.length - 1)},${y(0)}`].join(" ") }),
+      svg("polyline", { class: "open-line", points: points.join(" ") }));
+    chart.dataset.last = String(minutes[minutes.length - 1].open);
+  }
+  return chart;
+}
+
+type Part = { value: number; cls: string; title: string };
+
+// hbars draws a horizontal stacked bar per row, scaled to the largest
+// row, with a note after it.
+function hbars(id: string, rows: { key: string; label: string; parts: Part[]; note: string }[], empty: string): HTMLElement {
+  if (rows.length === 0) {
+    return h("p", { id, class: "empty" }, empty);
+  }
+  const most = Math.max(1, ...rows.map((r) => r.parts.reduce((a, p) => a + p.value, 0)));
+  return h("div", { id, class: "hbars" }, ...rows.map((r) => {
+    const stack = h("div", { class: "stack" });
+    for (const p of r.parts) {
+      if (p.value <= 0) continue;
+      const el = h("div", { class: `part ${p.cls}`, title: p.title });
+      el.style.width = `${(p.value / most) * 100}%`;
+      stack.append(el);
+    }
+    const row = h("div", { class: "hbar" }, h("span", { class: "hbar-label" }, r.label), stack, h("span", { class: "hbar-note" }, r.note));
+    row.dataset.key = r.key;
+    return row;
+  }));
+}
+
+const legend = (...items: [cls: string, text: string][]) =>
+  h("p", { class: "legend" }, ...items.map(([cls, text]) => h("span", {}, h("i", { class: cls }), text)));
+
 const summaryView: View = (main) => {
   const body = h("div", { id: "summary" });
   main.replaceChildren(h("h1", {}, "Summary"), body);
   return every(async () => {
-    const s = await ops.getSummary({});
+    const s = await ops.getSummary({ minutes: 60, topSkus: 5 });
     const open = s.openOrders.map((c) => h("li", { "data-status": statusName(c.status) }, `${statusName(c.status)}: `, h("b", {}, String(c.count))));
     const oldest = s.oldestOpenOrderId
       ? h("p", { id: "summary-oldest" }, "Oldest open order: ", h("a", { href: `#/orders/${s.oldestOpenOrderId}` }, s.oldestOpenOrderId), `, open for ${age(seconds(s.oldestOpenAge))}`)
@@ -387,8 +480,27 @@ const summaryView: View = (main) => {
       r.dataset.queue = `${q.producer}-${q.subscriber}`;
       return r;
     });
+    const depth = hbars("chart-queues", s.queues.map((q) => ({
+      key: `${q.producer}-${q.subscriber}`, label: `${q.producer} → ${q.subscriber}`,
+      parts: [{ value: Number(q.pending), cls: "pending", title: `${q.pending} pending` }, { value: Number(q.parked), cls: "parked", title: `${q.parked} parked` }],
+      note: `${q.pending} pending${q.parked > 0n ? `, ${q.parked} parked` : ""}${seconds(q.lag) > 0 ? `, lag ${age(seconds(q.lag))}` : ""}`,
+    })), "No queues.");
+    const skus = hbars("chart-skus", s.busiestSkus.map((a) => ({
+      key: a.sku, label: a.sku,
+      parts: a.stock
+        ? [{ value: Number(a.stock.available), cls: "available", title: `${a.stock.available} available` }, { value: Number(a.stock.reserved), cls: "reserved", title: `${a.stock.reserved} reserved` }]
+        : [],
+      note: `${plural(Number(a.units), "unit")} ordered; ${a.stock ? `${a.stock.available} available, ${a.stock.reserved} reserved` : "stock unknown"}`,
+    })), "Nothing ordered in the last hour.");
+    const last = s.minutes[s.minutes.length - 1];
     body.replaceChildren(
       h("h2", {}, "Open orders"), h("ul", { id: "summary-open" }, ...open), oldest,
+      h("div", { class: "charts" },
+        h("section", {}, h("h2", {}, "Orders per minute, last hour"), legend(["confirmed", "confirmed"], ["rejected", "rejected"], ["cancelled", "cancelled"], ["placed", "placed"]),
+          outcomesChart(s.minutes)),
+        h("section", {}, h("h2", {}, `Open orders, last hour${last ? `: ${last.open} now` : ""}`), openChart(s.minutes)),
+        h("section", {}, h("h2", {}, "Queue depth"), legend(["pending", "pending"], ["parked", "parked"]), depth),
+        h("section", {}, h("h2", {}, "Busiest SKUs' stock, last hour"), legend(["available", "available"], ["reserved", "reserved"]), skus)),
       h("h2", {}, "Event queues"),
       table(["Producer", "Subscriber", "Pending", "Lag", "Parked"], queues, "summary-queues", "No queues."),
       ...s.unavailable.map((u) => h("p", { class: "problem" }, `${u.service} could not be asked: ${u.error}`)),
