@@ -182,7 +182,7 @@ func (a *app) printOrders(orders []*orderv1.Order) error {
 	now := time.Now()
 	for _, o := range orders {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.GetId(), enumLabel(o.GetStatus().String(), "ORDER_STATUS_"),
-			dash(enumLabel(o.GetReason().String(), "STATUS_REASON_")), o.GetUserId(), amount(o.GetTotal()),
+			enumLabel(o.GetReason().String(), "STATUS_REASON_"), o.GetUserId(), amount(o.GetTotal()),
 			o.GetCreateTime().AsTime().UTC().Format(time.DateTime), age(now.Sub(o.GetCreateTime().AsTime())))
 	}
 	return w.Flush()
