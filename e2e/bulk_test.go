@@ -27,10 +27,9 @@ import (
 func TestOpsBulkActions(t *testing.T) {
 	t.Parallel()
 	s := newShop(t, func(c *mesh.Config) { c.Relay.MaxAttempts = 2 })
-	ctx := context.Background()
 	ops := opsv1connect.NewOpsServiceClient(s.m.HTTP, s.m.URL)
 	start := func(req *opsv1.StartBulkActionRequest) (*opsv1.StartBulkActionResponse, error) {
-		res, err := ops.StartBulkAction(ctx, meshtest.WithToken(req, s.merchant))
+		res, err := ops.StartBulkAction(t.Context(), meshtest.WithToken(req, s.merchant))
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +72,7 @@ func TestOpsBulkActions(t *testing.T) {
 			"a customer":       {cancelRecalled("recall", "", true), ada.token, connect.CodePermissionDenied, ""},
 		} {
 			t.Run(name, func(t *testing.T) {
-				_, err := ops.StartBulkAction(ctx, meshtest.WithToken(tc.req, tc.token))
+				_, err := ops.StartBulkAction(t.Context(), meshtest.WithToken(tc.req, tc.token))
 				meshtest.WantCode(t, err, tc.code, tc.want)
 			})
 		}
@@ -113,7 +112,7 @@ func TestOpsBulkActions(t *testing.T) {
 			if o.GetStatus() != cancelled || o.GetReason() != orderv1.StatusReason_STATUS_REASON_OPERATOR {
 				t.Errorf("order %s is %v %v, want CANCELLED by the operator", id, o.GetStatus(), o.GetReason())
 			}
-			tl, err := ops.GetSagaTimeline(ctx, meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: id}, s.merchant))
+			tl, err := ops.GetSagaTimeline(t.Context(), meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: id}, s.merchant))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +190,7 @@ func TestOpsBulkActions(t *testing.T) {
 		if o := s.settle(t, bob, other); o.GetStatus() != confirmed {
 			t.Errorf("requeued order ended %v, want CONFIRMED", o.GetStatus())
 		}
-		tl, err := ops.GetSagaTimeline(ctx, meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: other}, s.merchant))
+		tl, err := ops.GetSagaTimeline(t.Context(), meshtest.WithToken(&opsv1.GetSagaTimelineRequest{OrderId: other}, s.merchant))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +213,7 @@ func TestOpsBulkActions(t *testing.T) {
 	t.Run("summary", func(t *testing.T) {
 		// Five placed, the three recalled cancelled from PENDING, two
 		// confirmed: none open at the end, and none ever below zero.
-		res, err := ops.GetSummary(ctx, meshtest.WithToken(&opsv1.GetSummaryRequest{Minutes: 5, TopSkus: 1}, s.merchant))
+		res, err := ops.GetSummary(t.Context(), meshtest.WithToken(&opsv1.GetSummaryRequest{Minutes: 5, TopSkus: 1}, s.merchant))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +234,7 @@ func TestOpsBulkActions(t *testing.T) {
 	})
 
 	t.Run("list", func(t *testing.T) {
-		res, err := ops.ListBulkActions(ctx, meshtest.WithToken(&opsv1.ListBulkActionsRequest{PageSize: 2}, s.merchant))
+		res, err := ops.ListBulkActions(t.Context(), meshtest.WithToken(&opsv1.ListBulkActionsRequest{PageSize: 2}, s.merchant))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +245,7 @@ func TestOpsBulkActions(t *testing.T) {
 		if !slices.Equal(kinds, []string{"REQUEUE_DELIVERIES 0", "REQUEUE_DELIVERIES 4"}) || res.Msg.GetNextPageToken() == "" {
 			t.Errorf("newest actions %v (next %q), want the two requeues, newest first, and a next page", kinds, res.Msg.GetNextPageToken())
 		}
-		_, err = ops.GetBulkAction(ctx, meshtest.WithToken(&opsv1.GetBulkActionRequest{Id: uuid.NewString()}, s.merchant))
+		_, err = ops.GetBulkAction(t.Context(), meshtest.WithToken(&opsv1.GetBulkActionRequest{Id: uuid.NewString()}, s.merchant))
 		meshtest.WantCode(t, err, connect.CodeNotFound, "does not exist")
 	})
 }

@@ -437,7 +437,7 @@ func TestConsole(t *testing.T) {
 	if want := []string{"BEAN-1: 12 units ordered; 88 available, 0 reserved", "MUG-1: 3 units ordered; 4 available, 0 reserved"}; err != nil || !slices.Equal(bars, want) {
 		t.Errorf("the busiest SKUs read %q (%v), want %q", bars, err, want)
 	}
-	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#chart-queues .hbar").length`)); err != nil || n != int(len(queuesOf(t, ops, s.merchant))) {
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#chart-queues .hbar").length`)); err != nil || n != len(queuesOf(t, ops, s.merchant)) {
 		t.Errorf("the queue chart has %d bars (%v), want one per queue", n, err)
 	}
 

@@ -52,7 +52,7 @@ func terminalConfirm(in *os.File, w io.Writer) confirmer {
 		fmt.Fprint(w, question)
 		answer, err := bufio.NewReader(in).ReadString('\n')
 		if err != nil && answer == "" {
-			return false, nil //nolint:nilerr // no answer is no
+			return false, nil // no answer is no
 		}
 		answer = strings.ToLower(strings.TrimSpace(answer))
 		return answer == "y" || answer == "yes", nil
