@@ -243,7 +243,10 @@ FOR UPDATE SKIP LOCKED;
 -- A step's progress, committed with its work: the new cursor, the counts,
 -- and the end when finished.
 UPDATE bulk_actions
-SET cursor = @cursor, done = done + @done, skipped = skipped + @skipped, failures = 0, error = '',
+SET cursor = @cursor, done = done + @done, failures = 0, error = '',
+    -- At the end, what was selected at the start and not done had changed
+    -- before its turn came: skipped too.
+    skipped = CASE WHEN @finished::boolean THEN greatest(skipped + @skipped, matched - done - @done) ELSE skipped + @skipped END,
     state = CASE WHEN @finished::boolean THEN 'done' ELSE 'running' END,
     finished_at = CASE WHEN @finished::boolean THEN now() END,
     updated_at = now()

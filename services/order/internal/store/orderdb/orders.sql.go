@@ -15,9 +15,12 @@ import (
 
 const advanceBulkAction = `-- name: AdvanceBulkAction :one
 UPDATE bulk_actions
-SET cursor = $1, done = done + $2, skipped = skipped + $3, failures = 0, error = '',
-    state = CASE WHEN $4::boolean THEN 'done' ELSE 'running' END,
-    finished_at = CASE WHEN $4::boolean THEN now() END,
+SET cursor = $1, done = done + $2, failures = 0, error = '',
+    -- At the end, what was selected at the start and not done had changed
+    -- before its turn came: skipped too.
+    skipped = CASE WHEN $3::boolean THEN greatest(skipped + $4, matched - done - $2) ELSE skipped + $4 END,
+    state = CASE WHEN $3::boolean THEN 'done' ELSE 'running' END,
+    finished_at = CASE WHEN $3::boolean THEN now() END,
     updated_at = now()
 WHERE id = $5
 RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at
@@ -26,8 +29,8 @@ RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, ma
 type AdvanceBulkActionParams struct {
 	Cursor   string
 	Done     int64
-	Skipped  int64
 	Finished bool
+	Skipped  int64
 	ID       uuid.UUID
 }
 
@@ -37,8 +40,8 @@ func (q *Queries) AdvanceBulkAction(ctx context.Context, arg AdvanceBulkActionPa
 	row := q.db.QueryRow(ctx, advanceBulkAction,
 		arg.Cursor,
 		arg.Done,
-		arg.Skipped,
 		arg.Finished,
+		arg.Skipped,
 		arg.ID,
 	)
 	var i BulkAction

@@ -1,0 +1,135 @@
+package order_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/ordermesh/ordermesh/app/mesh"
+	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
+	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
+	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/wait"
+	"github.com/ordermesh/ordermesh/services/order"
+	"github.com/ordermesh/ordermesh/services/order/internal/ops"
+	"github.com/ordermesh/ordermesh/services/order/internal/service"
+	"github.com/ordermesh/ordermesh/services/order/internal/store"
+)
+
+// TestBulkCancelSurvivesAFailedBatch runs a bulk cancel of 250 orders, a
+// batch of 100 a transaction, while the database refuses one write of
+// the second batch: that batch rolls back whole, is tried again after its
+// backoff, and every order is cancelled exactly once. An order the
+// customer cancelled after the action started is counted as skipped.
+func TestBulkCancelSurvivesAFailedBatch(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t, mesh.Migrations(order.Component)...)
+	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
+	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
+	srv := ops.New(svc, ops.Deps{Log: slog.New(slog.DiscardHandler)})
+	ctx := t.Context()
+
+	var pending []string
+	for range 250 {
+		pending = append(pending, seedOrder(t, st, "pending", ""))
+	}
+	shipped := seedOrder(t, st, "shipped", "")
+	// The 101st bulk cancellation's history row fails, once: nextval is
+	// not rolled back with the transaction that called it.
+	if _, err := d.Pool.Exec(ctx, `
+		CREATE SEQUENCE bulk_writes;
+		CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.detail LIKE '%(bulk action %' AND nextval('bulk_writes') = 101 THEN
+				RAISE EXCEPTION 'the disk is full, once';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER fail_once BEFORE INSERT ON order_history FOR EACH ROW EXECUTE FUNCTION fail_once();`); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := srv.StartBulkAction(ctx, connect.NewRequest(&opsv1.StartBulkActionRequest{
+		Action: &opsv1.StartBulkActionRequest_CancelOrders{CancelOrders: &opsv1.OrderFilter{
+			Statuses: []orderv1.OrderStatus{orderv1.OrderStatus_ORDER_STATUS_PENDING, orderv1.OrderStatus_ORDER_STATUS_SHIPPED},
+		}},
+		Reason: "test the batches",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Msg.GetAction().GetId()
+	if got := res.Msg.GetAction().GetMatched(); got != 250 {
+		t.Fatalf("matched %d, want the 250 pending orders (a shipped order cannot be cancelled)", got)
+	}
+	// The customer cancels one before the runner gets to it.
+	if _, err := svc.CancelOrder(ctx, pending[200], func(service.Order) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.RunBulkActions(runCtx) }()
+	var a service.BulkAction
+	sawFailure := false
+	wait.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if a, err = svc.GetBulkAction(ctx, id); err != nil {
+			return err
+		}
+		if a.Error != "" {
+			sawFailure = true
+			if a.Done != 100 {
+				t.Errorf("after the failed batch %d are done, want the first batch's 100 only", a.Done)
+			}
+		}
+		if a.State == service.BulkRunning {
+			return errStillRunning
+		}
+		return nil
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !sawFailure {
+		t.Error("the failed batch was never seen on the action")
+	}
+	if a.State != service.BulkDone || a.Done != 249 || a.Skipped != 1 || a.Error != "" || a.FinishedAt == nil {
+		t.Errorf("action %+v, want done: 249 cancelled, 1 skipped, no error left", a)
+	}
+	for _, id := range pending {
+		o, err := st.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancellations := 0
+		for _, c := range o.History {
+			if c.Status == service.StatusCancelled {
+				cancellations++
+			}
+		}
+		if o.Status != service.StatusCancelled || cancellations != 1 {
+			t.Fatalf("order %s is %s with %d cancellations in its history, want cancelled once", id, o.Status, cancellations)
+		}
+		if got, want := emitted(t, d.Pool, id), "cancelled(OPERATOR)"; id != pending[200] && got != want {
+			t.Fatalf("order %s emitted %s, want %s", id, got, want)
+		}
+	}
+	if o, err := st.Get(ctx, shipped); err != nil || o.Status != service.StatusShipped {
+		t.Errorf("the shipped order is %v (%v), want shipped", o.Status, err)
+	}
+	records, err := svc.OrderBulkActions(ctx, pending[0])
+	if err != nil || len(records) != 1 || records[0].Outcome != "cancelled" || records[0].Action.ID != id {
+		t.Errorf("the first order's bulk records %+v (%v), want this action's one", records, err)
+	}
+}
+
+var errStillRunning = errorString("the bulk action is still running")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
