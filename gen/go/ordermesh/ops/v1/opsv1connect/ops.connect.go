@@ -88,7 +88,10 @@ type OpsServiceClient interface {
 	ListParkedDeliveries(context.Context, *connect.Request[v1.ListParkedDeliveriesRequest]) (*connect.Response[v1.ListParkedDeliveriesResponse], error)
 	// RequeueParkedDeliveries puts parked deliveries back in their queues
 	// with their attempt counts reset, across every producer the filter
-	// selects.
+	// selects, at once and without a record beyond the producers' log
+	// lines: meant for the events an operator names. To requeue everything
+	// a filter selects, with a dry run, a reason and a record in each
+	// order's timeline, use StartBulkAction.
 	RequeueParkedDeliveries(context.Context, *connect.Request[v1.RequeueParkedDeliveriesRequest]) (*connect.Response[v1.RequeueParkedDeliveriesResponse], error)
 	// GetSummary is the state of the mesh at a glance: open orders by
 	// status, the oldest open order, and every event queue.
@@ -300,7 +303,10 @@ type OpsServiceHandler interface {
 	ListParkedDeliveries(context.Context, *connect.Request[v1.ListParkedDeliveriesRequest]) (*connect.Response[v1.ListParkedDeliveriesResponse], error)
 	// RequeueParkedDeliveries puts parked deliveries back in their queues
 	// with their attempt counts reset, across every producer the filter
-	// selects.
+	// selects, at once and without a record beyond the producers' log
+	// lines: meant for the events an operator names. To requeue everything
+	// a filter selects, with a dry run, a reason and a record in each
+	// order's timeline, use StartBulkAction.
 	RequeueParkedDeliveries(context.Context, *connect.Request[v1.RequeueParkedDeliveriesRequest]) (*connect.Response[v1.RequeueParkedDeliveriesResponse], error)
 	// GetSummary is the state of the mesh at a glance: open orders by
 	// status, the oldest open order, and every event queue.

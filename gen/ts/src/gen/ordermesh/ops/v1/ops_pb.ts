@@ -1823,7 +1823,10 @@ export const OpsService: GenService<{
   /**
    * RequeueParkedDeliveries puts parked deliveries back in their queues
    * with their attempt counts reset, across every producer the filter
-   * selects.
+   * selects, at once and without a record beyond the producers' log
+   * lines: meant for the events an operator names. To requeue everything
+   * a filter selects, with a dry run, a reason and a record in each
+   * order's timeline, use StartBulkAction.
    *
    * @generated from rpc ordermesh.ops.v1.OpsService.RequeueParkedDeliveries
    */
