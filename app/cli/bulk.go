@@ -27,7 +27,23 @@ type bulkFlags struct {
 	dryRun, yes    bool
 	noWait         bool
 	sample         int
-	verb, noun, to string // "cancel", "orders", "cancelled"
+	verb, one, many, to string // "cancel", "order", "orders", "cancelled"
+}
+
+// counted is n of the flags' things: "1 order", "2 orders".
+func (b bulkFlags) counted(n int64) string {
+	if n == 1 {
+		return "1 " + b.one
+	}
+	return fmt.Sprintf("%d %s", n, b.many)
+}
+
+// these names n of them as a question does: "this order", "these 2 orders".
+func (b bulkFlags) these(n int64) string {
+	if n == 1 {
+		return "this " + b.one
+	}
+	return fmt.Sprintf("these %d %s", n, b.many)
 }
 
 func (b *bulkFlags) register(cmd *cobra.Command) {
@@ -106,9 +122,9 @@ func (a *app) runBulk(cmd *cobra.Command, req *opsv1.StartBulkActionRequest, b b
 	}
 	if !b.yes {
 		if a.confirm == nil {
-			return usagef("nothing done: say --yes to %s these %d %s (stdin is not a terminal to ask)", b.verb, preview.GetCount(), b.noun)
+			return usagef("nothing done: say --yes to %s %s (stdin is not a terminal to ask)", b.verb, b.these(preview.GetCount()))
 		}
-		ok, err := a.confirm(fmt.Sprintf("%s these %d %s? [y/N] ", capitalize(b.verb), preview.GetCount(), b.noun))
+		ok, err := a.confirm(fmt.Sprintf("%s %s? [y/N] ", capitalize(b.verb), b.these(preview.GetCount())))
 		if err != nil {
 			return err
 		}
@@ -142,16 +158,20 @@ func (a *app) runBulk(cmd *cobra.Command, req *opsv1.StartBulkActionRequest, b b
 func (a *app) printPreview(p *opsv1.StartBulkActionResponse, b bulkFlags) error {
 	a.printUnavailable(p.GetUnavailable())
 	if p.GetCount() == 0 {
-		_, err := fmt.Fprintf(a.out, "no %s to %s: the filter (%s) selects none\n", b.noun, b.verb, p.GetFilter())
+		_, err := fmt.Fprintf(a.out, "no %s to %s: the filter (%s) selects none\n", b.many, b.verb, p.GetFilter())
 		return err
 	}
-	fmt.Fprintf(a.out, "%d %s to %s (%s)", p.GetCount(), b.noun, b.verb, p.GetFilter())
+	fmt.Fprintf(a.out, "%s to %s (%s)", b.counted(p.GetCount()), b.verb, p.GetFilter())
 	shown := len(p.GetSampleOrders()) + len(p.GetSampleDeliveries())
-	if shown == 0 {
+	switch {
+	case shown == 0:
 		_, err := fmt.Fprintln(a.out)
 		return err
+	case int64(shown) < p.GetCount():
+		fmt.Fprintf(a.out, "; the first %d:\n", shown)
+	default:
+		fmt.Fprintln(a.out, ":")
 	}
-	fmt.Fprintf(a.out, "; the first %d:\n", shown)
 	var err error
 	if len(p.GetSampleOrders()) > 0 {
 		err = a.printOrders(p.GetSampleOrders())
@@ -216,7 +236,7 @@ func (a *app) waitBulk(cmd *cobra.Command, action *opsv1.BulkAction, did string)
 
 func (a *app) ordersBulkCancel() *cobra.Command {
 	var of orderFlags
-	b := bulkFlags{verb: "cancel", noun: "orders", to: "cancelled"}
+	b := bulkFlags{verb: "cancel", one: "order", many: "orders", to: "cancelled"}
 	cmd := &cobra.Command{
 		Use:   "bulk-cancel FILTER… --reason TEXT",
 		Short: "Cancel every order a filter selects, on the server, after a dry run and a confirmation",
@@ -282,7 +302,7 @@ func (a *app) bulkList() *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(a.out, "%d bulk actions\n", len(res.GetActions()))
+			_, err = fmt.Fprintln(a.out, bulkFlags{one: "bulk action", many: "bulk actions"}.counted(int64(len(res.GetActions()))))
 			return err
 		},
 	}

@@ -345,7 +345,7 @@ func TestCommandLine(t *testing.T) {
 		filter := []string{"orders", "bulk-cancel", "--status", "confirmed", "--placed-after", after.Format(time.RFC3339)}
 		args := func(more ...string) []string { return append(slices.Clone(filter), more...) }
 		dry := op.ok(args("--dry-run")...)
-		if !strings.HasPrefix(dry, "2 orders to cancel (status=confirmed placed_after="+after.Format(time.RFC3339)+"); the first 2:\nID") ||
+		if !strings.HasPrefix(dry, "2 orders to cancel (status=confirmed placed_after="+after.Format(time.RFC3339)+"):\nID") ||
 			!strings.Contains(dry, ids[0]) || !strings.Contains(dry, ids[1]) {
 			t.Errorf("bulk-cancel --dry-run:\n%s", dry)
 		}
@@ -381,7 +381,7 @@ func TestCommandLine(t *testing.T) {
 		}
 		list := strings.Split(op.ok("bulk", "list", "--limit", "2"), "\n")
 		if len(list) != 4 || !strings.HasPrefix(list[0], "ID") || !strings.Contains(list[1], done[1]) || !strings.Contains(list[1], "cancel_orders") ||
-			!strings.Contains(list[1], "fraud ring") || list[2] != "1 bulk actions" {
+			!strings.Contains(list[1], "fraud ring") || list[2] != "1 bulk action" {
 			t.Errorf("bulk list:\n%s", strings.Join(list, "\n"))
 		}
 		op.fails(1, "not_found: bulk action", "bulk", "show", "0193a2b4-0000-7000-8000-000000000000")
