@@ -23,10 +23,10 @@ const bulkEvery = 500 * time.Millisecond
 // bulkFlags are the flags of a command that acts on everything a filter
 // selects.
 type bulkFlags struct {
-	reason         string
-	dryRun, yes    bool
-	noWait         bool
-	sample         int
+	reason              string
+	dryRun, yes         bool
+	noWait              bool
+	sample              int
 	verb, one, many, to string // "cancel", "order", "orders", "cancelled"
 }
 
