@@ -228,10 +228,14 @@ func (a *app) waitBulk(cmd *cobra.Command, action *opsv1.BulkAction, did string)
 	} else {
 		fmt.Fprintf(a.out, "bulk action %s %s\n", action.GetId(), enumLabel(action.GetState().String(), "BULK_ACTION_STATE_"))
 	}
-	if action.GetState() == opsv1.BulkActionState_BULK_ACTION_STATE_FAILED {
+	switch action.GetState() {
+	case opsv1.BulkActionState_BULK_ACTION_STATE_FAILED:
 		return fmt.Errorf("bulk action %s failed after %d %s: %s", action.GetId(), action.GetDone(), did, action.GetError())
+	case opsv1.BulkActionState_BULK_ACTION_STATE_STOPPED:
+		return fmt.Errorf("bulk action %s was stopped by %s after %d of %d %s", action.GetId(), action.GetStoppedBy(), action.GetDone(), action.GetMatched(), did)
+	default:
+		return nil
 	}
-	return nil
 }
 
 func (a *app) ordersBulkCancel() *cobra.Command {
@@ -265,7 +269,7 @@ nothing twice.`,
 
 func (a *app) bulkCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bulk", Short: "Read the bulk actions: who cancelled or requeued what, why, and how far it got"}
-	cmd.AddCommand(a.bulkList(), a.bulkShow())
+	cmd.AddCommand(a.bulkList(), a.bulkShow(), a.bulkStop())
 	return cmd
 }
 
@@ -347,6 +351,9 @@ func (a *app) bulkShow() *cobra.Command {
 				if action.GetError() != "" {
 					fmt.Fprintf(a.out, "Error     %s\n", action.GetError())
 				}
+				if action.GetStoppedBy() != "" {
+					fmt.Fprintf(a.out, "Stopped   by %s\n", action.GetStoppedBy())
+				}
 			}
 			if wait {
 				return a.waitBulk(cmd, action, did)
@@ -360,6 +367,29 @@ func (a *app) bulkShow() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "print its progress until it ends")
 	return cmd
+}
+
+func (a *app) bulkStop() *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop ACTION_ID",
+		Short: "Stop a running bulk action before its next batch; what it did stays done",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var action *opsv1.BulkAction
+			err := a.call(cmd, func(ctx context.Context) error {
+				r, err := a.ops().StopBulkAction(ctx, connect.NewRequest(&opsv1.StopBulkActionRequest{Id: args[0]}))
+				if err == nil {
+					action = r.Msg.GetAction()
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return a.printOr(action, "bulk action %s stopped after %d of %d done, %d skipped\n",
+				action.GetId(), action.GetDone(), action.GetMatched(), action.GetSkipped())
+		},
+	}
 }
 
 func capitalize(s string) string {

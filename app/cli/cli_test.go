@@ -385,6 +385,7 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("bulk list:\n%s", strings.Join(list, "\n"))
 		}
 		op.fails(1, "not_found: bulk action", "bulk", "show", "0193a2b4-0000-7000-8000-000000000000")
+		op.fails(1, "failed_precondition: bulk action "+done[1]+" has ended (done at ", "bulk", "stop", done[1])
 	})
 
 	t.Run("version", func(t *testing.T) {

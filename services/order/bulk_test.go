@@ -2,7 +2,9 @@ package order_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,8 +13,10 @@ import (
 	"github.com/ordermesh/ordermesh/app/mesh"
 	opsv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1"
 	orderv1 "github.com/ordermesh/ordermesh/gen/go/ordermesh/order/v1"
+	"github.com/ordermesh/ordermesh/internal/platform/auth"
 	"github.com/ordermesh/ordermesh/internal/platform/dbtest"
 	"github.com/ordermesh/ordermesh/internal/platform/events"
+	"github.com/ordermesh/ordermesh/internal/platform/rpcerr"
 	"github.com/ordermesh/ordermesh/internal/platform/wait"
 	"github.com/ordermesh/ordermesh/services/order"
 	"github.com/ordermesh/ordermesh/services/order/internal/ops"
@@ -128,8 +132,79 @@ func TestBulkCancelSurvivesAFailedBatch(t *testing.T) {
 	}
 }
 
+// kindOf is the kind the RPC layer answers err with; 0 for none.
+func kindOf(err error) rpcerr.Kind {
+	var s *rpcerr.Sentinel
+	if errors.As(err, &s) {
+		return s.Kind()
+	}
+	return 0
+}
+
 var errStillRunning = errorString("the bulk action is still running")
 
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestStopBulkAction stops a bulk action before its first batch: nothing
+// is cancelled, the runner passes it over, and stopping it again, or an
+// action that is done, says how it ended.
+func TestStopBulkAction(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t, mesh.Migrations(order.Component)...)
+	st := store.New(d.Pool, events.NewOutbox("order", mesh.Routing))
+	svc := service.New(st, nil, nil, nil, service.Config{Deadline: time.Hour, ShipFrom: "DE"})
+	srv := ops.New(svc, ops.Deps{Log: slog.New(slog.DiscardHandler)})
+	ctx := auth.WithPrincipal(t.Context(), auth.Principal{Subject: "mia", Roles: []auth.Role{auth.RoleMerchant}})
+	ids := []string{seedOrder(t, st, "pending", ""), seedOrder(t, st, "pending", "")}
+	start := func() string {
+		t.Helper()
+		res, err := srv.StartBulkAction(ctx, connect.NewRequest(&opsv1.StartBulkActionRequest{
+			Action: &opsv1.StartBulkActionRequest_CancelOrders{CancelOrders: &opsv1.OrderFilter{Sku: "BEAN-1"}},
+			Reason: "stop me",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg.GetAction().GetId()
+	}
+	id := start()
+	stopped, err := srv.StopBulkAction(ctx, connect.NewRequest(&opsv1.StopBulkActionRequest{Id: id}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := stopped.Msg.GetAction(); a.GetState() != opsv1.BulkActionState_BULK_ACTION_STATE_STOPPED || a.GetDone() != 0 || a.GetFinishTime() == nil {
+		t.Errorf("stopped %v, want STOPPED with nothing done", a)
+	}
+	// The runner, woken by the start, finds nothing to run.
+	runCtx, stop := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer stop()
+	if err := srv.RunBulkActions(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if o, err := st.Get(ctx, id); err != nil || o.Status != service.StatusPending {
+			t.Errorf("order %s is %v (%v) after the stopped action, want pending", id, o.Status, err)
+		}
+	}
+	_, err = srv.StopBulkAction(ctx, connect.NewRequest(&opsv1.StopBulkActionRequest{Id: id}))
+	if kindOf(err) != rpcerr.KindPrecondition || !strings.Contains(err.Error(), "has ended (stopped by mia at ") {
+		t.Errorf("stopping it again: %v, want failed_precondition saying it was stopped", err)
+	}
+	// One that ran to its end.
+	done := start()
+	runCtx, stop = context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer stop()
+	if err := srv.RunBulkActions(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = srv.StopBulkAction(ctx, connect.NewRequest(&opsv1.StopBulkActionRequest{Id: done}))
+	if kindOf(err) != rpcerr.KindPrecondition || !strings.Contains(err.Error(), "has ended (done at ") || !strings.Contains(err.Error(), "2 of 2 done") {
+		t.Errorf("stopping a finished action: %v, want failed_precondition saying it is done", err)
+	}
+	_, err = srv.StopBulkAction(ctx, connect.NewRequest(&opsv1.StopBulkActionRequest{Id: "01a24d7d-c187-7a23-9257-62347ccf21fa"}))
+	if kindOf(err) != rpcerr.KindNotFound {
+		t.Errorf("stopping no action: %v, want not_found", err)
+	}
+}

@@ -74,6 +74,7 @@ var Component = component.Component{
 		opsv1connect.OpsServiceGetSalesFiguresProcedure:         operators,
 		opsv1connect.OpsServiceStartBulkActionProcedure:         operators,
 		opsv1connect.OpsServiceGetBulkActionProcedure:           operators,
+		opsv1connect.OpsServiceStopBulkActionProcedure:          operators,
 		opsv1connect.OpsServiceListBulkActionsProcedure:         operators,
 	},
 	Config: &Config{},

@@ -305,3 +305,11 @@ WHERE o.id >= @since_id
 GROUP BY l.sku
 ORDER BY units DESC, l.sku
 LIMIT @top;
+
+-- name: StopBulkAction :one
+-- Stops a running action; a step in progress holds its row, so this waits
+-- for that step to commit and the next one never starts.
+UPDATE bulk_actions
+SET state = 'stopped', stopped_by = @stopped_by, finished_at = now(), updated_at = now()
+WHERE id = @id AND state = 'running'
+RETURNING *;

@@ -290,6 +290,15 @@ function newRequestId(): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+// stopBulk stops a running bulk action; its progress shows it stopped.
+async function stopBulk(id: string): Promise<void> {
+  try {
+    await ops.stopBulkAction({ id });
+  } catch (err) {
+    showError(err);
+  }
+}
+
 // BulkWords word a bulk action: "cancel", "order", "orders", "cancelled".
 type BulkWords = { verb: string; one: string; many: string; did: string };
 
@@ -309,14 +318,16 @@ function bulkDialog(id: string, words: BulkWords, action: () => opsv1.StartBulkA
   const follow = async (started: opsv1.BulkAction, mine: number) => {
     const bar = h("progress", { id: `${id}-bar`, max: String(Number(started.matched) || 1), value: "0" });
     const text = h("p", { id: `${id}-progress`, role: "status" });
+    const stop = h("button", { type: "button", id: `${id}-stop`, click: () => { void stopBulk(started.id); } }, "Stop");
     box.replaceChildren(h("p", {}, `Bulk action `, h("a", { href: "#/bulk" }, started.id), ` (${started.filter}):`), bar, text,
-      h("button", { type: "button", id: `${id}-close`, click: close }, "Close"));
+      h("p", {}, stop, " ", h("button", { type: "button", id: `${id}-close`, click: close }, "Close")));
     let a = started;
     for (;;) {
       bar.value = Number(a.done + a.skipped);
       const state = label(opsv1.BulkActionState[a.state], "BULK_ACTION_STATE_");
-      text.textContent = `${a.done} of ${a.matched} ${words.did}, ${a.skipped} skipped: ${state}${a.error ? ` (${a.error})` : ""}`;
+      text.textContent = `${a.done} of ${a.matched} ${words.did}, ${a.skipped} skipped: ${state}${a.stoppedBy ? ` by ${a.stoppedBy}` : ""}${a.error ? ` (${a.error})` : ""}`;
       text.dataset.state = state;
+      stop.hidden = a.state !== opsv1.BulkActionState.RUNNING;
       if (a.state !== opsv1.BulkActionState.RUNNING || mine !== generation) {
         break;
       }
@@ -863,20 +874,25 @@ const bulkView: View = (main) => {
   main.replaceChildren(h("h1", {}, "Bulk actions"),
     h("p", { class: "hint" }, "Cancels and requeues of everything a filter selected: who, why, the filter, and how far each got. Start one from the Orders or Parked events view."),
     body);
-  return every(async () => {
+  const ticker = every(async () => {
     const res = await ops.listBulkActions({ pageSize: 50 });
     const rows = res.actions.map((a) => {
       const bar = h("progress", { max: String(Number(a.matched) || 1), value: String(Number(a.done + a.skipped)) });
       const state = label(opsv1.BulkActionState[a.state], "BULK_ACTION_STATE_");
-      const r = row(when(a.createTime), label(opsv1.BulkActionKind[a.kind], "BULK_ACTION_KIND_").replace("_", " "), state, a.operator,
-        h("span", {}, bar, ` ${a.done} of ${a.matched}`), String(a.skipped), a.filter, a.reason, a.error);
+      const stop = a.state === opsv1.BulkActionState.RUNNING
+        ? h("button", { type: "button", class: "stop", click: async () => { await stopBulk(a.id); ticker.now(); } }, "Stop")
+        : null;
+      const r = row(when(a.createTime), label(opsv1.BulkActionKind[a.kind], "BULK_ACTION_KIND_").replace("_", " "),
+        a.stoppedBy ? `${state} by ${a.stoppedBy}` : state, a.operator,
+        h("span", {}, bar, ` ${a.done} of ${a.matched}`), String(a.skipped), a.filter, a.reason, a.error, stop);
       r.dataset.action = a.id;
       r.dataset.state = state;
       if (a.state === opsv1.BulkActionState.FAILED) r.classList.add("problem");
       return r;
     });
-    body.replaceChildren(table([`Started (${zone()})`, "Action", "State", "Operator", "Done", "Skipped", "Filter", "Reason", "Error"], rows, "bulk-table", "No bulk action yet."));
+    body.replaceChildren(table([`Started (${zone()})`, "Action", "State", "Operator", "Done", "Skipped", "Filter", "Reason", "Error", ""], rows, "bulk-table", "No bulk action yet."));
   });
+  return ticker;
 };
 
 const stockView: View = (main) => {

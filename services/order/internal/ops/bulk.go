@@ -190,6 +190,17 @@ func (o *Server) GetBulkAction(ctx context.Context, req *connect.Request[opsv1.G
 	return connect.NewResponse(&opsv1.GetBulkActionResponse{Action: bulkActionProto(a)}), nil
 }
 
+// StopBulkAction implements opsv1connect.OpsServiceHandler.
+func (o *Server) StopBulkAction(ctx context.Context, req *connect.Request[opsv1.StopBulkActionRequest]) (*connect.Response[opsv1.StopBulkActionResponse], error) {
+	p, _ := auth.FromContext(ctx)
+	a, err := o.svc.StopBulkAction(ctx, req.Msg.GetId(), p.Subject)
+	if err != nil {
+		return nil, err
+	}
+	o.logFinished(ctx, a)
+	return connect.NewResponse(&opsv1.StopBulkActionResponse{Action: bulkActionProto(a)}), nil
+}
+
 // ListBulkActions implements opsv1connect.OpsServiceHandler.
 func (o *Server) ListBulkActions(ctx context.Context, req *connect.Request[opsv1.ListBulkActionsRequest]) (*connect.Response[opsv1.ListBulkActionsResponse], error) {
 	page, err := pagetoken.NewKeyset(req.Msg.GetPageToken(), "ops-bulk", req.Msg.GetPageSize(), 20, 100)
@@ -252,7 +263,7 @@ func (o *Server) logFinished(ctx context.Context, a service.BulkAction) {
 	o.deps.Log.Log(ctx, level, "bulk action "+string(a.State), slog.String("action_id", a.ID), slog.String("kind", string(a.Kind)),
 		slog.String("operator", a.Operator), slog.String("reason", a.Reason), slog.String("filter", a.FilterText),
 		slog.Int64("matched", a.Matched), slog.Int64("done", a.Done), slog.Int64("skipped", a.Skipped),
-		slog.String("error", a.Error), slog.Time("started", a.CreatedAt))
+		slog.String("error", a.Error), slog.String("stopped_by", a.StoppedBy), slog.Time("started", a.CreatedAt))
 }
 
 // step runs one step of a bulk action, in the transaction that records
@@ -355,7 +366,7 @@ func (o *Server) requeueBatch(ctx context.Context, a service.BulkAction) (servic
 func bulkActionProto(a service.BulkAction) *opsv1.BulkAction {
 	out := &opsv1.BulkAction{
 		Id: a.ID, Operator: a.Operator, Reason: a.Reason, Filter: a.FilterText,
-		Matched: a.Matched, Done: a.Done, Skipped: a.Skipped, Error: a.Error, RequestId: a.RequestID,
+		Matched: a.Matched, Done: a.Done, Skipped: a.Skipped, Error: a.Error, RequestId: a.RequestID, StoppedBy: a.StoppedBy,
 		CreateTime: timestamppb.New(a.CreatedAt), UpdateTime: timestamppb.New(a.UpdatedAt),
 	}
 	if a.FinishedAt != nil {
@@ -374,6 +385,8 @@ func bulkActionProto(a service.BulkAction) *opsv1.BulkAction {
 		out.State = opsv1.BulkActionState_BULK_ACTION_STATE_DONE
 	case service.BulkFailed:
 		out.State = opsv1.BulkActionState_BULK_ACTION_STATE_FAILED
+	case service.BulkStopped:
+		out.State = opsv1.BulkActionState_BULK_ACTION_STATE_STOPPED
 	}
 	return out
 }

@@ -30,6 +30,7 @@ const (
 	BulkRunning BulkState = "running"
 	BulkDone    BulkState = "done"
 	BulkFailed  BulkState = "failed"
+	BulkStopped BulkState = "stopped"
 )
 
 // BulkGiveUp is how many failed steps in a row end a bulk action as
@@ -52,6 +53,7 @@ type BulkAction struct {
 	// Cursor is where the next step starts, in the kind's own form.
 	Cursor     string
 	Error      string
+	StoppedBy  string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	FinishedAt *time.Time
@@ -92,6 +94,8 @@ type BulkStore interface {
 	// FailBulkStep records a failed step and backs off, or ends the action
 	// as failed after BulkGiveUp in a row.
 	FailBulkStep(ctx context.Context, id, msg string) (BulkAction, error)
+	// StopBulkAction stops a running action; false when it is not running.
+	StopBulkAction(ctx context.Context, id, operator string) (BulkAction, bool, error)
 }
 
 // BulkTx is a bulk action's step inside one transaction.
@@ -118,6 +122,27 @@ func (s *Service) StartBulkAction(ctx context.Context, a BulkAction) (BulkAction
 func (s *Service) GetBulkAction(ctx context.Context, id string) (BulkAction, error) {
 	return s.store.GetBulkAction(ctx, id)
 }
+
+// StopBulkAction stops a running bulk action before its next step. One
+// that has ended is an error that says how it ended.
+func (s *Service) StopBulkAction(ctx context.Context, id, operator string) (BulkAction, error) {
+	a, stopped, err := s.store.StopBulkAction(ctx, id, operator)
+	if err != nil || stopped {
+		return a, err
+	}
+	if a, err = s.store.GetBulkAction(ctx, id); err != nil {
+		return BulkAction{}, err
+	}
+	how := string(a.State)
+	if a.State == BulkStopped {
+		how += " by " + a.StoppedBy
+	}
+	return BulkAction{}, rpcerr.Errorf(ErrBulkOver, "bulk action %s has ended (%s at %s, %d of %d done); there is nothing to stop",
+		id, how, a.UpdatedAt.UTC().Format(time.RFC3339), a.Done, a.Matched)
+}
+
+// ErrBulkOver is the error of acting on a bulk action that has ended.
+var ErrBulkOver = rpcerr.New(rpcerr.KindPrecondition, "the bulk action has ended")
 
 // ListBulkActions returns a page of bulk actions, newest first.
 func (s *Service) ListBulkActions(ctx context.Context, beforeID string, limit int32) ([]BulkAction, error) {

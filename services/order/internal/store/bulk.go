@@ -117,6 +117,22 @@ func (s *Store) FailBulkStep(ctx context.Context, id, msg string) (service.BulkA
 	return bulkAction(row), nil
 }
 
+// StopBulkAction implements service.BulkStore.
+func (s *Store) StopBulkAction(ctx context.Context, id, operator string) (service.BulkAction, bool, error) {
+	aid, err := uuid.Parse(id)
+	if err != nil {
+		return service.BulkAction{}, false, rpcerr.Errorf(errNoBulkAction, "bulk action %s does not exist", id)
+	}
+	row, err := s.q.StopBulkAction(ctx, orderdb.StopBulkActionParams{ID: aid, StoppedBy: operator})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return service.BulkAction{}, false, nil // not running, or not there: the caller reads which
+	}
+	if err != nil {
+		return service.BulkAction{}, false, fmt.Errorf("stop bulk action %s: %w", id, err)
+	}
+	return bulkAction(row), true, nil
+}
+
 // ClaimBulkAction implements service.BulkTx.
 func (t *txStore) ClaimBulkAction(ctx context.Context) (service.BulkAction, bool, error) {
 	row, err := t.q.ClaimBulkAction(ctx)
@@ -162,7 +178,7 @@ func bulkAction(r orderdb.BulkAction) service.BulkAction {
 	a := service.BulkAction{
 		ID: r.ID.String(), Kind: service.BulkKind(r.Kind), Operator: r.Operator, Reason: r.Reason,
 		Filter: r.Filter, FilterText: r.FilterText, State: service.BulkState(r.State),
-		Matched: r.Matched, Done: r.Done, Skipped: r.Skipped, Cursor: r.Cursor, Error: r.Error,
+		Matched: r.Matched, Done: r.Done, Skipped: r.Skipped, Cursor: r.Cursor, Error: r.Error, StoppedBy: r.StoppedBy,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt,
 	}
 	if r.RequestID.Valid {

@@ -146,6 +146,8 @@ const (
 	// Stopped after repeated errors; error says which. What it did before
 	// stays done.
 	BulkActionState_BULK_ACTION_STATE_FAILED BulkActionState = 3
+	// Stopped by an operator (stopped_by). What it did before stays done.
+	BulkActionState_BULK_ACTION_STATE_STOPPED BulkActionState = 4
 )
 
 // Enum value maps for BulkActionState.
@@ -155,12 +157,14 @@ var (
 		1: "BULK_ACTION_STATE_RUNNING",
 		2: "BULK_ACTION_STATE_DONE",
 		3: "BULK_ACTION_STATE_FAILED",
+		4: "BULK_ACTION_STATE_STOPPED",
 	}
 	BulkActionState_value = map[string]int32{
 		"BULK_ACTION_STATE_UNSPECIFIED": 0,
 		"BULK_ACTION_STATE_RUNNING":     1,
 		"BULK_ACTION_STATE_DONE":        2,
 		"BULK_ACTION_STATE_FAILED":      3,
+		"BULK_ACTION_STATE_STOPPED":     4,
 	}
 )
 
@@ -2509,7 +2513,9 @@ type BulkAction struct {
 	// The last error a batch met; a running action retries it with backoff.
 	Error string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
 	// The caller's request id, if it gave one.
-	RequestId     string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Who stopped it, when it was stopped.
+	StoppedBy     string `protobuf:"bytes,15,opt,name=stopped_by,json=stoppedBy,proto3" json:"stopped_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2638,6 +2644,13 @@ func (x *BulkAction) GetError() string {
 func (x *BulkAction) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *BulkAction) GetStoppedBy() string {
+	if x != nil {
+		return x.StoppedBy
 	}
 	return ""
 }
@@ -2951,6 +2964,96 @@ func (x *GetBulkActionResponse) GetAction() *BulkAction {
 	return nil
 }
 
+// StopBulkActionRequest names the action.
+type StopBulkActionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopBulkActionRequest) Reset() {
+	*x = StopBulkActionRequest{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopBulkActionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopBulkActionRequest) ProtoMessage() {}
+
+func (x *StopBulkActionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopBulkActionRequest.ProtoReflect.Descriptor instead.
+func (*StopBulkActionRequest) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *StopBulkActionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// StopBulkActionResponse is the action, stopped.
+type StopBulkActionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Action        *BulkAction            `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopBulkActionResponse) Reset() {
+	*x = StopBulkActionResponse{}
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopBulkActionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopBulkActionResponse) ProtoMessage() {}
+
+func (x *StopBulkActionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopBulkActionResponse.ProtoReflect.Descriptor instead.
+func (*StopBulkActionResponse) Descriptor() ([]byte, []int) {
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *StopBulkActionResponse) GetAction() *BulkAction {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
 // ListBulkActionsRequest pages the actions.
 type ListBulkActionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2964,7 +3067,7 @@ type ListBulkActionsRequest struct {
 
 func (x *ListBulkActionsRequest) Reset() {
 	*x = ListBulkActionsRequest{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[36]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3079,7 @@ func (x *ListBulkActionsRequest) String() string {
 func (*ListBulkActionsRequest) ProtoMessage() {}
 
 func (x *ListBulkActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[36]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3092,7 @@ func (x *ListBulkActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBulkActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListBulkActionsRequest) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{36}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListBulkActionsRequest) GetPageSize() int32 {
@@ -3018,7 +3121,7 @@ type ListBulkActionsResponse struct {
 
 func (x *ListBulkActionsResponse) Reset() {
 	*x = ListBulkActionsResponse{}
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[37]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3030,7 +3133,7 @@ func (x *ListBulkActionsResponse) String() string {
 func (*ListBulkActionsResponse) ProtoMessage() {}
 
 func (x *ListBulkActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[37]
+	mi := &file_ordermesh_ops_v1_ops_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3043,7 +3146,7 @@ func (x *ListBulkActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBulkActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListBulkActionsResponse) Descriptor() ([]byte, []int) {
-	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{37}
+	return file_ordermesh_ops_v1_ops_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListBulkActionsResponse) GetActions() []*BulkAction {
@@ -3241,7 +3344,7 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\tmin_total\x18\t \x01(\v2\x1a.ordermesh.common.v1.MoneyR\bminTotal\x127\n" +
 	"\tmax_total\x18\n" +
 	" \x01(\v2\x1a.ordermesh.common.v1.MoneyR\bmaxTotal:\xbe\x01\xbaH\xba\x01\x1a\xb7\x01\n" +
-	"\x1border_filter_total_currency\x124min_total and max_total must be in the same currency\x1ab!has(this.min_total) || !has(this.max_total) || this.min_total.currency == this.max_total.currency\"\x8b\x04\n" +
+	"\x1border_filter_total_currency\x124min_total and max_total must be in the same currency\x1ab!has(this.min_total) || !has(this.max_total) || this.min_total.currency == this.max_total.currency\"\xaa\x04\n" +
 	"\n" +
 	"BulkAction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
@@ -3262,7 +3365,9 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"finishTime\x12\x14\n" +
 	"\x05error\x18\r \x01(\tR\x05error\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x0e \x01(\tR\trequestId\"\xc5\x03\n" +
+	"request_id\x18\x0e \x01(\tR\trequestId\x12\x1d\n" +
+	"\n" +
+	"stopped_by\x18\x0f \x01(\tR\tstoppedBy\"\xc5\x03\n" +
 	"\x16StartBulkActionRequest\x12D\n" +
 	"\rcancel_orders\x18\x01 \x01(\v2\x1d.ordermesh.ops.v1.OrderFilterH\x00R\fcancelOrders\x12Q\n" +
 	"\x12requeue_deliveries\x18\x02 \x01(\v2 .ordermesh.ops.v1.DeliveryFilterH\x00R\x11requeueDeliveries\x12 \n" +
@@ -3284,6 +3389,10 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\x14GetBulkActionRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n" +
 	"\x15GetBulkActionResponse\x124\n" +
+	"\x06action\x18\x01 \x01(\v2\x1c.ordermesh.ops.v1.BulkActionR\x06action\"1\n" +
+	"\x15StopBulkActionRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"N\n" +
+	"\x16StopBulkActionResponse\x124\n" +
 	"\x06action\x18\x01 \x01(\v2\x1c.ordermesh.ops.v1.BulkActionR\x06action\"i\n" +
 	"\x16ListBulkActionsRequest\x12&\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
@@ -3299,12 +3408,13 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"\x0eBulkActionKind\x12 \n" +
 	"\x1cBULK_ACTION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eBULK_ACTION_KIND_CANCEL_ORDERS\x10\x01\x12'\n" +
-	"#BULK_ACTION_KIND_REQUEUE_DELIVERIES\x10\x02*\x8d\x01\n" +
+	"#BULK_ACTION_KIND_REQUEUE_DELIVERIES\x10\x02*\xac\x01\n" +
 	"\x0fBulkActionState\x12!\n" +
 	"\x1dBULK_ACTION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19BULK_ACTION_STATE_RUNNING\x10\x01\x12\x1a\n" +
 	"\x16BULK_ACTION_STATE_DONE\x10\x02\x12\x1c\n" +
-	"\x18BULK_ACTION_STATE_FAILED\x10\x032\x8c\t\n" +
+	"\x18BULK_ACTION_STATE_FAILED\x10\x03\x12\x1d\n" +
+	"\x19BULK_ACTION_STATE_STOPPED\x10\x042\xf1\t\n" +
 	"\n" +
 	"OpsService\x12\\\n" +
 	"\n" +
@@ -3318,7 +3428,8 @@ const file_ordermesh_ops_v1_ops_proto_rawDesc = "" +
 	"GetSummary\x12#.ordermesh.ops.v1.GetSummaryRequest\x1a$.ordermesh.ops.v1.GetSummaryResponse\"\x03\x90\x02\x01\x12k\n" +
 	"\x0fGetSalesFigures\x12(.ordermesh.ops.v1.GetSalesFiguresRequest\x1a).ordermesh.ops.v1.GetSalesFiguresResponse\"\x03\x90\x02\x01\x12f\n" +
 	"\x0fStartBulkAction\x12(.ordermesh.ops.v1.StartBulkActionRequest\x1a).ordermesh.ops.v1.StartBulkActionResponse\x12e\n" +
-	"\rGetBulkAction\x12&.ordermesh.ops.v1.GetBulkActionRequest\x1a'.ordermesh.ops.v1.GetBulkActionResponse\"\x03\x90\x02\x01\x12k\n" +
+	"\rGetBulkAction\x12&.ordermesh.ops.v1.GetBulkActionRequest\x1a'.ordermesh.ops.v1.GetBulkActionResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x0eStopBulkAction\x12'.ordermesh.ops.v1.StopBulkActionRequest\x1a(.ordermesh.ops.v1.StopBulkActionResponse\x12k\n" +
 	"\x0fListBulkActions\x12(.ordermesh.ops.v1.ListBulkActionsRequest\x1a).ordermesh.ops.v1.ListBulkActionsResponse\"\x03\x90\x02\x01B>Z<github.com/ordermesh/ordermesh/gen/go/ordermesh/ops/v1;opsv1b\x06proto3"
 
 var (
@@ -3334,7 +3445,7 @@ func file_ordermesh_ops_v1_ops_proto_rawDescGZIP() []byte {
 }
 
 var file_ordermesh_ops_v1_ops_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_ordermesh_ops_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(OrderSort)(0),                          // 0: ordermesh.ops.v1.OrderSort
 	(BulkActionKind)(0),                     // 1: ordermesh.ops.v1.BulkActionKind
@@ -3375,130 +3486,135 @@ var file_ordermesh_ops_v1_ops_proto_goTypes = []any{
 	(*StartBulkActionResponse)(nil),         // 36: ordermesh.ops.v1.StartBulkActionResponse
 	(*GetBulkActionRequest)(nil),            // 37: ordermesh.ops.v1.GetBulkActionRequest
 	(*GetBulkActionResponse)(nil),           // 38: ordermesh.ops.v1.GetBulkActionResponse
-	(*ListBulkActionsRequest)(nil),          // 39: ordermesh.ops.v1.ListBulkActionsRequest
-	(*ListBulkActionsResponse)(nil),         // 40: ordermesh.ops.v1.ListBulkActionsResponse
-	(v1.OrderStatus)(0),                     // 41: ordermesh.order.v1.OrderStatus
-	(v1.StatusReason)(0),                    // 42: ordermesh.order.v1.StatusReason
-	(*timestamppb.Timestamp)(nil),           // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 44: google.protobuf.Duration
-	(*v11.Money)(nil),                       // 45: ordermesh.common.v1.Money
-	(*v1.Order)(nil),                        // 46: ordermesh.order.v1.Order
-	(*v12.Reservation)(nil),                 // 47: ordermesh.inventory.v1.Reservation
-	(*v13.Payment)(nil),                     // 48: ordermesh.payment.v1.Payment
-	(*v14.Delivery)(nil),                    // 49: ordermesh.events.v1.Delivery
-	(*v1.StatusChange)(nil),                 // 50: ordermesh.order.v1.StatusChange
-	(v12.ReservationStatus)(0),              // 51: ordermesh.inventory.v1.ReservationStatus
-	(*v12.ReservationLine)(nil),             // 52: ordermesh.inventory.v1.ReservationLine
-	(*v13.PaymentOperation)(nil),            // 53: ordermesh.payment.v1.PaymentOperation
-	(v14.EventType)(0),                      // 54: ordermesh.events.v1.EventType
-	(*v14.ParkedDelivery)(nil),              // 55: ordermesh.events.v1.ParkedDelivery
-	(*v12.Stock)(nil),                       // 56: ordermesh.inventory.v1.Stock
+	(*StopBulkActionRequest)(nil),           // 39: ordermesh.ops.v1.StopBulkActionRequest
+	(*StopBulkActionResponse)(nil),          // 40: ordermesh.ops.v1.StopBulkActionResponse
+	(*ListBulkActionsRequest)(nil),          // 41: ordermesh.ops.v1.ListBulkActionsRequest
+	(*ListBulkActionsResponse)(nil),         // 42: ordermesh.ops.v1.ListBulkActionsResponse
+	(v1.OrderStatus)(0),                     // 43: ordermesh.order.v1.OrderStatus
+	(v1.StatusReason)(0),                    // 44: ordermesh.order.v1.StatusReason
+	(*timestamppb.Timestamp)(nil),           // 45: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 46: google.protobuf.Duration
+	(*v11.Money)(nil),                       // 47: ordermesh.common.v1.Money
+	(*v1.Order)(nil),                        // 48: ordermesh.order.v1.Order
+	(*v12.Reservation)(nil),                 // 49: ordermesh.inventory.v1.Reservation
+	(*v13.Payment)(nil),                     // 50: ordermesh.payment.v1.Payment
+	(*v14.Delivery)(nil),                    // 51: ordermesh.events.v1.Delivery
+	(*v1.StatusChange)(nil),                 // 52: ordermesh.order.v1.StatusChange
+	(v12.ReservationStatus)(0),              // 53: ordermesh.inventory.v1.ReservationStatus
+	(*v12.ReservationLine)(nil),             // 54: ordermesh.inventory.v1.ReservationLine
+	(*v13.PaymentOperation)(nil),            // 55: ordermesh.payment.v1.PaymentOperation
+	(v14.EventType)(0),                      // 56: ordermesh.events.v1.EventType
+	(*v14.ParkedDelivery)(nil),              // 57: ordermesh.events.v1.ParkedDelivery
+	(*v12.Stock)(nil),                       // 58: ordermesh.inventory.v1.Stock
 }
 var file_ordermesh_ops_v1_ops_proto_depIdxs = []int32{
-	41, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
-	42, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
-	43, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
-	43, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
-	44, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
+	43, // 0: ordermesh.ops.v1.ListOrdersRequest.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	44, // 1: ordermesh.ops.v1.ListOrdersRequest.reasons:type_name -> ordermesh.order.v1.StatusReason
+	45, // 2: ordermesh.ops.v1.ListOrdersRequest.placed_after:type_name -> google.protobuf.Timestamp
+	45, // 3: ordermesh.ops.v1.ListOrdersRequest.placed_before:type_name -> google.protobuf.Timestamp
+	46, // 4: ordermesh.ops.v1.ListOrdersRequest.open_longer_than:type_name -> google.protobuf.Duration
 	0,  // 5: ordermesh.ops.v1.ListOrdersRequest.sort:type_name -> ordermesh.ops.v1.OrderSort
-	45, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
-	45, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
-	46, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
-	46, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
-	47, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
-	48, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
+	47, // 6: ordermesh.ops.v1.ListOrdersRequest.min_total:type_name -> ordermesh.common.v1.Money
+	47, // 7: ordermesh.ops.v1.ListOrdersRequest.max_total:type_name -> ordermesh.common.v1.Money
+	48, // 8: ordermesh.ops.v1.ListOrdersResponse.orders:type_name -> ordermesh.order.v1.Order
+	48, // 9: ordermesh.ops.v1.GetSagaTimelineResponse.order:type_name -> ordermesh.order.v1.Order
+	49, // 10: ordermesh.ops.v1.GetSagaTimelineResponse.reservation:type_name -> ordermesh.inventory.v1.Reservation
+	50, // 11: ordermesh.ops.v1.GetSagaTimelineResponse.payment:type_name -> ordermesh.payment.v1.Payment
 	7,  // 12: ordermesh.ops.v1.GetSagaTimelineResponse.deliveries:type_name -> ordermesh.ops.v1.ProducedDelivery
 	8,  // 13: ordermesh.ops.v1.GetSagaTimelineResponse.entries:type_name -> ordermesh.ops.v1.TimelineEntry
 	12, // 14: ordermesh.ops.v1.GetSagaTimelineResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	49, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
-	43, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
-	50, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
+	51, // 15: ordermesh.ops.v1.ProducedDelivery.delivery:type_name -> ordermesh.events.v1.Delivery
+	45, // 16: ordermesh.ops.v1.TimelineEntry.time:type_name -> google.protobuf.Timestamp
+	52, // 17: ordermesh.ops.v1.TimelineEntry.status_change:type_name -> ordermesh.order.v1.StatusChange
 	9,  // 18: ordermesh.ops.v1.TimelineEntry.reservation:type_name -> ordermesh.ops.v1.ReservationStep
 	10, // 19: ordermesh.ops.v1.TimelineEntry.payment:type_name -> ordermesh.ops.v1.PaymentStep
 	7,  // 20: ordermesh.ops.v1.TimelineEntry.delivery:type_name -> ordermesh.ops.v1.ProducedDelivery
 	11, // 21: ordermesh.ops.v1.TimelineEntry.bulk_action:type_name -> ordermesh.ops.v1.BulkActionStep
-	51, // 22: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
-	52, // 23: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
-	43, // 24: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
-	53, // 25: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
-	45, // 26: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
+	53, // 22: ordermesh.ops.v1.ReservationStep.status:type_name -> ordermesh.inventory.v1.ReservationStatus
+	54, // 23: ordermesh.ops.v1.ReservationStep.lines:type_name -> ordermesh.inventory.v1.ReservationLine
+	45, // 24: ordermesh.ops.v1.ReservationStep.expire_time:type_name -> google.protobuf.Timestamp
+	55, // 25: ordermesh.ops.v1.PaymentStep.operation:type_name -> ordermesh.payment.v1.PaymentOperation
+	47, // 26: ordermesh.ops.v1.PaymentStep.amount:type_name -> ordermesh.common.v1.Money
 	34, // 27: ordermesh.ops.v1.BulkActionStep.action:type_name -> ordermesh.ops.v1.BulkAction
-	46, // 28: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
-	54, // 29: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
-	55, // 30: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
+	48, // 28: ordermesh.ops.v1.CancelOrderResponse.order:type_name -> ordermesh.order.v1.Order
+	56, // 29: ordermesh.ops.v1.DeliveryFilter.type:type_name -> ordermesh.events.v1.EventType
+	57, // 30: ordermesh.ops.v1.ParkedDelivery.delivery:type_name -> ordermesh.events.v1.ParkedDelivery
 	17, // 31: ordermesh.ops.v1.ListParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
 	18, // 32: ordermesh.ops.v1.ListParkedDeliveriesResponse.deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
 	12, // 33: ordermesh.ops.v1.ListParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
 	17, // 34: ordermesh.ops.v1.RequeueParkedDeliveriesRequest.filter:type_name -> ordermesh.ops.v1.DeliveryFilter
 	12, // 35: ordermesh.ops.v1.RequeueParkedDeliveriesResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
 	27, // 36: ordermesh.ops.v1.GetSummaryResponse.open_orders:type_name -> ordermesh.ops.v1.StatusCount
-	44, // 37: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
+	46, // 37: ordermesh.ops.v1.GetSummaryResponse.oldest_open_age:type_name -> google.protobuf.Duration
 	28, // 38: ordermesh.ops.v1.GetSummaryResponse.queues:type_name -> ordermesh.ops.v1.QueueStats
 	12, // 39: ordermesh.ops.v1.GetSummaryResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
-	43, // 40: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
+	45, // 40: ordermesh.ops.v1.GetSummaryResponse.time:type_name -> google.protobuf.Timestamp
 	25, // 41: ordermesh.ops.v1.GetSummaryResponse.minutes:type_name -> ordermesh.ops.v1.SummaryMinute
 	26, // 42: ordermesh.ops.v1.GetSummaryResponse.busiest_skus:type_name -> ordermesh.ops.v1.SkuActivity
-	43, // 43: ordermesh.ops.v1.SummaryMinute.minute:type_name -> google.protobuf.Timestamp
-	56, // 44: ordermesh.ops.v1.SkuActivity.stock:type_name -> ordermesh.inventory.v1.Stock
-	41, // 45: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
-	44, // 46: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
-	43, // 47: ordermesh.ops.v1.GetSalesFiguresRequest.from:type_name -> google.protobuf.Timestamp
-	43, // 48: ordermesh.ops.v1.GetSalesFiguresRequest.to:type_name -> google.protobuf.Timestamp
-	43, // 49: ordermesh.ops.v1.GetSalesFiguresResponse.from:type_name -> google.protobuf.Timestamp
-	43, // 50: ordermesh.ops.v1.GetSalesFiguresResponse.to:type_name -> google.protobuf.Timestamp
+	45, // 43: ordermesh.ops.v1.SummaryMinute.minute:type_name -> google.protobuf.Timestamp
+	58, // 44: ordermesh.ops.v1.SkuActivity.stock:type_name -> ordermesh.inventory.v1.Stock
+	43, // 45: ordermesh.ops.v1.StatusCount.status:type_name -> ordermesh.order.v1.OrderStatus
+	46, // 46: ordermesh.ops.v1.QueueStats.lag:type_name -> google.protobuf.Duration
+	45, // 47: ordermesh.ops.v1.GetSalesFiguresRequest.from:type_name -> google.protobuf.Timestamp
+	45, // 48: ordermesh.ops.v1.GetSalesFiguresRequest.to:type_name -> google.protobuf.Timestamp
+	45, // 49: ordermesh.ops.v1.GetSalesFiguresResponse.from:type_name -> google.protobuf.Timestamp
+	45, // 50: ordermesh.ops.v1.GetSalesFiguresResponse.to:type_name -> google.protobuf.Timestamp
 	31, // 51: ordermesh.ops.v1.GetSalesFiguresResponse.days:type_name -> ordermesh.ops.v1.SalesDay
 	32, // 52: ordermesh.ops.v1.GetSalesFiguresResponse.top_sellers:type_name -> ordermesh.ops.v1.ProductSales
-	45, // 53: ordermesh.ops.v1.GetSalesFiguresResponse.revenue:type_name -> ordermesh.common.v1.Money
-	43, // 54: ordermesh.ops.v1.SalesDay.day:type_name -> google.protobuf.Timestamp
-	45, // 55: ordermesh.ops.v1.SalesDay.revenue:type_name -> ordermesh.common.v1.Money
-	45, // 56: ordermesh.ops.v1.ProductSales.revenue:type_name -> ordermesh.common.v1.Money
-	41, // 57: ordermesh.ops.v1.OrderFilter.statuses:type_name -> ordermesh.order.v1.OrderStatus
-	42, // 58: ordermesh.ops.v1.OrderFilter.reasons:type_name -> ordermesh.order.v1.StatusReason
-	43, // 59: ordermesh.ops.v1.OrderFilter.placed_after:type_name -> google.protobuf.Timestamp
-	43, // 60: ordermesh.ops.v1.OrderFilter.placed_before:type_name -> google.protobuf.Timestamp
-	44, // 61: ordermesh.ops.v1.OrderFilter.open_longer_than:type_name -> google.protobuf.Duration
-	45, // 62: ordermesh.ops.v1.OrderFilter.min_total:type_name -> ordermesh.common.v1.Money
-	45, // 63: ordermesh.ops.v1.OrderFilter.max_total:type_name -> ordermesh.common.v1.Money
+	47, // 53: ordermesh.ops.v1.GetSalesFiguresResponse.revenue:type_name -> ordermesh.common.v1.Money
+	45, // 54: ordermesh.ops.v1.SalesDay.day:type_name -> google.protobuf.Timestamp
+	47, // 55: ordermesh.ops.v1.SalesDay.revenue:type_name -> ordermesh.common.v1.Money
+	47, // 56: ordermesh.ops.v1.ProductSales.revenue:type_name -> ordermesh.common.v1.Money
+	43, // 57: ordermesh.ops.v1.OrderFilter.statuses:type_name -> ordermesh.order.v1.OrderStatus
+	44, // 58: ordermesh.ops.v1.OrderFilter.reasons:type_name -> ordermesh.order.v1.StatusReason
+	45, // 59: ordermesh.ops.v1.OrderFilter.placed_after:type_name -> google.protobuf.Timestamp
+	45, // 60: ordermesh.ops.v1.OrderFilter.placed_before:type_name -> google.protobuf.Timestamp
+	46, // 61: ordermesh.ops.v1.OrderFilter.open_longer_than:type_name -> google.protobuf.Duration
+	47, // 62: ordermesh.ops.v1.OrderFilter.min_total:type_name -> ordermesh.common.v1.Money
+	47, // 63: ordermesh.ops.v1.OrderFilter.max_total:type_name -> ordermesh.common.v1.Money
 	1,  // 64: ordermesh.ops.v1.BulkAction.kind:type_name -> ordermesh.ops.v1.BulkActionKind
 	2,  // 65: ordermesh.ops.v1.BulkAction.state:type_name -> ordermesh.ops.v1.BulkActionState
-	43, // 66: ordermesh.ops.v1.BulkAction.create_time:type_name -> google.protobuf.Timestamp
-	43, // 67: ordermesh.ops.v1.BulkAction.update_time:type_name -> google.protobuf.Timestamp
-	43, // 68: ordermesh.ops.v1.BulkAction.finish_time:type_name -> google.protobuf.Timestamp
+	45, // 66: ordermesh.ops.v1.BulkAction.create_time:type_name -> google.protobuf.Timestamp
+	45, // 67: ordermesh.ops.v1.BulkAction.update_time:type_name -> google.protobuf.Timestamp
+	45, // 68: ordermesh.ops.v1.BulkAction.finish_time:type_name -> google.protobuf.Timestamp
 	33, // 69: ordermesh.ops.v1.StartBulkActionRequest.cancel_orders:type_name -> ordermesh.ops.v1.OrderFilter
 	17, // 70: ordermesh.ops.v1.StartBulkActionRequest.requeue_deliveries:type_name -> ordermesh.ops.v1.DeliveryFilter
 	34, // 71: ordermesh.ops.v1.StartBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
-	46, // 72: ordermesh.ops.v1.StartBulkActionResponse.sample_orders:type_name -> ordermesh.order.v1.Order
+	48, // 72: ordermesh.ops.v1.StartBulkActionResponse.sample_orders:type_name -> ordermesh.order.v1.Order
 	18, // 73: ordermesh.ops.v1.StartBulkActionResponse.sample_deliveries:type_name -> ordermesh.ops.v1.ParkedDelivery
 	12, // 74: ordermesh.ops.v1.StartBulkActionResponse.unavailable:type_name -> ordermesh.ops.v1.Unavailable
 	34, // 75: ordermesh.ops.v1.GetBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
-	34, // 76: ordermesh.ops.v1.ListBulkActionsResponse.actions:type_name -> ordermesh.ops.v1.BulkAction
-	3,  // 77: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
-	5,  // 78: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
-	13, // 79: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
-	15, // 80: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
-	19, // 81: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
-	21, // 82: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
-	23, // 83: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
-	29, // 84: ordermesh.ops.v1.OpsService.GetSalesFigures:input_type -> ordermesh.ops.v1.GetSalesFiguresRequest
-	35, // 85: ordermesh.ops.v1.OpsService.StartBulkAction:input_type -> ordermesh.ops.v1.StartBulkActionRequest
-	37, // 86: ordermesh.ops.v1.OpsService.GetBulkAction:input_type -> ordermesh.ops.v1.GetBulkActionRequest
-	39, // 87: ordermesh.ops.v1.OpsService.ListBulkActions:input_type -> ordermesh.ops.v1.ListBulkActionsRequest
-	4,  // 88: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
-	6,  // 89: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
-	14, // 90: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
-	16, // 91: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
-	20, // 92: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
-	22, // 93: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
-	24, // 94: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
-	30, // 95: ordermesh.ops.v1.OpsService.GetSalesFigures:output_type -> ordermesh.ops.v1.GetSalesFiguresResponse
-	36, // 96: ordermesh.ops.v1.OpsService.StartBulkAction:output_type -> ordermesh.ops.v1.StartBulkActionResponse
-	38, // 97: ordermesh.ops.v1.OpsService.GetBulkAction:output_type -> ordermesh.ops.v1.GetBulkActionResponse
-	40, // 98: ordermesh.ops.v1.OpsService.ListBulkActions:output_type -> ordermesh.ops.v1.ListBulkActionsResponse
-	88, // [88:99] is the sub-list for method output_type
-	77, // [77:88] is the sub-list for method input_type
-	77, // [77:77] is the sub-list for extension type_name
-	77, // [77:77] is the sub-list for extension extendee
-	0,  // [0:77] is the sub-list for field type_name
+	34, // 76: ordermesh.ops.v1.StopBulkActionResponse.action:type_name -> ordermesh.ops.v1.BulkAction
+	34, // 77: ordermesh.ops.v1.ListBulkActionsResponse.actions:type_name -> ordermesh.ops.v1.BulkAction
+	3,  // 78: ordermesh.ops.v1.OpsService.ListOrders:input_type -> ordermesh.ops.v1.ListOrdersRequest
+	5,  // 79: ordermesh.ops.v1.OpsService.GetSagaTimeline:input_type -> ordermesh.ops.v1.GetSagaTimelineRequest
+	13, // 80: ordermesh.ops.v1.OpsService.CancelOrder:input_type -> ordermesh.ops.v1.CancelOrderRequest
+	15, // 81: ordermesh.ops.v1.OpsService.ExpireNow:input_type -> ordermesh.ops.v1.ExpireNowRequest
+	19, // 82: ordermesh.ops.v1.OpsService.ListParkedDeliveries:input_type -> ordermesh.ops.v1.ListParkedDeliveriesRequest
+	21, // 83: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:input_type -> ordermesh.ops.v1.RequeueParkedDeliveriesRequest
+	23, // 84: ordermesh.ops.v1.OpsService.GetSummary:input_type -> ordermesh.ops.v1.GetSummaryRequest
+	29, // 85: ordermesh.ops.v1.OpsService.GetSalesFigures:input_type -> ordermesh.ops.v1.GetSalesFiguresRequest
+	35, // 86: ordermesh.ops.v1.OpsService.StartBulkAction:input_type -> ordermesh.ops.v1.StartBulkActionRequest
+	37, // 87: ordermesh.ops.v1.OpsService.GetBulkAction:input_type -> ordermesh.ops.v1.GetBulkActionRequest
+	39, // 88: ordermesh.ops.v1.OpsService.StopBulkAction:input_type -> ordermesh.ops.v1.StopBulkActionRequest
+	41, // 89: ordermesh.ops.v1.OpsService.ListBulkActions:input_type -> ordermesh.ops.v1.ListBulkActionsRequest
+	4,  // 90: ordermesh.ops.v1.OpsService.ListOrders:output_type -> ordermesh.ops.v1.ListOrdersResponse
+	6,  // 91: ordermesh.ops.v1.OpsService.GetSagaTimeline:output_type -> ordermesh.ops.v1.GetSagaTimelineResponse
+	14, // 92: ordermesh.ops.v1.OpsService.CancelOrder:output_type -> ordermesh.ops.v1.CancelOrderResponse
+	16, // 93: ordermesh.ops.v1.OpsService.ExpireNow:output_type -> ordermesh.ops.v1.ExpireNowResponse
+	20, // 94: ordermesh.ops.v1.OpsService.ListParkedDeliveries:output_type -> ordermesh.ops.v1.ListParkedDeliveriesResponse
+	22, // 95: ordermesh.ops.v1.OpsService.RequeueParkedDeliveries:output_type -> ordermesh.ops.v1.RequeueParkedDeliveriesResponse
+	24, // 96: ordermesh.ops.v1.OpsService.GetSummary:output_type -> ordermesh.ops.v1.GetSummaryResponse
+	30, // 97: ordermesh.ops.v1.OpsService.GetSalesFigures:output_type -> ordermesh.ops.v1.GetSalesFiguresResponse
+	36, // 98: ordermesh.ops.v1.OpsService.StartBulkAction:output_type -> ordermesh.ops.v1.StartBulkActionResponse
+	38, // 99: ordermesh.ops.v1.OpsService.GetBulkAction:output_type -> ordermesh.ops.v1.GetBulkActionResponse
+	40, // 100: ordermesh.ops.v1.OpsService.StopBulkAction:output_type -> ordermesh.ops.v1.StopBulkActionResponse
+	42, // 101: ordermesh.ops.v1.OpsService.ListBulkActions:output_type -> ordermesh.ops.v1.ListBulkActionsResponse
+	90, // [90:102] is the sub-list for method output_type
+	78, // [78:90] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_ordermesh_ops_v1_ops_proto_init() }
@@ -3523,7 +3639,7 @@ func file_ordermesh_ops_v1_ops_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordermesh_ops_v1_ops_proto_rawDesc), len(file_ordermesh_ops_v1_ops_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

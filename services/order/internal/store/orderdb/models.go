@@ -30,6 +30,7 @@ type BulkAction struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	FinishedAt *time.Time
+	StoppedBy  string
 }
 
 type BulkActionOrder struct {

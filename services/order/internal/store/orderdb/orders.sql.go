@@ -23,7 +23,7 @@ SET cursor = $1, done = done + $2, failures = 0, error = '',
     finished_at = CASE WHEN $3::boolean THEN now() END,
     updated_at = now()
 WHERE id = $5
-RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at
+RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by
 `
 
 type AdvanceBulkActionParams struct {
@@ -64,6 +64,7 @@ func (q *Queries) AdvanceBulkAction(ctx context.Context, arg AdvanceBulkActionPa
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.StoppedBy,
 	)
 	return i, err
 }
@@ -162,7 +163,7 @@ func (q *Queries) BusiestSKUs(ctx context.Context, arg BusiestSKUsParams) ([]Bus
 }
 
 const claimBulkAction = `-- name: ClaimBulkAction :one
-SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by FROM bulk_actions
 WHERE state = 'running' AND next_step_at <= now()
 ORDER BY next_step_at, id
 LIMIT 1
@@ -193,6 +194,7 @@ func (q *Queries) ClaimBulkAction(ctx context.Context) (BulkAction, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.StoppedBy,
 	)
 	return i, err
 }
@@ -255,7 +257,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         CASE WHEN $8::bigint = 0 THEN 'done' ELSE 'running' END,
         CASE WHEN $8::bigint = 0 THEN now() END)
 ON CONFLICT (request_id) DO NOTHING
-RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at
+RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by
 `
 
 type CreateBulkActionParams struct {
@@ -302,6 +304,7 @@ func (q *Queries) CreateBulkAction(ctx context.Context, arg CreateBulkActionPara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.StoppedBy,
 	)
 	return i, err
 }
@@ -344,7 +347,7 @@ SET failures = failures + 1, error = $1,
     finished_at = CASE WHEN failures + 1 >= $2::integer THEN now() END,
     updated_at = now()
 WHERE id = $3 AND state = 'running'
-RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at
+RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by
 `
 
 type FailBulkStepParams struct {
@@ -377,12 +380,13 @@ func (q *Queries) FailBulkStep(ctx context.Context, arg FailBulkStepParams) (Bul
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.StoppedBy,
 	)
 	return i, err
 }
 
 const getBulkAction = `-- name: GetBulkAction :one
-SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions WHERE id = $1
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by FROM bulk_actions WHERE id = $1
 `
 
 func (q *Queries) GetBulkAction(ctx context.Context, id uuid.UUID) (BulkAction, error) {
@@ -407,12 +411,13 @@ func (q *Queries) GetBulkAction(ctx context.Context, id uuid.UUID) (BulkAction, 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.StoppedBy,
 	)
 	return i, err
 }
 
 const getBulkActionByRequest = `-- name: GetBulkActionByRequest :one
-SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions WHERE request_id = $1
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by FROM bulk_actions WHERE request_id = $1
 `
 
 func (q *Queries) GetBulkActionByRequest(ctx context.Context, requestID pgtype.UUID) (BulkAction, error) {
@@ -437,6 +442,7 @@ func (q *Queries) GetBulkActionByRequest(ctx context.Context, requestID pgtype.U
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.StoppedBy,
 	)
 	return i, err
 }
@@ -646,7 +652,7 @@ func (q *Queries) InsertOrdersLines(ctx context.Context, arg InsertOrdersLinesPa
 }
 
 const listBulkActions = `-- name: ListBulkActions :many
-SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at FROM bulk_actions WHERE id < $1 ORDER BY id DESC LIMIT $2
+SELECT id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by FROM bulk_actions WHERE id < $1 ORDER BY id DESC LIMIT $2
 `
 
 type ListBulkActionsParams struct {
@@ -683,6 +689,7 @@ func (q *Queries) ListBulkActions(ctx context.Context, arg ListBulkActionsParams
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.FinishedAt,
+			&i.StoppedBy,
 		); err != nil {
 			return nil, err
 		}
@@ -968,7 +975,7 @@ func (q *Queries) OpenOrders(ctx context.Context) ([]OpenOrdersRow, error) {
 }
 
 const orderBulkActions = `-- name: OrderBulkActions :many
-SELECT a.id, a.request_id, a.kind, a.operator, a.reason, a.filter, a.filter_text, a.state, a.matched, a.done, a.skipped, a.cursor, a.failures, a.error, a.next_step_at, a.created_at, a.updated_at, a.finished_at, r.outcome, r.created_at AS acted_at
+SELECT a.id, a.request_id, a.kind, a.operator, a.reason, a.filter, a.filter_text, a.state, a.matched, a.done, a.skipped, a.cursor, a.failures, a.error, a.next_step_at, a.created_at, a.updated_at, a.finished_at, a.stopped_by, r.outcome, r.created_at AS acted_at
 FROM bulk_action_orders r
 JOIN bulk_actions a ON a.id = r.action_id
 WHERE r.order_id = $1
@@ -1010,6 +1017,7 @@ func (q *Queries) OrderBulkActions(ctx context.Context, orderID uuid.UUID) ([]Or
 			&i.BulkAction.CreatedAt,
 			&i.BulkAction.UpdatedAt,
 			&i.BulkAction.FinishedAt,
+			&i.BulkAction.StoppedBy,
 			&i.Outcome,
 			&i.ActedAt,
 		); err != nil {
@@ -1243,6 +1251,47 @@ type SetShortLinesParams struct {
 func (q *Queries) SetShortLines(ctx context.Context, arg SetShortLinesParams) error {
 	_, err := q.db.Exec(ctx, setShortLines, arg.ID, arg.ShortLines)
 	return err
+}
+
+const stopBulkAction = `-- name: StopBulkAction :one
+UPDATE bulk_actions
+SET state = 'stopped', stopped_by = $1, finished_at = now(), updated_at = now()
+WHERE id = $2 AND state = 'running'
+RETURNING id, request_id, kind, operator, reason, filter, filter_text, state, matched, done, skipped, cursor, failures, error, next_step_at, created_at, updated_at, finished_at, stopped_by
+`
+
+type StopBulkActionParams struct {
+	StoppedBy string
+	ID        uuid.UUID
+}
+
+// Stops a running action; a step in progress holds its row, so this waits
+// for that step to commit and the next one never starts.
+func (q *Queries) StopBulkAction(ctx context.Context, arg StopBulkActionParams) (BulkAction, error) {
+	row := q.db.QueryRow(ctx, stopBulkAction, arg.StoppedBy, arg.ID)
+	var i BulkAction
+	err := row.Scan(
+		&i.ID,
+		&i.RequestID,
+		&i.Kind,
+		&i.Operator,
+		&i.Reason,
+		&i.Filter,
+		&i.FilterText,
+		&i.State,
+		&i.Matched,
+		&i.Done,
+		&i.Skipped,
+		&i.Cursor,
+		&i.Failures,
+		&i.Error,
+		&i.NextStepAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+		&i.StoppedBy,
+	)
+	return i, err
 }
 
 const topSellers = `-- name: TopSellers :many

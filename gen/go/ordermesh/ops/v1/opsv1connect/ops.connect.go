@@ -59,6 +59,9 @@ const (
 	// OpsServiceGetBulkActionProcedure is the fully-qualified name of the OpsService's GetBulkAction
 	// RPC.
 	OpsServiceGetBulkActionProcedure = "/ordermesh.ops.v1.OpsService/GetBulkAction"
+	// OpsServiceStopBulkActionProcedure is the fully-qualified name of the OpsService's StopBulkAction
+	// RPC.
+	OpsServiceStopBulkActionProcedure = "/ordermesh.ops.v1.OpsService/StopBulkAction"
 	// OpsServiceListBulkActionsProcedure is the fully-qualified name of the OpsService's
 	// ListBulkActions RPC.
 	OpsServiceListBulkActionsProcedure = "/ordermesh.ops.v1.OpsService/ListBulkActions"
@@ -118,6 +121,10 @@ type OpsServiceClient interface {
 	StartBulkAction(context.Context, *connect.Request[v1.StartBulkActionRequest]) (*connect.Response[v1.StartBulkActionResponse], error)
 	// GetBulkAction is one bulk action and its progress.
 	GetBulkAction(context.Context, *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error)
+	// StopBulkAction stops a running bulk action before its next batch:
+	// what it did stays done, and it selects nothing more. Stopping one that
+	// has ended fails with FAILED_PRECONDITION, saying how it ended.
+	StopBulkAction(context.Context, *connect.Request[v1.StopBulkActionRequest]) (*connect.Response[v1.StopBulkActionResponse], error)
 	// ListBulkActions lists the bulk actions, newest first.
 	ListBulkActions(context.Context, *connect.Request[v1.ListBulkActionsRequest]) (*connect.Response[v1.ListBulkActionsResponse], error)
 }
@@ -199,6 +206,12 @@ func NewOpsServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		stopBulkAction: connect.NewClient[v1.StopBulkActionRequest, v1.StopBulkActionResponse](
+			httpClient,
+			baseURL+OpsServiceStopBulkActionProcedure,
+			connect.WithSchema(opsServiceMethods.ByName("StopBulkAction")),
+			connect.WithClientOptions(opts...),
+		),
 		listBulkActions: connect.NewClient[v1.ListBulkActionsRequest, v1.ListBulkActionsResponse](
 			httpClient,
 			baseURL+OpsServiceListBulkActionsProcedure,
@@ -221,6 +234,7 @@ type opsServiceClient struct {
 	getSalesFigures         *connect.Client[v1.GetSalesFiguresRequest, v1.GetSalesFiguresResponse]
 	startBulkAction         *connect.Client[v1.StartBulkActionRequest, v1.StartBulkActionResponse]
 	getBulkAction           *connect.Client[v1.GetBulkActionRequest, v1.GetBulkActionResponse]
+	stopBulkAction          *connect.Client[v1.StopBulkActionRequest, v1.StopBulkActionResponse]
 	listBulkActions         *connect.Client[v1.ListBulkActionsRequest, v1.ListBulkActionsResponse]
 }
 
@@ -272,6 +286,11 @@ func (c *opsServiceClient) StartBulkAction(ctx context.Context, req *connect.Req
 // GetBulkAction calls ordermesh.ops.v1.OpsService.GetBulkAction.
 func (c *opsServiceClient) GetBulkAction(ctx context.Context, req *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error) {
 	return c.getBulkAction.CallUnary(ctx, req)
+}
+
+// StopBulkAction calls ordermesh.ops.v1.OpsService.StopBulkAction.
+func (c *opsServiceClient) StopBulkAction(ctx context.Context, req *connect.Request[v1.StopBulkActionRequest]) (*connect.Response[v1.StopBulkActionResponse], error) {
+	return c.stopBulkAction.CallUnary(ctx, req)
 }
 
 // ListBulkActions calls ordermesh.ops.v1.OpsService.ListBulkActions.
@@ -333,6 +352,10 @@ type OpsServiceHandler interface {
 	StartBulkAction(context.Context, *connect.Request[v1.StartBulkActionRequest]) (*connect.Response[v1.StartBulkActionResponse], error)
 	// GetBulkAction is one bulk action and its progress.
 	GetBulkAction(context.Context, *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error)
+	// StopBulkAction stops a running bulk action before its next batch:
+	// what it did stays done, and it selects nothing more. Stopping one that
+	// has ended fails with FAILED_PRECONDITION, saying how it ended.
+	StopBulkAction(context.Context, *connect.Request[v1.StopBulkActionRequest]) (*connect.Response[v1.StopBulkActionResponse], error)
 	// ListBulkActions lists the bulk actions, newest first.
 	ListBulkActions(context.Context, *connect.Request[v1.ListBulkActionsRequest]) (*connect.Response[v1.ListBulkActionsResponse], error)
 }
@@ -410,6 +433,12 @@ func NewOpsServiceHandler(svc OpsServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	opsServiceStopBulkActionHandler := connect.NewUnaryHandler(
+		OpsServiceStopBulkActionProcedure,
+		svc.StopBulkAction,
+		connect.WithSchema(opsServiceMethods.ByName("StopBulkAction")),
+		connect.WithHandlerOptions(opts...),
+	)
 	opsServiceListBulkActionsHandler := connect.NewUnaryHandler(
 		OpsServiceListBulkActionsProcedure,
 		svc.ListBulkActions,
@@ -439,6 +468,8 @@ func NewOpsServiceHandler(svc OpsServiceHandler, opts ...connect.HandlerOption) 
 			opsServiceStartBulkActionHandler.ServeHTTP(w, r)
 		case OpsServiceGetBulkActionProcedure:
 			opsServiceGetBulkActionHandler.ServeHTTP(w, r)
+		case OpsServiceStopBulkActionProcedure:
+			opsServiceStopBulkActionHandler.ServeHTTP(w, r)
 		case OpsServiceListBulkActionsProcedure:
 			opsServiceListBulkActionsHandler.ServeHTTP(w, r)
 		default:
@@ -488,6 +519,10 @@ func (UnimplementedOpsServiceHandler) StartBulkAction(context.Context, *connect.
 
 func (UnimplementedOpsServiceHandler) GetBulkAction(context.Context, *connect.Request[v1.GetBulkActionRequest]) (*connect.Response[v1.GetBulkActionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.GetBulkAction is not implemented"))
+}
+
+func (UnimplementedOpsServiceHandler) StopBulkAction(context.Context, *connect.Request[v1.StopBulkActionRequest]) (*connect.Response[v1.StopBulkActionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("ordermesh.ops.v1.OpsService.StopBulkAction is not implemented"))
 }
 
 func (UnimplementedOpsServiceHandler) ListBulkActions(context.Context, *connect.Request[v1.ListBulkActionsRequest]) (*connect.Response[v1.ListBulkActionsResponse], error) {
