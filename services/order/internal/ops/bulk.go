@@ -227,7 +227,7 @@ func (o *Server) RunBulkActions(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		a, found, err := o.svc.StepBulkAction(ctx, o.step)
+		a, found, err := o.svc.StepBulkAction(ctx, o.Step)
 		switch {
 		case err != nil && !found && ctx.Err() == nil:
 			// The database is away; the readiness check says so.
@@ -266,9 +266,9 @@ func (o *Server) logFinished(ctx context.Context, a service.BulkAction) {
 		slog.String("error", a.Error), slog.String("stopped_by", a.StoppedBy), slog.Time("started", a.CreatedAt))
 }
 
-// step runs one step of a bulk action, in the transaction that records
-// its progress.
-func (o *Server) step(ctx context.Context, tx service.Tx, a service.BulkAction) (service.BulkStep, error) {
+// Step runs one step of a bulk action, in the transaction that records
+// its progress; RunBulkActions runs it through service.StepBulkAction.
+func (o *Server) Step(ctx context.Context, tx service.Tx, a service.BulkAction) (service.BulkStep, error) {
 	switch a.Kind {
 	case service.BulkCancelOrders:
 		var f cancelFilter
