@@ -105,6 +105,16 @@ type BulkTx interface {
 	ClaimBulkAction(ctx context.Context) (BulkAction, bool, error)
 	// AdvanceBulkAction records a step's progress and outcomes.
 	AdvanceBulkAction(ctx context.Context, id string, step BulkStep) (BulkAction, error)
+	// StageOrders locks orders with one statement and returns a Tx over
+	// them whose changes are written, a statement per table, by Write.
+	StageOrders(ctx context.Context, ids []string) (StagedTx, error)
+}
+
+// StagedTx is a Tx over orders locked together, whose changes are
+// written together.
+type StagedTx interface {
+	Tx
+	Write(ctx context.Context) error
 }
 
 // StartBulkAction records a new bulk action, running unless it matched
@@ -205,8 +215,10 @@ func Cancellable(f Filter) (Filter, bool) {
 
 // CancelBatch cancels the next n orders f selects after the cursor (an
 // order id; oldest first), each in a span of its own trace, and records
-// who and why in each one's history. An order that is no longer
-// cancellable when locked is skipped. f must come from Cancellable.
+// who and why in each one's history. The batch's orders are locked with
+// one statement and its changes written with one per table, as the
+// saga's consumer does. An order that is no longer cancellable when
+// locked is skipped. f must come from Cancellable.
 func (s *Service) CancelBatch(ctx context.Context, tx Tx, a BulkAction, f Filter, n int32) (BulkStep, error) {
 	f.OldestFirst = true
 	orders, err := s.store.Search(ctx, f, a.Cursor, n)
@@ -214,10 +226,25 @@ func (s *Service) CancelBatch(ctx context.Context, tx Tx, a BulkAction, f Filter
 		return BulkStep{}, err
 	}
 	step := BulkStep{Cursor: a.Cursor, Finished: int32(len(orders)) < n}
+	if len(orders) == 0 {
+		return step, nil
+	}
+	btx, ok := tx.(BulkTx)
+	if !ok {
+		return BulkStep{}, fmt.Errorf("the store's transactions do not run bulk actions")
+	}
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ID
+	}
+	batch, err := btx.StageOrders(ctx, ids)
+	if err != nil {
+		return BulkStep{}, err
+	}
 	detail := fmt.Sprintf("cancelled by operator %s: %s (bulk action %s)", a.Operator, a.Reason, a.ID)
 	for _, found := range orders {
 		step.Cursor = found.ID
-		o, ok, err := tx.Lock(ctx, found.ID, false)
+		o, ok, err := batch.Lock(ctx, found.ID, false)
 		if err != nil {
 			return BulkStep{}, err
 		}
@@ -226,11 +253,11 @@ func (s *Service) CancelBatch(ctx context.Context, tx Tx, a BulkAction, f Filter
 			step.Outcomes = append(step.Outcomes, BulkOutcome{OrderID: found.ID, Outcome: "skipped: already " + string(o.Status)})
 			continue
 		}
-		if err := s.cancelTraced(ctx, tx, o, "order.bulk_cancel", ReasonOperator, detail); err != nil {
+		if err := s.cancelTraced(ctx, batch, o, "order.bulk_cancel", ReasonOperator, detail); err != nil {
 			return BulkStep{}, err
 		}
 		step.Done++
 		step.Outcomes = append(step.Outcomes, BulkOutcome{OrderID: o.ID, Outcome: "cancelled"})
 	}
-	return step, nil
+	return step, batch.Write(ctx)
 }

@@ -77,6 +77,12 @@ func (b *Batch) Load(ctx context.Context, envs []*eventsv1.Envelope) error {
 			ids = append(ids, id)
 		}
 	}
+	return b.lock(ctx, ids)
+}
+
+// lock locks the orders of ids (in id order, with one statement) for the
+// batch.
+func (b *Batch) lock(ctx context.Context, ids []uuid.UUID) error {
 	slices.SortFunc(ids, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
 	rows, err := b.q.LockOrdersWithLines(ctx, slices.Compact(ids))
 	if err != nil {

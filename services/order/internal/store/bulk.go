@@ -133,6 +133,25 @@ func (s *Store) StopBulkAction(ctx context.Context, id, operator string) (servic
 	return bulkAction(row), true, nil
 }
 
+// StageOrders implements service.BulkTx: a batch of the transaction,
+// as a delivered batch of events has, with the orders locked by one
+// statement.
+func (t *txStore) StageOrders(ctx context.Context, ids []string) (service.StagedTx, error) {
+	b := &Batch{tx: t.tx, q: t.q, outbox: t.outbox}
+	uids := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		uid, err := uuid.Parse(id)
+		if err != nil {
+			return nil, err
+		}
+		uids = append(uids, uid)
+	}
+	if err := b.lock(ctx, uids); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // ClaimBulkAction implements service.BulkTx.
 func (t *txStore) ClaimBulkAction(ctx context.Context) (service.BulkAction, bool, error) {
 	row, err := t.q.ClaimBulkAction(ctx)
