@@ -23,11 +23,11 @@ const bulkEvery = 500 * time.Millisecond
 // bulkFlags are the flags of a command that acts on everything a filter
 // selects.
 type bulkFlags struct {
-	reason              string
-	dryRun, yes         bool
-	noWait              bool
-	sample              int
-	verb, one, many, to string // "cancel", "order", "orders", "cancelled"
+	reason          string
+	dryRun, yes     bool
+	noWait          bool
+	sample          int
+	verb, one, many string // "cancel", "order", "orders"
 }
 
 // counted is n of the flags' things: "1 order", "2 orders".
@@ -151,7 +151,7 @@ func (a *app) runBulk(cmd *cobra.Command, req *opsv1.StartBulkActionRequest, b b
 		_, err := fmt.Fprintf(a.out, "bulk action %s started; follow it with: ordermesh bulk show %s --wait\n", action.GetId(), action.GetId())
 		return err
 	}
-	return a.waitBulk(cmd, action, b.to)
+	return a.waitBulk(cmd, action)
 }
 
 // printPreview prints a dry run: the count, the filter, and the sample.
@@ -190,14 +190,10 @@ func (a *app) printPreview(p *opsv1.StartBulkActionResponse, b bulkFlags) error 
 // waitBulk reads a bulk action until it ends, printing its progress when
 // it moves. Only --timeout, when given, bounds the wait: the action runs
 // on the server either way.
-func (a *app) waitBulk(cmd *cobra.Command, action *opsv1.BulkAction, did string) error {
-	ctx := cmd.Context()
-	if cmd.Flags().Changed("timeout") {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.timeout)
-		defer cancel()
-	}
-	a.called = true
+func (a *app) waitBulk(cmd *cobra.Command, action *opsv1.BulkAction) error {
+	ctx, cancel := a.watching(cmd)
+	defer cancel()
+	did := didOf(action.GetKind())
 	progress := ""
 	for {
 		if !a.machine() {
@@ -240,7 +236,7 @@ func (a *app) waitBulk(cmd *cobra.Command, action *opsv1.BulkAction, did string)
 
 func (a *app) ordersBulkCancel() *cobra.Command {
 	var of orderFlags
-	b := bulkFlags{verb: "cancel", one: "order", many: "orders", to: "cancelled"}
+	b := bulkFlags{verb: "cancel", one: "order", many: "orders"}
 	cmd := &cobra.Command{
 		Use:   "bulk-cancel FILTER… --reason TEXT",
 		Short: "Cancel every order a filter selects, on the server, after a dry run and a confirmation",
@@ -332,14 +328,6 @@ func (a *app) bulkShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			did := "done"
-			switch action.GetKind() {
-			case opsv1.BulkActionKind_BULK_ACTION_KIND_CANCEL_ORDERS:
-				did = "cancelled"
-			case opsv1.BulkActionKind_BULK_ACTION_KIND_REQUEUE_DELIVERIES:
-				did = "requeued"
-			case opsv1.BulkActionKind_BULK_ACTION_KIND_UNSPECIFIED:
-			}
 			if !a.machine() {
 				finished := "-"
 				if t := action.GetFinishTime(); t != nil {
@@ -356,12 +344,12 @@ func (a *app) bulkShow() *cobra.Command {
 				}
 			}
 			if wait {
-				return a.waitBulk(cmd, action, did)
+				return a.waitBulk(cmd, action)
 			}
 			if a.machine() {
 				return a.emit(action)
 			}
-			_, err = fmt.Fprintf(a.out, "Progress  %d of %d %s, %d skipped\n", action.GetDone(), action.GetMatched(), did, action.GetSkipped())
+			_, err = fmt.Fprintf(a.out, "Progress  %d of %d %s, %d skipped\n", action.GetDone(), action.GetMatched(), didOf(action.GetKind()), action.GetSkipped())
 			return err
 		},
 	}
@@ -390,6 +378,18 @@ func (a *app) bulkStop() *cobra.Command {
 				action.GetId(), action.GetDone(), action.GetMatched(), action.GetSkipped())
 		},
 	}
+}
+
+// didOf words what an action of kind did to each: "cancelled".
+func didOf(kind opsv1.BulkActionKind) string {
+	switch kind {
+	case opsv1.BulkActionKind_BULK_ACTION_KIND_CANCEL_ORDERS:
+		return "cancelled"
+	case opsv1.BulkActionKind_BULK_ACTION_KIND_REQUEUE_DELIVERIES:
+		return "requeued"
+	case opsv1.BulkActionKind_BULK_ACTION_KIND_UNSPECIFIED:
+	}
+	return "done"
 }
 
 func capitalize(s string) string {

@@ -154,6 +154,16 @@ func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context) error) error
 	return fn(ctx)
 }
 
+// watching is the context of a command that follows something until it
+// ends (a saga, a bulk action): only --timeout, when given, bounds it.
+func (a *app) watching(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	a.called = true
+	if cmd.Flags().Changed("timeout") {
+		return context.WithTimeout(cmd.Context(), a.timeout)
+	}
+	return context.WithCancel(cmd.Context())
+}
+
 func (a *app) options() []connect.ClientOption {
 	return []connect.ClientOption{connect.WithInterceptors(bearer(a.token))}
 }

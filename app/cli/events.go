@@ -98,7 +98,7 @@ func (a *app) eventsParked() *cobra.Command {
 func (a *app) eventsRequeue() *cobra.Command {
 	var f deliveryFilter
 	var ids []string
-	b := bulkFlags{verb: "requeue", one: "parked delivery", many: "parked deliveries", to: "requeued"}
+	b := bulkFlags{verb: "requeue", one: "parked delivery", many: "parked deliveries"}
 	cmd := &cobra.Command{
 		Use:   "requeue [--event ID…]",
 		Short: "Put parked deliveries back in their queues, with their attempts reset",

@@ -253,13 +253,8 @@ const followEvery = 500 * time.Millisecond
 // shipped) and no delivery about it is pending. A delivery is printed
 // again when its state changes.
 func (a *app) follow(cmd *cobra.Command, id string) error {
-	ctx := cmd.Context()
-	if cmd.Flags().Changed("timeout") {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.timeout)
-		defer cancel()
-	}
-	a.called = true
+	ctx, cancel := a.watching(cmd)
+	defer cancel()
 	seen := map[string]bool{}
 	var placed time.Time
 	for first := true; ; first = false {

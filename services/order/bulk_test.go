@@ -145,11 +145,7 @@ func kindOf(err error) rpcerr.Kind {
 	return 0
 }
 
-var errStillRunning = errorString("the bulk action is still running")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errStillRunning = errors.New("the bulk action is still running")
 
 // TestStopBulkAction stops a bulk action before its first batch: nothing
 // is cancelled, the runner passes it over, and stopping it again, or an
@@ -240,9 +236,7 @@ func BenchmarkBulkCancel(b *testing.B) {
 			b.Fatal(err)
 		}
 		for {
-			a, _, err := svc.StepBulkAction(ctx, func(ctx context.Context, tx service.Tx, a service.BulkAction) (service.BulkStep, error) {
-				return srv.Step(ctx, tx, a)
-			})
+			a, _, err := svc.StepBulkAction(ctx, srv.Step)
 			if err != nil {
 				b.Fatal(err)
 			}

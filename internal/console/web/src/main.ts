@@ -397,18 +397,28 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
 
 const minuteLabel = (m: opsv1.SummaryMinute) => clock(date(m.minute)).slice(11, 16);
 
+// The charts' width, and their margins for the ticks.
+const CHART_W = 720, CHART_LEFT = 34, CHART_BOTTOM = 18;
+
+// frame starts a chart of values from 0 to top, H high: the SVG with its
+// axis and its two ticks, and its y scale.
+function frame(id: string, label: string, H: number, top: number): { chart: SVGSVGElement; y: (v: number) => number } {
+  const y = (v: number) => H - CHART_BOTTOM - (v / top) * (H - CHART_BOTTOM - 8);
+  const chart = svg("svg", { id, class: "chart", viewBox: `0 0 ${CHART_W} ${H}`, role: "img", "aria-label": label });
+  chart.append(svg("line", { x1: CHART_LEFT, y1: y(0), x2: CHART_W, y2: y(0), class: "axis" }),
+    svg("text", { x: CHART_LEFT - 4, y: y(top) + 4, class: "tick", "text-anchor": "end" }, String(top)),
+    svg("text", { x: CHART_LEFT - 4, y: y(0), class: "tick", "text-anchor": "end" }, "0"));
+  return { chart, y };
+}
+
 // outcomesChart draws orders per minute: the checkouts that ended, stacked
 // by outcome, and the orders placed as a line over them.
 function outcomesChart(minutes: opsv1.SummaryMinute[]): SVGSVGElement {
-  const W = 720, H = 150, left = 34, bottom = 18, n = Math.max(minutes.length, 1);
+  const H = 150, n = Math.max(minutes.length, 1);
   const top = Math.max(1, ...minutes.map((m) => Math.max(Number(m.placed), Number(m.confirmed + m.rejected + m.cancelled))));
-  const x = (i: number) => left + (i * (W - left)) / n;
-  const y = (v: number) => H - bottom - (v / top) * (H - bottom - 8);
-  const bw = Math.max((W - left) / n - 1, 1);
-  const chart = svg("svg", { id: "chart-outcomes", class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "orders per minute by outcome" });
-  chart.append(svg("line", { x1: left, y1: y(0), x2: W, y2: y(0), class: "axis" }),
-    svg("text", { x: left - 4, y: y(top) + 4, class: "tick", "text-anchor": "end" }, String(top)),
-    svg("text", { x: left - 4, y: y(0), class: "tick", "text-anchor": "end" }, "0"));
+  const x = (i: number) => CHART_LEFT + (i * (CHART_W - CHART_LEFT)) / n;
+  const bw = Math.max((CHART_W - CHART_LEFT) / n - 1, 1);
+  const { chart, y } = frame("chart-outcomes", "orders per minute by outcome", H, top);
   minutes.forEach((m, i) => {
     const g = svg("g", { "data-minute": minuteLabel(m) });
     let base = 0;
@@ -425,23 +435,19 @@ function outcomesChart(minutes: opsv1.SummaryMinute[]): SVGSVGElement {
   });
   chart.append(svg("polyline", { class: "placed", points: minutes.map((m, i) => `${x(i) + bw / 2},${y(Number(m.placed))}`).join(" ") }));
   if (minutes.length > 0) {
-    chart.append(svg("text", { x: left, y: H - 4, class: "tick" }, minuteLabel(minutes[0])),
-      svg("text", { x: W, y: H - 4, class: "tick", "text-anchor": "end" }, `${minuteLabel(minutes[minutes.length - 1])} ${zone()}`));
+    chart.append(svg("text", { x: CHART_LEFT, y: H - 4, class: "tick" }, minuteLabel(minutes[0])),
+      svg("text", { x: CHART_W, y: H - 4, class: "tick", "text-anchor": "end" }, `${minuteLabel(minutes[minutes.length - 1])} ${zone()}`));
   }
   return chart;
 }
 
 // openChart draws the open orders at each minute's end as an area.
 function openChart(minutes: opsv1.SummaryMinute[]): SVGSVGElement {
-  const W = 720, H = 110, left = 34, bottom = 18, n = Math.max(minutes.length - 1, 1);
+  const n = Math.max(minutes.length - 1, 1);
   const top = Math.max(1, ...minutes.map((m) => Number(m.open)));
-  const x = (i: number) => left + (i * (W - left)) / n;
-  const y = (v: number) => H - bottom - (v / top) * (H - bottom - 8);
+  const x = (i: number) => CHART_LEFT + (i * (CHART_W - CHART_LEFT)) / n;
+  const { chart, y } = frame("chart-open", "open orders", 110, top);
   const points = minutes.map((m, i) => `${x(i)},${y(Number(m.open))}`);
-  const chart = svg("svg", { id: "chart-open", class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "open orders" });
-  chart.append(svg("line", { x1: left, y1: y(0), x2: W, y2: y(0), class: "axis" }),
-    svg("text", { x: left - 4, y: y(top) + 4, class: "tick", "text-anchor": "end" }, String(top)),
-    svg("text", { x: left - 4, y: y(0), class: "tick", "text-anchor": "end" }, "0"));
   if (minutes.length > 0) {
     chart.append(svg("polygon", { class: "open-area", points: [`${x(0)},${y(0)}`, ...points, `${x(minutes.length - 1)},${y(0)}`].join(" ") }),
       svg("polyline", { class: "open-line", points: points.join(" ") }));

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -156,9 +155,7 @@ func (o *Server) previewRequeue(ctx context.Context, f *opsv1.DeliveryFilter, sa
 			res.SampleDeliveries = append(res.SampleDeliveries, &opsv1.ParkedDelivery{Producer: p, Delivery: d})
 		}
 	}
-	slices.SortFunc(res.SampleDeliveries, func(a, b *opsv1.ParkedDelivery) int {
-		return compareTime(a.GetDelivery().GetParkTime(), b.GetDelivery().GetParkTime())
-	})
+	sortParked(res.SampleDeliveries)
 	res.SampleDeliveries = res.SampleDeliveries[:min(len(res.SampleDeliveries), int(sample))]
 	return nil
 }
@@ -268,7 +265,7 @@ func (o *Server) logFinished(ctx context.Context, a service.BulkAction) {
 
 // Step runs one step of a bulk action, in the transaction that records
 // its progress; RunBulkActions runs it through service.StepBulkAction.
-func (o *Server) Step(ctx context.Context, tx service.Tx, a service.BulkAction) (service.BulkStep, error) {
+func (o *Server) Step(ctx context.Context, tx service.BulkTx, a service.BulkAction) (service.BulkStep, error) {
 	switch a.Kind {
 	case service.BulkCancelOrders:
 		var f cancelFilter

@@ -66,12 +66,7 @@ func (o *Server) ListParkedDeliveries(ctx context.Context, req *connect.Request[
 			all = append(all, &opsv1.ParkedDelivery{Producer: p, Delivery: d})
 		}
 	}
-	slices.SortFunc(all, func(a, b *opsv1.ParkedDelivery) int {
-		if c := compareTime(a.GetDelivery().GetParkTime(), b.GetDelivery().GetParkTime()); c != 0 {
-			return c
-		}
-		return strings.Compare(a.GetDelivery().GetEventId(), b.GetDelivery().GetEventId())
-	})
+	sortParked(all)
 	if len(all) > int(size) {
 		all = all[:size]
 		last := all[size-1].GetDelivery()
@@ -79,6 +74,17 @@ func (o *Server) ListParkedDeliveries(ctx context.Context, req *connect.Request[
 	}
 	res.Deliveries = all
 	return connect.NewResponse(res), nil
+}
+
+// sortParked orders the producers' parked deliveries as each producer
+// lists its own: by park time, then event id.
+func sortParked(ds []*opsv1.ParkedDelivery) {
+	slices.SortFunc(ds, func(a, b *opsv1.ParkedDelivery) int {
+		if c := compareTime(a.GetDelivery().GetParkTime(), b.GetDelivery().GetParkTime()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.GetDelivery().GetEventId(), b.GetDelivery().GetEventId())
+	})
 }
 
 // RequeueParkedDeliveries implements opsv1connect.OpsServiceHandler.

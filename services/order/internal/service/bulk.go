@@ -100,6 +100,7 @@ type BulkStore interface {
 
 // BulkTx is a bulk action's step inside one transaction.
 type BulkTx interface {
+	Tx
 	// ClaimBulkAction locks a running action whose next step is due;
 	// false when there is none.
 	ClaimBulkAction(ctx context.Context) (BulkAction, bool, error)
@@ -169,7 +170,7 @@ func (s *Service) OrderBulkActions(ctx context.Context, orderID string) ([]BulkR
 // progress, so both commit or neither does. It returns the action after
 // the step, and false when no action was due. A step that fails is
 // rolled back and recorded on the action, which tries again later.
-func (s *Service) StepBulkAction(ctx context.Context, act func(context.Context, Tx, BulkAction) (BulkStep, error)) (BulkAction, bool, error) {
+func (s *Service) StepBulkAction(ctx context.Context, act func(context.Context, BulkTx, BulkAction) (BulkStep, error)) (BulkAction, bool, error) {
 	var after, claimed BulkAction
 	var found bool
 	err := s.store.InTx(ctx, func(ctx context.Context, tx Tx) error {
@@ -181,7 +182,7 @@ func (s *Service) StepBulkAction(ctx context.Context, act func(context.Context, 
 		if claimed, found, err = btx.ClaimBulkAction(ctx); err != nil || !found {
 			return err
 		}
-		step, err := act(ctx, tx, claimed)
+		step, err := act(ctx, btx, claimed)
 		if err != nil {
 			return err
 		}
@@ -219,7 +220,7 @@ func Cancellable(f Filter) (Filter, bool) {
 // one statement and its changes written with one per table, as the
 // saga's consumer does. An order that is no longer cancellable when
 // locked is skipped. f must come from Cancellable.
-func (s *Service) CancelBatch(ctx context.Context, tx Tx, a BulkAction, f Filter, n int32) (BulkStep, error) {
+func (s *Service) CancelBatch(ctx context.Context, tx BulkTx, a BulkAction, f Filter, n int32) (BulkStep, error) {
 	f.OldestFirst = true
 	orders, err := s.store.Search(ctx, f, a.Cursor, n)
 	if err != nil {
@@ -229,15 +230,11 @@ func (s *Service) CancelBatch(ctx context.Context, tx Tx, a BulkAction, f Filter
 	if len(orders) == 0 {
 		return step, nil
 	}
-	btx, ok := tx.(BulkTx)
-	if !ok {
-		return BulkStep{}, fmt.Errorf("the store's transactions do not run bulk actions")
-	}
 	ids := make([]string, len(orders))
 	for i, o := range orders {
 		ids[i] = o.ID
 	}
-	batch, err := btx.StageOrders(ctx, ids)
+	batch, err := tx.StageOrders(ctx, ids)
 	if err != nil {
 		return BulkStep{}, err
 	}
