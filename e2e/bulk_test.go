@@ -149,8 +149,8 @@ func TestOpsBulkActions(t *testing.T) {
 		// A retry with the same request id is the same action; with another
 		// reason it is refused.
 		again, err := start(cancelRecalled("supplier recall of BEAN-1", request, false))
-		if err != nil || again.GetAction().GetId() != a.GetId() || again.GetAction().GetDone() != 3 {
-			t.Errorf("retry = %v, %v; want action %s, 3 done", again.GetAction(), err, a.GetId())
+		if err != nil || again.GetAction().GetId() != a.GetId() || again.GetAction().GetDone() != 3 || again.GetCount() != 3 || len(again.GetSampleOrders()) != 0 {
+			t.Errorf("retry = %v, %v; want action %s, 3 done, and the count it started with", again, err, a.GetId())
 		}
 		_, err = start(cancelRecalled("another reason", request, false))
 		meshtest.WantCode(t, err, connect.CodeAlreadyExists, "make a new request id")

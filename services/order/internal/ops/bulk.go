@@ -69,6 +69,11 @@ func (o *Server) StartBulkAction(ctx context.Context, req *connect.Request[opsv1
 		return nil, rpcerr.Errorf(errBulkRequest, "request id %s started bulk action %s (%s %s); make a new request id for a new action",
 			a.RequestID, started.ID, started.Kind, started.FilterText)
 	}
+	if !created {
+		// A retry answers as the first call did: the count the action
+		// started with, not what the filter selects after it.
+		res.Count, res.SampleOrders, res.SampleDeliveries = started.Matched, nil, nil
+	}
 	if created && started.State != service.BulkRunning {
 		o.logFinished(ctx, started) // it selected nothing: it is over already
 	}

@@ -2788,7 +2788,8 @@ type StartBulkActionResponse struct {
 	// The action; absent on a dry run.
 	Action *BulkAction `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
 	// How many the filter selects: the orders that can be cancelled, or the
-	// parked deliveries.
+	// parked deliveries. A retry under a request id already used answers
+	// with the count its action started with, and no sample.
 	Count int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
 	// The first of the orders to cancel, oldest first.
 	SampleOrders []*v1.Order `protobuf:"bytes,3,rep,name=sample_orders,json=sampleOrders,proto3" json:"sample_orders,omitempty"`

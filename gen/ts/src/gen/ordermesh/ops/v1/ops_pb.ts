@@ -1514,7 +1514,8 @@ export type StartBulkActionResponse = Message<"ordermesh.ops.v1.StartBulkActionR
 
   /**
    * How many the filter selects: the orders that can be cancelled, or the
-   * parked deliveries.
+   * parked deliveries. A retry under a request id already used answers
+   * with the count its action started with, and no sample.
    *
    * @generated from field: int64 count = 2;
    */
