@@ -177,11 +177,9 @@ func TestStopBulkAction(t *testing.T) {
 	if a := stopped.Msg.GetAction(); a.GetState() != opsv1.BulkActionState_BULK_ACTION_STATE_STOPPED || a.GetDone() != 0 || a.GetFinishTime() == nil {
 		t.Errorf("stopped %v, want STOPPED with nothing done", a)
 	}
-	// The runner, woken by the start, finds nothing to run.
-	runCtx, stop := context.WithTimeout(ctx, 1500*time.Millisecond)
-	defer stop()
-	if err := srv.RunBulkActions(runCtx); err != nil {
-		t.Fatal(err)
+	// A runner's step finds nothing to run.
+	if a, found, err := svc.StepBulkAction(ctx, srv.Step); err != nil || found {
+		t.Fatalf("a step after the stop ran %+v (%v), want none", a, err)
 	}
 	for _, id := range ids {
 		if o, err := st.Get(ctx, id); err != nil || o.Status != service.StatusPending {
@@ -192,12 +190,12 @@ func TestStopBulkAction(t *testing.T) {
 	if kindOf(err) != rpcerr.KindPrecondition || !strings.Contains(err.Error(), "has ended (stopped by mia at ") {
 		t.Errorf("stopping it again: %v, want failed_precondition saying it was stopped", err)
 	}
-	// One that ran to its end.
+	// One that ran to its end, a step at a time as the runner steps it.
 	done := start()
-	runCtx, stop = context.WithTimeout(ctx, 1500*time.Millisecond)
-	defer stop()
-	if err := srv.RunBulkActions(runCtx); err != nil {
-		t.Fatal(err)
+	for found := true; found; {
+		if _, found, err = svc.StepBulkAction(ctx, srv.Step); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, err = srv.StopBulkAction(ctx, connect.NewRequest(&opsv1.StopBulkActionRequest{Id: done}))
 	if kindOf(err) != rpcerr.KindPrecondition || !strings.Contains(err.Error(), "has ended (done at ") || !strings.Contains(err.Error(), "2 of 2 done") {
